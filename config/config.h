@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The job table: YAML → validated, immutable Config. Never logs: every problem becomes a
+ * ConfigDiag with file, line and column. The schema is documented in solocron.yaml(5). */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cronexpr.h"
+#include "timeutil.h"
+
+typedef struct Tz Tz;
+
+#define CONFIG_MAX_JOBS     10000
+#define CONFIG_MAX_INCLUDES 256
+
+typedef enum OverlapPolicy {
+        OVERLAP_SKIP,           /* default: log and drop the firing */
+        OVERLAP_QUEUE,          /* run after the current run, at most one waiting */
+        OVERLAP_REPLACE,        /* terminate the current run (as on timeout), then start */
+        OVERLAP_ALLOW,          /* run concurrently */
+        _OVERLAP_MAX,
+} OverlapPolicy;
+
+typedef enum RetryOn {
+        RETRY_ON_NONZERO = 1 << 0, /* exited with a non-zero status */
+        RETRY_ON_TIMEOUT = 1 << 1, /* killed by solocron on timeout */
+        RETRY_ON_SIGNAL  = 1 << 2, /* died of a signal not sent by solocron */
+        RETRY_ON_ALL     = RETRY_ON_NONZERO | RETRY_ON_TIMEOUT | RETRY_ON_SIGNAL,
+} RetryOn;
+
+typedef struct Exclude {
+        char *text;             /* as written, for messages */
+        bool is_date;           /* a calendar date in the job's zone, else a cron expression */
+        int32_t year;           /* is_date */
+        int8_t month, day;
+        CronExpr expr;          /* !is_date: excluded when the scheduled local time matches */
+} Exclude;
+
+typedef struct JobLimit {
+        int resource;           /* RLIMIT_* */
+        uint64_t soft, hard;    /* RLIM_INFINITY for "unlimited" */
+} JobLimit;
+
+typedef struct JobConfig {
+        char *name;
+        char *description;      /* NULL when not given */
+        bool enabled;           /* false: validated, shown by check, never fired */
+        char *file;             /* where the job was defined, for messages */
+        unsigned line, column;
+
+        char *schedule_text;    /* as written */
+        CronExpr schedule;
+        const Tz *tz;           /* borrowed from Config.zones */
+
+        char **argv;            /* NULL-terminated; a string command becomes /bin/sh -c CMD */
+        bool shell;             /* command was a string */
+        char **env;             /* NULL-terminated "KEY=VALUE" (defaults' env merged in, job wins) */
+
+        usec_t timeout;         /* USEC_INFINITY: none */
+        usec_t kill_after;      /* SIGTERM → SIGKILL delay */
+        OverlapPolicy overlap;
+        unsigned retry_attempts; /* total tries including the first; 1 = no retry */
+        usec_t retry_backoff;
+        usec_t retry_max_backoff;
+        RetryOn retry_on;
+        usec_t jitter;          /* 0: none */
+        usec_t catch_up;        /* 0: missed firings are skipped */
+
+        char *user;             /* NULL: the daemon's own */
+        char *group;
+        char *workdir;
+        int umask;              /* -1: inherit */
+        int nice;               /* 0: inherit */
+        bool has_nice;
+        JobLimit *limits;
+        size_t n_limits;
+
+        Exclude *excludes;      /* defaults' excludes first, then the job's own */
+        size_t n_excludes;
+} JobConfig;
+
+typedef struct Config {
+        JobConfig *jobs;        /* in file order, includes after the main file's jobs */
+        size_t n_jobs;
+        Tz **zones;             /* owned; each distinct zone loaded once */
+        size_t n_zones;
+        const Tz *default_tz;   /* borrowed from zones (or tz_utc()) */
+        usec_t shutdown_grace;  /* default 30 s */
+        char *lease_backend;    /* "local" (only one so far) */
+        char **files;           /* every file read, main file first */
+} Config;
+
+typedef enum ConfigSeverity {
+        CONFIG_ERROR,
+        CONFIG_WARNING,
+} ConfigSeverity;
+
+typedef struct ConfigDiag {
+        ConfigSeverity severity;
+        char *file;
+        unsigned line, column;  /* 1-based; 0 when not tied to a place */
+        char *message;          /* "job 'x': unknown key 'scheduel' (did you mean 'schedule'?)" */
+} ConfigDiag;
+
+typedef struct ConfigDiags {
+        ConfigDiag *items;
+        size_t n;
+        size_t n_errors;
+} ConfigDiags;
+
+/* Variable lookup for ${VAR} and ${VAR:-default} expansion; NULL when unset. */
+typedef const char *(*ConfigGetenv)(const char *name, void *userdata);
+
+typedef struct ConfigLoadOptions {
+        ConfigGetenv getenv;    /* NULL: the process environment */
+        void *getenv_userdata;
+        const char *tzdir;      /* NULL: $TZDIR or /usr/share/zoneinfo */
+        const char *default_tz; /* zone when the table names none (from TZ/CRON_TZ); NULL: UTC */
+} ConfigLoadOptions;
+
+/* Load and validate `path` (following include:). On success returns 0 and *ret; diagnostics
+ * (warnings, or all errors) are appended to *diags in file order. Returns -EINVAL when any
+ * error was found (nothing in *ret), -ENOMEM, or another negative errno when the main file
+ * cannot be read (also described in *diags). */
+int config_load(const char *path, const ConfigLoadOptions *opts, Config **ret, ConfigDiags *diags);
+
+Config *config_free(Config *c);
+const JobConfig *config_find_job(const Config *c, const char *name);
+
+/* "FILE:LINE:COL: message" (or "FILE: message" without a place); caller frees. */
+char *config_diag_format(const ConfigDiag *d);
+void config_diags_done(ConfigDiags *d);

@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ${VAR} expansion in scalar values (never in keys), done once per file right after parsing,
+ * so every later check sees the final text:
+ *
+ *   text      = { literal | "$$" | "${" name [ ":-" default ] "}" | "$" }
+ *   name      = ( letter | "_" ) { letter | digit | "_" }
+ *   default   = any characters except "}", taken literally (no nested expansion)
+ *
+ * "$$" is a literal "$"; a "$" followed by neither "{" nor "$" is kept as is (so "$HOME" in a
+ * shell command stays for the shell). ${VAR:-default} uses the default when VAR is unset or
+ * empty; ${VAR} with VAR unset is an error, never a silent empty string. */
+
+typedef struct Out {
+        char *p;
+        size_t n, cap;
+        bool too_long;
+} Out;
+
+static int out_append(Out *o, const char *s, size_t n) {
+        if (o->n + n > CONFIG_MAX_STRING) {
+                o->too_long = true;
+                return 0;
+        }
+        if (o->n + n + 1 > o->cap) {
+                size_t cap = o->cap ? o->cap : 64;
+                char *p;
+
+                while (cap < o->n + n + 1)
+                        cap *= 2;
+                p = realloc(o->p, cap);
+                if (!p)
+                        return -ENOMEM;
+                o->p = p;
+                o->cap = cap;
+        }
+        memcpy(o->p + o->n, s, n);
+        o->n += n;
+        o->p[o->n] = 0;
+        return 0;
+}
+
+static bool is_name_start(char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+
+static bool is_name_char(char c) {
+        return is_name_start(c) || (c >= '0' && c <= '9');
+}
+
+static const char *expand_lookup(const ConfigCtx *ctx, const char *name) {
+        if (ctx->opts.getenv)
+                return ctx->opts.getenv(name, ctx->opts.getenv_userdata);
+        return getenv(name);
+}
+
+int config_expand_string(const Scope *s, const Node *n, const char *in, char **ret) {
+        _cleanup_free_ char *name = NULL;
+        Out o = {};
+        bool failed = false;
+        size_t i = 0;
+        int r;
+
+        while (in[i]) {
+                const char *end, *value, *dflt = NULL;
+                size_t start = i, name_len, inner_len;
+                unsigned col;
+
+                if (in[i] != '$' || (in[i + 1] != '$' && in[i + 1] != '{')) {
+                        size_t k = strcspn(in + i + 1, "$") + 1;
+
+                        r = out_append(&o, in + i, k);
+                        if (r < 0)
+                                goto oom;
+                        i += k;
+                        continue;
+                }
+                if (in[i + 1] == '$') {
+                        r = out_append(&o, "$", 1);
+                        if (r < 0)
+                                goto oom;
+                        i += 2;
+                        continue;
+                }
+
+                col = config_node_column_at(s->file, n, start);
+                end = strchr(in + i + 2, '}');
+                if (!end) {
+                        config_error_at(s, n->line, col, "unterminated '${' (missing '}')");
+                        failed = true;
+                        break;
+                }
+                inner_len = (size_t) (end - (in + i + 2));
+                name_len = 0;
+                if (is_name_start(in[i + 2]))
+                        while (name_len < inner_len && is_name_char(in[i + 2 + name_len]))
+                                name_len++;
+                if (name_len == 0) {
+                        config_error_at(s, n->line, col, "invalid variable name in '${%.*s}'",
+                                        (int) inner_len, in + i + 2);
+                        failed = true;
+                        i += inner_len + 3;
+                        continue;
+                }
+                if (name_len < inner_len) {
+                        if (inner_len - name_len < 2 || in[i + 2 + name_len] != ':' ||
+                            in[i + 3 + name_len] != '-') {
+                                config_error_at(s, n->line, col,
+                                                "unsupported expansion '${%.*s}'; "
+                                                "use ${VAR} or ${VAR:-default}",
+                                                (int) inner_len, in + i + 2);
+                                failed = true;
+                                i += inner_len + 3;
+                                continue;
+                        }
+                        dflt = in + i + 4 + name_len;
+                }
+
+                free(name);
+                name = strndup(in + i + 2, name_len);
+                if (!name)
+                        goto oom;
+                value = expand_lookup(s->ctx, name);
+                if (dflt && (!value || !*value))
+                        r = out_append(&o, dflt, (size_t) (end - dflt));
+                else if (value)
+                        r = out_append(&o, value, strlen(value));
+                else {
+                        config_error_at(s, n->line, col,
+                                        "variable '%s' is not set; write ${%s:-default}, "
+                                        "or $${%s} for a literal", name, name, name);
+                        failed = true;
+                        r = 0;
+                }
+                if (r < 0)
+                        goto oom;
+                i += inner_len + 3;
+        }
+
+        if (!failed && o.too_long) {
+                config_error(s, n, "string is too long after expanding variables "
+                             "(more than %u bytes)", CONFIG_MAX_STRING);
+                failed = true;
+        }
+        if (failed) {
+                free(o.p);
+                return -EINVAL;
+        }
+        if (!o.p && !(o.p = strdup("")))
+                goto oom;
+        *ret = o.p;
+        return 0;
+oom:
+        free(o.p);
+        s->ctx->oom = true;
+        return -ENOMEM;
+}
+
+static void expand_node(const Scope *s, Node *n) {
+        char *v;
+        int r;
+
+        if (n->walked)
+                return;
+        n->walked = true;
+        switch (n->kind) {
+        case NODE_SCALAR:
+                if (n->invalid || n->is_null || !strchr(n->value, '$'))
+                        return;
+                r = config_expand_string(s, n, n->value, &v);
+                if (r < 0) {
+                        n->invalid = true;
+                        return;
+                }
+                n->changed = strcmp(v, n->value) != 0;
+                free(n->value);
+                n->value = v;
+                n->length = strlen(v);
+                return;
+        case NODE_SEQUENCE:
+                for (size_t i = 0; i < n->n_items; i++)
+                        expand_node(s, n->items[i]);
+                return;
+        case NODE_MAPPING:
+                for (size_t i = 1; i < n->n_items; i += 2)
+                        expand_node(s, n->items[i]);
+                return;
+        }
+}
+
+void config_expand_file(ConfigCtx *ctx, ConfigFile *f) {
+        Scope s = { .ctx = ctx, .file = f, .prefix = "" };
+
+        if (f->root)
+                expand_node(&s, f->root);
+}

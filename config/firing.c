@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+
+#include "firing.h"
+
+bool exclude_matches(const Exclude *x, int64_t local) {
+        Civil c;
+
+        civil_from_seconds(local, &c);
+        if (x->is_date)
+                return c.year == x->year && c.month == x->month && c.day == x->day;
+        return cronexpr_matches(&x->expr, &c);
+}
+
+int job_next_firing(const JobConfig *j, int64_t after, JobFiring *ret) {
+        JobFiring jf = {};
+        int r;
+
+        r = cronexpr_next(&j->schedule, j->tz, after, &jf.f);
+        if (r < 0)
+                return r;
+        /* Exclusions compare the scheduled local time, before any DST move: "02:30 on
+         * 2026-12-25" is excluded by the date 2026-12-25 even if DST moved it. */
+        for (size_t i = 0; i < j->n_excludes; i++)
+                if (exclude_matches(&j->excludes[i], jf.f.local)) {
+                        jf.excluded = &j->excludes[i];
+                        break;
+                }
+        *ret = jf;
+        return 0;
+}
+
+int job_next_runnable(const JobConfig *j, int64_t after, JobFiring *ret) {
+        for (unsigned n = 0; n < JOB_MAX_EXCLUDED_IN_A_ROW; n++) {
+                JobFiring jf;
+                int r;
+
+                r = job_next_firing(j, after, &jf);
+                if (r < 0)
+                        return r;
+                if (!jf.excluded) {
+                        *ret = jf;
+                        return 0;
+                }
+                after = jf.f.t;
+        }
+        return -ERANGE;
+}

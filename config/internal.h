@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Private to config/: the YAML node tree, the per-load context and the helpers shared by
+ * load.c (tree), expand.c (${VAR}), include.c, values.c, jobspec.c and validate.c. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "macro.h"
+
+#define CONFIG_MAX_FILE_SIZE   (16u * 1024 * 1024)
+#define CONFIG_MAX_STRING      65536u          /* bytes in one scalar, before and after ${} */
+#define CONFIG_MAX_DEPTH       32u             /* nested collections in one document */
+#define CONFIG_MAX_NODES       1000000u        /* per load, aliases counted as expanded */
+#define CONFIG_MAX_INCLUDE_DEPTH 8u
+#define CONFIG_MAX_ERRORS      100u            /* shown; then one "too many errors" line */
+#define CONFIG_MAX_JOB_NAME    128u
+#define CONFIG_MAX_ENV         1024u           /* variables in one env: mapping */
+
+typedef enum NodeKind {
+        NODE_SCALAR,
+        NODE_SEQUENCE,
+        NODE_MAPPING,
+} NodeKind;
+
+typedef struct Node Node;
+struct Node {
+        NodeKind kind;
+        unsigned line, column;  /* 1-based start mark (of the anchor or tag, if any) */
+        unsigned refs;          /* the parent plus one per alias; freed at 0 */
+        char quote;             /* scalar style: 0 plain, '\'' or '"' quoted, '|' or '>' block */
+        bool has_props;         /* written with an anchor or a tag: the source text is not the value */
+        bool is_null;           /* plain "", "~", "null", "Null", "NULL", or a !!null tag */
+        bool complete;          /* end event seen; an alias to an incomplete node is a loop */
+        bool invalid;           /* a diagnostic was already given for this value: skip quietly */
+        bool walked;            /* expand.c: visited once (aliases share nodes) */
+        bool changed;           /* expand.c: ${} changed the text, columns inside no longer map */
+        char *value;            /* scalar text, NUL-terminated (NULs inside are refused) */
+        size_t length;
+        size_t weight;          /* nodes in this subtree with aliases expanded, itself included */
+        unsigned height;        /* nested collections in this subtree, aliases expanded (scalar: 0) */
+        unsigned start_line0, start_col0, end_line0, end_col0; /* 0-based marks for the source text */
+        Node **items;           /* sequence: items; mapping: key, value, key, value, ... */
+        size_t n_items;
+};
+
+typedef struct ConfigFile ConfigFile;
+struct ConfigFile {
+        char *path;             /* as opened: the main path, or dir-of-includer/pattern match */
+        size_t index;           /* in ConfigCtx.files; diagnostics sort by it */
+        char *source;           /* whole file, NUL-terminated */
+        size_t size;
+        size_t *line_starts;    /* byte offset of each line, built on first use */
+        size_t n_lines;
+        Node *root;             /* NULL: empty document, or not parsed (syntax error) */
+        bool parsed;            /* false: unreadable or a syntax error, already reported */
+        dev_t dev;
+        ino_t ino;
+        unsigned depth;         /* 0: the main file */
+        ConfigFile *parent;     /* the including file, NULL for the main file */
+};
+
+typedef struct PendingDiag {
+        ConfigDiag d;
+        size_t file_index;
+        size_t seq;             /* insertion order, for a stable sort */
+} PendingDiag;
+
+typedef struct ZoneEntry {
+        char *name;
+        Tz *tz;                 /* NULL when loading failed */
+        int error;              /* negative errno when tz is NULL */
+} ZoneEntry;
+
+typedef struct ConfigCtx {
+        ConfigLoadOptions opts;
+        ConfigFile **files;
+        size_t n_files;
+        size_t n_nodes;         /* budget used, see CONFIG_MAX_NODES */
+        bool too_many_includes;
+        bool too_many_jobs;
+        bool oom;               /* an allocation failed somewhere: the load returns -ENOMEM */
+
+        PendingDiag *diags;
+        size_t n_diags;
+        size_t n_errors;
+        size_t n_dropped;       /* not stored: far beyond what is shown */
+
+        ZoneEntry *zones;
+        size_t n_zones;
+
+        Config *config;         /* being built; owned by the context until handed out */
+} ConfigCtx;
+
+/* Where a message belongs and what it starts with ("job 'x': ", "defaults: " or ""). */
+typedef struct Scope {
+        ConfigCtx *ctx;
+        const ConfigFile *file;
+        const char *prefix;
+} Scope;
+
+/* diag.c */
+void config_diag_add(ConfigCtx *ctx, ConfigSeverity severity, const ConfigFile *f,
+                     unsigned line, unsigned column, const char *fmt, ...) _printf_(6, 7);
+void config_diag_add_path(ConfigCtx *ctx, const char *path, size_t file_index,
+                          const char *fmt, ...) _printf_(4, 5);
+void config_error(const Scope *s, const Node *n, const char *fmt, ...) _printf_(3, 4);
+void config_error_at(const Scope *s, unsigned line, unsigned column, const char *fmt, ...)
+        _printf_(4, 5);
+/* Sorts the collected diagnostics by file and place, drops duplicates, caps the number of
+ * errors and appends them to *out. */
+int config_diags_flush(ConfigCtx *ctx, ConfigDiags *out);
+/* The closest of `candidates` to `word` by edit distance, or NULL when none is close. */
+const char *config_suggest(const char *word, const char *const *candidates, size_t n);
+/* " (did you mean 'x'?)" or "" into buf. */
+const char *config_suggest_hint(const char *word, const char *const *candidates, size_t n,
+                                char *buf, size_t size);
+
+/* load.c */
+Node *config_node_unref(Node *n);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Node *, config_node_unref);
+ConfigFile *config_file_free(ConfigFile *f);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ConfigFile *, config_file_free);
+/* Reads and parses `path` into a new ConfigFile appended to ctx->files. Unreadable files are
+ * reported at (from, from_node) when given, else at line 0 of the file itself. Returns the
+ * file (f->parsed tells whether a tree was built), or NULL with a negative errno in *reterr. */
+ConfigFile *config_file_load(ConfigCtx *ctx, const char *path, ConfigFile *parent,
+                             const Scope *from, const Node *from_node, int *reterr);
+/* The value of `key` in mapping n, or NULL. */
+Node *config_node_get(const Node *n, const char *key);
+/* "a mapping", "a sequence", "null", or the scalar text quoted and shortened. */
+const char *config_node_describe(const Node *n, char *buf, size_t size);
+/* File column of byte `offset` into scalar n's value: exact for single-line scalars whose
+ * source text is the value (plain, or quoted without escapes), else n's own column. */
+unsigned config_node_column_at(const ConfigFile *f, const Node *n, size_t offset);
+
+/* expand.c */
+/* Expands ${VAR}, ${VAR:-default} and $$ in every scalar value of f's tree (not in keys). */
+void config_expand_file(ConfigCtx *ctx, ConfigFile *f);
+/* Expands one string; problems are reported against node n. Returns 0, -EINVAL or -ENOMEM. */
+int config_expand_string(const Scope *s, const Node *n, const char *in, char **ret);
+
+/* include.c */
+/* Follows the `include:` of f (already loaded), depth first. */
+void config_include_process(ConfigCtx *ctx, ConfigFile *f);
+
+/* values.c: converters. `key` names the value in messages ("timeout", "retry.attempts").
+ * Each returns 0, or -EINVAL after reporting (quietly when the node is already invalid). */
+bool config_node_is_string(const Node *n);
+int config_type_error(const Scope *s, const Node *n, const char *key, const char *expected);
+int config_get_string(const Scope *s, const Node *n, const char *key, const char **ret);
+int config_get_bool(const Scope *s, const Node *n, const char *key, bool *ret);
+int config_get_int(const Scope *s, const Node *n, const char *key, int min, int max, int *ret);
+int config_get_duration(const Scope *s, const Node *n, const char *key, bool allow_none,
+                        usec_t *ret);
+int config_get_enum(const Scope *s, const Node *n, const char *key, const char *what,
+                    const char *const *names, size_t n_names, int *ret);
+int config_get_umask(const Scope *s, const Node *n, const char *key, int *ret);
+int config_get_limit_value(const Scope *s, const Node *n, const char *key, bool is_cpu,
+                           bool is_count, uint64_t *ret);
+void config_unknown_key(const Scope *s, const Node *key, const char *where,
+                        const char *const *valid, size_t n_valid);
+/* cronexpr_parse() of n's text; `what` names it in messages ("schedule"). */
+int config_parse_schedule(const Scope *s, const Node *n, const char *what, const char *hash_key,
+                          bool report, CronExpr *ret);
+
+/* jobspec.c: one job mapping, or the `defaults:` mapping, checked and converted. Strings
+ * are borrowed from the tree (alive until config_load() returns). */
+typedef enum JobField {
+        JOB_FIELD_TIMEZONE,
+        JOB_FIELD_TIMEOUT,
+        JOB_FIELD_KILL_AFTER,
+        JOB_FIELD_OVERLAP,
+        JOB_FIELD_RETRY_ATTEMPTS,
+        JOB_FIELD_RETRY_BACKOFF,
+        JOB_FIELD_RETRY_MAX_BACKOFF,
+        JOB_FIELD_RETRY_ON,
+        JOB_FIELD_JITTER,
+        JOB_FIELD_CATCH_UP,
+        JOB_FIELD_USER,
+        JOB_FIELD_GROUP,
+        JOB_FIELD_WORKDIR,
+        JOB_FIELD_UMASK,
+        JOB_FIELD_NICE,
+        _JOB_FIELD_MAX,
+} JobField;
+
+#define CONFIG_N_LIMITS 9
+
+typedef struct JobSpec {
+        uint32_t set;           /* 1 << JobField: given (and valid) in this mapping */
+        bool failed;            /* some value in this mapping was refused */
+        bool is_defaults;
+        const Node *node;
+
+        /* jobs only */
+        const Node *name_node, *schedule_node, *command_node;
+        const char *name;       /* NULL unless given and valid */
+        const char *description;
+        bool enabled;
+        CronExpr schedule;
+        bool schedule_ok;
+        char **argv;            /* owned, shallow: the strings are borrowed */
+        bool shell;
+
+        const char *timezone;
+        const Tz *tz;
+        usec_t timeout, kill_after, jitter, catch_up, retry_backoff, retry_max_backoff;
+        OverlapPolicy overlap;
+        unsigned retry_attempts;
+        RetryOn retry_on;
+        const char **env;       /* owned array of borrowed pairs: key0, value0, key1, ... */
+        size_t n_env;
+        const char *user, *group, *workdir;
+        int umask, nice;
+        JobLimit limits[CONFIG_N_LIMITS];
+        uint32_t limits_set;    /* 1 << index into the limits table */
+        const Node **excludes;  /* owned array of valid exclude scalars */
+        size_t n_excludes;
+} JobSpec;
+
+bool config_job_name_valid(const char *name);
+/* "job 'NAME': " when the mapping has a valid name, else "job #INDEX+1: ". */
+const char *config_job_prefix(const Node *job, size_t index, char *buf, size_t size);
+void config_jobspec_done(JobSpec *j);
+void config_jobspec_parse(const Scope *s, const Node *m, bool is_defaults, JobSpec *ret);
+/* One exclude: entry (a date or a cron expression), reported only when `report`. */
+int config_exclude_parse(const Scope *s, const Node *v, const char *hash_key, bool report,
+                         Exclude *ret);
+/* Merges job over defaults over the built-in defaults into *ret (owned strings). */
+int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *defaults,
+                         const JobSpec *job, const Tz *default_tz, JobConfig *ret);
+void config_job_done(JobConfig *j);
+
+/* validate.c */
+int config_zone_get(ConfigCtx *ctx, const char *name, const Tz **ret);
+int config_validate(ConfigCtx *ctx);

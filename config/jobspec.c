@@ -1,0 +1,681 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "internal.h"
+#include "parse.h"
+
+/* One job mapping (or `defaults:`) → JobSpec. Every key is checked even after an error, so
+ * one pass reports everything wrong with the job. */
+
+typedef enum JobKey {
+        KEY_NAME,               /* jobs only: */
+        KEY_DESCRIPTION,
+        KEY_ENABLED,
+        KEY_SCHEDULE,
+        KEY_COMMAND,
+        KEY_TIMEZONE,           /* jobs and defaults: */
+        KEY_TIMEOUT,
+        KEY_KILL_AFTER,
+        KEY_OVERLAP,
+        KEY_RETRY,
+        KEY_RETRY_ON,
+        KEY_JITTER,
+        KEY_CATCH_UP,
+        KEY_ENV,
+        KEY_USER,
+        KEY_GROUP,
+        KEY_WORKDIR,
+        KEY_UMASK,
+        KEY_NICE,
+        KEY_LIMITS,
+        KEY_EXCLUDE,
+        _KEY_MAX,
+} JobKey;
+
+#define KEY_FIRST_DEFAULTS KEY_TIMEZONE
+
+static const char *const job_keys[_KEY_MAX] = {
+        "name", "description", "enabled", "schedule", "command",
+        "timezone", "timeout", "kill_after", "overlap", "retry", "retry_on", "jitter",
+        "catch_up", "env", "user", "group", "workdir", "umask", "nice", "limits", "exclude",
+};
+
+static const char *const overlap_names[_OVERLAP_MAX] = {
+        [OVERLAP_SKIP] = "skip",
+        [OVERLAP_QUEUE] = "queue",
+        [OVERLAP_REPLACE] = "replace",
+        [OVERLAP_ALLOW] = "allow",
+};
+
+static const char *const retry_on_names[] = { "nonzero", "timeout", "signal" };
+static const char *const retry_keys[] = { "attempts", "backoff", "max_backoff" };
+
+typedef enum LimitKind { LIMIT_SIZE, LIMIT_COUNT, LIMIT_CPU } LimitKind;
+
+static const struct {
+        const char *name;
+        int resource;
+        LimitKind kind;
+} limit_table[CONFIG_N_LIMITS] = {
+        { "as", RLIMIT_AS, LIMIT_SIZE },
+        { "core", RLIMIT_CORE, LIMIT_SIZE },
+        { "cpu", RLIMIT_CPU, LIMIT_CPU },
+        { "data", RLIMIT_DATA, LIMIT_SIZE },
+        { "fsize", RLIMIT_FSIZE, LIMIT_SIZE },
+        { "memlock", RLIMIT_MEMLOCK, LIMIT_SIZE },
+        { "nofile", RLIMIT_NOFILE, LIMIT_COUNT },
+        { "nproc", RLIMIT_NPROC, LIMIT_COUNT },
+        { "stack", RLIMIT_STACK, LIMIT_SIZE },
+};
+
+#define MARK(j, field) ((j)->set |= UINT32_C(1) << (field))
+#define FAIL(j, r) ((r) < 0 ? ((j)->failed = true, true) : false)
+
+void config_jobspec_done(JobSpec *j) {
+        free(j->argv);
+        free(j->env);
+        free(j->excludes);
+        *j = (JobSpec) {};
+}
+
+static void spec_duration(const Scope *s, const Node *v, const char *key, bool allow_none,
+                          JobField field, usec_t *dst, JobSpec *j) {
+        int r;
+
+        r = config_get_duration(s, v, key, allow_none, dst);
+        if (FAIL(j, r))
+                return;
+        MARK(j, field);
+}
+
+static void spec_string(const Scope *s, const Node *v, const char *key, JobField field,
+                        const char **dst, JobSpec *j) {
+        const char *t;
+        int r;
+
+        r = config_get_string(s, v, key, &t);
+        if (FAIL(j, r))
+                return;
+        if (!*t) {
+                config_error(s, v, "'%s' must not be empty", key);
+                j->failed = true;
+                return;
+        }
+        if (field == JOB_FIELD_WORKDIR && t[0] != '/') {
+                config_error(s, v, "'%s' must be an absolute path, not '%s'", key, t);
+                j->failed = true;
+                return;
+        }
+        *dst = t;
+        MARK(j, field);
+}
+
+static void spec_name(const Scope *s, const Node *v, JobSpec *j) {
+        const char *t;
+        int r;
+
+        j->name_node = v;
+        r = config_get_string(s, v, "name", &t);
+        if (FAIL(j, r))
+                return;
+        if (!config_job_name_valid(t)) {
+                config_error(s, v, "invalid job name '%.*s%s' (use letters, digits, '_', '.' "
+                             "and '-', at most %u characters)", 64, t,
+                             strlen(t) > 64 ? "..." : "", CONFIG_MAX_JOB_NAME);
+                j->failed = true;
+                return;
+        }
+        j->name = t;
+}
+
+static void spec_command(const Scope *s, const Node *v, JobSpec *j) {
+        static const char *const expected = "a string or a sequence of strings";
+
+        j->command_node = v;
+        if (v->invalid) {
+                j->failed = true;
+                return;
+        }
+        if (config_node_is_string(v)) {
+                if (v->value[strspn(v->value, " \t\n")] == 0) {
+                        config_error(s, v, "'command' must not be empty");
+                        j->failed = true;
+                        return;
+                }
+                j->argv = calloc(4, sizeof(char *));
+                if (!j->argv) {
+                        s->ctx->oom = true;
+                        return;
+                }
+                j->argv[0] = (char *) "/bin/sh";
+                j->argv[1] = (char *) "-c";
+                j->argv[2] = v->value;
+                j->shell = true;
+                return;
+        }
+        if (v->kind != NODE_SEQUENCE) {
+                (void) config_type_error(s, v, "command", expected);
+                j->failed = true;
+                return;
+        }
+        if (v->n_items == 0) {
+                config_error(s, v, "'command' must not be empty");
+                j->failed = true;
+                return;
+        }
+        j->argv = calloc(v->n_items + 1, sizeof(char *));
+        if (!j->argv) {
+                s->ctx->oom = true;
+                return;
+        }
+        for (size_t i = 0; i < v->n_items; i++) {
+                const char *t;
+                char key[32];
+                int r;
+
+                (void) snprintf(key, sizeof(key), "command[%zu]", i);
+                r = config_get_string(s, v->items[i], key, &t);
+                if (FAIL(j, r))
+                        continue;
+                if (i == 0 && !*t) {
+                        config_error(s, v->items[i], "'%s' must not be empty", key);
+                        j->failed = true;
+                }
+                j->argv[i] = (char *) t;
+        }
+        if (j->failed) {
+                free(j->argv);
+                j->argv = NULL;
+        }
+}
+
+static void spec_schedule(const Scope *s, const Node *v, JobSpec *j) {
+        const char *t;
+        int r;
+
+        j->schedule_node = v;
+        r = config_get_string(s, v, "schedule", &t);
+        if (FAIL(j, r))
+                return;
+        r = config_parse_schedule(s, v, "schedule", j->name ? j->name : "", true, &j->schedule);
+        if (FAIL(j, r))
+                return;
+        if (cronexpr_check_satisfiable(&j->schedule) < 0) {
+                config_error(s, v, "schedule '%s' can never fire", t);
+                j->failed = true;
+                return;
+        }
+        j->schedule_ok = true;
+}
+
+static void spec_timezone(const Scope *s, const Node *v, JobSpec *j) {
+        const char *t;
+        int r;
+
+        r = config_get_string(s, v, "timezone", &t);
+        if (FAIL(j, r))
+                return;
+        r = config_zone_get(s->ctx, t, &j->tz);
+        if (r == -ENOMEM)
+                s->ctx->oom = true;
+        else if (r == -ENOENT)
+                config_error(s, v, "unknown time zone '%s'", t);
+        else if (r == -EINVAL)
+                config_error(s, v, "invalid time zone name '%s'", t);
+        else if (r == -EBADMSG)
+                config_error(s, v, "time zone file for '%s' is corrupt", t);
+        else if (r < 0)
+                config_error(s, v, "cannot load time zone '%s': %s", t, strerror(-r));
+        if (FAIL(j, r))
+                return;
+        j->timezone = t;
+        MARK(j, JOB_FIELD_TIMEZONE);
+}
+
+static void spec_retry(const Scope *s, const Node *v, JobSpec *j) {
+        int r;
+
+        if (v->invalid || v->is_null)
+                return;
+        if (v->kind != NODE_MAPPING) {
+                r = config_type_error(s, v, "retry", "a mapping (attempts, backoff, max_backoff)");
+                j->failed = true;
+                return;
+        }
+        for (size_t i = 0; i + 1 < v->n_items; i += 2) {
+                const Node *k = v->items[i], *x = v->items[i + 1];
+                int attempts;
+
+                if (k->invalid)
+                        continue;
+                if (strcmp(k->value, "attempts") == 0) {
+                        r = config_get_int(s, x, "retry.attempts", 1, 100, &attempts);
+                        if (FAIL(j, r))
+                                continue;
+                        j->retry_attempts = (unsigned) attempts;
+                        MARK(j, JOB_FIELD_RETRY_ATTEMPTS);
+                } else if (strcmp(k->value, "backoff") == 0)
+                        spec_duration(s, x, "retry.backoff", false, JOB_FIELD_RETRY_BACKOFF,
+                                      &j->retry_backoff, j);
+                else if (strcmp(k->value, "max_backoff") == 0)
+                        spec_duration(s, x, "retry.max_backoff", false,
+                                      JOB_FIELD_RETRY_MAX_BACKOFF, &j->retry_max_backoff, j);
+                else {
+                        config_unknown_key(s, k, "retry", retry_keys, ELEMENTSOF(retry_keys));
+                        j->failed = true;
+                }
+        }
+}
+
+static void spec_retry_on_one(const Scope *s, const Node *v, const char *key, RetryOn *mask,
+                              JobSpec *j) {
+        int i, r;
+
+        r = config_get_enum(s, v, key, "retry_on condition", retry_on_names,
+                            ELEMENTSOF(retry_on_names), &i);
+        if (FAIL(j, r))
+                return;
+        *mask |= 1 << i;
+}
+
+static void spec_retry_on(const Scope *s, const Node *v, JobSpec *j) {
+        RetryOn mask = 0;
+        bool failed = j->failed;
+
+        j->failed = false;
+        if (v->invalid)
+                j->failed = true;
+        else if (v->kind == NODE_SEQUENCE)
+                for (size_t i = 0; i < v->n_items; i++) {
+                        char key[32];
+
+                        (void) snprintf(key, sizeof(key), "retry_on[%zu]", i);
+                        spec_retry_on_one(s, v->items[i], key, &mask, j);
+                }
+        else if (config_node_is_string(v))
+                spec_retry_on_one(s, v, "retry_on", &mask, j);
+        else {
+                (void) config_type_error(s, v, "retry_on", "a string or a sequence of strings");
+                j->failed = true;
+        }
+        if (!j->failed) {
+                j->retry_on = mask;
+                MARK(j, JOB_FIELD_RETRY_ON);
+        }
+        j->failed = j->failed || failed;
+}
+
+static bool env_name_valid(const char *k) {
+        return *k && !strchr(k, '=');
+}
+
+static void spec_env(const Scope *s, const Node *v, JobSpec *j) {
+        if (v->invalid || v->is_null)
+                return;
+        if (v->kind != NODE_MAPPING) {
+                (void) config_type_error(s, v, "env", "a mapping");
+                j->failed = true;
+                return;
+        }
+        if (v->n_items / 2 > CONFIG_MAX_ENV) {
+                config_error(s, v, "too many environment variables (more than %u)",
+                             CONFIG_MAX_ENV);
+                j->failed = true;
+                return;
+        }
+        free(j->env);
+        j->n_env = 0;
+        j->env = calloc(v->n_items + 1, sizeof(char *));
+        if (!j->env) {
+                s->ctx->oom = true;
+                return;
+        }
+        for (size_t i = 0; i + 1 < v->n_items; i += 2) {
+                const Node *k = v->items[i], *x = v->items[i + 1];
+                _cleanup_free_ char *key = NULL;
+                const char *t;
+                int r;
+
+                if (k->invalid)
+                        continue;
+                if (!env_name_valid(k->value)) {
+                        config_error(s, k, "invalid environment variable name '%s'", k->value);
+                        j->failed = true;
+                        continue;
+                }
+                if (asprintf(&key, "env.%s", k->value) < 0) {
+                        key = NULL;
+                        s->ctx->oom = true;
+                        return;
+                }
+                r = config_get_string(s, x, key, &t);
+                if (FAIL(j, r))
+                        continue;
+                j->env[2 * j->n_env] = k->value;
+                j->env[2 * j->n_env + 1] = t;
+                j->n_env++;
+        }
+}
+
+static void spec_limit(const Scope *s, const Node *v, size_t idx, JobSpec *j) {
+        LimitKind kind = limit_table[idx].kind;
+        char key[64], sub[80];
+        uint64_t soft, hard;
+        int r;
+
+        (void) snprintf(key, sizeof(key), "limits.%s", limit_table[idx].name);
+        if (v->invalid) {
+                j->failed = true;
+                return;
+        }
+        if (v->kind == NODE_MAPPING) {
+                static const char *const sh[] = { "soft", "hard" };
+                const Node *ns = NULL, *nh = NULL;
+                bool bad = false;
+
+                for (size_t i = 0; i + 1 < v->n_items; i += 2) {
+                        const Node *k = v->items[i];
+
+                        if (k->invalid)
+                                continue;
+                        if (strcmp(k->value, "soft") == 0)
+                                ns = v->items[i + 1];
+                        else if (strcmp(k->value, "hard") == 0)
+                                nh = v->items[i + 1];
+                        else {
+                                config_unknown_key(s, k, key, sh, ELEMENTSOF(sh));
+                                bad = true;
+                        }
+                }
+                if (!ns || !nh) {
+                        config_error(s, v, "'%s' needs both 'soft' and 'hard'", key);
+                        j->failed = true;
+                        return;
+                }
+                (void) snprintf(sub, sizeof(sub), "%s.soft", key);
+                r = config_get_limit_value(s, ns, sub, kind == LIMIT_CPU, kind == LIMIT_COUNT, &soft);
+                bad = bad || r < 0;
+                (void) snprintf(sub, sizeof(sub), "%s.hard", key);
+                r = config_get_limit_value(s, nh, sub, kind == LIMIT_CPU, kind == LIMIT_COUNT, &hard);
+                bad = bad || r < 0;
+                if (bad) {
+                        j->failed = true;
+                        return;
+                }
+                if (soft > hard) {
+                        config_error(s, ns, "'%s': the soft limit is above the hard limit", key);
+                        j->failed = true;
+                        return;
+                }
+        } else {
+                r = config_get_limit_value(s, v, key, kind == LIMIT_CPU, kind == LIMIT_COUNT, &soft);
+                if (FAIL(j, r))
+                        return;
+                hard = soft;
+        }
+        j->limits[idx] = (JobLimit) {
+                .resource = limit_table[idx].resource,
+                .soft = soft,
+                .hard = hard,
+        };
+        j->limits_set |= UINT32_C(1) << idx;
+}
+
+static void spec_limits(const Scope *s, const Node *v, JobSpec *j) {
+        const char *names[CONFIG_N_LIMITS];
+
+        if (v->invalid || v->is_null)
+                return;
+        if (v->kind != NODE_MAPPING) {
+                (void) config_type_error(s, v, "limits", "a mapping");
+                j->failed = true;
+                return;
+        }
+        for (size_t i = 0; i < CONFIG_N_LIMITS; i++)
+                names[i] = limit_table[i].name;
+        for (size_t i = 0; i + 1 < v->n_items; i += 2) {
+                const Node *k = v->items[i];
+                size_t idx;
+
+                if (k->invalid)
+                        continue;
+                for (idx = 0; idx < CONFIG_N_LIMITS; idx++)
+                        if (strcmp(k->value, limit_table[idx].name) == 0)
+                                break;
+                if (idx == CONFIG_N_LIMITS) {
+                        config_unknown_key(s, k, "limits", names, CONFIG_N_LIMITS);
+                        j->failed = true;
+                        continue;
+                }
+                spec_limit(s, v->items[i + 1], idx, j);
+        }
+}
+
+static bool looks_like_date(const char *t) {
+        for (size_t i = 0; i < 10; i++) {
+                bool dash = i == 4 || i == 7;
+
+                if (dash ? t[i] != '-' : !(t[i] >= '0' && t[i] <= '9'))
+                        return false;
+        }
+        return t[10] == 0;
+}
+
+/* Parses one exclude entry; reports only when `report` (defaults' entries are reported once,
+ * then parsed again quietly for each job with the job's name as the hash key). */
+int config_exclude_parse(const Scope *s, const Node *v, const char *hash_key, bool report,
+                         Exclude *ret) {
+        int32_t y;
+        int m, d, r;
+
+        if (looks_like_date(v->value)) {
+                r = parse_date(v->value, &y, &m, &d);
+                if (r < 0) {
+                        if (report)
+                                config_error(s, v, "invalid date '%s' in 'exclude'", v->value);
+                        return -EINVAL;
+                }
+                *ret = (Exclude) { .is_date = true, .year = y, .month = (int8_t) m,
+                                   .day = (int8_t) d };
+                return 0;
+        }
+        *ret = (Exclude) {};
+        r = config_parse_schedule(s, v, "exclude expression", hash_key, report, &ret->expr);
+        if (r < 0)
+                return r;
+        if (ret->expr.flags & CRON_EVERY) {
+                if (report)
+                        config_error(s, v, "exclude '%s' must be a date (YYYY-MM-DD) or a "
+                                     "calendar expression, not @every", v->value);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static void spec_exclude_one(const Scope *s, const Node *v, const char *key, const char *hash_key,
+                             JobSpec *j) {
+        const char *t;
+        Exclude x;
+        int r;
+
+        r = config_get_string(s, v, key, &t);
+        if (FAIL(j, r))
+                return;
+        r = config_exclude_parse(s, v, hash_key, true, &x);
+        if (FAIL(j, r))
+                return;
+        j->excludes[j->n_excludes++] = v;
+}
+
+static void spec_exclude(const Scope *s, const Node *v, JobSpec *j) {
+        const char *hash_key = j->name ? j->name : "";
+
+        if (v->invalid || v->is_null)
+                return;
+        free(j->excludes);
+        j->n_excludes = 0;
+        j->excludes = calloc(v->kind == NODE_SEQUENCE ? v->n_items + 1 : 1, sizeof(Node *));
+        if (!j->excludes) {
+                s->ctx->oom = true;
+                return;
+        }
+        if (v->kind == NODE_SEQUENCE)
+                for (size_t i = 0; i < v->n_items; i++) {
+                        char key[32];
+
+                        (void) snprintf(key, sizeof(key), "exclude[%zu]", i);
+                        spec_exclude_one(s, v->items[i], key, hash_key, j);
+                }
+        else if (config_node_is_string(v))
+                spec_exclude_one(s, v, "exclude", hash_key, j);
+        else {
+                (void) config_type_error(s, v, "exclude", "a string or a sequence of strings");
+                j->failed = true;
+        }
+}
+
+static void spec_value(const Scope *s, JobKey key, const Node *v, JobSpec *j) {
+        int i, r;
+
+        switch (key) {
+        case KEY_NAME:
+                spec_name(s, v, j);
+                break;
+        case KEY_DESCRIPTION:
+                r = config_get_string(s, v, "description", &j->description);
+                (void) FAIL(j, r);
+                break;
+        case KEY_ENABLED:
+                r = config_get_bool(s, v, "enabled", &j->enabled);
+                (void) FAIL(j, r);
+                break;
+        case KEY_SCHEDULE:
+                spec_schedule(s, v, j);
+                break;
+        case KEY_COMMAND:
+                spec_command(s, v, j);
+                break;
+        case KEY_TIMEZONE:
+                spec_timezone(s, v, j);
+                break;
+        case KEY_TIMEOUT:
+                spec_duration(s, v, "timeout", true, JOB_FIELD_TIMEOUT, &j->timeout, j);
+                if (j->timeout == 0)    /* 0 disables, as for jitter and catch_up */
+                        j->timeout = USEC_INFINITY;
+                break;
+        case KEY_KILL_AFTER:
+                spec_duration(s, v, "kill_after", false, JOB_FIELD_KILL_AFTER, &j->kill_after, j);
+                break;
+        case KEY_OVERLAP:
+                r = config_get_enum(s, v, "overlap", "overlap policy", overlap_names,
+                                    _OVERLAP_MAX, &i);
+                if (FAIL(j, r))
+                        break;
+                j->overlap = (OverlapPolicy) i;
+                MARK(j, JOB_FIELD_OVERLAP);
+                break;
+        case KEY_RETRY:
+                spec_retry(s, v, j);
+                break;
+        case KEY_RETRY_ON:
+                spec_retry_on(s, v, j);
+                break;
+        case KEY_JITTER:
+                spec_duration(s, v, "jitter", false, JOB_FIELD_JITTER, &j->jitter, j);
+                break;
+        case KEY_CATCH_UP:
+                spec_duration(s, v, "catch_up", false, JOB_FIELD_CATCH_UP, &j->catch_up, j);
+                break;
+        case KEY_ENV:
+                spec_env(s, v, j);
+                break;
+        case KEY_USER:
+                spec_string(s, v, "user", JOB_FIELD_USER, &j->user, j);
+                break;
+        case KEY_GROUP:
+                spec_string(s, v, "group", JOB_FIELD_GROUP, &j->group, j);
+                break;
+        case KEY_WORKDIR:
+                spec_string(s, v, "workdir", JOB_FIELD_WORKDIR, &j->workdir, j);
+                break;
+        case KEY_UMASK:
+                r = config_get_umask(s, v, "umask", &j->umask);
+                if (FAIL(j, r))
+                        break;
+                MARK(j, JOB_FIELD_UMASK);
+                break;
+        case KEY_NICE:
+                r = config_get_int(s, v, "nice", -20, 19, &j->nice);
+                if (FAIL(j, r))
+                        break;
+                MARK(j, JOB_FIELD_NICE);
+                break;
+        case KEY_LIMITS:
+                spec_limits(s, v, j);
+                break;
+        case KEY_EXCLUDE:
+                spec_exclude(s, v, j);
+                break;
+        case _KEY_MAX:
+                break;
+        }
+}
+
+void config_jobspec_parse(const Scope *s, const Node *m, bool is_defaults, JobSpec *ret) {
+        const Node *name;
+        JobSpec j = {
+                .is_defaults = is_defaults,
+                .node = m,
+                .enabled = true,
+        };
+
+        /* The name first: it seeds 'H' in the schedule and excludes, wherever it is written. */
+        name = is_defaults ? NULL : config_node_get(m, "name");
+        if (name)
+                spec_name(s, name, &j);
+
+        for (size_t i = 0; i + 1 < m->n_items; i += 2) {
+                const Node *k = m->items[i], *v = m->items[i + 1];
+                size_t key;
+
+                if (k->invalid)
+                        continue;
+                for (key = 0; key < _KEY_MAX; key++)
+                        if (strcmp(k->value, job_keys[key]) == 0)
+                                break;
+                if (key == _KEY_MAX) {
+                        if (is_defaults)
+                                config_unknown_key(s, k, "defaults", job_keys + KEY_FIRST_DEFAULTS,
+                                                   _KEY_MAX - KEY_FIRST_DEFAULTS);
+                        else
+                                config_unknown_key(s, k, NULL, job_keys, _KEY_MAX);
+                        j.failed = true;
+                        continue;
+                }
+                if (is_defaults && key < KEY_FIRST_DEFAULTS) {
+                        config_error(s, k, "'%s' is not allowed in 'defaults' (set it in each job)",
+                                     job_keys[key]);
+                        j.failed = true;
+                        continue;
+                }
+                if (key == KEY_NAME)
+                        continue;       /* done above */
+                spec_value(s, (JobKey) key, v, &j);
+        }
+
+        if (!is_defaults) {
+                if (!j.name_node)
+                        config_error(s, m, "missing required key 'name'");
+                if (!j.schedule_node)
+                        config_error(s, m, "missing required key 'schedule'");
+                if (!j.command_node)
+                        config_error(s, m, "missing required key 'command'");
+                if (!j.name_node || !j.schedule_node || !j.command_node)
+                        j.failed = true;
+        }
+        *ret = j;
+}

@@ -1,0 +1,707 @@
+/* SPDX-License-Identifier: MIT */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "internal.h"
+
+/* libyaml's event API → a small tree of Nodes with 1-based line/column marks. This is the one
+ * place where libyaml's errors (problem + problem_mark) become diagnostics.
+ *
+ * What the tree accepts beyond plain YAML 1.2 block/flow syntax:
+ *   - one document per file (a second "---" is an error);
+ *   - anchors and aliases: an alias shares the anchored node (reference counted); every
+ *     alias is charged the anchored subtree's full size against CONFIG_MAX_NODES and its
+ *     height against CONFIG_MAX_DEPTH, so "billion laughs" files are refused cheaply;
+ *   - standard tags only (!!str, !!int, !!bool, !!float, !!null, !!seq, !!map);
+ *   - mapping keys are non-null scalars, unique within their mapping; no merge keys ("<<").
+ * Scalars keep their text; typing (null/bool/int/duration) happens in values.c. */
+
+#define YAML_TAG_PREFIX "tag:yaml.org,2002:"
+
+Node *config_node_unref(Node *n) {
+        if (!n)
+                return NULL;
+        assert(n->refs > 0);
+        if (--n->refs > 0)
+                return NULL;
+        for (size_t i = 0; i < n->n_items; i++)
+                config_node_unref(n->items[i]);
+        free(n->items);
+        free(n->value);
+        free(n);
+        return NULL;
+}
+
+ConfigFile *config_file_free(ConfigFile *f) {
+        if (!f)
+                return NULL;
+        config_node_unref(f->root);
+        free(f->path);
+        free(f->source);
+        free(f->line_starts);
+        free(f);
+        return NULL;
+}
+
+Node *config_node_get(const Node *n, const char *key) {
+        if (!n || n->kind != NODE_MAPPING)
+                return NULL;
+        for (size_t i = 0; i + 1 < n->n_items; i += 2)
+                if (!n->items[i]->invalid && n->items[i]->kind == NODE_SCALAR &&
+                    strcmp(n->items[i]->value, key) == 0)
+                        return n->items[i + 1];
+        return NULL;
+}
+
+const char *config_node_describe(const Node *n, char *buf, size_t size) {
+        size_t len, max = 40;
+
+        if (n->kind == NODE_MAPPING)
+                return "a mapping";
+        if (n->kind == NODE_SEQUENCE)
+                return "a sequence";
+        if (n->is_null)
+                return "null";
+        len = strcspn(n->value, "\n");
+        if (len > max) {
+                len = max;
+                while (len > 0 && ((unsigned char) n->value[len] & 0xC0) == 0x80)
+                        len--;     /* do not cut a UTF-8 sequence */
+        }
+        (void) snprintf(buf, size, "'%.*s%s'", (int) len, n->value,
+                        len < n->length ? "..." : "");
+        return buf;
+}
+
+static int file_index_lines(ConfigFile *f) {
+        size_t n = 1;
+
+        if (f->line_starts)
+                return 0;
+        for (size_t i = 0; i < f->size; i++)
+                n += f->source[i] == '\n';
+        f->line_starts = calloc(n, sizeof(size_t));
+        if (!f->line_starts)
+                return -ENOMEM;
+        f->n_lines = 0;
+        f->line_starts[f->n_lines++] = 0;
+        for (size_t i = 0; i < f->size; i++)
+                if (f->source[i] == '\n')
+                        f->line_starts[f->n_lines++] = i + 1;
+        return 0;
+}
+
+/* Byte offset of 0-based (line, column in characters), or SIZE_MAX. */
+static size_t file_offset(ConfigFile *f, unsigned line0, unsigned col0) {
+        size_t o;
+
+        if (file_index_lines(f) < 0 || line0 >= f->n_lines)
+                return SIZE_MAX;
+        o = f->line_starts[line0];
+        for (unsigned c = 0; c < col0; c++) {
+                if (o >= f->size || f->source[o] == '\n')
+                        return SIZE_MAX;
+                o++;
+                while (o < f->size && ((unsigned char) f->source[o] & 0xC0) == 0x80)
+                        o++;
+        }
+        return o;
+}
+
+/* 1-based (line, column) of a byte offset, for libyaml's reader errors. */
+static void file_position(ConfigFile *f, size_t offset, unsigned *ret_line, unsigned *ret_col) {
+        size_t lo = 0, hi;
+        unsigned col = 1;
+
+        if (file_index_lines(f) < 0) {
+                *ret_line = *ret_col = 1;
+                return;
+        }
+        hi = f->n_lines;
+        while (hi - lo > 1) {   /* last line start <= offset */
+                size_t mid = (lo + hi) / 2;
+
+                if (f->line_starts[mid] <= offset)
+                        lo = mid;
+                else
+                        hi = mid;
+        }
+        for (size_t i = f->line_starts[lo]; i < offset && i < f->size; i++)
+                col += ((unsigned char) f->source[i] & 0xC0) != 0x80;
+        *ret_line = (unsigned) lo + 1;
+        *ret_col = col;
+}
+
+unsigned config_node_column_at(const ConfigFile *cf, const Node *n, size_t offset) {
+        ConfigFile *f = (ConfigFile *) cf;      /* only the lazily built line index changes */
+        size_t a, b, len;
+        unsigned col;
+
+        if (n->kind != NODE_SCALAR || n->has_props || n->changed || offset > n->length ||
+            n->start_line0 != n->end_line0 || n->quote == '|' || n->quote == '>')
+                return n->column;
+        a = file_offset(f, n->start_line0, n->start_col0);
+        b = file_offset(f, n->end_line0, n->end_col0);
+        if (a == SIZE_MAX || b == SIZE_MAX || b < a)
+                return n->column;
+        if (n->quote) {
+                if (b - a < 2)
+                        return n->column;
+                a++;
+                b--;
+        }
+        /* Quoted text with escapes ('' or \x) differs from the value: no exact column. */
+        len = b - a;
+        if (len != n->length || memcmp(f->source + a, n->value, len) != 0)
+                return n->column;
+        col = n->column + (n->quote ? 1 : 0);
+        for (size_t i = 0; i < offset; i++)
+                col += ((unsigned char) n->value[i] & 0xC0) != 0x80;
+        return col;
+}
+
+typedef struct Anchor {
+        char *name;
+        Node *node;             /* borrowed from the tree */
+} Anchor;
+
+typedef struct Builder {
+        ConfigCtx *ctx;
+        ConfigFile *f;
+        Scope scope;
+        Node *stack[CONFIG_MAX_DEPTH];
+        size_t cap[CONFIG_MAX_DEPTH];
+        size_t depth;
+        Node *root;
+        unsigned n_documents;
+        Anchor *anchors;
+        size_t n_anchors;
+        bool failed;            /* fatal: the tree is dropped */
+} Builder;
+
+static void builder_done(Builder *b) {
+        for (size_t i = 0; i < b->n_anchors; i++)
+                free(b->anchors[i].name);
+        free(b->anchors);
+        config_node_unref(b->root);
+        b->root = NULL;
+}
+
+static void builder_oom(Builder *b) {
+        b->ctx->oom = true;
+        b->failed = true;
+}
+
+static const char *tag_display(const char *tag) {
+        static const size_t l = sizeof(YAML_TAG_PREFIX) - 1;
+
+        /* Only used in messages: "!!int" reads better than the full URI. */
+        if (strncmp(tag, YAML_TAG_PREFIX, l) == 0)
+                return tag + l;
+        return tag;
+}
+
+/* Checks an explicit tag against the node kind. Unsupported tags are errors, not ignored:
+ * "!vault ..." in a config that silently became a string would be a nasty surprise. */
+static bool tag_ok(Builder *b, Node *n, const char *tag) {
+        static const char *const scalar_tags[] = { "str", "int", "bool", "float", "null" };
+        const char *t;
+
+        if (!tag || strcmp(tag, "!") == 0)
+                return true;
+        t = tag_display(tag);
+        if (t != tag) {
+                if (n->kind == NODE_MAPPING && strcmp(t, "map") == 0)
+                        return true;
+                if (n->kind == NODE_SEQUENCE && strcmp(t, "seq") == 0)
+                        return true;
+                if (n->kind == NODE_SCALAR)
+                        for (size_t i = 0; i < ELEMENTSOF(scalar_tags); i++)
+                                if (strcmp(t, scalar_tags[i]) == 0) {
+                                        if (strcmp(t, "null") == 0)
+                                                n->is_null = true;
+                                        else if (strcmp(t, "str") == 0)
+                                                n->is_null = false;
+                                        return true;
+                                }
+                config_error(&b->scope, n, "unsupported tag '!!%s'", t);
+        } else
+                config_error(&b->scope, n, "unsupported tag '%s'", t);
+        n->invalid = true;
+        return false;
+}
+
+static Node *node_new(Builder *b, NodeKind kind, const yaml_mark_t *start, const yaml_mark_t *end,
+                      bool has_props) {
+        Node *n;
+
+        if (b->ctx->n_nodes >= CONFIG_MAX_NODES) {
+                config_error(&b->scope, NULL, "too many YAML nodes (more than %u)",
+                             CONFIG_MAX_NODES);
+                b->failed = true;
+                return NULL;
+        }
+        n = calloc(1, sizeof(Node));
+        if (!n) {
+                builder_oom(b);
+                return NULL;
+        }
+        b->ctx->n_nodes++;
+        n->kind = kind;
+        n->refs = 1;
+        n->weight = 1;
+        n->height = kind != NODE_SCALAR;
+        n->line = (unsigned) start->line + 1;
+        n->column = (unsigned) start->column + 1;
+        n->start_line0 = (unsigned) start->line;
+        n->start_col0 = (unsigned) start->column;
+        n->end_line0 = (unsigned) end->line;
+        n->end_col0 = (unsigned) end->column;
+        n->has_props = has_props;
+        return n;
+}
+
+/* Appends n (a new reference) to the open collection, or makes it the document root. */
+static void builder_attach(Builder *b, Node *n) {
+        Node *parent;
+        size_t d = b->depth;
+
+        if (d == 0) {
+                if (b->root)    /* cannot happen with a single document */
+                        config_node_unref(b->root);
+                b->root = n;
+                return;
+        }
+        parent = b->stack[d - 1];
+        if (parent->n_items == b->cap[d - 1]) {
+                size_t cap = b->cap[d - 1] ? b->cap[d - 1] * 2 : 8;
+                Node **items = realloc(parent->items, cap * sizeof(Node *));
+
+                if (!items) {
+                        config_node_unref(n);
+                        builder_oom(b);
+                        return;
+                }
+                parent->items = items;
+                b->cap[d - 1] = cap;
+        }
+        parent->items[parent->n_items++] = n;
+}
+
+static int key_compare(const void *a, const void *b) {
+        const Node *x = *(Node *const *) a, *y = *(Node *const *) b;
+        int c = strcmp(x->value, y->value);
+
+        if (c != 0)
+                return c;
+        if (x->line != y->line)
+                return x->line < y->line ? -1 : 1;
+        return x->column < y->column ? -1 : x->column > y->column;
+}
+
+/* Keys must be non-null scalars, not "<<", and unique. Bad keys are marked invalid so the
+ * checks in validate.c skip their pairs quietly. */
+static void builder_check_keys(Builder *b, Node *m) {
+        _cleanup_free_ Node **keys = NULL;
+        size_t n_keys = 0;
+        char buf[64];
+
+        keys = calloc(m->n_items / 2 + 1, sizeof(Node *));
+        if (!keys) {
+                builder_oom(b);
+                return;
+        }
+        for (size_t i = 0; i + 1 < m->n_items; i += 2) {
+                Node *k = m->items[i];
+
+                if (k->invalid)
+                        continue;
+                if (k->kind != NODE_SCALAR || k->is_null) {
+                        config_error(&b->scope, k, "a mapping key must be a string, not %s",
+                                     config_node_describe(k, buf, sizeof(buf)));
+                        k->invalid = true;
+                } else if (k->quote == 0 && strcmp(k->value, "<<") == 0) {
+                        config_error(&b->scope, k, "merge keys ('<<') are not supported");
+                        k->invalid = true;
+                } else
+                        keys[n_keys++] = k;
+        }
+        qsort(keys, n_keys, sizeof(Node *), key_compare);
+        for (size_t i = 1, first = 0; i < n_keys; i++) {
+                if (strcmp(keys[i]->value, keys[first]->value) != 0) {
+                        first = i;
+                        continue;
+                }
+                /* The same key node reached twice through an alias is no duplicate. */
+                if (keys[i] == keys[first])
+                        continue;
+                config_error(&b->scope, keys[i], "duplicate key '%s' (first defined at line %u)",
+                             keys[i]->value, keys[first]->line);
+                keys[i]->invalid = true;
+        }
+}
+
+static void builder_anchor(Builder *b, const yaml_char_t *anchor, Node *n) {
+        Anchor *a;
+        char *name;
+
+        if (!anchor)
+                return;
+        name = strdup((const char *) anchor);
+        a = name ? realloc(b->anchors, (b->n_anchors + 1) * sizeof(Anchor)) : NULL;
+        if (!a) {
+                free(name);
+                builder_oom(b);
+                return;
+        }
+        b->anchors = a;
+        b->anchors[b->n_anchors++] = (Anchor) { .name = name, .node = n };
+}
+
+static void builder_scalar(Builder *b, const yaml_event_t *e) {
+        const yaml_char_t *tag = e->data.scalar.tag, *anchor = e->data.scalar.anchor;
+        Node *n;
+
+        n = node_new(b, NODE_SCALAR, &e->start_mark, &e->end_mark, tag || anchor);
+        if (!n)
+                return;
+        n->complete = true;
+        switch (e->data.scalar.style) {
+        case YAML_SINGLE_QUOTED_SCALAR_STYLE: n->quote = '\''; break;
+        case YAML_DOUBLE_QUOTED_SCALAR_STYLE: n->quote = '"'; break;
+        case YAML_LITERAL_SCALAR_STYLE: n->quote = '|'; break;
+        case YAML_FOLDED_SCALAR_STYLE: n->quote = '>'; break;
+        default: n->quote = 0; break;
+        }
+        n->length = e->data.scalar.length;
+        n->value = malloc(n->length + 1);
+        if (!n->value) {
+                config_node_unref(n);
+                builder_oom(b);
+                return;
+        }
+        memcpy(n->value, e->data.scalar.value, n->length);
+        n->value[n->length] = 0;
+        if (n->quote == 0)
+                n->is_null = n->length == 0 || strcmp(n->value, "~") == 0 ||
+                             strcmp(n->value, "null") == 0 || strcmp(n->value, "Null") == 0 ||
+                             strcmp(n->value, "NULL") == 0;
+        if (strlen(n->value) != n->length) {
+                config_error(&b->scope, n, "NUL characters are not allowed in strings");
+                n->invalid = true;
+        } else if (n->length > CONFIG_MAX_STRING) {
+                config_error(&b->scope, n, "string is too long (more than %u bytes)",
+                             CONFIG_MAX_STRING);
+                n->invalid = true;
+        }
+        (void) tag_ok(b, n, (const char *) tag);
+        builder_anchor(b, anchor, n);
+        builder_attach(b, n);
+}
+
+static void builder_start(Builder *b, const yaml_event_t *e, NodeKind kind) {
+        const yaml_char_t *tag, *anchor;
+        Node *n;
+
+        if (kind == NODE_MAPPING) {
+                tag = e->data.mapping_start.tag;
+                anchor = e->data.mapping_start.anchor;
+        } else {
+                tag = e->data.sequence_start.tag;
+                anchor = e->data.sequence_start.anchor;
+        }
+        if (b->depth >= CONFIG_MAX_DEPTH) {
+                yaml_mark_t m = e->start_mark;
+
+                config_error_at(&b->scope, (unsigned) m.line + 1, (unsigned) m.column + 1,
+                                "nesting is too deep (more than %u levels)", CONFIG_MAX_DEPTH);
+                b->failed = true;
+                return;
+        }
+        n = node_new(b, kind, &e->start_mark, &e->end_mark, tag || anchor);
+        if (!n)
+                return;
+        (void) tag_ok(b, n, (const char *) tag);
+        builder_anchor(b, anchor, n);
+        builder_attach(b, n);
+        if (b->failed)
+                return;
+        b->stack[b->depth] = n;
+        b->cap[b->depth] = 0;
+        b->depth++;
+}
+
+static void builder_end(Builder *b, const yaml_event_t *e) {
+        Node *n = b->stack[--b->depth];
+
+        n->end_line0 = (unsigned) e->end_mark.line;
+        n->end_col0 = (unsigned) e->end_mark.column;
+        for (size_t i = 0; i < n->n_items; i++) {
+                n->weight += n->items[i]->weight;
+                if (n->items[i]->height + 1 > n->height)
+                        n->height = n->items[i]->height + 1;
+        }
+        n->complete = true;
+        if (n->kind == NODE_MAPPING)
+                builder_check_keys(b, n);
+}
+
+static void builder_alias(Builder *b, const yaml_event_t *e) {
+        const char *name = (const char *) e->data.alias.anchor;
+        yaml_mark_t m = e->start_mark;
+        Node *target = NULL, *n;
+
+        for (size_t i = b->n_anchors; i > 0; i--)
+                if (strcmp(b->anchors[i - 1].name, name) == 0) {
+                        target = b->anchors[i - 1].node;
+                        break;
+                }
+        if (target && target->complete) {
+                if (b->ctx->n_nodes + target->weight > CONFIG_MAX_NODES) {
+                        config_error_at(&b->scope, (unsigned) m.line + 1, (unsigned) m.column + 1,
+                                        "too many YAML nodes after expanding aliases (more than %u)",
+                                        CONFIG_MAX_NODES);
+                        b->failed = true;
+                        return;
+                }
+                if (b->depth + target->height > CONFIG_MAX_DEPTH) {
+                        config_error_at(&b->scope, (unsigned) m.line + 1, (unsigned) m.column + 1,
+                                        "nesting is too deep (more than %u levels)",
+                                        CONFIG_MAX_DEPTH);
+                        b->failed = true;
+                        return;
+                }
+                b->ctx->n_nodes += target->weight;
+                target->refs++;
+                builder_attach(b, target);
+                return;
+        }
+
+        /* Keep the tree's shape with an invalid placeholder, and go on. */
+        n = node_new(b, NODE_SCALAR, &e->start_mark, &e->end_mark, true);
+        if (!n)
+                return;
+        n->complete = true;
+        n->is_null = true;
+        n->invalid = true;
+        n->value = strdup("");
+        if (!n->value) {
+                config_node_unref(n);
+                builder_oom(b);
+                return;
+        }
+        if (target)
+                config_error(&b->scope, n, "alias '*%s' refers to a node that contains it", name);
+        else
+                config_error(&b->scope, n, "undefined alias '*%s'", name);
+        builder_attach(b, n);
+}
+
+static void builder_syntax_error(Builder *b, const yaml_parser_t *p) {
+        unsigned line, col;
+
+        if (p->error == YAML_MEMORY_ERROR) {
+                builder_oom(b);
+                return;
+        }
+        b->failed = true;
+        if (p->error == YAML_READER_ERROR) {
+                file_position(b->f, p->problem_offset, &line, &col);
+                if (p->problem_value >= 0)
+                        config_error_at(&b->scope, line, col, "invalid text: %s (#x%X)",
+                                        p->problem, (unsigned) p->problem_value);
+                else
+                        config_error_at(&b->scope, line, col, "invalid text: %s", p->problem);
+                return;
+        }
+        line = (unsigned) p->problem_mark.line + 1;
+        col = (unsigned) p->problem_mark.column + 1;
+        if (p->context)
+                config_error_at(&b->scope, line, col, "syntax error: %s (%s at line %u, column %u)",
+                                p->problem ? p->problem : "unknown problem", p->context,
+                                (unsigned) p->context_mark.line + 1,
+                                (unsigned) p->context_mark.column + 1);
+        else
+                config_error_at(&b->scope, line, col, "syntax error: %s",
+                                p->problem ? p->problem : "unknown problem");
+}
+
+static void file_parse(ConfigCtx *ctx, ConfigFile *f) {
+        Builder b = { .ctx = ctx, .f = f, .scope = { .ctx = ctx, .file = f, .prefix = "" } };
+        yaml_parser_t p;
+        bool done = false;
+
+        if (!yaml_parser_initialize(&p)) {
+                ctx->oom = true;
+                return;
+        }
+        yaml_parser_set_input_string(&p, (const unsigned char *) f->source, f->size);
+        while (!done && !b.failed) {
+                yaml_event_t e;
+
+                if (!yaml_parser_parse(&p, &e)) {
+                        builder_syntax_error(&b, &p);
+                        break;
+                }
+                switch (e.type) {
+                case YAML_DOCUMENT_START_EVENT:
+                        if (++b.n_documents > 1) {
+                                config_error_at(&b.scope, (unsigned) e.start_mark.line + 1,
+                                                (unsigned) e.start_mark.column + 1,
+                                                "only one YAML document is allowed per file");
+                                done = true;    /* keep the first, and check it */
+                        }
+                        break;
+                case YAML_SCALAR_EVENT:
+                        builder_scalar(&b, &e);
+                        break;
+                case YAML_SEQUENCE_START_EVENT:
+                        builder_start(&b, &e, NODE_SEQUENCE);
+                        break;
+                case YAML_MAPPING_START_EVENT:
+                        builder_start(&b, &e, NODE_MAPPING);
+                        break;
+                case YAML_SEQUENCE_END_EVENT:
+                case YAML_MAPPING_END_EVENT:
+                        builder_end(&b, &e);
+                        break;
+                case YAML_ALIAS_EVENT:
+                        builder_alias(&b, &e);
+                        break;
+                case YAML_STREAM_END_EVENT:
+                        done = true;
+                        break;
+                default:
+                        break;
+                }
+                yaml_event_delete(&e);
+        }
+        yaml_parser_delete(&p);
+
+        if (!b.failed) {
+                f->root = TAKE_PTR(b.root);
+                f->parsed = true;
+        }
+        builder_done(&b);
+}
+
+/* Reads the whole file, refusing non-regular files and anything over the size limit. */
+static int file_read(const char *path, char **ret, size_t *ret_size, struct stat *ret_st) {
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        size_t size = 0;
+        int fd, r = 0;
+
+        /* O_NONBLOCK: a FIFO must not hang the load; it is refused below anyway. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                goto finish;
+        }
+        if (S_ISDIR(st.st_mode)) {
+                r = -EISDIR;
+                goto finish;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                r = -EBADFD;
+                goto finish;
+        }
+        if (st.st_size > (off_t) CONFIG_MAX_FILE_SIZE) {
+                r = -EFBIG;
+                goto finish;
+        }
+        buf = malloc((size_t) st.st_size + 1);
+        if (!buf) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        /* Read at most st_size bytes: a file growing meanwhile is cut, never overflows. */
+        while (size < (size_t) st.st_size) {
+                ssize_t k = read(fd, buf + size, (size_t) st.st_size - size);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        goto finish;
+                }
+                if (k == 0)
+                        break;
+                size += (size_t) k;
+        }
+        buf[size] = 0;
+        *ret = TAKE_PTR(buf);
+        *ret_size = size;
+        *ret_st = st;
+finish:
+        (void) close(fd);
+        return r;
+}
+
+static const char *read_error_string(int r, char *buf, size_t size) {
+        if (r == -EBADFD)
+                return "not a regular file";
+        if (r == -EFBIG) {
+                (void) snprintf(buf, size, "file is larger than %u MiB",
+                                CONFIG_MAX_FILE_SIZE / (1024 * 1024));
+                return buf;
+        }
+        return strerror(-r);
+}
+
+ConfigFile *config_file_load(ConfigCtx *ctx, const char *path, ConfigFile *parent,
+                             const Scope *from, const Node *from_node, int *reterr) {
+        _cleanup_(config_file_freep) ConfigFile *f = NULL;
+        ConfigFile **files;
+        struct stat st = {};
+        char buf[64];
+        int r;
+
+        f = calloc(1, sizeof(ConfigFile));
+        if (!f || !(f->path = strdup(path))) {
+                ctx->oom = true;
+                *reterr = -ENOMEM;
+                return NULL;
+        }
+        r = file_read(path, &f->source, &f->size, &st);
+        if (r == -ENOMEM) {
+                ctx->oom = true;
+                *reterr = r;
+                return NULL;
+        }
+        if (r < 0) {
+                if (from)
+                        config_error(from, from_node, "cannot read '%s': %s", path,
+                                     read_error_string(r, buf, sizeof(buf)));
+                else
+                        config_diag_add_path(ctx, path, ctx->n_files, "cannot read '%s': %s",
+                                             path, read_error_string(r, buf, sizeof(buf)));
+                *reterr = r;
+                return NULL;
+        }
+        f->dev = st.st_dev;
+        f->ino = st.st_ino;
+        f->parent = parent;
+        f->depth = parent ? parent->depth + 1 : 0;
+
+        files = realloc(ctx->files, (ctx->n_files + 1) * sizeof(ConfigFile *));
+        if (!files) {
+                ctx->oom = true;
+                *reterr = -ENOMEM;
+                return NULL;
+        }
+        ctx->files = files;
+        f->index = ctx->n_files;
+        ctx->files[ctx->n_files++] = f;
+        file_parse(ctx, f);
+        return TAKE_PTR(f);
+}

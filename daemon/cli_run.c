@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/* `solocron run` (the daemon) and `solocron reload` (SIGHUP through the pid file). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "build-config.h"
+#include "cli.h"
+#include "daemon.h"
+#include "log.h"
+#include "macro.h"
+#include "pidfile.h"
+
+static int parse_log_level(const char *s) {
+        static const char *const names[] = { [LOG_ERR] = "error", [LOG_WARNING] = "warning",
+                                             [LOG_NOTICE] = "notice", [LOG_INFO] = "info",
+                                             [LOG_DEBUG] = "debug" };
+
+        for (int i = LOG_ERR; i <= LOG_DEBUG; i++)
+                if (strcmp(s, names[i]) == 0)
+                        return i;
+        return -1;
+}
+
+int cli_run(int argc, char **argv) {
+        enum { ARG_STATE_DIR = 0x100, ARG_PID_FILE, ARG_LOG_FORMAT, ARG_LOG_LEVEL, ARG_RELOAD_KILLS };
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "pid-file", required_argument, NULL, ARG_PID_FILE },
+                { "log-format", required_argument, NULL, ARG_LOG_FORMAT },
+                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                { "reload-kills-removed", no_argument, NULL, ARG_RELOAD_KILLS },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        DaemonOptions opts = { .state_dir = DEFAULT_STATE_DIR };
+        _cleanup_free_ char *default_pid_file = NULL;
+        const char *arg_config = NULL, *env;
+        LogFormat format = LOG_FORMAT_TEXT;
+        int level = LOG_INFO, o;
+
+        env = getenv("SOLOCRON_LOG_FORMAT");
+        if (env && *env && log_format_from_string(env) >= 0)
+                format = log_format_from_string(env);
+        while ((o = getopt_long(argc, argv, "+c:h", options, NULL)) >= 0)
+                switch (o) {
+                case 'c':
+                        arg_config = optarg;
+                        break;
+                case ARG_STATE_DIR:
+                        opts.state_dir = optarg;
+                        break;
+                case ARG_PID_FILE:
+                        opts.pid_file = optarg;
+                        break;
+                case ARG_LOG_FORMAT:
+                        format = log_format_from_string(optarg);
+                        if (format < 0) {
+                                fprintf(stderr, "solocron run: --log-format: expected text or json, got '%s'\n",
+                                        optarg);
+                                return EXIT_USAGE;
+                        }
+                        break;
+                case ARG_LOG_LEVEL:
+                        level = parse_log_level(optarg);
+                        if (level < 0) {
+                                fprintf(stderr, "solocron run: --log-level: expected error, warning, "
+                                        "notice, info or debug, got '%s'\n", optarg);
+                                return EXIT_USAGE;
+                        }
+                        break;
+                case ARG_RELOAD_KILLS:
+                        opts.reload_kills_removed = true;
+                        break;
+                case 'h':
+                        printf("Usage: solocron run [-c FILE] [--state-dir DIR] [--pid-file FILE]\n"
+                               "                    [--log-format text|json] [--log-level LEVEL]\n"
+                               "                    [--reload-kills-removed]\n"
+                               "Run the daemon in the foreground. See solocron(8).\n");
+                        return EXIT_OK;
+                default:
+                        return EXIT_USAGE;
+                }
+        if (optind < argc) {
+                fprintf(stderr, "solocron run: unexpected argument '%s'\n", argv[optind]);
+                return EXIT_USAGE;
+        }
+        if (!opts.pid_file) {
+                default_pid_file = pidfile_default();
+                opts.pid_file = default_pid_file;
+        }
+        opts.config_path = cli_config_path(arg_config);
+        log_setup(format, STDERR_FILENO, level);
+        return daemon_run(&opts);
+}
+
+int cli_reload(int argc, char **argv) {
+        static const struct option options[] = {
+                { "pid-file", required_argument, NULL, 'p' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        _cleanup_free_ char *default_pid_file = NULL;
+        const char *path = NULL;
+        pid_t pid;
+        int o, r;
+
+        while ((o = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (o) {
+                case 'p':
+                        path = optarg;
+                        break;
+                case 'h':
+                        printf("Usage: solocron reload [--pid-file FILE]\n"
+                               "Tell the running daemon to re-read its table (SIGHUP).\n");
+                        return EXIT_OK;
+                default:
+                        return EXIT_USAGE;
+                }
+        if (!path) {
+                default_pid_file = pidfile_default();
+                path = default_pid_file;
+        }
+        if (!path)
+                return EXIT_FAILURE_RUNTIME;
+        r = pidfile_read(path, &pid);
+        if (r < 0) {
+                fprintf(stderr, "solocron reload: %s: %s\n", path,
+                        r == -ENOENT   ? "no pid file; is solocron running? (see --pid-file)"
+                        : r == -ESRCH  ? "stale pid file: no solocron runs with that pid"
+                                       : "not a pid file");
+                return EXIT_FAILURE_RUNTIME;
+        }
+        if (kill(pid, SIGHUP) < 0) {
+                fprintf(stderr, "solocron reload: cannot signal pid %d: %s\n", (int) pid, strerror(errno));
+                return EXIT_FAILURE_RUNTIME;
+        }
+        printf("sent SIGHUP to solocron (pid %d)\n", (int) pid);
+        return EXIT_OK;
+}

@@ -1,0 +1,527 @@
+/* SPDX-License-Identifier: MIT */
+/* `solocron run`: the event loop. One wall-clock timer armed for the earliest firing in the
+ * heap, signals for reload and shutdown, and the ordered teardown. Nothing here polls: with
+ * no firing due and no run in progress the process sleeps in epoll_wait. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "macro.h"
+#include "pidfile.h"
+#include "spawn.h"
+#include "state.h"
+#include "tz.h"
+
+#define STATE_SAVE_DELAY_MSEC 1000
+
+/* --- tables ------------------------------------------------------------------------ */
+
+Table *table_new(Config *c) {
+        Table *t = calloc(1, sizeof(Table));
+
+        if (!t)
+                return NULL;
+        t->config = c;
+        t->n_ref = 1;
+        return t;
+}
+
+Table *table_ref(Table *t) {
+        t->n_ref++;
+        return t;
+}
+
+Table *table_unref(Table *t) {
+        if (t && --t->n_ref == 0) {
+                config_free(t->config);
+                free(t);
+        }
+        return NULL;
+}
+
+/* Load the table, logging every diagnostic. Returns NULL when it is invalid. */
+static Table *daemon_load_table(const char *path) {
+        ConfigLoadOptions opts = {};
+        ConfigDiags diags = {};
+        const char *tz = getenv("CRON_TZ");
+        Config *c = NULL;
+        Table *t = NULL;
+        int r;
+
+        if (!tz || !*tz)
+                tz = getenv("TZ");
+        if (tz && *tz)
+                opts.default_tz = tz[0] == ':' ? tz + 1 : tz;
+        r = config_load(path, &opts, &c, &diags);
+        for (size_t i = 0; i < diags.n; i++) {
+                _cleanup_free_ char *line = config_diag_format(&diags.items[i]);
+
+                log_event(diags.items[i].severity == CONFIG_ERROR ? LOG_ERR : LOG_WARNING,
+                          "config_error", NULL, NULL, NULL, "%s", line ? line : "(out of memory)");
+        }
+        if (r < 0 && diags.n == 0)
+                log_event(LOG_ERR, "config_error", NULL, NULL, NULL, "%s: cannot load: %s", path,
+                          strerror(-r));
+        config_diags_done(&diags);
+        if (r < 0)
+                return NULL;
+        t = table_new(c);
+        if (!t)
+                config_free(c);
+        return t;
+}
+
+/* --- the schedule ------------------------------------------------------------------ */
+
+static int64_t now_sec(void) {
+        return wallclock_now_usec() / 1000000;
+}
+
+static void daemon_arm(Daemon *d) {
+        HeapEntry *top = heap_peek(&d->heap);
+        int r;
+
+        r = wallclock_arm(&d->wall, top && !d->stopping ? top->key : INT64_MAX);
+        if (r < 0)
+                log_event(LOG_ERR, "timer_failed", NULL, NULL, NULL, "cannot arm the timer: %s",
+                          strerror(-r));
+}
+
+static void daemon_on_plan(void *userdata, const PlanStep *s) {
+        Job *j = userdata;
+        char utc[RFC3339_UTC_MAX];
+
+        format_rfc3339_utc(s->firing.f.t, utc);
+        switch (s->kind) {
+        case PLAN_RUN:
+                j->last_fired = s->firing.f.t;
+                if (s->catch_up)
+                        log_event(LOG_NOTICE, "firing_catch_up", j->name, NULL, NULL,
+                                  "firing %s was missed; running it now (catch_up)", utc);
+                job_fire(j, &s->firing, s->catch_up);
+                return;
+        case PLAN_MISSED:
+                j->last_fired = s->firing.f.t;
+                log_event(LOG_WARNING, "firing_missed", j->name, NULL, NULL,
+                          "missed %llu firing%s (newest %s): the daemon was not running or the clock "
+                          "jumped%s", (unsigned long long) s->n_missed, s->n_missed == 1 ? "" : "s", utc,
+                          j->cfg->catch_up > 0 ? "; outside the catch_up window" : "; no catch_up set");
+                return;
+        case PLAN_EXCLUDED:
+                j->last_fired = s->firing.f.t;
+                log_event(LOG_INFO, "firing_excluded", j->name, NULL, NULL,
+                          "firing %s excluded by '%s'", utc, s->firing.excluded->text);
+                return;
+        }
+}
+
+static void daemon_requeue(Daemon *d, Job *j) {
+        if (j->next.has)
+                (void) heap_set_key(&d->heap, &j->entry, j->next.firing.f.t);
+        else {
+                heap_remove(&d->heap, &j->entry);
+                log_event(LOG_NOTICE, "schedule_ended", j->name, NULL, NULL, "no further firings");
+        }
+}
+
+static void daemon_on_wake(WallClock *w, bool clock_changed) {
+        Daemon *d = w->userdata;
+        int64_t now = now_sec();
+        HeapEntry *top;
+
+        if (clock_changed)
+                log_event(LOG_NOTICE, "clock_changed", NULL, NULL, NULL,
+                          "the wall clock was set; re-planning the schedule");
+        while ((top = heap_peek(&d->heap)) && top->key <= now && !d->stopping) {
+                Job *j = container_of(top, Job, entry);
+
+                plan_due(j->cfg, now, &j->next, daemon_on_plan, j);
+                daemon_requeue(d, j);
+        }
+        daemon_arm(d);
+}
+
+/* Place a job in the schedule at start-up, or when a reload adds it. */
+static void daemon_plan_job(Daemon *d, Job *j, int64_t now) {
+        int64_t last;
+        bool have = d->state && state_get_last(d->state, j->name, &last);
+
+        if (!j->cfg->enabled) {
+                heap_remove(&d->heap, &j->entry);
+                return;
+        }
+        plan_start(j->cfg, now, have ? &last : NULL, &j->next, daemon_on_plan, j);
+        daemon_requeue(d, j);
+}
+
+/* --- runs -------------------------------------------------------------------------- */
+
+static void daemon_on_save_timer(uv_timer_t *t) {
+        Daemon *d = t->data;
+        int r;
+
+        r = state_save(d->state);
+        if (r < 0)
+                log_event(LOG_WARNING, "state_save_failed", NULL, NULL, NULL,
+                          "cannot write '%s', ignoring: %s", state_path(d->state), strerror(-r));
+}
+
+void daemon_run_finished(Daemon *d, Run *r, const char *result) {
+        int64_t dur = (int64_t) (uv_hrtime() / 1000) - r->run_start_usec;
+        char sched[RFC3339_UTC_MAX], status[24], duration[32], attempts[12], usec[24];
+
+        format_rfc3339_utc(r->firing.f.t, sched);
+        if (r->term_signal)
+                (void) snprintf(status, sizeof(status), "SIG%s", sigabbrev_np(r->term_signal) ?: "?");
+        else
+                (void) snprintf(status, sizeof(status), "%lld", (long long) r->exit_status);
+        (void) snprintf(duration, sizeof(duration), "%lld.%03llds", (long long) (dur / 1000000),
+                        (long long) (dur % 1000000 / 1000));
+        (void) snprintf(usec, sizeof(usec), "%lld", (long long) dur);
+        (void) snprintf(attempts, sizeof(attempts), "%u", r->attempt);
+        log_event(strcmp(result, "succeeded") == 0 ? LOG_INFO : LOG_ERR, "run_finished", r->job->name,
+                  r->id,
+                  (LogKV[]) { { "result", result }, { "status", status }, { "duration", duration },
+                              { "duration_usec", usec }, { "attempts", attempts },
+                              { "scheduled", sched }, {} },
+                  "finished");
+
+        if (!d->state || state_set_last(d->state, r->job->name, r->firing.f.t) < 0)
+                return;
+        if (!uv_is_active((uv_handle_t *) &d->save_timer))
+                (void) uv_timer_start(&d->save_timer, daemon_on_save_timer, STATE_SAVE_DELAY_MSEC, 0);
+}
+
+/* --- shutdown ---------------------------------------------------------------------- */
+
+static void daemon_for_each_run(Daemon *d, void (*fn)(Run *r, void *userdata), void *userdata) {
+        for (size_t i = 0; i < d->n_jobs; i++)
+                for (Run *r = d->jobs[i]->runs, *next; r; r = next) {
+                        next = r->next;
+                        fn(r, userdata);
+                }
+        for (Job *j = d->retired, *jn; j; j = jn) {
+                jn = j->retired_next;   /* fn may end the last run and free j */
+                for (Run *r = j->runs, *next; r; r = next) {
+                        next = r->next;
+                        fn(r, userdata);
+                }
+        }
+}
+
+static void daemon_close_handles(Daemon *d) {
+        wallclock_close(&d->wall, NULL);
+        uv_close((uv_handle_t *) &d->sig_hup, NULL);
+        uv_close((uv_handle_t *) &d->sig_term, NULL);
+        uv_close((uv_handle_t *) &d->sig_int, NULL);
+        uv_close((uv_handle_t *) &d->save_timer, NULL);
+        uv_close((uv_handle_t *) &d->grace_timer, NULL);
+        uv_close((uv_handle_t *) &d->flush, NULL);
+}
+
+static void daemon_maybe_done(Daemon *d) {
+        if (!d->stopping || d->n_runs > 0 || uv_is_closing((uv_handle_t *) &d->flush))
+                return;
+        log_event(LOG_INFO, "stopped", NULL, NULL, NULL, "stopped");
+        daemon_close_handles(d);
+}
+
+static void run_kill_now(Run *r, void *userdata) {
+        (void) userdata;
+        if (r->phase == RUN_RUNNING && r->proc_alive)
+                log_event(LOG_WARNING, "run_killed", r->job->name, r->id, NULL,
+                          "still running at the end of the shutdown grace, sending SIGKILL");
+        run_terminate(r, SIGKILL, USEC_INFINITY);
+}
+
+static void daemon_on_grace_timer(uv_timer_t *t) {
+        daemon_for_each_run(t->data, run_kill_now, NULL);
+}
+
+static void run_stop(Run *r, void *userdata) {
+        (void) userdata;
+        run_terminate(r, SIGTERM, USEC_INFINITY);
+}
+
+static void daemon_stop(Daemon *d, int sig) {
+        usec_t grace = d->table->config->shutdown_grace;
+
+        if (d->stopping) {
+                log_event(LOG_WARNING, "stopping", NULL, NULL, NULL,
+                          "SIG%s again: killing what still runs", sigabbrev_np(sig));
+                daemon_for_each_run(d, run_kill_now, NULL);
+                return;
+        }
+        d->stopping = true;
+        daemon_arm(d);
+        log_event(LOG_INFO, "stopping", NULL, NULL, NULL,
+                  "SIG%s: stopping; %zu run%s in progress, shutdown grace %llus", sigabbrev_np(sig),
+                  d->n_runs, d->n_runs == 1 ? "" : "s", (unsigned long long) (grace / 1000000));
+        daemon_for_each_run(d, run_stop, NULL);
+        if (d->n_runs > 0)
+                (void) uv_timer_start(&d->grace_timer, daemon_on_grace_timer, grace / 1000, 0);
+        daemon_maybe_done(d);
+}
+
+void daemon_job_idle(Daemon *d, Job *j) {
+        if (j->retired) {
+                for (Job **p = &d->retired; *p; p = &(*p)->retired_next)
+                        if (*p == j) {
+                                *p = j->retired_next;
+                                break;
+                        }
+                job_free(j);
+        }
+        daemon_maybe_done(d);
+}
+
+/* --- reload ------------------------------------------------------------------------ */
+
+static Job *daemon_find_job(Daemon *d, const char *name) {
+        for (size_t i = 0; i < d->n_jobs; i++)
+                if (d->jobs[i] && strcmp(d->jobs[i]->name, name) == 0)
+                        return d->jobs[i];
+        return NULL;
+}
+
+static void daemon_retire(Daemon *d, Job *j) {
+        heap_remove(&d->heap, &j->entry);
+        j->queued = false;
+        if (j->n_runs == 0) {
+                job_free(j);
+                return;
+        }
+        j->retired = true;
+        j->cfg = NULL;          /* the table it pointed into may go away; runs keep their own */
+        j->retired_next = d->retired;
+        d->retired = j;
+        if (d->opts.reload_kills_removed)
+                for (Run *r = j->runs, *next; r; r = next) {
+                        next = r->next;
+                        run_terminate(r, SIGTERM, r->cfg->kill_after);
+                }
+}
+
+/* Build the runtime jobs for table t, reusing those of the same name, and make t the
+ * current table. On failure nothing has changed. */
+static int daemon_apply(Daemon *d, Table *t, bool initial) {
+        const Config *c = t->config;
+        _cleanup_free_ bool *fresh = calloc(c->n_jobs + 1, sizeof(bool));
+        Job **jobs = calloc(c->n_jobs + 1, sizeof(Job *));
+        size_t added = 0, removed = 0;
+        int64_t now = now_sec();
+
+        if (!jobs || !fresh) {
+                free(jobs);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < c->n_jobs; i++) {
+                jobs[i] = daemon_find_job(d, c->jobs[i].name);
+                if (jobs[i])
+                        continue;
+                jobs[i] = job_new(d, &c->jobs[i]);
+                fresh[i] = true;
+                if (!jobs[i]) {
+                        for (size_t k = 0; k < i; k++)
+                                if (fresh[k])
+                                        job_free(jobs[k]);
+                        free(jobs);
+                        return -ENOMEM;
+                }
+        }
+        for (size_t i = 0; i < d->n_jobs; i++) {
+                bool still = false;
+
+                for (size_t k = 0; k < c->n_jobs && !still; k++)
+                        still = jobs[k] == d->jobs[i];
+                if (!still) {
+                        daemon_retire(d, d->jobs[i]);
+                        removed++;
+                }
+        }
+        free(d->jobs);
+        d->jobs = jobs;
+        d->n_jobs = c->n_jobs;
+        table_unref(d->table);
+        d->table = t;
+
+        for (size_t i = 0; i < d->n_jobs; i++) {
+                Job *j = d->jobs[i];
+
+                j->cfg = &c->jobs[i];
+                if (fresh[i]) {
+                        daemon_plan_job(d, j, now);
+                        added++;
+                        continue;
+                }
+                /* A kept job: its new definition applies from its next firing. */
+                if (!j->cfg->enabled) {
+                        heap_remove(&d->heap, &j->entry);
+                        continue;
+                }
+                j->next.has = job_next_firing(j->cfg, j->last_fired > now ? j->last_fired : now,
+                                              &j->next.firing) == 0;
+                daemon_requeue(d, j);
+        }
+        if (!initial)
+                log_event(LOG_INFO, "reloaded", NULL, NULL, NULL,
+                          "reloaded '%s': %zu job%s (%zu added, %zu kept, %zu removed)",
+                          d->opts.config_path, d->n_jobs, d->n_jobs == 1 ? "" : "s", added,
+                          d->n_jobs - added, removed);
+        daemon_arm(d);
+        return 0;
+}
+
+static void daemon_reload(Daemon *d) {
+        Table *t;
+
+        log_event(LOG_INFO, "reloading", NULL, NULL, NULL, "SIGHUP: reloading '%s'", d->opts.config_path);
+        t = daemon_load_table(d->opts.config_path);
+        if (!t) {
+                log_event(LOG_ERR, "reload_failed", NULL, NULL, NULL,
+                          "the new table is invalid; keeping the current one (%zu jobs)", d->n_jobs);
+                return;
+        }
+        if (daemon_apply(d, t, false) < 0) {
+                log_event(LOG_ERR, "reload_failed", NULL, NULL, NULL,
+                          "out of memory; keeping the current table");
+                table_unref(t);
+        }
+}
+
+/* --- signals and the loop ---------------------------------------------------------- */
+
+static void daemon_on_signal(uv_signal_t *s, int signum) {
+        Daemon *d = s->data;
+
+        if (signum == SIGHUP) {
+                if (!d->stopping)
+                        daemon_reload(d);
+                return;
+        }
+        daemon_stop(d, signum);
+}
+
+static void daemon_on_check(uv_check_t *c) {
+        (void) c;
+        log_flush();
+}
+
+static int daemon_setup_handles(Daemon *d) {
+        int r;
+
+        r = wallclock_init(d->loop, &d->wall, daemon_on_wake, d);
+        if (r < 0)
+                return r;
+        uv_signal_init(d->loop, &d->sig_hup);
+        uv_signal_init(d->loop, &d->sig_term);
+        uv_signal_init(d->loop, &d->sig_int);
+        d->sig_hup.data = d->sig_term.data = d->sig_int.data = d;
+        r = uv_signal_start(&d->sig_hup, daemon_on_signal, SIGHUP);
+        if (r >= 0)
+                r = uv_signal_start(&d->sig_term, daemon_on_signal, SIGTERM);
+        if (r >= 0)
+                r = uv_signal_start(&d->sig_int, daemon_on_signal, SIGINT);
+        if (r < 0)
+                return r;
+        uv_timer_init(d->loop, &d->save_timer);
+        uv_timer_init(d->loop, &d->grace_timer);
+        d->save_timer.data = d->grace_timer.data = d;
+        uv_unref((uv_handle_t *) &d->save_timer);
+        uv_check_init(d->loop, &d->flush);
+        return uv_check_start(&d->flush, daemon_on_check);
+}
+
+static void daemon_log_next(Daemon *d) {
+        HeapEntry *top = heap_peek(&d->heap);
+        char local[64], utc[RFC3339_UTC_MAX];
+        Job *j;
+        TzOffset off;
+        char l[RFC3339_LOCAL_MAX];
+
+        if (!top) {
+                log_event(LOG_INFO, "ready", NULL, NULL, NULL, "ready: %zu jobs, nothing scheduled",
+                          d->n_jobs);
+                return;
+        }
+        j = container_of(top, Job, entry);
+        tz_offset_at(j->cfg->tz, top->key, &off);
+        (void) snprintf(local, sizeof(local), "%s %s", format_rfc3339_offset(top->key, off.utoff, l),
+                        off.abbr);
+        log_event(LOG_INFO, "ready", NULL, NULL, NULL, "ready: %zu job%s, next: %s at %s (%s)",
+                  d->n_jobs, d->n_jobs == 1 ? "" : "s", j->name, local, format_rfc3339_utc(top->key, utc));
+}
+
+int daemon_run(const DaemonOptions *opts) {
+        Daemon d = { .loop = uv_default_loop(), .opts = *opts };
+        _cleanup_free_ char *state_error = NULL;
+        Table *t;
+        int r;
+
+        r = spawn_setup();
+        if (r < 0) {
+                log_event(LOG_ERR, "start_failed", NULL, NULL, NULL, "cannot find our own binary: %s",
+                          strerror(-r));
+                return 1;
+        }
+        t = daemon_load_table(opts->config_path);
+        if (!t) {
+                log_flush();
+                return 2;
+        }
+        r = state_open(opts->state_dir, &d.state, &state_error);
+        if (state_error)
+                log_event(r < 0 ? LOG_ERR : LOG_WARNING, "state", NULL, NULL, NULL, "%s%s", state_error,
+                          r < 0 ? " (set --state-dir to a writable directory)" : "");
+        if (r < 0) {
+                table_unref(t);
+                log_flush();
+                return 1;
+        }
+        if (opts->pid_file) {
+                _cleanup_free_ char *err = NULL;
+
+                r = pidfile_write(opts->pid_file, &err);
+                if (r < 0) {
+                        log_event(LOG_ERR, "start_failed", NULL, NULL, NULL, "%s", err ? err : strerror(-r));
+                        table_unref(t);
+                        state_free(d.state);
+                        log_flush();
+                        return 1;
+                }
+        }
+        r = daemon_setup_handles(&d);
+        if (r >= 0)
+                r = daemon_apply(&d, t, true);
+        if (r < 0) {
+                log_event(LOG_ERR, "start_failed", NULL, NULL, NULL, "cannot start: %s", strerror(-r));
+                table_unref(t);
+                return 1;
+        }
+        daemon_log_next(&d);
+        log_flush();
+
+        r = uv_run(d.loop, UV_RUN_DEFAULT);
+
+        /* Teardown: every run has ended and every handle is closed. */
+        r = state_save(d.state);
+        if (r < 0)
+                log_event(LOG_WARNING, "state_save_failed", NULL, NULL, NULL, "cannot write '%s': %s",
+                          state_path(d.state), strerror(-r));
+        for (size_t i = 0; i < d.n_jobs; i++)
+                job_free(d.jobs[i]);
+        free(d.jobs);
+        heap_done(&d.heap);
+        table_unref(d.table);
+        state_free(d.state);
+        if (opts->pid_file)
+                pidfile_remove(opts->pid_file);
+        (void) uv_loop_close(d.loop);
+        log_flush();
+        return d.exit_status;
+}

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The running daemon: the loaded table, one runtime Job per job name, the heap of next
+ * firings, the wall-clock timer and the signals. See README "How it works" for the path of
+ * one firing: wallclock → daemon_on_wake → plan_due → job_fire → run_start → spawn. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "config.h"
+#include "heap.h"
+#include "output.h"
+#include "plan.h"
+#include "wallclock.h"
+
+typedef struct Daemon Daemon;
+typedef struct Job Job;
+typedef struct Run Run;
+typedef struct State State;
+
+/* A loaded Config shared by the daemon and by every run started under it: a reload makes a
+ * new Table, and runs keep the old one alive until they finish. */
+typedef struct Table {
+        Config *config;         /* owned */
+        unsigned n_ref;
+} Table;
+
+Table *table_new(Config *c);
+Table *table_ref(Table *t);
+Table *table_unref(Table *t);
+
+typedef struct DaemonOptions {
+        const char *config_path;
+        const char *state_dir;
+        const char *pid_file;   /* NULL: none */
+        bool reload_kills_removed;
+} DaemonOptions;
+
+struct Daemon {
+        uv_loop_t *loop;
+        DaemonOptions opts;
+        Table *table;           /* current table (one reference) */
+        Job **jobs;             /* runtime jobs of the current table, in table order */
+        size_t n_jobs;
+        Job *retired;           /* removed by a reload, kept until their runs end (list) */
+        Heap heap;              /* jobs by next firing */
+        WallClock wall;
+        uv_signal_t sig_hup, sig_term, sig_int;
+        uv_check_t flush;       /* writes out the log buffer after each loop iteration */
+        uv_timer_t save_timer;  /* saves the state file shortly after a run ends */
+        uv_timer_t grace_timer; /* shutdown: SIGKILL what is left after shutdown_grace */
+        State *state;
+        size_t n_runs;          /* runs in progress, all jobs */
+        bool stopping;
+        int exit_status;
+};
+
+struct Job {
+        Daemon *daemon;
+        char *name;             /* owned copy: the runtime job outlives any one table */
+        const JobConfig *cfg;   /* borrowed from daemon->table */
+        HeapEntry entry;        /* key: next.firing.f.t */
+        PlanNext next;
+        int64_t last_fired;     /* scheduled instant of the newest firing handled */
+        Run *runs;              /* in progress (jitter wait, running, backoff), newest first */
+        size_t n_runs;
+        bool queued;            /* overlap: queue — one firing waiting */
+        JobFiring queued_firing;
+        bool retired;
+        Job *retired_next;
+};
+
+typedef enum RunPhase {
+        RUN_WAITING,            /* jitter delay before the first attempt */
+        RUN_RUNNING,            /* a process is alive, or its output is draining */
+        RUN_BACKOFF,            /* waiting to retry */
+        RUN_CLOSING,            /* finished; handles closing */
+} RunPhase;
+
+struct Run {
+        Job *job;
+        Table *table;           /* reference: cfg stays valid for the run's life */
+        const JobConfig *cfg;
+        char id[17];            /* 16 hex digits, random */
+        JobFiring firing;
+        bool catch_up;
+        unsigned attempt;       /* 1-based */
+        RunPhase phase;
+        uv_timer_t timer;       /* jitter, timeout → SIGTERM → SIGKILL, drain, backoff */
+        uv_process_t proc;
+        pid_t pid;
+        bool proc_alive, proc_open;
+        Output out, err;
+        int64_t attempt_start_usec; /* monotonic, for durations */
+        int64_t run_start_usec;
+        bool timed_out;         /* this attempt was killed for its timeout */
+        bool terminated;        /* killed by solocron: replace, shutdown, removed by reload */
+        bool start_failed;      /* this attempt could not start (not retried) */
+        int64_t exit_status;
+        int term_signal;
+        unsigned pending_closes;
+        Run *next;
+};
+
+int daemon_run(const DaemonOptions *opts);
+
+/* job.c */
+Job *job_new(Daemon *d, const JobConfig *cfg);
+void job_free(Job *j);
+/* A firing is due now: apply the overlap policy and start (or queue, or skip) a run. */
+void job_fire(Job *j, const JobFiring *f, bool catch_up);
+/* A run of j ended (called by run.c before the run is freed). */
+void job_run_ended(Job *j, Run *r);
+
+/* run.c */
+int run_start(Job *j, const JobFiring *f, bool catch_up);
+/* Send sig to the run's process group, and SIGKILL after escalate_after unless that is
+ * USEC_INFINITY; a run waiting for jitter or a retry just ends. */
+void run_terminate(Run *r, int sig, usec_t escalate_after);
+
+/* daemon.c */
+/* A run ended with result ("succeeded", "failed", …): log its summary, remember it. */
+void daemon_run_finished(Daemon *d, Run *r, const char *result);
+/* j has no run in progress any more (retired jobs are freed, shutdown may complete). */
+void daemon_job_idle(Daemon *d, Job *j);

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/* The log front end: level filter, one buffer, one fd. Formats live in log_*.c sinks. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "timeutil.h"
+
+/* Flush early past this much buffered text, so a chatty job cannot grow memory. */
+#define LOG_BUFFER_FLUSH_AT (256 * 1024)
+
+static const LogSink *log_sink = &log_sink_text;
+static int log_fd = STDERR_FILENO;
+static int log_max_level = LOG_INFO;
+static LogBuffer log_buf;
+
+void log_buffer_append(LogBuffer *b, const char *s, size_t n) {
+        if (b->len + n + 1 > b->allocated) {
+                size_t a = b->allocated ? b->allocated : 4096;
+                char *p;
+
+                while (a < b->len + n + 1)
+                        a *= 2;
+                p = realloc(b->data, a);
+                if (!p)
+                        return;         /* out of memory: drop the text, never crash */
+                b->data = p;
+                b->allocated = a;
+        }
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = 0;
+}
+
+void log_buffer_puts(LogBuffer *b, const char *s) {
+        log_buffer_append(b, s, strlen(s));
+}
+
+void log_buffer_printf(LogBuffer *b, const char *fmt, ...) {
+        char small[512];
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(small, sizeof(small), fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return;
+        if ((size_t) n < sizeof(small)) {
+                log_buffer_append(b, small, (size_t) n);
+                return;
+        }
+        char *big = malloc((size_t) n + 1);
+        if (!big)
+                return;
+        va_start(ap, fmt);
+        (void) vsnprintf(big, (size_t) n + 1, fmt, ap);
+        va_end(ap);
+        log_buffer_append(b, big, (size_t) n);
+        free(big);
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if invalid. */
+static size_t utf8_valid_len(const unsigned char *s, size_t n) {
+        size_t len;
+        uint32_t cp;
+
+        if (s[0] < 0x80)
+                return 1;
+        if ((s[0] & 0xe0) == 0xc0)
+                len = 2, cp = s[0] & 0x1f;
+        else if ((s[0] & 0xf0) == 0xe0)
+                len = 3, cp = s[0] & 0x0f;
+        else if ((s[0] & 0xf8) == 0xf0)
+                len = 4, cp = s[0] & 0x07;
+        else
+                return 0;
+        if (len > n)
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        /* Overlong forms, surrogates and out-of-range code points are invalid. */
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        return len;
+}
+
+void log_buffer_json_string(LogBuffer *b, const char *s, size_t n) {
+        const unsigned char *u = (const unsigned char *) s;
+        size_t i = 0, start = 0;
+
+        log_buffer_append(b, "\"", 1);
+        while (i < n) {
+                unsigned char c = u[i];
+                size_t l;
+
+                if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+                        i++;
+                        continue;
+                }
+                if (c >= 0x80 && (l = utf8_valid_len(u + i, n - i)) > 0) {
+                        i += l;
+                        continue;
+                }
+                log_buffer_append(b, s + start, i - start);
+                switch (c) {
+                case '"':  log_buffer_append(b, "\\\"", 2); break;
+                case '\\': log_buffer_append(b, "\\\\", 2); break;
+                case '\n': log_buffer_append(b, "\\n", 2); break;
+                case '\r': log_buffer_append(b, "\\r", 2); break;
+                case '\t': log_buffer_append(b, "\\t", 2); break;
+                default:
+                        if (c < 0x20)
+                                log_buffer_printf(b, "\\u%04x", c);
+                        else
+                                log_buffer_append(b, "\xef\xbf\xbd", 3); /* U+FFFD */
+                }
+                start = ++i;
+        }
+        log_buffer_append(b, s + start, i - start);
+        log_buffer_append(b, "\"", 1);
+}
+
+void log_buffer_timestamp(LogBuffer *b, int64_t usec) {
+        Civil c;
+
+        civil_from_seconds(usec / 1000000, &c);
+        log_buffer_printf(b, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int) c.year, c.month, c.day,
+                          c.hour, c.minute, c.second, (int) (usec % 1000000 / 1000));
+}
+
+static int64_t now_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+LogFormat log_format_from_string(const char *s) {
+        if (strcmp(s, "text") == 0)
+                return LOG_FORMAT_TEXT;
+        if (strcmp(s, "json") == 0)
+                return LOG_FORMAT_JSON;
+        return _LOG_FORMAT_INVALID;
+}
+
+void log_setup(LogFormat format, int fd, int max_level) {
+        static const LogSink *const sinks[_LOG_FORMAT_MAX] = {
+                [LOG_FORMAT_TEXT] = &log_sink_text,
+                [LOG_FORMAT_JSON] = &log_sink_json,
+        };
+
+        log_flush();
+        log_sink = sinks[format];
+        log_fd = fd;
+        log_max_level = max_level;
+}
+
+void log_event(int level, const char *event, const char *job, const char *run, const LogKV *kv,
+               const char *fmt, ...) {
+        char msg[2048];
+        size_t n_kv = 0;
+        va_list ap;
+
+        if (level > log_max_level)
+                return;
+        va_start(ap, fmt);
+        (void) vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        while (kv && kv[n_kv].key)
+                n_kv++;
+        log_sink->event(&log_buf, now_usec(),
+                        &(LogRecord) { .level = level, .event = event, .job = job, .run = run,
+                                       .kv = kv, .n_kv = n_kv, .message = msg });
+        /* Errors and warnings go out at once; the rest with the loop iteration. */
+        if (level <= LOG_WARNING || log_buf.len >= LOG_BUFFER_FLUSH_AT)
+                log_flush();
+}
+
+void log_output(const char *job, const char *run, LogStream stream, const char *line, size_t len,
+                bool continued) {
+        log_sink->output(&log_buf, now_usec(), job, run, stream, line, len, continued);
+        if (log_buf.len >= LOG_BUFFER_FLUSH_AT)
+                log_flush();
+}
+
+void log_flush(void) {
+        size_t done = 0;
+
+        while (done < log_buf.len) {
+                ssize_t k = write(log_fd, log_buf.data + done, log_buf.len - done);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;          /* nowhere to log to: drop, keep running */
+                }
+                done += (size_t) k;
+        }
+        log_buf.len = 0;
+}

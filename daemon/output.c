@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdlib.h>
+#include <string.h>
+
+#include "output.h"
+
+static void output_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *ret) {
+        Output *o = h->data;
+
+        (void) suggested;
+        if (!o->buf) {
+                o->buf = malloc(OUTPUT_LINE_MAX);
+                if (!o->buf) {
+                        *ret = uv_buf_init(NULL, 0);    /* libuv reports UV_ENOBUFS */
+                        return;
+                }
+        }
+        /* Read straight into the line buffer, after the incomplete line: no copy. */
+        *ret = uv_buf_init(o->buf + o->len, (unsigned) (OUTPUT_LINE_MAX - o->len));
+}
+
+/* Log every complete line in buf[0..len) and keep the incomplete rest at the front. */
+static void output_emit_lines(Output *o, size_t scanned_from) {
+        size_t start = 0;
+        char *nl;
+
+        while ((nl = memchr(o->buf + scanned_from, '\n', o->len - scanned_from))) {
+                size_t end = (size_t) (nl - o->buf);
+
+                log_output(o->job, o->run, o->stream, o->buf + start, end - start, o->continued);
+                o->continued = false;
+                start = scanned_from = end + 1;
+        }
+        if (start > 0) {
+                memmove(o->buf, o->buf + start, o->len - start);
+                o->len -= start;
+        }
+        if (o->len == OUTPUT_LINE_MAX) {
+                /* A line longer than the buffer: log this piece, mark the rest as continued. */
+                log_output(o->job, o->run, o->stream, o->buf, o->len, o->continued);
+                o->continued = true;
+                o->len = 0;
+        }
+}
+
+static void output_flush_partial(Output *o) {
+        if (o->len > 0)
+                log_output(o->job, o->run, o->stream, o->buf, o->len, o->continued);
+        o->len = 0;
+        o->continued = false;
+}
+
+static void output_on_close(uv_handle_t *h) {
+        Output *o = h->data;
+
+        free(o->buf);
+        o->buf = NULL;
+        if (o->on_closed)
+                o->on_closed(o);
+}
+
+static void output_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+        Output *o = s->data;
+
+        (void) b;
+        if (n > 0) {
+                size_t from = o->len;
+
+                o->len += (size_t) n;
+                o->bytes += (uint64_t) n;
+                output_emit_lines(o, from);
+                return;
+        }
+        if (n == 0)
+                return;                 /* EAGAIN */
+        /* UV_EOF, or an error (UV_ENOBUFS when out of memory): either way this stream ends. */
+        output_close(o);
+}
+
+int output_init(uv_loop_t *loop, Output *o, const char *job, const char *run, LogStream stream,
+                output_closed_cb on_closed) {
+        int r;
+
+        *o = (Output) { .job = job, .run = run, .stream = stream, .on_closed = on_closed };
+        r = uv_pipe_init(loop, &o->pipe, 0);
+        if (r < 0)
+                return r;
+        o->pipe.data = o;
+        o->open = true;
+        return 0;
+}
+
+int output_start(Output *o) {
+        return uv_read_start((uv_stream_t *) &o->pipe, output_on_alloc, output_on_read);
+}
+
+void output_close(Output *o) {
+        if (!o->open)
+                return;
+        o->open = false;
+        if (o->buf)
+                output_flush_partial(o);
+        uv_close((uv_handle_t *) &o->pipe, output_on_close);
+}

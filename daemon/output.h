@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Relays one pipe of a child (stdout or stderr) to the log, line by line. Memory is bounded:
+ * one OUTPUT_LINE_MAX buffer per stream, allocated on first data; a longer line is cut into
+ * pieces marked "continued"; a partial last line is flushed at end of file. */
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "log.h"
+
+#define OUTPUT_LINE_MAX (64 * 1024)
+
+typedef struct Output Output;
+typedef void (*output_closed_cb)(Output *o);
+
+struct Output {
+        uv_pipe_t pipe;         /* owned; closed by output_close() or at EOF */
+        const char *job;        /* borrowed: outlives the Output (the run owns both) */
+        const char *run;
+        LogStream stream;
+        char *buf;              /* OUTPUT_LINE_MAX bytes, NULL until the first read */
+        size_t len;             /* bytes of an incomplete line in buf */
+        bool continued;         /* the line in buf continues a piece already logged */
+        bool open;              /* pipe handle initialised and not yet closed */
+        output_closed_cb on_closed;
+        uint64_t bytes;         /* total relayed, for the run summary */
+};
+
+/* Initialise the pipe handle (to pass to uv_spawn as UV_CREATE_PIPE). */
+int output_init(uv_loop_t *loop, Output *o, const char *job, const char *run, LogStream stream,
+                output_closed_cb on_closed);
+/* Start reading after a successful spawn. */
+int output_start(Output *o);
+/* Flush any partial line and close the pipe; on_closed runs from the close callback. */
+void output_close(Output *o);

@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: MIT
+"""Shared helpers for the integration tests: they drive the real solocron binary."""
+import os
+import subprocess
+import textwrap
+
+import pytest
+
+BIN = os.environ.get("SOLOCRON_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "daemon", "solocron")
+
+
+def clean_env(**extra):
+    """The environment for a solocron command: ours minus zone and config variables."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TZ", "CRON_TZ", "SOLOCRON_CONFIG")}
+    env.update(extra)
+    return env
+
+
+def run(*args, env=None, timeout=30):
+    return subprocess.run([BIN, *args], capture_output=True, text=True,
+                          env=env if env is not None else clean_env(), timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def table(tmp_path):
+    """table(text) writes a job table (dedented) and returns its path."""
+    def write(text, name="solocron.yaml"):
+        p = tmp_path / name
+        p.write_text(textwrap.dedent(text))
+        return str(p)
+    return write
+
+
+class Daemon:
+    """A `solocron run` in the background with the json log format; its log records are
+    collected by a thread, and tests wait for records instead of sleeping."""
+
+    def __init__(self, table_path, workdir, *args, env=None, log_format="json", preexec=None,
+                 argv_prefix=()):
+        import json as _json
+        import threading
+
+        self.workdir = str(workdir)
+        self.state_dir = os.path.join(self.workdir, "state")
+        self.pid_file = os.path.join(self.workdir, "solocron.pid")
+        self.records = []
+        self.raw = []
+        self.cond = threading.Condition()
+        cmd = [*argv_prefix, BIN, "run", "-c", table_path, "--state-dir", self.state_dir,
+               "--pid-file", self.pid_file, "--log-format", log_format, *args]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, env=env if env is not None else clean_env(),
+                                     preexec_fn=preexec)
+        self._json = _json
+        self.json = log_format == "json"
+        self.thread = threading.Thread(target=self._reader, daemon=True)
+        self.thread.start()
+
+    def _reader(self):
+        for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            rec = None
+            if self.json:
+                try:
+                    rec = self._json.loads(line)
+                except ValueError:
+                    rec = {"event": "unparsable", "line": line}
+            with self.cond:
+                self.raw.append(line)
+                if rec is not None:
+                    self.records.append(rec)
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def wait_for(self, pred, timeout=15, count=1, what="record"):
+        """Wait until `count` records match pred; return them."""
+        import time
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                hits = [r for r in (self.records if self.json else self.raw) if pred(r)]
+                if len(hits) >= count:
+                    return hits[:count] if count > 1 else hits[0]
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self.thread.is_alive()):
+                    raise AssertionError(f"timed out waiting for {what}; log:\n" + "\n".join(self.raw[-60:]))
+                self.cond.wait(min(left, 0.5))
+
+    def event(self, name, timeout=15, count=1, **fields):
+        def pred(r):
+            return r.get("event") == name and all(r.get(k) == v for k, v in fields.items())
+        return self.wait_for(pred, timeout=timeout, count=count, what=f"{name} {fields}")
+
+    def find(self, name, **fields):
+        with self.cond:
+            return [r for r in self.records
+                    if r.get("event") == name and all(r.get(k) == v for k, v in fields.items())]
+
+    def output(self, job, timeout=15, count=1):
+        """The first `count` output lines of job (as strings)."""
+        recs = self.event("output", timeout=timeout, count=count, job=job)
+        return [r["line"] for r in recs] if count > 1 else recs["line"]
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=30):
+        import signal as _signal
+        if self.proc.poll() is None:
+            self.proc.send_signal(_signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        self.thread.join(timeout=5)
+        return rc
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    """daemon(table_text, *args, **kw) starts solocron run on a new table; all are stopped
+    at the end of the test."""
+    started = []
+
+    def start(text, *args, name="solocron.yaml", **kw):
+        p = tmp_path / name
+        p.write_text(textwrap.dedent(text))
+        d = Daemon(str(p), tmp_path, *args, **kw)
+        d.table_path = str(p)
+        started.append(d)
+        return d
+    yield start
+    for d in started:
+        d.stop()

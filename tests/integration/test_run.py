@@ -1,0 +1,407 @@
+# SPDX-License-Identifier: MIT
+"""solocron run: firing, supervising and timing out jobs, as a user would see it."""
+import calendar
+import glob
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import BIN, Daemon, clean_env, run
+
+
+def utc_seconds(rfc3339):
+    return calendar.timegm(time.strptime(rfc3339[:19], "%Y-%m-%dT%H:%M:%S"))
+
+
+def record_time(rec):
+    return utc_seconds(rec["time"]) + int(rec["time"][20:23]) / 1000
+
+
+def test_fires_on_the_second_with_small_lag(daemon):
+    d = daemon("""
+        jobs:
+          - name: tick
+            schedule: "* * * * * *"
+            command: ["true"]
+    """)
+    d.event("ready")
+    starts = d.event("run_started", job="tick", count=3)
+    finished = d.event("run_finished", job="tick", count=3)
+    for f in finished:
+        assert f["result"] == "succeeded"
+    scheduled = [utc_seconds(f["scheduled"]) for f in finished]
+    assert scheduled[1] - scheduled[0] == 1 and scheduled[2] - scheduled[1] == 1
+    # A sanity bound only; the measured lag is reported by bench/.
+    by_run = {s["run"]: s for s in starts}
+    for f in finished:
+        lag = record_time(by_run[f["run"]]) - utc_seconds(f["scheduled"])
+        assert 0 <= lag < 0.5, lag
+
+
+def ctx_switches(pid):
+    total = 0
+    for status in glob.glob(f"/proc/{pid}/task/*/status"):
+        with open(status) as f:
+            for line in f:
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    total += int(line.split()[1])
+    return total
+
+
+def test_no_wakeups_while_idle(daemon):
+    d = daemon("""
+        jobs:
+          - name: yearly
+            schedule: "@yearly"
+            command: ["true"]
+          - name: far
+            schedule: "0 0 0 1 1 * 2199"
+            command: ["true"]
+    """)
+    d.event("ready")
+    time.sleep(0.5)             # let start-up finish its last writes
+    before = ctx_switches(d.proc.pid)
+    time.sleep(10)              # the measurement window itself
+    after = ctx_switches(d.proc.pid)
+    assert after == before, f"{after - before} context switches in 10 s of idling"
+
+
+def test_environment_passes_through(daemon):
+    d = daemon("""
+        jobs:
+          - name: envjob
+            schedule: "* * * * * *"
+            command: 'echo "$FROM_CONTAINER|$LOG_LEVEL|$SOLOCRON_JOB|$SOLOCRON_RUN_ID|$SOLOCRON_SCHEDULED_TIME|$SOLOCRON_ATTEMPT"'
+            env: {LOG_LEVEL: debug}
+    """, env=clean_env(FROM_CONTAINER="secret-from-docker-run", LOG_LEVEL="info"))
+    rec = d.event("output", job="envjob")
+    fields = rec["line"].split("|")
+    assert fields[0] == "secret-from-docker-run"
+    assert fields[1] == "debug"                    # the job's env: wins
+    assert fields[2] == "envjob"
+    assert fields[3] == rec["run"] and len(fields[3]) == 16
+    assert fields[4].endswith("Z") and utc_seconds(fields[4]) > 0
+    assert fields[5] == "1"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+def test_user_switching(daemon):
+    d = daemon("""
+        jobs:
+          - name: as-nobody
+            schedule: "* * * * * *"
+            command: 'echo "$(id -u) $(id -g) $HOME $USER $(umask)"'
+            user: nobody
+            umask: "0027"
+    """)
+    line = d.output("as-nobody")
+    uid, gid, home, user, umask = line.split()
+    assert (uid, user) == ("65534", "nobody")
+    assert gid == "65534"
+    assert home == "/nonexistent"
+    assert umask == "0027"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to nobody first")
+def test_user_switch_refused_when_not_root():
+    import shutil
+    import tempfile
+    # pytest's own tmp dirs are private to root; nobody needs one it can use.
+    work = tempfile.mkdtemp(prefix="solocron-nobody-")
+    os.chmod(work, 0o777)
+    path = os.path.join(work, "solocron.yaml")
+    with open(path, "w") as f:
+        f.write('jobs:\n  - name: as-root\n    schedule: "* * * * * *"\n'
+                '    command: ["id"]\n    user: root\n')
+    os.chmod(path, 0o644)
+    d = Daemon(path, work, argv_prefix=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+    try:
+        rec = d.event("run_failed", job="as-root")
+        assert "cannot switch to user 'root': solocron runs as uid 65534, not root" in rec["msg"]
+        fin = d.event("run_finished", job="as-root")
+        assert fin["result"] == "failed"
+        assert d.proc.poll() is None            # the daemon keeps running
+    finally:
+        d.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_missing_binary_is_a_failed_run_not_a_crash(daemon):
+    d = daemon("""
+        jobs:
+          - name: ghost
+            schedule: "* * * * * *"
+            command: ["/nonexistent/program", "x"]
+    """)
+    rec = d.event("run_failed", job="ghost")
+    assert "cannot execute '/nonexistent/program'" in rec["msg"]
+    assert d.event("run_finished", job="ghost")["result"] == "failed"
+    d.event("run_failed", job="ghost", count=2)  # and the next firing is tried again
+    assert d.proc.poll() is None
+
+
+def test_timeout_escalates_to_sigkill(daemon):
+    d = daemon("""
+        jobs:
+          - name: stubborn
+            schedule: "* * * * * *"
+            command: 'trap "" TERM; echo started; sleep 30'
+            timeout: 1s
+            kill_after: 1s
+    """)
+    run_id = d.event("output", job="stubborn")["run"]
+    d.event("run_timeout", job="stubborn", run=run_id)
+    d.event("run_killed", job="stubborn", run=run_id)
+    fin = d.event("run_finished", job="stubborn", run=run_id)
+    assert fin["result"] == "timed_out"
+    assert fin["status"] == "SIGKILL"
+    assert 2.0 <= int(fin["duration_usec"]) / 1e6 < 4
+
+
+def test_overlap_skip(daemon):
+    d = daemon("""
+        jobs:
+          - name: slow
+            schedule: "* * * * * *"
+            command: ["sleep", "2.5"]
+    """)
+    first = d.event("run_started", job="slow")
+    skipped = d.event("firing_skipped", job="slow", count=2)
+    assert all(s["run"] == first["run"] for s in skipped)
+    assert "SKIPPED (still running)" in skipped[0]["msg"]
+
+
+def test_overlap_queue_keeps_one(daemon):
+    d = daemon("""
+        jobs:
+          - name: q
+            schedule: "* * * * * *"
+            command: ["sleep", "2.2"]
+            overlap: queue
+    """)
+    d.event("firing_queued", job="q")
+    d.event("firing_skipped", job="q")          # a second waiting firing is dropped
+    first = d.event("run_finished", job="q")
+    second = d.event("run_started", job="q", count=2)[1]
+    assert record_time(second) - record_time(first) < 0.5  # the queued one starts at once
+
+
+def test_overlap_replace(daemon):
+    d = daemon("""
+        jobs:
+          - name: r
+            schedule: "*/2 * * * * *"
+            command: 'echo go; exec sleep 30'
+            overlap: replace
+    """)
+    first = d.event("run_started", job="r")
+    d.event("run_replaced", job="r")
+    fin = d.event("run_finished", job="r", run=first["run"])
+    assert fin["result"] == "terminated" and fin["status"] == "SIGTERM"
+    second = d.event("run_started", job="r", count=2)[1]
+    assert second["run"] != first["run"]
+
+
+def test_overlap_allow(daemon):
+    d = daemon("""
+        jobs:
+          - name: a
+            schedule: "* * * * * *"
+            command: ["sleep", "3"]
+            overlap: allow
+    """)
+    d.event("run_started", job="a", count=3)
+    assert not d.find("run_finished", job="a")  # three at once
+    assert not d.find("firing_skipped", job="a")
+
+
+def test_retry_fast(daemon):
+    d = daemon("""
+        jobs:
+          - name: flaky
+            schedule: "* * * * * *"
+            command: 'echo attempt $SOLOCRON_ATTEMPT; exit 3'
+            retry: {attempts: 3, backoff: 1s, max_backoff: 10s}
+    """)
+    starts = d.event("run_started", job="flaky", count=3)
+    assert len({s["run"] for s in starts}) == 1    # one run, three attempts
+    fails = d.event("attempt_failed", job="flaky", count=2)
+    assert "retrying in 1.000s" in fails[0]["msg"]
+    assert "retrying in 2.000s" in fails[1]["msg"]
+    gap1 = record_time(starts[1]) - record_time(starts[0])
+    gap2 = record_time(starts[2]) - record_time(starts[1])
+    assert 1.0 <= gap1 < 1.6 and 2.0 <= gap2 < 2.6, (gap1, gap2)
+    fin = d.event("run_finished", job="flaky")
+    assert fin["result"] == "failed" and fin["status"] == "3" and fin["attempts"] == "3"
+    assert [r["line"] for r in d.find("output", job="flaky", run=fin["run"])] == [
+        "attempt 1", "attempt 2", "attempt 3"]
+
+
+def test_retry_on_limits_what_is_retried(daemon):
+    d = daemon("""
+        jobs:
+          - name: config-error
+            schedule: "* * * * * *"
+            command: 'exit 2'
+            retry: {attempts: 5, backoff: 1s}
+            retry_on: [timeout]
+    """)
+    fin = d.event("run_finished", job="config-error")
+    assert fin["attempts"] == "1" and fin["result"] == "failed"
+    assert not d.find("attempt_failed", job="config-error")
+
+
+def write_state(workdir, job, last):
+    os.makedirs(os.path.join(workdir, "state"), exist_ok=True)
+    with open(os.path.join(workdir, "state", "state.json"), "w") as f:
+        json.dump({"version": 1, "jobs": {job: {"last_completed": last}}}, f)
+
+
+def iso(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def test_catch_up_after_restart(daemon, tmp_path):
+    now = int(time.time())
+    write_state(tmp_path, "hourly", iso(now - 3 * 3600))
+    d = daemon("""
+        jobs:
+          - name: hourly
+            schedule: "0 0 * * * *"
+            command: 'echo caught up for $SOLOCRON_SCHEDULED_TIME'
+            catch_up: 6h
+    """)
+    missed = d.event("firing_missed", job="hourly")
+    assert missed["msg"].startswith("missed 2 firings")
+    d.event("firing_catch_up", job="hourly")
+    started = d.event("run_started", job="hourly")
+    assert "(catch-up)" in started["msg"]
+    newest = (now // 3600) * 3600
+    assert d.output("hourly") == f"caught up for {iso(newest)}"
+    d.event("run_finished", job="hourly")
+    d.stop()
+    with open(tmp_path / "state" / "state.json") as f:
+        assert json.load(f)["jobs"]["hourly"]["last_completed"] == iso(newest)
+
+
+def test_no_catch_up_skips_and_logs(daemon, tmp_path):
+    now = int(time.time())
+    write_state(tmp_path, "hourly", iso(now - 3 * 3600))
+    d = daemon("""
+        jobs:
+          - name: hourly
+            schedule: "0 0 * * * *"
+            command: ["true"]
+    """)
+    missed = d.event("firing_missed", job="hourly")
+    assert missed["msg"].startswith("missed 3 firings") and "no catch_up set" in missed["msg"]
+    d.event("ready")
+    assert not d.find("run_started", job="hourly")
+
+
+def test_output_lines_partial_and_long(daemon):
+    d = daemon("""
+        jobs:
+          - name: chatty
+            schedule: "* * * * * *"
+            command: ["/bin/sh", "-c", "echo out1; echo err1 >&2; head -c 70000 /dev/zero | tr '\\\\0' x; echo; printf tail"]
+    """)
+    first = d.event("output", job="chatty")["run"]
+    d.event("run_finished", job="chatty", run=first)
+    by_stream = {}
+    for r in d.find("output", job="chatty", run=first):
+        by_stream.setdefault(r["stream"], []).append(r)
+    assert [r["line"] for r in by_stream["stderr"]] == ["err1"]
+    out = by_stream["stdout"]
+    assert out[0]["line"] == "out1"
+    assert len(out[1]["line"]) == 65536 and "continued" not in out[1]
+    assert len(out[2]["line"]) == 70000 - 65536 and out[2]["continued"] is True
+    assert out[3]["line"] == "tail"           # partial last line, flushed at exit
+
+
+def test_text_log_format(daemon):
+    d = daemon("""
+        jobs:
+          - name: hello
+            schedule: "* * * * * *"
+            command: ["echo", "hi there"]
+    """, log_format="text")
+    line = d.wait_for(lambda l: " stdout: hi there" in l)
+    stamp, job, run_id, rest = line.split(" ", 3)
+    assert stamp.endswith("Z") and job == "hello" and run_id.startswith("run=")
+    assert rest == "stdout: hi there"
+    d.wait_for(lambda l: l.startswith(stamp[:4]) and " finished result=succeeded status=0" in l)
+
+
+def test_reload_good_and_broken_table(daemon):
+    d = daemon("""
+        jobs:
+          - name: one
+            schedule: "* * * * * *"
+            command: ["echo", "one"]
+    """)
+    d.event("run_finished", job="one")
+    with open(d.table_path, "w") as f:
+        f.write('jobs:\n  - name: two\n    schedule: "* * * * * *"\n    command: ["echo", "two"]\n')
+    r = run("reload", "--pid-file", d.pid_file)
+    assert r.returncode == 0, r.stderr
+    rec = d.event("reloaded")
+    assert "(1 added, 0 kept, 1 removed)" in rec["msg"]
+    d.event("run_finished", job="two")
+    n_one = len(d.find("run_started", job="one"))
+
+    with open(d.table_path, "w") as f:
+        f.write('jobs:\n  - name: two\n    schedual: "* * * * * *"\n    command: ["echo", "two"]\n')
+    d.signal(signal.SIGHUP)
+    d.event("reload_failed")
+    errors = [r["msg"] for r in d.find("config_error")]
+    assert any(m.endswith(":3:5: job 'two': unknown key 'schedual' (did you mean 'schedule'?)")
+               for m in errors), errors
+    count = len(d.find("run_finished", job="two"))
+    d.event("run_finished", job="two", count=count + 2)     # the old table keeps firing
+    assert len(d.find("run_started", job="one")) == n_one
+
+
+def test_sigterm_grace_then_sigkill(daemon):
+    d = daemon("""
+        shutdown_grace: 1s
+        jobs:
+          - name: stubborn
+            schedule: "* * * * * *"
+            command: 'trap "" TERM; echo up; sleep 60'
+          - name: polite
+            schedule: "* * * * * *"
+            command: 'echo up; exec sleep 60'
+    """)
+    d.event("output", job="stubborn")
+    d.event("output", job="polite")
+    t0 = time.monotonic()
+    d.signal(signal.SIGTERM)
+    rc = d.proc.wait(timeout=10)
+    elapsed = time.monotonic() - t0
+    assert rc == 0
+    assert 1.0 <= elapsed < 3.0, elapsed
+    assert d.find("run_finished", job="polite")[0]["status"] == "SIGTERM"
+    assert d.find("run_finished", job="stubborn")[0]["status"] == "SIGKILL"
+    assert d.find("run_killed", job="stubborn")
+    d.event("stopped")
+
+
+def test_bad_table_at_start_exits_2(tmp_path):
+    p = tmp_path / "t.yaml"
+    p.write_text("jobs:\n  - name: x\n    schedule: nope\n    command: [true]\n")
+    r = subprocess.run([BIN, "run", "-c", str(p), "--state-dir", str(tmp_path / "s"),
+                        "--pid-file", str(tmp_path / "pid")], capture_output=True, text=True,
+                       timeout=10, env=clean_env())
+    assert r.returncode == 2
+    assert f"{p}:3:15:" in r.stderr
+
+
+def test_reload_without_daemon(tmp_path):
+    r = run("reload", "--pid-file", str(tmp_path / "none.pid"))
+    assert r.returncode == 1
+    assert "no pid file" in r.stderr

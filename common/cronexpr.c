@@ -23,7 +23,9 @@
  *   - "a-b" with a > b wraps around the field ("22-2" hours = 22,23,0,1,2; "FRI-MON"),
  *     except in the year field, where it is refused.
  *   - "a/n" runs from a to the end of the field; "*" in dow is 0-6 (Sunday once), so
- *     "*" + "/2" in dow is SUN,TUE,THU,SAT. A step must be 1..(number of values in the field).
+ *     "*" + "/2" in dow is SUN,TUE,THU,SAT (spelled apart here: together they would end this
+ *     comment). A step must be 1..(number of values in the field): "*" + "/90" in minutes
+ *     is refused rather than silently meaning "0"; "@every 90m" is what was meant.
  *   - "L" = last day of the month, "L-n" = n days before it (n 0-30), "nW" = the weekday
  *     (Mon-Fri) nearest to day n without leaving the month (a day n the month does not have
  *     never fires), "LW" = last weekday of the month, "d#k" = k-th weekday d (k 1-5),
@@ -51,6 +53,7 @@
 #include <string.h>
 
 #include "cronexpr.h"
+#include "macro.h"
 #include "parse.h"
 
 #define CRON_EXPR_LEN_MAX 1024  /* longer input is refused before looking at it */
@@ -103,7 +106,6 @@ typedef struct Bits {           /* one field while parsing: bit (value - base) *
 } Bits;
 
 typedef struct Parser {
-        const char *s;          /* the whole expression, for columns */
         const char *p;          /* cursor */
         const char *key;        /* hash_key, never NULL */
         const char *err_at;
@@ -335,7 +337,7 @@ static int parse_item(Parser *P, Field f, CronExpr *e, Bits *b) {
         const FieldInfo *fi = &field_info[f];
         const char *start = P->p, *at = P->p;
         char c = to_upper(*P->p);
-        bool range = false, hash = false;
+        bool range = false, hash = false, stepped = false;
         int lo, hi, step = 1, first = 0, count, r;
 
         if (c == '*') {
@@ -385,6 +387,7 @@ static int parse_item(Parser *P, Field f, CronExpr *e, Bits *b) {
                         return parser_fail(P, at, "step must be > 0");
                 if (step > cycle)
                         return parser_fail(P, at, "step larger than the field's range");
+                stepped = true;
                 if (!range && !hash)
                         hi = fi->star_max;      /* "a/n": from a to the end of the field */
         }
@@ -403,8 +406,8 @@ static int parse_item(Parser *P, Field f, CronExpr *e, Bits *b) {
 
                 if (step > count)
                         return parser_fail(P, at, "step larger than the 'H' range");
-                first = (int) (h % (uint64_t) (step > 1 ? step : count));
-                if (step == 1)
+                first = (int) (h % (uint64_t) (stepped ? step : count));
+                if (!stepped)
                         step = count;   /* a single value */
         }
         bits_set_range(b, f, lo, hi, step, first);
@@ -528,10 +531,10 @@ static int parse_macro(Parser *P, const char *at, CronExpr *ret) {
         }
         if (n == 6 && upper_eq(q, "REBOOT", 6) && is_end(q[6]))
                 return parser_fail(P, at, "'@reboot' is not supported");
-        for (size_t i = 0; i < sizeof(macros) / sizeof(macros[0]); i++) {
+        for (size_t i = 0; i < ELEMENTSOF(macros); i++) {
                 const char *x = macros[i].expansion;
                 const char *starts[5] = { x, x + 2, x + 4, x + 6, x + 8 };
-                Parser sub = { .s = x, .key = "" };
+                Parser sub = { .key = "" };
 
                 if (n != strlen(macros[i].name) || !upper_eq(q, macros[i].name, n) || !is_end(q[n]))
                         continue;
@@ -552,7 +555,7 @@ int cronexpr_parse(const char *s, const char *hash_key, CronExpr *ret,
                 "expected 5, 6 or 7 fields, got 3",
                 "expected 5, 6 or 7 fields, got 4",
         };
-        Parser P = { .s = s, .key = hash_key ? hash_key : "" };
+        Parser P = { .key = hash_key ? hash_key : "" };
         const char *starts[CRON_FIELDS_MAX];
         const char *q = s;
         int n = 0, r;

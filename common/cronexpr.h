@@ -49,7 +49,9 @@ typedef struct CronExpr {       /* plain value: copy freely, nothing to free */
 int cronexpr_parse(const char *s, const char *hash_key, CronExpr *ret,
                    unsigned *reterr_column, const char **reterr_message);
 
-/* Does the local civil time c match (ignoring DST, a pure calendar test)? */
+/* Does the local civil time c match (ignoring DST, a pure calendar test)? Out-of-range
+ * fields and years outside CRON_YEAR_MIN..CRON_YEAR_MAX never match; neither does @every,
+ * which is not a calendar expression. c->wday is ignored (computed from the date). */
 bool cronexpr_matches(const CronExpr *e, const Civil *c);
 
 typedef enum CronFireFlags {

@@ -68,7 +68,6 @@ Config *config_free(Config *c) {
         free(c);
         return NULL;
 }
-DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
 
 const JobConfig *config_find_job(const Config *c, const char *name) {
         if (!c || !name)
@@ -152,11 +151,11 @@ static int excludes_build(const Scope *s, const JobSpec *d, const JobSpec *j, Jo
                         Exclude x;
 
                         /* Checked and reported already; parsed again for this job's 'H'. */
-                        if (config_exclude_parse(s, src->excludes[i], c->name, false, &x) < 0)
+                        if (config_exclude_parse(s, src->excludes[i], c->name, false, &x) < 0) {
+                                if (s->ctx->oom)
+                                        return -ENOMEM;
                                 continue;
-                        x.text = strdup(src->excludes[i]->value);
-                        if (!x.text)
-                                return -ENOMEM;
+                        }
                         c->excludes[c->n_excludes++] = x;
                 }
         }
@@ -175,7 +174,7 @@ int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *d,
         c.file = strdup_or_null(f->path, &oom);
         c.line = j->node->line;
         c.column = j->node->column;
-        c.schedule_text = strdup_or_null(j->schedule_node->value, &oom);
+        c.schedule_text = strdup_or_null(j->schedule_text, &oom);
         c.schedule = j->schedule;
         c.tz = PICK(j, d, tz, JOB_FIELD_TIMEZONE, default_tz);
         c.argv = strv_copy(j->argv);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "cronexpr.h"
+#include "macro.h"
 #include "timeutil.h"
 
 typedef struct Tz Tz;
@@ -128,6 +129,7 @@ typedef struct ConfigLoadOptions {
 int config_load(const char *path, const ConfigLoadOptions *opts, Config **ret, ConfigDiags *diags);
 
 Config *config_free(Config *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
 const JobConfig *config_find_job(const Config *c, const char *name);
 
 /* "FILE:LINE:COL: message" (or "FILE: message" without a place); caller frees. */

@@ -13,7 +13,44 @@
 
 /* Stop storing far beyond what is shown, so a hostile file cannot make the list grow. */
 #define DIAGS_STORE_MAX (CONFIG_MAX_ERRORS * 10)
+#define DIAG_MESSAGE_MAX 1024u
 
+/* One diagnostic is one line: control characters from the file (a key or value with a
+ * newline) are escaped, and a message quoting a huge value is cut. */
+static char *message_clean(const char *m) {
+        size_t n = 0, o = 0;
+        char *out;
+
+        for (const char *p = m; *p && n < DIAG_MESSAGE_MAX; p++)
+                n += (unsigned char) *p < 0x20 || *p == 0x7f ? 4 : 1;
+        out = malloc(n + 16);    /* room for the last escape and "..." */
+        if (!out)
+                return NULL;
+        for (const char *p = m; *p && o < DIAG_MESSAGE_MAX; p++) {
+                unsigned char c = (unsigned char) *p;
+
+                if (c == '\n' || c == '\t' || c == '\r') {
+                        out[o++] = '\\';
+                        out[o++] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
+                } else if (c < 0x20 || c == 0x7f)
+                        o += (size_t) snprintf(out + o, 5, "\\x%02x", c);
+                else
+                        out[o++] = (char) c;
+                if (o >= DIAG_MESSAGE_MAX && p[1]) {
+                        while (o > 0 && ((unsigned char) out[o - 1] & 0xC0) == 0x80)
+                                o--;    /* do not cut a UTF-8 sequence */
+                        if (o > 0 && ((unsigned char) out[o - 1] & 0xC0) == 0xC0)
+                                o--;
+                        memcpy(out + o, "...", 3);
+                        o += 3;
+                        break;
+                }
+        }
+        out[o] = 0;
+        return out;
+}
+
+_printf_(8, 0)
 static void diag_add_va(ConfigCtx *ctx, ConfigSeverity severity, const char *path,
                         size_t file_index, unsigned line, unsigned column, const char *prefix,
                         const char *fmt, va_list ap) {
@@ -29,14 +66,17 @@ static void diag_add_va(ConfigCtx *ctx, ConfigSeverity severity, const char *pat
                 ctx->oom = true;
                 return;
         }
-        if (prefix && *prefix) {
-                if (asprintf(&full, "%s%s", prefix, msg) < 0) {
-                        full = NULL;
-                        ctx->oom = true;
-                        return;
-                }
-        } else
-                full = TAKE_PTR(msg);
+        if (asprintf(&full, "%s%s", prefix ? prefix : "", msg) < 0) {
+                full = NULL;
+                ctx->oom = true;
+                return;
+        }
+        free(msg);
+        msg = message_clean(full);
+        if (!msg) {
+                ctx->oom = true;
+                return;
+        }
 
         file = strdup(path);
         if (!file) {
@@ -55,7 +95,7 @@ static void diag_add_va(ConfigCtx *ctx, ConfigSeverity severity, const char *pat
                         .file = TAKE_PTR(file),
                         .line = line,
                         .column = line > 0 ? column : 0,
-                        .message = TAKE_PTR(full),
+                        .message = TAKE_PTR(msg),
                 },
                 .file_index = file_index,
                 .seq = ctx->n_diags,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -193,9 +194,48 @@ static void expand_node(const Scope *s, Node *n) {
         }
 }
 
+/* A job's values get the job's prefix: its name is expanded first to make it. */
+static void expand_job(ConfigCtx *ctx, ConfigFile *f, Node *m, size_t index) {
+        char prefix[CONFIG_MAX_JOB_NAME + 16];
+        Scope s = { .ctx = ctx, .file = f, .prefix = "" };
+        Node *name;
+
+        if (m->kind != NODE_MAPPING) {
+                expand_node(&s, m);
+                return;
+        }
+        s.prefix = prefix;
+        (void) snprintf(prefix, sizeof(prefix), "job #%zu: ", index + 1);
+        name = config_node_get(m, "name");
+        if (name)
+                expand_node(&s, name);
+        config_job_prefix(m, index, prefix, sizeof(prefix));
+        expand_node(&s, m);
+}
+
 void config_expand_file(ConfigCtx *ctx, ConfigFile *f) {
         Scope s = { .ctx = ctx, .file = f, .prefix = "" };
+        Scope ds = { .ctx = ctx, .file = f, .prefix = "defaults: " };
+        Node *root = f->root;
 
-        if (f->root)
-                expand_node(&s, f->root);
+        if (!root)
+                return;
+        if (root->kind != NODE_MAPPING) {
+                expand_node(&s, root);
+                return;
+        }
+        root->walked = true;
+        for (size_t i = 0; i + 1 < root->n_items; i += 2) {
+                Node *k = root->items[i], *v = root->items[i + 1];
+
+                if (!k->invalid && strcmp(k->value, "jobs") == 0 && v->kind == NODE_SEQUENCE &&
+                    !v->walked) {
+                        v->walked = true;
+                        for (size_t j = 0; j < v->n_items; j++)
+                                expand_job(ctx, f, v->items[j], j);
+                } else if (!k->invalid && strcmp(k->value, "defaults") == 0)
+                        expand_node(&ds, v);
+                else
+                        expand_node(&s, v);
+        }
 }

@@ -32,7 +32,7 @@ struct Node {
         unsigned line, column;  /* 1-based start mark (of the anchor or tag, if any) */
         unsigned refs;          /* the parent plus one per alias; freed at 0 */
         char quote;             /* scalar style: 0 plain, '\'' or '"' quoted, '|' or '>' block */
-        bool has_props;         /* written with an anchor or a tag: the source text is not the value */
+        bool has_props;         /* written with an anchor or a tag: source text != value */
         bool is_null;           /* plain "", "~", "null", "Null", "NULL", or a !!null tag */
         bool complete;          /* end event seen; an alias to an incomplete node is a loop */
         bool invalid;           /* a diagnostic was already given for this value: skip quietly */
@@ -41,8 +41,9 @@ struct Node {
         char *value;            /* scalar text, NUL-terminated (NULs inside are refused) */
         size_t length;
         size_t weight;          /* nodes in this subtree with aliases expanded, itself included */
-        unsigned height;        /* nested collections in this subtree, aliases expanded (scalar: 0) */
-        unsigned start_line0, start_col0, end_line0, end_col0; /* 0-based marks for the source text */
+        unsigned height;        /* nested collections below, aliases expanded (scalar: 0) */
+        unsigned start_line0, start_col0; /* 0-based marks of the source text */
+        unsigned end_line0, end_col0;
         Node **items;           /* sequence: items; mapping: key, value, key, value, ... */
         size_t n_items;
 };
@@ -119,16 +120,9 @@ const char *config_suggest(const char *word, const char *const *candidates, size
 const char *config_suggest_hint(const char *word, const char *const *candidates, size_t n,
                                 char *buf, size_t size);
 
-/* load.c */
+/* node.c */
 Node *config_node_unref(Node *n);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Node *, config_node_unref);
-ConfigFile *config_file_free(ConfigFile *f);
-DEFINE_TRIVIAL_CLEANUP_FUNC(ConfigFile *, config_file_free);
-/* Reads and parses `path` into a new ConfigFile appended to ctx->files. Unreadable files are
- * reported at (from, from_node) when given, else at line 0 of the file itself. Returns the
- * file (f->parsed tells whether a tree was built), or NULL with a negative errno in *reterr. */
-ConfigFile *config_file_load(ConfigCtx *ctx, const char *path, ConfigFile *parent,
-                             const Scope *from, const Node *from_node, int *reterr);
 /* The value of `key` in mapping n, or NULL. */
 Node *config_node_get(const Node *n, const char *key);
 /* "a mapping", "a sequence", "null", or the scalar text quoted and shortened. */
@@ -136,6 +130,23 @@ const char *config_node_describe(const Node *n, char *buf, size_t size);
 /* File column of byte `offset` into scalar n's value: exact for single-line scalars whose
  * source text is the value (plain, or quoted without escapes), else n's own column. */
 unsigned config_node_column_at(const ConfigFile *f, const Node *n, size_t offset);
+
+/* file.c */
+ConfigFile *config_file_free(ConfigFile *f);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ConfigFile *, config_file_free);
+/* 1-based line and column (in characters) of a byte offset into f's source. */
+void config_file_position(ConfigFile *f, size_t offset, unsigned *ret_line, unsigned *ret_col);
+/* Byte offset of a 0-based line and column (in characters), or SIZE_MAX. */
+size_t config_file_offset(ConfigFile *f, unsigned line0, unsigned col0);
+/* Reads and parses `path` into a new ConfigFile appended to ctx->files. Unreadable files are
+ * reported at (from, from_node) when given, else at line 0 of the file itself. Returns the
+ * file (f->parsed tells whether a tree was built), or NULL with a negative errno in *reterr. */
+ConfigFile *config_file_load(ConfigCtx *ctx, const char *path, ConfigFile *parent,
+                             const Scope *from, const Node *from_node, int *reterr);
+
+/* load.c */
+/* Parses f->source into f->root (f->parsed), reporting syntax and structure errors. */
+void config_file_parse(ConfigCtx *ctx, ConfigFile *f);
 
 /* expand.c */
 /* Expands ${VAR}, ${VAR:-default} and $$ in every scalar value of f's tree (not in keys). */
@@ -159,13 +170,11 @@ int config_get_duration(const Scope *s, const Node *n, const char *key, bool all
 int config_get_enum(const Scope *s, const Node *n, const char *key, const char *what,
                     const char *const *names, size_t n_names, int *ret);
 int config_get_umask(const Scope *s, const Node *n, const char *key, int *ret);
-int config_get_limit_value(const Scope *s, const Node *n, const char *key, bool is_cpu,
-                           bool is_count, uint64_t *ret);
 void config_unknown_key(const Scope *s, const Node *key, const char *where,
                         const char *const *valid, size_t n_valid);
-/* cronexpr_parse() of n's text; `what` names it in messages ("schedule"). */
-int config_parse_schedule(const Scope *s, const Node *n, const char *what, const char *hash_key,
-                          bool report, CronExpr *ret);
+bool config_job_name_valid(const char *name);
+/* "job 'NAME': " when the mapping has a valid name, else "job #INDEX+1: ". */
+const char *config_job_prefix(const Node *job, size_t index, char *buf, size_t size);
 
 /* jobspec.c: one job mapping, or the `defaults:` mapping, checked and converted. Strings
  * are borrowed from the tree (alive until config_load() returns). */
@@ -188,7 +197,7 @@ typedef enum JobField {
         _JOB_FIELD_MAX,
 } JobField;
 
-#define CONFIG_N_LIMITS 9
+#define CONFIG_N_LIMITS 9       /* the resources of limits.c's table */
 
 typedef struct JobSpec {
         uint32_t set;           /* 1 << JobField: given (and valid) in this mapping */
@@ -202,7 +211,7 @@ typedef struct JobSpec {
         const char *description;
         bool enabled;
         CronExpr schedule;
-        bool schedule_ok;
+        char *schedule_text;    /* owned, stripped */
         char **argv;            /* owned, shallow: the strings are borrowed */
         bool shell;
 
@@ -222,14 +231,24 @@ typedef struct JobSpec {
         size_t n_excludes;
 } JobSpec;
 
-bool config_job_name_valid(const char *name);
-/* "job 'NAME': " when the mapping has a valid name, else "job #INDEX+1: ". */
-const char *config_job_prefix(const Node *job, size_t index, char *buf, size_t size);
 void config_jobspec_done(JobSpec *j);
 void config_jobspec_parse(const Scope *s, const Node *m, bool is_defaults, JobSpec *ret);
+
+/* limits.c */
+void config_spec_limits(const Scope *s, const Node *v, JobSpec *j);
+
+/* exclude.c: cron text. */
+/* s without leading and trailing blanks and newlines; *ret_lead: how many were cut. */
+char *config_strip(const char *s, size_t *ret_lead);
+/* cronexpr_parse() of n's text (stripped); `what` names it in messages ("schedule"). */
+int config_parse_schedule(const Scope *s, const Node *n, const char *what, const char *hash_key,
+                          bool report, CronExpr *ret);
 /* One exclude: entry (a date or a cron expression), reported only when `report`. */
 int config_exclude_parse(const Scope *s, const Node *v, const char *hash_key, bool report,
                          Exclude *ret);
+void config_spec_exclude(const Scope *s, const Node *v, JobSpec *j);
+
+/* config.c */
 /* Merges job over defaults over the built-in defaults into *ret (owned strings). */
 int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *defaults,
                          const JobSpec *job, const Tz *default_tz, JobConfig *ret);

@@ -3,10 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "internal.h"
-#include "parse.h"
 
 /* One job mapping (or `defaults:`) → JobSpec. Every key is checked even after an error, so
  * one pass reports everything wrong with the job. */
@@ -54,29 +52,12 @@ static const char *const overlap_names[_OVERLAP_MAX] = {
 static const char *const retry_on_names[] = { "nonzero", "timeout", "signal" };
 static const char *const retry_keys[] = { "attempts", "backoff", "max_backoff" };
 
-typedef enum LimitKind { LIMIT_SIZE, LIMIT_COUNT, LIMIT_CPU } LimitKind;
-
-static const struct {
-        const char *name;
-        int resource;
-        LimitKind kind;
-} limit_table[CONFIG_N_LIMITS] = {
-        { "as", RLIMIT_AS, LIMIT_SIZE },
-        { "core", RLIMIT_CORE, LIMIT_SIZE },
-        { "cpu", RLIMIT_CPU, LIMIT_CPU },
-        { "data", RLIMIT_DATA, LIMIT_SIZE },
-        { "fsize", RLIMIT_FSIZE, LIMIT_SIZE },
-        { "memlock", RLIMIT_MEMLOCK, LIMIT_SIZE },
-        { "nofile", RLIMIT_NOFILE, LIMIT_COUNT },
-        { "nproc", RLIMIT_NPROC, LIMIT_COUNT },
-        { "stack", RLIMIT_STACK, LIMIT_SIZE },
-};
-
 #define MARK(j, field) ((j)->set |= UINT32_C(1) << (field))
 #define FAIL(j, r) ((r) < 0 ? ((j)->failed = true, true) : false)
 
 void config_jobspec_done(JobSpec *j) {
         free(j->argv);
+        free(j->schedule_text);
         free(j->env);
         free(j->excludes);
         *j = (JobSpec) {};
@@ -134,6 +115,7 @@ static void spec_name(const Scope *s, const Node *v, JobSpec *j) {
 
 static void spec_command(const Scope *s, const Node *v, JobSpec *j) {
         static const char *const expected = "a string or a sequence of strings";
+        bool bad = false;
 
         j->command_node = v;
         if (v->invalid) {
@@ -175,21 +157,20 @@ static void spec_command(const Scope *s, const Node *v, JobSpec *j) {
         for (size_t i = 0; i < v->n_items; i++) {
                 const char *t;
                 char key[32];
-                int r;
 
                 (void) snprintf(key, sizeof(key), "command[%zu]", i);
-                r = config_get_string(s, v->items[i], key, &t);
-                if (FAIL(j, r))
-                        continue;
-                if (i == 0 && !*t) {
+                if (config_get_string(s, v->items[i], key, &t) < 0)
+                        bad = true;
+                else if (i == 0 && !*t) {
                         config_error(s, v->items[i], "'%s' must not be empty", key);
-                        j->failed = true;
-                }
-                j->argv[i] = (char *) t;
+                        bad = true;
+                } else
+                        j->argv[i] = (char *) t;
         }
-        if (j->failed) {
+        if (bad) {
                 free(j->argv);
                 j->argv = NULL;
+                j->failed = true;
         }
 }
 
@@ -204,12 +185,16 @@ static void spec_schedule(const Scope *s, const Node *v, JobSpec *j) {
         r = config_parse_schedule(s, v, "schedule", j->name ? j->name : "", true, &j->schedule);
         if (FAIL(j, r))
                 return;
-        if (cronexpr_check_satisfiable(&j->schedule) < 0) {
-                config_error(s, v, "schedule '%s' can never fire", t);
+        j->schedule_text = config_strip(t, NULL);
+        if (!j->schedule_text) {
+                s->ctx->oom = true;
                 j->failed = true;
                 return;
         }
-        j->schedule_ok = true;
+        if (cronexpr_check_satisfiable(&j->schedule) < 0) {
+                config_error(s, v, "schedule '%s' can never fire", j->schedule_text);
+                j->failed = true;
+        }
 }
 
 static void spec_timezone(const Scope *s, const Node *v, JobSpec *j) {
@@ -242,7 +227,8 @@ static void spec_retry(const Scope *s, const Node *v, JobSpec *j) {
         if (v->invalid || v->is_null)
                 return;
         if (v->kind != NODE_MAPPING) {
-                r = config_type_error(s, v, "retry", "a mapping (attempts, backoff, max_backoff)");
+                (void) config_type_error(s, v, "retry",
+                                         "a mapping (attempts, backoff, max_backoff)");
                 j->failed = true;
                 return;
         }
@@ -361,183 +347,6 @@ static void spec_env(const Scope *s, const Node *v, JobSpec *j) {
         }
 }
 
-static void spec_limit(const Scope *s, const Node *v, size_t idx, JobSpec *j) {
-        LimitKind kind = limit_table[idx].kind;
-        char key[64], sub[80];
-        uint64_t soft, hard;
-        int r;
-
-        (void) snprintf(key, sizeof(key), "limits.%s", limit_table[idx].name);
-        if (v->invalid) {
-                j->failed = true;
-                return;
-        }
-        if (v->kind == NODE_MAPPING) {
-                static const char *const sh[] = { "soft", "hard" };
-                const Node *ns = NULL, *nh = NULL;
-                bool bad = false;
-
-                for (size_t i = 0; i + 1 < v->n_items; i += 2) {
-                        const Node *k = v->items[i];
-
-                        if (k->invalid)
-                                continue;
-                        if (strcmp(k->value, "soft") == 0)
-                                ns = v->items[i + 1];
-                        else if (strcmp(k->value, "hard") == 0)
-                                nh = v->items[i + 1];
-                        else {
-                                config_unknown_key(s, k, key, sh, ELEMENTSOF(sh));
-                                bad = true;
-                        }
-                }
-                if (!ns || !nh) {
-                        config_error(s, v, "'%s' needs both 'soft' and 'hard'", key);
-                        j->failed = true;
-                        return;
-                }
-                (void) snprintf(sub, sizeof(sub), "%s.soft", key);
-                r = config_get_limit_value(s, ns, sub, kind == LIMIT_CPU, kind == LIMIT_COUNT, &soft);
-                bad = bad || r < 0;
-                (void) snprintf(sub, sizeof(sub), "%s.hard", key);
-                r = config_get_limit_value(s, nh, sub, kind == LIMIT_CPU, kind == LIMIT_COUNT, &hard);
-                bad = bad || r < 0;
-                if (bad) {
-                        j->failed = true;
-                        return;
-                }
-                if (soft > hard) {
-                        config_error(s, ns, "'%s': the soft limit is above the hard limit", key);
-                        j->failed = true;
-                        return;
-                }
-        } else {
-                r = config_get_limit_value(s, v, key, kind == LIMIT_CPU, kind == LIMIT_COUNT, &soft);
-                if (FAIL(j, r))
-                        return;
-                hard = soft;
-        }
-        j->limits[idx] = (JobLimit) {
-                .resource = limit_table[idx].resource,
-                .soft = soft,
-                .hard = hard,
-        };
-        j->limits_set |= UINT32_C(1) << idx;
-}
-
-static void spec_limits(const Scope *s, const Node *v, JobSpec *j) {
-        const char *names[CONFIG_N_LIMITS];
-
-        if (v->invalid || v->is_null)
-                return;
-        if (v->kind != NODE_MAPPING) {
-                (void) config_type_error(s, v, "limits", "a mapping");
-                j->failed = true;
-                return;
-        }
-        for (size_t i = 0; i < CONFIG_N_LIMITS; i++)
-                names[i] = limit_table[i].name;
-        for (size_t i = 0; i + 1 < v->n_items; i += 2) {
-                const Node *k = v->items[i];
-                size_t idx;
-
-                if (k->invalid)
-                        continue;
-                for (idx = 0; idx < CONFIG_N_LIMITS; idx++)
-                        if (strcmp(k->value, limit_table[idx].name) == 0)
-                                break;
-                if (idx == CONFIG_N_LIMITS) {
-                        config_unknown_key(s, k, "limits", names, CONFIG_N_LIMITS);
-                        j->failed = true;
-                        continue;
-                }
-                spec_limit(s, v->items[i + 1], idx, j);
-        }
-}
-
-static bool looks_like_date(const char *t) {
-        for (size_t i = 0; i < 10; i++) {
-                bool dash = i == 4 || i == 7;
-
-                if (dash ? t[i] != '-' : !(t[i] >= '0' && t[i] <= '9'))
-                        return false;
-        }
-        return t[10] == 0;
-}
-
-/* Parses one exclude entry; reports only when `report` (defaults' entries are reported once,
- * then parsed again quietly for each job with the job's name as the hash key). */
-int config_exclude_parse(const Scope *s, const Node *v, const char *hash_key, bool report,
-                         Exclude *ret) {
-        int32_t y;
-        int m, d, r;
-
-        if (looks_like_date(v->value)) {
-                r = parse_date(v->value, &y, &m, &d);
-                if (r < 0) {
-                        if (report)
-                                config_error(s, v, "invalid date '%s' in 'exclude'", v->value);
-                        return -EINVAL;
-                }
-                *ret = (Exclude) { .is_date = true, .year = y, .month = (int8_t) m,
-                                   .day = (int8_t) d };
-                return 0;
-        }
-        *ret = (Exclude) {};
-        r = config_parse_schedule(s, v, "exclude expression", hash_key, report, &ret->expr);
-        if (r < 0)
-                return r;
-        if (ret->expr.flags & CRON_EVERY) {
-                if (report)
-                        config_error(s, v, "exclude '%s' must be a date (YYYY-MM-DD) or a "
-                                     "calendar expression, not @every", v->value);
-                return -EINVAL;
-        }
-        return 0;
-}
-
-static void spec_exclude_one(const Scope *s, const Node *v, const char *key, const char *hash_key,
-                             JobSpec *j) {
-        const char *t;
-        Exclude x;
-        int r;
-
-        r = config_get_string(s, v, key, &t);
-        if (FAIL(j, r))
-                return;
-        r = config_exclude_parse(s, v, hash_key, true, &x);
-        if (FAIL(j, r))
-                return;
-        j->excludes[j->n_excludes++] = v;
-}
-
-static void spec_exclude(const Scope *s, const Node *v, JobSpec *j) {
-        const char *hash_key = j->name ? j->name : "";
-
-        if (v->invalid || v->is_null)
-                return;
-        free(j->excludes);
-        j->n_excludes = 0;
-        j->excludes = calloc(v->kind == NODE_SEQUENCE ? v->n_items + 1 : 1, sizeof(Node *));
-        if (!j->excludes) {
-                s->ctx->oom = true;
-                return;
-        }
-        if (v->kind == NODE_SEQUENCE)
-                for (size_t i = 0; i < v->n_items; i++) {
-                        char key[32];
-
-                        (void) snprintf(key, sizeof(key), "exclude[%zu]", i);
-                        spec_exclude_one(s, v->items[i], key, hash_key, j);
-                }
-        else if (config_node_is_string(v))
-                spec_exclude_one(s, v, "exclude", hash_key, j);
-        else {
-                (void) config_type_error(s, v, "exclude", "a string or a sequence of strings");
-                j->failed = true;
-        }
-}
-
 static void spec_value(const Scope *s, JobKey key, const Node *v, JobSpec *j) {
         int i, r;
 
@@ -615,10 +424,10 @@ static void spec_value(const Scope *s, JobKey key, const Node *v, JobSpec *j) {
                 MARK(j, JOB_FIELD_NICE);
                 break;
         case KEY_LIMITS:
-                spec_limits(s, v, j);
+                config_spec_limits(s, v, j);
                 break;
         case KEY_EXCLUDE:
-                spec_exclude(s, v, j);
+                config_spec_exclude(s, v, j);
                 break;
         case _KEY_MAX:
                 break;
@@ -649,7 +458,7 @@ void config_jobspec_parse(const Scope *s, const Node *m, bool is_defaults, JobSp
                                 break;
                 if (key == _KEY_MAX) {
                         if (is_defaults)
-                                config_unknown_key(s, k, "defaults", job_keys + KEY_FIRST_DEFAULTS,
+                                config_unknown_key(s, k, NULL, job_keys + KEY_FIRST_DEFAULTS,
                                                    _KEY_MAX - KEY_FIRST_DEFAULTS);
                         else
                                 config_unknown_key(s, k, NULL, job_keys, _KEY_MAX);
@@ -657,8 +466,7 @@ void config_jobspec_parse(const Scope *s, const Node *m, bool is_defaults, JobSp
                         continue;
                 }
                 if (is_defaults && key < KEY_FIRST_DEFAULTS) {
-                        config_error(s, k, "'%s' is not allowed in 'defaults' (set it in each job)",
-                                     job_keys[key]);
+                        config_error(s, k, "'%s' can only be set in a job", job_keys[key]);
                         j.failed = true;
                         continue;
                 }

@@ -1,12 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#include <assert.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <yaml.h>
 
 #include "internal.h"
@@ -24,148 +18,6 @@
  * Scalars keep their text; typing (null/bool/int/duration) happens in values.c. */
 
 #define YAML_TAG_PREFIX "tag:yaml.org,2002:"
-
-Node *config_node_unref(Node *n) {
-        if (!n)
-                return NULL;
-        assert(n->refs > 0);
-        if (--n->refs > 0)
-                return NULL;
-        for (size_t i = 0; i < n->n_items; i++)
-                config_node_unref(n->items[i]);
-        free(n->items);
-        free(n->value);
-        free(n);
-        return NULL;
-}
-
-ConfigFile *config_file_free(ConfigFile *f) {
-        if (!f)
-                return NULL;
-        config_node_unref(f->root);
-        free(f->path);
-        free(f->source);
-        free(f->line_starts);
-        free(f);
-        return NULL;
-}
-
-Node *config_node_get(const Node *n, const char *key) {
-        if (!n || n->kind != NODE_MAPPING)
-                return NULL;
-        for (size_t i = 0; i + 1 < n->n_items; i += 2)
-                if (!n->items[i]->invalid && n->items[i]->kind == NODE_SCALAR &&
-                    strcmp(n->items[i]->value, key) == 0)
-                        return n->items[i + 1];
-        return NULL;
-}
-
-const char *config_node_describe(const Node *n, char *buf, size_t size) {
-        size_t len, max = 40;
-
-        if (n->kind == NODE_MAPPING)
-                return "a mapping";
-        if (n->kind == NODE_SEQUENCE)
-                return "a sequence";
-        if (n->is_null)
-                return "null";
-        len = strcspn(n->value, "\n");
-        if (len > max) {
-                len = max;
-                while (len > 0 && ((unsigned char) n->value[len] & 0xC0) == 0x80)
-                        len--;     /* do not cut a UTF-8 sequence */
-        }
-        (void) snprintf(buf, size, "'%.*s%s'", (int) len, n->value,
-                        len < n->length ? "..." : "");
-        return buf;
-}
-
-static int file_index_lines(ConfigFile *f) {
-        size_t n = 1;
-
-        if (f->line_starts)
-                return 0;
-        for (size_t i = 0; i < f->size; i++)
-                n += f->source[i] == '\n';
-        f->line_starts = calloc(n, sizeof(size_t));
-        if (!f->line_starts)
-                return -ENOMEM;
-        f->n_lines = 0;
-        f->line_starts[f->n_lines++] = 0;
-        for (size_t i = 0; i < f->size; i++)
-                if (f->source[i] == '\n')
-                        f->line_starts[f->n_lines++] = i + 1;
-        return 0;
-}
-
-/* Byte offset of 0-based (line, column in characters), or SIZE_MAX. */
-static size_t file_offset(ConfigFile *f, unsigned line0, unsigned col0) {
-        size_t o;
-
-        if (file_index_lines(f) < 0 || line0 >= f->n_lines)
-                return SIZE_MAX;
-        o = f->line_starts[line0];
-        for (unsigned c = 0; c < col0; c++) {
-                if (o >= f->size || f->source[o] == '\n')
-                        return SIZE_MAX;
-                o++;
-                while (o < f->size && ((unsigned char) f->source[o] & 0xC0) == 0x80)
-                        o++;
-        }
-        return o;
-}
-
-/* 1-based (line, column) of a byte offset, for libyaml's reader errors. */
-static void file_position(ConfigFile *f, size_t offset, unsigned *ret_line, unsigned *ret_col) {
-        size_t lo = 0, hi;
-        unsigned col = 1;
-
-        if (file_index_lines(f) < 0) {
-                *ret_line = *ret_col = 1;
-                return;
-        }
-        hi = f->n_lines;
-        while (hi - lo > 1) {   /* last line start <= offset */
-                size_t mid = (lo + hi) / 2;
-
-                if (f->line_starts[mid] <= offset)
-                        lo = mid;
-                else
-                        hi = mid;
-        }
-        for (size_t i = f->line_starts[lo]; i < offset && i < f->size; i++)
-                col += ((unsigned char) f->source[i] & 0xC0) != 0x80;
-        *ret_line = (unsigned) lo + 1;
-        *ret_col = col;
-}
-
-unsigned config_node_column_at(const ConfigFile *cf, const Node *n, size_t offset) {
-        ConfigFile *f = (ConfigFile *) cf;      /* only the lazily built line index changes */
-        size_t a, b, len;
-        unsigned col;
-
-        if (n->kind != NODE_SCALAR || n->has_props || n->changed || offset > n->length ||
-            n->start_line0 != n->end_line0 || n->quote == '|' || n->quote == '>')
-                return n->column;
-        a = file_offset(f, n->start_line0, n->start_col0);
-        b = file_offset(f, n->end_line0, n->end_col0);
-        if (a == SIZE_MAX || b == SIZE_MAX || b < a)
-                return n->column;
-        if (n->quote) {
-                if (b - a < 2)
-                        return n->column;
-                a++;
-                b--;
-        }
-        /* Quoted text with escapes ('' or \x) differs from the value: no exact column. */
-        len = b - a;
-        if (len != n->length || memcmp(f->source + a, n->value, len) != 0)
-                return n->column;
-        col = n->column + (n->quote ? 1 : 0);
-        for (size_t i = 0; i < offset; i++)
-                col += ((unsigned char) n->value[i] & 0xC0) != 0x80;
-        return col;
-}
 
 typedef struct Anchor {
         char *name;
@@ -466,7 +318,8 @@ static void builder_alias(Builder *b, const yaml_event_t *e) {
         if (target && target->complete) {
                 if (b->ctx->n_nodes + target->weight > CONFIG_MAX_NODES) {
                         config_error_at(&b->scope, (unsigned) m.line + 1, (unsigned) m.column + 1,
-                                        "too many YAML nodes after expanding aliases (more than %u)",
+                                        "too many YAML nodes after expanding aliases "
+                                        "(more than %u)",
                                         CONFIG_MAX_NODES);
                         b->failed = true;
                         return;
@@ -513,7 +366,7 @@ static void builder_syntax_error(Builder *b, const yaml_parser_t *p) {
         }
         b->failed = true;
         if (p->error == YAML_READER_ERROR) {
-                file_position(b->f, p->problem_offset, &line, &col);
+                config_file_position(b->f, p->problem_offset, &line, &col);
                 if (p->problem_value >= 0)
                         config_error_at(&b->scope, line, col, "invalid text: %s (#x%X)",
                                         p->problem, (unsigned) p->problem_value);
@@ -533,7 +386,7 @@ static void builder_syntax_error(Builder *b, const yaml_parser_t *p) {
                                 p->problem ? p->problem : "unknown problem");
 }
 
-static void file_parse(ConfigCtx *ctx, ConfigFile *f) {
+void config_file_parse(ConfigCtx *ctx, ConfigFile *f) {
         Builder b = { .ctx = ctx, .f = f, .scope = { .ctx = ctx, .file = f, .prefix = "" } };
         yaml_parser_t p;
         bool done = false;
@@ -590,118 +443,4 @@ static void file_parse(ConfigCtx *ctx, ConfigFile *f) {
                 f->parsed = true;
         }
         builder_done(&b);
-}
-
-/* Reads the whole file, refusing non-regular files and anything over the size limit. */
-static int file_read(const char *path, char **ret, size_t *ret_size, struct stat *ret_st) {
-        _cleanup_free_ char *buf = NULL;
-        struct stat st;
-        size_t size = 0;
-        int fd, r = 0;
-
-        /* O_NONBLOCK: a FIFO must not hang the load; it is refused below anyway. */
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0) {
-                r = -errno;
-                goto finish;
-        }
-        if (S_ISDIR(st.st_mode)) {
-                r = -EISDIR;
-                goto finish;
-        }
-        if (!S_ISREG(st.st_mode)) {
-                r = -EBADFD;
-                goto finish;
-        }
-        if (st.st_size > (off_t) CONFIG_MAX_FILE_SIZE) {
-                r = -EFBIG;
-                goto finish;
-        }
-        buf = malloc((size_t) st.st_size + 1);
-        if (!buf) {
-                r = -ENOMEM;
-                goto finish;
-        }
-        /* Read at most st_size bytes: a file growing meanwhile is cut, never overflows. */
-        while (size < (size_t) st.st_size) {
-                ssize_t k = read(fd, buf + size, (size_t) st.st_size - size);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        goto finish;
-                }
-                if (k == 0)
-                        break;
-                size += (size_t) k;
-        }
-        buf[size] = 0;
-        *ret = TAKE_PTR(buf);
-        *ret_size = size;
-        *ret_st = st;
-finish:
-        (void) close(fd);
-        return r;
-}
-
-static const char *read_error_string(int r, char *buf, size_t size) {
-        if (r == -EBADFD)
-                return "not a regular file";
-        if (r == -EFBIG) {
-                (void) snprintf(buf, size, "file is larger than %u MiB",
-                                CONFIG_MAX_FILE_SIZE / (1024 * 1024));
-                return buf;
-        }
-        return strerror(-r);
-}
-
-ConfigFile *config_file_load(ConfigCtx *ctx, const char *path, ConfigFile *parent,
-                             const Scope *from, const Node *from_node, int *reterr) {
-        _cleanup_(config_file_freep) ConfigFile *f = NULL;
-        ConfigFile **files;
-        struct stat st = {};
-        char buf[64];
-        int r;
-
-        f = calloc(1, sizeof(ConfigFile));
-        if (!f || !(f->path = strdup(path))) {
-                ctx->oom = true;
-                *reterr = -ENOMEM;
-                return NULL;
-        }
-        r = file_read(path, &f->source, &f->size, &st);
-        if (r == -ENOMEM) {
-                ctx->oom = true;
-                *reterr = r;
-                return NULL;
-        }
-        if (r < 0) {
-                if (from)
-                        config_error(from, from_node, "cannot read '%s': %s", path,
-                                     read_error_string(r, buf, sizeof(buf)));
-                else
-                        config_diag_add_path(ctx, path, ctx->n_files, "cannot read '%s': %s",
-                                             path, read_error_string(r, buf, sizeof(buf)));
-                *reterr = r;
-                return NULL;
-        }
-        f->dev = st.st_dev;
-        f->ino = st.st_ino;
-        f->parent = parent;
-        f->depth = parent ? parent->depth + 1 : 0;
-
-        files = realloc(ctx->files, (ctx->n_files + 1) * sizeof(ConfigFile *));
-        if (!files) {
-                ctx->oom = true;
-                *reterr = -ENOMEM;
-                return NULL;
-        }
-        ctx->files = files;
-        f->index = ctx->n_files;
-        ctx->files[ctx->n_files++] = f;
-        file_parse(ctx, f);
-        return TAKE_PTR(f);
 }

@@ -2,9 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 
-#include "cronexpr.h"
 #include "internal.h"
 #include "parse.h"
 
@@ -172,62 +170,6 @@ int config_get_umask(const Scope *s, const Node *n, const char *key, int *ret) {
         return 0;
 }
 
-int config_get_limit_value(const Scope *s, const Node *n, const char *key, bool is_cpu,
-                           bool is_count, uint64_t *ret) {
-        const char *expected =
-                is_cpu ? "whole seconds (e.g. 10m, 3600) or 'unlimited'" :
-                is_count ? "a number or 'unlimited'" :
-                "a size in bytes, optionally with K, M, G or T, or 'unlimited'";
-        uint64_t v, mult = 1;
-        size_t len;
-        int r;
-
-        r = need_scalar(s, n, key, expected);
-        if (r < 0)
-                return r;
-        if (strcmp(n->value, "unlimited") == 0 || strcmp(n->value, "infinity") == 0) {
-                *ret = RLIM_INFINITY;
-                return 0;
-        }
-        len = n->length;
-        if (is_cpu && parse_uint64(n->value, RLIM_INFINITY - 1, &v) < 0) {
-                usec_t u;
-
-                if (parse_duration(n->value, &u) < 0 || u % USEC_PER_SEC != 0)
-                        return config_type_error(s, n, key, expected);
-                *ret = u / USEC_PER_SEC;
-                return 0;
-        }
-        if (is_cpu) {
-                *ret = v;
-                return 0;
-        }
-        if (!is_count && len > 1) {
-                const char *units = "KMGT";
-                const char *u = strchr(units, n->value[len - 1]);
-
-                if (u) {
-                        mult = UINT64_C(1) << (10 * (u - units + 1));
-                        len--;
-                }
-        }
-        char digits[32];
-
-        if (len == 0 || len >= sizeof(digits))
-                return config_type_error(s, n, key, expected);
-        memcpy(digits, n->value, len);
-        digits[len] = 0;
-        r = parse_uint64(digits, UINT64_MAX, &v);
-        if (r == -EINVAL)
-                return config_type_error(s, n, key, expected);
-        if (r < 0 || v > (RLIM_INFINITY - 1) / mult) {
-                config_error(s, n, "'%s' is too large: '%s'", key, n->value);
-                return -EINVAL;
-        }
-        *ret = v * mult;
-        return 0;
-}
-
 void config_unknown_key(const Scope *s, const Node *key, const char *where,
                         const char *const *valid, size_t n_valid) {
         char hint[96];
@@ -261,20 +203,3 @@ const char *config_job_prefix(const Node *job, size_t index, char *buf, size_t s
         return buf;
 }
 
-int config_parse_schedule(const Scope *s, const Node *n, const char *what, const char *hash_key,
-                          bool report, CronExpr *ret) {
-        const char *msg = NULL;
-        unsigned col = 0;
-        int r;
-
-        r = cronexpr_parse(n->value, hash_key, ret, &col, &msg);
-        if (r < 0) {
-                if (report)
-                        config_error_at(s, n->line,
-                                        config_node_column_at(s->file, n, col > 0 ? col - 1 : 0),
-                                        "invalid %s '%s': %s", what, n->value,
-                                        msg ? msg : "syntax error");
-                return -EINVAL;
-        }
-        return 0;
-}

@@ -27,7 +27,8 @@ static int parse_log_level(const char *s) {
 }
 
 int cli_run(int argc, char **argv) {
-        enum { ARG_STATE_DIR = 0x100, ARG_PID_FILE, ARG_LOG_FORMAT, ARG_LOG_LEVEL, ARG_RELOAD_KILLS };
+        enum { ARG_STATE_DIR = 0x100, ARG_PID_FILE, ARG_LOG_FORMAT, ARG_LOG_LEVEL, ARG_RELOAD_KILLS,
+               ARG_RELOAD_ON_HUP, ARG_SUBREAPER };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -35,6 +36,8 @@ int cli_run(int argc, char **argv) {
                 { "log-format", required_argument, NULL, ARG_LOG_FORMAT },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 { "reload-kills-removed", no_argument, NULL, ARG_RELOAD_KILLS },
+                { "reload-on-hup", no_argument, NULL, ARG_RELOAD_ON_HUP },
+                { "subreaper", no_argument, NULL, ARG_SUBREAPER },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -77,18 +80,30 @@ int cli_run(int argc, char **argv) {
                 case ARG_RELOAD_KILLS:
                         opts.reload_kills_removed = true;
                         break;
+                case ARG_RELOAD_ON_HUP:
+                        opts.reload_on_hup = true;
+                        break;
+                case ARG_SUBREAPER:
+                        opts.subreaper = true;
+                        break;
                 case 'h':
                         printf("Usage: solocron run [-c FILE] [--state-dir DIR] [--pid-file FILE]\n"
                                "                    [--log-format text|json] [--log-level LEVEL]\n"
-                               "                    [--reload-kills-removed]\n"
-                               "Run the daemon in the foreground. See solocron(8).\n");
+                               "                    [--reload-kills-removed] [--subreaper]\n"
+                               "                    [--reload-on-hup] [-- MAIN-COMMAND [ARG...]]\n"
+                               "Run the daemon in the foreground, and the main process after --\n"
+                               "(e.g. gunicorn) beside the jobs. See solocron(8).\n");
                         return EXIT_OK;
                 default:
                         return EXIT_USAGE;
                 }
         if (optind < argc) {
-                fprintf(stderr, "solocron run: unexpected argument '%s'\n", argv[optind]);
-                return EXIT_USAGE;
+                if (strcmp(argv[optind - 1], "--") != 0) {
+                        fprintf(stderr, "solocron run: unexpected argument '%s' (put the main "
+                                "process after --: solocron run -- gunicorn app:app)\n", argv[optind]);
+                        return EXIT_USAGE;
+                }
+                opts.main_argv = argv + optind;
         }
         if (!opts.pid_file) {
                 default_pid_file = pidfile_default();

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "macro.h"
 #include "pidfile.h"
+#include "reaper.h"
 #include "spawn.h"
 #include "state.h"
 #include "tz.h"
@@ -216,16 +217,19 @@ static void daemon_for_each_run(Daemon *d, void (*fn)(Run *r, void *userdata), v
 
 static void daemon_close_handles(Daemon *d) {
         wallclock_close(&d->wall, NULL);
-        uv_close((uv_handle_t *) &d->sig_hup, NULL);
-        uv_close((uv_handle_t *) &d->sig_term, NULL);
-        uv_close((uv_handle_t *) &d->sig_int, NULL);
+        for (size_t i = 0; i < d->n_signals; i++)
+                uv_close((uv_handle_t *) &d->signals[i], NULL);
+        if (d->has_main)
+                mainproc_close(&d->main);
+        reaper_close();
         uv_close((uv_handle_t *) &d->save_timer, NULL);
         uv_close((uv_handle_t *) &d->grace_timer, NULL);
         uv_close((uv_handle_t *) &d->flush, NULL);
 }
 
 static void daemon_maybe_done(Daemon *d) {
-        if (!d->stopping || d->n_runs > 0 || uv_is_closing((uv_handle_t *) &d->flush))
+        if (!d->stopping || d->n_runs > 0 || (d->has_main && d->main.alive) ||
+            uv_is_closing((uv_handle_t *) &d->flush))
                 return;
         log_event(LOG_INFO, "stopped", NULL, NULL, NULL, "stopped");
         daemon_close_handles(d);
@@ -240,7 +244,14 @@ static void run_kill_now(Run *r, void *userdata) {
 }
 
 static void daemon_on_grace_timer(uv_timer_t *t) {
-        daemon_for_each_run(t->data, run_kill_now, NULL);
+        Daemon *d = t->data;
+
+        if (d->has_main && d->main.alive) {
+                log_event(LOG_WARNING, "main_killed", NULL, NULL, NULL,
+                          "main process still running at the end of the shutdown grace, sending SIGKILL");
+                mainproc_stop(&d->main, SIGKILL);
+        }
+        daemon_for_each_run(d, run_kill_now, NULL);
 }
 
 static void run_stop(Run *r, void *userdata) {
@@ -248,24 +259,60 @@ static void run_stop(Run *r, void *userdata) {
         run_terminate(r, SIGTERM, USEC_INFINITY);
 }
 
+/* Stop the jobs: SIGTERM to every run now, SIGKILL when the grace timer fires. */
+static void daemon_stop_jobs(Daemon *d) {
+        daemon_for_each_run(d, run_stop, NULL);
+        daemon_maybe_done(d);
+}
+
+/* Stop firing and start the shutdown grace. With a main process, it is stopped first and
+ * the jobs once it has exited (daemon_on_main_exit); both within the one grace period. */
 static void daemon_stop(Daemon *d, int sig) {
         usec_t grace = d->table->config->shutdown_grace;
 
+        if (d->stopping && d->has_main && d->main.alive) {
+                mainproc_signal(&d->main, sig);         /* still its to handle */
+                return;
+        }
         if (d->stopping) {
                 log_event(LOG_WARNING, "stopping", NULL, NULL, NULL,
                           "SIG%s again: killing what still runs", sigabbrev_np(sig));
-                daemon_for_each_run(d, run_kill_now, NULL);
+                daemon_on_grace_timer(&d->grace_timer);
                 return;
         }
         d->stopping = true;
         daemon_arm(d);
         log_event(LOG_INFO, "stopping", NULL, NULL, NULL,
-                  "SIG%s: stopping; %zu run%s in progress, shutdown grace %llus", sigabbrev_np(sig),
+                  "SIG%s: stopping; %s%zu run%s in progress, shutdown grace %llus", sigabbrev_np(sig),
+                  d->has_main && d->main.alive ? "main process first, then " : "",
                   d->n_runs, d->n_runs == 1 ? "" : "s", (unsigned long long) (grace / 1000000));
-        daemon_for_each_run(d, run_stop, NULL);
-        if (d->n_runs > 0)
+        (void) uv_timer_start(&d->grace_timer, daemon_on_grace_timer, grace / 1000, 0);
+        uv_unref((uv_handle_t *) &d->grace_timer);
+        if (d->has_main && d->main.alive) {
+                mainproc_stop(&d->main, sig);
+                return;
+        }
+        daemon_stop_jobs(d);
+}
+
+static void daemon_on_main_exit(MainProc *m, int status, void *userdata) {
+        Daemon *d = userdata;
+
+        d->exit_status = status;
+        if (!d->stopping) {
+                usec_t grace = d->table->config->shutdown_grace;
+
+                log_event(LOG_INFO, "stopping", NULL, NULL, NULL,
+                          "the main process has exited; stopping with its status %d, %zu run%s "
+                          "in progress, shutdown grace %llus", status, d->n_runs,
+                          d->n_runs == 1 ? "" : "s", (unsigned long long) (grace / 1000000));
+                d->stopping = true;
+                daemon_arm(d);
                 (void) uv_timer_start(&d->grace_timer, daemon_on_grace_timer, grace / 1000, 0);
-        daemon_maybe_done(d);
+                uv_unref((uv_handle_t *) &d->grace_timer);
+        }
+        (void) m;
+        daemon_stop_jobs(d);
 }
 
 void daemon_job_idle(Daemon *d, Job *j) {
@@ -399,12 +446,21 @@ static void daemon_reload(Daemon *d) {
 static void daemon_on_signal(uv_signal_t *s, int signum) {
         Daemon *d = s->data;
 
-        if (signum == SIGHUP) {
-                if (!d->stopping)
+        switch (signum) {
+        case SIGHUP:
+                if (d->has_main && !d->opts.reload_on_hup)
+                        mainproc_signal(&d->main, SIGHUP);
+                else if (!d->stopping)
                         daemon_reload(d);
                 return;
+        case SIGTERM:
+        case SIGINT:
+                daemon_stop(d, signum);
+                return;
+        default:
+                mainproc_signal(&d->main, signum);
+                return;
         }
-        daemon_stop(d, signum);
 }
 
 static void daemon_on_check(uv_check_t *c) {
@@ -415,20 +471,23 @@ static void daemon_on_check(uv_check_t *c) {
 static int daemon_setup_handles(Daemon *d) {
         int r;
 
+        /* PID 1 gets no default signal actions: every signal we act on has a handler. */
+        static const int sigs[DAEMON_N_SIGNALS] = {
+                SIGHUP, SIGTERM, SIGINT,
+                SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGTTIN, SIGTTOU,
+        };
+
         r = wallclock_init(d->loop, &d->wall, daemon_on_wake, d);
         if (r < 0)
                 return r;
-        uv_signal_init(d->loop, &d->sig_hup);
-        uv_signal_init(d->loop, &d->sig_term);
-        uv_signal_init(d->loop, &d->sig_int);
-        d->sig_hup.data = d->sig_term.data = d->sig_int.data = d;
-        r = uv_signal_start(&d->sig_hup, daemon_on_signal, SIGHUP);
-        if (r >= 0)
-                r = uv_signal_start(&d->sig_term, daemon_on_signal, SIGTERM);
-        if (r >= 0)
-                r = uv_signal_start(&d->sig_int, daemon_on_signal, SIGINT);
-        if (r < 0)
-                return r;
+        d->n_signals = d->opts.main_argv ? DAEMON_N_SIGNALS : 3;
+        for (size_t i = 0; i < d->n_signals; i++) {
+                uv_signal_init(d->loop, &d->signals[i]);
+                d->signals[i].data = d;
+                r = uv_signal_start(&d->signals[i], daemon_on_signal, sigs[i]);
+                if (r < 0)
+                        return r;
+        }
         uv_timer_init(d->loop, &d->save_timer);
         uv_timer_init(d->loop, &d->grace_timer);
         d->save_timer.data = d->grace_timer.data = d;
@@ -502,6 +561,19 @@ int daemon_run(const DaemonOptions *opts) {
                 log_event(LOG_ERR, "start_failed", NULL, NULL, NULL, "cannot start: %s", strerror(-r));
                 table_unref(t);
                 return 1;
+        }
+        r = reaper_setup(d.loop, opts->subreaper);
+        if (r < 0)
+                log_event(LOG_WARNING, "reaper", NULL, NULL, NULL,
+                          "cannot become a subreaper, ignoring: %s", strerror(-r));
+        if (opts->main_argv) {
+                d.has_main = true;
+                r = mainproc_start(&d.main, d.loop, opts->main_argv, false, USEC_PER_SEC,
+                                   30 * USEC_PER_SEC, daemon_on_main_exit, &d);
+                if (r < 0 && !d.main.alive) {
+                        d.exit_status = 127;
+                        daemon_stop(&d, SIGTERM);
+                }
         }
         daemon_log_next(&d);
         log_flush();

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "heap.h"
+#include "mainproc.h"
 #include "output.h"
 #include "plan.h"
 #include "wallclock.h"
@@ -37,7 +38,14 @@ typedef struct DaemonOptions {
         const char *state_dir;
         const char *pid_file;   /* NULL: none */
         bool reload_kills_removed;
+        char **main_argv;       /* `run -- COMMAND…`: the main process; NULL: none */
+        bool reload_on_hup;     /* with a main process, SIGHUP reloads instead of being forwarded */
+        bool subreaper;         /* reap orphans even when not PID 1 */
 } DaemonOptions;
+
+/* Signals solocron handles: the first three are its own, the rest are only forwarded to the
+ * main process (and only watched when there is one). */
+#define DAEMON_N_SIGNALS 9
 
 struct Daemon {
         uv_loop_t *loop;
@@ -48,7 +56,10 @@ struct Daemon {
         Job *retired;           /* removed by a reload, kept until their runs end (list) */
         Heap heap;              /* jobs by next firing */
         WallClock wall;
-        uv_signal_t sig_hup, sig_term, sig_int;
+        uv_signal_t signals[DAEMON_N_SIGNALS];
+        size_t n_signals;
+        MainProc main;
+        bool has_main;
         uv_check_t flush;       /* writes out the log buffer after each loop iteration */
         uv_timer_t save_timer;  /* saves the state file shortly after a run ends */
         uv_timer_t grace_timer; /* shutdown: SIGKILL what is left after shutdown_grace */

@@ -13,6 +13,7 @@
 typedef enum LogFormat {
         LOG_FORMAT_TEXT,
         LOG_FORMAT_JSON,
+        LOG_FORMAT_JOURNAL,     /* sd_journal_send: structured fields (log_journal.c) */
         _LOG_FORMAT_MAX,
         _LOG_FORMAT_INVALID = -1,
 } LogFormat;

@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "macro.h"
+#include "reaper.h"
 #include "spawn.h"
 
 #define RUN_DRAIN_MSEC 1000     /* after exit, how long grandchildren may hold the pipes */
@@ -156,10 +157,12 @@ static void run_on_exit(uv_process_t *p, int64_t exit_status, int term_signal) {
         r->proc_alive = false;
         r->exit_status = exit_status;
         r->term_signal = term_signal;
+        spawn_disown(r->pid);
         (void) uv_timer_stop(&r->timer);
         uv_close((uv_handle_t *) p, run_on_proc_closed);
         if (r->out.open || r->err.open)
                 (void) uv_timer_start(&r->timer, run_on_drain_timeout, RUN_DRAIN_MSEC, 0);
+        reaper_sweep();         /* an orphan may be queued behind this child */
 }
 
 /* --- timeout ---------------------------------------------------------------------- */

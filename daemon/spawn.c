@@ -228,9 +228,49 @@ int spawn_job(uv_loop_t *loop, uv_process_t *proc, const JobConfig *cfg, char **
                 .stdio = stdio,
         });
         strv_free(helper);
+        /* libuv may fail after the child exists, and still reaps it: own it whenever there
+         * is a pid (STYLE.md B8). */
+        if (uv_process_get_pid(proc) > 0)
+                (void) spawn_own(uv_process_get_pid(proc));
         if (r < 0)
                 return fail(reterr_message, r, "cannot execute '%s': %s", cfg->argv[0], uv_strerror(r));
         return 0;
+}
+
+/* Owned pids: a plain array. There are as many entries as children alive at once, and the
+ * reaper looks one up per dead child, so a scan is cheap enough. */
+static pid_t *owned;
+static size_t n_owned, allocated_owned;
+
+int spawn_own(pid_t pid) {
+        if (pid <= 0 || spawn_owns_pid(pid))
+                return 0;
+        if (n_owned == allocated_owned) {
+                size_t a = allocated_owned ? allocated_owned * 2 : 64;
+                pid_t *p = realloc(owned, a * sizeof(pid_t));
+
+                if (!p)
+                        return -ENOMEM;
+                owned = p;
+                allocated_owned = a;
+        }
+        owned[n_owned++] = pid;
+        return 0;
+}
+
+void spawn_disown(pid_t pid) {
+        for (size_t i = 0; i < n_owned; i++)
+                if (owned[i] == pid) {
+                        owned[i] = owned[--n_owned];
+                        return;
+                }
+}
+
+bool spawn_owns_pid(pid_t pid) {
+        for (size_t i = 0; i < n_owned; i++)
+                if (owned[i] == pid)
+                        return true;
+        return false;
 }
 
 int spawn_kill_group(pid_t pid, int sig) {

@@ -6,6 +6,7 @@
  * and rlimits cannot be set by uv_spawn(), so a job that needs them runs through the
  * `solocron exec-job` helper (exec_job.c), which applies them and then execs the command. */
 
+#include <stdbool.h>
 #include <sys/types.h>
 #include <uv.h>
 
@@ -25,6 +26,12 @@ void strv_free(char **l);
  * frees) to a sentence saying what is wrong ("user 'app' does not exist"). */
 int spawn_job(uv_loop_t *loop, uv_process_t *proc, const JobConfig *cfg, char **envp,
               uv_pipe_t *out, uv_pipe_t *err, uv_exit_cb exit_cb, char **reterr_message);
+
+/* The set of pids that libuv waits for (our own live children): the reaper leaves them
+ * alone. spawn_job() adds; the exit callback removes with spawn_disown(). */
+int spawn_own(pid_t pid);
+void spawn_disown(pid_t pid);
+bool spawn_owns_pid(pid_t pid);
 
 /* Signal a job's process group (its pid is its pgid). */
 int spawn_kill_group(pid_t pid, int sig);

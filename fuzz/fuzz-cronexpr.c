@@ -20,8 +20,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
         memcpy(s, data, size);
         s[size] = 0;
-        if (cronexpr_parse(s, "fuzz-job", &e, &col, &msg) == 0 &&
-            cronexpr_check_satisfiable(&e) == 0) {
+        if (cronexpr_parse(s, "fuzz-job", &e, &col, &msg) < 0) {
+                if (col > size + 1 || !msg)
+                        abort();                /* errors point into the input and say why */
+        } else if (cronexpr_check_satisfiable(&e) == 0) {
                 CronFiring f;
                 int64_t t = 1795413600; /* 2026-11-23T06:00:00Z */
 
@@ -30,8 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 abort();        /* next() must move forward */
                         t = f.t;
                 }
-        } else if (col > size + 1 || !msg)
-                abort();                        /* errors point into the input and say why */
+        }
         free(s);
         return 0;
 }

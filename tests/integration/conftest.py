@@ -56,6 +56,7 @@ class Daemon:
                                      preexec_fn=preexec)
         self._json = _json
         self.json = log_format == "json"
+        self.in_namespace = bool(argv_prefix) and argv_prefix[0] == "unshare"
         self.thread = threading.Thread(target=self._reader, daemon=True)
         self.thread.start()
 
@@ -105,13 +106,36 @@ class Daemon:
         recs = self.event("output", timeout=timeout, count=count, job=job)
         return [r["line"] for r in recs] if count > 1 else recs["line"]
 
+    def pid(self):
+        """solocron's pid: under `unshare --fork` that is unshare's child, which signals
+        must reach (unshare itself does not forward them)."""
+        if not self.in_namespace:
+            return self.proc.pid
+        import time
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                    kids = f.read().split()
+            except FileNotFoundError:
+                return None
+            if kids:
+                return int(kids[0])
+            time.sleep(0.02)
+        return None
+
     def signal(self, sig):
-        self.proc.send_signal(sig)
+        pid = self.pid()
+        if pid:
+            os.kill(pid, sig)
 
     def stop(self, timeout=30):
         import signal as _signal
         if self.proc.poll() is None:
-            self.proc.send_signal(_signal.SIGTERM)
+            try:
+                self.signal(_signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         try:
             rc = self.proc.wait(timeout=timeout)
         finally:

@@ -56,9 +56,10 @@ static void assert_same_bits(const char *sa, const CronExpr *a, const char *sb, 
             a->dom_weekday != b->dom_weekday || a->dom_last_weekday != b->dom_last_weekday ||
             a->dow_last != b->dow_last || memcmp(a->dow_nth, b->dow_nth, sizeof(a->dow_nth)) != 0 ||
             a->every != b->every)
-                TEST_FAIL("'%s' and '%s' differ: minute %" PRIx64 "/%" PRIx64 " hour %x/%x dom %x/%x "
-                          "month %x/%x dow %x/%x", sa, sb, a->minute, b->minute, a->hour, b->hour,
-                          a->dom, b->dom, a->month, b->month, a->dow, b->dow);
+                TEST_FAIL("'%s' and '%s' differ: minute %" PRIx64 "/%" PRIx64
+                          " hour %x/%x dom %x/%x month %x/%x dow %x/%x", sa, sb, a->minute,
+                          b->minute, a->hour, b->hour, a->dom, b->dom, a->month, b->month,
+                          a->dow, b->dow);
 }
 
 /* ---- parsing ---------------------------------------------------------------------- */
@@ -148,6 +149,8 @@ TEST(parse_equivalent) {
                 { "h(0-29)/10 * * * *", "4,14,24 * * * *" },
                 { "0 H(9-17) * * *", "0 13 * * *" },
                 { "0 H(22-2) * * *", "0 22 * * *" },
+                { "H/1 * * * *", "* * * * *" },
+                { "0 0 H(1-5)/1 * *", "0 0 1-5 * *" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -176,7 +179,8 @@ TEST(parse_flags) {
                 { "0 0 1 * 1", 0 },
                 { "0 0 L * MON", 0 },
                 { "0 0 0 * * *", CRON_DOM_STAR | CRON_DOW_STAR | CRON_HAS_SECONDS },
-                { "0 0 0 * * * 2030", CRON_DOM_STAR | CRON_DOW_STAR | CRON_HAS_SECONDS | CRON_HAS_YEAR },
+                { "0 0 0 * * * 2030",
+                  CRON_DOM_STAR | CRON_DOW_STAR | CRON_HAS_SECONDS | CRON_HAS_YEAR },
                 { "@hourly", CRON_DOM_STAR | CRON_DOW_STAR | CRON_HOUR_STAR },
                 { "@daily", CRON_DOM_STAR | CRON_DOW_STAR },
                 { "@weekly", CRON_DOM_STAR },
@@ -277,7 +281,8 @@ TEST(parse_errors) {
                 { "5L * * * *", 2, "'L' is only allowed in day-of-month or day-of-week" },
                 { "* * * L *", 7, "'L' is only allowed in day-of-month or day-of-week" },
                 { "* * 5L * *", 6, "'L' stands alone in day-of-month: 'L', 'L-n' or 'LW'" },
-                { "* * * * L", 9, "'L' alone is ambiguous in day-of-week, write e.g. '5L' or 'FRIL'" },
+                { "* * * * L", 9,
+                  "'L' alone is ambiguous in day-of-week, write e.g. '5L' or 'FRIL'" },
                 { "W * * * *", 1, "'W' is only allowed in day-of-month" },
                 { "* 5W * * *", 4, "'W' is only allowed in day-of-month" },
                 { "* * * * 5W", 10, "'W' is only allowed in day-of-month" },
@@ -431,22 +436,22 @@ static void check_next_cases(const NextCase *cases, size_t n) {
                         r = cronexpr_next(&e, tz, t, &f);
                         if (strcmp(c->want[k].t, "ERANGE") == 0) {
                                 if (r != -ERANGE)
-                                        TEST_FAIL("'%s' in %s after %s: firing %zu: got %d %s, want ERANGE",
-                                                  c->expr, c->zone, c->after, k, r,
+                                        TEST_FAIL("'%s' in %s after %s: firing %zu: got %d %s, "
+                                                  "want ERANGE", c->expr, c->zone, c->after, k, r,
                                                   r < 0 ? "" : format_rfc3339_utc(f.t, buf));
                                 break;
                         }
                         if (r < 0)
-                                TEST_FAIL("'%s' in %s after %s: firing %zu: error %d", c->expr, c->zone,
-                                          c->after, k, r);
+                                TEST_FAIL("'%s' in %s after %s: firing %zu: error %d", c->expr,
+                                          c->zone, c->after, k, r);
                         format_rfc3339_utc(f.t, buf);
                         if (strcmp(buf, c->want[k].t) != 0 || f.flags != c->want[k].flags)
-                                TEST_FAIL("'%s' in %s after %s: firing %zu is %s flags %#x, want %s flags %#x",
-                                          c->expr, c->zone, c->after, k, buf, f.flags, c->want[k].t,
-                                          c->want[k].flags);
+                                TEST_FAIL("'%s' in %s after %s: firing %zu is %s flags %#x, "
+                                          "want %s flags %#x", c->expr, c->zone, c->after, k, buf,
+                                          f.flags, c->want[k].t, c->want[k].flags);
                         if (!(f.flags & GAP) && tz_local_seconds(tz, f.t) != f.local)
-                                TEST_FAIL("'%s': local %" PRId64 " is not the local time of %s", c->expr,
-                                          f.local, buf);
+                                TEST_FAIL("'%s': local %" PRId64 " is not the local time of %s",
+                                          c->expr, f.local, buf);
                         t = f.t;
                 }
                 tz_free((Tz *) tz);
@@ -464,7 +469,8 @@ TEST(next_utc) {
                         { "2026-01-05T02:30:00Z", 0 }, { "2026-01-06T02:30:00Z", 0 } } },
                 { "UTC", "0 0 1 1 *", "2026-12-31T23:59:59Z", {
                         { "2027-01-01T00:00:00Z", 0 }, { "2028-01-01T00:00:00Z", 0 } } },
-                { "UTC", "59 23 31 12 *", "2026-12-31T23:59:00Z", { { "2027-12-31T23:59:00Z", 0 } } },
+                { "UTC", "59 23 31 12 *", "2026-12-31T23:59:00Z", {
+                        { "2027-12-31T23:59:00Z", 0 } } },
                 /* Leap days, and 2100 is not a leap year. */
                 { "UTC", "0 0 29 2 *", "2024-03-01T00:00:00Z", {
                         { "2028-02-29T00:00:00Z", 0 }, { "2032-02-29T00:00:00Z", 0 } } },
@@ -476,11 +482,14 @@ TEST(next_utc) {
                 /* Seconds. */
                 { "UTC", "*/20 * * * * *", "2026-01-01T00:00:50Z", {
                         { "2026-01-01T00:01:00Z", 0 }, { "2026-01-01T00:01:20Z", 0 } } },
-                { "UTC", "30 0 0 * * *", "2026-01-01T00:00:30Z", { { "2026-01-02T00:00:30Z", 0 } } },
-                { "UTC", "59 59 23 31 12 *", "2026-06-01T00:00:00Z", { { "2026-12-31T23:59:59Z", 0 } } },
+                { "UTC", "30 0 0 * * *", "2026-01-01T00:00:30Z", {
+                        { "2026-01-02T00:00:30Z", 0 } } },
+                { "UTC", "59 59 23 31 12 *", "2026-06-01T00:00:00Z", {
+                        { "2026-12-31T23:59:59Z", 0 } } },
                 /* Year field, and its end. */
                 { "UTC", "0 0 0 1 1 * 2030,2032", "2026-06-01T00:00:00Z", {
-                        { "2030-01-01T00:00:00Z", 0 }, { "2032-01-01T00:00:00Z", 0 }, { "ERANGE", 0 } } },
+                        { "2030-01-01T00:00:00Z", 0 }, { "2032-01-01T00:00:00Z", 0 },
+                        { "ERANGE", 0 } } },
                 { "UTC", "0 0 0 1 1 * 2030-2040/5", "2026-06-01T00:00:00Z", {
                         { "2030-01-01T00:00:00Z", 0 }, { "2035-01-01T00:00:00Z", 0 },
                         { "2040-01-01T00:00:00Z", 0 }, { "ERANGE", 0 } } },
@@ -506,7 +515,8 @@ TEST(next_utc) {
                 { "UTC", "0 0 1-31/2 * FRI", "2026-01-01T00:00:00Z", {
                         { "2026-01-02T00:00:00Z", 0 }, { "2026-01-03T00:00:00Z", 0 },
                         { "2026-01-05T00:00:00Z", 0 } } },
-                { "UTC", "0 0 13 * */3", "2026-01-01T00:00:00Z", {   /* dow '*'-led: AND, SUN/WED/SAT */
+                /* dow starts with '*': AND; SUN, WED, SAT. */
+                { "UTC", "0 0 13 * */3", "2026-01-01T00:00:00Z", {
                         { "2026-05-13T00:00:00Z", 0 }, { "2026-06-13T00:00:00Z", 0 },
                         { "2026-09-13T00:00:00Z", 0 } } },
                 /* Quartz: L, L-n, LW, nW, #, nL. */
@@ -523,12 +533,14 @@ TEST(next_utc) {
                         { "2026-01-30T00:00:00Z", 0 }, { "2026-02-27T00:00:00Z", 0 },
                         { "2026-03-31T00:00:00Z", 0 }, { "2026-04-30T00:00:00Z", 0 },
                         { "2026-05-29T00:00:00Z", 0 } } },
-                /* 15th: 2026-02-15 and 03-15 are Sundays → Monday; 08-15 a Saturday → Friday. */
+                /* 15th: 2026-02-15 and 03-15 are Sundays → Monday; 08-15 a Saturday →
+                 * Friday. */
                 { "UTC", "0 0 15W * *", "2026-01-20T00:00:00Z", {
                         { "2026-02-16T00:00:00Z", 0 }, { "2026-03-16T00:00:00Z", 0 },
                         { "2026-04-15T00:00:00Z", 0 } } },
                 { "UTC", "0 0 15W * *", "2026-07-20T00:00:00Z", { { "2026-08-14T00:00:00Z", 0 } } },
-                /* 1st: Saturday 2026-08-01 → Monday 3rd (not back into July); Sunday 02-01 → 2nd. */
+                /* 1st: Saturday 2026-08-01 → Monday 3rd (not back into July); Sunday
+                 * 02-01 → 2nd. */
                 { "UTC", "0 0 1W * *", "2026-07-20T00:00:00Z", {
                         { "2026-08-03T00:00:00Z", 0 }, { "2026-09-01T00:00:00Z", 0 } } },
                 { "UTC", "0 0 1W * *", "2026-01-20T00:00:00Z", { { "2026-02-02T00:00:00Z", 0 } } },
@@ -605,7 +617,8 @@ TEST(next_every_negative) {
  * minute by minute) applying the rules in cronexpr.h. */
 TEST(next_dst) {
         static const NextCase cases[] = {
-                /* America/New_York 2026: 03-08 02:00 EST → 03:00 EDT; 11-01 02:00 EDT → 01:00 EST. */
+                /* America/New_York 2026: 03-08 02:00 EST → 03:00 EDT;
+                 * 11-01 02:00 EDT → 01:00 EST. */
                 { "America/New_York", "30 2 * * *", "2026-03-06T12:00:00Z", {
                         { "2026-03-07T07:30:00Z", 0 }, { "2026-03-08T07:00:00Z", GAP },
                         { "2026-03-09T06:30:00Z", 0 }, { "2026-03-10T06:30:00Z", 0 } } },
@@ -642,7 +655,8 @@ TEST(next_dst) {
                         { "2026-03-08T06:00:00Z", 0 }, { "2026-03-08T07:00:00Z", 0 },
                         { "2026-03-08T08:00:00Z", 0 } } },
 
-                /* Europe/London 2026: 03-29 01:00 GMT → 02:00 BST; 10-25 02:00 BST → 01:00 GMT. */
+                /* Europe/London 2026: 03-29 01:00 GMT → 02:00 BST;
+                 * 10-25 02:00 BST → 01:00 GMT. */
                 { "Europe/London", "30 1 * * *", "2026-03-27T12:00:00Z", {
                         { "2026-03-28T01:30:00Z", 0 }, { "2026-03-29T01:00:00Z", GAP },
                         { "2026-03-30T00:30:00Z", 0 }, { "2026-03-31T00:30:00Z", 0 } } },
@@ -904,9 +918,10 @@ static bool naive_day(const CronExpr *e, int32_t y, int m, int d) {
 static bool naive_matches(const CronExpr *e, const Civil *c) {
         int i = c->year - CRON_YEAR_MIN;
 
-        return i >= 0 && i < 230 && (e->year[i / 64] >> (i % 64) & 1) && (e->month >> c->month & 1) &&
-               (e->hour >> c->hour & 1) && (e->minute >> c->minute & 1) &&
-               (e->second >> c->second & 1) && naive_day(e, c->year, c->month, c->day);
+        return i >= 0 && i < 230 && (e->year[i / 64] >> (i % 64) & 1) &&
+               (e->month >> c->month & 1) && (e->hour >> c->hour & 1) &&
+               (e->minute >> c->minute & 1) && (e->second >> c->second & 1) &&
+               naive_day(e, c->year, c->month, c->day);
 }
 
 static void random_field(char *buf, size_t size, int f) {
@@ -933,7 +948,8 @@ static void random_field(char *buf, size_t size, int f) {
                 else if (k <= 4)
                         n += (size_t) snprintf(buf + n, size - n, "%d-%d", a, b);
                 else if (k == 5)
-                        n += (size_t) snprintf(buf + n, size - n, "*/%d", 1 + rnd(f == 5 ? 7 : hi[f] - lo[f] + 1));
+                        n += (size_t) snprintf(buf + n, size - n, "*/%d",
+                                               1 + rnd(f == 5 ? 7 : hi[f] - lo[f] + 1));
                 else
                         n += (size_t) snprintf(buf + n, size - n, "%d-%d/%d", a, b, 1 + rnd(7));
                 if (i + 1 < items)
@@ -990,7 +1006,8 @@ TEST(next_oracle) {
                         ASSERT_EQ(cronexpr_matches(&e, &probe), naive_matches(&e, &probe));
                         if (!daymatch)
                                 continue;
-                        for (int sod = 0; sod < 86400 && found < want_max; sod += seconds ? 1 : 60) {
+                        for (int sod = 0; sod < 86400 && found < want_max;
+                             sod += seconds ? 1 : 60) {
                                 int64_t x = day + sod;
                                 CronFiring f;
 
@@ -1001,8 +1018,8 @@ TEST(next_oracle) {
                                         continue;
                                 ASSERT_TRUE(cronexpr_matches(&e, &c));
                                 if (cronexpr_next(&e, NULL, cur, &f) < 0 || f.t != x)
-                                        TEST_FAIL("'%s' after %" PRId64 ": next %" PRId64 ", oracle %" PRId64,
-                                                  s, cur, f.t, x);
+                                        TEST_FAIL("'%s' after %" PRId64 ": next %" PRId64
+                                                  ", oracle %" PRId64, s, cur, f.t, x);
                                 cur = x;
                                 found++;
                                 compared++;
@@ -1014,8 +1031,8 @@ TEST(next_oracle) {
                         int r = cronexpr_next(&e, NULL, cur, &f);
 
                         if (r == 0 && f.t < day_end)
-                                TEST_FAIL("'%s' after %" PRId64 ": next %" PRId64 " but oracle found none",
-                                          s, cur, f.t);
+                                TEST_FAIL("'%s' after %" PRId64 ": next %" PRId64
+                                          " but oracle found none", s, cur, f.t);
                         if (r < 0 && r != -ERANGE)
                                 TEST_FAIL("'%s': %d", s, r);
                 }

@@ -1,0 +1,1046 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "macro.h"
+#include "tests.h"
+#include "tz.h"
+
+/* Data-driven cases: every tests/data/config/ok-*.yaml must load without any diagnostic;
+ * every bad-*.yaml must fail with exactly the lines of its bad-*.expected, in order. In the
+ * lines, paths are relative to tests/data/config/ (the directory prefix is removed).
+ * TEST_CONFIG_UPDATE=1 rewrites the .expected files from the actual output (review the diff).
+ * The variables that ${} sees are the fixed table below, never the real environment. */
+
+static const char *const test_env[] = {
+        "HOME", "/home/test",
+        "EMPTY", "",
+        "JOB_NAME", "from-env",
+        "SCHEDULE", "15 3 * * *",
+        "ATTEMPTS", "4",
+        NULL,
+};
+
+static const char *test_getenv(const char *name, void *userdata) {
+        const char *const *table = userdata ? userdata : test_env;
+
+        for (size_t i = 0; table[i]; i += 2)
+                if (strcmp(table[i], name) == 0)
+                        return table[i + 1];
+        return NULL;
+}
+
+static ConfigLoadOptions test_opts(void) {
+        return (ConfigLoadOptions) { .getenv = test_getenv };
+}
+
+static const char *data_dir(void) {
+        const char *d = getenv("TEST_DATA");
+
+        return d ? d : "tests/data";
+}
+
+/* s with every occurrence of `prefix` removed; caller frees. */
+static char *strip_prefix(const char *s, const char *prefix) {
+        size_t lp = strlen(prefix), o = 0;
+        char *out = malloc(strlen(s) + 1);
+
+        ASSERT_TRUE(out);
+        while (*s) {
+                if (lp > 0 && strncmp(s, prefix, lp) == 0) {
+                        s += lp;
+                        continue;
+                }
+                out[o++] = *s++;
+        }
+        out[o] = 0;
+        return out;
+}
+
+/* All diagnostics as one string, a line each, with `prefix` removed. */
+static char *diags_text(const ConfigDiags *d, const char *prefix) {
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+
+        ASSERT_TRUE(f);
+        for (size_t i = 0; i < d->n; i++) {
+                _cleanup_free_ char *line = config_diag_format(&d->items[i]);
+                _cleanup_free_ char *stripped = NULL;
+
+                ASSERT_TRUE(line);
+                stripped = strip_prefix(line, prefix);
+                fprintf(f, "%s\n", stripped);
+        }
+        fclose(f);
+        return text;
+}
+
+static char *read_text(const char *path) {
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0, cap = 0;
+        FILE *f = fopen(path, "re");
+        int c;
+
+        if (!f)
+                return NULL;
+        while ((c = fgetc(f)) != EOF) {
+                if (n + 2 > cap) {
+                        cap = cap ? cap * 2 : 256;
+                        buf = realloc(buf, cap);
+                        ASSERT_TRUE(buf);
+                }
+                buf[n++] = (char) c;
+        }
+        fclose(f);
+        if (!buf)
+                return strdup("");
+        buf[n] = 0;
+        return TAKE_PTR(buf);
+}
+
+static void write_text(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
+
+        ASSERT_TRUE(f);
+        fputs(text, f);
+        ASSERT_EQ(fclose(f), 0);
+}
+
+static int name_compare(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static void run_case(const char *dir, const char *name, size_t *n_ok, size_t *n_bad) {
+        ConfigLoadOptions opts = test_opts();
+        _cleanup_free_ char *path = NULL, *prefix = NULL, *actual = NULL, *expected = NULL;
+        _cleanup_free_ char *exp_path = NULL;
+        ConfigDiags d = {};
+        Config *c = NULL;
+        bool bad = strncmp(name, "bad-", 4) == 0;
+        int r;
+
+        ASSERT_TRUE(asprintf(&path, "%s/%s", dir, name) > 0);
+        ASSERT_TRUE(asprintf(&prefix, "%s/", dir) > 0);
+        r = config_load(path, &opts, &c, &d);
+        actual = diags_text(&d, prefix);
+
+        if (!bad) {
+                if (r < 0 || d.n > 0)
+                        TEST_FAIL("%s: expected to load cleanly, got %d:\n%s", name, r, actual);
+                ASSERT_TRUE(c);
+                (*n_ok)++;
+        } else {
+                ASSERT_TRUE(asprintf(&exp_path, "%s/%.*s.expected", dir,
+                                     (int) (strlen(name) - strlen(".yaml")), name) > 0);
+                if (getenv("TEST_CONFIG_UPDATE"))
+                        write_text(exp_path, actual);
+                expected = read_text(exp_path);
+                if (!expected)
+                        TEST_FAIL("%s: missing %s", name, exp_path);
+                if (r != -EINVAL || c)
+                        TEST_FAIL("%s: expected -EINVAL, got %d", name, r);
+                if (strcmp(expected, actual) != 0)
+                        TEST_FAIL("%s: diagnostics differ.\n--- expected\n%s--- actual\n%s",
+                                  name, expected, actual);
+                ASSERT_TRUE(d.n_errors > 0);
+                (*n_bad)++;
+        }
+        config_free(c);
+        config_diags_done(&d);
+}
+
+TEST(data_driven) {
+        _cleanup_free_ char *dir = NULL;
+        char *names[512];
+        size_t n = 0, n_ok = 0, n_bad = 0;
+        struct dirent *de;
+        DIR *dp;
+
+        ASSERT_TRUE(asprintf(&dir, "%s/config", data_dir()) > 0);
+        dp = opendir(dir);
+        if (!dp)
+                TEST_FAIL("cannot open %s (set TEST_DATA): %s", dir, strerror(errno));
+        while ((de = readdir(dp))) {
+                size_t l = strlen(de->d_name);
+                bool yaml = l > 5 && strcmp(de->d_name + l - 5, ".yaml") == 0;
+                bool expected = l > 9 && strcmp(de->d_name + l - 9, ".expected") == 0;
+
+                if (strncmp(de->d_name, "bad-", 4) == 0 && expected) {
+                        /* every .expected has its .yaml */
+                        _cleanup_free_ char *y = NULL;
+                        struct stat st;
+
+                        ASSERT_TRUE(asprintf(&y, "%s/%.*s.yaml", dir, (int) (l - 9),
+                                             de->d_name) > 0);
+                        if (stat(y, &st) < 0)
+                                TEST_FAIL("%s has no .yaml", de->d_name);
+                }
+                if (!yaml || (strncmp(de->d_name, "ok-", 3) != 0 &&
+                              strncmp(de->d_name, "bad-", 4) != 0))
+                        continue;
+                ASSERT_TRUE(n < ELEMENTSOF(names));
+                names[n] = strdup(de->d_name);
+                ASSERT_TRUE(names[n]);
+                n++;
+        }
+        closedir(dp);
+        qsort(names, n, sizeof(char *), name_compare);
+        for (size_t i = 0; i < n; i++) {
+                run_case(dir, names[i], &n_ok, &n_bad);
+                free(names[i]);
+        }
+        fprintf(stderr, "  %zu ok and %zu bad config files\n", n_ok, n_bad);
+        ASSERT_TRUE(n_ok >= 5);
+        ASSERT_TRUE(n_bad >= 25);
+}
+
+/* The documented example, field by field (with its includes). */
+TEST(ok_full_file) {
+        ConfigLoadOptions opts = test_opts();
+        _cleanup_free_ char *path = NULL;
+        const JobConfig *j;
+        ConfigDiags d = {};
+        Config *c = NULL;
+
+        ASSERT_TRUE(asprintf(&path, "%s/config/ok-full.yaml", data_dir()) > 0);
+        ASSERT_OK(config_load(path, &opts, &c, &d));
+        ASSERT_EQ(d.n, 0);
+        ASSERT_EQ(c->shutdown_grace, 60 * USEC_PER_SEC);
+        ASSERT_STREQ(c->lease_backend, "local");
+        ASSERT_EQ(c->n_jobs, 5);
+        ASSERT_STREQ(c->jobs[2].name, "included-first");
+        ASSERT_STREQ(c->jobs[3].name, "included-second");
+        ASSERT_STREQ(c->jobs[4].name, "included-nested");
+        ASSERT_TRUE(strstr(c->files[0], "ok-full.yaml"));
+        ASSERT_TRUE(strstr(c->files[1], "inc/ok/10-first.yaml"));
+        ASSERT_TRUE(strstr(c->files[2], "inc/ok/20-second.yaml"));
+        ASSERT_TRUE(strstr(c->files[3], "inc/ok/../nested-ok.yaml"));
+        ASSERT_TRUE(!c->files[4]);
+
+        j = config_find_job(c, "refresh-reference-data");
+        ASSERT_TRUE(j == &c->jobs[0]);
+        ASSERT_STREQ(j->description, "Refresh the reference data");
+        ASSERT_TRUE(j->enabled);
+        ASSERT_STREQ(tz_name(j->tz), "Europe/London");
+        ASSERT_STREQ(j->argv[0], "python");
+        ASSERT_STREQ(j->argv[1], "/app/batch_job.py");
+        ASSERT_TRUE(!j->argv[2] && !j->shell);
+        ASSERT_STREQ(j->env[0], "LOG_LEVEL=debug");
+        ASSERT_STREQ(j->env[1], "REGION=us");
+        ASSERT_STREQ(j->env[2], "HOME_DIR=/home/test");
+        ASSERT_TRUE(!j->env[3]);
+        ASSERT_EQ(j->timeout, 3600 * USEC_PER_SEC);
+        ASSERT_EQ(j->kill_after, 10 * USEC_PER_SEC);
+        ASSERT_EQ(j->overlap, OVERLAP_QUEUE);
+        ASSERT_EQ(j->retry_attempts, 3);
+        ASSERT_EQ(j->retry_on, RETRY_ON_NONZERO | RETRY_ON_TIMEOUT);
+        ASSERT_EQ(j->jitter, 300 * USEC_PER_SEC);
+        ASSERT_EQ(j->catch_up, 6 * 3600 * USEC_PER_SEC);
+        ASSERT_STREQ(j->user, "app");
+        ASSERT_STREQ(j->workdir, "/app");
+        ASSERT_EQ(j->umask, 0022);
+        ASSERT_EQ(j->nice, 5);
+        ASSERT_EQ(j->n_limits, 9);
+        ASSERT_EQ(j->limits[6].resource, RLIMIT_NOFILE);
+        ASSERT_EQ(j->limits[6].soft, 1024);
+        ASSERT_TRUE(j->limits[6].hard == RLIM_INFINITY);
+        ASSERT_EQ(j->n_excludes, 3);
+        ASSERT_STREQ(j->excludes[2].text, "2027-01-01");
+
+        j = config_find_job(c, "shell.job_2");
+        ASSERT_TRUE(j);
+        ASSERT_TRUE(!j->enabled);
+        ASSERT_TRUE(j->schedule.flags & CRON_EVERY);
+        ASSERT_TRUE(j->shell);
+        ASSERT_STREQ(j->argv[2], "echo \"cost: $5\" > /tmp/out\n");
+        ASSERT_STREQ(tz_name(j->tz), "America/New_York");
+        ASSERT_EQ(j->timeout, USEC_INFINITY);
+        ASSERT_EQ(j->overlap, OVERLAP_ALLOW);
+        ASSERT_EQ(j->retry_on, RETRY_ON_SIGNAL);
+        ASSERT_EQ(j->umask, 0077);
+        ASSERT_EQ(j->nice, -20);
+        ASSERT_STREQ(tz_name(c->jobs[2].tz), "America/New_York");     /* defaults reach includes */
+        ASSERT_EQ(c->n_zones, 2);
+        config_free(c);
+        config_diags_done(&d);
+}
+
+/* A scratch directory per test, removed at the end. */
+static char tmp_dir[64];
+
+static void tmp_setup(void) {
+        (void) snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/test-config-XXXXXX");
+        ASSERT_TRUE(mkdtemp(tmp_dir));
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+        (void) st;
+        (void) flag;
+        (void) ftw;
+        return remove(p);
+}
+
+static void tmp_cleanup(void) {
+        ASSERT_EQ(nftw(tmp_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+/* Writes tmp_dir/name (creating one level of directory if needed). */
+static char *tmp_write(const char *name, const char *text) {
+        char *path;
+        char *slash;
+
+        ASSERT_TRUE(asprintf(&path, "%s/%s", tmp_dir, name) > 0);
+        slash = strrchr(path, '/');
+        if (slash > path + strlen(tmp_dir)) {
+                *slash = 0;
+                (void) mkdir(path, 0700);
+                *slash = '/';
+        }
+        write_text(path, text);
+        return path;
+}
+
+typedef struct Loaded {
+        Config *c;
+        ConfigDiags d;
+        char *text;             /* diagnostics, paths relative to tmp_dir */
+        int r;
+} Loaded;
+
+static void loaded_done(Loaded *l) {
+        config_free(l->c);
+        config_diags_done(&l->d);
+        free(l->text);
+        *l = (Loaded) {};
+}
+
+static Loaded load_path_with(const char *path, const ConfigLoadOptions *opts) {
+        _cleanup_free_ char *prefix = NULL;
+        Loaded l = {};
+
+        ASSERT_TRUE(asprintf(&prefix, "%s/", tmp_dir) > 0);
+        l.r = config_load(path, opts, &l.c, &l.d);
+        l.text = diags_text(&l.d, prefix);
+        ASSERT_TRUE((l.r == 0) == (l.c != NULL));
+        return l;
+}
+
+/* Loads YAML text from a scratch file main.yaml. */
+static Loaded load_yaml_with(const char *yaml, const ConfigLoadOptions *opts) {
+        _cleanup_free_ char *path = tmp_write("main.yaml", yaml);
+
+        return load_path_with(path, opts);
+}
+
+static Loaded load_yaml(const char *yaml) {
+        ConfigLoadOptions opts = test_opts();
+
+        return load_yaml_with(yaml, &opts);
+}
+
+#define ASSERT_LOADS(l)                                                           \
+        do {                                                                      \
+                if ((l).r < 0)                                                    \
+                        TEST_FAIL("load failed: %d\n%s", (l).r, (l).text);        \
+                ASSERT_EQ((l).d.n, 0);                                            \
+        } while (0)
+
+#define ASSERT_DIAGS(l, expected) ASSERT_STREQ((l).text, expected)
+
+/* One job with the given extra lines, in main.yaml. */
+static Loaded load_job(const char *extra) {
+        _cleanup_free_ char *yaml = NULL;
+
+        ASSERT_TRUE(asprintf(&yaml, "jobs:\n"
+                                    "  - name: j\n"
+                                    "    schedule: \"0 1 * * *\"\n"
+                                    "    command: \"true\"\n"
+                                    "%s", extra) > 0);
+        return load_yaml(yaml);
+}
+
+static const JobLimit *find_limit(const JobConfig *j, int resource) {
+        for (size_t i = 0; i < j->n_limits; i++)
+                if (j->limits[i].resource == resource)
+                        return &j->limits[i];
+        return NULL;
+}
+
+TEST(builtin_defaults) {
+        Loaded l;
+        const JobConfig *j;
+
+        tmp_setup();
+        l = load_job("");
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->n_jobs, 1);
+        ASSERT_EQ(l.c->shutdown_grace, 30 * USEC_PER_SEC);
+        ASSERT_STREQ(l.c->lease_backend, "local");
+        ASSERT_TRUE(l.c->default_tz == tz_utc());
+        ASSERT_EQ(l.c->n_zones, 0);
+        ASSERT_TRUE(l.c->files[0] && !l.c->files[1]);
+        j = config_find_job(l.c, "j");
+        ASSERT_TRUE(j);
+        ASSERT_TRUE(!config_find_job(l.c, "k"));
+        ASSERT_STREQ(j->name, "j");
+        ASSERT_TRUE(!j->description);
+        ASSERT_TRUE(j->enabled);
+        ASSERT_STREQ(j->schedule_text, "0 1 * * *");
+        ASSERT_TRUE(j->tz == tz_utc());
+        ASSERT_STREQ(j->argv[0], "/bin/sh");
+        ASSERT_STREQ(j->argv[1], "-c");
+        ASSERT_STREQ(j->argv[2], "true");
+        ASSERT_TRUE(!j->argv[3]);
+        ASSERT_TRUE(j->shell);
+        ASSERT_TRUE(j->env && !j->env[0]);
+        ASSERT_EQ(j->timeout, USEC_INFINITY);
+        ASSERT_EQ(j->kill_after, 30 * USEC_PER_SEC);
+        ASSERT_EQ(j->overlap, OVERLAP_SKIP);
+        ASSERT_EQ(j->retry_attempts, 1);
+        ASSERT_EQ(j->retry_backoff, 10 * USEC_PER_SEC);
+        ASSERT_EQ(j->retry_max_backoff, 300 * USEC_PER_SEC);
+        ASSERT_EQ(j->retry_on, RETRY_ON_ALL);
+        ASSERT_EQ(j->jitter, 0);
+        ASSERT_EQ(j->catch_up, 0);
+        ASSERT_TRUE(!j->user && !j->group && !j->workdir);
+        ASSERT_EQ(j->umask, -1);
+        ASSERT_TRUE(!j->has_nice);
+        ASSERT_EQ(j->n_limits, 0);
+        ASSERT_EQ(j->n_excludes, 0);
+        ASSERT_EQ(j->line, 2);
+        ASSERT_EQ(j->column, 5);
+        ASSERT_TRUE(strstr(j->file, "/main.yaml"));
+        loaded_done(&l);
+        tmp_cleanup();
+}
+
+TEST(defaults_merging) {
+        const JobConfig *a, *b;
+        Loaded l;
+
+        tmp_setup();
+        l = load_yaml("shutdown_grace: 2m\n"
+                      "defaults:\n"
+                      "  timezone: America/New_York\n"
+                      "  timeout: 1h\n"
+                      "  kill_after: 5s\n"
+                      "  overlap: queue\n"
+                      "  retry: {attempts: 3, backoff: 20s}\n"
+                      "  retry_on: [nonzero]\n"
+                      "  jitter: 5m\n"
+                      "  catch_up: 6h\n"
+                      "  user: app\n"
+                      "  group: staff\n"
+                      "  workdir: /srv\n"
+                      "  umask: \"0022\"\n"
+                      "  nice: 10\n"
+                      "  limits: {nofile: 4096, as: 1G}\n"
+                      "  exclude: [\"2026-12-25\"]\n"
+                      "jobs:\n"
+                      "  - name: a\n"
+                      "    schedule: \"0 1 * * *\"\n"
+                      "    command: [\"/bin/a\"]\n"
+                      "  - name: b\n"
+                      "    schedule: \"0 1 * * *\"\n"
+                      "    command: [\"/bin/b\", \"x\"]\n"
+                      "    timezone: Europe/London\n"
+                      "    timeout: none\n"
+                      "    overlap: replace\n"
+                      "    retry: {max_backoff: 1m}\n"
+                      "    retry_on: []\n"
+                      "    user: root\n"
+                      "    umask: 077\n"
+                      "    nice: -5\n"
+                      "    limits: {nofile: 10, core: 0}\n"
+                      "    exclude: \"* * 1 1 *\"\n"
+                      "    enabled: false\n"
+                      "    description: the b job\n");
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->shutdown_grace, 120 * USEC_PER_SEC);
+        ASSERT_EQ(l.c->n_zones, 2);
+        ASSERT_STREQ(tz_name(l.c->default_tz), "America/New_York");
+        a = &l.c->jobs[0];
+        b = &l.c->jobs[1];
+
+        ASSERT_STREQ(tz_name(a->tz), "America/New_York");
+        ASSERT_TRUE(a->tz == l.c->default_tz);
+        ASSERT_TRUE(!a->shell);
+        ASSERT_STREQ(a->argv[0], "/bin/a");
+        ASSERT_TRUE(!a->argv[1]);
+        ASSERT_EQ(a->timeout, 3600 * USEC_PER_SEC);
+        ASSERT_EQ(a->kill_after, 5 * USEC_PER_SEC);
+        ASSERT_EQ(a->overlap, OVERLAP_QUEUE);
+        ASSERT_EQ(a->retry_attempts, 3);
+        ASSERT_EQ(a->retry_backoff, 20 * USEC_PER_SEC);
+        ASSERT_EQ(a->retry_max_backoff, 300 * USEC_PER_SEC);
+        ASSERT_EQ(a->retry_on, RETRY_ON_NONZERO);
+        ASSERT_EQ(a->jitter, 300 * USEC_PER_SEC);
+        ASSERT_EQ(a->catch_up, 6 * 3600 * USEC_PER_SEC);
+        ASSERT_STREQ(a->user, "app");
+        ASSERT_STREQ(a->group, "staff");
+        ASSERT_STREQ(a->workdir, "/srv");
+        ASSERT_EQ(a->umask, 0022);
+        ASSERT_TRUE(a->has_nice);
+        ASSERT_EQ(a->nice, 10);
+        ASSERT_EQ(a->n_limits, 2);
+        ASSERT_EQ(find_limit(a, RLIMIT_NOFILE)->soft, 4096);
+        ASSERT_EQ(find_limit(a, RLIMIT_AS)->hard, UINT64_C(1) << 30);
+        ASSERT_EQ(a->n_excludes, 1);
+        ASSERT_TRUE(a->excludes[0].is_date);
+        ASSERT_EQ(a->excludes[0].year, 2026);
+        ASSERT_EQ(a->excludes[0].month, 12);
+        ASSERT_EQ(a->excludes[0].day, 25);
+        ASSERT_STREQ(a->excludes[0].text, "2026-12-25");
+
+        ASSERT_STREQ(tz_name(b->tz), "Europe/London");
+        ASSERT_STREQ(b->argv[1], "x");
+        ASSERT_EQ(b->timeout, USEC_INFINITY);
+        ASSERT_EQ(b->overlap, OVERLAP_REPLACE);
+        ASSERT_EQ(b->retry_attempts, 3);        /* per-key merge of retry: */
+        ASSERT_EQ(b->retry_backoff, 20 * USEC_PER_SEC);
+        ASSERT_EQ(b->retry_max_backoff, 60 * USEC_PER_SEC);
+        ASSERT_EQ(b->retry_on, 0);
+        ASSERT_STREQ(b->user, "root");
+        ASSERT_STREQ(b->group, "staff");
+        ASSERT_EQ(b->umask, 0077);
+        ASSERT_EQ(b->nice, -5);
+        ASSERT_EQ(b->n_limits, 3);              /* per-resource merge of limits: */
+        ASSERT_EQ(find_limit(b, RLIMIT_NOFILE)->soft, 10);
+        ASSERT_EQ(find_limit(b, RLIMIT_CORE)->hard, 0);
+        ASSERT_EQ(find_limit(b, RLIMIT_AS)->soft, UINT64_C(1) << 30);
+        ASSERT_EQ(b->n_excludes, 2);            /* defaults' first, then the job's */
+        ASSERT_TRUE(b->excludes[0].is_date);
+        ASSERT_TRUE(!b->excludes[1].is_date);
+        ASSERT_STREQ(b->excludes[1].text, "* * 1 1 *");
+        ASSERT_TRUE(!b->enabled);
+        ASSERT_STREQ(b->description, "the b job");
+        loaded_done(&l);
+        tmp_cleanup();
+}
+
+TEST(env_merging) {
+        const JobConfig *j;
+        Loaded l;
+
+        tmp_setup();
+        l = load_yaml("defaults:\n"
+                      "  env: {A: a, B: b, C: c}\n"
+                      "jobs:\n"
+                      "  - name: j\n"
+                      "    schedule: \"0 1 * * *\"\n"
+                      "    command: \"true\"\n"
+                      "    env: {D: d, B: job-b, PORT: 8080, FLAG: true, E: \"\"}\n"
+                      "  - name: k\n"
+                      "    schedule: \"0 1 * * *\"\n"
+                      "    command: \"true\"\n");
+        ASSERT_LOADS(l);
+        j = &l.c->jobs[0];
+        ASSERT_STREQ(j->env[0], "A=a");
+        ASSERT_STREQ(j->env[1], "B=job-b");
+        ASSERT_STREQ(j->env[2], "C=c");
+        ASSERT_STREQ(j->env[3], "D=d");
+        ASSERT_STREQ(j->env[4], "PORT=8080");
+        ASSERT_STREQ(j->env[5], "FLAG=true");
+        ASSERT_STREQ(j->env[6], "E=");
+        ASSERT_TRUE(!j->env[7]);
+        j = &l.c->jobs[1];
+        ASSERT_STREQ(j->env[0], "A=a");
+        ASSERT_STREQ(j->env[2], "C=c");
+        ASSERT_TRUE(!j->env[3]);
+        loaded_done(&l);
+        tmp_cleanup();
+}
+
+TEST(expansion) {
+        static const char *const env[] = {
+                "X", "ex", "EMPTY", "", "N", "3", "S", "0 4 * * *", "NAME", "named", NULL,
+        };
+        ConfigLoadOptions opts = { .getenv = test_getenv, .getenv_userdata = (void *) env };
+        const JobConfig *j;
+        Loaded l;
+
+        tmp_setup();
+        l = load_yaml_with("jobs:\n"
+                           "  - name: ${NAME}\n"
+                           "    schedule: ${S}\n"
+                           "    command: [\"${X}\", \"$${X}\", \"$X $ $$$\", \"${EMPTY:-dflt}\",\n"
+                           "              \"${UNSET:-un set}\", \"${X:-no}\", \"${EMPTY}\", \"a${X}b${N}c\",\n"
+                           "              \"${UNSET:-}\", \"$\"]\n"
+                           "    retry: {attempts: \"${N}\"}\n"
+                           "    env: {\"${X}\": \"${X}\"}\n",
+                           &opts);
+        ASSERT_LOADS(l);
+        j = &l.c->jobs[0];
+        ASSERT_STREQ(j->name, "named");
+        ASSERT_STREQ(j->schedule_text, "0 4 * * *");
+        ASSERT_STREQ(j->argv[0], "ex");
+        ASSERT_STREQ(j->argv[1], "${X}");
+        ASSERT_STREQ(j->argv[2], "$X $ $$");
+        ASSERT_STREQ(j->argv[3], "dflt");
+        ASSERT_STREQ(j->argv[4], "un set");
+        ASSERT_STREQ(j->argv[5], "ex");
+        ASSERT_STREQ(j->argv[6], "");
+        ASSERT_STREQ(j->argv[7], "aexb3c");
+        ASSERT_STREQ(j->argv[8], "");
+        ASSERT_STREQ(j->argv[9], "$");
+        ASSERT_EQ(j->retry_attempts, 3);
+        ASSERT_STREQ(j->env[0], "${X}=ex");     /* keys are never expanded */
+        loaded_done(&l);
+
+        /* Errors point at the '$'. Plain, quoted and escaped scalars. */
+        l = load_yaml_with("jobs:\n"
+                           "  - name: j\n"
+                           "    schedule: \"0 1 * * *\"\n"
+                           "    command: ab ${NOPE} ${X} ${NOPE2:-x} ${NOPE3}\n"
+                           "    user: 'it''s ${NOPE}'\n"
+                           "    group: \"\\t${NOPE}\"\n",
+                           &opts);
+        ASSERT_DIAGS(l, "main.yaml:4:17: job 'j': variable 'NOPE' is not set; write "
+                        "${NOPE:-default}, or $${NOPE} for a literal\n"
+                        "main.yaml:4:42: job 'j': variable 'NOPE3' is not set; write "
+                        "${NOPE3:-default}, or $${NOPE3} for a literal\n"
+                        "main.yaml:5:11: job 'j': variable 'NOPE' is not set; write "
+                        "${NOPE:-default}, or $${NOPE} for a literal\n"
+                        "main.yaml:6:12: job 'j': variable 'NOPE' is not set; write "
+                        "${NOPE:-default}, or $${NOPE} for a literal\n");
+        ASSERT_EQ(l.r, -EINVAL);
+        loaded_done(&l);
+
+        /* The process environment by default. */
+        ASSERT_EQ(setenv("SOLOCRON_TEST_VAR", "from-process", 1), 0);
+        l = load_yaml_with("jobs:\n"
+                           "  - name: j\n"
+                           "    schedule: \"0 1 * * *\"\n"
+                           "    command: [\"${SOLOCRON_TEST_VAR}\"]\n",
+                           NULL);
+        ASSERT_LOADS(l);
+        ASSERT_STREQ(l.c->jobs[0].argv[0], "from-process");
+        loaded_done(&l);
+        ASSERT_EQ(unsetenv("SOLOCRON_TEST_VAR"), 0);
+        tmp_cleanup();
+}
+
+TEST(include_globs) {
+        _cleanup_free_ char *main_path = NULL;
+        ConfigLoadOptions opts = test_opts();
+        Loaded l;
+
+        tmp_setup();
+        free(tmp_write("conf.d/b.yaml", "jobs:\n  - {name: b, schedule: \"0 1 * * *\", command: x}\n"));
+        free(tmp_write("conf.d/a.yaml", "jobs:\n  - {name: a, schedule: \"0 1 * * *\", command: x}\n"
+                                          "include: ../more/*.yaml\n"));
+        free(tmp_write("conf.d/c.yml", "not: [yaml, matched]\n"));
+        free(tmp_write("conf.d/sub.yaml/x", ""));    /* a directory matching the glob */
+        free(tmp_write("more/m.yaml", "jobs:\n  - {name: m, schedule: \"0 1 * * *\", command: x}\n"));
+        free(tmp_write("more/empty.yaml", ""));
+        main_path = tmp_write("main.yaml",
+                              "include: [conf.d/*.yaml, nothing/*.yaml, conf.d/b.yaml]\n"
+                              "jobs:\n  - {name: main, schedule: \"0 1 * * *\", command: x}\n");
+        l = load_path_with(main_path, &opts);
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->n_jobs, 4);
+        ASSERT_STREQ(l.c->jobs[0].name, "main");
+        ASSERT_STREQ(l.c->jobs[1].name, "a");
+        ASSERT_STREQ(l.c->jobs[2].name, "m");  /* depth first */
+        ASSERT_STREQ(l.c->jobs[3].name, "b");  /* read once, though named twice */
+        ASSERT_TRUE(strstr(l.c->jobs[1].file, "/conf.d/a.yaml"));
+        ASSERT_EQ(l.c->jobs[1].line, 2);
+        ASSERT_TRUE(strstr(l.c->files[0], "/main.yaml"));
+        ASSERT_TRUE(strstr(l.c->files[1], "/conf.d/a.yaml"));
+        ASSERT_TRUE(strstr(l.c->files[2], "/more/empty.yaml"));
+        ASSERT_TRUE(strstr(l.c->files[3], "/more/m.yaml"));
+        ASSERT_TRUE(strstr(l.c->files[4], "/conf.d/b.yaml"));
+        ASSERT_TRUE(!l.c->files[5]);
+        loaded_done(&l);
+
+        /* A literal path that is missing is an error; a glob that matches nothing is not. */
+        main_path = (free(main_path), tmp_write("main.yaml", "include: [gone.yaml, gone/*.yaml]\n"));
+        l = load_path_with(main_path, &opts);
+        ASSERT_DIAGS(l, "main.yaml:1:11: cannot read 'gone.yaml': No such file or directory\n");
+        loaded_done(&l);
+        tmp_cleanup();
+}
+
+TEST(include_errors) {
+        _cleanup_free_ char *main_path = NULL;
+        ConfigLoadOptions opts = test_opts();
+        Loaded l;
+
+        tmp_setup();
+        /* The main file's own glob matches it: a loop. */
+        main_path = tmp_write("main.yaml", "include: \"*.yaml\"\n");
+        l = load_path_with(main_path, &opts);
+        ASSERT_EQ(l.r, -EINVAL);
+        ASSERT_TRUE(strstr(l.text, "main.yaml:1:10: include loop: '"));
+        loaded_done(&l);
+
+        /* CONFIG_MAX_INCLUDES */
+        for (unsigned i = 0; i <= CONFIG_MAX_INCLUDES; i++) {
+                char name[64];
+
+                (void) snprintf(name, sizeof(name), "many/%03u.yaml", i);
+                free(tmp_write(name, "jobs: []\n"));
+        }
+        main_path = (free(main_path), tmp_write("main.yaml", "include: many/*.yaml\n"));
+        l = load_path_with(main_path, &opts);
+        ASSERT_EQ(l.r, -EINVAL);
+        ASSERT_DIAGS(l, "main.yaml:1:10: too many included files (more than 256)\n");
+        loaded_done(&l);
+        tmp_cleanup();
+}
+
+TEST(duplicate_names_across_files) {
+        _cleanup_free_ char *main_path = NULL;
+        ConfigLoadOptions opts = test_opts();
+        Loaded l;
+
+        tmp_setup();
+        free(tmp_write("d/one.yaml", "jobs:\n  - {name: x, schedule: \"0 1 * * *\", command: x}\n"));
+        free(tmp_write("d/two.yaml", "jobs:\n\n  - name: x\n    schedule: \"0 1 * * *\"\n"
+                                       "    command: x\n"));
+        main_path = tmp_write("main.yaml", "include: d/*.yaml\n");
+        l = load_path_with(main_path, &opts);
+        ASSERT_EQ(l.r, -EINVAL);
+        /* The test strips the directory from the paths in the message, too. */
+        ASSERT_DIAGS(l, "d/two.yaml:3:11: job 'x': duplicate job name "
+                        "(first defined at d/one.yaml:2)\n");
+        loaded_done(&l);
+        tmp_cleanup();
+}
+
+/* job_error("key: value", "message") asserts the single diagnostic of a job with that line. */
+static void assert_job_error(const char *extra, const char *expected) {
+        _cleanup_free_ char *want = NULL;
+        Loaded l = load_job(extra);
+
+        ASSERT_EQ(l.r, -EINVAL);
+        ASSERT_TRUE(asprintf(&want, "main.yaml:5:%s\n", expected) > 0);
+        ASSERT_DIAGS(l, want);
+        loaded_done(&l);
+}
+
+TEST(value_errors) {
+        tmp_setup();
+        assert_job_error("    enabled: 1\n", "14: job 'j': 'enabled' must be true or false, not '1'");
+        assert_job_error("    enabled: on\n", "14: job 'j': 'enabled' must be true or false, not 'on'");
+        assert_job_error("    enabled:\n", "13: job 'j': 'enabled' must be true or false, not null");
+        assert_job_error("    description: [a]\n",
+                         "18: job 'j': 'description' must be a string, not a sequence");
+        assert_job_error("    timeout: 0.5h\n",
+                         "14: job 'j': 'timeout' must be a duration (e.g. 30s, 5m, 1h30m) or "
+                         "'none', not '0.5h'");
+        assert_job_error("    kill_after: 99999999999999999999999s\n",
+                         "17: job 'j': 'kill_after' is too long: '99999999999999999999999s'");
+        assert_job_error("    overlap: Skip\n",
+                         "14: job 'j': unknown overlap policy 'Skip' (did you mean 'skip'?); "
+                         "expected skip, queue, replace or allow");
+        assert_job_error("    overlap: {a: 1}\n",
+                         "14: job 'j': 'overlap' must be one of skip, queue, replace or allow, "
+                         "not a mapping");
+        assert_job_error("    retry: {attempts: 1000000000000}\n",
+                         "23: job 'j': 'retry.attempts' must be between 1 and 100, not "
+                         "1000000000000");
+        assert_job_error("    retry: {attempts: -1}\n",
+                         "23: job 'j': 'retry.attempts' must be between 1 and 100, not -1");
+        assert_job_error("    nice: \"\"\n", "11: job 'j': 'nice' must be an integer, not ''");
+        assert_job_error("    user: {}\n", "11: job 'j': 'user' must be a string, not a mapping");
+        assert_job_error("    workdir: ''\n", "14: job 'j': 'workdir' must not be empty");
+        assert_job_error("    env: x\n", "10: job 'j': 'env' must be a mapping, not 'x'");
+        assert_job_error("    limits: {nofile: unlimitd}\n",
+                         "22: job 'j': 'limits.nofile' must be a number or 'unlimited', not "
+                         "'unlimitd'");
+        assert_job_error("    limits: {cpu: 1.5}\n",
+                         "19: job 'j': 'limits.cpu' must be whole seconds (e.g. 10m, 3600) or "
+                         "'unlimited', not '1.5'");
+        assert_job_error("    exclude: \"2026-1-1\"\n",
+                         "14: job 'j': invalid date '2026-1-1' in 'exclude' (expected YYYY-MM-DD)");
+        tmp_cleanup();
+}
+
+TEST(durations) {
+        Loaded l;
+
+        tmp_setup();
+        l = load_job("    timeout: 1h30m\n    kill_after: 500ms\n    jitter: 0\n"
+                     "    catch_up: 2d\n    retry: {backoff: 1w, max_backoff: 90s}\n");
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->jobs[0].timeout, 5400 * USEC_PER_SEC);
+        ASSERT_EQ(l.c->jobs[0].kill_after, 500 * USEC_PER_MSEC);
+        ASSERT_EQ(l.c->jobs[0].jitter, 0);
+        ASSERT_EQ(l.c->jobs[0].catch_up, 2 * 86400 * USEC_PER_SEC);
+        ASSERT_EQ(l.c->jobs[0].retry_backoff, 7 * 86400 * USEC_PER_SEC);
+        ASSERT_EQ(l.c->jobs[0].retry_max_backoff, 90 * USEC_PER_SEC);
+        loaded_done(&l);
+
+        l = load_job("    timeout: 0\n");         /* 0 disables, like none */
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->jobs[0].timeout, USEC_INFINITY);
+        loaded_done(&l);
+
+        l = load_yaml("shutdown_grace: 0\n");
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->shutdown_grace, 0);
+        ASSERT_EQ(l.c->n_jobs, 0);
+        loaded_done(&l);
+        tmp_cleanup();
+}
+
+TEST(limits) {
+        const JobConfig *j;
+        Loaded l;
+
+        tmp_setup();
+        l = load_job("    limits:\n"
+                     "      as: 1G\n"
+                     "      data: 512M\n"
+                     "      stack: 8M\n"
+                     "      memlock: 64K\n"
+                     "      fsize: 2T\n"
+                     "      core: unlimited\n"
+                     "      nofile: {soft: 1024, hard: 4096}\n"
+                     "      nproc: {soft: 10, hard: unlimited}\n"
+                     "      cpu: 10m\n");
+        ASSERT_LOADS(l);
+        j = &l.c->jobs[0];
+        ASSERT_EQ(j->n_limits, 9);
+        ASSERT_EQ(find_limit(j, RLIMIT_AS)->soft, UINT64_C(1) << 30);
+        ASSERT_EQ(find_limit(j, RLIMIT_AS)->hard, UINT64_C(1) << 30);
+        ASSERT_EQ(find_limit(j, RLIMIT_DATA)->soft, UINT64_C(512) << 20);
+        ASSERT_EQ(find_limit(j, RLIMIT_STACK)->soft, UINT64_C(8) << 20);
+        ASSERT_EQ(find_limit(j, RLIMIT_MEMLOCK)->soft, UINT64_C(64) << 10);
+        ASSERT_EQ(find_limit(j, RLIMIT_FSIZE)->soft, UINT64_C(2) << 40);
+        ASSERT_TRUE(find_limit(j, RLIMIT_CORE)->soft == RLIM_INFINITY);
+        ASSERT_EQ(find_limit(j, RLIMIT_NOFILE)->soft, 1024);
+        ASSERT_EQ(find_limit(j, RLIMIT_NOFILE)->hard, 4096);
+        ASSERT_EQ(find_limit(j, RLIMIT_NPROC)->soft, 10);
+        ASSERT_TRUE(find_limit(j, RLIMIT_NPROC)->hard == RLIM_INFINITY);
+        ASSERT_EQ(find_limit(j, RLIMIT_CPU)->soft, 600);
+        loaded_done(&l);
+
+        l = load_job("    limits: {cpu: 3600, stack: 1000, core: 0}\n");
+        ASSERT_LOADS(l);
+        j = &l.c->jobs[0];
+        ASSERT_EQ(find_limit(j, RLIMIT_CPU)->hard, 3600);
+        ASSERT_EQ(find_limit(j, RLIMIT_STACK)->hard, 1000);
+        ASSERT_EQ(find_limit(j, RLIMIT_CORE)->hard, 0);
+        loaded_done(&l);
+        tmp_cleanup();
+}
+
+TEST(umask_forms) {
+        static const struct {
+                const char *text;
+                int value;
+        } cases[] = {
+                { "0022", 0022 }, { "\"0022\"", 0022 }, { "022", 0022 }, { "'0o027'", 0027 },
+                { "0", 0 }, { "777", 0777 }, { "\"0777\"", 0777 }, { "7", 07 },
+        };
+
+        tmp_setup();
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *extra = NULL;
+                Loaded l;
+
+                ASSERT_TRUE(asprintf(&extra, "    umask: %s\n", cases[i].text) > 0);
+                l = load_job(extra);
+                ASSERT_LOADS(l);
+                ASSERT_EQ(l.c->jobs[0].umask, cases[i].value);
+                loaded_done(&l);
+        }
+        assert_job_error("    umask: 0o\n",
+                         "12: job 'j': 'umask' must be an octal number from 0000 to 0777 "
+                         "(e.g. \"0022\"), not '0o'");
+        tmp_cleanup();
+}
+
+TEST(anchors_and_aliases) {
+        Loaded l;
+
+        tmp_setup();
+        l = load_yaml("jobs:\n"
+                      "  - name: a\n"
+                      "    schedule: &s \"0 1 * * *\"\n"
+                      "    command: &c [run, \"${HOME}\"]\n"
+                      "    limits: &l {nofile: 10}\n"
+                      "  - name: b\n"
+                      "    schedule: *s\n"
+                      "    command: *c\n"
+                      "    limits: *l\n");
+        ASSERT_LOADS(l);
+        ASSERT_STREQ(l.c->jobs[1].schedule_text, "0 1 * * *");
+        ASSERT_STREQ(l.c->jobs[1].argv[1], "/home/test");
+        ASSERT_EQ(l.c->jobs[1].n_limits, 1);
+        loaded_done(&l);
+
+        /* An error in a shared node is reported once. */
+        l = load_yaml("jobs:\n"
+                      "  - name: a\n"
+                      "    schedule: \"0 1 * * *\"\n"
+                      "    command: \"true\"\n"
+                      "    env: &e {A: \"${NOPE}\"}\n"
+                      "  - name: b\n"
+                      "    schedule: \"0 1 * * *\"\n"
+                      "    command: \"true\"\n"
+                      "    env: *e\n");
+        ASSERT_DIAGS(l, "main.yaml:5:18: job 'a': variable 'NOPE' is not set; write "
+                        "${NOPE:-default}, or $${NOPE} for a literal\n");
+        loaded_done(&l);
+        tmp_cleanup();
+}
+
+TEST(default_tz_option) {
+        ConfigLoadOptions opts = test_opts();
+        Loaded l;
+
+        tmp_setup();
+        opts.default_tz = "Asia/Tokyo";
+        l = load_yaml_with("jobs:\n  - {name: j, schedule: \"0 1 * * *\", command: x}\n", &opts);
+        ASSERT_LOADS(l);
+        ASSERT_STREQ(tz_name(l.c->jobs[0].tz), "Asia/Tokyo");
+        ASSERT_TRUE(l.c->default_tz == l.c->jobs[0].tz);
+        ASSERT_EQ(l.c->n_zones, 1);
+        loaded_done(&l);
+
+        /* defaults.timezone wins over the option */
+        l = load_yaml_with("defaults: {timezone: UTC}\n"
+                           "jobs:\n  - {name: j, schedule: \"0 1 * * *\", command: x}\n", &opts);
+        ASSERT_LOADS(l);
+        ASSERT_TRUE(l.c->jobs[0].tz == tz_utc());
+        loaded_done(&l);
+
+        opts.default_tz = "Nowhere/Special";
+        l = load_yaml_with("jobs: []\n", &opts);
+        ASSERT_EQ(l.r, -EINVAL);
+        ASSERT_DIAGS(l, "main.yaml: unknown default time zone 'Nowhere/Special'\n");
+        loaded_done(&l);
+
+        /* Each distinct zone is loaded once. */
+        l = load_yaml("defaults: {timezone: Europe/Paris}\n"
+                      "jobs:\n"
+                      "  - {name: a, schedule: \"0 1 * * *\", command: x, timezone: Europe/Paris}\n"
+                      "  - {name: b, schedule: \"0 1 * * *\", command: x, timezone: Asia/Tokyo}\n"
+                      "  - {name: c, schedule: \"0 1 * * *\", command: x, timezone: Asia/Tokyo}\n"
+                      "  - {name: d, schedule: \"0 1 * * *\", command: x}\n");
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->n_zones, 2);
+        ASSERT_TRUE(l.c->jobs[0].tz == l.c->jobs[3].tz);
+        ASSERT_TRUE(l.c->jobs[1].tz == l.c->jobs[2].tz);
+        loaded_done(&l);
+        tmp_cleanup();
+}
+
+TEST(unreadable_main_file) {
+        ConfigLoadOptions opts = test_opts();
+        ConfigDiags d = {};
+        Config *c = NULL;
+        _cleanup_free_ char *s = NULL;
+
+        ASSERT_EQ(config_load("/nonexistent/solocron.yaml", &opts, &c, &d), -ENOENT);
+        ASSERT_TRUE(!c);
+        ASSERT_EQ(d.n, 1);
+        ASSERT_EQ(d.n_errors, 1);
+        ASSERT_EQ(d.items[0].line, 0);
+        s = config_diag_format(&d.items[0]);
+        ASSERT_STREQ(s, "/nonexistent/solocron.yaml: cannot read '/nonexistent/solocron.yaml': "
+                        "No such file or directory");
+
+        /* Diagnostics are appended. */
+        ASSERT_EQ(config_load("/", &opts, &c, &d), -EISDIR);
+        ASSERT_EQ(d.n, 2);
+        ASSERT_STREQ(d.items[1].message, "cannot read '/': Is a directory");
+        config_diags_done(&d);
+        ASSERT_EQ(d.n, 0);
+        config_diags_done(&d);
+}
+
+TEST(diag_format) {
+        ConfigDiag d = { .severity = CONFIG_ERROR, .file = (char *) "f.yaml", .line = 3,
+                         .column = 7, .message = (char *) "boom" };
+        char *s;
+
+        s = config_diag_format(&d);
+        ASSERT_STREQ(s, "f.yaml:3:7: boom");
+        free(s);
+        d.column = 0;
+        s = config_diag_format(&d);
+        ASSERT_STREQ(s, "f.yaml:3: boom");
+        free(s);
+        d.line = 0;
+        s = config_diag_format(&d);
+        ASSERT_STREQ(s, "f.yaml: boom");
+        free(s);
+        d.severity = CONFIG_WARNING;
+        s = config_diag_format(&d);
+        ASSERT_STREQ(s, "f.yaml: warning: boom");
+        free(s);
+        ASSERT_TRUE(!config_free(NULL));
+        ASSERT_TRUE(!config_find_job(NULL, "x"));
+}
+
+TEST(too_many_jobs) {
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f;
+        Loaded l;
+
+        tmp_setup();
+        f = open_memstream(&text, &size);
+        ASSERT_TRUE(f);
+        fprintf(f, "jobs:\n");
+        for (unsigned i = 0; i <= CONFIG_MAX_JOBS; i++)
+                fprintf(f, "  - {name: j%u, schedule: \"0 1 * * *\", command: x}\n", i);
+        fclose(f);
+        l = load_yaml(text);
+        free(text);
+        ASSERT_EQ(l.r, -EINVAL);
+        ASSERT_DIAGS(l, "main.yaml:10002:5: too many jobs (more than 10000)\n");
+        loaded_done(&l);
+        tmp_cleanup();
+}
+
+TEST(hostile_input) {
+        Loaded l;
+
+        tmp_setup();
+        /* Deep flow nesting, long strings. */
+        {
+                static const char head[] = "jobs:\n  - name: \"", tail[] = "\"\n";
+                char *yaml = malloc(70000 + sizeof(head) + sizeof(tail));
+
+                ASSERT_TRUE(yaml);
+                memcpy(yaml, head, sizeof(head) - 1);
+                memset(yaml + sizeof(head) - 1, 'a', 70000);
+                memcpy(yaml + sizeof(head) - 1 + 70000, tail, sizeof(tail));
+                l = load_yaml(yaml);
+                free(yaml);
+                ASSERT_EQ(l.r, -EINVAL);
+                ASSERT_DIAGS(l, "main.yaml:2:5: job #1: missing required key 'schedule'\n"
+                                "main.yaml:2:5: job #1: missing required key 'command'\n"
+                                "main.yaml:2:11: string is too long (more than 65536 bytes)\n");
+                loaded_done(&l);
+        }
+        /* An alias that expands past the limit of a job: refused without building it. */
+        l = load_yaml("a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                      "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                      "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                      "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                      "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+                      "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+                      "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n");
+        ASSERT_EQ(l.r, -EINVAL);
+        ASSERT_TRUE(strstr(l.text, "too many YAML nodes after expanding aliases"));
+        loaded_done(&l);
+        tmp_cleanup();
+}
+
+TESTS_MAIN

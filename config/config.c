@@ -6,36 +6,11 @@
 #include <sys/resource.h>
 
 #include "internal.h"
+#include "strv.h"
 #include "tz.h"
 
 /* The public API: config_load() runs the stages (read + parse, expand, include, validate,
  * build), and owns the JobConfig/Config destructors. */
-
-static char **strv_free(char **l) {
-        if (!l)
-                return NULL;
-        for (char **p = l; *p; p++)
-                free(*p);
-        free(l);
-        return NULL;
-}
-
-static char **strv_copy(char *const *l) {
-        size_t n = 0;
-        char **c;
-
-        while (l && l[n])
-                n++;
-        c = calloc(n + 1, sizeof(char *));
-        if (!c)
-                return NULL;
-        for (size_t i = 0; i < n; i++) {
-                c[i] = strdup(l[i]);
-                if (!c[i])
-                        return strv_free(c);
-        }
-        return c;
-}
 
 void config_job_done(JobConfig *j) {
         free(j->name);
@@ -64,6 +39,7 @@ Config *config_free(Config *c) {
                 tz_free(c->zones[i]);
         free(c->zones);
         free(c->lease_backend);
+        strv_free(c->main.argv);
         strv_free(c->files);
         free(c);
         return NULL;
@@ -79,7 +55,7 @@ const JobConfig *config_find_job(const Config *c, const char *name) {
 }
 
 static bool has(const JobSpec *j, JobField f) {
-        return j && (j->set & (UINT32_C(1) << f));
+        return j->set & (UINT32_C(1) << f);
 }
 
 /* The job's own value, else the defaults', else the built-in default. */
@@ -100,7 +76,7 @@ static char *strdup_or_null(const char *s, bool *oom) {
 /* defaults' env first, in order; a key the job sets again keeps its place with the job's
  * value; the job's new keys follow. */
 static char **env_merge(const JobSpec *d, const JobSpec *j) {
-        size_t n_max = (d ? d->n_env : 0) + j->n_env, n = 0;
+        size_t n_max = d->n_env + j->n_env, n = 0;
         const char **keys, **values;
         char **env = NULL;
 
@@ -111,7 +87,7 @@ static char **env_merge(const JobSpec *d, const JobSpec *j) {
         for (size_t pass = 0; pass < 2; pass++) {
                 const JobSpec *src = pass == 0 ? d : j;
 
-                for (size_t i = 0; src && i < src->n_env; i++) {
+                for (size_t i = 0; i < src->n_env; i++) {
                         size_t k;
 
                         for (k = 0; k < n; k++)
@@ -139,7 +115,7 @@ finish:
 }
 
 static int excludes_build(const Scope *s, const JobSpec *d, const JobSpec *j, JobConfig *c) {
-        size_t n_max = (d ? d->n_excludes : 0) + j->n_excludes;
+        size_t n_max = d->n_excludes + j->n_excludes;
 
         c->excludes = calloc(n_max + 1, sizeof(Exclude));
         if (!c->excludes)
@@ -147,7 +123,7 @@ static int excludes_build(const Scope *s, const JobSpec *d, const JobSpec *j, Jo
         for (size_t pass = 0; pass < 2; pass++) {
                 const JobSpec *src = pass == 0 ? d : j;
 
-                for (size_t i = 0; src && i < src->n_excludes; i++) {
+                for (size_t i = 0; i < src->n_excludes; i++) {
                         Exclude x;
 
                         /* Checked and reported already; parsed again for this job's 'H'. */
@@ -204,7 +180,7 @@ int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *d,
 
                         if (j->limits_set & bit)
                                 c.limits[c.n_limits++] = j->limits[i];
-                        else if (d && (d->limits_set & bit))
+                        else if (d->limits_set & bit)
                                 c.limits[c.n_limits++] = d->limits[i];
                 }
 

@@ -83,6 +83,14 @@ typedef struct JobConfig {
         size_t n_excludes;
 } JobConfig;
 
+typedef struct MainConfig {   /* the main: section: a container's main process */
+        char **argv;            /* NULL: no main: section */
+        bool shell;             /* command was a string (/bin/sh -c) */
+        bool restart_on_failure; /* restart: on-failure */
+        usec_t restart_backoff; /* first wait before a restart, doubling each time */
+        usec_t restart_max_backoff;
+} MainConfig;
+
 typedef struct Config {
         JobConfig *jobs;        /* in file order, includes after the main file's jobs */
         size_t n_jobs;
@@ -91,6 +99,7 @@ typedef struct Config {
         const Tz *default_tz;   /* borrowed from zones (or tz_utc()) */
         usec_t shutdown_grace;  /* default 30 s */
         char *lease_backend;    /* "local" (only one so far) */
+        MainConfig main;
         char **files;           /* every file read, main file first */
 } Config;
 

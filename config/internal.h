@@ -2,7 +2,9 @@
 #pragma once
 
 /* Private to config/: the YAML node tree, the per-load context and the helpers shared by
- * load.c (tree), expand.c (${VAR}), include.c, values.c, jobspec.c and validate.c. */
+ * the stages of config_load() (config.c): file.c + load.c (read, parse into Nodes),
+ * expand.c (${VAR}), include.c, then validate.c → jobspec.c/limits.c/exclude.c (checks,
+ * using values.c's converters), diag.c (messages). */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -234,6 +236,12 @@ typedef struct JobSpec {
 void config_jobspec_done(JobSpec *j);
 void config_jobspec_parse(const Scope *s, const Node *m, bool is_defaults, JobSpec *ret);
 
+/* jobspec.c: a command (string → /bin/sh -c, or argv); strings borrowed from the nodes. */
+int config_get_command(const Scope *s, const Node *v, char ***ret_argv, bool *ret_shell);
+
+/* mainproc.c: the main: section into ctx->config->main. */
+void config_check_main(const Scope *s, const Node *v);
+
 /* limits.c */
 void config_spec_limits(const Scope *s, const Node *v, JobSpec *j);
 
@@ -249,7 +257,7 @@ int config_exclude_parse(const Scope *s, const Node *v, const char *hash_key, bo
 void config_spec_exclude(const Scope *s, const Node *v, JobSpec *j);
 
 /* config.c */
-/* Merges job over defaults over the built-in defaults into *ret (owned strings). */
+/* Merges job over defaults (never NULL) over the built-in defaults into *ret. */
 int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *defaults,
                          const JobSpec *job, const Tz *default_tz, JobConfig *ret);
 void config_job_done(JobConfig *j);

@@ -113,46 +113,40 @@ static void spec_name(const Scope *s, const Node *v, JobSpec *j) {
         j->name = t;
 }
 
-static void spec_command(const Scope *s, const Node *v, JobSpec *j) {
+int config_get_command(const Scope *s, const Node *v, char ***ret_argv, bool *ret_shell) {
         static const char *const expected = "a string or a sequence of strings";
+        char **argv;
         bool bad = false;
 
-        j->command_node = v;
-        if (v->invalid) {
-                j->failed = true;
-                return;
-        }
+        if (v->invalid)
+                return -EINVAL;
         if (config_node_is_string(v)) {
                 if (v->value[strspn(v->value, " \t\n")] == 0) {
                         config_error(s, v, "'command' must not be empty");
-                        j->failed = true;
-                        return;
+                        return -EINVAL;
                 }
-                j->argv = calloc(4, sizeof(char *));
-                if (!j->argv) {
+                argv = calloc(4, sizeof(char *));
+                if (!argv) {
                         s->ctx->oom = true;
-                        return;
+                        return -ENOMEM;
                 }
-                j->argv[0] = (char *) "/bin/sh";
-                j->argv[1] = (char *) "-c";
-                j->argv[2] = v->value;
-                j->shell = true;
-                return;
+                argv[0] = (char *) "/bin/sh";
+                argv[1] = (char *) "-c";
+                argv[2] = v->value;
+                *ret_argv = argv;
+                *ret_shell = true;
+                return 0;
         }
-        if (v->kind != NODE_SEQUENCE) {
-                (void) config_type_error(s, v, "command", expected);
-                j->failed = true;
-                return;
-        }
+        if (v->kind != NODE_SEQUENCE)
+                return config_type_error(s, v, "command", expected);
         if (v->n_items == 0) {
                 config_error(s, v, "'command' must not be empty");
-                j->failed = true;
-                return;
+                return -EINVAL;
         }
-        j->argv = calloc(v->n_items + 1, sizeof(char *));
-        if (!j->argv) {
+        argv = calloc(v->n_items + 1, sizeof(char *));
+        if (!argv) {
                 s->ctx->oom = true;
-                return;
+                return -ENOMEM;
         }
         for (size_t i = 0; i < v->n_items; i++) {
                 const char *t;
@@ -165,13 +159,21 @@ static void spec_command(const Scope *s, const Node *v, JobSpec *j) {
                         config_error(s, v->items[i], "'%s' must not be empty", key);
                         bad = true;
                 } else
-                        j->argv[i] = (char *) t;
+                        argv[i] = (char *) t;
         }
         if (bad) {
-                free(j->argv);
-                j->argv = NULL;
-                j->failed = true;
+                free(argv);
+                return -EINVAL;
         }
+        *ret_argv = argv;
+        *ret_shell = false;
+        return 0;
+}
+
+static void spec_command(const Scope *s, const Node *v, JobSpec *j) {
+        j->command_node = v;
+        if (config_get_command(s, v, &j->argv, &j->shell) < 0)
+                j->failed = true;
 }
 
 static void spec_schedule(const Scope *s, const Node *v, JobSpec *j) {

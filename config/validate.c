@@ -10,7 +10,8 @@
 /* The semantic pass over the parsed files: top-level keys, `lease:`, `defaults:`, every job
  * (jobspec.c), names unique across files, zones loaded once. Builds ctx->config's jobs. */
 
-static const char *const top_keys[] = { "shutdown_grace", "include", "lease", "defaults", "jobs" };
+static const char *const top_keys[] = { "shutdown_grace", "include", "lease", "main", "defaults",
+                                        "jobs" };
 static const char *const included_keys[] = { "jobs", "include" };
 static const char *const lease_keys[] = { "backend" };
 static const char *const lease_backends[] = { "local" };
@@ -105,6 +106,8 @@ static const Node *check_main_keys(const Scope *s, const Node *root) {
                                                    &s->ctx->config->shutdown_grace);
                 else if (strcmp(k->value, "lease") == 0)
                         check_lease(s, v);
+                else if (strcmp(k->value, "main") == 0)
+                        config_check_main(s, v);
                 else if (strcmp(k->value, "defaults") == 0) {
                         if (v->invalid || v->is_null)
                                 continue;
@@ -145,8 +148,7 @@ typedef struct NameRecord {
 
 typedef struct Validator {
         ConfigCtx *ctx;
-        JobSpec defaults;
-        const JobSpec *defaults_ptr;
+        JobSpec defaults;       /* empty (nothing set) without a `defaults:` */
         const Tz *default_tz;
         size_t n_seen;          /* job entries seen in all files, for CONFIG_MAX_JOBS */
         NameRecord *names;
@@ -169,7 +171,7 @@ static void add_job(Validator *v, const ConfigFile *f, const Node *m, size_t ind
                 v->n_names++;
         }
         if (!j.failed && !ctx->oom && ctx->n_errors == 0 &&
-            config_jobspec_build(ctx, f, v->defaults_ptr, &j, v->default_tz,
+            config_jobspec_build(ctx, f, &v->defaults, &j, v->default_tz,
                                  &c->jobs[c->n_jobs]) >= 0)
                 c->n_jobs++;
         config_jobspec_done(&j);
@@ -307,7 +309,6 @@ int config_validate(ConfigCtx *ctx) {
                                 Scope ds = { .ctx = ctx, .file = f, .prefix = "defaults: " };
 
                                 config_jobspec_parse(&ds, d, true, &v.defaults);
-                                v.defaults_ptr = &v.defaults;
                         }
                         resolve_default_tz(&v, main_file);
                         tz_done = true;

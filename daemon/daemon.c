@@ -16,6 +16,7 @@
 #include "reaper.h"
 #include "spawn.h"
 #include "state.h"
+#include "strv.h"
 #include "tz.h"
 
 #define STATE_SAVE_DELAY_MSEC 1000
@@ -292,6 +293,10 @@ static void daemon_stop(Daemon *d, int sig) {
                 mainproc_stop(&d->main, sig);
                 return;
         }
+        if (d->has_main) {
+                mainproc_stop(&d->main, sig);   /* waiting to restart: not any more */
+                d->exit_status = d->main.last_status;
+        }
         daemon_stop_jobs(d);
 }
 
@@ -434,6 +439,9 @@ static void daemon_reload(Daemon *d) {
                           "the new table is invalid; keeping the current one (%zu jobs)", d->n_jobs);
                 return;
         }
+        if (!d->opts.main_argv && !strv_equal(t->config->main.argv, d->table->config->main.argv))
+                log_event(LOG_NOTICE, "main_process", NULL, NULL, NULL,
+                          "the main: section changed; it takes effect when solocron restarts");
         if (daemon_apply(d, t, false) < 0) {
                 log_event(LOG_ERR, "reload_failed", NULL, NULL, NULL,
                           "out of memory; keeping the current table");
@@ -480,7 +488,7 @@ static int daemon_setup_handles(Daemon *d) {
         r = wallclock_init(d->loop, &d->wall, daemon_on_wake, d);
         if (r < 0)
                 return r;
-        d->n_signals = d->opts.main_argv ? DAEMON_N_SIGNALS : 3;
+        d->n_signals = d->has_main ? DAEMON_N_SIGNALS : 3;
         for (size_t i = 0; i < d->n_signals; i++) {
                 uv_signal_init(d->loop, &d->signals[i]);
                 d->signals[i].data = d;
@@ -519,6 +527,7 @@ static void daemon_log_next(Daemon *d) {
 int daemon_run(const DaemonOptions *opts) {
         Daemon d = { .loop = uv_default_loop(), .opts = *opts };
         _cleanup_free_ char *state_error = NULL;
+        char **main_argv;
         Table *t;
         int r;
 
@@ -554,6 +563,8 @@ int daemon_run(const DaemonOptions *opts) {
                         return 1;
                 }
         }
+        main_argv = opts->main_argv ? opts->main_argv : t->config->main.argv;
+        d.has_main = main_argv != NULL;
         r = daemon_setup_handles(&d);
         if (r >= 0)
                 r = daemon_apply(&d, t, true);
@@ -566,14 +577,19 @@ int daemon_run(const DaemonOptions *opts) {
         if (r < 0)
                 log_event(LOG_WARNING, "reaper", NULL, NULL, NULL,
                           "cannot become a subreaper, ignoring: %s", strerror(-r));
-        if (opts->main_argv) {
-                d.has_main = true;
-                r = mainproc_start(&d.main, d.loop, opts->main_argv, false, USEC_PER_SEC,
-                                   30 * USEC_PER_SEC, daemon_on_main_exit, &d);
-                if (r < 0 && !d.main.alive) {
-                        d.exit_status = 127;
-                        daemon_stop(&d, SIGTERM);
-                }
+        if (d.has_main) {
+                const MainConfig *mc = &d.table->config->main;
+                bool from_table = !opts->main_argv;
+
+                if (opts->main_argv && mc->argv)
+                        log_event(LOG_NOTICE, "main_process", NULL, NULL, NULL,
+                                  "the main process comes from the command line; the table's "
+                                  "main: section is ignored");
+                r = mainproc_start(&d.main, d.loop, main_argv, from_table && mc->restart_on_failure,
+                                   mc->restart_backoff, mc->restart_max_backoff,
+                                   daemon_on_main_exit, &d);
+                if (r < 0 && !d.main.alive)
+                        daemon_stop(&d, SIGTERM);       /* exits 127 */
         }
         daemon_log_next(&d);
         log_flush();

@@ -9,6 +9,7 @@
 #include "mainproc.h"
 #include "reaper.h"
 #include "spawn.h"
+#include "strv.h"
 
 static int mainproc_spawn(MainProc *m);
 
@@ -21,7 +22,8 @@ static void mainproc_on_closed(uv_handle_t *h) {
 static void mainproc_on_restart(uv_timer_t *t) {
         MainProc *m = t->data;
 
-        if (!m->stopping && mainproc_spawn(m) < 0)
+        /* If the spawn fails after the child exists, its exit callback reports it. */
+        if (!m->stopping && mainproc_spawn(m) < 0 && !m->alive)
                 m->on_exit(m, 127, m->userdata);
 }
 
@@ -30,6 +32,7 @@ static void mainproc_on_exit(uv_process_t *p, int64_t exit_status, int term_sign
         int status = term_signal ? 128 + term_signal : (int) exit_status;
 
         m->alive = false;
+        m->last_status = status;
         spawn_disown(m->pid);
         uv_close((uv_handle_t *) p, mainproc_on_closed);
         reaper_sweep();
@@ -78,8 +81,10 @@ static int mainproc_spawn(MainProc *m) {
         if (r < 0) {
                 log_event(LOG_ERR, "main_failed", NULL, NULL, NULL,
                           "cannot start the main process '%s': %s", m->argv[0], uv_strerror(r));
-                if (m->pid <= 0)
+                if (m->pid <= 0) {
+                        m->last_status = 127;   /* as a shell reports "command not found" */
                         uv_close((uv_handle_t *) &m->proc, mainproc_on_closed);
+                }
                 else
                         m->alive = true;        /* libuv still reaps it; exit_cb follows */
                 return r;
@@ -92,19 +97,12 @@ static int mainproc_spawn(MainProc *m) {
 
 int mainproc_start(MainProc *m, uv_loop_t *loop, char *const *argv, bool restart_on_failure,
                    usec_t backoff, usec_t max_backoff, mainproc_exit_cb on_exit, void *userdata) {
-        size_t n = 0;
-
         *m = (MainProc) { .loop = loop, .restart_on_failure = restart_on_failure,
                           .backoff = backoff, .max_backoff = max_backoff, .next_backoff = backoff,
                           .on_exit = on_exit, .userdata = userdata };
-        while (argv[n])
-                n++;
-        m->argv = calloc(n + 1, sizeof(char *));
+        m->argv = strv_copy(argv);
         if (!m->argv)
                 return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-                if (!(m->argv[i] = strdup(argv[i])))
-                        return -ENOMEM;
         uv_timer_init(loop, &m->restart_timer);
         m->restart_timer.data = m;
         return mainproc_spawn(m);
@@ -125,8 +123,5 @@ void mainproc_stop(MainProc *m, int sig) {
 void mainproc_close(MainProc *m) {
         if (m->restart_timer.loop)
                 uv_close((uv_handle_t *) &m->restart_timer, NULL);
-        for (char **p = m->argv; p && *p; p++)
-                free(*p);
-        free(m->argv);
-        m->argv = NULL;
+        m->argv = strv_free(m->argv);
 }

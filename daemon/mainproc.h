@@ -27,7 +27,7 @@ struct MainProc {
         uv_timer_t restart_timer;
         pid_t pid;
         bool alive, proc_open, stopping;
-        unsigned restarts;
+        int last_status;        /* of the last exit, for a stop while waiting to restart */
         mainproc_exit_cb on_exit;
         void *userdata;
 };

@@ -13,6 +13,7 @@
 
 #include "macro.h"
 #include "spawn.h"
+#include "strv.h"
 
 extern char **environ;
 
@@ -25,20 +26,6 @@ int spawn_setup(void) {
                 return -errno;
         self_exe[n] = 0;
         return 0;
-}
-
-void strv_free(char **l) {
-        for (char **p = l; p && *p; p++)
-                free(*p);
-        free(l);
-}
-
-static size_t strv_length(char *const *l) {
-        size_t n = 0;
-
-        while (l && l[n])
-                n++;
-        return n;
 }
 
 /* Index of the entry in l[0..n) with the same "KEY=" as kv, or n. */

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "strv.h"
 
 /* Call once at start-up: where our own binary is, for the exec-job helper. */
 int spawn_setup(void);
@@ -20,7 +21,6 @@ int spawn_setup(void);
  * key. For a job with user:, HOME, USER and LOGNAME are the target user's unless env: sets
  * them. Caller frees with strv_free(). */
 int spawn_build_env(const JobConfig *cfg, char *const *extra, char ***ret);
-void strv_free(char **l);
 
 /* Spawn cfg's command. On failure returns a negative errno and sets *reterr_message (caller
  * frees) to a sentence saying what is wrong ("user 'app' does not exist"). */

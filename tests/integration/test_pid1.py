@@ -195,3 +195,30 @@ def test_main_process_that_cannot_start(daemon):
     d = daemon("jobs: []\n", "--", "/nonexistent/gunicorn")
     assert d.proc.wait(timeout=15) == 127
     assert "cannot start the main process '/nonexistent/gunicorn'" in d.find("main_failed")[0]["msg"]
+
+
+def test_main_section_in_the_table_with_restart_on_failure(daemon, tmp_path):
+    runs = tmp_path / "runs"
+    d = daemon(f"""
+        main:
+          command: 'echo started >> {runs}; exit 4'
+          restart: on-failure
+          restart_backoff: 100ms
+          restart_max_backoff: 200ms
+        jobs: []
+    """)
+    d.event("main_restart", count=3)
+    assert runs.read_text().count("started") >= 3
+    d.signal(signal.SIGTERM)
+    assert d.proc.wait(timeout=15) == 4
+    d.event("stopped")
+
+
+def test_command_line_main_wins_over_the_table(daemon, tmp_path):
+    d = daemon("""
+        main:
+          command: ["/bin/false"]
+        jobs: []
+    """, "--", "/bin/sh", "-c", "exit 6")
+    assert d.proc.wait(timeout=15) == 6
+    assert d.find("main_process")

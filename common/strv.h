@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* NULL-terminated string vectors (argv, envp). Pure. */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Frees every string and the vector; accepts NULL; returns NULL. */
+char **strv_free(char **l);
+size_t strv_length(char *const *l);
+/* A deep copy; NULL when out of memory. A NULL l gives an empty vector. */
+char **strv_copy(char *const *l);
+/* Same strings in the same order (NULL equals an empty vector). */
+bool strv_equal(char *const *a, char *const *b);

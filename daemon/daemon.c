@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "macro.h"
+#include "notify.h"
 #include "pidfile.h"
 #include "reaper.h"
 #include "spawn.h"
@@ -84,6 +85,43 @@ static int64_t now_sec(void) {
         return wallclock_now_usec() / 1000000;
 }
 
+/* "next: refresh at 01:00 EST" (with the date when it is not within a day), for the log's
+ * ready line and the service manager's STATUS=. */
+static void daemon_next_status(Daemon *d, char *buf, size_t size) {
+        HeapEntry *top = heap_peek(&d->heap);
+        TzOffset off;
+        Civil c;
+        Job *j;
+
+        if (!top || d->stopping) {
+                (void) snprintf(buf, size, d->stopping ? "stopping" : "idle: nothing scheduled");
+                return;
+        }
+        j = container_of(top, Job, entry);
+        tz_offset_at(j->cfg->tz, top->key, &off);
+        civil_from_seconds(top->key + off.utoff, &c);
+        if (top->key - now_sec() < 86400 && c.second)
+                (void) snprintf(buf, size, "next: %s at %02d:%02d:%02d %s", j->name, c.hour, c.minute,
+                                c.second, off.abbr);
+        else if (top->key - now_sec() < 86400)
+                (void) snprintf(buf, size, "next: %s at %02d:%02d %s", j->name, c.hour, c.minute,
+                                off.abbr);
+        else
+                (void) snprintf(buf, size, "next: %s at %04d-%02d-%02d %02d:%02d %s", j->name,
+                                (int) c.year, c.month, c.day, c.hour, c.minute, off.abbr);
+}
+
+/* Tell the service manager what comes next, when that changed. */
+static void daemon_update_status(Daemon *d) {
+        char status[sizeof(d->status)];
+
+        daemon_next_status(d, status, sizeof(status));
+        if (strcmp(status, d->status) == 0)
+                return;
+        memcpy(d->status, status, sizeof(status));
+        notify_status(status);
+}
+
 static void daemon_arm(Daemon *d) {
         HeapEntry *top = heap_peek(&d->heap);
         int r;
@@ -92,6 +130,8 @@ static void daemon_arm(Daemon *d) {
         if (r < 0)
                 log_event(LOG_ERR, "timer_failed", NULL, NULL, NULL, "cannot arm the timer: %s",
                           strerror(-r));
+        if (d->ready)
+                daemon_update_status(d);
 }
 
 static void daemon_on_plan(void *userdata, const PlanStep *s) {
@@ -223,6 +263,7 @@ static void daemon_close_handles(Daemon *d) {
         if (d->has_main)
                 mainproc_close(&d->main);
         reaper_close();
+        notify_close();
         uv_close((uv_handle_t *) &d->save_timer, NULL);
         uv_close((uv_handle_t *) &d->grace_timer, NULL);
         uv_close((uv_handle_t *) &d->flush, NULL);
@@ -283,6 +324,7 @@ static void daemon_stop(Daemon *d, int sig) {
         }
         d->stopping = true;
         daemon_arm(d);
+        notify_stopping("stopping");
         log_event(LOG_INFO, "stopping", NULL, NULL, NULL,
                   "SIG%s: stopping; %s%zu run%s in progress, shutdown grace %llus", sigabbrev_np(sig),
                   d->has_main && d->main.alive ? "main process first, then " : "",
@@ -313,6 +355,7 @@ static void daemon_on_main_exit(MainProc *m, int status, void *userdata) {
                           d->n_runs == 1 ? "" : "s", (unsigned long long) (grace / 1000000));
                 d->stopping = true;
                 daemon_arm(d);
+                notify_stopping("stopping: the main process has exited");
                 (void) uv_timer_start(&d->grace_timer, daemon_on_grace_timer, grace / 1000, 0);
                 uv_unref((uv_handle_t *) &d->grace_timer);
         }
@@ -433,10 +476,12 @@ static void daemon_reload(Daemon *d) {
         Table *t;
 
         log_event(LOG_INFO, "reloading", NULL, NULL, NULL, "SIGHUP: reloading '%s'", d->opts.config_path);
+        notify_reloading();
         t = daemon_load_table(d->opts.config_path);
         if (!t) {
                 log_event(LOG_ERR, "reload_failed", NULL, NULL, NULL,
                           "the new table is invalid; keeping the current one (%zu jobs)", d->n_jobs);
+                notify_ready(d->status);
                 return;
         }
         if (!d->opts.main_argv && !strv_equal(t->config->main.argv, d->table->config->main.argv))
@@ -447,6 +492,8 @@ static void daemon_reload(Daemon *d) {
                           "out of memory; keeping the current table");
                 table_unref(t);
         }
+        daemon_next_status(d, d->status, sizeof(d->status));
+        notify_ready(d->status);
 }
 
 /* --- signals and the loop ---------------------------------------------------------- */
@@ -501,27 +548,10 @@ static int daemon_setup_handles(Daemon *d) {
         d->save_timer.data = d->grace_timer.data = d;
         uv_unref((uv_handle_t *) &d->save_timer);
         uv_check_init(d->loop, &d->flush);
-        return uv_check_start(&d->flush, daemon_on_check);
-}
-
-static void daemon_log_next(Daemon *d) {
-        HeapEntry *top = heap_peek(&d->heap);
-        char local[64], utc[RFC3339_UTC_MAX];
-        Job *j;
-        TzOffset off;
-        char l[RFC3339_LOCAL_MAX];
-
-        if (!top) {
-                log_event(LOG_INFO, "ready", NULL, NULL, NULL, "ready: %zu jobs, nothing scheduled",
-                          d->n_jobs);
-                return;
-        }
-        j = container_of(top, Job, entry);
-        tz_offset_at(j->cfg->tz, top->key, &off);
-        (void) snprintf(local, sizeof(local), "%s %s", format_rfc3339_offset(top->key, off.utoff, l),
-                        off.abbr);
-        log_event(LOG_INFO, "ready", NULL, NULL, NULL, "ready: %zu job%s, next: %s at %s (%s)",
-                  d->n_jobs, d->n_jobs == 1 ? "" : "s", j->name, local, format_rfc3339_utc(top->key, utc));
+        r = uv_check_start(&d->flush, daemon_on_check);
+        if (r < 0)
+                return r;
+        return notify_setup(d->loop);
 }
 
 int daemon_run(const DaemonOptions *opts) {
@@ -591,8 +621,12 @@ int daemon_run(const DaemonOptions *opts) {
                 if (r < 0 && !d.main.alive)
                         daemon_stop(&d, SIGTERM);       /* exits 127 */
         }
-        daemon_log_next(&d);
+        d.ready = true;
+        daemon_next_status(&d, d.status, sizeof(d.status));
+        log_event(LOG_INFO, "ready", NULL, NULL, NULL, "ready: %zu job%s, %s", d.n_jobs,
+                  d.n_jobs == 1 ? "" : "s", d.status);
         log_flush();
+        notify_ready(d.status);
 
         r = uv_run(d.loop, UV_RUN_DEFAULT);
 

@@ -66,6 +66,8 @@ struct Daemon {
         State *state;
         size_t n_runs;          /* runs in progress, all jobs */
         bool stopping;
+        bool ready;             /* start-up done: status updates go to the service manager */
+        char status[160];       /* the last STATUS= sent ("next: refresh at 01:00 EST") */
         int exit_status;
 };
 

@@ -5,10 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "build-config.h"
 #include "log.h"
+#include "parse.h"
 #include "timeutil.h"
 
 /* Flush early past this much buffered text, so a chatty job cannot grow memory. */
@@ -150,17 +153,47 @@ LogFormat log_format_from_string(const char *s) {
                 return LOG_FORMAT_TEXT;
         if (strcmp(s, "json") == 0)
                 return LOG_FORMAT_JSON;
+        if (strcmp(s, "journal") == 0)
+                return HAVE_SYSTEMD ? LOG_FORMAT_JOURNAL : _LOG_FORMAT_INVALID;
         return _LOG_FORMAT_INVALID;
+}
+
+/* systemd sets JOURNAL_STREAM=DEV:INODE for the stream it connected to stdout/stderr; our
+ * jobs inherit the variable but not the stream, which is why the inode is compared
+ * [sd: systemd.exec(5) "$JOURNAL_STREAM"]. */
+LogFormat log_format_auto(void) {
+#if HAVE_SYSTEMD
+        const char *env = getenv("JOURNAL_STREAM"), *colon;
+        char dev_text[24];
+        uint64_t dev, ino;
+        struct stat st;
+
+        if (!env || !(colon = strchr(env, ':')) || (size_t) (colon - env) >= sizeof(dev_text))
+                return LOG_FORMAT_TEXT;
+        memcpy(dev_text, env, (size_t) (colon - env));
+        dev_text[colon - env] = 0;
+        if (parse_uint64(dev_text, UINT64_MAX, &dev) < 0 ||
+            parse_uint64(colon + 1, UINT64_MAX, &ino) < 0)
+                return LOG_FORMAT_TEXT;
+        if (fstat(STDERR_FILENO, &st) == 0 && (uint64_t) st.st_dev == dev &&
+            (uint64_t) st.st_ino == ino)
+                return LOG_FORMAT_JOURNAL;
+#endif
+        return LOG_FORMAT_TEXT;
 }
 
 void log_setup(LogFormat format, int fd, int max_level) {
         static const LogSink *const sinks[_LOG_FORMAT_MAX] = {
                 [LOG_FORMAT_TEXT] = &log_sink_text,
                 [LOG_FORMAT_JSON] = &log_sink_json,
+#if HAVE_SYSTEMD
+                [LOG_FORMAT_JOURNAL] = &log_sink_journal,
+#endif
         };
 
         log_flush();
-        log_sink = sinks[format];
+        log_sink = format >= 0 && format < _LOG_FORMAT_MAX && sinks[format] ? sinks[format]
+                                                                          : &log_sink_text;
         log_fd = fd;
         log_max_level = max_level;
 }

@@ -63,8 +63,14 @@ typedef struct LogSink {
 
 extern const LogSink log_sink_text;
 extern const LogSink log_sink_json;
+extern const LogSink log_sink_journal;  /* only built with libsystemd (HAVE_SYSTEMD) */
 
+/* "text", "json", "journal"; _LOG_FORMAT_INVALID for anything else, and for "journal" when
+ * built without libsystemd. */
 LogFormat log_format_from_string(const char *s);
+/* The default when no format is asked for: journal when stderr is the stream systemd
+ * connected to the journal ($JOURNAL_STREAM names its device:inode), else text. */
+LogFormat log_format_auto(void);
 void log_setup(LogFormat format, int fd, int max_level);
 
 /* Log a daemon event; kv is terminated by a {NULL, NULL} entry (or is NULL). */

@@ -162,3 +162,7 @@ def daemon(tmp_path):
     yield start
     for d in started:
         d.stop()
+    for d in started:
+        # Under the ASan+UBSan build a report goes to stderr: it fails the test.
+        reports = [l for l in d.raw if "Sanitizer" in l or "runtime error:" in l]
+        assert not reports, "\n".join(d.raw[-80:])

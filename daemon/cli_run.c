@@ -44,7 +44,7 @@ int cli_run(int argc, char **argv) {
         DaemonOptions opts = { .state_dir = DEFAULT_STATE_DIR };
         _cleanup_free_ char *default_pid_file = NULL;
         const char *arg_config = NULL, *env;
-        LogFormat format = LOG_FORMAT_TEXT;
+        LogFormat format = log_format_auto();   /* journal when stderr is systemd's journal stream */
         int level = LOG_INFO, o;
 
         env = getenv("SOLOCRON_LOG_FORMAT");
@@ -63,9 +63,14 @@ int cli_run(int argc, char **argv) {
                         break;
                 case ARG_LOG_FORMAT:
                         format = log_format_from_string(optarg);
+                        if (format < 0 && strcmp(optarg, "journal") == 0) {
+                                fprintf(stderr, "solocron run: --log-format journal: this solocron "
+                                        "was built without libsystemd\n");
+                                return EXIT_USAGE;
+                        }
                         if (format < 0) {
-                                fprintf(stderr, "solocron run: --log-format: expected text or json, got '%s'\n",
-                                        optarg);
+                                fprintf(stderr, "solocron run: --log-format: expected text, json or "
+                                        "journal, got '%s'\n", optarg);
                                 return EXIT_USAGE;
                         }
                         break;
@@ -88,7 +93,7 @@ int cli_run(int argc, char **argv) {
                         break;
                 case 'h':
                         printf("Usage: solocron run [-c FILE] [--state-dir DIR] [--pid-file FILE]\n"
-                               "                    [--log-format text|json] [--log-level LEVEL]\n"
+                               "                    [--log-format text|json|journal] [--log-level LEVEL]\n"
                                "                    [--reload-kills-removed] [--subreaper]\n"
                                "                    [--reload-on-hup] [-- MAIN-COMMAND [ARG...]]\n"
                                "Run the daemon in the foreground, and the main process after --\n"

@@ -260,6 +260,11 @@ static void daemon_close_handles(Daemon *d) {
         wallclock_close(&d->wall, NULL);
         for (size_t i = 0; i < d->n_signals; i++)
                 uv_close((uv_handle_t *) &d->signals[i], NULL);
+        /* Closing the watchers restored the default actions; a late SIGTERM must not kill us
+         * before the state is saved and the pid file removed. */
+        (void) signal(SIGTERM, SIG_IGN);
+        (void) signal(SIGINT, SIG_IGN);
+        (void) signal(SIGHUP, SIG_IGN);
         if (d->has_main)
                 mainproc_close(&d->main);
         reaper_close();
@@ -551,7 +556,11 @@ static int daemon_setup_handles(Daemon *d) {
         r = uv_check_start(&d->flush, daemon_on_check);
         if (r < 0)
                 return r;
-        return notify_setup(d->loop);
+        r = notify_setup(d->loop);
+        if (r < 0)
+                log_event(LOG_WARNING, "watchdog", NULL, NULL, NULL,
+                          "cannot set up the watchdog (WATCHDOG_USEC), ignoring: %s", strerror(-r));
+        return 0;
 }
 
 int daemon_run(const DaemonOptions *opts) {

@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* The journal sink: one journal entry per daemon event and per output line, sent with
  * sd_journal_sendv() to journald's native socket, so jobs and runs can be queried by field
- * (journalctl SOLOCRON_JOB=backup, MESSAGE_ID=… for every failed run). Fields are iovecs:
- * sd_journal_sendv() picks the binary-safe encoding itself, so a line with NUL bytes, invalid
- * UTF-8 or any other bytes is stored as it came. Built only with libsystemd. */
+ * (journalctl SOLOCRON_JOB=backup, MESSAGE_ID=… for every failed run). Fields go as iovecs
+ * with their lengths, never as C strings: sd_journal_sendv() length-prefixes a value that has
+ * a newline, and journald keeps NUL bytes and invalid UTF-8 as they came. */
+#include "build-config.h"
+#include "log.h"
+
+/* Without libsystemd there is no journal sink: log_format_from_string() refuses "journal"
+ * and log_setup() never asks for it. */
+#if HAVE_SYSTEMD
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,7 +23,6 @@
 #define SD_JOURNAL_SUPPRESS_LOCATION 1
 #include <systemd/sd-journal.h>
 
-#include "log.h"
 #include "macro.h"
 
 /* Stable MESSAGE_IDs (generated once with `systemd-id128 new`; never change one, only add):
@@ -44,8 +50,8 @@ static const struct {
         { "stopped",        "9745abe05d414113879732f659318bf2" },
 };
 
-/* Fixed fields of one entry plus the kv fields; kvs past this are dropped (they come
- * from our own code, never from a config or a job). */
+/* Fixed fields of one entry plus the kv fields (those come from our own code, never from a
+ * config or a job); an entry with more goes out in the text form instead. */
 #define JOURNAL_FIELDS_MAX 48
 /* Journal field names are at most 64 characters of [A-Z0-9_]. */
 #define JOURNAL_FIELD_NAME_MAX 64
@@ -56,7 +62,7 @@ typedef struct JournalEntry {
         size_t len, allocated;
         size_t start[JOURNAL_FIELDS_MAX], end[JOURNAL_FIELDS_MAX];
         size_t n;
-        bool failed;            /* out of memory or out of slots: drop the entry */
+        bool failed;            /* out of memory or out of slots: send the text form */
 } JournalEntry;
 
 static JournalEntry journal_entry;
@@ -68,7 +74,7 @@ static void entry_reset(JournalEntry *e) {
 }
 
 static void entry_append(JournalEntry *e, const void *p, size_t n) {
-        if (e->failed)
+        if (e->failed || n == 0)
                 return;
         if (e->len + n > e->allocated) {
                 size_t a = e->allocated ? e->allocated : 4096;
@@ -151,9 +157,9 @@ static const char *journal_message_id(const LogRecord *r) {
 }
 
 static void journal_common(JournalEntry *e, int priority, const char *job, const char *run) {
-        char prio[2] = { (char) ('0' + (priority >= 0 && priority <= LOG_DEBUG ? priority : LOG_INFO)) };
+        char prio = (char) ('0' + (priority >= 0 && priority <= LOG_DEBUG ? priority : LOG_INFO));
 
-        entry_field(e, "PRIORITY", prio, 1);
+        entry_field(e, "PRIORITY", &prio, 1);
         entry_field_str(e, "SYSLOG_IDENTIFIER", "solocron");
         if (job)
                 entry_field_str(e, "SOLOCRON_JOB", job);
@@ -205,3 +211,5 @@ const LogSink log_sink_journal = {
         .event = journal_event,
         .output = journal_output,
 };
+
+#endif

@@ -17,7 +17,7 @@ static void help(FILE *f) {
                 "one run per firing across replicas.\n"
                 "\n"
                 "Commands:\n"
-                "  run [-c FILE] [--state-dir DIR] [--log-format text|json] …\n"
+                "  run [-c FILE] [--state-dir DIR] [--log-format text|json|journal] …\n"
                 "                                  run the daemon in the foreground\n"
                 "  reload [--pid-file FILE]        make the running daemon re-read its table\n"
                 "  check [-c FILE]                 validate the job table, show each job's next firing\n"

@@ -60,6 +60,17 @@ static int env_set_pair(char **l, size_t *n, const char *key, const char *value)
         return env_set(l, n, kv);
 }
 
+/* The service manager's variables are ours, not the jobs': a job must not ping our watchdog
+ * or tell systemd we are ready. (JOURNAL_STREAM stays: its inode check keeps it honest.) */
+static bool env_is_private(const char *kv) {
+        static const char *const private[] = { "NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=" };
+
+        for (size_t i = 0; i < sizeof(private) / sizeof(private[0]); i++)
+                if (strncmp(kv, private[i], strlen(private[i])) == 0)
+                        return true;
+        return false;
+}
+
 int spawn_build_env(const JobConfig *cfg, char *const *extra, char ***ret) {
         size_t cap = strv_length(environ) + strv_length(cfg->env) + strv_length(extra) + 4, n = 0;
         char **l = calloc(cap + 1, sizeof(char *));
@@ -68,7 +79,8 @@ int spawn_build_env(const JobConfig *cfg, char *const *extra, char ***ret) {
         if (!l)
                 return -ENOMEM;
         for (char **p = environ; p && *p && r >= 0; p++)
-                r = env_set(l, &n, *p);
+                if (!env_is_private(*p))
+                        r = env_set(l, &n, *p);
         if (cfg->user && r >= 0) {
                 struct passwd *pw = getpwnam(cfg->user);
 

@@ -75,9 +75,10 @@ def test_environment_passes_through(daemon):
         jobs:
           - name: envjob
             schedule: "* * * * * *"
-            command: 'echo "$FROM_CONTAINER|$LOG_LEVEL|$SOLOCRON_JOB|$SOLOCRON_RUN_ID|$SOLOCRON_SCHEDULED_TIME|$SOLOCRON_ATTEMPT"'
+            command: 'echo "$FROM_CONTAINER|$LOG_LEVEL|$SOLOCRON_JOB|$SOLOCRON_RUN_ID|$SOLOCRON_SCHEDULED_TIME|$SOLOCRON_ATTEMPT|$NOTIFY_SOCKET$WATCHDOG_PID"'
             env: {LOG_LEVEL: debug}
-    """, env=clean_env(FROM_CONTAINER="secret-from-docker-run", LOG_LEVEL="info"))
+    """, env=clean_env(FROM_CONTAINER="secret-from-docker-run", LOG_LEVEL="info",
+                       NOTIFY_SOCKET="/nonexistent/notify", WATCHDOG_PID="1"))
     rec = d.event("output", job="envjob")
     fields = rec["line"].split("|")
     assert fields[0] == "secret-from-docker-run"
@@ -86,6 +87,7 @@ def test_environment_passes_through(daemon):
     assert fields[3] == rec["run"] and len(fields[3]) == 16
     assert fields[4].endswith("Z") and utc_seconds(fields[4]) > 0
     assert fields[5] == "1"
+    assert fields[6] == ""                         # the service manager's variables are ours
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")

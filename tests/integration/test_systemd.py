@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import BIN, Daemon, clean_env
+from conftest import BIN, clean_env
 
 UNIT = os.path.join(os.path.dirname(__file__), "..", "..", "contrib", "systemd", "solocron.service")
 
@@ -66,8 +66,10 @@ class Collector:
     sleeping. Subclasses turn one datagram (plus any passed fds) into one item."""
 
     def __init__(self, path):
+        self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(path)
+        self.drain_sent = self.drain_seen = 0
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
         # A blocked recvmsg() is not woken by close() from another thread: poll a flag.
         self.sock.settimeout(0.1)
@@ -86,6 +88,11 @@ class Collector:
                 continue
             except OSError:
                 break
+            if data.startswith(b"\0drain "):
+                with self.cond:
+                    self.drain_seen = int(data.split()[1])
+                    self.cond.notify_all()
+                continue
             fds = []
             for level, kind, payload in anc:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
@@ -115,6 +122,15 @@ class Collector:
                     raise AssertionError(f"timed out waiting for {what}; got:\n" +
                                          "\n".join(repr(x) for _, x in self.items[-30:]))
                 self.cond.wait(min(left, 0.5))
+
+    def drain(self, timeout=15):
+        """Return once every datagram sent before the call has been read: a datagram queue
+        is FIFO, so that is when our own marker, sent now, comes out. Absence checks use it."""
+        self.drain_sent += 1
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as c:
+            c.sendto(b"\0drain %d" % self.drain_sent, self.path)
+        with self.cond:
+            assert self.cond.wait_for(lambda: self.drain_seen >= self.drain_sent, timeout)
 
     def snapshot(self):
         with self.cond:
@@ -207,6 +223,7 @@ def test_notify_ready_reload_watchdog_stopping(daemon, notify):
     d.signal(signal.SIGTERM)
     i, _ = notify.wait(lambda m: m.get("STOPPING") == "1", what="STOPPING=1", after=n)
     assert d.proc.wait(timeout=30) == 0
+    notify.drain()
     later = [m for _, m in notify.snapshot()[i + 1:] if "WATCHDOG" in m]
     assert len(later) <= 1, f"watchdog pings after STOPPING=1: {later}"
 
@@ -221,6 +238,7 @@ def test_no_watchdog_without_watchdog_usec(daemon, notify):
     before = ctx_switches(d.proc.pid)
     time.sleep(3)               # the measurement window itself
     after = ctx_switches(d.proc.pid)
+    notify.drain()
     assert notify.watchdog_times() == []
     assert after == before, f"{after - before} context switches in 3 s of idling"
 
@@ -233,6 +251,7 @@ def test_watchdog_for_another_pid_is_not_ours(daemon, notify):
     notify.wait(lambda m: m.get("READY") == "1", what="READY=1")
     start = time.monotonic()
     time.sleep(1.0)             # five intervals in which a wrong timer would ping
+    notify.drain()
     assert [t for t in notify.watchdog_times() if t >= start] == []
 
 
@@ -246,6 +265,7 @@ def test_no_ready_for_an_invalid_table(tmp_path, notify):
                                                WATCHDOG_USEC="200000"),
                        stdin=subprocess.DEVNULL)
     assert r.returncode != 0
+    notify.drain()
     assert not any("READY" in m for _, m in notify.snapshot())
 
 
@@ -378,7 +398,9 @@ class JournalRun:
                 self.proc.kill()
                 self.proc.wait()
         self.reader.join(timeout=5)
-        self.journal.close()
+        if not self.journal.closed:
+            self.journal.drain()
+            self.journal.close()
         return rc
 
 
@@ -402,7 +424,7 @@ JOURNAL_TABLE = r"""
         command: 'printf "to stdout\n"; printf "to stderr\n" >&2; printf "nul\000byte \377 not utf-8\n"; exit 3'
       - name: fine
         schedule: "* * * * * *"
-        command: 'echo fine'
+        command: 'echo fine; echo'
       - name: slow
         schedule: "* * * * * *"
         command: 'sleep 1.6'
@@ -473,6 +495,7 @@ def test_journal_entries(journal_run):
     line = J.wait_entry(SOLOCRON_JOB="fine", SOLOCRON_RUN_ID=ok["SOLOCRON_RUN_ID"],
                         SOLOCRON_STREAM="stdout")
     assert line["MESSAGE"] == b"fine"
+    J.wait_entry(SOLOCRON_RUN_ID=ok["SOLOCRON_RUN_ID"], SOLOCRON_STREAM="stdout", MESSAGE=b"")
 
     # slow runs 1.6 s on a 1 s schedule: the next firing is skipped.
     skipped = J.wait_entry(SOLOCRON_EVENT="firing_skipped", SOLOCRON_JOB="slow")

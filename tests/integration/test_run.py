@@ -407,3 +407,56 @@ def test_reload_without_daemon(tmp_path):
     r = run("reload", "--pid-file", str(tmp_path / "none.pid"))
     assert r.returncode == 1
     assert "no pid file" in r.stderr
+
+
+def test_jitter_delays_the_start_not_the_firing(daemon):
+    d = daemon("""
+        jobs:
+          - name: jittery
+            schedule: "*/3 * * * * *"
+            command: 'echo $SOLOCRON_SCHEDULED_TIME'
+            jitter: 2s
+    """)
+    jit = d.event("run_jitter", job="jittery", count=2)
+    starts = d.event("run_started", job="jittery", count=2)
+    outs = d.event("output", job="jittery", count=2)
+    for j, s, o in zip(jit, starts, outs):
+        assert s["run"] == j["run"] == o["run"]
+        scheduled = utc_seconds(o["line"])
+        delay = record_time(s) - scheduled
+        assert 0 <= delay < 2.5, delay               # [0, jitter) plus start lag
+        assert scheduled % 3 == 0                      # the firing keeps its identity
+    fin = d.event("run_finished", job="jittery")
+    assert utc_seconds(fin["scheduled"]) == utc_seconds(outs[0]["line"])
+
+
+def test_workdir_nice_limits_umask(daemon, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    d = daemon(f"""
+        jobs:
+          - name: settings
+            schedule: "* * * * * *"
+            command: 'echo "$(pwd)|$(nice)|$(ulimit -n)|$(ulimit -Hn)|$(umask)"'
+            workdir: {work}
+            nice: 7
+            umask: "0077"
+            limits: {{nofile: {{soft: 123, hard: 456}}}}
+    """)
+    cwd, niceness, soft, hard, umask = d.output("settings").split("|")
+    assert cwd == str(work)
+    assert niceness == "7"
+    assert (soft, hard) == ("123", "456")
+    assert umask == "0077"
+
+
+def test_missing_workdir_is_a_clear_failure(daemon, tmp_path):
+    d = daemon(f"""
+        jobs:
+          - name: lost
+            schedule: "* * * * * *"
+            command: ["true"]
+            workdir: {tmp_path}/nowhere
+    """)
+    rec = d.event("run_failed", job="lost")
+    assert f"workdir '{tmp_path}/nowhere': No such file or directory" in rec["msg"]

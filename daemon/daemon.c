@@ -464,7 +464,9 @@ static int daemon_apply(Daemon *d, Table *t, bool initial) {
                         heap_remove(&d->heap, &j->entry);
                         continue;
                 }
-                j->next.has = job_next_firing(j->cfg, j->last_fired > now ? j->last_fired : now,
+                /* From the newest firing handled, or from just before now: a firing due this
+                 * very second and not yet handled is kept. */
+                j->next.has = job_next_firing(j->cfg, j->last_fired > now - 1 ? j->last_fired : now - 1,
                                               &j->next.firing) == 0;
                 daemon_requeue(d, j);
         }

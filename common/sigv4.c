@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +79,19 @@ static int str_add(Str *s, const char *d, size_t n) {
 
 static int str_adds(Str *s, const char *d) {
         return str_add(s, d, strlen(d));
+}
+
+/* Appends each string up to the NULL. */
+__attribute__((sentinel)) static int str_addv(Str *s, ...) {
+        const char *d;
+        va_list ap;
+        int r = 0;
+
+        va_start(ap, s);
+        while (r >= 0 && (d = va_arg(ap, const char *)))
+                r = str_adds(s, d);
+        va_end(ap);
+        return r;
 }
 
 /* Hands the string out; "" if nothing was added. NULL when out of memory. */
@@ -390,18 +404,7 @@ static int add_canonical_query(Str *s, const SigV4Param *query, size_t n_query) 
         qsort(ps.p, ps.n, sizeof(Param), param_compare);
 
         for (size_t i = 0; i < ps.n; i++) {
-                if (i > 0) {
-                        r = str_add(s, "&", 1);
-                        if (r < 0)
-                                return r;
-                }
-                r = str_adds(s, ps.p[i].key);
-                if (r < 0)
-                        return r;
-                r = str_add(s, "=", 1);
-                if (r < 0)
-                        return r;
-                r = str_adds(s, ps.p[i].value);
+                r = str_addv(s, i > 0 ? "&" : "", ps.p[i].key, "=", ps.p[i].value, NULL);
                 if (r < 0)
                         return r;
         }
@@ -465,29 +468,41 @@ static int add_canonical_headers(Str *s, Str *signed_headers, const SigV4Request
                 if (i > 0 && strcmp(h[i - 1].name, h[i].name) == 0)
                         return -EINVAL;
 
-                r = str_adds(s, h[i].name);
-                if (r < 0)
-                        return r;
-                r = str_add(s, ":", 1);
-                if (r < 0)
-                        return r;
-                r = str_add_trimmed(s, h[i].value);
-                if (r < 0)
-                        return r;
-                r = str_add(s, "\n", 1);
-                if (r < 0)
-                        return r;
-
-                if (i > 0) {
-                        r = str_add(signed_headers, ";", 1);
-                        if (r < 0)
-                                return r;
-                }
-                r = str_adds(signed_headers, h[i].name);
+                r = str_addv(s, h[i].name, ":", NULL);
+                if (r >= 0)
+                        r = str_add_trimmed(s, h[i].value);
+                if (r >= 0)
+                        r = str_adds(s, "\n");
+                if (r >= 0)
+                        r = str_addv(signed_headers, i > 0 ? ";" : "", h[i].name, NULL);
                 if (r < 0)
                         return r;
         }
         return 0;
+}
+
+static int build_canonical_request(Str *creq, Str *signed_headers, const SigV4Request *req,
+                                   const char *amz_date, const char *session_token) {
+        int r;
+
+        r = str_addv(creq, req->method, "\n", NULL);
+        if (r >= 0) {
+                if (req->flags & SIGV4_PATH_ENCODED)
+                        r = str_adds(creq, req->path);
+                else
+                        r = str_add_encoded(creq, req->path, strlen(req->path), true);
+        }
+        if (r >= 0)
+                r = str_adds(creq, "\n");
+        if (r >= 0)
+                r = add_canonical_query(creq, req->query, req->n_query);
+        if (r >= 0)
+                r = str_adds(creq, "\n");
+        if (r >= 0)
+                r = add_canonical_headers(creq, signed_headers, req, amz_date, session_token);
+        if (r >= 0)
+                r = str_addv(creq, "\n", signed_headers->p, "\n", req->payload_sha256, NULL);
+        return r;
 }
 
 static int validate(const SigV4Request *req, const SigV4Credentials *creds, const char *region,
@@ -607,64 +622,17 @@ int sigv4_sign(const SigV4Request *req, const SigV4Credentials *creds, const cha
         date[8] = '\0';
         memcpy(sig.content_sha256, req->payload_sha256, strlen(req->payload_sha256) + 1);
 
-        /* Canonical request. */
-        r = str_adds(&creq, req->method);
-        if (r >= 0)
-                r = str_add(&creq, "\n", 1);
-        if (r >= 0) {
-                if (req->flags & SIGV4_PATH_ENCODED)
-                        r = str_adds(&creq, req->path);
-                else
-                        r = str_add_encoded(&creq, req->path, strlen(req->path), true);
-        }
-        if (r >= 0)
-                r = str_add(&creq, "\n", 1);
-        if (r >= 0)
-                r = add_canonical_query(&creq, req->query, req->n_query);
-        if (r >= 0)
-                r = str_add(&creq, "\n", 1);
-        if (r >= 0)
-                r = add_canonical_headers(&creq, &signed_headers, req, sig.amz_date, token);
-        if (r >= 0)
-                r = str_add(&creq, "\n", 1);
-        if (r >= 0)
-                r = str_add(&creq, signed_headers.p, signed_headers.len);
-        if (r >= 0)
-                r = str_add(&creq, "\n", 1);
-        if (r >= 0)
-                r = str_adds(&creq, req->payload_sha256);
+        r = build_canonical_request(&creq, &signed_headers, req, sig.amz_date, token);
         if (r < 0)
                 return r;
-
         r = sigv4_sha256_hex(creq.p, creq.len, creq_hash);
         if (r < 0)
                 return r;
 
-        /* Scope and string to sign. */
-        r = str_adds(&scope, date);
+        r = str_addv(&scope, date, "/", region, "/", service, "/aws4_request", NULL);
         if (r >= 0)
-                r = str_add(&scope, "/", 1);
-        if (r >= 0)
-                r = str_adds(&scope, region);
-        if (r >= 0)
-                r = str_add(&scope, "/", 1);
-        if (r >= 0)
-                r = str_adds(&scope, service);
-        if (r >= 0)
-                r = str_adds(&scope, "/aws4_request");
-
-        if (r >= 0)
-                r = str_adds(&sts, ALGORITHM "\n");
-        if (r >= 0)
-                r = str_adds(&sts, sig.amz_date);
-        if (r >= 0)
-                r = str_add(&sts, "\n", 1);
-        if (r >= 0)
-                r = str_add(&sts, scope.p, scope.len);
-        if (r >= 0)
-                r = str_add(&sts, "\n", 1);
-        if (r >= 0)
-                r = str_adds(&sts, creq_hash);
+                r = str_addv(&sts, ALGORITHM "\n", sig.amz_date, "\n", scope.p, "\n", creq_hash,
+                             NULL);
         if (r < 0)
                 return r;
 
@@ -678,21 +646,8 @@ int sigv4_sign(const SigV4Request *req, const SigV4Credentials *creds, const cha
         hex_encode(mac, SHA256_LEN, sig.signature);
 
         /* Authorization header value, in the form of the S3 documentation's examples. */
-        r = str_adds(&auth, ALGORITHM " Credential=");
-        if (r >= 0)
-                r = str_adds(&auth, creds->access_key_id);
-        if (r >= 0)
-                r = str_add(&auth, "/", 1);
-        if (r >= 0)
-                r = str_add(&auth, scope.p, scope.len);
-        if (r >= 0)
-                r = str_adds(&auth, ",SignedHeaders=");
-        if (r >= 0)
-                r = str_add(&auth, signed_headers.p, signed_headers.len);
-        if (r >= 0)
-                r = str_adds(&auth, ",Signature=");
-        if (r >= 0)
-                r = str_adds(&auth, sig.signature);
+        r = str_addv(&auth, ALGORITHM " Credential=", creds->access_key_id, "/", scope.p,
+                     ",SignedHeaders=", signed_headers.p, ",Signature=", sig.signature, NULL);
         if (r < 0)
                 return r;
 

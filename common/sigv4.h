@@ -11,7 +11,6 @@
  * as S3 keeps them in object keys. Requests signed with query parameters (presigned URLs)
  * and chunked uploads are not supported. */
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 

@@ -3,6 +3,7 @@
  * heap, signals for reload and shutdown, and the ordered teardown. Nothing here polls: with
  * no firing due and no run in progress the process sleeps in epoll_wait. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,7 +236,10 @@ void daemon_run_finished(Daemon *d, Run *r, const char *result) {
 
         if (!d->state || state_set_last(d->state, r->job->name, r->firing.f.t) < 0)
                 return;
-        if (!uv_is_active((uv_handle_t *) &d->save_timer))
+        /* Only catch_up: reads the state back, so only a catch_up job's run is worth an fsync
+         * now; the others are written with the next save or at exit (an every-second job
+         * would otherwise fsync every second, right when the next firing runs). */
+        if (r->cfg->catch_up > 0 && !uv_is_active((uv_handle_t *) &d->save_timer))
                 (void) uv_timer_start(&d->save_timer, daemon_on_save_timer, STATE_SAVE_DELAY_MSEC, 0);
 }
 
@@ -499,6 +503,7 @@ static void daemon_reload(Daemon *d) {
                           "out of memory; keeping the current table");
                 table_unref(t);
         }
+        (void) malloc_trim(0);  /* the old table and the new YAML trees are gone */
         daemon_next_status(d, d->status, sizeof(d->status));
         notify_ready(d->status);
 }
@@ -632,6 +637,8 @@ int daemon_run(const DaemonOptions *opts) {
                 if (r < 0 && !d.main.alive)
                         daemon_stop(&d, SIGTERM);       /* exits 127 */
         }
+        /* Loading freed the YAML trees and zone files: give that memory back (idle RSS). */
+        (void) malloc_trim(0);
         d.ready = true;
         daemon_next_status(&d, d.status, sizeof(d.status));
         log_event(LOG_INFO, "ready", NULL, NULL, NULL, "ready: %zu job%s, %s", d.n_jobs,

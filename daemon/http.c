@@ -719,7 +719,8 @@ static CURLcode transfer_setopt_method(HttpTransfer *t, const HttpRequest *req) 
 }
 
 static CURLcode transfer_setopt(HttpTransfer *t, const HttpRequest *req) {
-        long timeout = req->timeout_ms > 0 ? (long) req->timeout_ms : (long) HTTP_TIMEOUT_DEFAULT_MS;
+        long timeout = req->timeout_ms > 0 ? (long) req->timeout_ms :
+                                             (long) HTTP_TIMEOUT_DEFAULT_MS;
         CURLcode result = CURLE_OK;
 
         if (!result)
@@ -799,6 +800,8 @@ int http_request_start(HttpClient *c, const HttpRequest *req, HttpTransfer **ret
                 return -ESHUTDOWN;
         if (c->n_transfers >= HTTP_TRANSFERS_MAX)
                 return -EAGAIN;
+        if (!c->running)
+                c->socket_error = 0;    /* libcurl forgets an old failure at this point too */
 
         t = calloc(1, sizeof(HttpTransfer));
         if (!t)
@@ -836,9 +839,7 @@ int http_request_start(HttpClient *c, const HttpRequest *req, HttpTransfer **ret
                 return -ENOMEM;
         result = transfer_setopt(t, req);
         if (result != CURLE_OK)
-                return result == CURLE_OUT_OF_MEMORY ? -ENOMEM :
-                       result == CURLE_UNKNOWN_OPTION || result == CURLE_NOT_BUILT_IN ? -EOPNOTSUPP :
-                       -EINVAL;
+                return http_errno_from_curl(result, 0);
 
         /* Only arms the timer (0 ms): the transfer proceeds, and completes, from the loop. */
         mc = curl_multi_add_handle(c->multi, t->easy);

@@ -134,11 +134,25 @@ void log_buffer_json_string(LogBuffer *b, const char *s, size_t n) {
 }
 
 void log_buffer_timestamp(LogBuffer *b, int64_t usec) {
-        Civil c;
+        /* A chatty job logs thousands of lines per millisecond: format each millisecond once
+         * (this was half of the relay's CPU time). */
+        static int64_t cached_msec = -1;
+        static char cached[32];
+        static size_t cached_len;
+        int64_t msec = usec / 1000;
 
-        civil_from_seconds(usec / 1000000, &c);
-        log_buffer_printf(b, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int) c.year, c.month, c.day,
-                          c.hour, c.minute, c.second, (int) (usec % 1000000 / 1000));
+        if (msec != cached_msec) {
+                Civil c;
+                int n;
+
+                civil_from_seconds(msec / 1000, &c);
+                n = snprintf(cached, sizeof(cached), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                             (int) c.year, c.month, c.day, c.hour, c.minute, c.second,
+                             (int) (msec % 1000));
+                cached_len = n > 0 && (size_t) n < sizeof(cached) ? (size_t) n : 0;
+                cached_msec = msec;
+        }
+        log_buffer_append(b, cached, cached_len);
 }
 
 static int64_t now_usec(void) {

@@ -18,10 +18,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
-/* Without this, sd-journal.h adds CODE_FILE/CODE_LINE/CODE_FUNC of the sending helper below:
- * the same for every entry, so only noise. */
-#define SD_JOURNAL_SUPPRESS_LOCATION 1
-#include <systemd/sd-journal.h>
+#include "sdlib.h"
 
 #include "macro.h"
 
@@ -139,7 +136,7 @@ static int entry_send(JournalEntry *e) {
         for (size_t i = 0; i < e->n; i++)
                 iov[i] = (struct iovec) { .iov_base = e->data + e->start[i],
                                           .iov_len = e->end[i] - e->start[i] };
-        return sd_journal_sendv(iov, (int) e->n);
+        return sdlib_journal_sendv(iov, (int) e->n);
 }
 
 static const char *journal_message_id(const LogRecord *r) {

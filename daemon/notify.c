@@ -15,7 +15,10 @@
 #include <string.h>
 #include <time.h>
 
-#include <systemd/sd-daemon.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "sdlib.h"
 
 /* systemd shows STATUS= in `systemctl status`; a line is plenty. */
 #define NOTIFY_STATUS_MAX 256
@@ -38,9 +41,24 @@ static void notify_clean_status(const char *status, char ret[static NOTIFY_STATU
         ret[n] = 0;
 }
 
+/* sd_notify() through the lazily loaded library; nothing at all without a NOTIFY_SOCKET,
+ * so the library is never loaded outside systemd. */
+static void notify_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void notify_send(const char *fmt, ...) {
+        char buf[NOTIFY_STATUS_MAX + 64];
+        va_list ap;
+
+        if (!getenv("NOTIFY_SOCKET"))
+                return;
+        va_start(ap, fmt);
+        (void) vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        (void) sdlib_notify(buf);
+}
+
 static void notify_on_watchdog(uv_timer_t *t) {
         (void) t;
-        (void) sd_notify(0, "WATCHDOG=1");
+        notify_send("WATCHDOG=1");
 }
 
 int notify_setup(uv_loop_t *loop) {
@@ -51,7 +69,7 @@ int notify_setup(uv_loop_t *loop) {
         if (!getenv("NOTIFY_SOCKET"))
                 return 0;
         /* > 0 only when WATCHDOG_USEC is set and WATCHDOG_PID is unset or ours. */
-        r = sd_watchdog_enabled(0, &usec);
+        r = sdlib_watchdog_enabled(&usec);
         if (r <= 0)
                 return r;
         /* Half the interval, as sd_watchdog_enabled(3) advises; uv timers count in ms. */
@@ -74,11 +92,11 @@ int notify_setup(uv_loop_t *loop) {
 
 void notify_ready(const char *status) {
         if (!status) {
-                (void) sd_notify(0, "READY=1");
+                notify_send("READY=1");
                 return;
         }
         notify_clean_status(status, notify_last_status);
-        (void) sd_notifyf(0, "READY=1\nSTATUS=%s", notify_last_status);
+        notify_send("READY=1\nSTATUS=%s", notify_last_status);
 }
 
 void notify_reloading(void) {
@@ -87,7 +105,7 @@ void notify_reloading(void) {
         /* systemd ≥ 253 wants the time of the request, to order it against its own. */
         if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
                 abort();
-        (void) sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+        notify_send("RELOADING=1\nMONOTONIC_USEC=%llu",
                           (unsigned long long) ts.tv_sec * 1000000ULL +
                                   (unsigned long long) ts.tv_nsec / 1000ULL);
 }
@@ -97,11 +115,11 @@ void notify_stopping(const char *status) {
         if (notify_watchdog_open)
                 (void) uv_timer_stop(&notify_watchdog);
         if (!status) {
-                (void) sd_notify(0, "STOPPING=1");
+                notify_send("STOPPING=1");
                 return;
         }
         notify_clean_status(status, notify_last_status);
-        (void) sd_notifyf(0, "STOPPING=1\nSTATUS=%s", notify_last_status);
+        notify_send("STOPPING=1\nSTATUS=%s", notify_last_status);
 }
 
 void notify_status(const char *status) {
@@ -114,7 +132,7 @@ void notify_status(const char *status) {
         if (strcmp(clean, notify_last_status) == 0)
                 return;
         memcpy(notify_last_status, clean, sizeof(clean));
-        (void) sd_notifyf(0, "STATUS=%s", notify_last_status);
+        notify_send("STATUS=%s", notify_last_status);
 }
 
 void notify_close(void) {

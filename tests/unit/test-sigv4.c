@@ -121,7 +121,8 @@ TEST(s3_put_object) {
                 "\n"
                 "date:Fri, 24 May 2013 00:00:00 GMT\n"
                 "host:examplebucket.s3.amazonaws.com\n"
-                "x-amz-content-sha256:44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072\n"
+                "x-amz-content-sha256:"
+                        "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072\n"
                 "x-amz-date:20130524T000000Z\n"
                 "x-amz-storage-class:REDUCED_REDUNDANCY\n"
                 "\n"
@@ -133,7 +134,8 @@ TEST(s3_put_object) {
                 "20130524/us-east-1/s3/aws4_request\n"
                 "9e0e90d9c76de8fa5b200d8c849cd5b8dc7a3be3951ddb7f6a76b4158342019d";
         static const char auth[] =
-                "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,"
+                "AWS4-HMAC-SHA256 "
+                "Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,"
                 "SignedHeaders=date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class,"
                 "Signature=98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd";
         /* Given in another order and case than signed: sorting and lowercasing is ours. */
@@ -159,7 +161,8 @@ TEST(s3_put_object) {
         ASSERT_OK(sigv4_sign(&req, &s3_creds, "us-east-1", "s3", S3_NOW, &s));
         ASSERT_STREQ(s.canonical_request, creq);
         ASSERT_STREQ(s.string_to_sign, sts);
-        ASSERT_STREQ(s.signature, "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
+        ASSERT_STREQ(s.signature,
+                     "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
         ASSERT_STREQ(s.authorization, auth);
         ASSERT_STREQ(s.content_sha256, hash);
         assert_no_secret(&s, S3_SECRET);
@@ -173,7 +176,8 @@ TEST(s3_get_bucket_lifecycle) {
                 "/\n"
                 "lifecycle=\n"
                 "host:examplebucket.s3.amazonaws.com\n"
-                "x-amz-content-sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
+                "x-amz-content-sha256:"
+                        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
                 "x-amz-date:20130524T000000Z\n"
                 "\n"
                 "host;x-amz-content-sha256;x-amz-date\n"
@@ -184,7 +188,8 @@ TEST(s3_get_bucket_lifecycle) {
                 "20130524/us-east-1/s3/aws4_request\n"
                 "9766c798316ff2757b517bc739a67f6213b4ab36dd5da2f94eaebf79c77395ca";
         static const char auth[] =
-                "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,"
+                "AWS4-HMAC-SHA256 "
+                "Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,"
                 "SignedHeaders=host;x-amz-content-sha256;x-amz-date,"
                 "Signature=fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543";
         const SigV4Param bare[] = { { "lifecycle", NULL } };
@@ -219,7 +224,8 @@ TEST(s3_list_objects) {
                 "/\n"
                 "max-keys=2&prefix=J\n"
                 "host:examplebucket.s3.amazonaws.com\n"
-                "x-amz-content-sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
+                "x-amz-content-sha256:"
+                        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
                 "x-amz-date:20130524T000000Z\n"
                 "\n"
                 "host;x-amz-content-sha256;x-amz-date\n"
@@ -230,7 +236,8 @@ TEST(s3_list_objects) {
                 "20130524/us-east-1/s3/aws4_request\n"
                 "df57d21db20da04d7fa30298dd4488ba3a2b47ca3a489c74750e0f1e7df1b9b7";
         static const char auth[] =
-                "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,"
+                "AWS4-HMAC-SHA256 "
+                "Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,"
                 "SignedHeaders=host;x-amz-content-sha256;x-amz-date,"
                 "Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7";
         /* Out of order on purpose: the canonical query string is sorted. */
@@ -248,7 +255,8 @@ TEST(s3_list_objects) {
         ASSERT_OK(sigv4_sign(&req, &s3_creds, "us-east-1", "s3", S3_NOW, &s));
         ASSERT_STREQ(s.canonical_request, creq);
         ASSERT_STREQ(s.string_to_sign, sts);
-        ASSERT_STREQ(s.signature, "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
+        ASSERT_STREQ(s.signature,
+                     "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
         ASSERT_STREQ(s.authorization, auth);
         sigv4_signature_done(&s);
 }
@@ -276,7 +284,8 @@ TEST(suite_session_token) {
 
         ASSERT_OK(sigv4_sign(&req, &creds, "us-east-1", "service", SUITE_NOW, &s));
         ASSERT_STREQ(s.string_to_sign, sts);
-        ASSERT_STREQ(s.signature, "85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead");
+        ASSERT_STREQ(s.signature,
+                     "85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead");
         ASSERT_TRUE(strstr(s.authorization,
                            ",SignedHeaders=host;x-amz-date;x-amz-security-token,"));
         ASSERT_STREQ(s.security_token, SUITE_TOKEN);
@@ -395,7 +404,8 @@ TEST(suite_utf8_path) {
 
         ASSERT_OK(sigv4_sign(&req, &suite_creds, "us-east-1", "service", SUITE_NOW, &s));
         ASSERT_STREQ(s.canonical_request, creq);
-        ASSERT_STREQ(s.signature, "8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85");
+        ASSERT_STREQ(s.signature,
+                     "8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85");
         sigv4_signature_done(&s);
 
         req.path = "/%E1%88%B4";
@@ -421,13 +431,15 @@ TEST(suite_query) {
         SigV4Signature s = {};
 
         ASSERT_OK(sigv4_sign(&req, &suite_creds, "us-east-1", "service", SUITE_NOW, &s));
-        ASSERT_STREQ(s.signature, "2cdec8eed098649ff3a119c94853b13c643bcf08f8b0a1d91e12c9027818dd04");
+        ASSERT_STREQ(s.signature,
+                     "2cdec8eed098649ff3a119c94853b13c643bcf08f8b0a1d91e12c9027818dd04");
         sigv4_signature_done(&s);
 
         req.query = order;
         req.n_query = ELEMENTSOF(order);
         ASSERT_OK(sigv4_sign(&req, &suite_creds, "us-east-1", "service", SUITE_NOW, &s));
-        ASSERT_STREQ(s.signature, "5772eed61e12b33fae39ee5e7012498b51d56abc0abb7c60486157bd471c4694");
+        ASSERT_STREQ(s.signature,
+                     "5772eed61e12b33fae39ee5e7012498b51d56abc0abb7c60486157bd471c4694");
         sigv4_signature_done(&s);
 }
 
@@ -493,6 +505,7 @@ TEST(uri_encoding) {
 TEST(odd_key_paths) {
         static const char raw[] = "/bucket/a b+c=d~e/\xc3\xa9t\xc3\xa9.txt";
         static const char encoded[] = "/bucket/a%20b%2Bc%3Dd~e/%C3%A9t%C3%A9.txt";
+        static const char prefix[] = "PUT\n/bucket/a%20b%2Bc%3Dd~e/%C3%A9t%C3%A9.txt\n\n";
         _cleanup_free_ char *mine = NULL;
         SigV4Request req = {
                 .method = "PUT",
@@ -506,8 +519,7 @@ TEST(odd_key_paths) {
         ASSERT_STREQ(mine, encoded);
 
         ASSERT_OK(sigv4_sign(&req, &s3_creds, "us-east-1", "s3", S3_NOW, &a));
-        ASSERT_TRUE(strncmp(a.canonical_request, "PUT\n/bucket/a%20b%2Bc%3Dd~e/%C3%A9t%C3%A9.txt\n\n",
-                            strlen("PUT\n") + strlen(encoded) + 2) == 0);
+        ASSERT_TRUE(strncmp(a.canonical_request, prefix, strlen(prefix)) == 0);
         ASSERT_TRUE(strstr(a.canonical_request, "\nx-amz-content-sha256:UNSIGNED-PAYLOAD\n"));
         ASSERT_TRUE(strstr(a.canonical_request, "\nhost:127.0.0.1:9000\n"));
         ASSERT_STREQ(a.content_sha256, SIGV4_UNSIGNED_PAYLOAD);
@@ -592,7 +604,9 @@ TEST(errors) {
                 "", "x", "/a b", "/%2f", "/%2", "/%", "/%G0", "/a+b", "/\xc3\xa9",
         };
         static const char *const bad_hashes[] = {
-                "", "unsigned-payload", "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+                "",
+                "unsigned-payload",
+                "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
                 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85",
                 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8555",
                 "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+
+#include "build-config.h"
+#include "sdlib.h"
+
+#if HAVE_SYSTEMD
+
+#include <dlfcn.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The symbols we use; the prototypes come from libsystemd's own headers, so a mismatch
+ * fails to compile. */
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
+
+static __typeof__(sd_notify) *sym_sd_notify;
+static __typeof__(sd_watchdog_enabled) *sym_sd_watchdog_enabled;
+static __typeof__(sd_journal_sendv) *sym_sd_journal_sendv;
+
+static int sdlib_load(void) {
+        static bool tried;
+        static int result = -EOPNOTSUPP;
+        void *dl;
+
+        if (tried)
+                return result;
+        tried = true;
+        dl = dlopen("libsystemd.so.0", RTLD_NOW | RTLD_NODELETE);
+        if (!dl)
+                return result;
+        sym_sd_notify = (__typeof__(sd_notify) *) dlsym(dl, "sd_notify");
+        sym_sd_watchdog_enabled = (__typeof__(sd_watchdog_enabled) *) dlsym(dl, "sd_watchdog_enabled");
+        sym_sd_journal_sendv = (__typeof__(sd_journal_sendv) *) dlsym(dl, "sd_journal_sendv");
+        if (sym_sd_notify && sym_sd_watchdog_enabled && sym_sd_journal_sendv)
+                result = 0;
+        return result;
+}
+
+int sdlib_notify(const char *state) {
+        int r = sdlib_load();
+
+        return r < 0 ? r : sym_sd_notify(0, state);
+}
+
+int sdlib_watchdog_enabled(uint64_t *ret_usec) {
+        int r = sdlib_load();
+
+        return r < 0 ? r : sym_sd_watchdog_enabled(0, ret_usec);
+}
+
+int sdlib_journal_sendv(const struct iovec *iov, int n) {
+        int r = sdlib_load();
+
+        return r < 0 ? r : sym_sd_journal_sendv(iov, n);
+}
+
+#else /* !HAVE_SYSTEMD */
+
+int sdlib_notify(const char *state) {
+        (void) state;
+        return -EOPNOTSUPP;
+}
+
+int sdlib_watchdog_enabled(uint64_t *ret_usec) {
+        (void) ret_usec;
+        return -EOPNOTSUPP;
+}
+
+int sdlib_journal_sendv(const struct iovec *iov, int n) {
+        (void) iov;
+        (void) n;
+        return -EOPNOTSUPP;
+}
+
+#endif

@@ -18,6 +18,19 @@ def clean_env(**extra):
     return env
 
 
+def ctx_switches(pid):
+    """Voluntary + involuntary context switches of all of pid's threads: a process that
+    makes no wakeups keeps this number flat."""
+    import glob
+    total = 0
+    for status in glob.glob(f"/proc/{pid}/task/*/status"):
+        with open(status) as f:
+            for line in f:
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    total += int(line.split()[1])
+    return total
+
+
 def run(*args, env=None, timeout=30):
     return subprocess.run([BIN, *args], capture_output=True, text=True,
                           env=env if env is not None else clean_env(), timeout=timeout,

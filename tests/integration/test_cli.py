@@ -3,7 +3,7 @@
 import os
 import re
 
-from conftest import BIN, clean_env, run
+from conftest import clean_env, run
 
 NY_TABLE = """
     defaults:

@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from conftest import Daemon
 
 HELPERS = os.path.join(os.path.dirname(__file__), "helpers")
 MAIN = os.path.join(HELPERS, "main_process.py")

@@ -1,7 +1,6 @@
 # SPDX-License-Identifier: MIT
 """solocron run: firing, supervising and timing out jobs, as a user would see it."""
 import calendar
-import glob
 import json
 import os
 import signal
@@ -10,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import BIN, Daemon, clean_env, run
+from conftest import ctx_switches, BIN, Daemon, clean_env, run
 
 
 def utc_seconds(rfc3339):
@@ -40,16 +39,6 @@ def test_fires_on_the_second_with_small_lag(daemon):
     for f in finished:
         lag = record_time(by_run[f["run"]]) - utc_seconds(f["scheduled"])
         assert 0 <= lag < 0.5, lag
-
-
-def ctx_switches(pid):
-    total = 0
-    for status in glob.glob(f"/proc/{pid}/task/*/status"):
-        with open(status) as f:
-            for line in f:
-                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
-                    total += int(line.split()[1])
-    return total
 
 
 def test_no_wakeups_while_idle(daemon):

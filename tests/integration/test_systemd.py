@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import BIN, clean_env
+from conftest import ctx_switches, BIN, clean_env
 
 UNIT = os.path.join(os.path.dirname(__file__), "..", "..", "contrib", "systemd", "solocron.service")
 
@@ -176,16 +176,6 @@ SLEEPY_TABLE = """
 
 # WATCHDOG_PID=$$: sh's pid, which exec makes solocron's, as systemd sets it for the main pid.
 WITH_OWN_WATCHDOG_PID = ("sh", "-c", 'export WATCHDOG_PID=$$; exec "$@"', "sh")
-
-
-def ctx_switches(pid):
-    total = 0
-    for status in glob.glob(f"/proc/{pid}/task/*/status"):
-        with open(status) as f:
-            for line in f:
-                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
-                    total += int(line.split()[1])
-    return total
 
 
 @needs_systemd

@@ -159,6 +159,7 @@ int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *d,
         c.timeout = PICK(j, d, timeout, JOB_FIELD_TIMEOUT, USEC_INFINITY);
         c.kill_after = PICK(j, d, kill_after, JOB_FIELD_KILL_AFTER, 30 * USEC_PER_SEC);
         c.overlap = PICK(j, d, overlap, JOB_FIELD_OVERLAP, OVERLAP_SKIP);
+        c.no_lease = PICK(j, d, no_lease, JOB_FIELD_LEASE, false);
         c.retry_attempts = PICK(j, d, retry_attempts, JOB_FIELD_RETRY_ATTEMPTS, 1);
         c.retry_backoff = PICK(j, d, retry_backoff, JOB_FIELD_RETRY_BACKOFF, 10 * USEC_PER_SEC);
         c.retry_max_backoff = PICK(j, d, retry_max_backoff, JOB_FIELD_RETRY_MAX_BACKOFF,

@@ -63,6 +63,7 @@ typedef struct JobConfig {
         usec_t timeout;         /* USEC_INFINITY: none */
         usec_t kill_after;      /* SIGTERM → SIGKILL delay */
         OverlapPolicy overlap;
+        bool no_lease;          /* lease: none — runs on every replica, no election */
         unsigned retry_attempts; /* total tries including the first; 1 = no retry */
         usec_t retry_backoff;
         usec_t retry_max_backoff;

@@ -196,6 +196,7 @@ typedef enum JobField {
         JOB_FIELD_WORKDIR,
         JOB_FIELD_UMASK,
         JOB_FIELD_NICE,
+        JOB_FIELD_LEASE,
         _JOB_FIELD_MAX,
 } JobField;
 
@@ -221,6 +222,7 @@ typedef struct JobSpec {
         const Tz *tz;
         usec_t timeout, kill_after, jitter, catch_up, retry_backoff, retry_max_backoff;
         OverlapPolicy overlap;
+        bool no_lease;
         unsigned retry_attempts;
         RetryOn retry_on;
         const char **env;       /* owned array of borrowed pairs: key0, value0, key1, ... */

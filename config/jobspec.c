@@ -31,6 +31,7 @@ typedef enum JobKey {
         KEY_NICE,
         KEY_LIMITS,
         KEY_EXCLUDE,
+        KEY_LEASE,
         _KEY_MAX,
 } JobKey;
 
@@ -40,7 +41,11 @@ static const char *const job_keys[_KEY_MAX] = {
         "name", "description", "enabled", "schedule", "command",
         "timezone", "timeout", "kill_after", "overlap", "retry", "retry_on", "jitter",
         "catch_up", "env", "user", "group", "workdir", "umask", "nice", "limits", "exclude",
+        "lease",
 };
+
+/* A job's lease: the table's lease section, or none (every replica runs it). */
+static const char *const lease_names[] = { "default", "none" };
 
 static const char *const overlap_names[_OVERLAP_MAX] = {
         [OVERLAP_SKIP] = "skip",
@@ -391,6 +396,14 @@ static void spec_value(const Scope *s, JobKey key, const Node *v, JobSpec *j) {
                 break;
         case KEY_RETRY:
                 spec_retry(s, v, j);
+                break;
+        case KEY_LEASE:
+                r = config_get_enum(s, v, "lease", "job lease", lease_names, ELEMENTSOF(lease_names),
+                                    &i);
+                if (FAIL(j, r))
+                        break;
+                j->no_lease = i == 1;
+                MARK(j, JOB_FIELD_LEASE);
                 break;
         case KEY_RETRY_ON:
                 spec_retry_on(s, v, j);

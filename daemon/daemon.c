@@ -597,6 +597,19 @@ int daemon_run(const DaemonOptions *opts) {
                 log_flush();
                 return 1;
         }
+        {
+                _cleanup_free_ char *err = NULL;
+
+                r = lease_local_new(opts->state_dir, &d.lease, &err);
+                if (r < 0) {
+                        log_event(LOG_ERR, "start_failed", NULL, NULL, NULL, "lease: %s",
+                                  err ? err : strerror(-r));
+                        table_unref(t);
+                        state_free(d.state);
+                        log_flush();
+                        return 1;
+                }
+        }
         if (opts->pid_file) {
                 _cleanup_free_ char *err = NULL;
 
@@ -605,6 +618,7 @@ int daemon_run(const DaemonOptions *opts) {
                         log_event(LOG_ERR, "start_failed", NULL, NULL, NULL, "%s", err ? err : strerror(-r));
                         table_unref(t);
                         state_free(d.state);
+                        d.lease->ops->free(d.lease);
                         log_flush();
                         return 1;
                 }
@@ -659,6 +673,7 @@ int daemon_run(const DaemonOptions *opts) {
         heap_done(&d.heap);
         table_unref(d.table);
         state_free(d.state);
+        d.lease->ops->free(d.lease);
         if (opts->pid_file)
                 pidfile_remove(opts->pid_file);
         (void) uv_loop_close(d.loop);

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "heap.h"
+#include "lease.h"
 #include "mainproc.h"
 #include "output.h"
 #include "plan.h"
@@ -64,6 +65,7 @@ struct Daemon {
         uv_timer_t save_timer;  /* saves the state file shortly after a run ends */
         uv_timer_t grace_timer; /* shutdown: SIGKILL what is left after shutdown_grace */
         State *state;
+        LeaseStore *lease;      /* the table's lease section (local for now) */
         size_t n_runs;          /* runs in progress, all jobs */
         bool stopping;
         bool ready;             /* start-up done: status updates go to the service manager */
@@ -109,6 +111,7 @@ struct Run {
         Output out, err;
         int64_t attempt_start_usec; /* monotonic, for durations */
         int64_t run_start_usec;
+        LeaseClaim *claim;      /* the won lease of this firing, until the run ends */
         bool timed_out;         /* this attempt was killed for its timeout */
         bool terminated;        /* killed by solocron: replace, shutdown, removed by reload */
         bool start_failed;      /* this attempt could not start (not retried) */

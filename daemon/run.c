@@ -292,13 +292,58 @@ static void run_on_timer_closed(uv_handle_t *h) {
         free(r);
 }
 
+/* End the run without a summary (it never ran here: the firing is held elsewhere). */
+static void run_drop(Run *r) {
+        r->phase = RUN_CLOSING;
+        job_run_ended(r->job, r);
+        uv_close((uv_handle_t *) &r->timer, run_on_timer_closed);
+}
+
 static void run_finish(Run *r, const char *result) {
         Daemon *d = r->job->daemon;
 
-        r->phase = RUN_CLOSING;
+        if (r->claim) {
+                /* The proof of run: how it ended, then the lease is let go. */
+                d->lease->ops->finish(r->claim, result, r->term_signal ? 128 + r->term_signal
+                                                                       : r->exit_status);
+                r->claim = NULL;
+        }
         daemon_run_finished(d, r, result);
-        job_run_ended(r->job, r);
-        uv_close((uv_handle_t *) &r->timer, run_on_timer_closed);
+        run_drop(r);
+}
+
+/* Claim the firing before running it. Returns false when this replica must stand down (the
+ * run has been dropped). */
+static bool run_elect(Run *r) {
+        Daemon *d = r->job->daemon;
+        const char *detail = "";
+        char utc[RFC3339_UTC_MAX];
+        LeaseResult res;
+
+        if (r->cfg->no_lease || !d->lease)
+                return true;
+        res = d->lease->ops->claim(d->lease,
+                                   &(LeaseRequest) { .job = r->job->name, .scheduled = r->firing.f.t,
+                                                     .run_id = r->id, .attempt = r->attempt },
+                                   NULL, NULL, &r->claim, &detail);
+        format_rfc3339_utc(r->firing.f.t, utc);
+        switch (res) {
+        case LEASE_WON:
+                log_event(LOG_DEBUG, "firing_won", r->job->name, r->id, NULL, "firing %s won (%s lease)",
+                          utc, d->lease->ops->name);
+                return true;
+        case LEASE_HELD:
+                log_event(LOG_INFO, "firing_held", r->job->name, NULL, NULL, "firing %s@%s held by %s",
+                          r->job->name, utc, detail);
+                break;
+        default:
+                /* The default on_store_down: never risk a duplicate. */
+                log_event(LOG_WARNING, "lease_unavailable", r->job->name, NULL, NULL,
+                          "cannot claim firing %s: %s; skipping it", utc, detail);
+                break;
+        }
+        run_drop(r);
+        return false;
 }
 
 static void run_on_jitter(uv_timer_t *t) {
@@ -327,6 +372,8 @@ int run_start(Job *j, const JobFiring *f, bool catch_up) {
         j->runs = r;
         j->n_runs++;
         d->n_runs++;
+        if (!run_elect(r))
+                return 0;
 
         if (r->cfg->jitter > 0) {
                 uint64_t delay = random_below(r->cfg->jitter);

@@ -449,3 +449,45 @@ def test_missing_workdir_is_a_clear_failure(daemon, tmp_path):
     """)
     rec = d.event("run_failed", job="lost")
     assert f"workdir '{tmp_path}/nowhere': No such file or directory" in rec["msg"]
+
+
+def test_local_lease_two_daemons_one_run_per_firing(tmp_path):
+    """Two daemons on one host with one state directory: each firing runs once."""
+    ran = tmp_path / "ran"
+    table = tmp_path / "t.yaml"
+    table.write_text(f"""
+jobs:
+  - name: once
+    schedule: "* * * * * *"
+    command: 'echo "$SOLOCRON_SCHEDULED_TIME $SOLOCRON_RUN_ID" >> {ran}'
+  - name: everywhere
+    schedule: "* * * * * *"
+    command: 'echo "$SOLOCRON_SCHEDULED_TIME" >> {ran}.all'
+    lease: none
+""")
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    a_dir.mkdir()
+    b_dir.mkdir()
+    state = ["--state-dir", str(tmp_path / "shared-state")]
+    a = Daemon(str(table), a_dir, *state)
+    b = Daemon(str(table), b_dir, *state)
+    try:
+        # Daemon a handles every firing: it either wins and runs it, or finds it held.
+        handled = a.wait_for(lambda r: r.get("job") == "once" and
+                             r.get("event") in ("run_finished", "firing_held"), count=6,
+                             what="6 firings handled by daemon a")
+        assert {r["event"] for r in handled} <= {"run_finished", "firing_held"}
+        held = a.find("firing_held", job="once") + b.find("firing_held", job="once")
+        assert held and "held by" in held[0]["msg"]
+        # lease: none runs on both daemons
+        a.event("run_finished", job="everywhere", count=2)
+        b.event("run_finished", job="everywhere", count=2)
+    finally:
+        a.stop()
+        b.stop()
+    lines = ran.read_text().split("\n")[:-1]
+    firings = [l.split()[0] for l in lines]
+    assert len(firings) >= 5
+    assert len(firings) == len(set(firings)), "a firing ran twice"
+    all_runs = (tmp_path / "ran.all").read_text().split()
+    assert len(all_runs) > len(set(all_runs))   # the same firing on both daemons

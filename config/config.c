@@ -38,7 +38,7 @@ Config *config_free(Config *c) {
         for (size_t i = 0; i < c->n_zones; i++)
                 tz_free(c->zones[i]);
         free(c->zones);
-        free(c->lease_backend);
+        config_lease_done(&c->lease);
         strv_free(c->main.argv);
         strv_free(c->files);
         free(c);
@@ -160,6 +160,9 @@ int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *d,
         c.kill_after = PICK(j, d, kill_after, JOB_FIELD_KILL_AFTER, 30 * USEC_PER_SEC);
         c.overlap = PICK(j, d, overlap, JOB_FIELD_OVERLAP, OVERLAP_SKIP);
         c.no_lease = PICK(j, d, no_lease, JOB_FIELD_LEASE, false);
+        c.takeover = PICK(j, d, takeover, JOB_FIELD_TAKEOVER, false);
+        c.on_lease_lost = PICK(j, d, on_lease_lost, JOB_FIELD_ON_LEASE_LOST, LEASE_LOST_KILL);
+        c.on_store_down = PICK(j, d, on_store_down, JOB_FIELD_ON_STORE_DOWN, STORE_DOWN_SKIP);
         c.retry_attempts = PICK(j, d, retry_attempts, JOB_FIELD_RETRY_ATTEMPTS, 1);
         c.retry_backoff = PICK(j, d, retry_backoff, JOB_FIELD_RETRY_BACKOFF, 10 * USEC_PER_SEC);
         c.retry_max_backoff = PICK(j, d, retry_max_backoff, JOB_FIELD_RETRY_MAX_BACKOFF,

@@ -32,6 +32,23 @@ typedef enum RetryOn {
         RETRY_ON_ALL     = RETRY_ON_NONZERO | RETRY_ON_TIMEOUT | RETRY_ON_SIGNAL,
 } RetryOn;
 
+typedef enum LeaseBackendKind {
+        LEASE_BACKEND_LOCAL,    /* default: flock in the state directory */
+        LEASE_BACKEND_ETCD,
+        LEASE_BACKEND_S3,
+        _LEASE_BACKEND_MAX,
+} LeaseBackendKind;
+
+typedef enum StoreDownPolicy {
+        STORE_DOWN_SKIP,        /* default: never risk a duplicate */
+        STORE_DOWN_RUN,         /* availability over safety */
+} StoreDownPolicy;
+
+typedef enum LeaseLostPolicy {
+        LEASE_LOST_KILL,        /* default: terminate the run as on timeout */
+        LEASE_LOST_CONTINUE,
+} LeaseLostPolicy;
+
 typedef struct Exclude {
         char *text;             /* as written, for messages */
         bool is_date;           /* a calendar date in the job's zone, else a cron expression */
@@ -64,6 +81,9 @@ typedef struct JobConfig {
         usec_t kill_after;      /* SIGTERM → SIGKILL delay */
         OverlapPolicy overlap;
         bool no_lease;          /* lease: none — runs on every replica, no election */
+        bool takeover;          /* re-run a firing whose holder died while running it */
+        LeaseLostPolicy on_lease_lost;
+        StoreDownPolicy on_store_down;
         unsigned retry_attempts; /* total tries including the first; 1 = no retry */
         usec_t retry_backoff;
         usec_t retry_max_backoff;
@@ -84,6 +104,24 @@ typedef struct JobConfig {
         size_t n_excludes;
 } JobConfig;
 
+typedef struct LeaseConfig {    /* the lease: section */
+        LeaseBackendKind backend;
+        char *prefix;           /* key prefix, default "solocron" */
+        usec_t ttl;             /* lease time to live, default 30s (etcd minimum 2s); renewed every ttl/3 */
+        usec_t election_timeout; /* how long a claim may retry a store that is down, default 10s */
+        usec_t history;         /* how long proof-of-run records are kept, default 30d */
+        /* etcd */
+        char **endpoints;       /* "http://127.0.0.1:2379", … (failover in order) */
+        char *username, *password;
+        char *ca_file, *cert_file, *key_file;  /* TLS: CA, and client cert/key for mTLS */
+        /* s3 */
+        char *bucket;
+        char *endpoint;         /* NULL: AWS (https://s3.REGION.amazonaws.com) */
+        char *region;           /* default us-east-1 */
+        bool path_style;        /* https://endpoint/bucket/key instead of bucket.endpoint/key */
+        usec_t max_clock_skew;  /* margin on expiry decisions, default 5s */
+} LeaseConfig;
+
 typedef struct MainConfig {   /* the main: section: a container's main process */
         char **argv;            /* NULL: no main: section */
         bool shell;             /* command was a string (/bin/sh -c) */
@@ -99,7 +137,7 @@ typedef struct Config {
         size_t n_zones;
         const Tz *default_tz;   /* borrowed from zones (or tz_utc()) */
         usec_t shutdown_grace;  /* default 30 s */
-        char *lease_backend;    /* "local" (only one so far) */
+        LeaseConfig lease;
         MainConfig main;
         char **files;           /* every file read, main file first */
 } Config;
@@ -139,6 +177,8 @@ typedef struct ConfigLoadOptions {
 int config_load(const char *path, const ConfigLoadOptions *opts, Config **ret, ConfigDiags *diags);
 
 Config *config_free(Config *c);
+/* Same lease section (backend and every setting)? */
+bool config_lease_equal(const LeaseConfig *a, const LeaseConfig *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
 const JobConfig *config_find_job(const Config *c, const char *name);
 

@@ -197,6 +197,9 @@ typedef enum JobField {
         JOB_FIELD_UMASK,
         JOB_FIELD_NICE,
         JOB_FIELD_LEASE,
+        JOB_FIELD_TAKEOVER,
+        JOB_FIELD_ON_LEASE_LOST,
+        JOB_FIELD_ON_STORE_DOWN,
         _JOB_FIELD_MAX,
 } JobField;
 
@@ -222,7 +225,9 @@ typedef struct JobSpec {
         const Tz *tz;
         usec_t timeout, kill_after, jitter, catch_up, retry_backoff, retry_max_backoff;
         OverlapPolicy overlap;
-        bool no_lease;
+        bool no_lease, takeover;
+        LeaseLostPolicy on_lease_lost;
+        StoreDownPolicy on_store_down;
         unsigned retry_attempts;
         RetryOn retry_on;
         const char **env;       /* owned array of borrowed pairs: key0, value0, key1, ... */
@@ -240,6 +245,11 @@ void config_jobspec_parse(const Scope *s, const Node *m, bool is_defaults, JobSp
 
 /* jobspec.c: a command (string → /bin/sh -c, or argv); strings borrowed from the nodes. */
 int config_get_command(const Scope *s, const Node *v, char ***ret_argv, bool *ret_shell);
+
+/* lease.c: the lease: section into ctx->config->lease. */
+void config_lease_defaults(LeaseConfig *l);
+void config_lease_done(LeaseConfig *l);
+void config_check_lease(const Scope *s, const Node *v);
 
 /* mainproc.c: the main: section into ctx->config->main. */
 void config_check_main(const Scope *s, const Node *v);

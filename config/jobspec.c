@@ -32,6 +32,9 @@ typedef enum JobKey {
         KEY_LIMITS,
         KEY_EXCLUDE,
         KEY_LEASE,
+        KEY_TAKEOVER,
+        KEY_ON_LEASE_LOST,
+        KEY_ON_STORE_DOWN,
         _KEY_MAX,
 } JobKey;
 
@@ -41,8 +44,10 @@ static const char *const job_keys[_KEY_MAX] = {
         "name", "description", "enabled", "schedule", "command",
         "timezone", "timeout", "kill_after", "overlap", "retry", "retry_on", "jitter",
         "catch_up", "env", "user", "group", "workdir", "umask", "nice", "limits", "exclude",
-        "lease",
+        "lease", "takeover", "on_lease_lost", "on_store_down",
 };
+static const char *const lease_lost_names[] = { "kill", "continue" };
+static const char *const store_down_names[] = { "skip", "run" };
 
 /* A job's lease: the table's lease section, or none (every replica runs it). */
 static const char *const lease_names[] = { "default", "none" };
@@ -404,6 +409,28 @@ static void spec_value(const Scope *s, JobKey key, const Node *v, JobSpec *j) {
                         break;
                 j->no_lease = i == 1;
                 MARK(j, JOB_FIELD_LEASE);
+                break;
+        case KEY_TAKEOVER:
+                r = config_get_bool(s, v, "takeover", &j->takeover);
+                if (FAIL(j, r))
+                        break;
+                MARK(j, JOB_FIELD_TAKEOVER);
+                break;
+        case KEY_ON_LEASE_LOST:
+                r = config_get_enum(s, v, "on_lease_lost", "on_lease_lost policy", lease_lost_names,
+                                    ELEMENTSOF(lease_lost_names), &i);
+                if (FAIL(j, r))
+                        break;
+                j->on_lease_lost = (LeaseLostPolicy) i;
+                MARK(j, JOB_FIELD_ON_LEASE_LOST);
+                break;
+        case KEY_ON_STORE_DOWN:
+                r = config_get_enum(s, v, "on_store_down", "on_store_down policy", store_down_names,
+                                    ELEMENTSOF(store_down_names), &i);
+                if (FAIL(j, r))
+                        break;
+                j->on_store_down = (StoreDownPolicy) i;
+                MARK(j, JOB_FIELD_ON_STORE_DOWN);
                 break;
         case KEY_RETRY_ON:
                 spec_retry_on(s, v, j);

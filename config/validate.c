@@ -13,9 +13,6 @@
 static const char *const top_keys[] = { "shutdown_grace", "include", "lease", "main", "defaults",
                                         "jobs" };
 static const char *const included_keys[] = { "jobs", "include" };
-static const char *const lease_keys[] = { "backend" };
-static const char *const lease_backends[] = { "local" };
-static const char *const lease_backends_later[] = { "etcd", "s3" };
 
 int config_zone_get(ConfigCtx *ctx, const char *name, const Tz **ret) {
         ZoneEntry *z;
@@ -55,43 +52,6 @@ int config_zone_get(ConfigCtx *ctx, const char *name, const Tz **ret) {
         return 0;
 }
 
-static void check_lease(const Scope *s, const Node *v) {
-        int i;
-
-        if (v->invalid || v->is_null)
-                return;
-        if (v->kind != NODE_MAPPING) {
-                (void) config_type_error(s, v, "lease", "a mapping");
-                return;
-        }
-        for (size_t k = 0; k + 1 < v->n_items; k += 2) {
-                const Node *key = v->items[k], *x = v->items[k + 1];
-                const char *t;
-                bool later = false;
-
-                if (key->invalid)
-                        continue;
-                if (strcmp(key->value, "backend") != 0) {
-                        config_unknown_key(s, key, "lease", lease_keys, ELEMENTSOF(lease_keys));
-                        continue;
-                }
-                if (config_get_string(s, x, "lease.backend", &t) < 0)
-                        continue;
-                for (size_t b = 0; b < ELEMENTSOF(lease_backends_later); b++)
-                        later = later || strcmp(t, lease_backends_later[b]) == 0;
-                if (later)
-                        config_error(s, x, "lease backend '%s' is not available in this version "
-                                     "(only 'local')", t);
-                else if (config_get_enum(s, x, "lease.backend", "lease backend", lease_backends,
-                                         ELEMENTSOF(lease_backends), &i) >= 0) {
-                        free(s->ctx->config->lease_backend);
-                        s->ctx->config->lease_backend = strdup(lease_backends[i]);
-                        if (!s->ctx->config->lease_backend)
-                                s->ctx->oom = true;
-                }
-        }
-}
-
 /* Top-level keys of the main file; returns the `defaults:` mapping, if any. */
 static const Node *check_main_keys(const Scope *s, const Node *root) {
         const Node *defaults = NULL;
@@ -105,7 +65,7 @@ static const Node *check_main_keys(const Scope *s, const Node *root) {
                         (void) config_get_duration(s, v, "shutdown_grace", false,
                                                    &s->ctx->config->shutdown_grace);
                 else if (strcmp(k->value, "lease") == 0)
-                        check_lease(s, v);
+                        config_check_lease(s, v);
                 else if (strcmp(k->value, "main") == 0)
                         config_check_main(s, v);
                 else if (strcmp(k->value, "defaults") == 0) {
@@ -266,11 +226,7 @@ int config_validate(ConfigCtx *ctx) {
         size_t max_jobs = 0;
 
         c->shutdown_grace = 30 * USEC_PER_SEC;
-        c->lease_backend = strdup("local");
-        if (!c->lease_backend) {
-                ctx->oom = true;
-                return -ENOMEM;
-        }
+        config_lease_defaults(&c->lease);
 
         /* Every job entry of every file, to size the arrays once. */
         for (size_t i = 0; i < ctx->n_files; i++) {

@@ -80,6 +80,20 @@ static Table *daemon_load_table(const char *path) {
         return t;
 }
 
+/* The lease store of the table's lease section. A reload does not replace it: changing the
+ * store under running jobs would break their claims (logged as needing a restart). */
+static int daemon_lease_new(Daemon *d, const LeaseConfig *lc, char **reterr_message) {
+        switch (lc->backend) {
+        case LEASE_BACKEND_LOCAL:
+                return lease_local_new(d->loop, d->opts.state_dir, &d->lease, reterr_message);
+        default:
+                if (asprintf(reterr_message, "the %s lease backend is not available in this build yet",
+                             lc->backend == LEASE_BACKEND_ETCD ? "etcd" : "s3") < 0)
+                        *reterr_message = NULL;
+                return -EOPNOTSUPP;
+        }
+}
+
 /* --- the schedule ------------------------------------------------------------------ */
 
 static int64_t now_sec(void) {
@@ -333,6 +347,7 @@ static void daemon_stop(Daemon *d, int sig) {
         }
         d->stopping = true;
         daemon_arm(d);
+        elect_unwatch_all(d);
         notify_stopping("stopping");
         log_event(LOG_INFO, "stopping", NULL, NULL, NULL,
                   "SIG%s: stopping; %s%zu run%s in progress, shutdown grace %llus", sigabbrev_np(sig),
@@ -364,6 +379,7 @@ static void daemon_on_main_exit(MainProc *m, int status, void *userdata) {
                           d->n_runs == 1 ? "" : "s", (unsigned long long) (grace / 1000000));
                 d->stopping = true;
                 daemon_arm(d);
+                elect_unwatch_all(d);
                 notify_stopping("stopping: the main process has exited");
                 (void) uv_timer_start(&d->grace_timer, daemon_on_grace_timer, grace / 1000, 0);
                 uv_unref((uv_handle_t *) &d->grace_timer);
@@ -495,6 +511,9 @@ static void daemon_reload(Daemon *d) {
                 notify_ready(d->status);
                 return;
         }
+        if (!config_lease_equal(&t->config->lease, &d->table->config->lease))
+                log_event(LOG_NOTICE, "lease_changed", NULL, NULL, NULL,
+                          "the lease: section changed; it takes effect when solocron restarts");
         if (!d->opts.main_argv && !strv_equal(t->config->main.argv, d->table->config->main.argv))
                 log_event(LOG_NOTICE, "main_process", NULL, NULL, NULL,
                           "the main: section changed; it takes effect when solocron restarts");
@@ -600,7 +619,7 @@ int daemon_run(const DaemonOptions *opts) {
         {
                 _cleanup_free_ char *err = NULL;
 
-                r = lease_local_new(opts->state_dir, &d.lease, &err);
+                r = daemon_lease_new(&d, &t->config->lease, &err);
                 if (r < 0) {
                         log_event(LOG_ERR, "start_failed", NULL, NULL, NULL, "lease: %s",
                                   err ? err : strerror(-r));
@@ -618,7 +637,7 @@ int daemon_run(const DaemonOptions *opts) {
                         log_event(LOG_ERR, "start_failed", NULL, NULL, NULL, "%s", err ? err : strerror(-r));
                         table_unref(t);
                         state_free(d.state);
-                        d.lease->ops->free(d.lease);
+                        d.lease->ops->close(d.lease, NULL, NULL);
                         log_flush();
                         return 1;
                 }
@@ -673,7 +692,7 @@ int daemon_run(const DaemonOptions *opts) {
         heap_done(&d.heap);
         table_unref(d.table);
         state_free(d.state);
-        d.lease->ops->free(d.lease);
+        d.lease->ops->close(d.lease, NULL, NULL);
         if (opts->pid_file)
                 pidfile_remove(opts->pid_file);
         (void) uv_loop_close(d.loop);

@@ -65,7 +65,8 @@ struct Daemon {
         uv_timer_t save_timer;  /* saves the state file shortly after a run ends */
         uv_timer_t grace_timer; /* shutdown: SIGKILL what is left after shutdown_grace */
         State *state;
-        LeaseStore *lease;      /* the table's lease section (local for now) */
+        LeaseStore *lease;      /* the table's lease section */
+        struct FiringWatch *watches; /* takeover: held firings watched for a dead holder */
         size_t n_runs;          /* runs in progress, all jobs */
         bool stopping;
         bool ready;             /* start-up done: status updates go to the service manager */
@@ -89,6 +90,7 @@ struct Job {
 };
 
 typedef enum RunPhase {
+        RUN_ELECTING,           /* claiming the firing from the lease backend */
         RUN_WAITING,            /* jitter delay before the first attempt */
         RUN_RUNNING,            /* a process is alive, or its output is draining */
         RUN_BACKOFF,            /* waiting to retry */
@@ -102,6 +104,7 @@ struct Run {
         char id[17];            /* 16 hex digits, random */
         JobFiring firing;
         bool catch_up;
+        bool takeover;          /* re-running a firing whose holder died */
         unsigned attempt;       /* 1-based */
         RunPhase phase;
         uv_timer_t timer;       /* jitter, timeout → SIGTERM → SIGKILL, drain, backoff */
@@ -111,7 +114,11 @@ struct Run {
         Output out, err;
         int64_t attempt_start_usec; /* monotonic, for durations */
         int64_t run_start_usec;
-        LeaseClaim *claim;      /* the won lease of this firing, until the run ends */
+        LeaseClaim *claim;      /* the won (or pending) lease of this firing, until the run ends */
+        LeaseCallbacks lease_cb;
+        char *lease_key;        /* SOLOCRON_LEASE_KEY (owned) */
+        uint64_t fencing_token; /* SOLOCRON_FENCING_TOKEN */
+        bool lease_lost;
         bool timed_out;         /* this attempt was killed for its timeout */
         bool terminated;        /* killed by solocron: replace, shutdown, removed by reload */
         bool start_failed;      /* this attempt could not start (not retried) */
@@ -132,10 +139,26 @@ void job_fire(Job *j, const JobFiring *f, bool catch_up);
 void job_run_ended(Job *j, Run *r);
 
 /* run.c */
-int run_start(Job *j, const JobFiring *f, bool catch_up);
+/* A run for firing f: elect (lease), wait for jitter, run attempts. */
+int run_start(Job *j, const JobFiring *f, bool catch_up, bool takeover);
+/* After a successful election: the jitter wait, then the first attempt. */
+void run_begin(Run *r);
+/* End a run that never ran here (held elsewhere, skipped): no summary. */
+void run_drop(Run *r);
 /* Send sig to the run's process group, and SIGKILL after escalate_after unless that is
  * USEC_INFINITY; a run waiting for jitter or a retry just ends. */
 void run_terminate(Run *r, int sig, usec_t escalate_after);
+
+/* elect.c */
+/* Claim r's firing. true: go on now (won, no lease, or on_store_down: run); false: the
+ * answer comes later (then run_begin() or run_drop()), or the run was dropped already. */
+bool elect_start(Run *r);
+/* The run ends while its claim is pending, or for good: forget the claim. */
+void elect_cancel(Run *r);
+/* The run is over: write the proof of run and let the lease go. */
+void elect_finish(Run *r, const char *result);
+/* Stop every takeover watch (shutdown). */
+void elect_unwatch_all(Daemon *d);
 
 /* daemon.c */
 /* A run ended with result ("succeeded", "failed", …): log its summary, remember it. */

@@ -44,7 +44,7 @@ static void job_start(Job *j, const JobFiring *f, bool catch_up) {
         char utc[RFC3339_UTC_MAX];
         int r;
 
-        r = run_start(j, f, catch_up);
+        r = run_start(j, f, catch_up, false);
         if (r < 0)
                 log_event(LOG_ERR, "run_failed", j->name, NULL, NULL, "cannot start run for %s: %s",
                           format_rfc3339_utc(f->f.t, utc), strerror(-r));

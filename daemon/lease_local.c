@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* The local lease: DIR/job-NAME.lease per job, locked with flock() while a run of that job
- * is in progress, holding a small JSON record of the newest firing claimed. A second daemon
- * on the same host (same state directory) finds the lock taken, or the record naming this
- * firing already, and stands down. The kernel drops the lock when a holder dies. */
+/* The local lease: DIR/job-NAME.lease per job, a small JSON record of the newest firing
+ * claimed for that job (who, which run, how it ended). Claiming is a short critical section
+ * under flock(): read the record; if it names this firing (or a later one), another daemon
+ * on this host has it: stand down; else write our claim. So two daemons sharing a state
+ * directory run each firing once, while one daemon may still run several firings of a job at
+ * once (overlap: allow). The lock is held for microseconds, so waiting for it in the loop is
+ * harmless; the kernel drops it if a holder dies. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -25,14 +28,15 @@ typedef struct LocalStore {
         char *dir;
         char hostname[256];
         char detail[256];       /* the last HELD/UNAVAILABLE explanation */
+        char key[512];          /* the last key claimed */
 } LocalStore;
 
 struct LeaseClaim {
         LocalStore *store;
-        int fd;                 /* locked */
-        char *job, *run_id;
+        char *path, *job, *run_id;
         int64_t scheduled;
         unsigned attempt;
+        uint64_t token;
 };
 
 /* The record in fd, or NULL when empty or not ours to understand. */
@@ -46,16 +50,16 @@ static json_t *record_read(int fd) {
         return json_loads(buf, 0, NULL);
 }
 
-static int record_write(const LeaseClaim *c, const char *status, int64_t exit_status) {
+static int record_write(int fd, const LeaseClaim *c, const char *status, int64_t exit_status) {
         char sched[RFC3339_UTC_MAX];
         _cleanup_free_ char *text = NULL;
         json_t *rec;
         size_t len;
 
-        rec = json_pack("{s:s,s:s,s:s,s:I,s:s,s:i,s:s}", "job", c->job, "scheduled",
+        rec = json_pack("{s:s,s:s,s:s,s:I,s:s,s:i,s:s,s:I}", "job", c->job, "scheduled",
                         format_rfc3339_utc(c->scheduled, sched), "holder", c->store->hostname,
                         "pid", (json_int_t) getpid(), "run", c->run_id, "attempt", (int) c->attempt,
-                        "status", status);
+                        "status", status, "token", (json_int_t) c->token);
         if (!rec)
                 return -ENOMEM;
         if (exit_status >= 0)
@@ -65,67 +69,71 @@ static int record_write(const LeaseClaim *c, const char *status, int64_t exit_st
         if (!text)
                 return -ENOMEM;
         len = strlen(text);
-        if (ftruncate(c->fd, 0) < 0 || pwrite(c->fd, text, len, 0) != (ssize_t) len)
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, text, len, 0) != (ssize_t) len)
                 return -errno;
         return 0;
 }
 
+/* Open and lock the job's file; -errno with the reason in ls->detail. */
+static int lock_open(LocalStore *ls, const char *path) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+
+        if (fd < 0) {
+                (void) snprintf(ls->detail, sizeof(ls->detail), "cannot open '%s': %s", path,
+                                strerror(errno));
+                return -errno;
+        }
+        while (flock(fd, LOCK_EX) < 0)
+                if (errno != EINTR) {
+                        int r = -errno;
+
+                        (void) snprintf(ls->detail, sizeof(ls->detail), "cannot lock '%s': %s", path,
+                                        strerror(-r));
+                        (void) close(fd);
+                        return r;
+                }
+        return fd;
+}
+
 static void claim_free(LeaseClaim *c) {
-        if (c->fd >= 0)
-                (void) close(c->fd);    /* releases the lock */
+        free(c->path);
         free(c->job);
         free(c->run_id);
         free(c);
 }
 
-static LeaseResult local_claim(LeaseStore *s, const LeaseRequest *req, lease_claim_cb cb,
-                               void *userdata, LeaseClaim **ret_claim, const char **ret_detail) {
+static LeaseResult local_claim(LeaseStore *s, const LeaseRequest *req, const LeaseCallbacks *cb,
+                               LeaseClaim **ret_claim, LeaseInfo *ret_info) {
         LocalStore *ls = container_of(s, LocalStore, store);
+        char sched[RFC3339_UTC_MAX];
         _cleanup_free_ char *path = NULL;
+        uint64_t token = 1;
         LeaseClaim *c;
         json_t *rec;
-        int fd;
+        int fd, r;
 
-        (void) cb;
-        (void) userdata;
-        *ret_detail = ls->detail;
+        (void) cb;              /* synchronous, and a local claim cannot be lost */
+        (void) snprintf(ls->key, sizeof(ls->key), "%s/job-%s.lease#%s", ls->dir, req->job,
+                        format_rfc3339_utc(req->scheduled, sched));
+        *ret_info = (LeaseInfo) { .detail = ls->detail, .key = ls->key };
         if (asprintf(&path, "%s/job-%s.lease", ls->dir, req->job) < 0)
                 return LEASE_UNAVAILABLE;
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd < 0) {
-                (void) snprintf(ls->detail, sizeof(ls->detail), "cannot open '%s': %s", path,
-                                strerror(errno));
+        fd = lock_open(ls, path);
+        if (fd < 0)
                 return LEASE_UNAVAILABLE;
-        }
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-                int e = errno;
 
-                rec = record_read(fd);
-                (void) close(fd);
-                if (e != EWOULDBLOCK) {
-                        json_decref(rec);
-                        (void) snprintf(ls->detail, sizeof(ls->detail), "cannot lock '%s': %s",
-                                        path, strerror(e));
-                        return LEASE_UNAVAILABLE;
-                }
-                (void) snprintf(ls->detail, sizeof(ls->detail), "pid %lld on %s",
-                                (long long) json_integer_value(json_object_get(rec, "pid")),
-                                json_string_value(json_object_get(rec, "holder")) ?: "this host");
-                json_decref(rec);
-                return LEASE_HELD;
-        }
-
-        /* Locked: has another daemon already run this firing (and let go)? */
         rec = record_read(fd);
         if (rec) {
                 const char *when = json_string_value(json_object_get(rec, "scheduled"));
                 int64_t t;
                 bool abs;
 
+                /* The fencing token counts the firings claimed through this file. */
+                token = (uint64_t) json_integer_value(json_object_get(rec, "token")) + 1;
                 if (when && parse_timestamp(when, &t, &abs) == 0 && abs && t >= req->scheduled) {
-                        (void) snprintf(ls->detail, sizeof(ls->detail),
-                                        "already run by pid %lld (%s)",
+                        (void) snprintf(ls->detail, sizeof(ls->detail), "pid %lld on %s (%s)",
                                         (long long) json_integer_value(json_object_get(rec, "pid")),
+                                        json_string_value(json_object_get(rec, "holder")) ?: "this host",
                                         json_string_value(json_object_get(rec, "status")) ?: "?");
                         json_decref(rec);
                         (void) close(fd);
@@ -135,44 +143,73 @@ static LeaseResult local_claim(LeaseStore *s, const LeaseRequest *req, lease_cla
         }
 
         c = calloc(1, sizeof(LeaseClaim));
-        if (!c) {
-                (void) close(fd);
-                (void) snprintf(ls->detail, sizeof(ls->detail), "out of memory");
-                return LEASE_UNAVAILABLE;
-        }
-        *c = (LeaseClaim) { .store = ls, .fd = fd, .scheduled = req->scheduled, .attempt = req->attempt,
-                            .job = strdup(req->job), .run_id = strdup(req->run_id) };
-        if (!c->job || !c->run_id || record_write(c, "running", -1) < 0) {
-                claim_free(c);
-                (void) snprintf(ls->detail, sizeof(ls->detail), "cannot write '%s'", path);
+        if (c)
+                *c = (LeaseClaim) { .store = ls, .scheduled = req->scheduled, .attempt = req->attempt,
+                                    .path = TAKE_PTR(path), .job = strdup(req->job),
+                                    .run_id = strdup(req->run_id), .token = token };
+        r = c && c->job && c->run_id ? record_write(fd, c, "running", -1) : -ENOMEM;
+        (void) close(fd);       /* unlocks */
+        if (r < 0) {
+                (void) snprintf(ls->detail, sizeof(ls->detail), "cannot record the claim: %s",
+                                strerror(-r));
+                if (c)
+                        claim_free(c);
                 return LEASE_UNAVAILABLE;
         }
         *ret_claim = c;
+        ret_info->fencing_token = token;
         return LEASE_WON;
 }
 
+/* Write the final status, if the record is still this claim's (a later firing may have been
+ * claimed meanwhile: its record stays). */
+static void local_record_end(LeaseClaim *c, const char *result, int64_t exit_status) {
+        int fd = lock_open(c->store, c->path);
+        json_t *rec;
+
+        if (fd < 0)
+                return;
+        rec = record_read(fd);
+        if (rec && strcmp(json_string_value(json_object_get(rec, "run")) ?: "", c->run_id) == 0)
+                (void) record_write(fd, c, result, exit_status);
+        json_decref(rec);
+        (void) close(fd);
+}
+
 static void local_finish(LeaseClaim *c, const char *result, int64_t exit_status) {
-        (void) record_write(c, result, exit_status);
+        local_record_end(c, result, exit_status);
         claim_free(c);
 }
 
-static void local_free(LeaseStore *s) {
-        LocalStore *ls = container_of(s, LocalStore, store);
+static void local_cancel(LeaseClaim *c) {
+        local_record_end(c, "abandoned", -1);
+        claim_free(c);
+}
 
+static void local_free(LocalStore *ls) {
         free(ls->dir);
         free(ls);
+}
+
+static void local_close(LeaseStore *s, void (*done)(void *userdata), void *userdata) {
+        /* Nothing is ever in flight. */
+        local_free(container_of(s, LocalStore, store));
+        if (done)
+                done(userdata);
 }
 
 static const LeaseOps lease_local_ops = {
         .name = "local",
         .claim = local_claim,
         .finish = local_finish,
-        .free = local_free,
+        .cancel = local_cancel,
+        .close = local_close,
 };
 
-int lease_local_new(const char *dir, LeaseStore **ret, char **reterr_message) {
+int lease_local_new(uv_loop_t *loop, const char *dir, LeaseStore **ret, char **reterr_message) {
         LocalStore *ls = calloc(1, sizeof(LocalStore));
 
+        (void) loop;
         if (!ls)
                 return -ENOMEM;
         ls->store.ops = &lease_local_ops;
@@ -185,7 +222,7 @@ int lease_local_new(const char *dir, LeaseStore **ret, char **reterr_message) {
 
                 if (asprintf(reterr_message, "cannot create '%s': %s", ls->dir, strerror(-r)) < 0)
                         *reterr_message = NULL;
-                local_free(&ls->store);
+                local_free(ls);
                 return r;
         }
         if (gethostname(ls->hostname, sizeof(ls->hostname) - 1) < 0)

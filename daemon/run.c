@@ -22,6 +22,10 @@
 #define RUN_DRAIN_MSEC 1000     /* after exit, how long grandchildren may hold the pipes */
 
 static void run_attempt(Run *r);
+
+static void run_on_jitter(uv_timer_t *t) {
+        run_attempt(t->data);
+}
 static void run_finish(Run *r, const char *result);
 
 static uint64_t usec_to_msec_ceil(usec_t u) {
@@ -179,6 +183,11 @@ static void run_on_kill_timer(uv_timer_t *t) {
 
 void run_terminate(Run *r, int sig, usec_t escalate_after) {
         switch (r->phase) {
+        case RUN_ELECTING:
+                elect_cancel(r);
+                r->terminated = true;
+                run_drop(r);
+                return;
         case RUN_WAITING:
         case RUN_BACKOFF:
                 /* No process: the run ends here. */
@@ -216,14 +225,21 @@ static void run_on_timeout(uv_timer_t *t) {
 
 static int run_env(Run *r, char ***ret) {
         char utc[RFC3339_UTC_MAX];
-        _cleanup_free_ char *job = NULL, *id = NULL, *sched = NULL, *attempt = NULL;
+        _cleanup_free_ char *job = NULL, *id = NULL, *sched = NULL, *attempt = NULL, *key = NULL,
+                *token = NULL;
 
         if (asprintf(&job, "SOLOCRON_JOB=%s", r->job->name) < 0 ||
             asprintf(&id, "SOLOCRON_RUN_ID=%s", r->id) < 0 ||
             asprintf(&sched, "SOLOCRON_SCHEDULED_TIME=%s", format_rfc3339_utc(r->firing.f.t, utc)) < 0 ||
             asprintf(&attempt, "SOLOCRON_ATTEMPT=%u", r->attempt) < 0)
                 return -ENOMEM;
-        return spawn_build_env(r->cfg, (char *[]) { job, id, sched, attempt, NULL }, ret);
+        /* With a won lease, what a job needs to make its writes idempotent and to reject a
+         * stale holder. */
+        if (r->claim && (asprintf(&key, "SOLOCRON_LEASE_KEY=%s", r->lease_key) < 0 ||
+                         asprintf(&token, "SOLOCRON_FENCING_TOKEN=%llu",
+                                  (unsigned long long) r->fencing_token) < 0))
+                return -ENOMEM;
+        return spawn_build_env(r->cfg, (char *[]) { job, id, sched, attempt, key, token, NULL }, ret);
 }
 
 static void run_attempt(Run *r) {
@@ -288,12 +304,13 @@ static void run_attempt(Run *r) {
 static void run_on_timer_closed(uv_handle_t *h) {
         Run *r = h->data;
 
+        free(r->lease_key);
         table_unref(r->table);
         free(r);
 }
 
 /* End the run without a summary (it never ran here: the firing is held elsewhere). */
-static void run_drop(Run *r) {
+void run_drop(Run *r) {
         r->phase = RUN_CLOSING;
         job_run_ended(r->job, r);
         uv_close((uv_handle_t *) &r->timer, run_on_timer_closed);
@@ -302,55 +319,27 @@ static void run_drop(Run *r) {
 static void run_finish(Run *r, const char *result) {
         Daemon *d = r->job->daemon;
 
-        if (r->claim) {
-                /* The proof of run: how it ended, then the lease is let go. */
-                d->lease->ops->finish(r->claim, result, r->term_signal ? 128 + r->term_signal
-                                                                       : r->exit_status);
-                r->claim = NULL;
-        }
+        elect_finish(r, result);
         daemon_run_finished(d, r, result);
         run_drop(r);
 }
 
-/* Claim the firing before running it. Returns false when this replica must stand down (the
- * run has been dropped). */
-static bool run_elect(Run *r) {
-        Daemon *d = r->job->daemon;
-        const char *detail = "";
-        char utc[RFC3339_UTC_MAX];
-        LeaseResult res;
 
-        if (r->cfg->no_lease || !d->lease)
-                return true;
-        res = d->lease->ops->claim(d->lease,
-                                   &(LeaseRequest) { .job = r->job->name, .scheduled = r->firing.f.t,
-                                                     .run_id = r->id, .attempt = r->attempt },
-                                   NULL, NULL, &r->claim, &detail);
-        format_rfc3339_utc(r->firing.f.t, utc);
-        switch (res) {
-        case LEASE_WON:
-                log_event(LOG_DEBUG, "firing_won", r->job->name, r->id, NULL, "firing %s won (%s lease)",
-                          utc, d->lease->ops->name);
-                return true;
-        case LEASE_HELD:
-                log_event(LOG_INFO, "firing_held", r->job->name, NULL, NULL, "firing %s@%s held by %s",
-                          r->job->name, utc, detail);
-                break;
-        default:
-                /* The default on_store_down: never risk a duplicate. */
-                log_event(LOG_WARNING, "lease_unavailable", r->job->name, NULL, NULL,
-                          "cannot claim firing %s: %s; skipping it", utc, detail);
-                break;
-        }
-        run_drop(r);
-        return false;
+void run_begin(Run *r) {
+        r->phase = RUN_WAITING;
+        if (r->cfg->jitter > 0) {
+                uint64_t delay = random_below(r->cfg->jitter);
+                char dur[32];
+
+                format_duration((int64_t) delay, dur);
+                log_event(LOG_INFO, "run_jitter", r->job->name, r->id, NULL, "starting in %s (jitter)",
+                          dur);
+                (void) uv_timer_start(&r->timer, run_on_jitter, delay / 1000, 0);
+        } else
+                run_attempt(r);
 }
 
-static void run_on_jitter(uv_timer_t *t) {
-        run_attempt(t->data);
-}
-
-int run_start(Job *j, const JobFiring *f, bool catch_up) {
+int run_start(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
         Daemon *d = j->daemon;
         Run *r = calloc(1, sizeof(Run));
         int k;
@@ -358,8 +347,8 @@ int run_start(Job *j, const JobFiring *f, bool catch_up) {
         if (!r)
                 return -ENOMEM;
         *r = (Run) { .job = j, .table = table_ref(d->table), .cfg = j->cfg, .firing = *f,
-                     .catch_up = catch_up, .attempt = 1, .phase = RUN_WAITING,
-                     .run_start_usec = mono_usec() };
+                     .catch_up = catch_up, .takeover = takeover, .attempt = takeover ? 2 : 1,
+                     .phase = RUN_ELECTING, .run_start_usec = mono_usec() };
         run_new_id(r->id);
         k = uv_timer_init(d->loop, &r->timer);
         if (k < 0) {
@@ -372,17 +361,8 @@ int run_start(Job *j, const JobFiring *f, bool catch_up) {
         j->runs = r;
         j->n_runs++;
         d->n_runs++;
-        if (!run_elect(r))
-                return 0;
-
-        if (r->cfg->jitter > 0) {
-                uint64_t delay = random_below(r->cfg->jitter);
-                char dur[32];
-
-                format_duration((int64_t) delay, dur);
-                log_event(LOG_INFO, "run_jitter", j->name, r->id, NULL, "starting in %s (jitter)", dur);
-                (void) uv_timer_start(&r->timer, run_on_jitter, delay / 1000, 0);
-        } else
-                run_attempt(r);
+        /* Elect first (the firing's identity is fixed), then the jitter delay. */
+        if (elect_start(r))
+                run_begin(r);
         return 0;
 }

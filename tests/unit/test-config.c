@@ -216,7 +216,7 @@ TEST(ok_full_file) {
         ASSERT_OK(config_load(path, &opts, &c, &d));
         ASSERT_EQ(d.n, 0);
         ASSERT_EQ(c->shutdown_grace, 60 * USEC_PER_SEC);
-        ASSERT_STREQ(c->lease_backend, "local");
+        ASSERT_EQ(c->lease.backend, LEASE_BACKEND_LOCAL);
         ASSERT_EQ(c->n_jobs, 5);
         ASSERT_STREQ(c->jobs[2].name, "included-first");
         ASSERT_STREQ(c->jobs[3].name, "included-second");
@@ -385,7 +385,7 @@ TEST(builtin_defaults) {
         ASSERT_LOADS(l);
         ASSERT_EQ(l.c->n_jobs, 1);
         ASSERT_EQ(l.c->shutdown_grace, 30 * USEC_PER_SEC);
-        ASSERT_STREQ(l.c->lease_backend, "local");
+        ASSERT_EQ(l.c->lease.backend, LEASE_BACKEND_LOCAL);
         ASSERT_TRUE(l.c->default_tz == tz_utc());
         ASSERT_EQ(l.c->n_zones, 0);
         ASSERT_TRUE(l.c->files[0] && !l.c->files[1]);

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/* The lease: section: which store elects one replica per firing, and how.
+ *   lease:
+ *     backend: local | etcd | s3          # local (default): flock in the state directory
+ *     prefix: solocron                    # keys are PREFIX/JOB/SCHEDULED-UTC
+ *     ttl: 30s                            # renewed every ttl/3 while a run lasts
+ *     election_timeout: 10s               # then on_store_down (a job key) decides
+ *     history: 30d                        # how long proof-of-run records are kept
+ *     # etcd: endpoints (required), username, password, ca_file, cert_file, key_file
+ *     # s3: bucket (required), endpoint, region, path_style, max_clock_skew */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "strv.h"
+
+static const char *const lease_keys[] = {
+        "backend", "prefix", "ttl", "election_timeout", "history",
+        "endpoints", "username", "password", "ca_file", "cert_file", "key_file",
+        "bucket", "endpoint", "region", "path_style", "max_clock_skew",
+};
+#define LEASE_FIRST_ETCD_KEY 5
+#define LEASE_FIRST_S3_KEY 11
+static const char *const backend_names[_LEASE_BACKEND_MAX] = { "local", "etcd", "s3" };
+
+void config_lease_defaults(LeaseConfig *l) {
+        *l = (LeaseConfig) {
+                .backend = LEASE_BACKEND_LOCAL,
+                .ttl = 30 * USEC_PER_SEC,
+                .election_timeout = 10 * USEC_PER_SEC,
+                .history = 30 * 86400 * USEC_PER_SEC,
+                .max_clock_skew = 5 * USEC_PER_SEC,
+        };
+}
+
+void config_lease_done(LeaseConfig *l) {
+        free(l->prefix);
+        strv_free(l->endpoints);
+        free(l->username);
+        free(l->password);
+        free(l->ca_file);
+        free(l->cert_file);
+        free(l->key_file);
+        free(l->bucket);
+        free(l->endpoint);
+        free(l->region);
+}
+
+static void lease_string(const Scope *s, const Node *v, const char *key, char **ret) {
+        const char *t;
+
+        if (config_get_string(s, v, key, &t) < 0)
+                return;
+        if (!*t) {
+                config_error(s, v, "'%s' must not be empty", key);
+                return;
+        }
+        free(*ret);
+        *ret = strdup(t);
+        if (!*ret)
+                s->ctx->oom = true;
+}
+
+static void lease_endpoints(const Scope *s, const Node *v, LeaseConfig *l) {
+        const Node *const *items = &v;
+        size_t n = 1;
+
+        if (v->invalid)
+                return;
+        if (v->kind == NODE_SEQUENCE) {
+                items = (const Node *const *) v->items;
+                n = v->n_items;
+        }
+        if (n == 0) {
+                config_error(s, v, "'lease.endpoints' must not be empty");
+                return;
+        }
+        strv_free(l->endpoints);
+        l->endpoints = calloc(n + 1, sizeof(char *));
+        if (!l->endpoints) {
+                s->ctx->oom = true;
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                const char *t;
+
+                if (config_get_string(s, items[i], "lease.endpoints", &t) < 0)
+                        continue;
+                if (strncmp(t, "http://", 7) != 0 && strncmp(t, "https://", 8) != 0) {
+                        config_error(s, items[i], "etcd endpoint '%s' must start with http:// or "
+                                     "https://", t);
+                        continue;
+                }
+                l->endpoints[i] = strdup(t);
+                if (!l->endpoints[i])
+                        s->ctx->oom = true;
+        }
+}
+
+void config_check_lease(const Scope *s, const Node *v) {
+        LeaseConfig *l = &s->ctx->config->lease;
+        const Node *first_etcd = NULL, *first_s3 = NULL;
+        int i;
+
+        if (v->invalid || v->is_null)
+                return;
+        if (v->kind != NODE_MAPPING) {
+                (void) config_type_error(s, v, "lease", "a mapping (backend, …)");
+                return;
+        }
+        for (size_t k = 0; k + 1 < v->n_items; k += 2) {
+                const Node *key = v->items[k], *x = v->items[k + 1];
+                size_t which = ELEMENTSOF(lease_keys);
+
+                if (key->invalid)
+                        continue;
+                for (size_t n = 0; n < ELEMENTSOF(lease_keys); n++)
+                        if (strcmp(key->value, lease_keys[n]) == 0)
+                                which = n;
+                if (which == ELEMENTSOF(lease_keys)) {
+                        config_unknown_key(s, key, "lease", lease_keys, ELEMENTSOF(lease_keys));
+                        continue;
+                }
+                if (which >= LEASE_FIRST_S3_KEY && !first_s3)
+                        first_s3 = key;
+                else if (which >= LEASE_FIRST_ETCD_KEY && which < LEASE_FIRST_S3_KEY && !first_etcd)
+                        first_etcd = key;
+                switch (which) {
+                case 0:
+                        if (config_get_enum(s, x, "lease.backend", "lease backend", backend_names,
+                                            _LEASE_BACKEND_MAX, &i) >= 0)
+                                l->backend = (LeaseBackendKind) i;
+                        break;
+                case 1: lease_string(s, x, "lease.prefix", &l->prefix); break;
+                case 2: (void) config_get_duration(s, x, "lease.ttl", false, &l->ttl); break;
+                case 3: (void) config_get_duration(s, x, "lease.election_timeout", false,
+                                                   &l->election_timeout); break;
+                case 4: (void) config_get_duration(s, x, "lease.history", false, &l->history); break;
+                case 5: lease_endpoints(s, x, l); break;
+                case 6: lease_string(s, x, "lease.username", &l->username); break;
+                case 7: lease_string(s, x, "lease.password", &l->password); break;
+                case 8: lease_string(s, x, "lease.ca_file", &l->ca_file); break;
+                case 9: lease_string(s, x, "lease.cert_file", &l->cert_file); break;
+                case 10: lease_string(s, x, "lease.key_file", &l->key_file); break;
+                case 11: lease_string(s, x, "lease.bucket", &l->bucket); break;
+                case 12: lease_string(s, x, "lease.endpoint", &l->endpoint); break;
+                case 13: lease_string(s, x, "lease.region", &l->region); break;
+                case 14: (void) config_get_bool(s, x, "lease.path_style", &l->path_style); break;
+                case 15: (void) config_get_duration(s, x, "lease.max_clock_skew", false,
+                                                    &l->max_clock_skew); break;
+                }
+        }
+
+        /* Settings of another backend are mistakes, not noise. */
+        if (first_etcd && l->backend != LEASE_BACKEND_ETCD)
+                config_error(s, first_etcd, "'lease.%s' applies to the etcd backend, not '%s'",
+                             first_etcd->value, backend_names[l->backend]);
+        if (first_s3 && l->backend != LEASE_BACKEND_S3)
+                config_error(s, first_s3, "'lease.%s' applies to the s3 backend, not '%s'",
+                             first_s3->value, backend_names[l->backend]);
+        if (l->backend == LEASE_BACKEND_ETCD && !l->endpoints)
+                config_error(s, v, "lease: the etcd backend needs 'endpoints' (e.g. "
+                             "[\"http://127.0.0.1:2379\"])");
+        if (l->backend == LEASE_BACKEND_S3 && !l->bucket)
+                config_error(s, v, "lease: the s3 backend needs 'bucket'");
+        if (l->ttl % USEC_PER_SEC != 0 || l->ttl < 2 * USEC_PER_SEC)
+                config_error(s, v, "lease: 'ttl' must be whole seconds, at least 2s (etcd's minimum)");
+        if ((l->cert_file != NULL) != (l->key_file != NULL))
+                config_error(s, v, "lease: 'cert_file' and 'key_file' go together (mTLS)");
+}
+
+static bool str_equal(const char *a, const char *b) {
+        return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+bool config_lease_equal(const LeaseConfig *a, const LeaseConfig *b) {
+        return a->backend == b->backend && str_equal(a->prefix, b->prefix) && a->ttl == b->ttl &&
+               a->election_timeout == b->election_timeout && a->history == b->history &&
+               strv_equal(a->endpoints, b->endpoints) && str_equal(a->username, b->username) &&
+               str_equal(a->password, b->password) && str_equal(a->ca_file, b->ca_file) &&
+               str_equal(a->cert_file, b->cert_file) && str_equal(a->key_file, b->key_file) &&
+               str_equal(a->bucket, b->bucket) && str_equal(a->endpoint, b->endpoint) &&
+               str_equal(a->region, b->region) && a->path_style == b->path_style &&
+               a->max_clock_skew == b->max_clock_skew;
+}

@@ -23,65 +23,6 @@
 
 #define STATE_SAVE_DELAY_MSEC 1000
 
-/* --- tables ------------------------------------------------------------------------ */
-
-Table *table_new(Config *c) {
-        Table *t = calloc(1, sizeof(Table));
-
-        if (!t)
-                return NULL;
-        t->config = c;
-        t->n_ref = 1;
-        return t;
-}
-
-Table *table_ref(Table *t) {
-        t->n_ref++;
-        return t;
-}
-
-Table *table_unref(Table *t) {
-        if (t && --t->n_ref == 0) {
-                config_free(t->config);
-                free(t);
-        }
-        return NULL;
-}
-
-/* Load the table, logging every diagnostic. Returns NULL when it is invalid. */
-static Table *daemon_load_table(const char *path) {
-        ConfigLoadOptions opts = {};
-        ConfigDiags diags = {};
-        const char *tz = getenv("CRON_TZ");
-        Config *c = NULL;
-        Table *t = NULL;
-        int r;
-
-        if (!tz || !*tz)
-                tz = getenv("TZ");
-        if (tz && *tz)
-                opts.default_tz = tz[0] == ':' ? tz + 1 : tz;
-        r = config_load(path, &opts, &c, &diags);
-        for (size_t i = 0; i < diags.n; i++) {
-                _cleanup_free_ char *line = config_diag_format(&diags.items[i]);
-
-                log_event(diags.items[i].severity == CONFIG_ERROR ? LOG_ERR : LOG_WARNING,
-                          "config_error", NULL, NULL, NULL, "%s", line ? line : "(out of memory)");
-        }
-        if (r < 0 && diags.n == 0)
-                log_event(LOG_ERR, "config_error", NULL, NULL, NULL, "%s: cannot load: %s", path,
-                          strerror(-r));
-        config_diags_done(&diags);
-        if (r < 0)
-                return NULL;
-        t = table_new(c);
-        if (!t)
-                config_free(c);
-        return t;
-}
-
-/* The lease store of the table's lease section. A reload does not replace it: changing the
- * store under running jobs would break their claims (logged as needing a restart). */
 static int daemon_lease_new(Daemon *d, const LeaseConfig *lc, char **reterr_message) {
         switch (lc->backend) {
         case LEASE_BACKEND_LOCAL:
@@ -96,13 +37,13 @@ static int daemon_lease_new(Daemon *d, const LeaseConfig *lc, char **reterr_mess
 
 /* --- the schedule ------------------------------------------------------------------ */
 
-static int64_t now_sec(void) {
+int64_t daemon_now_sec(void) {
         return wallclock_now_usec() / 1000000;
 }
 
 /* "next: refresh at 01:00 EST" (with the date when it is not within a day), for the log's
  * ready line and the service manager's STATUS=. */
-static void daemon_next_status(Daemon *d, char *buf, size_t size) {
+void daemon_next_status(Daemon *d, char *buf, size_t size) {
         HeapEntry *top = heap_peek(&d->heap);
         TzOffset off;
         Civil c;
@@ -115,10 +56,10 @@ static void daemon_next_status(Daemon *d, char *buf, size_t size) {
         j = container_of(top, Job, entry);
         tz_offset_at(j->cfg->tz, top->key, &off);
         civil_from_seconds(top->key + off.utoff, &c);
-        if (top->key - now_sec() < 86400 && c.second)
+        if (top->key - daemon_now_sec() < 86400 && c.second)
                 (void) snprintf(buf, size, "next: %s at %02d:%02d:%02d %s", j->name, c.hour, c.minute,
                                 c.second, off.abbr);
-        else if (top->key - now_sec() < 86400)
+        else if (top->key - daemon_now_sec() < 86400)
                 (void) snprintf(buf, size, "next: %s at %02d:%02d %s", j->name, c.hour, c.minute,
                                 off.abbr);
         else
@@ -137,7 +78,7 @@ static void daemon_update_status(Daemon *d) {
         notify_status(status);
 }
 
-static void daemon_arm(Daemon *d) {
+void daemon_arm(Daemon *d) {
         HeapEntry *top = heap_peek(&d->heap);
         int r;
 
@@ -177,7 +118,7 @@ static void daemon_on_plan(void *userdata, const PlanStep *s) {
         }
 }
 
-static void daemon_requeue(Daemon *d, Job *j) {
+void daemon_requeue(Daemon *d, Job *j) {
         if (j->next.has)
                 (void) heap_set_key(&d->heap, &j->entry, j->next.firing.f.t);
         else {
@@ -188,7 +129,7 @@ static void daemon_requeue(Daemon *d, Job *j) {
 
 static void daemon_on_wake(WallClock *w, bool clock_changed) {
         Daemon *d = w->userdata;
-        int64_t now = now_sec();
+        int64_t now = daemon_now_sec();
         HeapEntry *top;
 
         if (clock_changed)
@@ -204,7 +145,7 @@ static void daemon_on_wake(WallClock *w, bool clock_changed) {
 }
 
 /* Place a job in the schedule at start-up, or when a reload adds it. */
-static void daemon_plan_job(Daemon *d, Job *j, int64_t now) {
+void daemon_plan_job(Daemon *d, Job *j, int64_t now) {
         int64_t last;
         bool have = d->state && state_get_last(d->state, j->name, &last);
 
@@ -398,133 +339,6 @@ void daemon_job_idle(Daemon *d, Job *j) {
                 job_free(j);
         }
         daemon_maybe_done(d);
-}
-
-/* --- reload ------------------------------------------------------------------------ */
-
-static Job *daemon_find_job(Daemon *d, const char *name) {
-        for (size_t i = 0; i < d->n_jobs; i++)
-                if (d->jobs[i] && strcmp(d->jobs[i]->name, name) == 0)
-                        return d->jobs[i];
-        return NULL;
-}
-
-static void daemon_retire(Daemon *d, Job *j) {
-        heap_remove(&d->heap, &j->entry);
-        j->queued = false;
-        if (j->n_runs == 0) {
-                job_free(j);
-                return;
-        }
-        j->retired = true;
-        j->cfg = NULL;          /* the table it pointed into may go away; runs keep their own */
-        j->retired_next = d->retired;
-        d->retired = j;
-        if (d->opts.reload_kills_removed)
-                for (Run *r = j->runs, *next; r; r = next) {
-                        next = r->next;
-                        run_terminate(r, SIGTERM, r->cfg->kill_after);
-                }
-}
-
-/* Build the runtime jobs for table t, reusing those of the same name, and make t the
- * current table. On failure nothing has changed. */
-static int daemon_apply(Daemon *d, Table *t, bool initial) {
-        const Config *c = t->config;
-        _cleanup_free_ bool *fresh = calloc(c->n_jobs + 1, sizeof(bool));
-        Job **jobs = calloc(c->n_jobs + 1, sizeof(Job *));
-        size_t added = 0, removed = 0;
-        int64_t now = now_sec();
-
-        if (!jobs || !fresh) {
-                free(jobs);
-                return -ENOMEM;
-        }
-        for (size_t i = 0; i < c->n_jobs; i++) {
-                jobs[i] = daemon_find_job(d, c->jobs[i].name);
-                if (jobs[i])
-                        continue;
-                jobs[i] = job_new(d, &c->jobs[i]);
-                fresh[i] = true;
-                if (!jobs[i]) {
-                        for (size_t k = 0; k < i; k++)
-                                if (fresh[k])
-                                        job_free(jobs[k]);
-                        free(jobs);
-                        return -ENOMEM;
-                }
-        }
-        for (size_t i = 0; i < d->n_jobs; i++) {
-                bool still = false;
-
-                for (size_t k = 0; k < c->n_jobs && !still; k++)
-                        still = jobs[k] == d->jobs[i];
-                if (!still) {
-                        daemon_retire(d, d->jobs[i]);
-                        removed++;
-                }
-        }
-        free(d->jobs);
-        d->jobs = jobs;
-        d->n_jobs = c->n_jobs;
-        table_unref(d->table);
-        d->table = t;
-
-        for (size_t i = 0; i < d->n_jobs; i++) {
-                Job *j = d->jobs[i];
-
-                j->cfg = &c->jobs[i];
-                if (fresh[i]) {
-                        daemon_plan_job(d, j, now);
-                        added++;
-                        continue;
-                }
-                /* A kept job: its new definition applies from its next firing. */
-                if (!j->cfg->enabled) {
-                        heap_remove(&d->heap, &j->entry);
-                        continue;
-                }
-                /* From the newest firing handled, or from just before now: a firing due this
-                 * very second and not yet handled is kept. */
-                j->next.has = job_next_firing(j->cfg, j->last_fired > now - 1 ? j->last_fired : now - 1,
-                                              &j->next.firing) == 0;
-                daemon_requeue(d, j);
-        }
-        if (!initial)
-                log_event(LOG_INFO, "reloaded", NULL, NULL, NULL,
-                          "reloaded '%s': %zu job%s (%zu added, %zu kept, %zu removed)",
-                          d->opts.config_path, d->n_jobs, d->n_jobs == 1 ? "" : "s", added,
-                          d->n_jobs - added, removed);
-        daemon_arm(d);
-        return 0;
-}
-
-static void daemon_reload(Daemon *d) {
-        Table *t;
-
-        log_event(LOG_INFO, "reloading", NULL, NULL, NULL, "SIGHUP: reloading '%s'", d->opts.config_path);
-        notify_reloading();
-        t = daemon_load_table(d->opts.config_path);
-        if (!t) {
-                log_event(LOG_ERR, "reload_failed", NULL, NULL, NULL,
-                          "the new table is invalid; keeping the current one (%zu jobs)", d->n_jobs);
-                notify_ready(d->status);
-                return;
-        }
-        if (!config_lease_equal(&t->config->lease, &d->table->config->lease))
-                log_event(LOG_NOTICE, "lease_changed", NULL, NULL, NULL,
-                          "the lease: section changed; it takes effect when solocron restarts");
-        if (!d->opts.main_argv && !strv_equal(t->config->main.argv, d->table->config->main.argv))
-                log_event(LOG_NOTICE, "main_process", NULL, NULL, NULL,
-                          "the main: section changed; it takes effect when solocron restarts");
-        if (daemon_apply(d, t, false) < 0) {
-                log_event(LOG_ERR, "reload_failed", NULL, NULL, NULL,
-                          "out of memory; keeping the current table");
-                table_unref(t);
-        }
-        (void) malloc_trim(0);  /* the old table and the new YAML trees are gone */
-        daemon_next_status(d, d->status, sizeof(d->status));
-        notify_ready(d->status);
 }
 
 /* --- signals and the loop ---------------------------------------------------------- */

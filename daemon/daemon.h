@@ -160,7 +160,26 @@ void elect_finish(Run *r, const char *result);
 /* Stop every takeover watch (shutdown). */
 void elect_unwatch_all(Daemon *d);
 
+/* table.c */
+/* Load the table at path, logging every diagnostic; NULL when it is invalid. */
+Table *daemon_load_table(const char *path);
+/* Make t the current table: runtime jobs of the same name are kept, new ones planned,
+ * removed ones retired. On failure nothing has changed. */
+int daemon_apply(Daemon *d, Table *t, bool initial);
+/* SIGHUP: load the table again; keep the current one if the new one is invalid. */
+void daemon_reload(Daemon *d);
+Job *daemon_find_job(Daemon *d, const char *name);
+
 /* daemon.c */
+int64_t daemon_now_sec(void);
+/* Arm the wall-clock timer for the earliest firing (and update STATUS=). */
+void daemon_arm(Daemon *d);
+/* Put j back in the heap at its next firing (or take it out when there is none). */
+void daemon_requeue(Daemon *d, Job *j);
+/* Place a new job in the schedule, with catch-up from the state file. */
+void daemon_plan_job(Daemon *d, Job *j, int64_t now);
+/* "next: refresh at 01:00 EST" */
+void daemon_next_status(Daemon *d, char *buf, size_t size);
 /* A run ended with result ("succeeded", "failed", …): log its summary, remember it. */
 void daemon_run_finished(Daemon *d, Run *r, const char *result);
 /* j has no run in progress any more (retired jobs are freed, shutdown may complete). */

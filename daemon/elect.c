@@ -33,11 +33,8 @@ static void elect_on_expired(void *userdata) {
         FiringWatch *w = userdata;
         Daemon *d = w->daemon;
         char utc[RFC3339_UTC_MAX];
-        Job *j = NULL;
+        Job *j = daemon_find_job(d, w->job);
 
-        for (size_t i = 0; i < d->n_jobs && !j; i++)
-                if (strcmp(d->jobs[i]->name, w->job) == 0)
-                        j = d->jobs[i];
         format_rfc3339_utc(w->firing.f.t, utc);
         if (j && !d->stopping) {
                 log_event(LOG_WARNING, "firing_takeover", j->name, NULL, NULL,

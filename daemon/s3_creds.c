@@ -504,13 +504,22 @@ static int fetch_step(S3Creds *c, FetchStep step) {
 }
 
 static int fetch_start(S3Creds *c, int64_t now) {
+        int r;
+
         c->now = now;
         c->imds_retried = false;
         if (c->source == SOURCE_ECS)
-                return fetch_step(c, FETCH_ECS);
-        if (c->imds_token && now < c->imds_token_expiry - 60)
-                return fetch_step(c, FETCH_IMDS_ROLE);
-        return fetch_step(c, FETCH_IMDS_TOKEN);
+                r = fetch_step(c, FETCH_ECS);
+        else if (c->imds_token && now < c->imds_token_expiry - 60)
+                r = fetch_step(c, FETCH_IMDS_ROLE);
+        else
+                r = fetch_step(c, FETCH_IMDS_TOKEN);
+        if (r < 0) {
+                c->step = FETCH_IDLE;
+                if (r == -ENOMEM)
+                        (void) snprintf(c->message, sizeof(c->message), "out of memory");
+        }
+        return r;
 }
 
 /* "2026-11-23T06:00:00Z", also with fractional seconds or a numeric offset. */
@@ -638,7 +647,7 @@ static void creds_on_http_done(HttpResponse *resp, void *userdata) {
 /* ---- waiting ---- */
 
 static void waiter_add(S3Creds *c, S3CredsWait *w, s3_creds_cb cb) {
-        w->cb = cb;
+        w->creds = c;
         w->next = NULL;
         w->prev = c->waiters_tail;
         if (c->waiters_tail)
@@ -650,16 +659,21 @@ static void waiter_add(S3Creds *c, S3CredsWait *w, s3_creds_cb cb) {
         w->cb = cb;
 }
 
-/* A waiter knows its S3Creds only through the list; the list head is found by walking
- * back, so waiters need not store a pointer to c. */
 void s3_creds_cancel(S3CredsWait *w) {
+        S3Creds *c;
+
         if (!w || !w->queued)
                 return;
+        c = w->creds;
         w->queued = false;
         if (w->next)
                 w->next->prev = w->prev;
+        else
+                c->waiters_tail = w->prev;
         if (w->prev)
                 w->prev->next = w->next;
+        else
+                c->waiters = w->next;
         w->prev = w->next = NULL;
 }
 
@@ -686,9 +700,6 @@ int s3_creds_get(S3Creds *c, int64_t now, SigV4Credentials *ret, S3CredsWait *w,
         if (c->step == FETCH_IDLE) {
                 r = fetch_start(c, now);
                 if (r < 0) {
-                        c->step = FETCH_IDLE;
-                        if (r == -ENOMEM)
-                                (void) snprintf(c->message, sizeof(c->message), "out of memory");
                         *reterr_message = c->message;
                         return r;
                 }

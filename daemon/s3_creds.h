@@ -36,6 +36,7 @@ typedef struct S3CredsWait S3CredsWait;
 typedef void (*s3_creds_cb)(S3CredsWait *w, int error, const char *message);
 
 struct S3CredsWait {            /* embedded in the waiter; filled by s3_creds_get() */
+        S3Creds *creds;
         S3CredsWait *prev, *next;
         s3_creds_cb cb;
         bool queued;

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "curlib.h"
 #include "http.h"
 #include "macro.h"
 
@@ -553,6 +553,10 @@ HttpClient *http_client_new(uv_loop_t *loop) {
         CURLMcode mc = CURLM_OK;
 
         assert(loop);
+        if (curlib_load() < 0) {
+                errno = EOPNOTSUPP;     /* libcurl is not installed */
+                return NULL;
+        }
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
                 errno = EIO;
                 return NULL;

@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: MIT
+"""Real lease stores for the fleet tests, started on 127.0.0.1 by the tests themselves:
+Debian's etcd (a single node or a 3-node cluster) and the S3 servers (tests/integration/
+helpers/s3_double.py, a labelled S3-semantics test double)."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+ETCD = shutil.which("etcd") or "/usr/bin/etcd"
+HELPERS = os.path.join(os.path.dirname(__file__), "helpers")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EtcdCluster:
+    """n etcd members on 127.0.0.1 with ephemeral ports and private data directories."""
+
+    def __init__(self, n=1):
+        self.dir = tempfile.mkdtemp(prefix="solocron-etcd-")
+        self.members = []
+        for i in range(n):
+            self.members.append({"name": f"m{i}", "client": free_port(), "peer": free_port()})
+        cluster = ",".join(f"{m['name']}=http://127.0.0.1:{m['peer']}" for m in self.members)
+        for m in self.members:
+            m["proc"] = self._start(m, cluster)
+        self.wait_healthy()
+
+    def _start(self, m, cluster):
+        log = open(os.path.join(self.dir, m["name"] + ".log"), "ab")
+        return subprocess.Popen([
+            ETCD, "--name", m["name"], "--data-dir", os.path.join(self.dir, m["name"]),
+            "--listen-client-urls", f"http://127.0.0.1:{m['client']}",
+            "--advertise-client-urls", f"http://127.0.0.1:{m['client']}",
+            "--listen-peer-urls", f"http://127.0.0.1:{m['peer']}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{m['peer']}",
+            "--initial-cluster", cluster, "--initial-cluster-state", "new",
+            "--heartbeat-interval", "50", "--election-timeout", "500",
+        ], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+
+    @property
+    def endpoints(self):
+        return [f"http://127.0.0.1:{m['client']}" for m in self.members]
+
+    def wait_healthy(self, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for url in self.endpoints:
+                try:
+                    with urllib.request.urlopen(url + "/health", timeout=1) as r:
+                        if json.load(r).get("health") == "true":
+                            return
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        raise AssertionError("etcd did not become healthy")
+
+    def range(self, key):
+        """The value of key (bytes), or None."""
+        import base64
+        body = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
+        for url in self.endpoints:
+            try:
+                req = urllib.request.Request(url + "/v3/kv/range", data=body, method="POST")
+                with urllib.request.urlopen(req, timeout=2) as r:
+                    kvs = json.load(r).get("kvs") or []
+                    return base64.b64decode(kvs[0]["value"]) if kvs else None
+            except OSError:
+                continue
+        raise AssertionError("no etcd member answered")
+
+    def kill(self, i):
+        self.members[i]["proc"].kill()
+        self.members[i]["proc"].wait()
+
+    def stop(self):
+        for m in self.members:
+            if m["proc"].poll() is None:
+                m["proc"].terminate()
+        for m in self.members:
+            try:
+                m["proc"].wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                m["proc"].kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class S3Double:
+    """The S3-semantics test double (a labelled stand-in: no installable S3 server enforces
+    conditional writes), on an ephemeral port."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(HELPERS, "s3_double.py")],
+                                     stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        line = self.proc.stdout.readline().decode().strip()
+        self.port = int(line.split()[-1])
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)

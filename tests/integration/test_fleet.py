@@ -1,0 +1,179 @@
+# SPDX-License-Identifier: MIT
+"""Fleet-wide leases with real stores: five replicas, one run per firing."""
+import os
+import signal
+import time
+
+import pytest
+
+from conftest import Daemon, clean_env
+from fleet import ETCD, EtcdCluster
+
+RACE_SECONDS = int(os.environ.get("SOLOCRON_RACE_SECONDS", "200"))
+
+needs_etcd = pytest.mark.skipif(not os.path.exists(ETCD), reason="etcd-server is not installed")
+
+
+@pytest.fixture
+def etcd():
+    cluster = EtcdCluster(1)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def replicas(tmp_path):
+    """replicas(table_text, n) starts n daemons on one table, each with its own state."""
+    started = []
+
+    def start(text, n, *args):
+        table = tmp_path / "table.yaml"
+        table.write_text(text)
+        for i in range(n):
+            work = tmp_path / f"r{i}"
+            work.mkdir()
+            started.append(Daemon(str(table), work, *args, env=clean_env(REPLICA=f"r{i}")))
+        for d in started:
+            d.event("ready")
+        return started
+    yield start
+    for d in started:
+        d.stop()
+
+
+def etcd_lease(cluster, ttl="3s", extra=""):
+    return (f"lease:\n  backend: etcd\n  endpoints: {cluster.endpoints}\n  ttl: {ttl}\n"
+            f"  election_timeout: 2s\n{extra}")
+
+
+def read_runs(path):
+    """firing → [replica, …] from the lines jobs appended."""
+    runs = {}
+    if not path.exists():
+        return runs
+    for line in path.read_text().splitlines():
+        firing, replica = line.split()[:2]
+        runs.setdefault(firing, []).append(replica)
+    return runs
+
+
+def utc(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+@needs_etcd
+def test_five_replicas_one_run_per_firing_etcd(etcd, replicas, tmp_path):
+    ran = tmp_path / "ran"
+    ds = replicas(etcd_lease(etcd) + f"""
+jobs:
+  - name: tick
+    schedule: "* * * * * *"
+    command: 'echo "$SOLOCRON_SCHEDULED_TIME $REPLICA $SOLOCRON_FENCING_TOKEN" >> {ran}'
+""", 5)
+    start = int(time.time()) + 2
+    end = start + RACE_SECONDS
+    # Wait, by events, until every replica has decided the firing at `end`: it ran it, or
+    # found it held.
+    def decided(r):
+        return r.get("job") == "tick" and (
+            (r.get("event") == "run_finished" and r.get("scheduled") == utc(end)) or
+            (r.get("event") == "firing_held" and f"@{utc(end)} " in r.get("msg", "")))
+    for d in ds:
+        d.wait_for(decided, timeout=RACE_SECONDS + 30, what=f"the firing at {utc(end)}")
+    runs = read_runs(ran)
+    window = [utc(t) for t in range(start, end)]
+    missing = [f for f in window if f not in runs]
+    twice = {f: runs[f] for f in window if len(runs.get(f, [])) > 1}
+    assert not twice, f"firings run more than once: {twice}"
+    assert not missing, f"firings never run: {missing}"
+    assert len(window) == RACE_SECONDS
+    holders = {runs[f][0] for f in window}
+    assert len(holders) >= 2        # the elections really are contested
+
+
+@needs_etcd
+def test_holder_killed_mid_run_is_taken_over(etcd, replicas, tmp_path):
+    ran = tmp_path / "ran"
+    t = int(time.time()) + 4
+    sec, minute, hour = time.gmtime(t).tm_sec, time.gmtime(t).tm_min, time.gmtime(t).tm_hour
+    ds = replicas(etcd_lease(etcd, ttl="3s") + f"""
+jobs:
+  - name: long
+    schedule: "{sec} {minute} {hour} * * *"
+    command: 'echo "$SOLOCRON_SCHEDULED_TIME $REPLICA $SOLOCRON_ATTEMPT $SOLOCRON_FENCING_TOKEN" >> {ran}; exec sleep 60'
+    takeover: true
+""", 3)
+    # The winner starts it; kill the winner and its job, as when its machine dies.
+    holder = None
+    deadline = time.monotonic() + 15
+    while holder is None and time.monotonic() < deadline:
+        for d in ds:
+            if d.find("run_started", job="long"):
+                holder = d
+        time.sleep(0.05)
+    assert holder, "nobody started the job"
+    pid = int(holder.find("run_started", job="long")[0]["msg"].split("pid=")[1].split()[0])
+    killed_at = time.monotonic()
+    holder.proc.send_signal(signal.SIGKILL)
+    os.killpg(pid, signal.SIGKILL)
+    survivors = [d for d in ds if d is not holder]
+    taken = None
+    while taken is None and time.monotonic() < killed_at + 3 + 2 + 5:
+        for d in survivors:
+            if d.find("run_started", job="long"):
+                taken = d
+        time.sleep(0.05)
+    assert taken, "no survivor took the firing over"
+    assert time.monotonic() - killed_at <= 3 + 2 + 1.0   # within TTL + 2 s (+ polling slack)
+    lines = ran.read_text().splitlines()
+    assert len(lines) == 2
+    first, second = (l.split() for l in lines)
+    assert first[0] == second[0] == utc(t)
+    assert second[2] == "2" and int(second[3]) > int(first[3])
+    # exactly one survivor runs it
+    assert sum(1 for d in survivors if d.find("run_started", job="long")) == 1
+
+
+@needs_etcd
+@pytest.mark.parametrize("policy", ["kill", "continue"])
+def test_store_stopped_mid_run_on_lease_lost(etcd, replicas, tmp_path, policy):
+    t = int(time.time()) + 3
+    g = time.gmtime(t)
+    ds = replicas(etcd_lease(etcd, ttl="2s") + f"""
+jobs:
+  - name: lasting
+    schedule: "{g.tm_sec} {g.tm_min} {g.tm_hour} * * *"
+    command: 'echo up; exec sleep 20'
+    on_lease_lost: {policy}
+    kill_after: 1s
+""", 1)
+    d = ds[0]
+    d.event("output", job="lasting")
+    etcd.stop()
+    lost = d.event("lease_lost", job="lasting", timeout=15)
+    assert "LEASE LOST" in lost["msg"]
+    if policy == "kill":
+        fin = d.event("run_finished", job="lasting", timeout=10)
+        assert fin["result"] == "terminated"
+    else:
+        assert "(on_lease_lost: continue)" in lost["msg"]
+        assert not d.find("run_finished", job="lasting")
+
+
+@needs_etcd
+def test_etcd_unreachable_at_start_is_a_clear_per_firing_error(replicas, tmp_path):
+    from fleet import free_port
+    port = free_port()
+    ds = replicas(f"""
+lease:
+  backend: etcd
+  endpoints: ["http://127.0.0.1:{port}"]
+  election_timeout: 1s
+jobs:
+  - name: j
+    schedule: "* * * * * *"
+    command: ["true"]
+""", 1)
+    rec = ds[0].event("lease_unavailable", job="j", timeout=15)
+    assert "skipping it (on_store_down: skip)" in rec["msg"]
+    assert ds[0].proc.poll() is None

@@ -23,15 +23,24 @@
 
 #define STATE_SAVE_DELAY_MSEC 1000
 
+static const char *daemon_hostname(void) {
+        static char name[256];
+
+        if (!name[0] && gethostname(name, sizeof(name) - 1) < 0)
+                (void) snprintf(name, sizeof(name), "localhost");
+        return name;
+}
+
 static int daemon_lease_new(Daemon *d, const LeaseConfig *lc, char **reterr_message) {
         switch (lc->backend) {
         case LEASE_BACKEND_LOCAL:
                 return lease_local_new(d->loop, d->opts.state_dir, &d->lease, reterr_message);
+        case LEASE_BACKEND_S3:
+                return lease_s3_new(d->loop, lc, daemon_hostname(), &d->lease, reterr_message);
+        case LEASE_BACKEND_ETCD:
+                return lease_etcd_new(d->loop, lc, daemon_hostname(), &d->lease, reterr_message);
         default:
-                if (asprintf(reterr_message, "the %s lease backend is not available in this build yet",
-                             lc->backend == LEASE_BACKEND_ETCD ? "etcd" : "s3") < 0)
-                        *reterr_message = NULL;
-                return -EOPNOTSUPP;
+                return -EINVAL;
         }
 }
 
@@ -506,7 +515,9 @@ int daemon_run(const DaemonOptions *opts) {
         heap_done(&d.heap);
         table_unref(d.table);
         state_free(d.state);
+        /* A fleet store closes asynchronously (requests in flight, the HTTP client). */
         d.lease->ops->close(d.lease, NULL, NULL);
+        (void) uv_run(d.loop, UV_RUN_DEFAULT);
         if (opts->pid_file)
                 pidfile_remove(opts->pid_file);
         (void) uv_loop_close(d.loop);

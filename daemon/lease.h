@@ -88,3 +88,17 @@ struct LeaseStore {
 /* The embedded default: a lock file per job in DIR/leases (flock), so two daemons on one
  * host also run each firing once. Synchronous. */
 int lease_local_new(uv_loop_t *loop, const char *dir, LeaseStore **ret, char **reterr_message);
+
+/* S3 conditional writes (daemon/lease_s3.c): cfg's bucket, endpoint, region, path_style,
+ * ca_file; credentials from the AWS chain (daemon/s3_creds.h). Asynchronous: every claim is
+ * PENDING; claims wait for a start-up probe that refuses endpoints ignoring conditional
+ * writes. close() needs the loop to run until done. cfg is copied. */
+int lease_s3_new(uv_loop_t *loop, const LeaseConfig *cfg, const char *hostname, LeaseStore **ret,
+                 char **reterr_message);
+
+/* etcd v3 through its HTTP/JSON gateway (daemon/lease_etcd.c): cfg's endpoints (failover in
+ * order), TLS files and credentials; hostname names this replica in the records. Asynchronous:
+ * every claim is PENDING. close() lets final writes finish (each within election_timeout) and
+ * revokes the rest; no claim or watch may be used after it. cfg is copied. */
+int lease_etcd_new(uv_loop_t *loop, const LeaseConfig *cfg, const char *hostname, LeaseStore **ret,
+                   char **reterr_message);

@@ -12,6 +12,7 @@
  * are never copied into a message. */
 #include <errno.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,7 @@ typedef enum FetchStep {
 } FetchStep;
 
 struct S3Creds {                        /* owned by the S3 client */
-        HttpClient *http;               /* borrowed */
+        HttpClient *http;               /* borrowed from s3_creds_get() */
         CredsSource source;
         char *source_text;
         char *access_key_id, *secret, *token;   /* current credentials, or all NULL */
@@ -153,9 +154,13 @@ static int creds_set(S3Creds *c, const char *id, const char *secret, const char 
         return 0;
 }
 
-static int set_error(char **reterr_message, int r, const char *fmt, const char *arg) {
-        if (asprintf(reterr_message, fmt, arg) < 0)
+_printf_(3, 4) static int set_error(char **reterr_message, int r, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(reterr_message, fmt, ap) < 0)
                 *reterr_message = NULL;
+        va_end(ap);
         return r;
 }
 
@@ -172,7 +177,7 @@ static char *trim(char *s) {
         while (*s == ' ' || *s == '\t')
                 s++;
         e = s + strlen(s);
-        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
                 *--e = 0;
         return s;
 }
@@ -360,7 +365,7 @@ static int source_from_container(S3Creds *c, char **reterr_message) {
         return c->source_text ? 1 : -ENOMEM;
 }
 
-int s3_creds_new(HttpClient *http, S3Creds **ret, char **reterr_message) {
+int s3_creds_new(S3Creds **ret, char **reterr_message) {
         _cleanup_(s3_creds_freep) S3Creds *c = NULL;
         const char *id = env("AWS_ACCESS_KEY_ID"), *secret = env("AWS_SECRET_ACCESS_KEY");
         const char *disabled;
@@ -369,13 +374,14 @@ int s3_creds_new(HttpClient *http, S3Creds **ret, char **reterr_message) {
         c = calloc(1, sizeof(S3Creds));
         if (!c)
                 return -ENOMEM;
-        c->http = http;
 
         if (id || secret) {
                 if (!id || !secret)
                         return set_error(reterr_message, -EINVAL, "%s", id ?
-                                         "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not" :
-                                         "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not");
+                                         "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY "
+                                         "is not" :
+                                         "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID "
+                                         "is not");
                 r = creds_set(c, id, secret, env("AWS_SESSION_TOKEN"), INT64_MAX);
                 if (r < 0)
                         return set_error(reterr_message, r, "invalid AWS credentials in the "
@@ -424,10 +430,13 @@ static void fetch_end(S3Creds *c, int error) {
         }
 }
 
-static int fetch_fail(S3Creds *c, int error, const char *fmt, const char *arg) {
+_printf_(3, 4) static int fetch_fail(S3Creds *c, int error, const char *fmt, ...) {
         char what[256];
+        va_list ap;
 
-        (void) snprintf(what, sizeof(what), fmt, arg);
+        va_start(ap, fmt);
+        (void) vsnprintf(what, sizeof(what), fmt, ap);
+        va_end(ap);
         (void) snprintf(c->message, sizeof(c->message), "cannot get AWS credentials from %s: %s",
                         c->source_text, what);
         return error;
@@ -677,12 +686,13 @@ void s3_creds_cancel(S3CredsWait *w) {
         w->prev = w->next = NULL;
 }
 
-int s3_creds_get(S3Creds *c, int64_t now, SigV4Credentials *ret, S3CredsWait *w,
-                 s3_creds_cb cb, const char **reterr_message) {
+int s3_creds_get(S3Creds *c, HttpClient *http, int64_t now, SigV4Credentials *ret,
+                 S3CredsWait *w, s3_creds_cb cb, const char **reterr_message) {
         bool usable = c->access_key_id && (c->expiration == INT64_MAX ||
                                            now < c->expiration - EXPIRY_MARGIN_SEC);
         int r;
 
+        c->http = http;
         if (usable) {
                 if (c->expiration != INT64_MAX && now >= c->expiration - REFRESH_AHEAD_SEC &&
                     c->step == FETCH_IDLE)

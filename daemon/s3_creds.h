@@ -42,27 +42,29 @@ struct S3CredsWait {            /* embedded in the waiter; filled by s3_creds_ge
         bool queued;
 };
 
-/* Chooses the source from the environment (and reads sources 1 and 2). http is borrowed and
- * must outlive the S3Creds. Returns 0, -ENOMEM, or -EINVAL with *reterr_message (a
- * half-configured source: AWS_ACCESS_KEY_ID without a secret, an AWS_PROFILE that is not in
- * the file, a FULL_URI that is neither https nor loopback, …). */
-int s3_creds_new(HttpClient *http, S3Creds **ret, char **reterr_message);
+/* Chooses the source from the environment (and reads sources 1 and 2). Returns 0, -ENOMEM,
+ * or -EINVAL with *reterr_message (a half-configured source: AWS_ACCESS_KEY_ID without a
+ * secret, an AWS_PROFILE that is not in the file, a FULL_URI that is neither https nor
+ * loopback, …). */
+int s3_creds_new(S3Creds **ret, char **reterr_message);
 
 /* Frees c and wipes its secrets. Call it only when none of its requests is running: after the
- * HTTP client has closed. Waiters must have been cancelled. Returns NULL. */
+ * HTTP client given to s3_creds_get() has closed. Waiters must have been cancelled. Returns
+ * NULL. */
 S3Creds *s3_creds_free(S3Creds *c);
 
 /* "environment", "profile 'default' in '/root/.aws/credentials'", "ECS container
  * credentials", "EC2 instance metadata (IMDSv2)". */
 const char *s3_creds_source(const S3Creds *c);
 
-/* Credentials for a request signed at now (Unix seconds, the caller's best clock).
+/* Credentials for a request signed at now (Unix seconds, the caller's best clock); a fetch
+ * uses http (always the same client).
  * 0: *ret is filled; its strings stay valid until control returns to the loop.
  * -EINPROGRESS: they are being fetched; w is queued and cb(w, …) runs once from the loop
  *   unless s3_creds_cancel(w) is called first.
  * Another negative errno: they cannot be had now; *reterr_message (valid until the next call
  *   into c) says why. */
-int s3_creds_get(S3Creds *c, int64_t now, SigV4Credentials *ret, S3CredsWait *w,
+int s3_creds_get(S3Creds *c, HttpClient *http, int64_t now, SigV4Credentials *ret, S3CredsWait *w,
                  s3_creds_cb cb, const char **reterr_message);
 
 void s3_creds_cancel(S3CredsWait *w);

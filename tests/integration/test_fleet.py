@@ -7,7 +7,7 @@ import time
 import pytest
 
 from conftest import Daemon, clean_env
-from fleet import ETCD, EtcdCluster
+from fleet import ETCD, EtcdCluster, S3Double
 
 RACE_SECONDS = int(os.environ.get("SOLOCRON_RACE_SECONDS", "200"))
 
@@ -26,13 +26,14 @@ def replicas(tmp_path):
     """replicas(table_text, n) starts n daemons on one table, each with its own state."""
     started = []
 
-    def start(text, n, *args):
+    def start(text, n, *args, env=None, env_of=None):
         table = tmp_path / "table.yaml"
         table.write_text(text)
         for i in range(n):
             work = tmp_path / f"r{i}"
             work.mkdir()
-            started.append(Daemon(str(table), work, *args, env=clean_env(REPLICA=f"r{i}")))
+            e = clean_env(REPLICA=f"r{i}", **(env or {}), **((env_of or {}).get(i, {})))
+            started.append(Daemon(str(table), work, *args, env=e))
         for d in started:
             d.event("ready")
         return started
@@ -61,17 +62,19 @@ def utc(t):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
-@needs_etcd
-def test_five_replicas_one_run_per_firing_etcd(etcd, replicas, tmp_path):
+def race(replicas, lease, tmp_path, **kw):
+    """Five replicas, a job every second for RACE_SECONDS: every firing in the window runs
+    exactly once (each run appends its firing and replica to one shared file)."""
     ran = tmp_path / "ran"
-    ds = replicas(etcd_lease(etcd) + f"""
+    ds = replicas(lease + f"""
 jobs:
   - name: tick
     schedule: "* * * * * *"
     command: 'echo "$SOLOCRON_SCHEDULED_TIME $REPLICA $SOLOCRON_FENCING_TOKEN" >> {ran}'
-""", 5)
+""", 5, **kw)
     start = int(time.time()) + 2
     end = start + RACE_SECONDS
+
     # Wait, by events, until every replica has decided the firing at `end`: it ran it, or
     # found it held.
     def decided(r):
@@ -89,6 +92,67 @@ jobs:
     assert len(window) == RACE_SECONDS
     holders = {runs[f][0] for f in window}
     assert len(holders) >= 2        # the elections really are contested
+    return ds
+
+
+@needs_etcd
+def test_five_replicas_one_run_per_firing_etcd(etcd, replicas, tmp_path):
+    race(replicas, etcd_lease(etcd), tmp_path)
+
+
+@pytest.fixture
+def s3():
+    double = S3Double()
+    yield double
+    double.stop()
+
+
+S3_ENV = {"AWS_ACCESS_KEY_ID": "AKIDDOUBLE", "AWS_SECRET_ACCESS_KEY": "any-secret"}
+
+
+def s3_lease(double, ttl="3s"):
+    return (f"lease:\n  backend: s3\n  bucket: test-bucket\n  endpoint: {double.endpoint}\n"
+            f"  path_style: true\n  ttl: {ttl}\n  election_timeout: 2s\n")
+
+
+def test_five_replicas_one_run_per_firing_s3_with_skewed_clocks(s3, replicas, tmp_path):
+    # Two replicas believe the time is an hour off; expiry is judged by the server's clock,
+    # so they never take a live lease.
+    skew = {1: {"SOLOCRON_TEST_CLOCK_OFFSET": "3600"}, 3: {"SOLOCRON_TEST_CLOCK_OFFSET": "-3600"}}
+    race(replicas, s3_lease(s3), tmp_path, env=S3_ENV, env_of=skew)
+
+
+def test_s3rver_is_refused_by_the_probe(replicas, tmp_path):
+    s3rver = "/opt/solocron-test-deps/node_modules/s3rver/bin/s3rver.js"
+    if not os.path.exists(s3rver):
+        pytest.skip("s3rver is not installed (tests/install-deps installs it)")
+    import subprocess
+    from fleet import free_port
+    port = free_port()
+    data = tmp_path / "s3rver"
+    data.mkdir()
+    server = subprocess.Popen(["node", s3rver, "-a", "127.0.0.1", "-p", str(port), "-d", str(data),
+                               "--configure-bucket", "test-bucket", "--silent"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        ds = replicas(f"""
+lease:
+  backend: s3
+  bucket: test-bucket
+  endpoint: http://127.0.0.1:{port}
+  path_style: true
+  election_timeout: 5s
+jobs:
+  - name: j
+    schedule: "* * * * * *"
+    command: ["true"]
+""", 1, env={"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER"})
+        rec = ds[0].event("lease_unavailable", job="j", timeout=20)
+        assert "ignores conditional writes" in rec["msg"]
+        assert not ds[0].find("run_started", job="j")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 @needs_etcd

@@ -16,6 +16,9 @@ Routes (any method):
   /chunked?n=N       N bytes, chunked (no Content-Length)
   /sleep?ms=N        sleeps N ms, then 200
   /headers?n=N       200 with N extra headers
+  /junk/KIND/...     an etcd impostor for test-lease-etcd.c, 200 with: KIND text: not JSON;
+                     empty: {}; array: [1]; huge: 100 kB of JSON; badid: a lease grant whose
+                     ID is no number; grantonly: a good grant, then {} for everything else
 """
 
 import http.server
@@ -80,6 +83,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif url.path == "/sleep":
             time.sleep(int(query.get("ms", ["1000"])[0]) / 1000)
             self.reply(200, b"slept\n")
+        elif url.path.startswith("/junk/"):
+            kind = url.path.split("/")[2]
+            if kind == "grantonly" and url.path.endswith("/v3/lease/grant"):
+                out = b'{"ID":"7587878787878787878","TTL":"2"}'
+            else:
+                out = {"text": b"this is not JSON\n", "empty": b"{}", "array": b"[1]",
+                       "huge": b'{"a":"' + b"x" * 100000 + b'"}',
+                       "badid": b'{"ID":"12.5e3","TTL":"2"}'}.get(kind, b"{}")
+            self.reply(200, out)
         elif url.path == "/headers":
             self.reply(200, b"ok\n", [(f"X-H-{i}", str(i)) for i in range(n)])
         else:

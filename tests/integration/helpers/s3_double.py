@@ -24,7 +24,8 @@ ListObjectsV2, "Conditional writes", "Error responses"):
   - Path-style (/BUCKET/KEY) and virtual-hosted-style (Host: BUCKET.HOST) addressing.
 
 Test-only control routes (a bucket name cannot start with '_'):
-  GET  /_double/stats                 {"requests": {"PUT": n, ...}, "total": n}
+  GET  /_double/stats                 {"requests": {"PUT": n, ...}, "total": n,
+                                      "statuses": {"409": n, ...}, "fetches": n}
   POST /_double/reset-stats
   POST /_double/fault                 JSON {"status": 500, "body": "...", "count": 1,
                                       "method": "PUT", "content_type": "application/xml",
@@ -56,7 +57,6 @@ import time
 import urllib.parse
 from xml.sax.saxutils import escape
 
-CONDITIONAL_LOCK = threading.Lock()
 
 
 def http_date(t):
@@ -70,7 +70,7 @@ def iso_date(t):
 class State:
     def __init__(self, args):
         self.args = args
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()   # send() counts answers, also under the lock
         self.buckets = {b: {} for b in args.bucket}     # bucket -> key -> Obj
         self.keys = {}                                  # access key id -> session token or None
         for spec in args.access_key:
@@ -78,6 +78,7 @@ class State:
             self.keys[kid] = token or None
         self.inflight = set()                           # (bucket, key) of conditional writes
         self.stats = {}
+        self.statuses = {}                              # answers by status, control included
         self.faults = []
         self.fetches = 0                                # --metadata: credentials handed out
         self.imds_tokens = set()
@@ -94,6 +95,7 @@ class Obj:
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "s3-double"
+    disable_nagle_algorithm = True      # headers and body go out as two writes
 
     def log_message(self, fmt, *args):
         pass
@@ -101,6 +103,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # ---- plumbing ----
 
     def send(self, status, body=b"", headers=(), head=False):
+        st = self.server.state
+        with st.lock:
+            st.statuses[str(status)] = st.statuses.get(str(status), 0) + 1
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
@@ -174,8 +179,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def check_auth(self, body):
         st = self.server.state
         auth = self.headers.get("Authorization") or ""
-        m = re.match(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/s3/aws4_request, "
-                     r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$", auth)
+        m = re.match(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/s3/aws4_request, ?"
+                     r"SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$", auth)
         if not m:
             self.error(403, "AccessDenied", "Missing or malformed SigV4 Authorization header")
             return False
@@ -349,10 +354,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if what == "stats":
             with st.lock:
                 reply = {"requests": dict(st.stats), "total": sum(st.stats.values()),
-                         "fetches": st.fetches}
+                         "statuses": dict(st.statuses), "fetches": st.fetches}
         elif what == "reset-stats":
             with st.lock:
                 st.stats = {}
+                st.statuses = {}
         elif what == "fault":
             f = json.loads(body)
             f.setdefault("count", 1)
@@ -386,13 +392,19 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address):
+        # A client that cancels a request drops its connection: not our failure.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 def main():
     p = argparse.ArgumentParser(description="S3 test double (see the header comment)")
     p.add_argument("--bucket", action="append", default=[])
     p.add_argument("--access-key", action="append", default=[],
                    help="KEYID or KEYID:SESSIONTOKEN accepted in Authorization")
-    p.add_argument("--conflict-window-ms", type=float, default=20.0)
+    p.add_argument("--conflict-window-ms", type=float, default=0.0)
     p.add_argument("--metadata", action="store_true")
     p.add_argument("--cred-expiry", type=int, default=3600)
     p.add_argument("--ecs-token", default="double-ecs-token")

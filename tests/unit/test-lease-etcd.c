@@ -1,0 +1,1259 @@
+/* SPDX-License-Identifier: MIT */
+/* daemon/lease_etcd.c against real etcd servers (Debian's etcd-server, /usr/bin/etcd), each
+ * started here on 127.0.0.1 with ephemeral ports and a temporary data directory: one shared
+ * single node for most tests, dedicated ones for the tests that kill or reconfigure it, and a
+ * 3-node cluster for failover. Malformed replies come from tests/unit/http_server.py (/junk/).
+ * A holder that dies is a forked child killed with SIGKILL. The test checks the store's work
+ * with plain blocking libcurl requests to the gateway. Skipped (77) without /usr/bin/etcd. */
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config.h"
+#include "lease.h"
+#include "parse.h"
+#include "tests.h"
+
+#define ETCD_BIN "/usr/bin/etcd"
+#define PYTHON "/usr/bin/python3"
+#define HISTORY_S 3600
+/* a fixed firing: 2026-11-23T06:00:00Z */
+#define T0 INT64_C(1795413600)
+
+typedef struct Etcd {
+        pid_t pid;
+        char name[16];
+        char dir[64];           /* data/, etcd.log, certificates */
+        char url[64];           /* client URL */
+        char peer[64];
+        char cluster[512];      /* --initial-cluster */
+        char token[32];         /* --initial-cluster-token */
+        bool tls;
+        const char *const *extra;
+} Etcd;
+
+static uint64_t mono_ms(void) {
+        return uv_hrtime() / 1000000;
+}
+
+/* ---- base64, for checking keys and values by hand ---- */
+
+static char *b64(const char *s) {
+        static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        size_t n = strlen(s);
+        char *out = malloc(4 * ((n + 2) / 3) + 1), *p = out;
+        const unsigned char *d = (const unsigned char *) s;
+
+        ASSERT_TRUE(out);
+        for (size_t i = 0; i < n; i += 3) {
+                uint32_t v = (uint32_t) d[i] << 16 | (i + 1 < n ? (uint32_t) d[i + 1] << 8 : 0) |
+                             (i + 2 < n ? d[i + 2] : 0);
+
+                *p++ = t[v >> 18 & 63];
+                *p++ = t[v >> 12 & 63];
+                *p++ = i + 1 < n ? t[v >> 6 & 63] : '=';
+                *p++ = i + 2 < n ? t[v & 63] : '=';
+        }
+        *p = 0;
+        return out;
+}
+
+static char *unb64(const char *s) {
+        static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        char *out = calloc(1, strlen(s) + 1), *p = out;
+        uint32_t v = 0;
+        int bits = 0;
+
+        ASSERT_TRUE(out);
+        for (; *s && *s != '='; s++) {
+                const char *q = strchr(t, *s);
+
+                ASSERT_TRUE(q);
+                v = v << 6 | (uint32_t) (q - t);
+                bits += 6;
+                if (bits >= 8) {
+                        bits -= 8;
+                        *p++ = (char) (v >> bits & 0xff);
+                }
+        }
+        return out;
+}
+
+/* ---- blocking requests to the gateway ---- */
+
+typedef struct Buf {
+        char *data;
+        size_t size;
+} Buf;
+
+static size_t buf_write(char *d, size_t size, size_t n, void *userdata) {
+        Buf *b = userdata;
+
+        b->data = realloc(b->data, b->size + size * n + 1);
+        ASSERT_TRUE(b->data);
+        memcpy(b->data + b->size, d, size * n);
+        b->size += size * n;
+        b->data[b->size] = 0;
+        return size * n;
+}
+
+/* POST body to e's path; the JSON reply of a 200, else NULL. */
+static json_t *post(const Etcd *e, const char *path, const char *body, const char *auth) {
+        char url[256], cert[128], key[128], ca[128], hdr[256];
+        struct curl_slist *h = NULL;
+        CURL *c = curl_easy_init();
+        Buf b = {};
+        long status = 0;
+        json_t *j = NULL;
+
+        ASSERT_TRUE(c);
+        (void) snprintf(url, sizeof(url), "%s%s", e->url, path);
+        (void) curl_easy_setopt(c, CURLOPT_URL, url);
+        (void) curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        (void) curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
+        (void) curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        (void) curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, buf_write);
+        (void) curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+        if (auth) {
+                (void) snprintf(hdr, sizeof(hdr), "Authorization: %s", auth);
+                h = curl_slist_append(h, hdr);
+                (void) curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        }
+        if (e->tls) {
+                (void) snprintf(ca, sizeof(ca), "%s/ca.pem", e->dir);
+                (void) snprintf(cert, sizeof(cert), "%s/client.pem", e->dir);
+                (void) snprintf(key, sizeof(key), "%s/client.key", e->dir);
+                (void) curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+                (void) curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
+                (void) curl_easy_setopt(c, CURLOPT_SSLKEY, key);
+        }
+        if (curl_easy_perform(c) == CURLE_OK &&
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200)
+                j = json_loadb(b.data ?: "", b.size, 0, NULL);
+        curl_slist_free_all(h);
+        curl_easy_cleanup(c);
+        free(b.data);
+        return j;
+}
+
+/* etcd's int64 fields are strings; missing means 0 */
+static uint64_t jnum(const json_t *o, const char *name) {
+        const char *s = json_string_value(json_object_get(o, name));
+        uint64_t v = 0;
+
+        if (s)
+                ASSERT_OK(parse_uint64(s, UINT64_MAX, &v));
+        return v;
+}
+
+typedef struct Kv {
+        bool found;
+        uint64_t mod_revision, lease;
+        json_t *record;
+} Kv;
+
+static Kv kv_get(const Etcd *e, const char *key) {
+        char *k64 = b64(key), body[512];
+        json_t *r, *kv;
+        Kv out = {};
+
+        (void) snprintf(body, sizeof(body), "{\"key\":\"%s\"}", k64);
+        free(k64);
+        r = post(e, "/v3/kv/range", body, NULL);
+        ASSERT_TRUE(r);
+        kv = json_array_get(json_object_get(r, "kvs"), 0);
+        if (kv) {
+                char *v = unb64(json_string_value(json_object_get(kv, "value")));
+
+                out.found = true;
+                out.mod_revision = jnum(kv, "mod_revision");
+                out.lease = jnum(kv, "lease");
+                out.record = json_loads(v, 0, NULL);
+                ASSERT_TRUE(out.record);
+                free(v);
+        }
+        json_decref(r);
+        return out;
+}
+
+/* TTL and grantedTTL of a lease; TTL -1 when etcd does not know it. */
+static void lease_ttl(const Etcd *e, uint64_t id, int64_t *ret_ttl, int64_t *ret_granted) {
+        char body[128];
+        json_t *r;
+        const char *t;
+
+        (void) snprintf(body, sizeof(body), "{\"ID\":\"%" PRIu64 "\"}", id);
+        r = post(e, "/v3/lease/timetolive", body, NULL);
+        ASSERT_TRUE(r);
+        t = json_string_value(json_object_get(r, "TTL"));
+        *ret_ttl = t && strcmp(t, "-1") == 0 ? -1 : (int64_t) jnum(r, "TTL");
+        *ret_granted = (int64_t) jnum(r, "grantedTTL");
+        json_decref(r);
+}
+
+/* ---- etcd servers ---- */
+
+static void pick_ports(int *ports, size_t n) {
+        int fds[8];
+
+        ASSERT_TRUE(n <= 8);
+        for (size_t i = 0; i < n; i++) {
+                struct sockaddr_in a = { .sin_family = AF_INET,
+                                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+                socklen_t len = sizeof(a);
+
+                fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                ASSERT_TRUE(fds[i] >= 0);
+                ASSERT_OK(bind(fds[i], (struct sockaddr *) &a, sizeof(a)));
+                ASSERT_OK(getsockname(fds[i], (struct sockaddr *) &a, &len));
+                ports[i] = ntohs(a.sin_port);
+        }
+        for (size_t i = 0; i < n; i++)
+                (void) close(fds[i]);
+}
+
+static void skip_without_etcd(void) {
+        if (access(ETCD_BIN, X_OK) < 0) {
+                fprintf(stderr, "skipping: %s is missing (Debian: etcd-server)\n", ETCD_BIN);
+                exit(77);
+        }
+        /* Talk to 127.0.0.1 directly whatever the environment says. */
+        (void) unsetenv("http_proxy");
+        (void) unsetenv("https_proxy");
+        (void) unsetenv("HTTP_PROXY");
+        (void) unsetenv("HTTPS_PROXY");
+        (void) unsetenv("ALL_PROXY");
+        (void) unsetenv("all_proxy");
+}
+
+static void etcd_spawn(Etcd *e) {
+        char data[96], log[96], cert[96], key[96], ca[96];
+        const char *argv[48] = {
+                "etcd", "--name", e->name, "--data-dir", data,
+                "--listen-client-urls", e->url, "--advertise-client-urls", e->url,
+                "--listen-peer-urls", e->peer, "--initial-advertise-peer-urls", e->peer,
+                "--initial-cluster", e->cluster, "--initial-cluster-token", e->token,
+                "--initial-cluster-state", "new", "--log-level", "warn",
+        };
+        size_t n = 21;
+        pid_t parent = getpid();
+
+        (void) snprintf(data, sizeof(data), "%s/data", e->dir);
+        (void) snprintf(log, sizeof(log), "%s/etcd.log", e->dir);
+        (void) snprintf(cert, sizeof(cert), "%s/server.pem", e->dir);
+        (void) snprintf(key, sizeof(key), "%s/server.key", e->dir);
+        (void) snprintf(ca, sizeof(ca), "%s/ca.pem", e->dir);
+        if (e->tls) {
+                argv[n++] = "--cert-file";
+                argv[n++] = cert;
+                argv[n++] = "--key-file";
+                argv[n++] = key;
+                argv[n++] = "--client-cert-auth";
+                argv[n++] = "--trusted-ca-file";
+                argv[n++] = ca;
+        }
+        for (const char *const *x = e->extra; x && *x; x++)
+                argv[n++] = *x;
+        argv[n] = NULL;
+
+        e->pid = fork();
+        ASSERT_TRUE(e->pid >= 0);
+        if (e->pid == 0) {
+                int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != parent || fd < 0)
+                        _exit(127);
+                (void) dup2(fd, STDOUT_FILENO);
+                (void) dup2(fd, STDERR_FILENO);
+                (void) execv(ETCD_BIN, (char **) argv);
+                _exit(127);
+        }
+}
+
+/* Waits until e answers and knows a leader. */
+static void etcd_wait(const Etcd *e) {
+        uint64_t end = mono_ms() + 15000;
+
+        while (mono_ms() < end) {
+                json_t *r = post(e, "/v3/maintenance/status", "{}", NULL);
+                bool ok = r && jnum(r, "leader") != 0;
+
+                json_decref(r);
+                if (ok)
+                        return;
+                ASSERT_EQ(waitpid(e->pid, NULL, WNOHANG), 0);   /* still alive */
+                (void) usleep(50 * 1000);
+        }
+        TEST_FAIL("etcd at %s did not come up; see %s/etcd.log", e->url, e->dir);
+}
+
+static void etcd_kill(Etcd *e) {
+        if (e->pid <= 0)
+                return;
+        (void) kill(e->pid, SIGKILL);
+        (void) waitpid(e->pid, NULL, 0);
+        e->pid = 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void) st, (void) flag, (void) ftw;
+        (void) remove(path);
+        return 0;
+}
+
+static void etcd_stop(Etcd *e) {
+        etcd_kill(e);
+        if (e->dir[0])
+                (void) nftw(e->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        e->dir[0] = 0;
+}
+
+/* n members on 127.0.0.1, started together; e[i].extra may be set before. */
+static void etcd_start_n(Etcd *e, size_t n, bool tls) {
+        static unsigned seq;
+        int ports[8];
+        char cluster[512] = "", token[32];
+
+        skip_without_etcd();
+        pick_ports(ports, 2 * n);
+        (void) snprintf(token, sizeof(token), "t%d-%u", (int) getpid(), seq++);
+        for (size_t i = 0; i < n; i++) {
+                size_t len = strlen(cluster);
+
+                (void) snprintf(e[i].name, sizeof(e[i].name), "m%u", (unsigned) i % 100);
+                (void) snprintf(e[i].url, sizeof(e[i].url), "%s://127.0.0.1:%d",
+                                tls ? "https" : "http", ports[2 * i]);
+                (void) snprintf(e[i].peer, sizeof(e[i].peer), "http://127.0.0.1:%d",
+                                ports[2 * i + 1]);
+                (void) snprintf(cluster + len, sizeof(cluster) - len, "%s%s=%s", len ? "," : "",
+                                e[i].name, e[i].peer);
+        }
+        for (size_t i = 0; i < n; i++) {
+                (void) snprintf(e[i].dir, sizeof(e[i].dir), "/tmp/test-lease-etcd-XXXXXX");
+                ASSERT_TRUE(mkdtemp(e[i].dir));
+                (void) snprintf(e[i].cluster, sizeof(e[i].cluster), "%s", cluster);
+                (void) snprintf(e[i].token, sizeof(e[i].token), "%s", token);
+                e[i].tls = tls;
+        }
+}
+
+static void etcd_launch(Etcd *e, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                etcd_spawn(&e[i]);
+        for (size_t i = 0; i < n; i++)
+                etcd_wait(&e[i]);
+}
+
+static Etcd shared;
+
+static void shared_stop(void) {
+        etcd_stop(&shared);
+}
+
+static const Etcd *shared_etcd(void) {
+        if (shared.pid == 0) {
+                etcd_start_n(&shared, 1, false);
+                etcd_launch(&shared, 1);
+                (void) atexit(shared_stop);
+        }
+        return &shared;
+}
+
+/* ---- a loop, stores, claims ---- */
+
+typedef struct TestLoop {
+        uv_loop_t loop;
+        uv_timer_t tick;        /* keeps uv_run(ONCE) from blocking for ever while we wait */
+} TestLoop;
+
+static void on_tick(uv_timer_t *t) {
+        (void) t;
+}
+
+static void tl_init(TestLoop *tl) {
+        ASSERT_OK(uv_loop_init(&tl->loop));
+        ASSERT_OK(uv_timer_init(&tl->loop, &tl->tick));
+}
+
+#define RUN_UNTIL(tl, cond, ms)                                                  \
+        ({                                                                       \
+                uint64_t _end = mono_ms() + (ms);                                \
+                ASSERT_OK(uv_timer_start(&(tl)->tick, on_tick, 10, 10));         \
+                while (!(cond) && mono_ms() < _end)                              \
+                        (void) uv_run(&(tl)->loop, UV_RUN_ONCE);                 \
+                (void) uv_timer_stop(&(tl)->tick);                               \
+                (bool) (cond);                                                   \
+        })
+
+/* Every store is closed by now: nothing may be left on the loop. */
+static void tl_done(TestLoop *tl) {
+        uv_close((uv_handle_t *) &tl->tick, NULL);
+        (void) uv_run(&tl->loop, UV_RUN_DEFAULT);
+        ASSERT_EQ(uv_loop_close(&tl->loop), 0);
+}
+
+typedef struct StoreOpts {
+        const char *const *endpoints;
+        const char *host;
+        unsigned ttl_s;         /* 0: 2 */
+        unsigned election_ms;   /* 0: 3000 */
+        const char *username, *password, *ca_file, *cert_file, *key_file;
+        const char *prefix;     /* NULL: "test" */
+} StoreOpts;
+
+static LeaseStore *store_new(TestLoop *tl, const StoreOpts *o) {
+        LeaseConfig cfg = {
+                .backend = LEASE_BACKEND_ETCD,
+                .prefix = (char *) (o->prefix ?: "test"),
+                .ttl = (o->ttl_s ?: 2) * USEC_PER_SEC,
+                .election_timeout = (o->election_ms ?: 3000) * USEC_PER_MSEC,
+                .history = HISTORY_S * USEC_PER_SEC,
+                .endpoints = (char **) o->endpoints,
+                .username = (char *) o->username,
+                .password = (char *) o->password,
+                .ca_file = (char *) o->ca_file,
+                .cert_file = (char *) o->cert_file,
+                .key_file = (char *) o->key_file,
+        };
+        LeaseStore *s = NULL;
+        char *err = NULL;
+
+        ASSERT_OK(lease_etcd_new(&tl->loop, &cfg, o->host ?: "host-a", &s, &err));
+        ASSERT_TRUE(s && !err);
+        ASSERT_STREQ(s->ops->name, "etcd");
+        return s;
+}
+
+static void on_closed(void *userdata) {
+        *(bool *) userdata = true;
+}
+
+static void store_close(TestLoop *tl, LeaseStore *s) {
+        bool closed = false;
+
+        s->ops->close(s, on_closed, &closed);
+        ASSERT_TRUE(RUN_UNTIL(tl, closed, 20000));
+}
+
+typedef struct Outcome {
+        bool done, lost, expired;
+        LeaseResult result;
+        LeaseClaim *claim;
+        uint64_t token;
+        uint64_t t_start, t_done, t_lost;
+        char key[256], detail[512], why[512];
+} Outcome;
+
+static void on_claimed(LeaseClaim *c, LeaseResult r, const LeaseInfo *info, void *userdata) {
+        Outcome *o = userdata;
+
+        ASSERT_TRUE(!o->done);
+        ASSERT_TRUE(r == LEASE_WON || r == LEASE_HELD || r == LEASE_UNAVAILABLE);
+        ASSERT_TRUE(c == o->claim);
+        o->done = true;
+        o->result = r;
+        o->t_done = mono_ms();
+        if (r == LEASE_WON) {
+                o->token = info->fencing_token;
+                ASSERT_TRUE(o->token > 0);
+        } else {
+                o->claim = NULL;
+                ASSERT_TRUE(info->detail && *info->detail);
+                (void) snprintf(o->detail, sizeof(o->detail), "%s", info->detail);
+        }
+        ASSERT_STREQ(info->key, o->key);
+}
+
+static void on_lost(LeaseClaim *c, const char *why, void *userdata) {
+        Outcome *o = userdata;
+
+        ASSERT_TRUE(c == o->claim && !o->lost);
+        o->lost = true;
+        o->t_lost = mono_ms();
+        (void) snprintf(o->why, sizeof(o->why), "%s", why);
+}
+
+static void claim(LeaseStore *s, const char *job, int64_t when, unsigned attempt, Outcome *o) {
+        LeaseRequest req = { .job = job, .scheduled = when, .run_id = "run-1", .attempt = attempt,
+                             .takeover = attempt > 1 };
+        LeaseCallbacks cb = { .claimed = on_claimed, .lost = on_lost, .userdata = o };
+        LeaseInfo info = {};
+        LeaseResult r;
+
+        *o = (Outcome) { .t_start = mono_ms() };
+        r = s->ops->claim(s, &req, &cb, &o->claim, &info);
+        if (r == LEASE_PENDING) {
+                ASSERT_TRUE(o->claim && info.key);
+                (void) snprintf(o->key, sizeof(o->key), "%s", info.key);
+                return;
+        }
+        ASSERT_EQ(r, LEASE_UNAVAILABLE);
+        o->done = true;
+        o->result = r;
+        (void) snprintf(o->detail, sizeof(o->detail), "%s", info.detail);
+}
+
+static char *holder_of(char *buf, size_t n, const char *host, long pid) {
+        (void) snprintf(buf, n, "%s pid %ld", host, pid);
+        return buf;
+}
+
+/* ---- tests ---- */
+
+TEST(won_then_held_then_already_run) {
+        const Etcd *e = shared_etcd();
+        const char *ep[] = { e->url, NULL };
+        char boot[64] = "", want[128];
+        TestLoop tl;
+        LeaseStore *a, *b;
+        Outcome oa, ob;
+        Kv kv;
+        FILE *f;
+
+        tl_init(&tl);
+        a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-a" });
+        b = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-b" });
+        claim(a, "refresh", T0, 1, &oa);
+        ASSERT_STREQ(oa.key, "test/refresh/2026-11-23T06:00:00Z");
+        ASSERT_TRUE(RUN_UNTIL(&tl, oa.done, 5000));
+        ASSERT_EQ(oa.result, LEASE_WON);
+        fprintf(stderr, "  uncontended claim: %" PRIu64 " ms\n", oa.t_done - oa.t_start);
+
+        kv = kv_get(e, oa.key);
+        ASSERT_TRUE(kv.found);
+        ASSERT_EQ(kv.mod_revision, oa.token);
+        ASSERT_TRUE(kv.lease != 0);
+        ASSERT_STREQ(json_string_value(json_object_get(kv.record, "status")), "running");
+        ASSERT_STREQ(json_string_value(json_object_get(kv.record, "run")), "run-1");
+        ASSERT_TRUE(json_string_value(json_object_get(kv.record, "started")));
+        ASSERT_EQ(json_integer_value(json_object_get(kv.record, "attempt")), 1);
+        json_t *h = json_object_get(kv.record, "holder");
+        ASSERT_STREQ(json_string_value(json_object_get(h, "hostname")), "host-a");
+        ASSERT_EQ(json_integer_value(json_object_get(h, "pid")), getpid());
+        f = fopen("/proc/sys/kernel/random/boot_id", "re");
+        if (f) {
+                ASSERT_TRUE(fgets(boot, sizeof(boot), f));
+                boot[strcspn(boot, "\n")] = 0;
+                (void) fclose(f);
+                ASSERT_STREQ(json_string_value(json_object_get(h, "boot_id")), boot);
+        }
+        json_decref(kv.record);
+
+        claim(b, "refresh", T0, 1, &ob);
+        ASSERT_TRUE(RUN_UNTIL(&tl, ob.done, 5000));
+        ASSERT_EQ(ob.result, LEASE_HELD);
+        ASSERT_STREQ(ob.detail, holder_of(want, sizeof(want), "host-a", (long) getpid()));
+
+        a->ops->finish(oa.claim, "succeeded", 0);
+        store_close(&tl, a);            /* waits for the final record */
+        claim(b, "refresh", T0, 1, &ob);
+        ASSERT_TRUE(RUN_UNTIL(&tl, ob.done, 5000));
+        ASSERT_EQ(ob.result, LEASE_HELD);
+        ASSERT_STREQ(ob.detail, "already run: succeeded");
+        /* another firing of the same job is its own election */
+        claim(b, "refresh", T0 + 60, 1, &ob);
+        ASSERT_TRUE(RUN_UNTIL(&tl, ob.done, 5000));
+        ASSERT_EQ(ob.result, LEASE_WON);
+        b->ops->cancel(ob.claim);
+        store_close(&tl, b);
+        ASSERT_TRUE(!kv_get(e, "test/refresh/2026-11-23T06:01:00Z").found);    /* released */
+        tl_done(&tl);
+}
+
+TEST(five_stores_one_winner) {
+        const Etcd *e = shared_etcd();
+        const char *ep[] = { e->url, NULL };
+        char host[5][24], want[128];
+        LeaseStore *s[5];
+        Outcome o[5];
+        TestLoop tl;
+        int won = -1;
+
+        tl_init(&tl);
+        for (int round = 0; round < 10; round++) {
+                for (int i = 0; i < 5; i++) {
+                        (void) snprintf(host[i], sizeof(host[i]), "host-%d", i);
+                        s[i] = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = host[i],
+                                                             .prefix = "five" });
+                }
+                for (int i = 0; i < 5; i++)
+                        claim(s[i], "race", T0 + round, 1, &o[i]);
+                ASSERT_TRUE(RUN_UNTIL(&tl, o[0].done && o[1].done && o[2].done && o[3].done &&
+                                           o[4].done, 5000));
+                won = -1;
+                for (int i = 0; i < 5; i++) {
+                        ASSERT_TRUE(o[i].result == LEASE_WON || o[i].result == LEASE_HELD);
+                        if (o[i].result == LEASE_WON) {
+                                ASSERT_EQ(won, -1);
+                                won = i;
+                        }
+                }
+                ASSERT_TRUE(won >= 0);
+                holder_of(want, sizeof(want), host[won], (long) getpid());
+                for (int i = 0; i < 5; i++)
+                        if (i != won)
+                                ASSERT_STREQ(o[i].detail, want);
+                s[won]->ops->finish(o[won].claim, "succeeded", 0);
+                for (int i = 0; i < 5; i++)
+                        store_close(&tl, s[i]);
+        }
+        tl_done(&tl);
+}
+
+TEST(renewal_and_final_record) {
+        const Etcd *e = shared_etcd();
+        const char *ep[] = { e->url, NULL };
+        int64_t ttl, granted;
+        uint64_t short_lease;
+        TestLoop tl;
+        LeaseStore *a;
+        Outcome o;
+        Kv kv;
+
+        tl_init(&tl);
+        a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .ttl_s = 2 });
+        claim(a, "renew", T0, 1, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_WON);
+        (void) RUN_UNTIL(&tl, o.lost, 4500);    /* more than twice the TTL */
+        ASSERT_TRUE(!o.lost);
+        kv = kv_get(e, o.key);
+        ASSERT_TRUE(kv.found);
+        ASSERT_EQ(kv.mod_revision, o.token);
+        short_lease = kv.lease;
+        lease_ttl(e, short_lease, &ttl, &granted);
+        ASSERT_TRUE(ttl >= 0 && granted == 2);
+        json_decref(kv.record);
+
+        a->ops->finish(o.claim, "failed", 3);
+        /* Returns once the final write is done: idle, the store keeps no handle active. */
+        (void) uv_run(&tl.loop, UV_RUN_DEFAULT);
+        kv = kv_get(e, o.key);
+        ASSERT_TRUE(kv.found);
+        ASSERT_STREQ(json_string_value(json_object_get(kv.record, "status")), "failed");
+        ASSERT_EQ(json_integer_value(json_object_get(kv.record, "exit_status")), 3);
+        ASSERT_EQ(json_integer_value(json_object_get(kv.record, "fencing_token")), o.token);
+        ASSERT_TRUE(json_string_value(json_object_get(kv.record, "finished")));
+        ASSERT_TRUE(kv.lease != 0 && kv.lease != short_lease);
+        lease_ttl(e, kv.lease, &ttl, &granted);                 /* the history lease */
+        ASSERT_EQ(granted, HISTORY_S);
+        ASSERT_TRUE(ttl > HISTORY_S - 30 && ttl <= HISTORY_S);
+        lease_ttl(e, short_lease, &ttl, &granted);              /* revoked */
+        ASSERT_EQ(ttl, -1);
+        json_decref(kv.record);
+        store_close(&tl, a);
+        tl_done(&tl);
+}
+
+TEST(lost_when_the_record_or_lease_goes) {
+        const Etcd *e = shared_etcd();
+        const char *ep[] = { e->url, NULL };
+        char body[256], *k64;
+        TestLoop tl;
+        LeaseStore *a;
+        Outcome o1, o2;
+        json_t *r;
+        Kv kv;
+
+        tl_init(&tl);
+        a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .ttl_s = 2 });
+        claim(a, "gone", T0, 1, &o1);
+        claim(a, "gone", T0 + 60, 1, &o2);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o1.done && o2.done, 5000));
+        ASSERT_EQ(o1.result, LEASE_WON);
+        ASSERT_EQ(o2.result, LEASE_WON);
+
+        /* someone deletes the record of the first; the lease of the second goes */
+        k64 = b64(o1.key);
+        (void) snprintf(body, sizeof(body), "{\"key\":\"%s\"}", k64);
+        free(k64);
+        r = post(e, "/v3/kv/deleterange", body, NULL);
+        ASSERT_TRUE(r);
+        json_decref(r);
+        kv = kv_get(e, o2.key);
+        (void) snprintf(body, sizeof(body), "{\"ID\":\"%" PRIu64 "\"}", kv.lease);
+        json_decref(kv.record);
+        r = post(e, "/v3/lease/revoke", body, NULL);
+        ASSERT_TRUE(r);
+        json_decref(r);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o1.lost && o2.lost, 3000));
+        fprintf(stderr, "  %s\n  %s\n", o1.why, o2.why);
+        ASSERT_STREQ(o1.why, "the lease record was deleted");
+        ASSERT_STREQ(o2.why, "the lease expired: etcd no longer has it");
+
+        /* the runs did happen: their final records are written all the same */
+        a->ops->finish(o1.claim, "succeeded", 0);
+        a->ops->finish(o2.claim, "timed_out", 137);
+        store_close(&tl, a);
+        kv = kv_get(e, o1.key);
+        ASSERT_STREQ(json_string_value(json_object_get(kv.record, "status")), "succeeded");
+        json_decref(kv.record);
+        kv = kv_get(e, o2.key);
+        ASSERT_STREQ(json_string_value(json_object_get(kv.record, "status")), "timed_out");
+        ASSERT_EQ(json_integer_value(json_object_get(kv.record, "exit_status")), 137);
+        json_decref(kv.record);
+        tl_done(&tl);
+}
+
+/* The holder: a child process that claims, reports its token on fd, then renews for ever. */
+static void holder_child(const char *url, int fd) {
+        const char *ep[] = { url, NULL };
+        TestLoop tl;
+        LeaseStore *s;
+        Outcome o;
+        char line[32];
+
+        tl_init(&tl);
+        s = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-dead", .ttl_s = 2 });
+        claim(s, "takeover", T0, 1, &o);
+        (void) RUN_UNTIL(&tl, o.done, 5000);
+        (void) snprintf(line, sizeof(line), "%" PRIu64 "\n", o.result == LEASE_WON ? o.token : 0);
+        if (write(fd, line, strlen(line)) < 0)
+                _exit(1);
+        for (;;)
+                (void) uv_run(&tl.loop, UV_RUN_DEFAULT);
+}
+
+static void on_expired(void *userdata) {
+        Outcome *o = userdata;
+
+        ASSERT_TRUE(!o->expired);
+        o->expired = true;
+        o->t_lost = mono_ms();
+}
+
+TEST(takeover_after_holder_death) {
+        const Etcd *e = shared_etcd();
+        const char *ep[] = { e->url, NULL };
+        const char *hosts[3] = { "host-b", "host-c", "host-d" };
+        char line[32] = "", want[128];
+        LeaseWatch *w[3];
+        LeaseStore *s[3];
+        Outcome o[3];
+        uint64_t dead_token, t_kill;
+        int pfd[2], won = -1;
+        pid_t child, parent = getpid();
+        struct pollfd p;
+        TestLoop tl;
+        json_t *prev, *h;
+        Kv kv;
+
+        ASSERT_OK(pipe2(pfd, O_CLOEXEC));
+        child = fork();
+        ASSERT_TRUE(child >= 0);
+        if (child == 0) {
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != parent)
+                        _exit(1);
+                holder_child(e->url, pfd[1]);
+        }
+        (void) close(pfd[1]);
+        p = (struct pollfd) { .fd = pfd[0], .events = POLLIN };
+        ASSERT_EQ(poll(&p, 1, 10000), 1);
+        ASSERT_TRUE(read(pfd[0], line, sizeof(line) - 1) > 0);
+        (void) close(pfd[0]);
+        line[strcspn(line, "\n")] = 0;
+        ASSERT_OK(parse_uint64(line, UINT64_MAX, &dead_token));
+        ASSERT_TRUE(dead_token > 0);
+
+        tl_init(&tl);
+        for (int i = 0; i < 3; i++) {
+                s[i] = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = hosts[i],
+                                                     .ttl_s = 2 });
+                claim(s[i], "takeover", T0, 1, &o[i]);
+        }
+        ASSERT_TRUE(RUN_UNTIL(&tl, o[0].done && o[1].done && o[2].done, 5000));
+        for (int i = 0; i < 3; i++) {
+                ASSERT_EQ(o[i].result, LEASE_HELD);
+                ASSERT_STREQ(o[i].detail, holder_of(want, sizeof(want), "host-dead", (long) child));
+                ASSERT_OK(s[i]->ops->watch(s[i], &(LeaseRequest) { .job = "takeover",
+                                                                    .scheduled = T0 },
+                                           on_expired, &o[i], &w[i]));
+        }
+        /* a live holder is not taken over */
+        (void) RUN_UNTIL(&tl, o[0].expired || o[1].expired || o[2].expired, 3000);
+        ASSERT_TRUE(!o[0].expired && !o[1].expired && !o[2].expired);
+
+        ASSERT_OK(kill(child, SIGKILL));
+        ASSERT_EQ(waitpid(child, NULL, 0), child);
+        t_kill = mono_ms();
+        ASSERT_TRUE(RUN_UNTIL(&tl, o[0].expired && o[1].expired && o[2].expired, 6000));
+        for (int i = 0; i < 3; i++) {
+                fprintf(stderr, "  expired() %" PRIu64 " ms after the holder's death\n",
+                        o[i].t_lost - t_kill);
+                ASSERT_TRUE(o[i].t_lost - t_kill <= 2000 + 2000);       /* TTL + 2 s */
+                s[i]->ops->unwatch(w[i]);
+        }
+
+        for (int i = 0; i < 3; i++)
+                claim(s[i], "takeover", T0, 2, &o[i]);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o[0].done && o[1].done && o[2].done, 5000));
+        for (int i = 0; i < 3; i++)
+                if (o[i].result == LEASE_WON) {
+                        ASSERT_EQ(won, -1);
+                        won = i;
+                }
+        ASSERT_TRUE(won >= 0);
+        ASSERT_TRUE(o[won].token > dead_token);
+        for (int i = 0; i < 3; i++)
+                if (i != won) {
+                        ASSERT_EQ(o[i].result, LEASE_HELD);
+                        ASSERT_STREQ(o[i].detail, holder_of(want, sizeof(want), hosts[won],
+                                                            (long) getpid()));
+                }
+        kv = kv_get(e, o[won].key);
+        ASSERT_TRUE(kv.found);
+        ASSERT_EQ(json_integer_value(json_object_get(kv.record, "attempt")), 2);
+        prev = json_object_get(kv.record, "previous");
+        ASSERT_STREQ(json_string_value(json_object_get(prev, "status")), "abandoned");
+        ASSERT_EQ(json_integer_value(json_object_get(prev, "fencing_token")), dead_token);
+        h = json_object_get(prev, "holder");
+        ASSERT_STREQ(json_string_value(json_object_get(h, "hostname")), "host-dead");
+        ASSERT_EQ(json_integer_value(json_object_get(h, "pid")), child);
+        json_decref(kv.record);
+
+        s[won]->ops->finish(o[won].claim, "succeeded", 0);
+        for (int i = 0; i < 3; i++)
+                store_close(&tl, s[i]);
+        kv = kv_get(e, o[won].key);
+        ASSERT_STREQ(json_string_value(json_object_get(kv.record, "status")), "succeeded");
+        ASSERT_STREQ(json_string_value(json_object_get(json_object_get(kv.record, "previous"),
+                                                       "status")), "abandoned");
+        json_decref(kv.record);
+        tl_done(&tl);
+}
+
+TEST(etcd_dies_mid_run_then_down_at_claim) {
+        const char *ep[2] = {};
+        Etcd e = {};
+        TestLoop tl;
+        LeaseStore *a;
+        Outcome o, o2;
+        uint64_t t_kill;
+
+        etcd_start_n(&e, 1, false);
+        etcd_launch(&e, 1);
+        ep[0] = e.url;
+        tl_init(&tl);
+        a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .ttl_s = 2, .election_ms = 1000 });
+        claim(a, "dies", T0, 1, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_WON);
+        (void) RUN_UNTIL(&tl, false, 1000);
+        etcd_kill(&e);
+        t_kill = mono_ms();
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.lost, 5000));
+        fprintf(stderr, "  lost() %" PRIu64 " ms after etcd died: %s\n", o.t_lost - t_kill, o.why);
+        ASSERT_TRUE(o.t_lost - t_kill <= 2000 + 1000);    /* TTL, and a slow machine */
+        ASSERT_TRUE(strstr(o.why, "renewal failed for "));
+        ASSERT_TRUE(strstr(o.why, "connection refused"));
+
+        claim(a, "dies", T0 + 60, 1, &o2);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o2.done, 5000));
+        fprintf(stderr, "  UNAVAILABLE after %" PRIu64 " ms: %s\n", o2.t_done - o2.t_start,
+                o2.detail);
+        ASSERT_EQ(o2.result, LEASE_UNAVAILABLE);
+        ASSERT_TRUE(o2.t_done - o2.t_start >= 1000 && o2.t_done - o2.t_start < 2000);
+        ASSERT_TRUE(strstr(o2.detail, "no usable answer from etcd within 1000 ms"));
+        ASSERT_TRUE(strstr(o2.detail, "connection refused"));
+
+        a->ops->finish(o.claim, "killed", -1);  /* cannot be written: gives up on its own */
+        store_close(&tl, a);
+        tl_done(&tl);
+        etcd_stop(&e);
+}
+
+TEST(failover_to_next_endpoint) {
+        const Etcd *e = shared_etcd();
+        int port;
+        char dead[64];
+        const char *ep[] = { dead, e->url, NULL };
+        TestLoop tl;
+        LeaseStore *a;
+        Outcome o;
+
+        pick_ports(&port, 1);
+        (void) snprintf(dead, sizeof(dead), "http://127.0.0.1:%d/", port);
+        tl_init(&tl);
+        a = store_new(&tl, &(StoreOpts) { .endpoints = ep });
+        claim(a, "failover", T0, 1, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_WON);
+        ASSERT_TRUE(o.t_done - o.t_start < 500);
+        a->ops->finish(o.claim, "succeeded", 0);
+        store_close(&tl, a);
+        tl_done(&tl);
+}
+
+/* ---- malformed replies from an impostor ---- */
+
+typedef struct PyServer {
+        pid_t pid;
+        int port;
+} PyServer;
+
+static const char *server_script(void) {
+        const char *data = getenv("TEST_DATA");
+        static char path[4096];
+
+        if (data) {
+                (void) snprintf(path, sizeof(path), "%s/../unit/http_server.py", data);
+                if (access(path, R_OK) == 0)
+                        return path;
+        }
+        return "tests/unit/http_server.py";
+}
+
+static bool py_start(PyServer *s) {
+        const char *script = server_script();
+        char line[32] = "";
+        pid_t parent = getpid();
+        size_t len = 0;
+        int pfd[2];
+
+        if (access(PYTHON, X_OK) < 0 || access(script, R_OK) < 0)
+                return false;
+        ASSERT_OK(pipe2(pfd, O_CLOEXEC));
+        s->pid = fork();
+        ASSERT_TRUE(s->pid >= 0);
+        if (s->pid == 0) {
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != parent)
+                        _exit(127);
+                (void) dup2(pfd[1], STDOUT_FILENO);
+                (void) execl(PYTHON, "python3", script, (char *) NULL);
+                _exit(127);
+        }
+        (void) close(pfd[1]);
+        /* the whole line: with PYTHONUNBUFFERED the newline comes in a write of its own, and
+         * the server dies of EPIPE should we close the pipe before it */
+        while (len < sizeof(line) - 1 && !memchr(line, '\n', len)) {
+                ssize_t n = read(pfd[0], line + len, sizeof(line) - 1 - len);
+
+                ASSERT_TRUE(n > 0);
+                len += (size_t) n;
+        }
+        (void) close(pfd[0]);
+        line[strcspn(line, "\n")] = 0;
+        ASSERT_OK(parse_int(line, 1, 65535, &s->port));
+        return true;
+}
+
+TEST(malformed_replies) {
+        static const struct {
+                const char *kind, *want;
+        } cases[] = {
+                { "text", "malformed reply to /v3/lease/grant (HTTP 200): not a JSON object" },
+                { "array", "not a JSON object" },
+                { "empty", "malformed reply to /v3/lease/grant: no ID or TTL" },
+                { "badid", "no ID or TTL" },
+                { "huge", "reply too large" },
+                { "grantonly", "malformed txn reply" },
+        };
+        const Etcd *e = shared_etcd();
+        char url[128];
+        const char *ep[] = { url, NULL }, *ep2[] = { url, e->url, NULL };
+        PyServer py;
+        TestLoop tl;
+        LeaseStore *a;
+        Outcome o;
+
+        if (!py_start(&py)) {
+                fprintf(stderr, "  skipped: no %s or http_server.py\n", PYTHON);
+                return;
+        }
+        tl_init(&tl);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                (void) snprintf(url, sizeof(url), "http://127.0.0.1:%d/junk/%s", py.port,
+                                cases[i].kind);
+                a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .election_ms = 500 });
+                claim(a, "junk", T0, 1, &o);
+                ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+                fprintf(stderr, "  %s: %s\n", cases[i].kind, o.detail);
+                ASSERT_EQ(o.result, LEASE_UNAVAILABLE);
+                ASSERT_TRUE(strstr(o.detail, "no usable answer from etcd within 500 ms"));
+                ASSERT_TRUE(strstr(o.detail, cases[i].want));
+                store_close(&tl, a);
+        }
+        /* an impostor first in the list: the next endpoint decides */
+        (void) snprintf(url, sizeof(url), "http://127.0.0.1:%d/junk/text", py.port);
+        a = store_new(&tl, &(StoreOpts) { .endpoints = ep2 });
+        claim(a, "junk", T0 + 1, 1, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_WON);
+        a->ops->cancel(o.claim);
+        store_close(&tl, a);
+        tl_done(&tl);
+        (void) kill(py.pid, SIGKILL);
+        (void) waitpid(py.pid, NULL, 0);
+}
+
+/* ---- 3-node cluster ---- */
+
+static uint64_t member_id(const Etcd *e, uint64_t *ret_leader) {
+        json_t *r = post(e, "/v3/maintenance/status", "{}", NULL);
+        uint64_t id;
+
+        ASSERT_TRUE(r);
+        id = jnum(json_object_get(r, "header"), "member_id");
+        *ret_leader = jnum(r, "leader");
+        json_decref(r);
+        return id;
+}
+
+/* A round: both stores claim the same firing; exactly one wins. kill_first: kill that member
+ * right after the claims went out. */
+static void cluster_round(TestLoop *tl, LeaseStore *a, LeaseStore *b, int64_t when,
+                          Etcd *kill_first, uint64_t *max_ms) {
+        Outcome oa, ob;
+
+        claim(a, "cluster", when, 1, &oa);
+        claim(b, "cluster", when, 1, &ob);
+        if (kill_first)
+                etcd_kill(kill_first);
+        ASSERT_TRUE(RUN_UNTIL(tl, oa.done && ob.done, 10000));
+        if (oa.result == LEASE_UNAVAILABLE || ob.result == LEASE_UNAVAILABLE)
+                TEST_FAIL("unavailable: '%s' '%s'", oa.detail, ob.detail);
+        ASSERT_TRUE((oa.result == LEASE_WON) != (ob.result == LEASE_WON));
+        if (oa.t_done - oa.t_start > *max_ms)
+                *max_ms = oa.t_done - oa.t_start;
+        if (ob.t_done - ob.t_start > *max_ms)
+                *max_ms = ob.t_done - ob.t_start;
+        if (oa.result == LEASE_WON)
+                a->ops->finish(oa.claim, "succeeded", 0);
+        else
+                b->ops->finish(ob.claim, "succeeded", 0);
+}
+
+TEST(cluster_member_and_leader_killed) {
+        Etcd e[3] = {};
+        const char *ep[4] = {};
+        uint64_t leader = 0, id[3], max_ms = 0;
+        int li = -1, f1, f2, round = 0;
+        TestLoop tl;
+        LeaseStore *a, *b;
+
+        etcd_start_n(e, 3, false);
+        etcd_launch(e, 3);
+        for (int i = 0; i < 3; i++)
+                id[i] = member_id(&e[i], &leader);
+        for (int i = 0; i < 3; i++)
+                if (id[i] == leader)
+                        li = i;
+        ASSERT_TRUE(li >= 0);
+        f1 = (li + 1) % 3;
+        f2 = (li + 2) % 3;
+        /* a follower first, then the leader: each kill hits the endpoint the stores use */
+        ep[0] = e[f1].url;
+        ep[1] = e[li].url;
+        ep[2] = e[f2].url;
+        tl_init(&tl);
+        a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-a", .election_ms = 8000,
+                                          .prefix = "cluster" });
+        b = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-b", .election_ms = 8000,
+                                          .prefix = "cluster" });
+        for (int i = 0; i < 5; i++)
+                cluster_round(&tl, a, b, T0 + round++, NULL, &max_ms);
+        cluster_round(&tl, a, b, T0 + round++, &e[f1], &max_ms);        /* a follower dies */
+        for (int i = 0; i < 5; i++)
+                cluster_round(&tl, a, b, T0 + round++, NULL, &max_ms);
+        fprintf(stderr, "  follower killed: slowest claim %" PRIu64 " ms\n", max_ms);
+
+        etcd_spawn(&e[f1]);             /* back, so that the leader's death leaves a quorum */
+        etcd_wait(&e[f1]);
+        max_ms = 0;
+        cluster_round(&tl, a, b, T0 + round++, &e[li], &max_ms);        /* the leader dies */
+        for (int i = 0; i < 5; i++)
+                cluster_round(&tl, a, b, T0 + round++, NULL, &max_ms);
+        fprintf(stderr, "  leader killed: slowest claim %" PRIu64 " ms\n", max_ms);
+        store_close(&tl, a);
+        store_close(&tl, b);
+        tl_done(&tl);
+        for (int i = 0; i < 3; i++)
+                etcd_stop(&e[i]);
+}
+
+/* ---- auth and TLS ---- */
+
+TEST(auth_token_and_reauth) {
+        static const char *const extra[] = { "--auth-token-ttl", "1", "--bcrypt-cost", "4", NULL };
+        const char *ep[2] = {};
+        Etcd e = { .extra = extra };
+        TestLoop tl;
+        LeaseStore *a, *bad, *anon;
+        Outcome o;
+        json_t *r;
+
+        etcd_start_n(&e, 1, false);
+        etcd_launch(&e, 1);
+        ep[0] = e.url;
+        r = post(&e, "/v3/auth/user/add", "{\"name\":\"root\",\"password\":\"s3cret-pw\"}", NULL);
+        ASSERT_TRUE(r);
+        json_decref(r);
+        r = post(&e, "/v3/auth/user/grant", "{\"user\":\"root\",\"role\":\"root\"}", NULL);
+        ASSERT_TRUE(r);
+        json_decref(r);
+        r = post(&e, "/v3/auth/enable", "{}", NULL);
+        ASSERT_TRUE(r);
+        json_decref(r);
+
+        tl_init(&tl);
+        a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .username = "root",
+                                          .password = "s3cret-pw" });
+        claim(a, "auth", T0, 1, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_WON);
+        a->ops->finish(o.claim, "succeeded", 0);
+        (void) RUN_UNTIL(&tl, false, 2500);     /* idle: the token expires (1 s) */
+        claim(a, "auth", T0 + 60, 1, &o);       /* rejected token → a fresh one */
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        if (o.result != LEASE_WON)
+                TEST_FAIL("after re-authentication: %s", o.detail);
+        a->ops->cancel(o.claim);
+        store_close(&tl, a);
+
+        bad = store_new(&tl, &(StoreOpts) { .endpoints = ep, .username = "root",
+                                            .password = "wrong-pw" });
+        claim(bad, "auth", T0 + 120, 1, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        fprintf(stderr, "  wrong password: %s\n", o.detail);
+        ASSERT_EQ(o.result, LEASE_UNAVAILABLE);
+        ASSERT_TRUE(strstr(o.detail, "authentication as 'root' failed"));
+        ASSERT_TRUE(!strstr(o.detail, "wrong-pw"));
+        ASSERT_TRUE(o.t_done - o.t_start < 1000);       /* no point retrying */
+        store_close(&tl, bad);
+
+        anon = store_new(&tl, &(StoreOpts) { .endpoints = ep });
+        claim(anon, "auth", T0 + 120, 1, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        fprintf(stderr, "  no credentials: %s\n", o.detail);
+        ASSERT_EQ(o.result, LEASE_UNAVAILABLE);
+        ASSERT_TRUE(strstr(o.detail, "requires authentication"));
+        store_close(&tl, anon);
+        tl_done(&tl);
+        etcd_stop(&e);
+}
+
+static bool make_certs(const char *d) {
+        char cmd[2048];
+
+        if (access("/usr/bin/openssl", X_OK) < 0)
+                return false;
+        (void) snprintf(cmd, sizeof(cmd),
+                "cd '%s' && ( "
+                "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+                "  -days 2 -subj /CN=test-ca -keyout ca.key -out ca.pem && "
+                "printf 'subjectAltName=IP:127.0.0.1\\n' > server.ext && "
+                "printf 'extendedKeyUsage=clientAuth\\n' > client.ext && "
+                "for n in server client; do "
+                "  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+                "    -subj /CN=$n -keyout $n.key -out $n.csr && "
+                "  openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+                "    -days 2 -extfile $n.ext -out $n.pem || exit 1; "
+                "done ) >/dev/null 2>&1", d);
+        return system(cmd) == 0;
+}
+
+TEST(tls_with_client_certificate) {
+        char ca[128], cert[128], key[128];
+        const char *ep[2] = {};
+        Etcd e = {};
+        TestLoop tl;
+        LeaseStore *a, *nocert;
+        Outcome o;
+
+        etcd_start_n(&e, 1, true);
+        if (!make_certs(e.dir)) {
+                fprintf(stderr, "  skipped: cannot make certificates with openssl\n");
+                etcd_stop(&e);
+                return;
+        }
+        etcd_launch(&e, 1);
+        ep[0] = e.url;
+        (void) snprintf(ca, sizeof(ca), "%s/ca.pem", e.dir);
+        (void) snprintf(cert, sizeof(cert), "%s/client.pem", e.dir);
+        (void) snprintf(key, sizeof(key), "%s/client.key", e.dir);
+        tl_init(&tl);
+        a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .ca_file = ca, .cert_file = cert,
+                                          .key_file = key });
+        claim(a, "tls", T0, 1, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        if (o.result != LEASE_WON)
+                TEST_FAIL("over TLS: %s", o.detail);
+        a->ops->finish(o.claim, "succeeded", 0);
+        store_close(&tl, a);
+
+        nocert = store_new(&tl, &(StoreOpts) { .endpoints = ep, .ca_file = ca,
+                                               .election_ms = 500 });
+        claim(nocert, "tls", T0 + 60, 1, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        fprintf(stderr, "  without a client certificate: %s\n", o.detail);
+        ASSERT_EQ(o.result, LEASE_UNAVAILABLE);
+        store_close(&tl, nocert);
+        tl_done(&tl);
+        etcd_stop(&e);
+}
+
+/* ---- figures ---- */
+
+static int cmp_u64(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+        return x < y ? -1 : x > y;
+}
+
+TEST(claim_latency) {
+        enum { N = 200 };
+        const Etcd *e = shared_etcd();
+        const char *ep[] = { e->url, NULL };
+        static uint64_t won_us[N], held_us[N];
+        uint64_t sum_w = 0, sum_h = 0;
+        TestLoop tl;
+        LeaseStore *a, *b;
+        Outcome oa, ob;
+
+        tl_init(&tl);
+        a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-a", .prefix = "lat" });
+        b = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-b", .prefix = "lat" });
+        for (int i = 0; i < N; i++) {
+                uint64_t t = uv_hrtime();
+
+                claim(a, "lat", T0 + i, 1, &oa);
+                ASSERT_TRUE(RUN_UNTIL(&tl, oa.done, 5000));
+                won_us[i] = (uv_hrtime() - t) / 1000;
+                ASSERT_EQ(oa.result, LEASE_WON);
+                t = uv_hrtime();
+                claim(b, "lat", T0 + i, 1, &ob);
+                ASSERT_TRUE(RUN_UNTIL(&tl, ob.done, 5000));
+                held_us[i] = (uv_hrtime() - t) / 1000;
+                ASSERT_EQ(ob.result, LEASE_HELD);
+                a->ops->finish(oa.claim, "succeeded", 0);
+                sum_w += won_us[i];
+                sum_h += held_us[i];
+        }
+        qsort(won_us, N, sizeof(uint64_t), cmp_u64);
+        qsort(held_us, N, sizeof(uint64_t), cmp_u64);
+        fprintf(stderr, "  WON  (grant + txn):          mean %.2f ms, median %.2f, p99 %.2f\n",
+                (double) sum_w / N / 1000, won_us[N / 2] / 1000.0, won_us[N * 99 / 100] / 1000.0);
+        fprintf(stderr, "  HELD (grant + txn; revoke after): mean %.2f ms, median %.2f, p99 %.2f\n",
+                (double) sum_h / N / 1000, held_us[N / 2] / 1000.0, held_us[N * 99 / 100] / 1000.0);
+        store_close(&tl, a);
+        store_close(&tl, b);
+        tl_done(&tl);
+}
+
+TESTS_MAIN

@@ -148,7 +148,9 @@ int state_save(State *s) {
                 return -ENOMEM;
         text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
         json_decref(root);
-        if (!text || asprintf(&tmp, "%s.tmp", s->path) < 0)
+        /* Per process: daemons sharing a state directory must not rename each other's
+         * half-written file. */
+        if (!text || asprintf(&tmp, "%s.%d.tmp", s->path, (int) getpid()) < 0)
                 return -ENOMEM;
         len = strlen(text);
 

@@ -485,6 +485,8 @@ jobs:
     finally:
         a.stop()
         b.stop()
+    # they share the state file too: neither may trip over the other's save
+    assert not a.find("state_save_failed") and not b.find("state_save_failed")
     lines = ran.read_text().split("\n")[:-1]
     firings = [l.split()[0] for l in lines]
     assert len(firings) >= 5

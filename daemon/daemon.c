@@ -16,7 +16,7 @@
 #include "notify.h"
 #include "pidfile.h"
 #include "reaper.h"
-#include "spawn.h"
+#include "spawner.h"
 #include "state.h"
 #include "strv.h"
 #include "tz.h"
@@ -469,13 +469,15 @@ int daemon_run(const DaemonOptions *opts) {
         d.has_main = main_argv != NULL;
         r = daemon_setup_handles(&d);
         if (r >= 0)
+                r = reaper_setup(d.loop);
+        if (r >= 0)
                 r = daemon_apply(&d, t, true);
         if (r < 0) {
                 log_event(LOG_ERR, "start_failed", NULL, NULL, NULL, "cannot start: %s", strerror(-r));
                 table_unref(t);
                 return 1;
         }
-        r = reaper_setup(d.loop, opts->subreaper);
+        r = opts->subreaper ? reaper_become_subreaper() : 0;
         if (r < 0)
                 log_event(LOG_WARNING, "reaper", NULL, NULL, NULL,
                           "cannot become a subreaper, ignoring: %s", strerror(-r));

@@ -15,6 +15,7 @@
 #include "lease.h"
 #include "mainproc.h"
 #include "output.h"
+#include "reaper.h"
 #include "plan.h"
 #include "wallclock.h"
 
@@ -108,9 +109,9 @@ struct Run {
         unsigned attempt;       /* 1-based */
         RunPhase phase;
         uv_timer_t timer;       /* jitter, timeout → SIGTERM → SIGKILL, drain, backoff */
-        uv_process_t proc;
+        ReaperChild child;      /* the attempt's process, while proc_alive */
         pid_t pid;
-        bool proc_alive, proc_open;
+        bool proc_alive;
         Output out, err;
         int64_t attempt_start_usec; /* monotonic, for durations */
         int64_t run_start_usec;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* `solocron exec-job`: the small helper that a job runs through when it needs what
- * uv_spawn() cannot set: supplementary groups (initgroups), umask, nice and rlimits. It
+ * posix_spawn() cannot set: supplementary groups (initgroups), umask, nice and rlimits. It
  * applies them in a safe order (nice and rlimits while still privileged, then groups, gid,
- * uid), then execs the command. Internal: spawn.c builds its command line. */
+ * uid), then execs the command. Internal: spawner.c builds its command line. */
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>

@@ -39,22 +39,28 @@ struct LeaseClaim {
         uint64_t token;
 };
 
-/* The record in fd, or NULL when empty or not ours to understand. */
-static json_t *record_read(int fd) {
+/* The record in fd, or NULL when empty or not ours to understand; *ret_size: the bytes read. */
+static json_t *record_read(int fd, size_t *ret_size) {
         char buf[LEASE_RECORD_MAX + 1];
         ssize_t n = pread(fd, buf, LEASE_RECORD_MAX, 0);
 
+        *ret_size = n > 0 ? (size_t) n : 0;
         if (n <= 0)
                 return NULL;
         buf[n] = 0;
         return json_loads(buf, 0, NULL);
 }
 
-static int record_write(int fd, const LeaseClaim *c, const char *status, int64_t exit_status) {
+/* Overwrite the record in place, padded with spaces (JSON allows them) to the old size: no
+ * truncation, because on ext4 a file truncated to zero and rewritten is flushed to disk at
+ * close (auto_da_alloc), which made each firing wait for the block device (bench/). */
+static int record_write(int fd, size_t old_size, const LeaseClaim *c, const char *status,
+                        int64_t exit_status) {
         char sched[RFC3339_UTC_MAX];
         _cleanup_free_ char *text = NULL;
         json_t *rec;
         size_t len;
+        ssize_t n;
 
         rec = json_pack("{s:s,s:s,s:s,s:I,s:s,s:i,s:s,s:I}", "job", c->job, "scheduled",
                         format_rfc3339_utc(c->scheduled, sched), "holder", c->store->hostname,
@@ -69,9 +75,19 @@ static int record_write(int fd, const LeaseClaim *c, const char *status, int64_t
         if (!text)
                 return -ENOMEM;
         len = strlen(text);
-        if (ftruncate(fd, 0) < 0 || pwrite(fd, text, len, 0) != (ssize_t) len)
+        if (len < old_size) {
+                char *padded = realloc(text, old_size);
+
+                if (!padded)
+                        return -ENOMEM;
+                memset(padded + len, ' ', old_size - len);
+                text = padded;
+                len = old_size;
+        }
+        n = pwrite(fd, text, len, 0);
+        if (n < 0)
                 return -errno;
-        return 0;
+        return n == (ssize_t) len ? 0 : -EIO;
 }
 
 /* Open and lock the job's file; -errno with the reason in ls->detail. */
@@ -109,6 +125,7 @@ static LeaseResult local_claim(LeaseStore *s, const LeaseRequest *req, const Lea
         _cleanup_free_ char *path = NULL;
         uint64_t token = 1;
         LeaseClaim *c;
+        size_t size;
         json_t *rec;
         int fd, r;
 
@@ -122,7 +139,7 @@ static LeaseResult local_claim(LeaseStore *s, const LeaseRequest *req, const Lea
         if (fd < 0)
                 return LEASE_UNAVAILABLE;
 
-        rec = record_read(fd);
+        rec = record_read(fd, &size);
         if (rec) {
                 const char *when = json_string_value(json_object_get(rec, "scheduled"));
                 int64_t t;
@@ -147,7 +164,7 @@ static LeaseResult local_claim(LeaseStore *s, const LeaseRequest *req, const Lea
                 *c = (LeaseClaim) { .store = ls, .scheduled = req->scheduled, .attempt = req->attempt,
                                     .path = TAKE_PTR(path), .job = strdup(req->job),
                                     .run_id = strdup(req->run_id), .token = token };
-        r = c && c->job && c->run_id ? record_write(fd, c, "running", -1) : -ENOMEM;
+        r = c && c->job && c->run_id ? record_write(fd, size, c, "running", -1) : -ENOMEM;
         (void) close(fd);       /* unlocks */
         if (r < 0) {
                 (void) snprintf(ls->detail, sizeof(ls->detail), "cannot record the claim: %s",
@@ -165,13 +182,14 @@ static LeaseResult local_claim(LeaseStore *s, const LeaseRequest *req, const Lea
  * claimed meanwhile: its record stays). */
 static void local_record_end(LeaseClaim *c, const char *result, int64_t exit_status) {
         int fd = lock_open(c->store, c->path);
+        size_t size;
         json_t *rec;
 
         if (fd < 0)
                 return;
-        rec = record_read(fd);
+        rec = record_read(fd, &size);
         if (rec && strcmp(json_string_value(json_object_get(rec, "run")) ?: "", c->run_id) == 0)
-                (void) record_write(fd, c, result, exit_status);
+                (void) record_write(fd, size, c, result, exit_status);
         json_decref(rec);
         (void) close(fd);
 }

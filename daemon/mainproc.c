@@ -3,39 +3,30 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "log.h"
 #include "macro.h"
 #include "mainproc.h"
 #include "reaper.h"
-#include "spawn.h"
+#include "spawner.h"
 #include "strv.h"
 
 static int mainproc_spawn(MainProc *m);
 
-static void mainproc_on_closed(uv_handle_t *h) {
-        MainProc *m = container_of((uv_process_t *) h, MainProc, proc);
-
-        m->proc_open = false;
-}
-
 static void mainproc_on_restart(uv_timer_t *t) {
         MainProc *m = t->data;
 
-        /* If the spawn fails after the child exists, its exit callback reports it. */
-        if (!m->stopping && mainproc_spawn(m) < 0 && !m->alive)
+        if (!m->stopping && mainproc_spawn(m) < 0)
                 m->on_exit(m, 127, m->userdata);
 }
 
-static void mainproc_on_exit(uv_process_t *p, int64_t exit_status, int term_signal) {
-        MainProc *m = container_of(p, MainProc, proc);
+static void mainproc_on_exit(ReaperChild *c, int64_t exit_status, int term_signal) {
+        MainProc *m = container_of(c, MainProc, child);
         int status = term_signal ? 128 + term_signal : (int) exit_status;
 
         m->alive = false;
         m->last_status = status;
-        spawn_disown(m->pid);
-        uv_close((uv_handle_t *) p, mainproc_on_closed);
-        reaper_sweep();
         if (term_signal)
                 log_event(status == 128 + SIGTERM || status == 128 + SIGINT ? LOG_INFO : LOG_WARNING,
                           "main_exited", NULL, NULL, NULL, "main process %d killed by SIG%s",
@@ -59,34 +50,23 @@ static void mainproc_on_exit(uv_process_t *p, int64_t exit_status, int term_sign
 }
 
 static int mainproc_spawn(MainProc *m) {
-        uv_stdio_container_t stdio[3] = {
-                { .flags = UV_INHERIT_FD, .data.fd = 0 },
-                { .flags = UV_INHERIT_FD, .data.fd = 1 },
-                { .flags = UV_INHERIT_FD, .data.fd = 2 },
-        };
         int r;
 
-        r = uv_spawn(m->loop, &m->proc, &(uv_process_options_t) {
-                .exit_cb = mainproc_on_exit,
-                .file = m->argv[0],
-                .args = m->argv,
-                .flags = UV_PROCESS_DETACHED,   /* its own process group */
-                .stdio_count = 3,
-                .stdio = stdio,
-        });
-        m->proc_open = true;
-        m->pid = uv_process_get_pid(&m->proc);
-        if (m->pid > 0)
-                (void) spawn_own(m->pid);
+        /* Our environment and stdio (-1: inherit 0, 1 and 2), its own process group. */
+        r = spawn_process(m->argv, NULL, NULL, (int[3]) { -1, -1, -1 }, &m->pid);
+        if (r >= 0) {
+                m->child = (ReaperChild) { .pid = m->pid, .on_exit = mainproc_on_exit };
+                r = reaper_watch(&m->child);
+                if (r < 0) {
+                        (void) kill(m->pid, SIGKILL);
+                        (void) waitpid(m->pid, NULL, 0);
+                }
+        }
         if (r < 0) {
                 log_event(LOG_ERR, "main_failed", NULL, NULL, NULL,
-                          "cannot start the main process '%s': %s", m->argv[0], uv_strerror(r));
-                if (m->pid <= 0) {
-                        m->last_status = 127;   /* as a shell reports "command not found" */
-                        uv_close((uv_handle_t *) &m->proc, mainproc_on_closed);
-                }
-                else
-                        m->alive = true;        /* libuv still reaps it; exit_cb follows */
+                          "cannot start the main process '%s': %s", m->argv[0], strerror(-r));
+                m->last_status = 127;   /* as a shell reports "command not found" */
+                m->pid = 0;
                 return r;
         }
         m->alive = true;

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "reaper.h"
 
 typedef struct MainProc MainProc;
 /* Called when the main process has exited for good (not restarted): status is its exit
@@ -23,10 +24,10 @@ struct MainProc {
         char **argv;            /* owned copy */
         bool restart_on_failure;
         usec_t backoff, max_backoff, next_backoff;
-        uv_process_t proc;
+        ReaperChild child;
         uv_timer_t restart_timer;
         pid_t pid;
-        bool alive, proc_open, stopping;
+        bool alive, stopping;
         int last_status;        /* of the last exit, for a stop while waiting to restart */
         mainproc_exit_cb on_exit;
         void *userdata;

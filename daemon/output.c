@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "output.h"
 
@@ -90,7 +91,14 @@ int output_init(uv_loop_t *loop, Output *o, const char *job, const char *run, Lo
         return 0;
 }
 
-int output_start(Output *o) {
+int output_start(Output *o, int fd) {
+        int r = uv_pipe_open(&o->pipe, fd);
+
+        if (r < 0) {
+                close(fd);
+                output_close(o);
+                return r;
+        }
         return uv_read_start((uv_stream_t *) &o->pipe, output_on_alloc, output_on_read);
 }
 

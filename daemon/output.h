@@ -28,10 +28,11 @@ struct Output {
         uint64_t bytes;         /* total relayed, for the run summary */
 };
 
-/* Initialise the pipe handle (to pass to uv_spawn as UV_CREATE_PIPE). */
+/* Initialise the pipe handle, before the child is started. */
 int output_init(uv_loop_t *loop, Output *o, const char *job, const char *run, LogStream stream,
                 output_closed_cb on_closed);
-/* Start reading after a successful spawn. */
-int output_start(Output *o);
+/* Start reading fd (the reading end of the child's pipe; the Output owns it from here, and
+ * closes itself if fd cannot be watched). */
+int output_start(Output *o, int fd);
 /* Flush any partial line and close the pipe; on_closed runs from the close callback. */
 void output_close(Output *o);

@@ -1,53 +1,76 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "reaper.h"
-#include "spawn.h"
-
-/* When a sweep stops at a child libuv still has to reap, an orphan may be queued behind it;
- * look again this soon (once, not periodically: idle means no wakeups). */
-#define REAPER_RESWEEP_MSEC 100
 
 static uv_signal_t reaper_sigchld;
-static uv_timer_t reaper_timer;
 static bool reaper_armed;
 
-bool reaper_active(void) {
-        return reaper_armed;
+/* Watched children: as many as are alive at once, looked up once per exit. A burst of 1000
+ * jobs costs 1000 scans of at most 1000 entries: well under a millisecond in all. */
+static ReaperChild **watched;
+static size_t n_watched, allocated_watched;
+
+int reaper_watch(ReaperChild *c) {
+        if (n_watched == allocated_watched) {
+                size_t a = allocated_watched ? allocated_watched * 2 : 64;
+                ReaperChild **p = realloc(watched, a * sizeof(*p));
+
+                if (!p)
+                        return -ENOMEM;
+                watched = p;
+                allocated_watched = a;
+        }
+        watched[n_watched++] = c;
+        /* A child alive keeps the loop running (as a uv_process_t would), e.g. through a
+         * shutdown that waits for its jobs. */
+        if (n_watched == 1)
+                uv_ref((uv_handle_t *) &reaper_sigchld);
+        return 0;
 }
 
-static void reaper_on_timer(uv_timer_t *t) {
-        (void) t;
-        reaper_sweep();
+static ReaperChild *reaper_take(pid_t pid) {
+        for (size_t i = 0; i < n_watched; i++)
+                if (watched[i]->pid == pid) {
+                        ReaperChild *c = watched[i];
+
+                        watched[i] = watched[--n_watched];
+                        if (n_watched == 0)
+                                uv_unref((uv_handle_t *) &reaper_sigchld);
+                        return c;
+                }
+        return NULL;
 }
 
 void reaper_sweep(void) {
-        if (!reaper_armed)
-                return;
         for (;;) {
                 siginfo_t si = {};
+                ReaperChild *c;
 
-                if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+                if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) < 0) {
                         if (errno == EINTR)
                                 continue;
                         return;                 /* ECHILD: no children at all */
                 }
                 if (si.si_pid == 0)
-                        return;                 /* nobody has exited */
-                if (spawn_owns_pid(si.si_pid)) {
-                        /* libuv will waitpid() it; its exit callback sweeps again, and so
-                         * does this timer in case the callback comes first. */
-                        (void) uv_timer_start(&reaper_timer, reaper_on_timer, REAPER_RESWEEP_MSEC, 0);
-                        return;
-                }
-                if (waitid(P_PID, (id_t) si.si_pid, &si, WEXITED) >= 0)
+                        return;                 /* nobody else has exited */
+                c = reaper_take(si.si_pid);
+                if (!c) {
                         log_event(LOG_DEBUG, "orphan_reaped", NULL, NULL, NULL,
                                   "reaped orphan pid %d (status %d)", (int) si.si_pid, si.si_status);
+                        continue;
+                }
+                /* The callback may free c's owner, or start a new child: c is off the list. */
+                if (si.si_code == CLD_EXITED)
+                        c->on_exit(c, si.si_status, 0);
+                else
+                        c->on_exit(c, 0, si.si_status);
         }
 }
 
@@ -57,33 +80,34 @@ static void reaper_on_sigchld(uv_signal_t *s, int signum) {
         reaper_sweep();
 }
 
-int reaper_setup(uv_loop_t *loop, bool subreaper) {
-        int r;
+int reaper_setup(uv_loop_t *loop) {
+        int r = uv_signal_init(loop, &reaper_sigchld);
 
-        if (subreaper && getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
-                return -errno;
-        if (!subreaper && getpid() != 1)
-                return 0;
-        r = uv_signal_init(loop, &reaper_sigchld);
         if (r < 0)
                 return r;
         r = uv_signal_start(&reaper_sigchld, reaper_on_sigchld, SIGCHLD);
         if (r < 0)
                 return r;
         uv_unref((uv_handle_t *) &reaper_sigchld);
-        uv_timer_init(loop, &reaper_timer);
-        uv_unref((uv_handle_t *) &reaper_timer);
         reaper_armed = true;
-        reaper_sweep();         /* orphans from before we started watching */
+        reaper_sweep();         /* orphans from before we started watching (PID 1) */
+        return 0;
+}
+
+int reaper_become_subreaper(void) {
+        if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+                return -errno;
         return 0;
 }
 
 void reaper_close(void) {
         if (!reaper_armed)
                 return;
-        /* A last sweep: the loop is done, nothing of libuv's is left to wait for. */
+        /* A last sweep: the loop is done, and orphans must not outlive us as zombies. */
         reaper_sweep();
         reaper_armed = false;
         uv_close((uv_handle_t *) &reaper_sigchld, NULL);
-        uv_close((uv_handle_t *) &reaper_timer, NULL);
+        free(watched);
+        watched = NULL;
+        n_watched = allocated_watched = 0;
 }

@@ -1,19 +1,33 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* Reaping orphans when solocron is PID 1 (in a container) or a subreaper (--subreaper):
- * processes that jobs leave behind are re-parented to us and must be waited for, or they
- * pile up as zombies. libuv waits for its own children by pid, so a blind waitpid(-1) would
- * steal their exit statuses; instead each sweep peeks at the first dead child with
- * waitid(WNOWAIT) and reaps it only if libuv does not own it (see STYLE.md, B8). */
+/* Every child of solocron is waited for here. solocron starts its processes itself
+ * (spawner.c, posix_spawn) rather than with uv_spawn(), so it owns every child it has: one
+ * SIGCHLD watcher reaps whatever has died with waitpid(-1) in a loop, as tini does, and hands
+ * the status of a watched pid (a job, the main process) to its callback. Anything else is an
+ * orphan re-parented to us (as PID 1 or with --subreaper) and is only logged. */
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
 #include <uv.h>
 
-/* Arm the reaper: a SIGCHLD watcher (unref'd: it keeps nothing alive). With subreaper,
- * first become a child subreaper (prctl). Does nothing unless pid 1 or subreaper. */
-int reaper_setup(uv_loop_t *loop, bool subreaper);
-/* Reap every dead orphan now; call at the end of every exit callback of our own children. */
+typedef struct ReaperChild ReaperChild;
+/* exit_status is the exit code (0 when killed), term_signal the killing signal (0 if none). */
+typedef void (*reaper_exit_cb)(ReaperChild *c, int64_t exit_status, int term_signal);
+
+struct ReaperChild {                    /* embedded in its owner (a run, the main process) */
+        pid_t pid;
+        reaper_exit_cb on_exit;
+};
+
+/* Arm the SIGCHLD watcher; call before the first child is started. */
+int reaper_setup(uv_loop_t *loop);
+/* Become a child subreaper (prctl), so orphans of our jobs come to us even when not PID 1. */
+int reaper_become_subreaper(void);
+/* Watch c->pid (set by the caller) until it exits: c->on_exit runs once, from the loop. A
+ * watched child keeps the loop alive. */
+int reaper_watch(ReaperChild *c);
+/* Reap whatever has died now (also called from the SIGCHLD watcher). */
 void reaper_sweep(void);
 void reaper_close(void);
-bool reaper_active(void);

@@ -12,12 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "log.h"
 #include "macro.h"
 #include "reaper.h"
-#include "spawn.h"
+#include "spawner.h"
 
 #define RUN_DRAIN_MSEC 1000     /* after exit, how long grandchildren may hold the pipes */
 
@@ -132,13 +134,6 @@ static void run_on_attempt_handle_closed(Run *r) {
                 run_attempt_done(r);
 }
 
-static void run_on_proc_closed(uv_handle_t *h) {
-        Run *r = container_of((uv_process_t *) h, Run, proc);
-
-        r->proc_open = false;
-        run_on_attempt_handle_closed(r);
-}
-
 static void run_on_output_closed(Output *o) {
         Run *r = o->stream == LOG_STREAM_STDOUT ? container_of(o, Run, out) : container_of(o, Run, err);
 
@@ -155,18 +150,16 @@ static void run_on_drain_timeout(uv_timer_t *t) {
         output_close(&r->err);
 }
 
-static void run_on_exit(uv_process_t *p, int64_t exit_status, int term_signal) {
-        Run *r = container_of(p, Run, proc);
+static void run_on_exit(ReaperChild *c, int64_t exit_status, int term_signal) {
+        Run *r = container_of(c, Run, child);
 
         r->proc_alive = false;
         r->exit_status = exit_status;
         r->term_signal = term_signal;
-        spawn_disown(r->pid);
         (void) uv_timer_stop(&r->timer);
-        uv_close((uv_handle_t *) p, run_on_proc_closed);
         if (r->out.open || r->err.open)
                 (void) uv_timer_start(&r->timer, run_on_drain_timeout, RUN_DRAIN_MSEC, 0);
-        reaper_sweep();         /* an orphan may be queued behind this child */
+        run_on_attempt_handle_closed(r);        /* the process is one of the three */
 }
 
 /* --- timeout ---------------------------------------------------------------------- */
@@ -246,7 +239,7 @@ static void run_attempt(Run *r) {
         uv_loop_t *loop = r->job->daemon->loop;
         _cleanup_free_ char *error = NULL;
         char **envp = NULL;
-        int k;
+        int k, out_fd = -1, err_fd = -1;
 
         r->phase = RUN_RUNNING;
         r->timed_out = false;
@@ -262,37 +255,38 @@ static void run_attempt(Run *r) {
                 run_finish(r, "failed");
                 return;
         }
-        /* Three handles per attempt: the process and two pipes, closed in any order. */
+        /* Three things end an attempt, in any order: the process and its two pipes. */
         r->pending_closes = 3;
         (void) output_init(loop, &r->out, r->job->name, r->id, LOG_STREAM_STDOUT, run_on_output_closed);
         (void) output_init(loop, &r->err, r->job->name, r->id, LOG_STREAM_STDERR, run_on_output_closed);
-        k = spawn_job(loop, &r->proc, r->cfg, envp, &r->out.pipe, &r->err.pipe, run_on_exit, &error);
+        k = spawn_job(r->cfg, envp, &r->pid, &out_fd, &err_fd, &error);
         strv_free(envp);
+        if (k >= 0) {
+                r->child = (ReaperChild) { .pid = r->pid, .on_exit = run_on_exit };
+                k = reaper_watch(&r->child);
+                if (k < 0) {
+                        /* Not watched, so never reaped: take it down now. */
+                        (void) spawn_kill_group(r->pid, SIGKILL);
+                        (void) waitpid(r->pid, NULL, 0);
+                        close(out_fd);
+                        close(err_fd);
+                }
+        }
         if (k < 0) {
                 /* The run fails with the reason; no retry, the table has to change. */
                 log_event(LOG_ERR, "run_failed", r->job->name, r->id, NULL, "cannot start: %s",
                           error ? error : strerror(-k));
                 r->exit_status = 127;
                 r->start_failed = true;
-                r->pid = uv_process_get_pid(&r->proc);
-                if (r->pid > 0) {
-                        /* libuv may fail after the child exists; it still reaps it, and the
-                         * exit callback closes the handle. */
-                        r->proc_alive = true;
-                        r->proc_open = true;
-                } else if (r->proc.type == UV_PROCESS)
-                        uv_close((uv_handle_t *) &r->proc, run_on_proc_closed);
-                else
-                        r->pending_closes--;
+                r->pid = 0;
+                r->pending_closes--;            /* no process */
                 output_close(&r->out);
                 output_close(&r->err);
                 return;
         }
-        r->pid = uv_process_get_pid(&r->proc);
         r->proc_alive = true;
-        r->proc_open = true;
-        (void) output_start(&r->out);
-        (void) output_start(&r->err);
+        (void) output_start(&r->out, out_fd);
+        (void) output_start(&r->err, err_fd);
         log_event(LOG_INFO, "run_started", r->job->name, r->id, NULL, "started pid=%d attempt=%u%s",
                   (int) r->pid, r->attempt, r->catch_up && r->attempt == 1 ? " (catch-up)" : "");
         if (r->cfg->timeout != USEC_INFINITY)

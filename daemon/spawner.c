@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,7 @@
 #include <unistd.h>
 
 #include "macro.h"
-#include "spawn.h"
+#include "spawner.h"
 #include "strv.h"
 
 extern char **environ;
@@ -186,14 +188,90 @@ static int helper_argv(const JobConfig *cfg, uid_t uid, gid_t gid, char ***ret) 
         return 0;
 }
 
-int spawn_job(uv_loop_t *loop, uv_process_t *proc, const JobConfig *cfg, char **envp,
-              uv_pipe_t *out, uv_pipe_t *err, uv_exit_cb exit_cb, char **reterr_message) {
-        uv_stdio_container_t stdio[3] = {
-                { .flags = UV_IGNORE },         /* libuv opens /dev/null for it */
-                { .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *) out },
-                { .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *) err },
-        };
+/* The program file for argv[0]: a name with a slash as it is, otherwise the first
+ * executable match along the job's PATH (its environment's, as execvp() in the child would
+ * search it; confstr's default when PATH is unset). */
+static int find_program(const char *name, char *const *envp, char **ret) {
+        const char *path = NULL;
+
+        if (strchr(name, '/'))
+                return (*ret = strdup(name)) ? 0 : -ENOMEM;
+        for (char *const *e = envp; e && *e; e++)
+                if (strncmp(*e, "PATH=", 5) == 0)
+                        path = *e + 5;
+        if (!path)
+                path = "/usr/local/bin:/usr/bin:/bin";
+        for (const char *p = path;; p += strcspn(p, ":") + 1) {
+                size_t len = strcspn(p, ":");
+                char *f = NULL;
+                struct stat st;
+
+                /* An empty entry means the working directory, as in execvp(). */
+                if (asprintf(&f, "%.*s%s%s", (int) len, p, len ? "/" : "", name) < 0)
+                        return -ENOMEM;
+                if (stat(f, &st) == 0 && S_ISREG(st.st_mode) && access(f, X_OK) == 0) {
+                        *ret = f;
+                        return 0;
+                }
+                free(f);
+                if (p[len] == 0)
+                        return -ENOENT;
+        }
+}
+
+int spawn_process(char *const *argv, char *const *envp, const char *cwd, const int stdio[3],
+                  pid_t *ret_pid) {
+        _cleanup_free_ char *file = NULL;
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        sigset_t all, none;
+        int r;
+
+        r = find_program(argv[0], envp ?: environ, &file);
+        if (r < 0)
+                return r;
+        r = posix_spawn_file_actions_init(&fa);
+        if (r != 0)
+                return -r;
+        r = posix_spawnattr_init(&attr);
+        if (r != 0) {
+                posix_spawn_file_actions_destroy(&fa);
+                return -r;
+        }
+        /* dup2() onto 0-2 clears close-on-exec there; every other descriptor of ours has it
+         * set, so the child gets exactly its three. */
+        for (int i = 0; i < 3 && r == 0; i++)
+                if (stdio[i] == SPAWN_DEVNULL)
+                        r = posix_spawn_file_actions_addopen(&fa, i, "/dev/null", i ? O_WRONLY : O_RDONLY, 0);
+                else if (stdio[i] >= 0)
+                        r = posix_spawn_file_actions_adddup2(&fa, stdio[i], i);
+        if (r == 0 && cwd)
+                r = posix_spawn_file_actions_addchdir_np(&fa, cwd);
+        /* Its own session and process group; no blocked signals; every signal at its default
+         * action, ignored ones included (the daemon's handlers are not the job's). */
+        sigfillset(&all);
+        sigemptyset(&none);
+        if (r == 0)
+                r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                                    POSIX_SPAWN_SETSIGDEF);
+        if (r == 0)
+                r = posix_spawnattr_setsigmask(&attr, &none);
+        if (r == 0)
+                r = posix_spawnattr_setsigdefault(&attr, &all);
+        /* glibc's posix_spawn() is clone(CLONE_VM|CLONE_VFORK): no copy of our page tables
+         * and no copy-on-write faults afterwards, unlike fork(); it returns once the child
+         * has exec'd, with the child's errno if it could not. */
+        if (r == 0)
+                r = posix_spawn(ret_pid, file, &fa, &attr, argv, envp ?: environ);
+        posix_spawnattr_destroy(&attr);
+        posix_spawn_file_actions_destroy(&fa);
+        return -r;
+}
+
+int spawn_job(const JobConfig *cfg, char **envp, pid_t *ret_pid, int *ret_out, int *ret_err,
+              char **reterr_message) {
         char **argv = cfg->argv, **helper = NULL;
+        int out[2] = { -1, -1 }, err[2] = { -1, -1 };
         uid_t uid = 0;
         gid_t gid = 0;
         int r;
@@ -216,60 +294,27 @@ int spawn_job(uv_loop_t *loop, uv_process_t *proc, const JobConfig *cfg, char **
                         return r;
                 argv = helper;
         }
-        r = uv_spawn(loop, proc, &(uv_process_options_t) {
-                .exit_cb = exit_cb,
-                .file = argv[0],
-                .args = argv,
-                .env = envp,
-                .cwd = cfg->workdir,
-                .flags = UV_PROCESS_DETACHED,   /* setsid(): own session and process group */
-                .stdio_count = 3,
-                .stdio = stdio,
-        });
-        strv_free(helper);
-        /* libuv may fail after the child exists, and still reaps it: own it whenever there
-         * is a pid (STYLE.md B8). */
-        if (uv_process_get_pid(proc) > 0)
-                (void) spawn_own(uv_process_get_pid(proc));
-        if (r < 0)
-                return fail(reterr_message, r, "cannot execute '%s': %s", cfg->argv[0], uv_strerror(r));
-        return 0;
-}
-
-/* Owned pids: a plain array. There are as many entries as children alive at once, and the
- * reaper looks one up per dead child, so a scan is cheap enough. */
-static pid_t *owned;
-static size_t n_owned, allocated_owned;
-
-int spawn_own(pid_t pid) {
-        if (pid <= 0 || spawn_owns_pid(pid))
-                return 0;
-        if (n_owned == allocated_owned) {
-                size_t a = allocated_owned ? allocated_owned * 2 : 64;
-                pid_t *p = realloc(owned, a * sizeof(pid_t));
-
-                if (!p)
-                        return -ENOMEM;
-                owned = p;
-                allocated_owned = a;
+        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+                r = fail(reterr_message, -errno, "cannot create pipes: %m");
+                goto finish;
         }
-        owned[n_owned++] = pid;
-        return 0;
-}
-
-void spawn_disown(pid_t pid) {
-        for (size_t i = 0; i < n_owned; i++)
-                if (owned[i] == pid) {
-                        owned[i] = owned[--n_owned];
-                        return;
-                }
-}
-
-bool spawn_owns_pid(pid_t pid) {
-        for (size_t i = 0; i < n_owned; i++)
-                if (owned[i] == pid)
-                        return true;
-        return false;
+        r = spawn_process(argv, envp, cfg->workdir, (int[3]) { SPAWN_DEVNULL, out[1], err[1] }, ret_pid);
+        if (r < 0) {
+                r = fail(reterr_message, r, "cannot execute '%s': %s", cfg->argv[0], strerror(-r));
+                goto finish;
+        }
+        *ret_out = out[0];
+        *ret_err = err[0];
+        out[0] = err[0] = -1;
+finish:
+        strv_free(helper);
+        for (int i = 0; i < 2; i++) {
+                if (out[i] >= 0)
+                        close(out[i]);
+                if (err[i] >= 0)
+                        close(err[i]);
+        }
+        return r;
 }
 
 int spawn_kill_group(pid_t pid, int sig) {

@@ -97,8 +97,8 @@ class S3Double:
     """The S3-semantics test double (a labelled stand-in: no installable S3 server enforces
     conditional writes), on an ephemeral port."""
 
-    def __init__(self):
-        self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(HELPERS, "s3_double.py")],
+    def __init__(self, *args):
+        self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(HELPERS, "s3_double.py"), *args],
                                      stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
         line = self.proc.stdout.readline().decode().strip()
         self.port = int(line.split()[-1])

@@ -122,6 +122,35 @@ def test_five_replicas_one_run_per_firing_s3_with_skewed_clocks(s3, replicas, tm
     race(replicas, s3_lease(s3), tmp_path, env=S3_ENV, env_of=skew)
 
 
+def test_slow_election_does_not_skip_the_next_firing(replicas, tmp_path):
+    # Every conditional write takes 1.3 s, so each firing's election outlasts the one-second
+    # period: the next firing comes while the previous one is still electing. That run has
+    # started nothing, so overlap: skip must not drop the new firing (the other replicas
+    # would have stood down on it: lost fleet-wide).
+    double = S3Double("--conflict-window-ms", "1300")
+    try:
+        ran = tmp_path / "ran"
+        d, = replicas(s3_lease(double) + f"""
+jobs:
+  - name: tick
+    schedule: "* * * * * *"
+    command: 'echo "$SOLOCRON_SCHEDULED_TIME" >> {ran}'
+""", 1, env=S3_ENV)
+        # The start-up probe takes four slow writes, and claims wait for it: count from the
+        # first firing won.
+        d.event("firing_won", timeout=20)
+        start = int(time.time()) + 1
+        end = start + 4
+        d.wait_for(lambda r: r.get("event") == "run_finished" and r.get("scheduled") == utc(end),
+                   timeout=30, what=f"the firing at {utc(end)}")
+        done = ran.read_text().split()
+        assert all(utc(t) in done for t in range(start, end + 1)), done
+        assert not d.find("firing_skipped")
+        d.stop()
+    finally:
+        double.stop()
+
+
 def test_s3rver_is_refused_by_the_probe(replicas, tmp_path):
     s3rver = "/opt/solocron-test-deps/node_modules/s3rver/bin/s3rver.js"
     if not os.path.exists(s3rver):

@@ -5,7 +5,6 @@
  * used, libcurl has loaded libcrypto already.) The definitions below take the place of the
  * library's own symbols in the daemon binary; their prototypes come from OpenSSL's headers,
  * so a mismatch fails to compile. Unit tests link the real libcrypto instead. */
-#include <dlfcn.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -13,6 +12,9 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+
+#include "dlib.h"
+#include "macro.h"
 
 static struct {
         __typeof__(ERR_clear_error) *err_clear_error;
@@ -22,21 +24,15 @@ static struct {
 } crypto;
 
 static bool cryptolib_load(void) {
-        static bool tried, ok;
-        void *dl;
+        static Dlib lib;
+        static const DlibSym syms[] = {
+                DLIB_SYM(crypto.err_clear_error, "ERR_clear_error"),
+                DLIB_SYM(crypto.evp_digest, "EVP_Digest"),
+                DLIB_SYM(crypto.evp_sha256, "EVP_sha256"),
+                DLIB_SYM(crypto.hmac, "HMAC"),
+        };
 
-        if (tried)
-                return ok;
-        tried = true;
-        dl = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_NODELETE);
-        if (!dl)
-                return false;
-        *(void **) &crypto.err_clear_error = dlsym(dl, "ERR_clear_error");
-        *(void **) &crypto.evp_digest = dlsym(dl, "EVP_Digest");
-        *(void **) &crypto.evp_sha256 = dlsym(dl, "EVP_sha256");
-        *(void **) &crypto.hmac = dlsym(dl, "HMAC");
-        ok = crypto.err_clear_error && crypto.evp_digest && crypto.evp_sha256 && crypto.hmac;
-        return ok;
+        return dlib_load(&lib, "libcrypto.so.3", syms, ELEMENTSOF(syms)) >= 0;
 }
 
 void ERR_clear_error(void) {

@@ -64,6 +64,11 @@ typedef struct HttpResponse {
  * whatever arrived before the failure (possibly nothing). HTTP error statuses (404, 412, …)
  * are not errors: error is 0 and status says what the server said. */
 typedef void (*http_done_cb)(HttpResponse *resp, void *userdata);
+/* A streamed response body (HttpRequest.on_data): one piece as it arrives, any size, from
+ * inside libcurl. It must not start or cancel requests (libcurl refuses calls from its
+ * callbacks): note what to do and return false to end the transfer; done then runs with
+ * -ECANCELED, from the loop, where anything may be called. true: go on. */
+typedef bool (*http_data_cb)(const char *data, size_t size, void *userdata);
 typedef void (*http_close_cb)(void *userdata);
 
 typedef struct HttpRequest {            /* plain description; http_request_start() copies
@@ -88,6 +93,11 @@ typedef struct HttpRequest {            /* plain description; http_request_start
         bool tls_insecure;              /* skip certificate and host name checks (tests only) */
         const char *userpwd;            /* "user:password" for basic auth, or NULL */
         http_done_cb done;              /* required */
+        http_data_cb on_data;           /* optional: stream a 2xx response's body to it
+                                         * instead of collecting it (resp.body stays empty;
+                                         * max_body does not apply). For long-lived streams
+                                         * such as etcd watches: the transfer still ends at
+                                         * timeout_ms, with -ETIMEDOUT */
         void *userdata;
 } HttpRequest;
 

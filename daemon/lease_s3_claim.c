@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "lease_s3_internal.h"
+#include "list.h"
 #include "macro.h"
 
 #define PREVIOUS_MAX            8               /* abandoned holders kept in a record */
@@ -140,13 +141,7 @@ void lease_s3_claim_cancel(LeaseClaim *c) {
         s3_request_cancel(c->op);
         c->op = NULL;
         c->state = CLAIM_GONE;
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                s->claims = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
-        c->prev = c->next = NULL;
+        LIST_UNLINK(s->claims, c);
         s->n_handles++;
         uv_close((uv_handle_t *) &c->timer, lease_s3_on_claim_closed);
 }
@@ -452,10 +447,7 @@ LeaseResult lease_s3_claim_start(LeaseStore *store, const LeaseRequest *req,
                 return LEASE_UNAVAILABLE;
         }
         (void) uv_timer_init(s->loop, &c->timer);
-        c->next = s->claims;
-        if (c->next)
-                c->next->prev = c;
-        s->claims = c;
+        LIST_PREPEND(s->claims, c);
 
         /* Every outcome comes from the loop, even a refused probe's. */
         c->state = CLAIM_BACKOFF;

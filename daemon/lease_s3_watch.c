@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "lease_s3_internal.h"
+#include "list.h"
 #include "macro.h"
 
 static void lease_s3_on_watch_timer(uv_timer_t *t);
@@ -33,12 +34,7 @@ void lease_s3_watch_stop(LeaseWatch *w) {
         w->gone = true;
         s3_request_cancel(w->op);
         w->op = NULL;
-        if (w->prev)
-                w->prev->next = w->next;
-        else
-                s->watches = w->next;
-        if (w->next)
-                w->next->prev = w->prev;
+        LIST_UNLINK(s->watches, w);
         s->n_handles++;
         uv_close((uv_handle_t *) &w->timer, lease_s3_on_watch_closed);
 }
@@ -132,10 +128,7 @@ int lease_s3_watch_start(LeaseStore *store, const LeaseRequest *req,
         w->expired = expired;
         w->userdata = userdata;
         (void) uv_timer_init(s->loop, &w->timer);
-        w->next = s->watches;
-        if (w->next)
-                w->next->prev = w;
-        s->watches = w;
+        LIST_PREPEND(s->watches, w);
         (void) uv_timer_start(&w->timer, lease_s3_on_watch_timer, 0, 0);
         *ret = w;
         return 0;

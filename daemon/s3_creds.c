@@ -1,17 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* The AWS credential chain (s3_creds.h). A fetch is one small state machine on the loop:
- *
- *   ECS:   GET URL [Authorization: TOKEN]                          → JSON credentials
- *   IMDS:  PUT /latest/api/token (X-aws-ec2-metadata-token-ttl-seconds: 21600) → token
- *          GET /latest/meta-data/iam/security-credentials/         → role name (first line)
- *          GET /latest/meta-data/iam/security-credentials/ROLE     → JSON credentials
- *
- * At most one fetch runs at a time; every caller that needs credentials meanwhile waits on
- * c->waiters and is told once when it ends. The IMDS session token is kept for reuse and
- * dropped on a 401. Secrets live only in c->secret and c->token, are wiped when replaced, and
- * are never copied into a message. */
+/* The AWS credential chain (s3_creds.h): choosing the source from the environment, reading
+ * the static ones (environment, shared credentials file) once, and holding the current
+ * credentials. Fetching them from ECS or IMDS is s3_creds_fetch.c. Secrets are wiped when
+ * replaced or freed, and never copied into a message. */
 #include <errno.h>
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,53 +11,14 @@
 #include <strings.h>
 
 #include "macro.h"
-#include "parse.h"
 #include "s3_creds.h"
+#include "s3_creds_internal.h"
 
 #define ECS_BASE_DEFAULT        "http://169.254.170.2"
 #define IMDS_BASE_DEFAULT       "http://169.254.169.254"
-#define IMDS_TOKEN_TTL_SEC      21600
-#define FETCH_TIMEOUT_MS        2000U   /* the SDKs' metadata timeouts are 1-2 s */
-#define FETCH_BODY_MAX          (64U * 1024U)
-#define REFRESH_AHEAD_SEC       300     /* fetch anew when less than this is left */
-#define EXPIRY_MARGIN_SEC       60      /* never sign with credentials this close to expiry */
 #define CREDENTIALS_FILE_MAX    (1024 * 1024)
 
-typedef enum CredsSource {
-        SOURCE_STATIC,                  /* environment or shared file: never expire */
-        SOURCE_ECS,
-        SOURCE_IMDS,
-} CredsSource;
-
-typedef enum FetchStep {
-        FETCH_IDLE,
-        FETCH_ECS,
-        FETCH_IMDS_TOKEN,
-        FETCH_IMDS_ROLE,
-        FETCH_IMDS_CREDS,
-} FetchStep;
-
-struct S3Creds {                        /* owned by the S3 client */
-        HttpClient *http;               /* borrowed from s3_creds_get() */
-        CredsSource source;
-        char *source_text;
-        char *access_key_id, *secret, *token;   /* current credentials, or all NULL */
-        int64_t expiration;             /* Unix seconds; INT64_MAX for static ones */
-        char *url;                      /* ECS: the full URL; IMDS: the base URL */
-        char *auth_token;               /* ECS full URI: AWS_CONTAINER_AUTHORIZATION_TOKEN */
-        char *auth_token_file;          /* … or _FILE, read at each fetch */
-        char *imds_token;
-        int64_t imds_token_expiry;
-        char *imds_role;
-        bool imds_retried;              /* one new token after a 401 per fetch */
-        FetchStep step;
-        HttpTransfer *transfer;
-        int64_t now;                    /* the clock of the s3_creds_get() that started it */
-        S3CredsWait *waiters, *waiters_tail;
-        char message[384];
-};
-
-static void wipe_free(char *s) {
+void s3_creds_wipe_free(char *s) {
         if (!s)
                 return;
         explicit_bzero(s, strlen(s));
@@ -74,8 +27,8 @@ static void wipe_free(char *s) {
 
 static void creds_clear(S3Creds *c) {
         free(c->access_key_id);
-        wipe_free(c->secret);
-        wipe_free(c->token);
+        s3_creds_wipe_free(c->secret);
+        s3_creds_wipe_free(c->token);
         c->access_key_id = c->secret = c->token = NULL;
         c->expiration = 0;
 }
@@ -86,9 +39,9 @@ S3Creds *s3_creds_free(S3Creds *c) {
         creds_clear(c);
         free(c->source_text);
         free(c->url);
-        wipe_free(c->auth_token);
+        s3_creds_wipe_free(c->auth_token);
         free(c->auth_token_file);
-        wipe_free(c->imds_token);
+        s3_creds_wipe_free(c->imds_token);
         free(c->imds_role);
         free(c);
         return NULL;
@@ -118,7 +71,7 @@ static bool key_id_ok(const char *s) {
         return true;
 }
 
-static bool printable(const char *s, size_t max) {
+bool s3_creds_printable(const char *s, size_t max) {
         size_t n = strlen(s);
 
         if (n == 0 || n > max)
@@ -129,12 +82,12 @@ static bool printable(const char *s, size_t max) {
         return true;
 }
 
-static int creds_set(S3Creds *c, const char *id, const char *secret, const char *token,
-                     int64_t expiration) {
+int s3_creds_set(S3Creds *c, const char *id, const char *secret, const char *token,
+                 int64_t expiration) {
         char *a, *s, *t = NULL;
 
-        if (!key_id_ok(id) || !printable(secret, SIGV4_NAME_MAX) ||
-            (token && *token && !printable(token, SIGV4_VALUE_MAX)))
+        if (!key_id_ok(id) || !s3_creds_printable(secret, SIGV4_NAME_MAX) ||
+            (token && *token && !s3_creds_printable(token, SIGV4_VALUE_MAX)))
                 return -EINVAL;
         a = strdup(id);
         s = strdup(secret);
@@ -142,8 +95,8 @@ static int creds_set(S3Creds *c, const char *id, const char *secret, const char 
                 t = strdup(token);
         if (!a || !s || (token && *token && !t)) {
                 free(a);
-                wipe_free(s);
-                wipe_free(t);
+                s3_creds_wipe_free(s);
+                s3_creds_wipe_free(t);
                 return -ENOMEM;
         }
         creds_clear(c);
@@ -171,7 +124,7 @@ _printf_(3, 4) static int set_error(char **reterr_message, int r, const char *fm
  * Names and keys are trimmed; keys compare case-insensitively; the first section of a name
  * counts (later duplicates are ignored). */
 
-static char *trim(char *s) {
+char *s3_creds_trim(char *s) {
         char *e;
 
         while (*s == ' ' || *s == '\t')
@@ -209,7 +162,7 @@ static int credentials_file_read(const char *path, const char *profile, char **r
         data[n] = 0;
 
         for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                char *l = trim(line), *eq, *k, *v, **slot = NULL;
+                char *l = s3_creds_trim(line), *eq, *k, *v, **slot = NULL;
 
                 if (*l == 0 || *l == '#' || *l == ';')
                         continue;
@@ -218,7 +171,7 @@ static int credentials_file_read(const char *path, const char *profile, char **r
 
                         if (end)
                                 *end = 0;
-                        in = !seen && strcmp(trim(l + 1), profile) == 0;
+                        in = !seen && strcmp(s3_creds_trim(l + 1), profile) == 0;
                         seen = seen || in;
                         continue;
                 }
@@ -226,8 +179,8 @@ static int credentials_file_read(const char *path, const char *profile, char **r
                 if (!in || !eq)
                         continue;
                 *eq = 0;
-                k = trim(l);
-                v = trim(eq + 1);
+                k = s3_creds_trim(l);
+                v = s3_creds_trim(eq + 1);
                 if (strcasecmp(k, "aws_access_key_id") == 0)
                         slot = &id;
                 else if (strcasecmp(k, "aws_secret_access_key") == 0)
@@ -248,8 +201,8 @@ static int credentials_file_read(const char *path, const char *profile, char **r
                 return 1;
         }
         free(id);
-        wipe_free(secret);
-        wipe_free(token);
+        s3_creds_wipe_free(secret);
+        s3_creds_wipe_free(token);
         return 0;
 }
 
@@ -286,10 +239,10 @@ static int source_from_file(S3Creds *c, char **reterr_message) {
                 }
                 return 0;
         }
-        r = creds_set(c, id, secret, token, INT64_MAX);
+        r = s3_creds_set(c, id, secret, token, INT64_MAX);
         free(id);
-        wipe_free(secret);
-        wipe_free(token);
+        s3_creds_wipe_free(secret);
+        s3_creds_wipe_free(token);
         if (r < 0)
                 return set_error(reterr_message, r, "invalid credentials in the AWS "
                                  "credentials file '%s'", path);
@@ -382,7 +335,7 @@ int s3_creds_new(S3Creds **ret, char **reterr_message) {
                                          "is not" :
                                          "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID "
                                          "is not");
-                r = creds_set(c, id, secret, env("AWS_SESSION_TOKEN"), INT64_MAX);
+                r = s3_creds_set(c, id, secret, env("AWS_SESSION_TOKEN"), INT64_MAX);
                 if (r < 0)
                         return set_error(reterr_message, r, "invalid AWS credentials in the "
                                          "%s", "environment");
@@ -414,308 +367,6 @@ int s3_creds_new(S3Creds **ret, char **reterr_message) {
                 return -ENOMEM;
         *ret = TAKE_PTR(c);
         return 0;
-}
-
-/* ---- fetching ---- */
-
-static void fetch_end(S3Creds *c, int error) {
-        c->step = FETCH_IDLE;
-        c->transfer = NULL;
-        /* Each waiter is unlinked before its callback, which may queue itself again. */
-        while (c->waiters) {
-                S3CredsWait *w = c->waiters;
-
-                s3_creds_cancel(w);
-                w->cb(w, error, error < 0 ? c->message : NULL);
-        }
-}
-
-_printf_(3, 4) static int fetch_fail(S3Creds *c, int error, const char *fmt, ...) {
-        char what[256];
-        va_list ap;
-
-        va_start(ap, fmt);
-        (void) vsnprintf(what, sizeof(what), fmt, ap);
-        va_end(ap);
-        (void) snprintf(c->message, sizeof(c->message), "cannot get AWS credentials from %s: %s",
-                        c->source_text, what);
-        return error;
-}
-
-static void creds_on_http_done(HttpResponse *resp, void *userdata);
-
-static int fetch_request(S3Creds *c, HttpMethod method, const char *url, const char *header) {
-        const char *headers[] = { header, NULL };
-        HttpRequest req = {
-                .method = method,
-                .url = url,
-                .headers = header ? headers : NULL,
-                .timeout_ms = FETCH_TIMEOUT_MS,
-                .max_body = FETCH_BODY_MAX,
-                .done = creds_on_http_done,
-                .userdata = c,
-        };
-        int r;
-
-        r = http_request_start(c->http, &req, &c->transfer);
-        if (r < 0)
-                return fetch_fail(c, r, "cannot start a request: %s", strerror(-r));
-        return 0;
-}
-
-static int fetch_step(S3Creds *c, FetchStep step) {
-        _cleanup_free_ char *url = NULL, *header = NULL, *file_token = NULL;
-
-        c->step = step;
-        switch (step) {
-        case FETCH_ECS:
-                if (c->auth_token_file) {
-                        FILE *f = fopen(c->auth_token_file, "re");
-                        char buf[SIGV4_VALUE_MAX];
-                        size_t n;
-
-                        if (!f)
-                                return fetch_fail(c, -errno, "cannot read the authorization "
-                                                  "token file '%s'", c->auth_token_file);
-                        n = fread(buf, 1, sizeof(buf) - 1, f);
-                        fclose(f);
-                        buf[n] = 0;
-                        file_token = strdup(trim(buf));
-                        explicit_bzero(buf, sizeof(buf));
-                        if (!file_token)
-                                return -ENOMEM;
-                }
-                if (file_token || c->auth_token) {
-                        const char *t = file_token ?: c->auth_token;
-
-                        if (strpbrk(t, "\r\n"))
-                                return fetch_fail(c, -EINVAL, "%s", "the authorization token "
-                                                  "holds a line break");
-                        if (asprintf(&header, "Authorization: %s", t) < 0)
-                                return -ENOMEM;
-                }
-                return fetch_request(c, HTTP_GET, c->url, header);
-        case FETCH_IMDS_TOKEN:
-                if (asprintf(&url, "%s/latest/api/token", c->url) < 0)
-                        return -ENOMEM;
-                return fetch_request(c, HTTP_PUT, url, "X-aws-ec2-metadata-token-ttl-seconds: "
-                                     "21600");
-        case FETCH_IMDS_ROLE:
-        case FETCH_IMDS_CREDS:
-                if (asprintf(&url, "%s/latest/meta-data/iam/security-credentials/%s", c->url,
-                             step == FETCH_IMDS_CREDS ? c->imds_role : "") < 0 ||
-                    asprintf(&header, "X-aws-ec2-metadata-token: %s", c->imds_token) < 0)
-                        return -ENOMEM;
-                return fetch_request(c, HTTP_GET, url, header);
-        default:
-                return -EINVAL;
-        }
-}
-
-static int fetch_start(S3Creds *c, int64_t now) {
-        int r;
-
-        c->now = now;
-        c->imds_retried = false;
-        if (c->source == SOURCE_ECS)
-                r = fetch_step(c, FETCH_ECS);
-        else if (c->imds_token && now < c->imds_token_expiry - 60)
-                r = fetch_step(c, FETCH_IMDS_ROLE);
-        else
-                r = fetch_step(c, FETCH_IMDS_TOKEN);
-        if (r < 0) {
-                c->step = FETCH_IDLE;
-                if (r == -ENOMEM)
-                        (void) snprintf(c->message, sizeof(c->message), "out of memory");
-        }
-        return r;
-}
-
-/* "2026-11-23T06:00:00Z", also with fractional seconds or a numeric offset. */
-static int parse_expiration(const char *s, int64_t *ret) {
-        char buf[64];
-        const char *dot = strchr(s, '.');
-        bool absolute;
-        int r;
-
-        if (strlen(s) >= sizeof(buf))
-                return -EINVAL;
-        if (dot) {
-                size_t n = (size_t) (dot - s), d = strspn(dot + 1, "0123456789");
-
-                memcpy(buf, s, n);
-                (void) snprintf(buf + n, sizeof(buf) - n, "%s", dot + 1 + d);
-        } else
-                (void) snprintf(buf, sizeof(buf), "%s", s);
-        r = parse_timestamp(buf, ret, &absolute);
-        if (r < 0 || !absolute)
-                return -EINVAL;
-        return 0;
-}
-
-static int fetch_parse_creds(S3Creds *c, const HttpResponse *resp) {
-        const char *id, *secret, *token, *exp, *code;
-        int64_t expiration;
-        json_t *j;
-        int r;
-
-        j = json_loadb(resp->body, resp->body_size, 0, NULL);
-        if (!json_is_object(j)) {
-                json_decref(j);
-                return fetch_fail(c, -EBADMSG, "%s", "the answer is not a JSON object");
-        }
-        code = json_string_value(json_object_get(j, "Code"));
-        id = json_string_value(json_object_get(j, "AccessKeyId"));
-        secret = json_string_value(json_object_get(j, "SecretAccessKey"));
-        token = json_string_value(json_object_get(j, "Token"));
-        exp = json_string_value(json_object_get(j, "Expiration"));
-        if (code && strcmp(code, "Success") != 0) {
-                char what[64];
-
-                (void) snprintf(what, sizeof(what), "%s", code);
-                json_decref(j);
-                return fetch_fail(c, -EACCES, "the answer's Code is '%s'", what);
-        }
-        if (!id || !secret || !exp) {
-                json_decref(j);
-                return fetch_fail(c, -EBADMSG, "%s", "the answer lacks AccessKeyId, "
-                                  "SecretAccessKey or Expiration");
-        }
-        r = parse_expiration(exp, &expiration);
-        if (r == 0)
-                r = creds_set(c, id, secret, token, expiration);
-        json_decref(j);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0)
-                return fetch_fail(c, -EBADMSG, "%s", "the answer holds an invalid key id, secret, "
-                                  "token or expiration");
-        return 0;
-}
-
-/* The next step, or 0 when the credentials are in; negative to end the fetch. */
-static int fetch_on_answer(S3Creds *c, const HttpResponse *resp) {
-        char status[32];
-
-        if (resp->error < 0)
-                return fetch_fail(c, resp->error, "%s", resp->message);
-        (void) snprintf(status, sizeof(status), "%ld", resp->status);
-        if (c->step == FETCH_IMDS_TOKEN) {
-                if (resp->status != 200)
-                        return fetch_fail(c, -EACCES, "the token request answered %s", status);
-                wipe_free(c->imds_token);
-                c->imds_token = strndup(resp->body, strcspn(resp->body, "\r\n"));
-                if (!c->imds_token)
-                        return -ENOMEM;
-                if (!printable(c->imds_token, SIGV4_VALUE_MAX))
-                        return fetch_fail(c, -EBADMSG, "%s", "the session token is not "
-                                          "printable");
-                c->imds_token_expiry = c->now + IMDS_TOKEN_TTL_SEC;
-                return fetch_step(c, FETCH_IMDS_ROLE);
-        }
-        if (resp->status == 401 && (c->step == FETCH_IMDS_ROLE || c->step == FETCH_IMDS_CREDS) &&
-            !c->imds_retried) {
-                /* Our session token expired or the instance was replaced: a new one. */
-                c->imds_retried = true;
-                wipe_free(c->imds_token);
-                c->imds_token = NULL;
-                return fetch_step(c, FETCH_IMDS_TOKEN);
-        }
-        if (resp->status == 404 && c->step == FETCH_IMDS_ROLE)
-                return fetch_fail(c, -ENOENT, "%s", "no IAM role is attached to the instance");
-        if (resp->status != 200)
-                return fetch_fail(c, resp->status == 401 || resp->status == 403 ? -EACCES : -EIO,
-                                  "the endpoint answered %s", status);
-        if (c->step == FETCH_IMDS_ROLE) {
-                size_t n = strcspn(resp->body, "\r\n");
-
-                free(c->imds_role);
-                c->imds_role = strndup(resp->body, n);
-                if (!c->imds_role)
-                        return -ENOMEM;
-                if (n == 0 || strspn(c->imds_role, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-                                     "qrstuvwxyz0123456789+=,.@_-") != n)
-                        return fetch_fail(c, -EBADMSG, "%s", "the role name is not valid");
-                return fetch_step(c, FETCH_IMDS_CREDS);
-        }
-        return fetch_parse_creds(c, resp);
-}
-
-static void creds_on_http_done(HttpResponse *resp, void *userdata) {
-        S3Creds *c = userdata;
-        int r;
-
-        c->transfer = NULL;
-        r = fetch_on_answer(c, resp);
-        if (r == -ENOMEM)
-                (void) snprintf(c->message, sizeof(c->message), "out of memory");
-        if (r < 0 || c->step == FETCH_IDLE || !c->transfer)
-                fetch_end(c, r < 0 ? r : 0);
-}
-
-/* ---- waiting ---- */
-
-static void waiter_add(S3Creds *c, S3CredsWait *w, s3_creds_cb cb) {
-        w->creds = c;
-        w->next = NULL;
-        w->prev = c->waiters_tail;
-        if (c->waiters_tail)
-                c->waiters_tail->next = w;
-        else
-                c->waiters = w;
-        c->waiters_tail = w;
-        w->queued = true;
-        w->cb = cb;
-}
-
-void s3_creds_cancel(S3CredsWait *w) {
-        S3Creds *c;
-
-        if (!w || !w->queued)
-                return;
-        c = w->creds;
-        w->queued = false;
-        if (w->next)
-                w->next->prev = w->prev;
-        else
-                c->waiters_tail = w->prev;
-        if (w->prev)
-                w->prev->next = w->next;
-        else
-                c->waiters = w->next;
-        w->prev = w->next = NULL;
-}
-
-int s3_creds_get(S3Creds *c, HttpClient *http, int64_t now, SigV4Credentials *ret,
-                 S3CredsWait *w, s3_creds_cb cb, const char **reterr_message) {
-        bool usable = c->access_key_id && (c->expiration == INT64_MAX ||
-                                           now < c->expiration - EXPIRY_MARGIN_SEC);
-        int r;
-
-        c->http = http;
-        if (usable) {
-                if (c->expiration != INT64_MAX && now >= c->expiration - REFRESH_AHEAD_SEC &&
-                    c->step == FETCH_IDLE)
-                        (void) fetch_start(c, now);     /* in the background; failures wait */
-                *ret = (SigV4Credentials) { .access_key_id = c->access_key_id,
-                                            .secret_access_key = c->secret,
-                                            .session_token = c->token };
-                return 0;
-        }
-        if (c->source == SOURCE_STATIC) {
-                /* Static credentials cannot go stale; this is a bug if reached. */
-                *reterr_message = "no AWS credentials";
-                return -ENOKEY;
-        }
-        if (c->step == FETCH_IDLE) {
-                r = fetch_start(c, now);
-                if (r < 0) {
-                        *reterr_message = c->message;
-                        return r;
-                }
-        }
-        waiter_add(c, w, cb);
-        return -EINPROGRESS;
 }
 
 bool s3_creds_expired(S3Creds *c) {

@@ -6,36 +6,27 @@
 
 #if HAVE_SYSTEMD
 
-#include <dlfcn.h>
-#include <stdbool.h>
-#include <stddef.h>
-
 /* The symbols we use; the prototypes come from libsystemd's own headers, so a mismatch
  * fails to compile. */
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
+
+#include "dlib.h"
+#include "macro.h"
 
 static __typeof__(sd_notify) *sym_sd_notify;
 static __typeof__(sd_watchdog_enabled) *sym_sd_watchdog_enabled;
 static __typeof__(sd_journal_sendv) *sym_sd_journal_sendv;
 
 static int sdlib_load(void) {
-        static bool tried;
-        static int result = -EOPNOTSUPP;
-        void *dl;
+        static Dlib lib;
+        static const DlibSym syms[] = {
+                DLIB_SYM(sym_sd_notify, "sd_notify"),
+                DLIB_SYM(sym_sd_watchdog_enabled, "sd_watchdog_enabled"),
+                DLIB_SYM(sym_sd_journal_sendv, "sd_journal_sendv"),
+        };
 
-        if (tried)
-                return result;
-        tried = true;
-        dl = dlopen("libsystemd.so.0", RTLD_NOW | RTLD_NODELETE);
-        if (!dl)
-                return result;
-        sym_sd_notify = (__typeof__(sd_notify) *) dlsym(dl, "sd_notify");
-        sym_sd_watchdog_enabled = (__typeof__(sd_watchdog_enabled) *) dlsym(dl, "sd_watchdog_enabled");
-        sym_sd_journal_sendv = (__typeof__(sd_journal_sendv) *) dlsym(dl, "sd_journal_sendv");
-        if (sym_sd_notify && sym_sd_watchdog_enabled && sym_sd_journal_sendv)
-                result = 0;
-        return result;
+        return dlib_load(&lib, "libsystemd.so.0", syms, ELEMENTSOF(syms));
 }
 
 int sdlib_notify(const char *state) {

@@ -15,6 +15,7 @@ Routes (any method):
   /big?n=N           N bytes with Content-Length
   /chunked?n=N       N bytes, chunked (no Content-Length)
   /sleep?ms=N        sleeps N ms, then 200
+  /stream?n=N&ms=M   chunked, N lines "line I\n" (one chunk each) M ms apart; n=0: forever
   /headers?n=N       200 with N extra headers
   /junk/KIND/...     an etcd impostor for test-lease-etcd.c, 200 with: KIND text: not JSON;
                      empty: {}; array: [1]; huge: 100 kB of JSON; badid: a lease grant whose
@@ -79,6 +80,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 k = min(left, 4096)
                 self.wfile.write(b"%x\r\n" % k + b"y" * k + b"\r\n")
                 left -= k
+            self.wfile.write(b"0\r\n\r\n")
+        elif url.path == "/stream":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            i = 0
+            while n == 0 or i < n:
+                line = f"line {i}\n".encode()
+                self.wfile.write(b"%x\r\n" % len(line) + line + b"\r\n")
+                self.wfile.flush()
+                i += 1
+                time.sleep(int(query.get("ms", ["10"])[0]) / 1000)
             self.wfile.write(b"0\r\n\r\n")
         elif url.path == "/sleep":
             time.sleep(int(query.get("ms", ["1000"])[0]) / 1000)

@@ -483,6 +483,89 @@ TEST(timeout) {
         rec_done(&r);
 }
 
+typedef struct Stream {
+        Rec rec;                        /* first: on_done gets the same pointer */
+        char data[256];
+        size_t size;
+        unsigned pieces;
+        unsigned stop_after;            /* lines; 0: never stop */
+        uint64_t first_ms;
+} Stream;
+
+static bool on_stream(const char *data, size_t size, void *userdata) {
+        Stream *st = userdata;
+
+        ASSERT_EQ(st->rec.calls, 0);    /* data before done, never after */
+        if (st->pieces++ == 0)
+                st->first_ms = now_ms();
+        ASSERT_TRUE(st->size + size < sizeof(st->data));
+        memcpy(st->data + st->size, data, size);
+        st->size += size;
+        st->data[st->size] = 0;
+        if (st->stop_after) {
+                unsigned lines = 0;
+
+                for (size_t i = 0; i < st->size; i++)
+                        lines += st->data[i] == '\n';
+                if (lines >= st->stop_after)
+                        return false;
+        }
+        return true;
+}
+
+TEST(stream) {
+        uv_loop_t loop;
+        Server srv;
+        HttpClient *c;
+        Stream whole = {}, stopped = { .stop_after = 2 }, missing = {};
+        char u1[256], u2[256], u3[256];
+        uint64_t t0, end_ms;
+
+        server_start(&srv, false);
+        ASSERT_OK(uv_loop_init(&loop));
+        ASSERT_TRUE((c = http_client_new(&loop)));
+        (void) snprintf(u1, sizeof(u1), "%s/stream?n=4&ms=150", srv.url);
+        (void) snprintf(u2, sizeof(u2), "%s/stream?n=0&ms=20", srv.url);
+        (void) snprintf(u3, sizeof(u3), "%s/status/404", srv.url);
+        t0 = now_ms();
+        /* Pieces arrive as they are sent, not at the end; max_body does not apply. */
+        ASSERT_OK(http_request_start(c, &(HttpRequest) { .url = u1, .max_body = 8,
+                                     .on_data = on_stream, .done = on_done, .userdata = &whole },
+                                     NULL));
+        /* The reader ends an endless stream. */
+        ASSERT_OK(http_request_start(c, &(HttpRequest) { .url = u2, .on_data = on_stream,
+                                     .done = on_done, .userdata = &stopped }, NULL));
+        /* An error status is not streamed: its body is collected for done. */
+        ASSERT_OK(http_request_start(c, &(HttpRequest) { .url = u3, .on_data = on_stream,
+                                     .done = on_done, .userdata = &missing }, NULL));
+        ASSERT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+        end_ms = now_ms();
+        assert_idle(&loop);
+
+        ASSERT_EQ(whole.rec.calls, 1);
+        ASSERT_EQ(whole.rec.error, 0);
+        ASSERT_EQ(whole.rec.status, 200);
+        ASSERT_EQ(whole.rec.body_size, 0);
+        ASSERT_STREQ(whole.data, "line 0\nline 1\nline 2\nline 3\n");
+        ASSERT_TRUE(whole.pieces >= 2);
+        ASSERT_TRUE(end_ms - t0 >= 550);                /* four lines 150 ms apart */
+        ASSERT_TRUE(whole.first_ms - t0 < 400);         /* the first came long before */
+
+        ASSERT_EQ(stopped.rec.calls, 1);
+        ASSERT_EQ(stopped.rec.error, -ECANCELED);
+        ASSERT_STREQ(stopped.rec.message, "Stream ended by its reader");
+        ASSERT_TRUE(strncmp(stopped.data, "line 0\nline 1\n", 14) == 0);
+
+        ASSERT_EQ(missing.rec.calls, 1);
+        ASSERT_EQ(missing.rec.error, 0);
+        ASSERT_EQ(missing.rec.status, 404);
+        ASSERT_EQ(missing.pieces, 0);
+        ASSERT_STREQ(missing.rec.body, "status 404\n");
+        close_client(&loop, c);
+        server_stop(&srv);
+        rec_done(&whole.rec), rec_done(&stopped.rec), rec_done(&missing.rec);
+}
+
 TEST(transport_errors) {
         uv_loop_t loop;
         Server srv;

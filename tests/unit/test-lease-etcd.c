@@ -837,6 +837,74 @@ TEST(takeover_after_holder_death) {
         tl_done(&tl);
 }
 
+/* Watches follow the key with a /v3/watch stream: a deletion is seen at once, not at the next
+ * poll (TTL/2 = 3 s here). More watches than streams fall back to polling; a final record
+ * ends a watch without a takeover. */
+TEST(watch_streams_see_changes_at_once) {
+        const Etcd *e = shared_etcd();
+        const char *ep[] = { e->url, NULL };
+        enum { N = 11 };                /* more than ETCD_WATCH_STREAMS_MAX (8) */
+        LeaseWatch *w[N];
+        Outcome held[N], seen[N];
+        LeaseStore *a, *b;
+        TestLoop tl;
+        unsigned fast = 0;
+        uint64_t t_del;
+        char body[512];
+
+        tl_init(&tl);
+        a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-a", .ttl_s = 6 });
+        b = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-b", .ttl_s = 6 });
+        for (int i = 0; i < N; i++) {
+                claim(a, "streamed", T0 + 60 * i, 1, &held[i]);
+                ASSERT_TRUE(RUN_UNTIL(&tl, held[i].done, 5000));
+                ASSERT_EQ(held[i].result, LEASE_WON);
+                claim(b, "streamed", T0 + 60 * i, 1, &seen[i]);
+                ASSERT_TRUE(RUN_UNTIL(&tl, seen[i].done, 5000));
+                ASSERT_EQ(seen[i].result, LEASE_HELD);
+                ASSERT_OK(b->ops->watch(b, &(LeaseRequest) { .job = "streamed",
+                                                             .scheduled = T0 + 60 * i },
+                                        on_expired, &seen[i], &w[i]));
+        }
+        /* Let every watch range once and open its stream. */
+        (void) RUN_UNTIL(&tl, false, 1000);
+        for (int i = 0; i < N; i++)
+                ASSERT_TRUE(!seen[i].expired);
+
+        /* The last firing ends normally: a final record is nothing to take over. */
+        a->ops->finish(held[N - 1].claim, "succeeded", 0);
+        /* The others' keys vanish as if their holder's lease had expired. */
+        t_del = mono_ms();
+        for (int i = 0; i < N - 1; i++) {
+                char *k64 = b64(held[i].key);
+                json_t *r;
+
+                (void) snprintf(body, sizeof(body), "{\"key\":\"%s\"}", k64);
+                free(k64);
+                ASSERT_TRUE((r = post(e, "/v3/kv/deleterange", body, NULL)));
+                json_decref(r);
+        }
+        ASSERT_TRUE(RUN_UNTIL(&tl, ({ bool all = true;
+                                      for (int i = 0; i < N - 1; i++)
+                                              all = all && seen[i].expired;
+                                      all; }), 8000));
+        for (int i = 0; i < N - 1; i++) {
+                fprintf(stderr, "  watch %d: expired() %" PRIu64 " ms after the deletion\n", i,
+                        seen[i].t_lost - t_del);
+                fast += seen[i].t_lost - t_del < 1000;
+        }
+        ASSERT_TRUE(fast >= 8);         /* the streamed ones, whatever their order */
+        (void) RUN_UNTIL(&tl, seen[N - 1].expired, 3500);
+        ASSERT_TRUE(!seen[N - 1].expired);
+        for (int i = 0; i < N; i++)
+                b->ops->unwatch(w[i]);
+        for (int i = 0; i < N - 1; i++)
+                a->ops->cancel(held[i].claim);
+        store_close(&tl, a);
+        store_close(&tl, b);
+        tl_done(&tl);
+}
+
 TEST(etcd_dies_mid_run_then_down_at_claim) {
         const char *ep[2] = {};
         Etcd e = {};

@@ -391,6 +391,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128        # five replicas connecting at one instant, on a busy machine
 
     def handle_error(self, request, client_address):
         # A client that cancels a request drops its connection: not our failure.

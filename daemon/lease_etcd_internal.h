@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Shared by the files of the etcd lease backend only:
+ *   lease_etcd.c          the store: creation, the alarms on its one timer, closing
+ *   lease_etcd_call.c     one request: across the endpoints, with authentication and backoff
+ *   lease_etcd_record.c   records and their encoding, range replies, the seen cache
+ *   lease_etcd_claim.c    a claim: grant and election, renewal, finish, cancel
+ *   lease_etcd_watch.c    watching a held firing for its holder's expiry
+ * The design is described at the top of lease_etcd.c. */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "http.h"
+#include "lease.h"
+#include "macro.h"
+
+#define ETCD_BACKOFF_MS         200U            /* after a round of failed endpoints; doubles */
+#define ETCD_SEEN_MAX           64              /* running records remembered for takeovers */
+#define ETCD_WHY_MAX            320
+
+typedef struct EtcdStore EtcdStore;
+typedef struct EtcdCall EtcdCall;
+typedef struct Alarm Alarm;
+
+struct Alarm {                  /* embedded in its owner; on store->alarms while armed */
+        uint64_t when;          /* loop time, ms */
+        void (*fn)(Alarm *a);
+        Alarm *next;
+        bool armed;
+};
+
+/* reply: the JSON object of a 200 answer; else NULL, error < 0 and k->why says why. Returns 0,
+ * or -EAGAIN after filling k->why to call the reply malformed: the next endpoint is tried. */
+typedef int (*call_done_fn)(void *owner, EtcdCall *k, json_t *reply, int error);
+/* A stream's data (etcd_call_stream), from inside libcurl: see http_data_cb. */
+typedef bool (*call_data_fn)(void *owner, const char *data, size_t size);
+
+struct EtcdCall {               /* one request, retried; owned by itself, pointed to by its owner */
+        EtcdStore *store;
+        const char *path;       /* "/v3/kv/txn" */
+        char *body;             /* JSON; borrowed by the transfer */
+        char *auth_body;        /* authenticate's body (holds the password): wiped when freed */
+        uint64_t deadline;      /* loop time, ms */
+        uint64_t backoff;       /* ms */
+        uint64_t sent;          /* when the last attempt started: a lease runs from no earlier */
+        size_t endpoint;        /* the last attempt's */
+        size_t failures;        /* in this round of endpoints */
+        unsigned reauths;
+        bool authenticating, delivering, cancelled;
+        HttpTransfer *transfer;
+        Alarm alarm;            /* the next attempt */
+        call_done_fn done;
+        call_data_fn on_data;   /* a stream: see etcd_call_stream() */
+        uint32_t stream_ms;
+        bool streaming;         /* the stream has started: its end goes to done */
+        void *owner;
+        char why[ETCD_WHY_MAX];
+};
+
+typedef enum ClaimState {
+        CLAIM_GRANT,            /* PENDING: granting the short lease */
+        CLAIM_TXN,              /* PENDING: the election */
+        CLAIM_WON,              /* the daemon's: renewing */
+        CLAIM_FINAL,            /* finish(): writing the final record */
+        CLAIM_DONE,             /* claimed() is running: released after it */
+        CLAIM_RELEASE,          /* revoking what it holds, then freed */
+} ClaimState;
+
+typedef enum FinalStep {
+        FINAL_GRANT,            /* the history lease */
+        FINAL_UPDATE,           /* txn: mod_revision == token */
+        FINAL_CREATE,           /* txn: the key is gone (our lease expired): create_revision == 0 */
+} FinalStep;
+
+struct LeaseClaim {             /* on store->claims; the daemon's while PENDING or WON */
+        EtcdStore *store;
+        LeaseClaim *prev, *next;
+        ClaimState state;
+        FinalStep step;
+        LeaseCallbacks cb;
+        char *key, *key64;      /* and in base64 */
+        json_t *record;         /* the running record; finish() completes it */
+        uint64_t lease;         /* the short lease, 0 before the grant (and after its revoke) */
+        uint64_t long_lease;    /* finish: the history lease, while not holding the record */
+        uint64_t token;         /* WON: the key's mod_revision */
+        uint64_t deadline;      /* election or final write: loop time, ms */
+        uint64_t renewed;       /* WON: the lease runs at least until renewed + ttl */
+        bool lost;
+        EtcdCall *call;
+        Alarm alarm;            /* WON: the next renewal */
+        char detail[ETCD_WHY_MAX + 64];
+};
+
+typedef enum WatchVerdict {
+        WATCH_GOING,            /* nothing decided yet */
+        WATCH_EXPIRED,          /* the key is gone with its holder's lease: take over */
+        WATCH_FINAL,            /* a final record: nothing to take over */
+        WATCH_RESYNC,           /* the stream cannot go on (compacted, error): range again */
+} WatchVerdict;
+
+struct LeaseWatch {             /* the daemon's; on store->watches */
+        EtcdStore *store;
+        LeaseWatch *prev, *next;
+        char *key, *key64;
+        void (*expired)(void *userdata);
+        void *userdata;
+        EtcdCall *call;         /* the range, or the watch stream */
+        Alarm alarm;            /* the next range (a poll, without a stream) */
+        bool streaming;         /* call is a stream: counted in store->n_streams */
+        WatchVerdict verdict;   /* what the stream saw, acted on when it has ended */
+        uint64_t revision;      /* the store's revision the watch has seen up to */
+        char *line;             /* the stream's incomplete line */
+        size_t line_len;
+};
+
+typedef struct Seen {           /* a running record seen in a claim or a watch */
+        char *key;
+        json_t *record;
+        uint64_t mod_revision;
+} Seen;
+
+struct EtcdStore {
+        LeaseStore store;
+        uv_loop_t *loop;
+        HttpClient *http;
+        uv_timer_t timer;       /* the earliest alarm */
+        Alarm *alarms;          /* earliest first */
+        char *prefix;
+        char **endpoints;       /* without a trailing '/' */
+        size_t n_endpoints, current;
+        char *username, *password, *ca_file, *cert_file, *key_file;
+        char *token;            /* auth token; "" when etcd has auth disabled; NULL: none yet */
+        uint64_t ttl_ms, history_s, election_ms;
+        char hostname[256];
+        char boot_id[64];
+        int64_t pid;
+        LeaseClaim *claims;
+        size_t n_claims;
+        LeaseWatch *watches;
+        unsigned n_streams;     /* watches streaming: <= ETCD_WATCH_STREAMS_MAX */
+        Seen seen[ETCD_SEEN_MAX];
+        size_t n_seen;
+        bool closing, http_closing;
+        void (*close_done)(void *userdata);
+        void *close_userdata;
+        char detail[ETCD_WHY_MAX];      /* claim()'s synchronous UNAVAILABLE */
+};
+
+typedef struct Kv {             /* the first kv of a range */
+        bool found;             /* false: the range found no key */
+        uint64_t mod_revision, lease;
+        json_t *record;         /* NULL: the value is not a record of ours */
+} Kv;
+
+static inline uint64_t etcd_now_ms(const EtcdStore *s) {
+        return uv_now(s->loop);
+}
+
+/* lease_etcd.c */
+void etcd_alarm_arm(EtcdStore *s, Alarm *a, uint64_t when, void (*fn)(Alarm *a));
+void etcd_alarm_disarm(EtcdStore *s, Alarm *a);
+void etcd_store_maybe_closed(EtcdStore *s);
+
+/* lease_etcd_call.c */
+EtcdCall *etcd_call_start(EtcdStore *s, const char *path, json_t *body, uint64_t deadline,
+                          call_done_fn done, void *owner);
+/* A streaming request (/v3/watch): tried across the endpoints until deadline like any call;
+ * once a 200 answer streams, its body goes to on_data piece by piece, and when the stream
+ * ends (after stream_ms at most, or when on_data returns false) done runs with reply NULL
+ * and error 0, -ETIMEDOUT (stream_ms reached), -ECANCELED (on_data said stop) or the
+ * failure. */
+EtcdCall *etcd_call_stream(EtcdStore *s, const char *path, json_t *body, uint64_t deadline,
+                           uint32_t stream_ms, call_data_fn on_data, call_done_fn done,
+                           void *owner);
+void etcd_call_cancel(EtcdCall *k);
+void etcd_call_why(EtcdCall *k, const char *fmt, ...) _printf_(2, 3);
+const char *etcd_errno_text(int error, char buf[static 64]);
+const char *etcd_clean(const char *in, char *buf, size_t n);
+
+/* lease_etcd_record.c */
+char *etcd_b64_encode(const void *data, size_t n);
+int etcd_json_u64(const json_t *o, const char *name, uint64_t *ret);
+char *etcd_record_to_base64(const json_t *rec);
+void etcd_record_describe(const json_t *rec, char *buf, size_t n);
+bool etcd_record_is_running(const json_t *rec);
+const json_t *etcd_range_kv(const json_t *range);
+int etcd_kv_parse(const json_t *kv, Kv *ret, const char **what);
+int etcd_range_reply_kv(EtcdCall *k, const json_t *range, Kv *ret);
+json_t *etcd_body_range(const char *key64);
+void etcd_seen_put(EtcdStore *s, const char *key, json_t *record, uint64_t mod_revision);
+json_t *etcd_seen_take(EtcdStore *s, const char *key);
+
+/* lease_etcd_claim.c */
+LeaseResult etcd_claim(LeaseStore *store, const LeaseRequest *req, const LeaseCallbacks *cb,
+                       LeaseClaim **ret_claim, LeaseInfo *ret_info);
+void etcd_finish(LeaseClaim *c, const char *result, int64_t exit_status);
+void etcd_cancel(LeaseClaim *c);
+void etcd_claim_release(LeaseClaim *c);
+
+/* lease_etcd_watch.c */
+int etcd_watch(LeaseStore *store, const LeaseRequest *req, void (*expired)(void *userdata),
+               void *userdata, LeaseWatch **ret);
+void etcd_unwatch(LeaseWatch *w);

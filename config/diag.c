@@ -123,21 +123,33 @@ void config_diag_add_path(ConfigCtx *ctx, const char *path, size_t file_index,
         va_end(ap);
 }
 
+static const char *scope_prefix(const Scope *s, char *buf, size_t size) {
+        if (!s->job)
+                return s->prefix;
+        if (s->by_index) {
+                (void) snprintf(buf, size, "job #%zu: ", s->job_index + 1);
+                return buf;
+        }
+        return config_job_prefix(s->job, s->job_index, buf, size);
+}
+
 void config_error(const Scope *s, const Node *n, const char *fmt, ...) {
+        char prefix[CONFIG_MAX_JOB_NAME + 16];
         va_list ap;
 
         va_start(ap, fmt);
         diag_add_va(s->ctx, CONFIG_ERROR, s->file->path, s->file->index, n ? n->line : 0,
-                    n ? n->column : 0, s->prefix, fmt, ap);
+                    n ? n->column : 0, scope_prefix(s, prefix, sizeof(prefix)), fmt, ap);
         va_end(ap);
 }
 
 void config_error_at(const Scope *s, unsigned line, unsigned column, const char *fmt, ...) {
+        char prefix[CONFIG_MAX_JOB_NAME + 16];
         va_list ap;
 
         va_start(ap, fmt);
         diag_add_va(s->ctx, CONFIG_ERROR, s->file->path, s->file->index, line, column,
-                    s->prefix, fmt, ap);
+                    scope_prefix(s, prefix, sizeof(prefix)), fmt, ap);
         va_end(ap);
 }
 

@@ -196,7 +196,6 @@ static void expand_node(const Scope *s, Node *n) {
 
 /* A job's values get the job's prefix: its name is expanded first to make it. */
 static void expand_job(ConfigCtx *ctx, ConfigFile *f, Node *m, size_t index) {
-        char prefix[CONFIG_MAX_JOB_NAME + 16];
         Scope s = { .ctx = ctx, .file = f, .prefix = "" };
         Node *name;
 
@@ -204,12 +203,11 @@ static void expand_job(ConfigCtx *ctx, ConfigFile *f, Node *m, size_t index) {
                 expand_node(&s, m);
                 return;
         }
-        s.prefix = prefix;
-        (void) snprintf(prefix, sizeof(prefix), "job #%zu: ", index + 1);
+        s = (Scope) { .ctx = ctx, .file = f, .job = m, .job_index = index, .by_index = true };
         name = config_node_get(m, "name");
         if (name)
                 expand_node(&s, name);
-        config_job_prefix(m, index, prefix, sizeof(prefix));
+        s.by_index = false;
         expand_node(&s, m);
 }
 

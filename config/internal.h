@@ -98,11 +98,16 @@ typedef struct ConfigCtx {
         Config *config;         /* being built; owned by the context until handed out */
 } ConfigCtx;
 
-/* Where a message belongs and what it starts with ("job 'x': ", "defaults: " or ""). */
+/* Where a message belongs and what it starts with ("job 'x': ", "defaults: " or ""). For a
+ * job the prefix is made only when a message needs it (config_job_prefix() of job, or "job
+ * #N: " with by_index): loading 1000 good jobs formats nothing. */
 typedef struct Scope {
         ConfigCtx *ctx;
         const ConfigFile *file;
-        const char *prefix;
+        const char *prefix;     /* when job is NULL */
+        const Node *job;
+        size_t job_index;
+        bool by_index;
 } Scope;
 
 /* diag.c */

@@ -118,11 +118,9 @@ typedef struct Validator {
 static void add_job(Validator *v, const ConfigFile *f, const Node *m, size_t index) {
         ConfigCtx *ctx = v->ctx;
         Config *c = ctx->config;
-        char prefix[CONFIG_MAX_JOB_NAME + 16];
-        Scope s = { .ctx = ctx, .file = f, .prefix = prefix };
+        Scope s = { .ctx = ctx, .file = f, .job = m, .job_index = index };
         JobSpec j;
 
-        config_job_prefix(m, index, prefix, sizeof(prefix));
         config_jobspec_parse(&s, m, false, &j);
         if (j.name) {
                 v->names[v->n_names] = (NameRecord) {

@@ -10,7 +10,8 @@
  *            commit still wins. A loser revokes its lease at once.
  *   renew    every TTL/3: lease/keepalive, then kv/range to see that the record is still ours.
  *            No renewal for TTL, a lease etcd no longer has, or another record → lost().
- *   finish   lease/grant HISTORY → kv/txn "if mod_revision is still our token, put the final
+ *   finish   lease/grant HISTORY + 1 h (or reuse the one granted in the last hour: a shared
+ *            history lease) → kv/txn "if mod_revision is still our token, put the final
  *            record on the long lease" (if the key is gone, create it) → lease/revoke the short
  *            lease. cancel() revokes the short lease: etcd deletes the running record with
  *            it, and watchers take the firing over.

@@ -17,6 +17,10 @@
 #include "timeutil.h"
 
 #define ETCD_CLAIMS_MAX         4096            /* claims in flight, won, or finishing */
+/* Final records share a history lease for this long: it is granted for history + this, so
+ * each record is kept at least `history` and at most this much longer, and etcd holds one
+ * history lease per daemon per hour rather than one per firing. */
+#define HISTORY_SHARE_S         3600U
 
 /* ---- requests ---- */
 
@@ -109,8 +113,15 @@ void etcd_claim_release(LeaseClaim *c) {
         }
         if (c->lease)
                 c->lease = 0;
-        else
+        else {
                 c->long_lease = 0;
+                if (c->long_shared) {
+                        /* A shared history lease holds other final records: never revoke
+                         * it, it expires on its own. */
+                        claim_free(c);
+                        return;
+                }
+        }
         c->call = etcd_call_start(s, "/v3/lease/revoke", body_lease(id),
                                   etcd_now_ms(s) + s->election_ms, claim_on_revoked, c);
         if (!c->call)
@@ -408,14 +419,25 @@ static void claim_final_step(LeaseClaim *c);
 
 static int claim_on_final(void *owner, EtcdCall *k, json_t *reply, int error) {
         LeaseClaim *c = owner;
+        EtcdStore *s = c->store;
         const json_t *range;
         uint64_t rev;
         bool won;
         int r;
 
-        (void) error;
         if (!reply) {
                 c->call = NULL;
+                if (c->long_shared && error == -ENOENT && c->step != FINAL_GRANT) {
+                        /* The shared history lease is gone (revoked by hand, or etcd
+                         * restored from an old snapshot): grant a fresh one. */
+                        if (c->store->history_lease == c->long_lease)
+                                c->store->history_lease = 0;
+                        c->long_lease = 0;
+                        c->long_shared = false;
+                        c->step = FINAL_GRANT;
+                        claim_final_step(c);
+                        return 0;
+                }
                 etcd_claim_release(c);  /* could not write it: the proof of run is lost */
                 return 0;
         }
@@ -425,6 +447,10 @@ static int claim_on_final(void *owner, EtcdCall *k, json_t *reply, int error) {
                         etcd_call_why(k, "malformed reply to /v3/lease/grant: no ID");
                         return -EAGAIN;
                 }
+                /* Share it with the final records of the next HISTORY_SHARE_S. */
+                s->history_lease = c->long_lease;
+                s->history_until = etcd_now_ms(s) + HISTORY_SHARE_S * 1000;
+                c->long_shared = true;
                 c->call = NULL;
                 c->step = FINAL_UPDATE;
                 claim_final_step(c);
@@ -451,8 +477,14 @@ static void claim_final_step(LeaseClaim *c) {
         EtcdStore *s = c->store;
         _cleanup_free_ char *value64 = NULL;
 
+        if (c->step == FINAL_GRANT && s->history_lease && etcd_now_ms(s) < s->history_until) {
+                c->long_lease = s->history_lease;
+                c->long_shared = true;
+                c->step = FINAL_UPDATE;
+        }
         if (c->step == FINAL_GRANT)
-                c->call = etcd_call_start(s, "/v3/lease/grant", body_grant(s->history_s),
+                c->call = etcd_call_start(s, "/v3/lease/grant",
+                                          body_grant(s->history_s + HISTORY_SHARE_S),
                                           c->deadline, claim_on_final, c);
         else {
                 value64 = etcd_record_to_base64(c->record);

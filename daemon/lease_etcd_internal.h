@@ -87,6 +87,7 @@ struct LeaseClaim {             /* on store->claims; the daemon's while PENDING 
         json_t *record;         /* the running record; finish() completes it */
         uint64_t lease;         /* the short lease, 0 before the grant (and after its revoke) */
         uint64_t long_lease;    /* finish: the history lease, while not holding the record */
+        bool long_shared;       /* long_lease is the store's shared one: never revoke it */
         uint64_t token;         /* WON: the key's mod_revision */
         uint64_t deadline;      /* election or final write: loop time, ms */
         uint64_t renewed;       /* WON: the lease runs at least until renewed + ttl */
@@ -136,6 +137,8 @@ struct EtcdStore {
         char *username, *password, *ca_file, *cert_file, *key_file;
         char *token;            /* auth token; "" when etcd has auth disabled; NULL: none yet */
         uint64_t ttl_ms, history_s, election_ms;
+        uint64_t history_lease; /* shared by the final records of this store ... */
+        uint64_t history_until; /* ... until then (loop time, ms); see lease_etcd_claim.c */
         char hostname[256];
         char boot_id[64];
         int64_t pid;

@@ -618,7 +618,7 @@ TEST(renewal_and_final_record) {
         const Etcd *e = shared_etcd();
         const char *ep[] = { e->url, NULL };
         int64_t ttl, granted;
-        uint64_t short_lease;
+        uint64_t short_lease, history_lease;
         TestLoop tl;
         LeaseStore *a;
         Outcome o;
@@ -649,11 +649,48 @@ TEST(renewal_and_final_record) {
         ASSERT_EQ(json_integer_value(json_object_get(kv.record, "fencing_token")), o.token);
         ASSERT_TRUE(json_string_value(json_object_get(kv.record, "finished")));
         ASSERT_TRUE(kv.lease != 0 && kv.lease != short_lease);
-        lease_ttl(e, kv.lease, &ttl, &granted);                 /* the history lease */
-        ASSERT_EQ(granted, HISTORY_S);
-        ASSERT_TRUE(ttl > HISTORY_S - 30 && ttl <= HISTORY_S);
+        history_lease = kv.lease;
+        /* The history lease: history plus the hour in which it is shared. */
+        lease_ttl(e, kv.lease, &ttl, &granted);
+        ASSERT_EQ(granted, HISTORY_S + 3600);
+        ASSERT_TRUE(ttl > HISTORY_S + 3600 - 30 && ttl <= HISTORY_S + 3600);
         lease_ttl(e, short_lease, &ttl, &granted);              /* revoked */
         ASSERT_EQ(ttl, -1);
+        json_decref(kv.record);
+
+        /* The next final record goes on the same history lease: one per store per hour, not
+         * one per firing. A lost election does not revoke it. */
+        claim(a, "renew", T0 + 60, 1, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_WON);
+        a->ops->finish(o.claim, "succeeded", 0);
+        (void) uv_run(&tl.loop, UV_RUN_DEFAULT);
+        kv = kv_get(e, o.key);
+        ASSERT_STREQ(json_string_value(json_object_get(kv.record, "status")), "succeeded");
+        ASSERT_EQ(kv.lease, history_lease);
+        json_decref(kv.record);
+
+        /* Revoked behind our back (it also deletes the records on it): the next final record
+         * gets a fresh one. */
+        {
+                char body[64];
+                json_t *r;
+
+                (void) snprintf(body, sizeof(body), "{\"ID\":\"%" PRIu64 "\"}", history_lease);
+                ASSERT_TRUE((r = post(e, "/v3/lease/revoke", body, NULL)));
+                json_decref(r);
+        }
+        claim(a, "renew", T0 + 120, 1, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_WON);
+        a->ops->finish(o.claim, "succeeded", 0);
+        (void) uv_run(&tl.loop, UV_RUN_DEFAULT);
+        kv = kv_get(e, o.key);
+        ASSERT_TRUE(kv.found);
+        ASSERT_STREQ(json_string_value(json_object_get(kv.record, "status")), "succeeded");
+        ASSERT_TRUE(kv.lease != 0 && kv.lease != history_lease);
+        lease_ttl(e, kv.lease, &ttl, &granted);
+        ASSERT_EQ(granted, HISTORY_S + 3600);
         json_decref(kv.record);
         store_close(&tl, a);
         tl_done(&tl);

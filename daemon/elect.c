@@ -29,14 +29,16 @@ static void watch_remove(FiringWatch *w) {
         free(w);
 }
 
-static void elect_on_expired(void *userdata) {
+/* The watch is over: the holder died (take the firing over), or the firing ended (forget
+ * the watch, or one would pile up per held firing). */
+static void elect_on_watch_ended(void *userdata, bool holder_died) {
         FiringWatch *w = userdata;
         Daemon *d = w->daemon;
         char utc[RFC3339_UTC_MAX];
         Job *j = daemon_find_job(d, w->job);
 
         format_rfc3339_utc(w->firing.f.t, utc);
-        if (j && !d->stopping) {
+        if (holder_died && j && !d->stopping) {
                 log_event(LOG_WARNING, "firing_takeover", j->name, NULL, NULL,
                           "the holder of firing %s died while running it; trying to take it over", utc);
                 (void) run_start(j, &w->firing, false, true);
@@ -62,7 +64,7 @@ static void elect_watch(Run *r) {
         k = d->lease->ops->watch(d->lease,
                                  &(LeaseRequest) { .job = r->job->name, .scheduled = r->firing.f.t,
                                                    .run_id = r->id, .attempt = r->attempt },
-                                 elect_on_expired, w, &w->watch);
+                                 elect_on_watch_ended, w, &w->watch);
         if (k < 0) {
                 log_event(LOG_WARNING, "lease_watch_failed", r->job->name, NULL, NULL,
                           "cannot watch the firing for takeover, ignoring: %s", strerror(-k));

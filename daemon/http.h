@@ -85,6 +85,7 @@ typedef struct HttpRequest {            /* plain description; http_request_start
                                          * valid and unchanged until done runs */
         uint32_t timeout_ms;            /* whole request; 0 = HTTP_TIMEOUT_DEFAULT_MS;
                                          * <= HTTP_TIMEOUT_MAX_MS */
+        uint32_t connect_timeout_ms;    /* connecting (TCP and TLS); 0 = no limit of its own */
         size_t max_body;                /* response body cap; 0 = HTTP_BODY_DEFAULT_MAX;
                                          * <= HTTP_BODY_LIMIT. Larger bodies fail with -EFBIG */
         const char *ca_file;            /* PEM bundle to verify the server; NULL = system's */

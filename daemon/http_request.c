@@ -129,6 +129,9 @@ static CURLcode transfer_setopt(HttpTransfer *t, const HttpRequest *req) {
                 result = curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
         if (!result)
                 result = curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, timeout);
+        if (!result && req->connect_timeout_ms > 0)
+                result = curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS,
+                                          (long) req->connect_timeout_ms);
         if (!result)
                 result = curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "solocron");
         if (!result)

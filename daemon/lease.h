@@ -71,10 +71,13 @@ typedef struct LeaseOps {
         /* Forget a claim: a PENDING one (no claimed() will follow) or a won one (released
          * without a final record; daemon shutdown). Frees c. */
         void (*cancel)(LeaseClaim *c);
-        /* takeover: watch a held firing; expired() runs once, from the loop, when its holder's
-         * lease expired while the record still says running. NULL: not supported. */
-        int (*watch)(LeaseStore *s, const LeaseRequest *req, void (*expired)(void *userdata),
-                     void *userdata, LeaseWatch **ret);
+        /* takeover: watch a held firing; ended() runs at most once, from the loop: with
+         * holder_died when its holder's lease expired while the record still says running,
+         * without when the firing ended (a final record): nothing to watch any more. The
+         * watch stays the caller's to unwatch(). NULL: not supported. */
+        int (*watch)(LeaseStore *s, const LeaseRequest *req,
+                     void (*ended)(void *userdata, bool holder_died), void *userdata,
+                     LeaseWatch **ret);
         void (*unwatch)(LeaseWatch *w);
         /* Close: cancel what is in flight, then done(userdata) from the loop, then the store
          * is freed. */

@@ -262,7 +262,7 @@ static void call_attempt(EtcdCall *k) {
         EtcdStore *s = k->store;
         uint64_t now = etcd_now_ms(s), left;
         _cleanup_free_ char *url = NULL, *auth = NULL;
-        const char *headers[3] = { "Content-Type: application/json" };
+        const char *headers[4] = { "Content-Type: application/json" };
         const char *body = k->body;
         bool stream;
         char e[64];
@@ -303,9 +303,13 @@ static void call_attempt(EtcdCall *k) {
                 call_fail(k, -ENOMEM);
                 return;
         }
-        headers[1] = auth;
-        k->sent = now;
         stream = k->on_data && !k->authenticating;
+        /* A stream from a member cut off from the others would never deliver an event: with
+         * this metadata, etcd cancels the watch when the member has no leader. */
+        headers[auth ? 2 : 1] = stream ? "Grpc-Metadata-hasleader: true" : NULL;
+        if (auth)
+                headers[1] = auth;
+        k->sent = now;
         r = http_request_start(s->http, &(HttpRequest) {
                                        .method = HTTP_POST,
                                        .url = url,
@@ -317,6 +321,8 @@ static void call_attempt(EtcdCall *k) {
                                                      (uint32_t) (left < ETCD_ATTEMPT_MAX_MS ?
                                                                  left : ETCD_ATTEMPT_MAX_MS),
                                        .on_data = stream ? call_on_stream_data : NULL,
+                                       .connect_timeout_ms = (uint32_t) (left < ETCD_ATTEMPT_MAX_MS ?
+                                                                         left : ETCD_ATTEMPT_MAX_MS),
                                        .max_body = ETCD_REPLY_MAX,
                                        .ca_file = s->ca_file,
                                        .client_cert = s->cert_file,

@@ -108,7 +108,7 @@ struct LeaseWatch {             /* the daemon's; on store->watches */
         EtcdStore *store;
         LeaseWatch *prev, *next;
         char *key, *key64;
-        void (*expired)(void *userdata);
+        void (*ended)(void *userdata, bool holder_died);
         void *userdata;
         EtcdCall *call;         /* the range, or the watch stream */
         Alarm alarm;            /* the next range (a poll, without a stream) */
@@ -206,6 +206,6 @@ void etcd_cancel(LeaseClaim *c);
 void etcd_claim_release(LeaseClaim *c);
 
 /* lease_etcd_watch.c */
-int etcd_watch(LeaseStore *store, const LeaseRequest *req, void (*expired)(void *userdata),
-               void *userdata, LeaseWatch **ret);
+int etcd_watch(LeaseStore *store, const LeaseRequest *req,
+               void (*ended)(void *userdata, bool holder_died), void *userdata, LeaseWatch **ret);
 void etcd_unwatch(LeaseWatch *w);

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* Takeover watches of the etcd lease backend (see lease_etcd.c for the design). A watch
- * ranges the firing's key once, then follows it with a /v3/watch stream from the revision
- * that range saw: the holder's key disappears with its lease (a DELETE event) → expired();
- * a final record → nothing to take over. The stream is renewed every
- * ETCD_WATCH_STREAM_MS, and after a failure the watch ranges again (TTL/2 later), so a
- * change made while it was not listening is not missed. A stream holds one connection of
- * the client for as long as it lasts, so at most ETCD_WATCH_STREAMS_MAX watches stream at
- * once; the others range the key every TTL/2 instead. */
+ * ranges the firing's key, then follows it with a /v3/watch stream from the revision that
+ * range saw: the holder's key disappears with its lease (a DELETE event) → ended(true); a
+ * final record → ended(false). The stream lasts TTL/2, then the watch ranges and streams
+ * again, so a stream that goes quiet for a reason it cannot tell (a member cut off from the
+ * others, a dead peer) costs no more than the poll it replaces: TTL/2 in the worst case, at
+ * once in the usual one. After a failure it ranges again TTL/2 later. A stream holds one
+ * connection of the client for as long as it lasts, so at most ETCD_WATCH_STREAMS_MAX
+ * watches stream at once; the others range the key every TTL/2 instead. */
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
@@ -18,7 +19,6 @@
 #include "macro.h"
 #include "timeutil.h"
 
-#define ETCD_WATCH_STREAM_MS    (5U * 60U * 1000U)
 #define ETCD_WATCH_STREAMS_MAX  8U      /* of HTTP_CONNECTIONS_MAX: claims need the rest */
 #define ETCD_WATCH_LINE_MAX     (64U * 1024U)   /* one event message: one record at most */
 
@@ -124,10 +124,11 @@ static int watch_on_stream_end(void *owner, EtcdCall *k, json_t *reply, int erro
         watch_stream_stopped(w);
         switch (v) {
         case WATCH_EXPIRED:
-                w->expired(w->userdata);        /* may unwatch (free) w: last */
+                w->ended(w->userdata, true);    /* may unwatch (free) w: last */
                 return 0;
         case WATCH_FINAL:
-                return 0;                       /* nothing to take over: stop looking */
+                w->ended(w->userdata, false);   /* nothing to take over: stop looking */
+                return 0;
         case WATCH_RESYNC:
         case WATCH_GOING:
                 /* The stream's time is up, or the server ended it: range and stream again
@@ -149,7 +150,8 @@ static void watch_stream(LeaseWatch *w) {
         w->call = etcd_call_stream(s, "/v3/watch",
                                    json_pack("{s:{s:s,s:s}}", "create_request", "key", w->key64,
                                              "start_revision", rev),
-                                   etcd_now_ms(s) + s->ttl_ms / 2, ETCD_WATCH_STREAM_MS,
+                                   etcd_now_ms(s) + s->ttl_ms / 2,
+                                   (uint32_t) (s->ttl_ms / 2 > 1000 ? s->ttl_ms / 2 : 1000),
                                    watch_on_data, watch_on_stream_end, w);
         if (!w->call) {
                 watch_sync_later(w);
@@ -175,12 +177,13 @@ static int watch_on_range(void *owner, EtcdCall *k, json_t *reply, int error) {
         if (!kv.found) {
                 /* The key went with its holder's lease (or was released without a final
                  * record): a record that said running. */
-                w->expired(w->userdata);        /* may unwatch (free) w: last */
+                w->ended(w->userdata, true);    /* may unwatch (free) w: last */
                 return 0;
         }
         if (kv.record && !etcd_record_is_running(kv.record)) {
                 json_decref(kv.record);
-                return 0;               /* final: nothing to take over, stop looking */
+                w->ended(w->userdata, false);   /* final: nothing to take over */
+                return 0;
         }
         if (kv.record)
                 etcd_seen_put(s, w->key, kv.record, kv.mod_revision);
@@ -206,19 +209,19 @@ static void watch_sync(Alarm *a) {
                 watch_sync_later(w);
 }
 
-int etcd_watch(LeaseStore *store, const LeaseRequest *req, void (*expired)(void *userdata),
-               void *userdata, LeaseWatch **ret) {
+int etcd_watch(LeaseStore *store, const LeaseRequest *req,
+               void (*ended)(void *userdata, bool holder_died), void *userdata, LeaseWatch **ret) {
         EtcdStore *s = container_of(store, EtcdStore, store);
         char when[RFC3339_UTC_MAX];
         LeaseWatch *w;
 
-        assert(req && req->job && expired && ret);
+        assert(req && req->job && ended && ret);
         if (s->closing)
                 return -ESHUTDOWN;
         w = calloc(1, sizeof(LeaseWatch));
         if (!w)
                 return -ENOMEM;
-        *w = (LeaseWatch) { .store = s, .expired = expired, .userdata = userdata };
+        *w = (LeaseWatch) { .store = s, .ended = ended, .userdata = userdata };
         if (asprintf(&w->key, "%s/%s/%s", s->prefix, req->job,
                      format_rfc3339_utc(req->scheduled, when)) < 0)
                 w->key = NULL;

@@ -87,7 +87,17 @@ static int record_write(int fd, size_t old_size, const LeaseClaim *c, const char
         n = pwrite(fd, text, len, 0);
         if (n < 0)
                 return -errno;
-        return n == (ssize_t) len ? 0 : -EIO;
+        if (n != (ssize_t) len)
+                return -EIO;
+        /* A file longer than a record (not written by us: we never exceed the cap) would keep
+         * its tail after ours: cut it, in this rare case only. */
+        if (old_size >= LEASE_RECORD_MAX) {
+                struct stat st;
+
+                if (fstat(fd, &st) == 0 && (size_t) st.st_size > len && ftruncate(fd, (off_t) len) < 0)
+                        return -errno;
+        }
+        return 0;
 }
 
 /* Open and lock the job's file; -errno with the reason in ls->detail. */

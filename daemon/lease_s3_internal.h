@@ -104,9 +104,9 @@ struct LeaseWatch {                     /* owned by the store until unwatch() or
         uv_timer_t timer;
         S3Op *op;
         char *key;
-        void (*expired)(void *userdata);
+        void (*ended)(void *userdata, bool holder_died);
         void *userdata;
-        bool done;                      /* expired() ran, or nothing is left to watch */
+        bool done;                      /* ended() ran */
         bool gone;
 };
 
@@ -135,7 +135,8 @@ void lease_s3_claim_probed(LeaseClaim *c);
 
 /* lease_s3_watch.c */
 int lease_s3_watch_start(LeaseStore *store, const LeaseRequest *req,
-                         void (*expired)(void *userdata), void *userdata, LeaseWatch **ret);
+                         void (*ended)(void *userdata, bool holder_died), void *userdata,
+                         LeaseWatch **ret);
 void lease_s3_watch_stop(LeaseWatch *w);
 
 /* lease_s3_history.c */

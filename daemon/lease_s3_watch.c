@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Watching a firing held elsewhere, for takeover: GET its record every ttl/2 (every 250 ms
- * around the moment it would expire) and call expired() once when the record says running
+ * around the moment it would expire) and call ended(true) once when the record says running
  * but, by the server's clock (the answer's Date against the object's Last-Modified), has not
  * been renewed for ttl + max_clock_skew. A finished, deleted or unreadable record ends the
- * watch quietly. The daemon then claims with takeover set; lease_s3_claim.c checks expiry
+ * watch with ended(false). The daemon then claims with takeover set; lease_s3_claim.c checks expiry
  * again before it writes. */
 #include <errno.h>
 #include <stdlib.h>
@@ -71,11 +71,13 @@ static void lease_s3_on_watch_read(const S3Response *r, void *userdata) {
         w->op = NULL;
         if (r->error == 0 && r->status == 404) {
                 w->done = true;         /* nothing to take over */
+                w->ended(w->userdata, false);
                 return;
         }
         rec = lease_s3_is_2xx(r) ? lease_s3_record_parse(r) : NULL;
         if (lease_s3_is_2xx(r) && !rec) {
                 w->done = true;         /* not a record we understand: never taken over */
+                w->ended(w->userdata, false);
                 return;
         }
         if (rec) {
@@ -83,11 +85,12 @@ static void lease_s3_on_watch_read(const S3Response *r, void *userdata) {
                 json_decref(rec);
                 if (!running) {
                         w->done = true; /* it ended: nothing will expire */
+                        w->ended(w->userdata, false);
                         return;
                 }
                 if (lease_s3_is_expired(s, r)) {
                         w->done = true;
-                        w->expired(w->userdata);
+                        w->ended(w->userdata, true);
                         return;
                 }
                 if (r->date >= 0 && r->last_modified >= 0 && r->date >= r->last_modified) {
@@ -107,14 +110,15 @@ static void lease_s3_on_watch_read(const S3Response *r, void *userdata) {
 }
 
 int lease_s3_watch_start(LeaseStore *store, const LeaseRequest *req,
-                         void (*expired)(void *userdata), void *userdata, LeaseWatch **ret) {
+                         void (*ended)(void *userdata, bool holder_died), void *userdata,
+                         LeaseWatch **ret) {
         S3Store *s = container_of(store, S3Store, store);
         LeaseWatch *w;
         int r;
 
         if (s->closing)
                 return -ESHUTDOWN;
-        if (!expired)
+        if (!ended)
                 return -EINVAL;
         w = calloc(1, sizeof(LeaseWatch));
         if (!w)
@@ -125,7 +129,7 @@ int lease_s3_watch_start(LeaseStore *store, const LeaseRequest *req,
                 return r;
         }
         w->store = s;
-        w->expired = expired;
+        w->ended = ended;
         w->userdata = userdata;
         (void) uv_timer_init(s->loop, &w->timer);
         LIST_PREPEND(s->watches, w);

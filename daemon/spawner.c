@@ -188,10 +188,11 @@ static int helper_argv(const JobConfig *cfg, uid_t uid, gid_t gid, char ***ret) 
         return 0;
 }
 
-/* The program file for argv[0]: a name with a slash as it is, otherwise the first
- * executable match along the job's PATH (its environment's, as execvp() in the child would
- * search it; confstr's default when PATH is unset). */
-static int find_program(const char *name, char *const *envp, char **ret) {
+/* The program file for argv[0]: a name with a slash as it is (a relative one is opened in
+ * the child, after its chdir), otherwise the first executable match along the job's PATH
+ * (its environment's, as execvp() in the child would search it; a default when PATH is
+ * unset). Relative PATH entries are relative to cwd, where the job runs. */
+static int find_program(const char *name, char *const *envp, const char *cwd, char **ret) {
         const char *path = NULL;
 
         if (strchr(name, '/'))
@@ -207,7 +208,9 @@ static int find_program(const char *name, char *const *envp, char **ret) {
                 struct stat st;
 
                 /* An empty entry means the working directory, as in execvp(). */
-                if (asprintf(&f, "%.*s%s%s", (int) len, p, len ? "/" : "", name) < 0)
+                if (asprintf(&f, "%s%s%.*s%s%s", len && p[0] == '/' ? "" : cwd ?: "",
+                             len && p[0] == '/' ? "" : cwd ? "/" : "", (int) len, p,
+                             len ? "/" : "", name) < 0)
                         return -ENOMEM;
                 if (stat(f, &st) == 0 && S_ISREG(st.st_mode) && access(f, X_OK) == 0) {
                         *ret = f;
@@ -227,7 +230,7 @@ int spawn_process(char *const *argv, char *const *envp, const char *cwd, const i
         sigset_t all, none;
         int r;
 
-        r = find_program(argv[0], envp ?: environ, &file);
+        r = find_program(argv[0], envp ?: environ, cwd, &file);
         if (r < 0)
                 return r;
         r = posix_spawn_file_actions_init(&fa);
@@ -238,17 +241,22 @@ int spawn_process(char *const *argv, char *const *envp, const char *cwd, const i
                 posix_spawn_file_actions_destroy(&fa);
                 return -r;
         }
-        /* dup2() onto 0-2 clears close-on-exec there; every other descriptor of ours has it
-         * set, so the child gets exactly its three. */
+        /* The child gets exactly 0, 1 and 2: dup2() there clears close-on-exec, and closefrom
+         * takes whatever else is open, such as the sockets libcurl opens without
+         * close-on-exec (a job must not keep our etcd or S3 connections alive). */
         for (int i = 0; i < 3 && r == 0; i++)
                 if (stdio[i] == SPAWN_DEVNULL)
                         r = posix_spawn_file_actions_addopen(&fa, i, "/dev/null", i ? O_WRONLY : O_RDONLY, 0);
                 else if (stdio[i] >= 0)
                         r = posix_spawn_file_actions_adddup2(&fa, stdio[i], i);
+        if (r == 0)
+                r = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
         if (r == 0 && cwd)
                 r = posix_spawn_file_actions_addchdir_np(&fa, cwd);
         /* Its own session and process group; no blocked signals; every signal at its default
-         * action, ignored ones included (the daemon's handlers are not the job's). */
+         * action, ignored ones included (the daemon's handlers are not the job's), except
+         * the two that glibc reserves for itself (32 and 33, below SIGRTMIN): its posix_spawn
+         * leaves those ignored. */
         sigfillset(&all);
         sigemptyset(&none);
         if (r == 0)
@@ -263,6 +271,18 @@ int spawn_process(char *const *argv, char *const *envp, const char *cwd, const i
          * has exec'd, with the child's errno if it could not. */
         if (r == 0)
                 r = posix_spawn(ret_pid, file, &fa, &attr, argv, envp ?: environ);
+        if (r == ENOEXEC) {
+                /* A script without a #! line: run it with /bin/sh, as execvp() does. */
+                size_t n = strv_length((char **) argv);
+                _cleanup_free_ char **sh = calloc(n + 2, sizeof(char *));
+
+                if (sh) {
+                        sh[0] = (char *) "/bin/sh";
+                        sh[1] = file;
+                        memcpy(sh + 2, argv + 1, (n > 0 ? n - 1 : 0) * sizeof(char *));
+                        r = posix_spawn(ret_pid, "/bin/sh", &fa, &attr, sh, envp ?: environ);
+                }
+        }
         posix_spawnattr_destroy(&attr);
         posix_spawn_file_actions_destroy(&fa);
         return -r;

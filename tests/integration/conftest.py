@@ -52,7 +52,7 @@ class Daemon:
     collected by a thread, and tests wait for records instead of sleeping."""
 
     def __init__(self, table_path, workdir, *args, env=None, log_format="json", preexec=None,
-                 argv_prefix=()):
+                 argv_prefix=(), pass_fds=()):
         import json as _json
         import threading
 
@@ -66,7 +66,7 @@ class Daemon:
                "--pid-file", self.pid_file, "--log-format", log_format, *args]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, env=env if env is not None else clean_env(),
-                                     preexec_fn=preexec)
+                                     preexec_fn=preexec, pass_fds=pass_fds)
         self._json = _json
         self.json = log_format == "json"
         self.in_namespace = bool(argv_prefix) and argv_prefix[0] == "unshare"

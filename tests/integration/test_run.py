@@ -135,6 +135,47 @@ def test_missing_binary_is_a_failed_run_not_a_crash(daemon):
     assert d.proc.poll() is None
 
 
+def test_program_lookup_as_execvp(daemon, tmp_path):
+    # As execvp() would: a script without a #! line runs under /bin/sh, and a relative PATH
+    # entry is looked up in the job's workdir, where it runs.
+    work = tmp_path / "w"
+    work.mkdir()
+    script = work / "noshebang"
+    script.write_text("echo plain script $1\n")
+    script.chmod(0o755)
+    d = daemon(f"""
+        jobs:
+          - name: plain
+            schedule: "* * * * * *"
+            command: ["{script}", "arg"]
+          - name: relative
+            schedule: "* * * * * *"
+            workdir: {work}
+            env: {{PATH: ".:/usr/bin:/bin"}}
+            command: ["noshebang", "found"]
+    """)
+    assert d.output("plain") == "plain script arg"
+    assert d.output("relative") == "plain script found"
+
+
+def test_job_gets_only_stdin_stdout_stderr(daemon):
+    # The daemon holds a descriptor without close-on-exec (as libcurl's sockets are): its
+    # jobs must not inherit it. (3 is the shell's own, listing the directory.)
+    r, w = os.pipe()
+    os.dup2(w, 20)
+    try:
+        d = daemon("""
+            jobs:
+              - name: fds
+                schedule: "* * * * * *"
+                command: 'cd /proc/self/fd && echo *'
+        """, pass_fds=(20,))
+        assert d.output("fds") == "0 1 2 3"
+    finally:
+        for fd in (r, w, 20):
+            os.close(fd)
+
+
 def test_timeout_escalates_to_sigkill(daemon):
     d = daemon("""
         jobs:

@@ -3,7 +3,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "log.h"
 #include "macro.h"
@@ -54,14 +53,6 @@ static int mainproc_spawn(MainProc *m) {
 
         /* Our environment and stdio (-1: inherit 0, 1 and 2), its own process group. */
         r = spawn_process(m->argv, NULL, NULL, (int[3]) { -1, -1, -1 }, &m->pid);
-        if (r >= 0) {
-                m->child = (ReaperChild) { .pid = m->pid, .on_exit = mainproc_on_exit };
-                r = reaper_watch(&m->child);
-                if (r < 0) {
-                        (void) kill(m->pid, SIGKILL);
-                        (void) waitpid(m->pid, NULL, 0);
-                }
-        }
         if (r < 0) {
                 log_event(LOG_ERR, "main_failed", NULL, NULL, NULL,
                           "cannot start the main process '%s': %s", m->argv[0], strerror(-r));
@@ -69,6 +60,8 @@ static int mainproc_spawn(MainProc *m) {
                 m->pid = 0;
                 return r;
         }
+        m->child = (ReaperChild) { .pid = m->pid, .on_exit = mainproc_on_exit };
+        reaper_watch(&m->child);
         m->alive = true;
         log_event(LOG_INFO, "main_started", NULL, NULL, NULL, "main process %d started: %s",
                   (int) m->pid, m->argv[0]);

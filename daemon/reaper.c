@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "list.h"
 #include "log.h"
 #include "reaper.h"
 
@@ -14,34 +14,21 @@ static bool reaper_armed;
 
 /* Watched children: as many as are alive at once, looked up once per exit. A burst of 1000
  * jobs costs 1000 scans of at most 1000 entries: well under a millisecond in all. */
-static ReaperChild **watched;
-static size_t n_watched, allocated_watched;
+static ReaperChild *watched;
 
-int reaper_watch(ReaperChild *c) {
-        if (n_watched == allocated_watched) {
-                size_t a = allocated_watched ? allocated_watched * 2 : 64;
-                ReaperChild **p = realloc(watched, a * sizeof(*p));
-
-                if (!p)
-                        return -ENOMEM;
-                watched = p;
-                allocated_watched = a;
-        }
-        watched[n_watched++] = c;
+void reaper_watch(ReaperChild *c) {
         /* A child alive keeps the loop running (as a uv_process_t would), e.g. through a
          * shutdown that waits for its jobs. */
-        if (n_watched == 1)
+        if (!watched)
                 uv_ref((uv_handle_t *) &reaper_sigchld);
-        return 0;
+        LIST_PREPEND(watched, c);
 }
 
 static ReaperChild *reaper_take(pid_t pid) {
-        for (size_t i = 0; i < n_watched; i++)
-                if (watched[i]->pid == pid) {
-                        ReaperChild *c = watched[i];
-
-                        watched[i] = watched[--n_watched];
-                        if (n_watched == 0)
+        for (ReaperChild *c = watched; c; c = c->next)
+                if (c->pid == pid) {
+                        LIST_UNLINK(watched, c);
+                        if (!watched)
                                 uv_unref((uv_handle_t *) &reaper_sigchld);
                         return c;
                 }
@@ -107,7 +94,5 @@ void reaper_close(void) {
         reaper_sweep();
         reaper_armed = false;
         uv_close((uv_handle_t *) &reaper_sigchld, NULL);
-        free(watched);
         watched = NULL;
-        n_watched = allocated_watched = 0;
 }

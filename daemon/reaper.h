@@ -19,6 +19,7 @@ typedef void (*reaper_exit_cb)(ReaperChild *c, int64_t exit_status, int term_sig
 struct ReaperChild {                    /* embedded in its owner (a run, the main process) */
         pid_t pid;
         reaper_exit_cb on_exit;
+        ReaperChild *prev, *next;       /* the watched list: linking needs no allocation */
 };
 
 /* Arm the SIGCHLD watcher; call before the first child is started. */
@@ -26,8 +27,8 @@ int reaper_setup(uv_loop_t *loop);
 /* Become a child subreaper (prctl), so orphans of our jobs come to us even when not PID 1. */
 int reaper_become_subreaper(void);
 /* Watch c->pid (set by the caller) until it exits: c->on_exit runs once, from the loop. A
- * watched child keeps the loop alive. */
-int reaper_watch(ReaperChild *c);
+ * watched child keeps the loop alive. Cannot fail: c is linked in, nothing is allocated. */
+void reaper_watch(ReaperChild *c);
 /* Reap whatever has died now (also called from the SIGCHLD watcher). */
 void reaper_sweep(void);
 void reaper_close(void);

@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -261,17 +259,6 @@ static void run_attempt(Run *r) {
         (void) output_init(loop, &r->err, r->job->name, r->id, LOG_STREAM_STDERR, run_on_output_closed);
         k = spawn_job(r->cfg, envp, &r->pid, &out_fd, &err_fd, &error);
         strv_free(envp);
-        if (k >= 0) {
-                r->child = (ReaperChild) { .pid = r->pid, .on_exit = run_on_exit };
-                k = reaper_watch(&r->child);
-                if (k < 0) {
-                        /* Not watched, so never reaped: take it down now. */
-                        (void) spawn_kill_group(r->pid, SIGKILL);
-                        (void) waitpid(r->pid, NULL, 0);
-                        close(out_fd);
-                        close(err_fd);
-                }
-        }
         if (k < 0) {
                 /* The run fails with the reason; no retry, the table has to change. */
                 log_event(LOG_ERR, "run_failed", r->job->name, r->id, NULL, "cannot start: %s",
@@ -284,6 +271,8 @@ static void run_attempt(Run *r) {
                 output_close(&r->err);
                 return;
         }
+        r->child = (ReaperChild) { .pid = r->pid, .on_exit = run_on_exit };
+        reaper_watch(&r->child);
         r->proc_alive = true;
         (void) output_start(&r->out, out_fd);
         (void) output_start(&r->err, err_fd);

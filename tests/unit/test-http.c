@@ -9,7 +9,6 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,9 +16,8 @@
 #include <uv.h>
 
 #include "http.h"
+#include "test-spawn.h"
 #include "tests.h"
-
-#define PYTHON "/usr/bin/python3"
 
 typedef struct Server {
         pid_t pid;
@@ -28,37 +26,18 @@ typedef struct Server {
         char url[128];          /* scheme://127.0.0.1:port */
 } Server;
 
-static const char *server_script(void) {
-        static char path[4096];
-        const char *e = getenv("TEST_HTTP_SERVER"), *data = getenv("TEST_DATA");
-
-        if (e)
-                return e;
-        if (data) {
-                (void) snprintf(path, sizeof(path), "%s/../unit/http_server.py", data);
-                if (access(path, R_OK) == 0)
-                        return path;
-        }
-        return "tests/unit/http_server.py";
-}
-
 /* Start the server; false if it asked to be skipped (no openssl for --tls). */
 static bool server_start(Server *s, bool tls) {
-        const char *script = server_script();
+        const char *script = test_http_server_script();
+        char *argv[] = { (char *) "python3", (char *) script, tls ? (char *) "--tls" : NULL,
+                         NULL, NULL };
         char line[64] = {};
         size_t len = 0;
-        pid_t parent = getpid();
         int pfd[2];
 
-        /* Talk to 127.0.0.1 directly whatever the environment says. */
-        (void) unsetenv("http_proxy");
-        (void) unsetenv("https_proxy");
-        (void) unsetenv("HTTP_PROXY");
-        (void) unsetenv("HTTPS_PROXY");
-        (void) unsetenv("ALL_PROXY");
-        (void) unsetenv("all_proxy");
-        if (access(PYTHON, X_OK) < 0 || access(script, R_OK) < 0) {
-                fprintf(stderr, "skipping: need %s and %s\n", PYTHON, script);
+        test_no_proxy();
+        if (access(TEST_PYTHON, X_OK) < 0 || access(script, R_OK) < 0) {
+                fprintf(stderr, "skipping: need %s and %s\n", TEST_PYTHON, script);
                 exit(77);
         }
 
@@ -67,22 +46,9 @@ static bool server_start(Server *s, bool tls) {
                 (void) snprintf(s->dir, sizeof(s->dir), "/tmp/test-http-XXXXXX");
                 ASSERT_TRUE(mkdtemp(s->dir));
         }
+        argv[3] = s->dir;
         ASSERT_OK(pipe2(pfd, O_CLOEXEC));
-        s->pid = fork();
-        ASSERT_TRUE(s->pid >= 0);
-        if (s->pid == 0) {
-                char *argv[] = { (char *) "python3", (char *) script,
-                                 tls ? (char *) "--tls" : NULL, s->dir, NULL };
-
-                /* Dies with us, even if an assertion aborts the test. */
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (getppid() != parent)
-                        _exit(127);
-                if (dup2(pfd[1], STDOUT_FILENO) < 0)
-                        _exit(127);
-                execv(PYTHON, argv);
-                _exit(127);
-        }
+        s->pid = test_spawn(TEST_PYTHON, argv, pfd[1], false);
         close(pfd[1]);
         while (len < sizeof(line) - 1 && !memchr(line, '\n', len)) {
                 ssize_t n = read(pfd[0], line + len, sizeof(line) - 1 - len);

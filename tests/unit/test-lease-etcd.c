@@ -25,10 +25,10 @@
 #include "config.h"
 #include "lease.h"
 #include "parse.h"
+#include "test-spawn.h"
 #include "tests.h"
 
 #define ETCD_BIN "/usr/bin/etcd"
-#define PYTHON "/usr/bin/python3"
 #define HISTORY_S 3600
 /* a fixed firing: 2026-11-23T06:00:00Z */
 #define T0 INT64_C(1795413600)
@@ -230,13 +230,7 @@ static void skip_without_etcd(void) {
                 fprintf(stderr, "skipping: %s is missing (Debian: etcd-server)\n", ETCD_BIN);
                 exit(77);
         }
-        /* Talk to 127.0.0.1 directly whatever the environment says. */
-        (void) unsetenv("http_proxy");
-        (void) unsetenv("https_proxy");
-        (void) unsetenv("HTTP_PROXY");
-        (void) unsetenv("HTTPS_PROXY");
-        (void) unsetenv("ALL_PROXY");
-        (void) unsetenv("all_proxy");
+        test_no_proxy();
 }
 
 static void etcd_spawn(Etcd *e) {
@@ -249,7 +243,7 @@ static void etcd_spawn(Etcd *e) {
                 "--initial-cluster-state", "new", "--log-level", "warn",
         };
         size_t n = 21;
-        pid_t parent = getpid();
+        int fd;
 
         (void) snprintf(data, sizeof(data), "%s/data", e->dir);
         (void) snprintf(log, sizeof(log), "%s/etcd.log", e->dir);
@@ -269,19 +263,10 @@ static void etcd_spawn(Etcd *e) {
                 argv[n++] = *x;
         argv[n] = NULL;
 
-        e->pid = fork();
-        ASSERT_TRUE(e->pid >= 0);
-        if (e->pid == 0) {
-                int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (getppid() != parent || fd < 0)
-                        _exit(127);
-                (void) dup2(fd, STDOUT_FILENO);
-                (void) dup2(fd, STDERR_FILENO);
-                (void) execv(ETCD_BIN, (char **) argv);
-                _exit(127);
-        }
+        fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        ASSERT_TRUE(fd >= 0);
+        e->pid = test_spawn(ETCD_BIN, (char **) argv, fd, true);
+        (void) close(fd);
 }
 
 /* Waits until e answers and knows a leader. */
@@ -1017,40 +1002,19 @@ typedef struct PyServer {
         int port;
 } PyServer;
 
-static const char *server_script(void) {
-        const char *data = getenv("TEST_DATA");
-        static char path[4096];
-
-        if (data) {
-                (void) snprintf(path, sizeof(path), "%s/../unit/http_server.py", data);
-                if (access(path, R_OK) == 0)
-                        return path;
-        }
-        return "tests/unit/http_server.py";
-}
-
 static bool py_start(PyServer *s) {
-        const char *script = server_script();
+        const char *script = test_http_server_script();
+        char *argv[] = { (char *) "python3", (char *) script, NULL };
         char line[32] = "";
-        pid_t parent = getpid();
         size_t len = 0;
         int pfd[2];
 
-        if (access(PYTHON, X_OK) < 0 || access(script, R_OK) < 0)
+        if (access(TEST_PYTHON, X_OK) < 0 || access(script, R_OK) < 0)
                 return false;
         ASSERT_OK(pipe2(pfd, O_CLOEXEC));
-        s->pid = fork();
-        ASSERT_TRUE(s->pid >= 0);
-        if (s->pid == 0) {
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (getppid() != parent)
-                        _exit(127);
-                (void) dup2(pfd[1], STDOUT_FILENO);
-                (void) execl(PYTHON, "python3", script, (char *) NULL);
-                _exit(127);
-        }
+        s->pid = test_spawn(TEST_PYTHON, argv, pfd[1], false);
         (void) close(pfd[1]);
-        /* the whole line: with PYTHONUNBUFFERED the newline comes in a write of its own, and
+        /* the whole line: with TEST_PYTHONUNBUFFERED the newline comes in a write of its own, and
          * the server dies of EPIPE should we close the pipe before it */
         while (len < sizeof(line) - 1 && !memchr(line, '\n', len)) {
                 ssize_t n = read(pfd[0], line + len, sizeof(line) - 1 - len);
@@ -1084,7 +1048,7 @@ TEST(malformed_replies) {
         Outcome o;
 
         if (!py_start(&py)) {
-                fprintf(stderr, "  skipped: no %s or http_server.py\n", PYTHON);
+                fprintf(stderr, "  skipped: no %s or http_server.py\n", TEST_PYTHON);
                 return;
         }
         tl_init(&tl);

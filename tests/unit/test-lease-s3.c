@@ -17,7 +17,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -29,9 +28,9 @@
 #include "parse.h"
 #include "s3.h"
 #include "s3_creds.h"
+#include "test-spawn.h"
 #include "tests.h"
 
-#define PYTHON "/usr/bin/python3"
 #define SECRET "sEcReT/do-not-print+1"
 #define T0 INT64_C(1795413600)          /* 2026-11-23T06:00:00Z */
 
@@ -45,14 +44,6 @@ typedef struct Server {
         char url[128];
         char dir[64];                   /* s3rver's data directory, "" otherwise */
 } Server;
-
-static void no_proxy(void) {
-        static const char *const names[] = { "http_proxy", "https_proxy", "HTTP_PROXY",
-                                             "HTTPS_PROXY", "ALL_PROXY", "all_proxy" };
-
-        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-                (void) unsetenv(names[i]);
-}
 
 static const char *double_script(void) {
         static char path[4096];
@@ -73,21 +64,10 @@ static const char *double_script(void) {
 static void server_spawn(Server *s, const char *path, char *const argv[]) {
         char buf[512] = {};
         size_t len = 0;
-        pid_t parent = getpid();
         int pfd[2];
 
         ASSERT_OK(pipe2(pfd, O_CLOEXEC));
-        s->pid = fork();
-        ASSERT_TRUE(s->pid >= 0);
-        if (s->pid == 0) {
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (getppid() != parent)
-                        _exit(127);
-                if (dup2(pfd[1], STDOUT_FILENO) < 0)
-                        _exit(127);
-                execv(path, argv);
-                _exit(127);
-        }
+        s->pid = test_spawn(path, argv, pfd[1], false);
         close(pfd[1]);
         for (size_t done = 0; s->port == 0;) {
                 struct pollfd p = { .fd = pfd[0], .events = POLLIN };
@@ -121,13 +101,13 @@ static void double_start(Server *s, const char *const *extra) {
         size_t n = 2;
 
         *s = (Server) {};
-        if (access(PYTHON, X_OK) < 0 || access(argv[1], R_OK) < 0) {
-                fprintf(stderr, "skipping: need %s and %s\n", PYTHON, argv[1]);
+        if (access(TEST_PYTHON, X_OK) < 0 || access(argv[1], R_OK) < 0) {
+                fprintf(stderr, "skipping: need %s and %s\n", TEST_PYTHON, argv[1]);
                 exit(77);
         }
         for (; extra && *extra && n < 30; extra++)
                 argv[n++] = (char *) *extra;
-        server_spawn(s, PYTHON, argv);
+        server_spawn(s, TEST_PYTHON, argv);
 }
 
 static const char *s3rver_script(void) {
@@ -273,7 +253,7 @@ static void env_reset(void) {
                 "SOLOCRON_TEST_CLOCK_OFFSET",
         };
 
-        no_proxy();
+        test_no_proxy();
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
                 (void) unsetenv(names[i]);
         /* Never 169.254.x: a closed loopback port if anything falls through to them. */

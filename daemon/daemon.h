@@ -136,6 +136,8 @@ Job *job_new(Daemon *d, const JobConfig *cfg);
 void job_free(Job *j);
 /* A firing is due now: apply the overlap policy and start (or queue, or skip) a run. */
 void job_fire(Job *j, const JobFiring *f, bool catch_up);
+/* A run of j past its election (other than except), or NULL: what overlap weighs. */
+const Run *job_active_run(const Job *j, const Run *except);
 /* A run of j ended (called by run.c before the run is freed). */
 void job_run_ended(Job *j, Run *r);
 

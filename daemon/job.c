@@ -50,23 +50,22 @@ static void job_start(Job *j, const JobFiring *f, bool catch_up) {
                           format_rfc3339_utc(f->f.t, utc), strerror(-r));
 }
 
-/* Runs past their election: what the overlap policy weighs. A run still electing has
- * started nothing; if it counted, a firing that comes while the store is slow to answer
- * (an election outlasting the schedule's period) would be skipped here, while the other
- * replicas stood down on it: lost fleet-wide. So the two elections proceed, and should
- * both be won, the two runs overlap (logged when the second starts, run.c). */
-static unsigned job_active_runs(const Job *j) {
-        unsigned n = 0;
-
+/* A run past its election, other than except, or NULL: what the overlap policy weighs. A
+ * run still electing has started nothing; if it counted, a firing that comes while the store
+ * is slow to answer (an election outlasting the schedule's period) would be skipped here,
+ * while the other replicas stood down on it: lost fleet-wide. So the two elections proceed,
+ * and should both be won, the two runs overlap (logged when the second starts, run.c). */
+const Run *job_active_run(const Job *j, const Run *except) {
         for (const Run *r = j->runs; r; r = r->next)
-                n += r->phase != RUN_ELECTING;
-        return n;
+                if (r != except && r->phase != RUN_ELECTING)
+                        return r;
+        return NULL;
 }
 
 void job_fire(Job *j, const JobFiring *f, bool catch_up) {
         if (j->daemon->stopping)
                 return;
-        if (j->cfg->overlap == OVERLAP_ALLOW || job_active_runs(j) == 0) {
+        if (j->cfg->overlap == OVERLAP_ALLOW || !job_active_run(j, NULL)) {
                 job_start(j, f, catch_up);
                 return;
         }

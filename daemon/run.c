@@ -309,18 +309,17 @@ static void run_finish(Run *r, const char *result) {
 
 
 void run_begin(Run *r) {
-        if (r->cfg->overlap != OVERLAP_ALLOW)
-                for (const Run *o = r->job->runs; o; o = o->next)
-                        if (o != r && o->phase != RUN_ELECTING) {
-                                char utc[RFC3339_UTC_MAX];
+        const Run *o = r->cfg->overlap != OVERLAP_ALLOW ? job_active_run(r->job, r) : NULL;
 
-                                /* See job_active_runs(): an election outlasted the period. */
-                                log_event(LOG_NOTICE, "run_overlap", r->job->name, r->id, NULL,
-                                          "firing %s won while run %s still runs: its election "
-                                          "took longer than the schedule's period; both run",
-                                          format_rfc3339_utc(r->firing.f.t, utc), o->id);
-                                break;
-                        }
+        if (o) {
+                char utc[RFC3339_UTC_MAX];
+
+                /* See job_active_run(): an election outlasted the period. */
+                log_event(LOG_NOTICE, "run_overlap", r->job->name, r->id, NULL,
+                          "firing %s won while run %s still runs: its election took longer "
+                          "than the schedule's period; both run",
+                          format_rfc3339_utc(r->firing.f.t, utc), o->id);
+        }
         r->phase = RUN_WAITING;
         if (r->cfg->jitter > 0) {
                 uint64_t delay = random_below(r->cfg->jitter);

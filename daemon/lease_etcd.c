@@ -17,7 +17,7 @@
  *            it, and watchers take the firing over.
  *   takeover a holder that dies stops renewing; etcd deletes its key with its lease. watch()
  *            (lease_etcd_watch.c) ranges the key, then follows it with a /v3/watch stream
- *            from that revision and calls expired() on its DELETE event (a stream per
+ *            from that revision and calls ended(true) on its DELETE event (a stream per
  *            watched firing, at most 8 at once; beyond that, a kv/range every TTL/2). The
  *            takeover claim is an ordinary
  *            claim (create_revision == 0: exactly one contender wins) whose record names the

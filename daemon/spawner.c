@@ -205,11 +205,11 @@ static int find_program(const char *name, char *const *envp, const char *cwd, ch
         for (const char *p = path;; p += strcspn(p, ":") + 1) {
                 size_t len = strcspn(p, ":");
                 char *f = NULL;
+                /* An empty or relative entry is in the working directory, as in execvp(). */
+                const char *dir = len > 0 && p[0] == '/' ? "" : cwd ?: "";
                 struct stat st;
 
-                /* An empty entry means the working directory, as in execvp(). */
-                if (asprintf(&f, "%s%s%.*s%s%s", len && p[0] == '/' ? "" : cwd ?: "",
-                             len && p[0] == '/' ? "" : cwd ? "/" : "", (int) len, p,
+                if (asprintf(&f, "%s%s%.*s%s%s", dir, *dir ? "/" : "", (int) len, p,
                              len ? "/" : "", name) < 0)
                         return -ENOMEM;
                 if (stat(f, &st) == 0 && S_ISREG(st.st_mode) && access(f, X_OK) == 0) {

@@ -35,6 +35,26 @@ char **strv_copy(char *const *l) {
         return c;
 }
 
+char **strv_pack(char *const *l) {
+        size_t n = strv_length(l), size = (n + 1) * sizeof(char *);
+        char **c, *p;
+
+        for (size_t i = 0; i < n; i++)
+                size += strlen(l[i]) + 1;
+        c = malloc(size);
+        if (!c)
+                return NULL;
+        p = (char *) (c + n + 1);
+        for (size_t i = 0; i < n; i++) {
+                size_t len = strlen(l[i]) + 1;
+
+                c[i] = memcpy(p, l[i], len);
+                p += len;
+        }
+        c[n] = NULL;
+        return c;
+}
+
 bool strv_equal(char *const *a, char *const *b) {
         size_t n = strv_length(a);
 

@@ -11,5 +11,8 @@ char **strv_free(char **l);
 size_t strv_length(char *const *l);
 /* A deep copy; NULL when out of memory. A NULL l gives an empty vector. */
 char **strv_copy(char *const *l);
+/* A copy in one allocation, the pointers followed by the strings: release it with free(),
+ * never strv_free(). NULL when out of memory; a NULL l gives an empty vector. */
+char **strv_pack(char *const *l);
 /* Same strings in the same order (NULL equals an empty vector). */
 bool strv_equal(char *const *a, char *const *b);

@@ -15,9 +15,8 @@
 void config_job_done(JobConfig *j) {
         free(j->name);
         free(j->description);
-        free(j->file);
         free(j->schedule_text);
-        strv_free(j->argv);
+        free(j->argv);          /* packed */
         strv_free(j->env);
         free(j->user);
         free(j->group);
@@ -74,12 +73,14 @@ static char *strdup_or_null(const char *s, bool *oom) {
 }
 
 /* defaults' env first, in order; a key the job sets again keeps its place with the job's
- * value; the job's new keys follow. */
-static char **env_merge(const JobSpec *d, const JobSpec *j) {
+ * value; the job's new keys follow. No env at all: NULL, and *ret_oom stays false. */
+static char **env_merge(const JobSpec *d, const JobSpec *j, bool *ret_oom) {
         size_t n_max = d->n_env + j->n_env, n = 0;
         const char **keys, **values;
         char **env = NULL;
 
+        if (n_max == 0)
+                return NULL;
         keys = calloc(n_max + 1, sizeof(char *));
         values = calloc(n_max + 1, sizeof(char *));
         if (!keys || !values)
@@ -111,13 +112,17 @@ static char **env_merge(const JobSpec *d, const JobSpec *j) {
 finish:
         free(keys);
         free(values);
+        if (!env)
+                *ret_oom = true;
         return env;
 }
 
 static int excludes_build(const Scope *s, const JobSpec *d, const JobSpec *j, JobConfig *c) {
         size_t n_max = d->n_excludes + j->n_excludes;
 
-        c->excludes = calloc(n_max + 1, sizeof(Exclude));
+        if (n_max == 0)
+                return 0;       /* most jobs: no array at all */
+        c->excludes = calloc(n_max, sizeof(Exclude));
         if (!c->excludes)
                 return -ENOMEM;
         for (size_t pass = 0; pass < 2; pass++) {
@@ -147,15 +152,15 @@ int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *d,
         c.name = strdup_or_null(j->name, &oom);
         c.description = strdup_or_null(j->description, &oom);
         c.enabled = j->enabled;
-        c.file = strdup_or_null(f->path, &oom);
+        c.file = f->path;       /* until ctx_finish() points it into Config.files */
         c.line = j->node->line;
         c.column = j->node->column;
         c.schedule_text = strdup_or_null(j->schedule_text, &oom);
         c.schedule = j->schedule;
         c.tz = PICK(j, d, tz, JOB_FIELD_TIMEZONE, default_tz);
-        c.argv = strv_copy(j->argv);
+        c.argv = strv_pack(j->argv);
         c.shell = j->shell;
-        c.env = env_merge(d, j);
+        c.env = env_merge(d, j, &oom);
         c.timeout = PICK(j, d, timeout, JOB_FIELD_TIMEOUT, USEC_INFINITY);
         c.kill_after = PICK(j, d, kill_after, JOB_FIELD_KILL_AFTER, 30 * USEC_PER_SEC);
         c.overlap = PICK(j, d, overlap, JOB_FIELD_OVERLAP, OVERLAP_SKIP);
@@ -177,9 +182,12 @@ int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *d,
         c.has_nice = has(j, JOB_FIELD_NICE) || has(d, JOB_FIELD_NICE);
         c.nice = PICK(j, d, nice, JOB_FIELD_NICE, 0);
 
-        c.limits = calloc(CONFIG_N_LIMITS, sizeof(JobLimit));
-        if (c.limits)
-                for (size_t i = 0; i < CONFIG_N_LIMITS; i++) {
+        if (j->limits_set | d->limits_set) {
+                c.limits = calloc((size_t) __builtin_popcount(j->limits_set | d->limits_set),
+                                  sizeof(JobLimit));
+                if (!c.limits)
+                        oom = true;
+                for (size_t i = 0; c.limits && i < CONFIG_N_LIMITS; i++) {
                         uint32_t bit = UINT32_C(1) << i;
 
                         if (j->limits_set & bit)
@@ -187,8 +195,9 @@ int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *d,
                         else if (d->limits_set & bit)
                                 c.limits[c.n_limits++] = d->limits[i];
                 }
+        }
 
-        if (oom || !c.argv || !c.env || !c.limits || excludes_build(&s, d, j, &c) < 0) {
+        if (oom || !c.argv || excludes_build(&s, d, j, &c) < 0) {
                 config_job_done(&c);
                 ctx->oom = true;
                 return -ENOMEM;
@@ -229,6 +238,13 @@ static int ctx_finish(ConfigCtx *ctx) {
                 c->files[i] = strdup(ctx->files[i]->path);
                 if (!c->files[i])
                         return -ENOMEM;
+        }
+        /* Each job's file: the Config's copy of the path it was built with (one string per
+         * file, not per job; jobs come file by file, so the scan starts where the last ended). */
+        for (size_t i = 0, k = 0; i < c->n_jobs; i++) {
+                for (size_t tries = 0; tries < ctx->n_files && ctx->files[k]->path != c->jobs[i].file; tries++)
+                        k = (k + 1) % ctx->n_files;
+                c->jobs[i].file = ctx->files[k]->path == c->jobs[i].file ? c->files[k] : NULL;
         }
         return 0;
 }

@@ -62,45 +62,47 @@ typedef struct JobLimit {
         uint64_t soft, hard;    /* RLIM_INFINITY for "unlimited" */
 } JobLimit;
 
-typedef struct JobConfig {
+typedef struct JobConfig {     /* one per job; fields ordered to leave no padding holes */
         char *name;
         char *description;      /* NULL when not given */
-        bool enabled;           /* false: validated, shown by check, never fired */
-        char *file;             /* where the job was defined, for messages */
+        const char *file;       /* where the job was defined, for messages (in Config.files) */
         unsigned line, column;
 
         char *schedule_text;    /* as written */
         CronExpr schedule;
         const Tz *tz;           /* borrowed from Config.zones */
 
-        char **argv;            /* NULL-terminated; a string command becomes /bin/sh -c CMD */
-        bool shell;             /* command was a string */
-        char **env;             /* NULL-terminated "KEY=VALUE" (defaults' env merged in, job wins) */
+        char **argv;            /* NULL-terminated; a string command becomes /bin/sh -c CMD;
+                                 * one allocation (strv_pack()) */
+        char **env;             /* NULL-terminated "KEY=VALUE" (defaults' env merged in, job wins);
+                                 * NULL when neither sets any */
 
         usec_t timeout;         /* USEC_INFINITY: none */
         usec_t kill_after;      /* SIGTERM → SIGKILL delay */
         OverlapPolicy overlap;
-        bool no_lease;          /* lease: none — runs on every replica, no election */
-        bool takeover;          /* re-run a firing whose holder died while running it */
         LeaseLostPolicy on_lease_lost;
         StoreDownPolicy on_store_down;
         unsigned retry_attempts; /* total tries including the first; 1 = no retry */
         usec_t retry_backoff;
         usec_t retry_max_backoff;
         RetryOn retry_on;
+        int umask;              /* -1: inherit */
         usec_t jitter;          /* 0: none */
         usec_t catch_up;        /* 0: missed firings are skipped */
 
         char *user;             /* NULL: the daemon's own */
         char *group;
         char *workdir;
-        int umask;              /* -1: inherit */
         int nice;               /* 0: inherit */
         bool has_nice;
-        JobLimit *limits;
+        bool enabled;           /* false: validated, shown by check, never fired */
+        bool shell;             /* command was a string */
+        bool no_lease;          /* lease: none — runs on every replica, no election */
+        bool takeover;          /* re-run a firing whose holder died while running it */
+        JobLimit *limits;       /* NULL when n_limits is 0 */
         size_t n_limits;
 
-        Exclude *excludes;      /* defaults' excludes first, then the job's own */
+        Exclude *excludes;      /* defaults' excludes first, then the job's own; NULL when none */
         size_t n_excludes;
 } JobConfig;
 

@@ -77,7 +77,7 @@ struct Daemon {
 
 struct Job {
         Daemon *daemon;
-        char *name;             /* owned copy: the runtime job outlives any one table */
+        const char *name;       /* own copy, after the struct: the runtime job outlives any one table */
         const JobConfig *cfg;   /* borrowed from daemon->table */
         HeapEntry entry;        /* key: next.firing.f.t */
         PlanNext next;

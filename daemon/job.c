@@ -9,17 +9,14 @@
 #include "log.h"
 
 Job *job_new(Daemon *d, const JobConfig *cfg) {
-        Job *j = calloc(1, sizeof(Job));
+        size_t len = strlen(cfg->name) + 1;
+        Job *j = calloc(1, sizeof(Job) + len);  /* the name follows, in the same block */
 
         if (!j)
                 return NULL;
         j->daemon = d;
         j->cfg = cfg;
-        j->name = strdup(cfg->name);
-        if (!j->name) {
-                free(j);
-                return NULL;
-        }
+        j->name = memcpy((char *) (j + 1), cfg->name, len);
         heap_entry_init(&j->entry);
         j->last_fired = INT64_MIN;
         return j;
@@ -29,7 +26,6 @@ void job_free(Job *j) {
         if (!j)
                 return;
         heap_remove(&j->daemon->heap, &j->entry);
-        free(j->name);
         free(j);
 }
 

@@ -402,7 +402,9 @@ TEST(builtin_defaults) {
         ASSERT_STREQ(j->argv[2], "true");
         ASSERT_TRUE(!j->argv[3]);
         ASSERT_TRUE(j->shell);
-        ASSERT_TRUE(j->env && !j->env[0]);
+        ASSERT_TRUE(!j->env);                   /* none: no array at all */
+        ASSERT_TRUE(!j->limits && j->n_limits == 0);
+        ASSERT_TRUE(!j->excludes && j->n_excludes == 0);
         ASSERT_EQ(j->timeout, USEC_INFINITY);
         ASSERT_EQ(j->kill_after, 30 * USEC_PER_SEC);
         ASSERT_EQ(j->overlap, OVERLAP_SKIP);

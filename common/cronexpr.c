@@ -247,6 +247,17 @@ static void bits_set_range(Bits *b, Field f, int lo, int hi, int step, int first
         int count = hi - lo + 1 + (lo > hi ? cycle : 0);
         int base = f == FIELD_YEAR ? CRON_YEAR_MIN : 0;
 
+        if (step == 1 && first == 0 && lo <= hi && hi <= fi->star_max) {
+                /* A plain span (every '*', and the year field of most expressions): word
+                 * by word rather than bit by bit. */
+                for (int v = lo - base, end = hi - base; v <= end; v = (v | 63) + 1) {
+                        int top = end < (v | 63) ? end % 64 : 63;
+                        uint64_t upto = top == 63 ? UINT64_MAX : (UINT64_C(1) << (top + 1)) - 1;
+
+                        b->w[v / 64] |= upto & ~((UINT64_C(1) << (v % 64)) - 1);
+                }
+                return;
+        }
         for (int i = first; i < count; i += step) {
                 int v = lo + i;
 

@@ -210,6 +210,7 @@ static void ctx_done(ConfigCtx *ctx) {
         for (size_t i = 0; i < ctx->n_files; i++)
                 config_file_free(ctx->files[i]);
         free(ctx->files);
+        pool_done(&ctx->pool);
         for (size_t i = 0; i < ctx->n_diags; i++) {
                 free(ctx->diags[i].d.file);
                 free(ctx->diags[i].d.message);

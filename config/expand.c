@@ -179,9 +179,15 @@ static void expand_node(const Scope *s, Node *n) {
                         return;
                 }
                 n->changed = strcmp(v, n->value) != 0;
-                free(n->value);
-                n->value = v;
                 n->length = strlen(v);
+                n->value = pool_strndup(&s->ctx->pool, v, n->length);
+                free(v);
+                if (!n->value) {
+                        s->ctx->oom = true;
+                        n->value = (char *) "";
+                        n->length = 0;
+                        n->invalid = true;
+                }
                 return;
         case NODE_SEQUENCE:
                 for (size_t i = 0; i < n->n_items; i++)

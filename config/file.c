@@ -14,8 +14,7 @@
 ConfigFile *config_file_free(ConfigFile *f) {
         if (!f)
                 return NULL;
-        config_node_unref(f->root);
-        free(f->path);
+        free(f->path);          /* f->root is in the context's pool */
         free(f->source);
         free(f->line_starts);
         free(f);

@@ -32,7 +32,6 @@ typedef struct Node Node;
 struct Node {
         NodeKind kind;
         unsigned line, column;  /* 1-based start mark (of the anchor or tag, if any) */
-        unsigned refs;          /* the parent plus one per alias; freed at 0 */
         char quote;             /* scalar style: 0 plain, '\'' or '"' quoted, '|' or '>' block */
         bool has_props;         /* written with an anchor or a tag: source text != value */
         bool is_null;           /* plain "", "~", "null", "Null", "NULL", or a !!null tag */
@@ -50,6 +49,14 @@ struct Node {
         size_t n_items;
 };
 
+/* A bump allocator for the node trees (pool.c). */
+typedef struct PoolBlock PoolBlock;
+typedef struct Pool {
+        PoolBlock *blocks;      /* the current block first */
+        char *next;
+        size_t left;
+} Pool;
+
 typedef struct ConfigFile ConfigFile;
 struct ConfigFile {
         char *path;             /* as opened: the main path, or dir-of-includer/pattern match */
@@ -58,7 +65,7 @@ struct ConfigFile {
         size_t size;
         size_t *line_starts;    /* byte offset of each line, built on first use */
         size_t n_lines;
-        Node *root;             /* NULL: empty document, or not parsed (syntax error) */
+        Node *root;             /* NULL: empty document, or not parsed (syntax error); in ctx->pool */
         bool parsed;            /* false: unreadable or a syntax error, already reported */
         dev_t dev;
         ino_t ino;
@@ -86,6 +93,8 @@ typedef struct ConfigCtx {
         bool too_many_includes;
         bool too_many_jobs;
         bool oom;               /* an allocation failed somewhere: the load returns -ENOMEM */
+        Pool pool;              /* every file's nodes and their values and items; an alias
+                                 * shares its anchor's node, so trees are not freed one by one */
 
         PendingDiag *diags;
         size_t n_diags;
@@ -127,9 +136,12 @@ const char *config_suggest(const char *word, const char *const *candidates, size
 const char *config_suggest_hint(const char *word, const char *const *candidates, size_t n,
                                 char *buf, size_t size);
 
+/* pool.c: memory that lives until pool_done(); NULL when out of memory. */
+void *pool_alloc(Pool *p, size_t size);
+char *pool_strndup(Pool *p, const char *s, size_t n);
+void pool_done(Pool *p);
+
 /* node.c */
-Node *config_node_unref(Node *n);
-DEFINE_TRIVIAL_CLEANUP_FUNC(Node *, config_node_unref);
 /* The value of `key` in mapping n, or NULL. */
 Node *config_node_get(const Node *n, const char *key);
 /* "a mapping", "a sequence", "null", or the scalar text quoted and shortened. */

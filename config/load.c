@@ -10,7 +10,7 @@
  *
  * What the tree accepts beyond plain YAML 1.2 block/flow syntax:
  *   - one document per file (a second "---" is an error);
- *   - anchors and aliases: an alias shares the anchored node (reference counted); every
+ *   - anchors and aliases: an alias shares the anchored node (all nodes live in ctx->pool); every
  *     alias is charged the anchored subtree's full size against CONFIG_MAX_NODES and its
  *     height against CONFIG_MAX_DEPTH, so "billion laughs" files are refused cheaply;
  *   - standard tags only (!!str, !!int, !!bool, !!float, !!null, !!seq, !!map);
@@ -42,8 +42,7 @@ static void builder_done(Builder *b) {
         for (size_t i = 0; i < b->n_anchors; i++)
                 free(b->anchors[i].name);
         free(b->anchors);
-        config_node_unref(b->root);
-        b->root = NULL;
+        b->root = NULL;         /* the nodes are in the context's pool */
 }
 
 static void builder_oom(Builder *b) {
@@ -100,47 +99,49 @@ static Node *node_new(Builder *b, NodeKind kind, const yaml_mark_t *start, const
                 b->failed = true;
                 return NULL;
         }
-        n = calloc(1, sizeof(Node));
+        n = pool_alloc(&b->ctx->pool, sizeof(Node));
         if (!n) {
                 builder_oom(b);
                 return NULL;
         }
         b->ctx->n_nodes++;
-        n->kind = kind;
-        n->refs = 1;
-        n->weight = 1;
-        n->height = kind != NODE_SCALAR;
-        n->line = (unsigned) start->line + 1;
-        n->column = (unsigned) start->column + 1;
-        n->start_line0 = (unsigned) start->line;
-        n->start_col0 = (unsigned) start->column;
-        n->end_line0 = (unsigned) end->line;
-        n->end_col0 = (unsigned) end->column;
-        n->has_props = has_props;
+        *n = (Node) {
+                .kind = kind,
+                .weight = 1,
+                .height = kind != NODE_SCALAR,
+                .line = (unsigned) start->line + 1,
+                .column = (unsigned) start->column + 1,
+                .start_line0 = (unsigned) start->line,
+                .start_col0 = (unsigned) start->column,
+                .end_line0 = (unsigned) end->line,
+                .end_col0 = (unsigned) end->column,
+                .has_props = has_props,
+        };
         return n;
 }
 
-/* Appends n (a new reference) to the open collection, or makes it the document root. */
+/* Appends n to the open collection, or makes it the document root. */
 static void builder_attach(Builder *b, Node *n) {
         Node *parent;
         size_t d = b->depth;
 
         if (d == 0) {
-                if (b->root)    /* cannot happen with a single document */
-                        config_node_unref(b->root);
                 b->root = n;
                 return;
         }
         parent = b->stack[d - 1];
         if (parent->n_items == b->cap[d - 1]) {
+                /* Grown by doubling in the pool: the old array is left behind, at most as
+                 * much again as the final one. */
                 size_t cap = b->cap[d - 1] ? b->cap[d - 1] * 2 : 8;
-                Node **items = realloc(parent->items, cap * sizeof(Node *));
+                Node **items = pool_alloc(&b->ctx->pool, cap * sizeof(Node *));
 
                 if (!items) {
-                        config_node_unref(n);
                         builder_oom(b);
                         return;
                 }
+                if (parent->n_items > 0)
+                        memcpy(items, parent->items, parent->n_items * sizeof(Node *));
                 parent->items = items;
                 b->cap[d - 1] = cap;
         }
@@ -233,14 +234,11 @@ static void builder_scalar(Builder *b, const yaml_event_t *e) {
         default: n->quote = 0; break;
         }
         n->length = e->data.scalar.length;
-        n->value = malloc(n->length + 1);
+        n->value = pool_strndup(&b->ctx->pool, (const char *) e->data.scalar.value, n->length);
         if (!n->value) {
-                config_node_unref(n);
                 builder_oom(b);
                 return;
         }
-        memcpy(n->value, e->data.scalar.value, n->length);
-        n->value[n->length] = 0;
         if (n->quote == 0)
                 n->is_null = n->length == 0 || strcmp(n->value, "~") == 0 ||
                              strcmp(n->value, "null") == 0 || strcmp(n->value, "Null") == 0 ||
@@ -332,8 +330,7 @@ static void builder_alias(Builder *b, const yaml_event_t *e) {
                         return;
                 }
                 b->ctx->n_nodes += target->weight;
-                target->refs++;
-                builder_attach(b, target);
+                builder_attach(b, target);      /* shared, not copied */
                 return;
         }
 
@@ -344,9 +341,8 @@ static void builder_alias(Builder *b, const yaml_event_t *e) {
         n->complete = true;
         n->is_null = true;
         n->invalid = true;
-        n->value = strdup("");
+        n->value = pool_strndup(&b->ctx->pool, "", 0);
         if (!n->value) {
-                config_node_unref(n);
                 builder_oom(b);
                 return;
         }

@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: MIT */
-#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,20 +7,6 @@
 #include "internal.h"
 
 /* The node tree built by load.c, and positions in a file's source text. */
-
-Node *config_node_unref(Node *n) {
-        if (!n)
-                return NULL;
-        assert(n->refs > 0);
-        if (--n->refs > 0)
-                return NULL;
-        for (size_t i = 0; i < n->n_items; i++)
-                config_node_unref(n->items[i]);
-        free(n->items);
-        free(n->value);
-        free(n);
-        return NULL;
-}
 
 Node *config_node_get(const Node *n, const char *key) {
         if (!n || n->kind != NODE_MAPPING)

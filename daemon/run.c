@@ -258,7 +258,7 @@ static void run_attempt(Run *r) {
         (void) output_init(loop, &r->out, r->job->name, r->id, LOG_STREAM_STDOUT, run_on_output_closed);
         (void) output_init(loop, &r->err, r->job->name, r->id, LOG_STREAM_STDERR, run_on_output_closed);
         k = spawn_job(r->cfg, envp, &r->pid, &out_fd, &err_fd, &error);
-        strv_free(envp);
+        free(envp);
         if (k < 0) {
                 /* The run fails with the reason; no retry, the table has to change. */
                 log_event(LOG_ERR, "run_failed", r->job->name, r->id, NULL, "cannot start: %s",

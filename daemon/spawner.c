@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <grp.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,45 +23,33 @@ extern char **environ;
 
 static char self_exe[PATH_MAX];
 
+/* The descriptor limit we were started with, for the children; ours is raised to the hard
+ * limit (each running job holds two pipes: under systemd's default soft limit of 1024, a
+ * few hundred jobs at once would fail to start). */
+static struct rlimit nofile_started, nofile_raised;
+
 int spawn_setup(void) {
         ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
 
         if (n < 0)
                 return -errno;
         self_exe[n] = 0;
+        if (getrlimit(RLIMIT_NOFILE, &nofile_started) == 0) {
+                nofile_raised = (struct rlimit) { nofile_started.rlim_max, nofile_started.rlim_max };
+                if (nofile_raised.rlim_cur == nofile_started.rlim_cur ||
+                    setrlimit(RLIMIT_NOFILE, &nofile_raised) < 0)
+                        nofile_raised = nofile_started;
+        }
         return 0;
 }
 
-/* Index of the entry in l[0..n) with the same "KEY=" as kv, or n. */
-static size_t env_find(char **l, size_t n, const char *kv) {
-        size_t klen = strcspn(kv, "=");
-
-        for (size_t i = 0; i < n; i++)
-                if (strncmp(l[i], kv, klen) == 0 && l[i][klen] == '=')
-                        return i;
-        return n;
-}
-
-static int env_set(char **l, size_t *n, const char *kv) {
-        size_t i = env_find(l, *n, kv);
-        char *c = strdup(kv);
-
-        if (!c)
-                return -ENOMEM;
-        if (i < *n)
-                free(l[i]);
-        else
-                (*n)++;
-        l[i] = c;
-        return 0;
-}
-
-static int env_set_pair(char **l, size_t *n, const char *key, const char *value) {
-        _cleanup_free_ char *kv = NULL;
-
-        if (asprintf(&kv, "%s=%s", key, value) < 0)
-                return -ENOMEM;
-        return env_set(l, n, kv);
+/* Around a spawn: the child gets the soft limit we were started with (a program that uses
+ * select() breaks on descriptors past 1024). clone() copies the limit; the loop's thread
+ * opens nothing until posix_spawn() returns, and another thread (libcurl's resolver) could
+ * only meet the lower limit in that window past the descriptors the limit allows anyway. */
+static void nofile_for_child(bool child) {
+        if (nofile_raised.rlim_cur != nofile_started.rlim_cur)
+                (void) setrlimit(RLIMIT_NOFILE, child ? &nofile_started : &nofile_raised);
 }
 
 /* The service manager's variables are ours, not the jobs': a job must not ping our watchdog
@@ -73,36 +63,93 @@ static bool env_is_private(const char *kv) {
         return false;
 }
 
-int spawn_build_env(const JobConfig *cfg, char *const *extra, char ***ret) {
-        size_t cap = strv_length(environ) + strv_length(cfg->env) + strv_length(extra) + 4, n = 0;
-        char **l = calloc(cap + 1, sizeof(char *));
-        int r = 0;
+/* FNV-1a of the "KEY" of "KEY=VALUE" (len bytes). */
+static uint32_t env_key_hash(const char *kv, size_t len) {
+        uint32_t h = 2166136261u;
 
-        if (!l)
+        for (size_t i = 0; i < len; i++)
+                h = (h ^ (unsigned char) kv[i]) * 16777619u;
+        return h;
+}
+
+/* Marks keep[i] for the last entry of each key in l[0..n): later entries replace earlier
+ * ones. One pass from the end with a hash set of the keys seen, so a large environment costs
+ * no quadratic string compares on every spawn. Returns the bytes the kept strings need. */
+static int env_dedup(const char *const *l, size_t n, bool *keep, size_t *ret_bytes) {
+        size_t slots = 16, bytes = 0;
+        _cleanup_free_ const char **seen = NULL;
+
+        while (slots < 2 * n)
+                slots *= 2;
+        seen = calloc(slots, sizeof(char *));
+        if (!seen)
                 return -ENOMEM;
-        for (char **p = environ; p && *p && r >= 0; p++)
-                if (!env_is_private(*p))
-                        r = env_set(l, &n, *p);
-        if (cfg->user && r >= 0) {
+        for (size_t i = n; i-- > 0;) {
+                size_t len = strcspn(l[i], "="), k;
+
+                for (k = env_key_hash(l[i], len) & (slots - 1); seen[k]; k = (k + 1) & (slots - 1))
+                        if (strncmp(seen[k], l[i], len) == 0 && seen[k][len] == l[i][len])
+                                break;
+                if (seen[k])
+                        continue;
+                seen[k] = l[i];
+                keep[i] = true;
+                bytes += strlen(l[i]) + 1;
+        }
+        *ret_bytes = bytes;
+        return 0;
+}
+
+int spawn_build_env(const JobConfig *cfg, char *const *extra, char ***ret) {
+        size_t cap = strv_length(environ) + strv_length(cfg->env) + strv_length(extra) + 3;
+        size_t n = 0, n_keep = 0, bytes;
+        _cleanup_free_ char *home = NULL, *user = NULL, *logname = NULL;
+        _cleanup_free_ const char **all = calloc(cap, sizeof(char *));
+        _cleanup_free_ bool *keep = calloc(cap, sizeof(bool));
+        char **env, *p;
+        int r;
+
+        if (!all || !keep)
+                return -ENOMEM;
+        for (char **e = environ; e && *e; e++)
+                if (!env_is_private(*e))
+                        all[n++] = *e;
+        if (cfg->user) {
                 struct passwd *pw = getpwnam(cfg->user);
 
                 if (pw) {
-                        r = env_set_pair(l, &n, "HOME", pw->pw_dir);
-                        if (r >= 0)
-                                r = env_set_pair(l, &n, "USER", pw->pw_name);
-                        if (r >= 0)
-                                r = env_set_pair(l, &n, "LOGNAME", pw->pw_name);
+                        if (asprintf(&home, "HOME=%s", pw->pw_dir) < 0 ||
+                            asprintf(&user, "USER=%s", pw->pw_name) < 0 ||
+                            asprintf(&logname, "LOGNAME=%s", pw->pw_name) < 0)
+                                return -ENOMEM;
+                        all[n++] = home;
+                        all[n++] = user;
+                        all[n++] = logname;
                 }
         }
-        for (char **p = cfg->env; p && *p && r >= 0; p++)
-                r = env_set(l, &n, *p);
-        for (char *const *p = extra; p && *p && r >= 0; p++)
-                r = env_set(l, &n, *p);
-        if (r < 0) {
-                strv_free(l);
+        for (char **e = cfg->env; e && *e; e++)
+                all[n++] = *e;
+        for (char *const *e = extra; e && *e; e++)
+                all[n++] = *e;
+        r = env_dedup(all, n, keep, &bytes);
+        if (r < 0)
                 return r;
-        }
-        *ret = l;
+        for (size_t i = 0; i < n; i++)
+                n_keep += keep[i];
+        /* One allocation, as strv_pack() makes. */
+        env = malloc((n_keep + 1) * sizeof(char *) + bytes);
+        if (!env)
+                return -ENOMEM;
+        p = (char *) (env + n_keep + 1);
+        for (size_t i = 0, k = 0; i < n; i++)
+                if (keep[i]) {
+                        size_t len = strlen(all[i]) + 1;
+
+                        env[k++] = memcpy(p, all[i], len);
+                        p += len;
+                }
+        env[n_keep] = NULL;
+        *ret = env;
         return 0;
 }
 
@@ -269,6 +316,7 @@ int spawn_process(char *const *argv, char *const *envp, const char *cwd, const i
         /* glibc's posix_spawn() is clone(CLONE_VM|CLONE_VFORK): no copy of our page tables
          * and no copy-on-write faults afterwards, unlike fork(); it returns once the child
          * has exec'd, with the child's errno if it could not. */
+        nofile_for_child(true);
         if (r == 0)
                 r = posix_spawn(ret_pid, file, &fa, &attr, argv, envp ?: environ);
         if (r == ENOEXEC) {
@@ -283,6 +331,7 @@ int spawn_process(char *const *argv, char *const *envp, const char *cwd, const i
                         r = posix_spawn(ret_pid, "/bin/sh", &fa, &attr, sh, envp ?: environ);
                 }
         }
+        nofile_for_child(false);
         posix_spawnattr_destroy(&attr);
         posix_spawn_file_actions_destroy(&fa);
         return -r;

@@ -176,6 +176,28 @@ def test_job_gets_only_stdin_stdout_stderr(daemon):
             os.close(fd)
 
 
+def test_many_jobs_at_once_under_a_low_descriptor_limit(daemon):
+    # Started with a soft limit of 64 open files (systemd's default is 1024): 40 jobs at once
+    # need 80 pipe ends, so the daemon raises its own soft limit to the hard one, and its
+    # jobs still get the 64 it was started with.
+    import resource
+
+    def low_soft_limit():
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 256:
+        pytest.skip("the hard limit on open files is below 256 here")
+    jobs = "".join(f"""
+          - name: j{i:02d}
+            schedule: "*/2 * * * * *"
+            command: 'ulimit -Sn; sleep 1'""" for i in range(40))
+    d = daemon("jobs:" + jobs + "\n", preexec=low_soft_limit)
+    for i in range(40):
+        assert d.output(f"j{i:02d}", timeout=20) == "64"
+    assert not d.find("run_failed")
+
+
 def test_timeout_escalates_to_sigkill(daemon):
     d = daemon("""
         jobs:

@@ -2,12 +2,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <stdarg.h>
-#include <stdint.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,9 +44,10 @@ int spawn_setup(void) {
 }
 
 /* Around a spawn: the child gets the soft limit we were started with (a program that uses
- * select() breaks on descriptors past 1024). clone() copies the limit; the loop's thread
- * opens nothing until posix_spawn() returns, and another thread (libcurl's resolver) could
- * only meet the lower limit in that window past the descriptors the limit allows anyway. */
+ * select() breaks on descriptors past 1024); clone() copies it. The loop's thread opens
+ * nothing until posix_spawn() returns. Another thread (libcurl's resolver) that opens a
+ * socket in that window fails with EMFILE only while the daemon holds more descriptors than
+ * that limit; the lease backends retry a failed request. */
 static void nofile_for_child(bool child) {
         if (nofile_raised.rlim_cur != nofile_started.rlim_cur)
                 (void) setrlimit(RLIMIT_NOFILE, child ? &nofile_started : &nofile_raised);

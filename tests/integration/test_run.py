@@ -558,6 +558,26 @@ jobs:
     assert len(all_runs) > len(set(all_runs))   # the same firing on both daemons
 
 
+def test_local_lease_record_is_the_proof_of_run(daemon, tmp_path):
+    import socket
+    second = (int(time.time()) + 2) % 60      # one firing a minute: no later claim overwrites
+    d = daemon(f"""
+        jobs:
+          - name: proof
+            schedule: "{second} * * * * *"
+            command: 'exit 3'
+    """)
+    fin = d.event("run_finished", job="proof", timeout=10)
+    d.stop()
+    text = (tmp_path / "state" / "leases" / "job-proof.lease").read_text()
+    rec = json.loads(text)
+    assert rec["job"] == "proof" and rec["run"] == fin["run"]
+    assert rec["scheduled"] == fin["scheduled"]
+    assert rec["status"] == "failed" and rec["exit_status"] == 3
+    assert rec["holder"] == socket.gethostname() and rec["pid"] == d.proc.pid
+    assert rec["token"] >= 1 and rec["attempt"] == 1
+
+
 def test_lease_key_and_fencing_token_reach_the_job(daemon):
     d = daemon("""
         jobs:

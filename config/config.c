@@ -243,9 +243,11 @@ static int ctx_finish(ConfigCtx *ctx) {
         /* Each job's file: the Config's copy of the path it was built with (one string per
          * file, not per job; jobs come file by file, so the scan starts where the last ended). */
         for (size_t i = 0, k = 0; i < c->n_jobs; i++) {
-                for (size_t tries = 0; tries < ctx->n_files && ctx->files[k]->path != c->jobs[i].file; tries++)
+                const char *built_with = c->jobs[i].file;
+
+                for (size_t tries = 0; tries < ctx->n_files && ctx->files[k]->path != built_with; tries++)
                         k = (k + 1) % ctx->n_files;
-                c->jobs[i].file = ctx->files[k]->path == c->jobs[i].file ? c->files[k] : NULL;
+                c->jobs[i].file = ctx->files[k]->path == built_with ? c->files[k] : NULL;
         }
         return 0;
 }

@@ -10,9 +10,10 @@
  *
  * What the tree accepts beyond plain YAML 1.2 block/flow syntax:
  *   - one document per file (a second "---" is an error);
- *   - anchors and aliases: an alias shares the anchored node (all nodes live in ctx->pool); every
- *     alias is charged the anchored subtree's full size against CONFIG_MAX_NODES and its
- *     height against CONFIG_MAX_DEPTH, so "billion laughs" files are refused cheaply;
+ *   - anchors and aliases: an alias shares the anchored node (every node lives in ctx->pool
+ *     until the load ends); every alias is charged the anchored subtree's full size against
+ *     CONFIG_MAX_NODES and its height against CONFIG_MAX_DEPTH, so "billion laughs" files are
+ *     refused cheaply;
  *   - standard tags only (!!str, !!int, !!bool, !!float, !!null, !!seq, !!map);
  *   - mapping keys are non-null scalars, unique within their mapping; no merge keys ("<<").
  * Scalars keep their text; typing (null/bool/int/duration) happens in values.c. */

@@ -1010,6 +1010,43 @@ TEST(too_many_jobs) {
         tmp_cleanup();
 }
 
+TEST(many_jobs_in_order) {
+        /* 3000 jobs: the jobs: sequence outgrows the node pool's blocks (its item array is
+         * copied as it doubles), and every job keeps its own name and packed argv, and the
+         * file path the Config holds once. */
+        char *text = NULL, name[16], cmd[32];
+        size_t size = 0;
+        FILE *f;
+        Loaded l;
+
+        tmp_setup();
+        f = open_memstream(&text, &size);
+        ASSERT_TRUE(f);
+        fprintf(f, "jobs:\n");
+        for (unsigned i = 0; i < 3000; i++)
+                fprintf(f, "  - {name: j%u, schedule: \"0 1 * * *\", command: \"echo %u\"}\n", i, i);
+        fclose(f);
+        l = load_yaml(text);
+        free(text);
+        ASSERT_EQ(l.r, 0);
+        ASSERT_EQ(l.c->n_jobs, 3000);
+        for (unsigned i = 0; i < 3000; i++) {
+                const JobConfig *j = &l.c->jobs[i];
+
+                (void) snprintf(name, sizeof(name), "j%u", i);
+                (void) snprintf(cmd, sizeof(cmd), "echo %u", i);
+                ASSERT_STREQ(j->name, name);
+                ASSERT_STREQ(j->argv[0], "/bin/sh");
+                ASSERT_STREQ(j->argv[1], "-c");
+                ASSERT_STREQ(j->argv[2], cmd);
+                ASSERT_TRUE(!j->argv[3]);
+                ASSERT_TRUE(j->file == l.c->files[0]);
+                ASSERT_EQ(j->line, i + 2);
+        }
+        loaded_done(&l);
+        tmp_cleanup();
+}
+
 TEST(hostile_input) {
         Loaded l;
 

@@ -32,6 +32,7 @@ typedef struct CronExpr {       /* plain value: copy freely, nothing to free */
         uint16_t month;         /* bit n = month n, 1..12 */
         uint8_t dow;            /* bit n = weekday n, 0..6, Sunday = 0 (7 folded to 0) */
         uint64_t year[4];       /* bit (y - CRON_YEAR_MIN); all set when no year field */
+        CronFlags flags;        /* (here: no padding holes, 96 bytes in all) */
         /* Quartz extensions, all on top of the plain bitsets: */
         uint32_t dom_last;      /* bit k: "L-k", the k-th day before the last (k = 0: "L") */
         uint32_t dom_weekday;   /* bit n: "nW", the weekday nearest to day n */
@@ -39,7 +40,6 @@ typedef struct CronExpr {       /* plain value: copy freely, nothing to free */
         uint8_t dow_last;       /* bit n: "nL", last weekday n of the month */
         uint8_t dow_nth[7];     /* dow_nth[n] bit k (1..5): "n#k", k-th weekday n of the month */
         int64_t every;          /* CRON_EVERY: interval in seconds, > 0 */
-        CronFlags flags;
 } CronExpr;
 
 /* Parse s. `hash_key` (the job's name; may be NULL, then "") seeds the 'H' fields, so the same

@@ -100,10 +100,9 @@ typedef struct JobConfig {     /* one per job; fields ordered to leave no paddin
         bool no_lease;          /* lease: none — runs on every replica, no election */
         bool takeover;          /* re-run a firing whose holder died while running it */
         JobLimit *limits;       /* NULL when n_limits is 0 */
-        size_t n_limits;
-
         Exclude *excludes;      /* defaults' excludes first, then the job's own; NULL when none */
-        size_t n_excludes;
+        unsigned n_limits;
+        unsigned n_excludes;
 } JobConfig;
 
 typedef struct LeaseConfig {    /* the lease: section */

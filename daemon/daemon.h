@@ -85,8 +85,8 @@ struct Job {
         Run *runs;              /* in progress (jitter wait, running, backoff), newest first */
         size_t n_runs;
         bool queued;            /* overlap: queue — one firing waiting */
-        JobFiring queued_firing;
         bool retired;
+        JobFiring queued_firing;
         Job *retired_next;
 };
 

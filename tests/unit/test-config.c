@@ -989,21 +989,28 @@ TEST(diag_format) {
         ASSERT_TRUE(!config_find_job(NULL, "x"));
 }
 
-TEST(too_many_jobs) {
+/* Loads a table of n jobs named j0, j1, …, each running "echo N". */
+static Loaded load_n_jobs(unsigned n) {
         char *text = NULL;
         size_t size = 0;
-        FILE *f;
+        FILE *f = open_memstream(&text, &size);
         Loaded l;
 
-        tmp_setup();
-        f = open_memstream(&text, &size);
         ASSERT_TRUE(f);
         fprintf(f, "jobs:\n");
-        for (unsigned i = 0; i <= CONFIG_MAX_JOBS; i++)
-                fprintf(f, "  - {name: j%u, schedule: \"0 1 * * *\", command: x}\n", i);
+        for (unsigned i = 0; i < n; i++)
+                fprintf(f, "  - {name: j%u, schedule: \"0 1 * * *\", command: \"echo %u\"}\n", i, i);
         fclose(f);
         l = load_yaml(text);
         free(text);
+        return l;
+}
+
+TEST(too_many_jobs) {
+        Loaded l;
+
+        tmp_setup();
+        l = load_n_jobs(CONFIG_MAX_JOBS + 1);
         ASSERT_EQ(l.r, -EINVAL);
         ASSERT_DIAGS(l, "main.yaml:10002:5: too many jobs (more than 10000)\n");
         loaded_done(&l);
@@ -1014,20 +1021,11 @@ TEST(many_jobs_in_order) {
         /* 3000 jobs: the jobs: sequence outgrows the node pool's blocks (its item array is
          * copied as it doubles), and every job keeps its own name and packed argv, and the
          * file path the Config holds once. */
-        char *text = NULL, name[16], cmd[32];
-        size_t size = 0;
-        FILE *f;
+        char name[16], cmd[32];
         Loaded l;
 
         tmp_setup();
-        f = open_memstream(&text, &size);
-        ASSERT_TRUE(f);
-        fprintf(f, "jobs:\n");
-        for (unsigned i = 0; i < 3000; i++)
-                fprintf(f, "  - {name: j%u, schedule: \"0 1 * * *\", command: \"echo %u\"}\n", i, i);
-        fclose(f);
-        l = load_yaml(text);
-        free(text);
+        l = load_n_jobs(3000);
         ASSERT_EQ(l.r, 0);
         ASSERT_EQ(l.c->n_jobs, 3000);
         for (unsigned i = 0; i < 3000; i++) {

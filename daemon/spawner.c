@@ -73,11 +73,11 @@ static uint32_t env_key_hash(const char *kv, size_t len) {
         return h;
 }
 
-/* Marks keep[i] for the last entry of each key in l[0..n): later entries replace earlier
- * ones. One pass from the end with a hash set of the keys seen, so a large environment costs
- * no quadratic string compares on every spawn. Returns the bytes the kept strings need. */
-static int env_dedup(const char *const *l, size_t n, bool *keep, size_t *ret_bytes) {
-        size_t slots = 16, bytes = 0;
+/* Keeps the last entry of each key in l[0..n) (later entries replace earlier ones), in
+ * order, and returns how many: one pass from the end with a hash set of the keys seen, so a
+ * large environment costs no quadratic string compares on every spawn. */
+static int env_dedup(const char **l, size_t n, size_t *ret_n) {
+        size_t slots = 16, k = 0;
         _cleanup_free_ const char **seen = NULL;
 
         while (slots < 2 * n)
@@ -86,31 +86,30 @@ static int env_dedup(const char *const *l, size_t n, bool *keep, size_t *ret_byt
         if (!seen)
                 return -ENOMEM;
         for (size_t i = n; i-- > 0;) {
-                size_t len = strcspn(l[i], "="), k;
+                size_t len = strcspn(l[i], "="), s;
 
-                for (k = env_key_hash(l[i], len) & (slots - 1); seen[k]; k = (k + 1) & (slots - 1))
-                        if (strncmp(seen[k], l[i], len) == 0 && seen[k][len] == l[i][len])
+                for (s = env_key_hash(l[i], len) & (slots - 1); seen[s]; s = (s + 1) & (slots - 1))
+                        if (strncmp(seen[s], l[i], len) == 0 && seen[s][len] == l[i][len])
                                 break;
-                if (seen[k])
-                        continue;
-                seen[k] = l[i];
-                keep[i] = true;
-                bytes += strlen(l[i]) + 1;
+                if (seen[s])
+                        l[i] = NULL;    /* replaced by a later entry */
+                else
+                        seen[s] = l[i];
         }
-        *ret_bytes = bytes;
+        for (size_t i = 0; i < n; i++)
+                if (l[i])
+                        l[k++] = l[i];
+        *ret_n = k;
         return 0;
 }
 
 int spawn_build_env(const JobConfig *cfg, char *const *extra, char ***ret) {
-        size_t cap = strv_length(environ) + strv_length(cfg->env) + strv_length(extra) + 3;
-        size_t n = 0, n_keep = 0, bytes;
+        size_t cap = strv_length(environ) + strv_length(cfg->env) + strv_length(extra) + 3, n = 0;
         _cleanup_free_ char *home = NULL, *user = NULL, *logname = NULL;
-        _cleanup_free_ const char **all = calloc(cap, sizeof(char *));
-        _cleanup_free_ bool *keep = calloc(cap, sizeof(bool));
-        char **env, *p;
+        _cleanup_free_ const char **all = calloc(cap + 1, sizeof(char *));
         int r;
 
-        if (!all || !keep)
+        if (!all)
                 return -ENOMEM;
         for (char **e = environ; e && *e; e++)
                 if (!env_is_private(*e))
@@ -132,26 +131,12 @@ int spawn_build_env(const JobConfig *cfg, char *const *extra, char ***ret) {
                 all[n++] = *e;
         for (char *const *e = extra; e && *e; e++)
                 all[n++] = *e;
-        r = env_dedup(all, n, keep, &bytes);
+        r = env_dedup(all, n, &n);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n; i++)
-                n_keep += keep[i];
-        /* One allocation, as strv_pack() makes. */
-        env = malloc((n_keep + 1) * sizeof(char *) + bytes);
-        if (!env)
-                return -ENOMEM;
-        p = (char *) (env + n_keep + 1);
-        for (size_t i = 0, k = 0; i < n; i++)
-                if (keep[i]) {
-                        size_t len = strlen(all[i]) + 1;
-
-                        env[k++] = memcpy(p, all[i], len);
-                        p += len;
-                }
-        env[n_keep] = NULL;
-        *ret = env;
-        return 0;
+        all[n] = NULL;
+        *ret = strv_pack((char *const *) all);
+        return *ret ? 0 : -ENOMEM;
 }
 
 /* Set *reterr to the formatted sentence and return r. */

@@ -24,7 +24,7 @@ int spawn_setup(void);
 /* The job's environment: the daemon's own, then the job's env:, then `extra` (NULL-terminated
  * "KEY=VALUE" list, e.g. SOLOCRON_RUN_ID); later entries replace earlier ones with the same
  * key. For a job with user:, HOME, USER and LOGNAME are the target user's unless env: sets
- * them. One allocation (pointers, then strings): the caller frees it with free(). */
+ * them. One allocation (strv_pack()): the caller frees it with free(). */
 int spawn_build_env(const JobConfig *cfg, char *const *extra, char ***ret);
 
 /* For spawn_process()'s stdio: open /dev/null there. */

@@ -152,7 +152,7 @@ int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *d,
         c.name = strdup_or_null(j->name, &oom);
         c.description = strdup_or_null(j->description, &oom);
         c.enabled = j->enabled;
-        c.file = f->path;       /* until ctx_finish() points it into Config.files */
+        c.file = ctx->config->files[f->index];
         c.line = j->node->line;
         c.column = j->node->column;
         c.schedule_text = strdup_or_null(j->schedule_text, &oom);
@@ -224,31 +224,16 @@ static void ctx_done(ConfigCtx *ctx) {
         config_free(ctx->config);
 }
 
-/* Hands the loaded zones and the file list to the Config. */
+/* Hands the loaded zones to the Config (config_file_load() has listed the files). */
 static int ctx_finish(ConfigCtx *ctx) {
         Config *c = ctx->config;
 
         c->zones = calloc(ctx->n_zones + 1, sizeof(Tz *));
-        c->files = calloc(ctx->n_files + 1, sizeof(char *));
-        if (!c->zones || !c->files)
+        if (!c->zones)
                 return -ENOMEM;
         for (size_t i = 0; i < ctx->n_zones; i++)
                 if (ctx->zones[i].tz)
                         c->zones[c->n_zones++] = TAKE_PTR(ctx->zones[i].tz);
-        for (size_t i = 0; i < ctx->n_files; i++) {
-                c->files[i] = strdup(ctx->files[i]->path);
-                if (!c->files[i])
-                        return -ENOMEM;
-        }
-        /* Each job's file: the Config's copy of the path it was built with (one string per
-         * file, not per job; jobs come file by file, so the scan starts where the last ended). */
-        for (size_t i = 0, k = 0; i < c->n_jobs; i++) {
-                const char *built_with = c->jobs[i].file;
-
-                for (size_t tries = 0; tries < ctx->n_files && ctx->files[k]->path != built_with; tries++)
-                        k = (k + 1) % ctx->n_files;
-                c->jobs[i].file = ctx->files[k]->path == built_with ? c->files[k] : NULL;
-        }
         return 0;
 }
 

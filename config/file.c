@@ -151,6 +151,7 @@ ConfigFile *config_file_load(ConfigCtx *ctx, const char *path, ConfigFile *paren
                              const Scope *from, const Node *from_node, int *reterr) {
         _cleanup_(config_file_freep) ConfigFile *f = NULL;
         ConfigFile **files;
+        char **paths;
         struct stat st = {};
         char buf[64];
         int r;
@@ -182,13 +183,19 @@ ConfigFile *config_file_load(ConfigCtx *ctx, const char *path, ConfigFile *paren
         f->parent = parent;
         f->depth = parent ? parent->depth + 1 : 0;
 
+        /* The Config lists every file read, in the same order: jobs point at its copy. */
         files = realloc(ctx->files, (ctx->n_files + 1) * sizeof(ConfigFile *));
-        if (!files) {
+        if (files)
+                ctx->files = files;
+        paths = files ? realloc(ctx->config->files, (ctx->n_files + 2) * sizeof(char *)) : NULL;
+        if (paths)
+                ctx->config->files = paths;
+        if (!paths || !(paths[ctx->n_files] = strdup(path))) {
                 ctx->oom = true;
                 *reterr = -ENOMEM;
                 return NULL;
         }
-        ctx->files = files;
+        paths[ctx->n_files + 1] = NULL;
         f->index = ctx->n_files;
         ctx->files[ctx->n_files++] = f;
         config_file_parse(ctx, f);

@@ -26,8 +26,7 @@
 typedef struct LocalStore {
         LeaseStore store;
         char *dir;
-        char hostname[256];
-        char *holder_json;      /* hostname as a JSON string, quotes and escapes included */
+        char *holder_json;      /* the host name as a JSON string, quotes and escapes included */
         char detail[256];       /* the last HELD/UNAVAILABLE explanation */
         char key[512];          /* the last key claimed */
 } LocalStore;
@@ -258,6 +257,8 @@ static const LeaseOps lease_local_ops = {
 
 int lease_local_new(uv_loop_t *loop, const char *dir, LeaseStore **ret, char **reterr_message) {
         LocalStore *ls = calloc(1, sizeof(LocalStore));
+        char hostname[256] = "";
+        json_t *holder;
 
         (void) loop;
         if (!ls)
@@ -275,14 +276,11 @@ int lease_local_new(uv_loop_t *loop, const char *dir, LeaseStore **ret, char **r
                 local_free(ls);
                 return r;
         }
-        if (gethostname(ls->hostname, sizeof(ls->hostname) - 1) < 0)
-                (void) snprintf(ls->hostname, sizeof(ls->hostname), "localhost");
-        {
-                json_t *h = json_string(ls->hostname);
-
-                ls->holder_json = h ? json_dumps(h, JSON_ENCODE_ANY) : NULL;
-                json_decref(h);
-        }
+        if (gethostname(hostname, sizeof(hostname) - 1) < 0)
+                (void) snprintf(hostname, sizeof(hostname), "localhost");
+        holder = json_string(hostname);
+        ls->holder_json = holder ? json_dumps(holder, JSON_ENCODE_ANY) : NULL;
+        json_decref(holder);
         if (!ls->holder_json) {
                 local_free(ls);
                 return -ENOMEM;

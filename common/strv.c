@@ -65,3 +65,10 @@ bool strv_equal(char *const *a, char *const *b) {
                         return false;
         return true;
 }
+
+bool strv_contains(char *const *l, const char *s) {
+        for (; l && *l; l++)
+                if (strcmp(*l, s) == 0)
+                        return true;
+        return false;
+}

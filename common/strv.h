@@ -16,3 +16,5 @@ char **strv_copy(char *const *l);
 char **strv_pack(char *const *l);
 /* Same strings in the same order (NULL equals an empty vector). */
 bool strv_equal(char *const *a, char *const *b);
+/* Is s one of l's strings? (NULL l: no.) */
+bool strv_contains(char *const *l, const char *s);

@@ -18,6 +18,7 @@ void config_job_done(JobConfig *j) {
         free(j->schedule_text);
         free(j->argv);          /* packed */
         strv_free(j->env);
+        free(j->env_keep);      /* packed */
         free(j->user);
         free(j->group);
         free(j->workdir);
@@ -117,6 +118,30 @@ finish:
         return env;
 }
 
+/* The job's env_keep names after the defaults' ones; a job that runs as another user gets
+ * none (config_check_job() refuses its own). NULL when there are none. */
+static char **env_keep_merge(const JobSpec *d, const JobSpec *j, bool as_user, bool *ret_oom) {
+        _cleanup_free_ const char **all = NULL;
+        size_t n = 0;
+        char **packed;
+
+        if (as_user || d->n_env_keep + j->n_env_keep == 0)
+                return NULL;
+        all = calloc(d->n_env_keep + j->n_env_keep + 1, sizeof(char *));
+        if (!all) {
+                *ret_oom = true;
+                return NULL;
+        }
+        for (size_t i = 0; i < d->n_env_keep; i++)
+                all[n++] = d->env_keep[i];
+        for (size_t i = 0; i < j->n_env_keep; i++)
+                all[n++] = j->env_keep[i];
+        packed = strv_pack((char *const *) all);
+        if (!packed)
+                *ret_oom = true;
+        return packed;
+}
+
 static int excludes_build(const Scope *s, const JobSpec *d, const JobSpec *j, JobConfig *c) {
         size_t n_max = d->n_excludes + j->n_excludes;
 
@@ -176,6 +201,7 @@ int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *d,
         c.jitter = PICK(j, d, jitter, JOB_FIELD_JITTER, 0);
         c.catch_up = PICK(j, d, catch_up, JOB_FIELD_CATCH_UP, 0);
         c.user = strdup_or_null(PICK(j, d, user, JOB_FIELD_USER, NULL), &oom);
+        c.env_keep = env_keep_merge(d, j, c.user != NULL, &oom);
         c.group = strdup_or_null(PICK(j, d, group, JOB_FIELD_GROUP, NULL), &oom);
         c.workdir = strdup_or_null(PICK(j, d, workdir, JOB_FIELD_WORKDIR, NULL), &oom);
         c.umask = PICK(j, d, umask, JOB_FIELD_UMASK, -1);
@@ -221,6 +247,7 @@ static void ctx_done(ConfigCtx *ctx) {
                 tz_free(ctx->zones[i].tz);
         }
         free(ctx->zones);
+        strv_free(ctx->lease_env);
         config_free(ctx->config);
 }
 
@@ -234,6 +261,7 @@ static int ctx_finish(ConfigCtx *ctx) {
         for (size_t i = 0; i < ctx->n_zones; i++)
                 if (ctx->zones[i].tz)
                         c->zones[c->n_zones++] = TAKE_PTR(ctx->zones[i].tz);
+        c->lease.env_used = TAKE_PTR(ctx->lease_env);
         return 0;
 }
 

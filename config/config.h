@@ -76,6 +76,9 @@ typedef struct JobConfig {     /* one per job; fields ordered to leave no paddin
                                  * one allocation (strv_pack()) */
         char **env;             /* NULL-terminated "KEY=VALUE" (defaults' env merged in, job wins);
                                  * NULL when neither sets any */
+        char **env_keep;        /* names the lease: section consumes that this job gets anyway
+                                 * (defaults' and the job's; none with user:); NULL when none;
+                                 * one allocation (strv_pack()) */
 
         usec_t timeout;         /* USEC_INFINITY: none */
         usec_t kill_after;      /* SIGTERM → SIGKILL delay */
@@ -121,6 +124,8 @@ typedef struct LeaseConfig {    /* the lease: section */
         char *region;           /* default us-east-1 */
         bool path_style;        /* https://endpoint/bucket/key instead of bucket.endpoint/key */
         usec_t max_clock_skew;  /* margin on expiry decisions, default 5s */
+        char **env_used;        /* names of the variables ${…} read in this section (the
+                                 * daemon's secrets: jobs do not get them); NULL: none */
 } LeaseConfig;
 
 typedef struct MainConfig {   /* the main: section: a container's main process */

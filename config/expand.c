@@ -54,10 +54,35 @@ static bool is_name_char(char c) {
         return is_name_start(c) || (c >= '0' && c <= '9');
 }
 
-static const char *expand_lookup(const ConfigCtx *ctx, const char *name) {
-        if (ctx->opts.getenv)
-                return ctx->opts.getenv(name, ctx->opts.getenv_userdata);
-        return getenv(name);
+/* A variable the lease: section reads is the daemon's (a password, a token): remember its
+ * name, so that jobs do not get it (LeaseConfig.env_used). */
+static void expand_note_lease_variable(ConfigCtx *ctx, const char *name) {
+        char **l;
+
+        for (size_t i = 0; i < ctx->n_lease_env; i++)
+                if (strcmp(ctx->lease_env[i], name) == 0)
+                        return;
+        l = realloc(ctx->lease_env, (ctx->n_lease_env + 2) * sizeof(char *));
+        if (!l) {
+                ctx->oom = true;
+                return;
+        }
+        ctx->lease_env = l;
+        l[ctx->n_lease_env] = strdup(name);
+        if (!l[ctx->n_lease_env]) {
+                ctx->oom = true;
+                return;
+        }
+        l[++ctx->n_lease_env] = NULL;
+}
+
+static const char *expand_lookup(ConfigCtx *ctx, const char *name) {
+        const char *v = ctx->opts.getenv ? ctx->opts.getenv(name, ctx->opts.getenv_userdata)
+                                         : getenv(name);
+
+        if (v && ctx->expanding_lease)
+                expand_note_lease_variable(ctx, name);
+        return v;
 }
 
 int config_expand_string(const Scope *s, const Node *n, const char *in, char **ret) {
@@ -239,7 +264,10 @@ void config_expand_file(ConfigCtx *ctx, ConfigFile *f) {
                                 expand_job(ctx, f, v->items[j], j);
                 } else if (!k->invalid && strcmp(k->value, "defaults") == 0)
                         expand_node(&ds, v);
-                else
+                else {
+                        ctx->expanding_lease = !k->invalid && strcmp(k->value, "lease") == 0;
                         expand_node(&s, v);
+                        ctx->expanding_lease = false;
+                }
         }
 }

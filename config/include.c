@@ -11,8 +11,10 @@
 /* include: PATTERN | [PATTERN, ...]
  *
  * Each pattern is relative to the directory of the file that names it (absolute patterns are
- * taken as they are). A pattern with glob characters (* ? [) may match nothing; a literal
- * path must exist. Files are read once: one reached again by another pattern is skipped, one
+ * taken as they are). A pattern with glob characters (* ? [) may match nothing (its
+ * directory may even be missing), but a directory on its way that cannot be read is an error:
+ * its jobs would be lost without a word (on reload the old table is kept). A literal path
+ * must exist. Files are read once: one reached again by another pattern is skipped, one
  * that is still being read (an ancestor) is a loop and an error. Included files may contain
  * `jobs:` and `include:` only (validate.c), nest at most CONFIG_MAX_INCLUDE_DEPTH deep, and
  * number at most CONFIG_MAX_INCLUDES. Glob matches are read in strcmp() order, depth first,
@@ -90,6 +92,23 @@ static void include_one(ConfigCtx *ctx, ConfigFile *f, const Scope *s, const Nod
         config_include_process(ctx, nf);
 }
 
+/* glob()'s error callback takes no userdata: the first directory it could not read is noted
+ * here, for the one glob() call in progress on this thread. */
+static _Thread_local struct {
+        char path[256];
+        int error;
+} glob_failure;
+
+static int include_on_glob_error(const char *path, int error) {
+        /* A directory that does not exist is an empty conf.d; one that cannot be read would
+         * silently drop its jobs. */
+        if (error != ENOENT && error != ENOTDIR && !glob_failure.error) {
+                glob_failure.error = error;
+                (void) snprintf(glob_failure.path, sizeof(glob_failure.path), "%s", path);
+        }
+        return 0;               /* go on: report every match that can be read too */
+}
+
 static int compare_strings(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
@@ -122,9 +141,16 @@ static void include_pattern(ConfigCtx *ctx, ConfigFile *f, const Scope *s, const
                 ctx->oom = true;
                 return;
         }
-        r = glob(path, GLOB_NOSORT, NULL, &g);
+        glob_failure.error = 0;
+        r = glob(path, GLOB_NOSORT, include_on_glob_error, &g);
         if (r == GLOB_NOSPACE) {
                 ctx->oom = true;
+                return;
+        }
+        if (glob_failure.error) {
+                config_error(s, n, "cannot read directory '%s' for '%s': %s", glob_failure.path,
+                             pattern, strerror(glob_failure.error));
+                globfree(&g);
                 return;
         }
         if (r != 0)             /* GLOB_NOMATCH: fine, an empty conf.d */

@@ -105,6 +105,10 @@ typedef struct ConfigCtx {
         size_t n_zones;
 
         Config *config;         /* being built; owned by the context until handed out */
+
+        bool expanding_lease;   /* expanding the lease: section: note the variables it reads */
+        char **lease_env;       /* their names (owned, NULL-terminated, no repeats) */
+        size_t n_lease_env;
 } ConfigCtx;
 
 /* Where a message belongs and what it starts with ("job 'x': ", "defaults: " or ""). For a
@@ -249,6 +253,9 @@ typedef struct JobSpec {
         RetryOn retry_on;
         const char **env;       /* owned array of borrowed pairs: key0, value0, key1, ... */
         size_t n_env;
+        const char **env_keep;  /* owned array of borrowed names */
+        size_t n_env_keep;
+        const Node *env_keep_node;
         const char *user, *group, *workdir;
         int umask, nice;
         JobLimit limits[CONFIG_N_LIMITS];

@@ -24,6 +24,7 @@ typedef enum JobKey {
         KEY_JITTER,
         KEY_CATCH_UP,
         KEY_ENV,
+        KEY_ENV_KEEP,
         KEY_USER,
         KEY_GROUP,
         KEY_WORKDIR,
@@ -43,7 +44,7 @@ typedef enum JobKey {
 static const char *const job_keys[_KEY_MAX] = {
         "name", "description", "enabled", "schedule", "command",
         "timezone", "timeout", "kill_after", "overlap", "retry", "retry_on", "jitter",
-        "catch_up", "env", "user", "group", "workdir", "umask", "nice", "limits", "exclude",
+        "catch_up", "env", "env_keep", "user", "group", "workdir", "umask", "nice", "limits", "exclude",
         "lease", "takeover", "on_lease_lost", "on_store_down",
 };
 static const char *const lease_lost_names[] = { "kill", "continue" };
@@ -69,6 +70,7 @@ void config_jobspec_done(JobSpec *j) {
         free(j->argv);
         free(j->schedule_text);
         free(j->env);
+        free(j->env_keep);
         free(j->excludes);
         *j = (JobSpec) {};
 }
@@ -115,7 +117,7 @@ static void spec_name(const Scope *s, const Node *v, JobSpec *j) {
                 return;
         if (!config_job_name_valid(t)) {
                 config_error(s, v, "invalid job name '%.*s%s' (use letters, digits, '_', '.' "
-                             "and '-', at most %u characters)", 64, t,
+                             "and '-', not '.' or '..', at most %u characters)", 64, t,
                              strlen(t) > 64 ? "..." : "", CONFIG_MAX_JOB_NAME);
                 j->failed = true;
                 return;
@@ -359,6 +361,49 @@ static void spec_env(const Scope *s, const Node *v, JobSpec *j) {
         }
 }
 
+/* env_keep: NAME | [NAME, ...]: variables of the daemon's environment that the lease:
+ * section consumes (secrets), passed to this job all the same. */
+static void spec_env_keep(const Scope *s, const Node *v, JobSpec *j) {
+        const Node *const *items = &v;
+        size_t n = 1;
+
+        if (v->invalid || v->is_null)
+                return;
+        if (v->kind == NODE_SEQUENCE) {
+                items = (const Node *const *) v->items;
+                n = v->n_items;
+        } else if (v->kind != NODE_SCALAR) {
+                (void) config_type_error(s, v, "env_keep", "a string or a sequence of strings");
+                j->failed = true;
+                return;
+        }
+        if (n > CONFIG_MAX_ENV) {
+                config_error(s, v, "too many names in 'env_keep' (more than %u)", CONFIG_MAX_ENV);
+                j->failed = true;
+                return;
+        }
+        free(j->env_keep);
+        j->n_env_keep = 0;
+        j->env_keep_node = v;
+        j->env_keep = calloc(n + 1, sizeof(char *));
+        if (!j->env_keep) {
+                s->ctx->oom = true;
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                const char *t;
+
+                if (FAIL(j, config_get_string(s, items[i], "env_keep", &t)))
+                        continue;
+                if (!env_name_valid(t)) {
+                        config_error(s, items[i], "invalid environment variable name '%s'", t);
+                        j->failed = true;
+                        continue;
+                }
+                j->env_keep[j->n_env_keep++] = t;
+        }
+}
+
 static void spec_value(const Scope *s, JobKey key, const Node *v, JobSpec *j) {
         int i, r;
 
@@ -443,6 +488,9 @@ static void spec_value(const Scope *s, JobKey key, const Node *v, JobSpec *j) {
                 break;
         case KEY_ENV:
                 spec_env(s, v, j);
+                break;
+        case KEY_ENV_KEEP:
+                spec_env_keep(s, v, j);
                 break;
         case KEY_USER:
                 spec_string(s, v, "user", JOB_FIELD_USER, &j->user, j);

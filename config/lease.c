@@ -44,6 +44,7 @@ void config_lease_done(LeaseConfig *l) {
         free(l->bucket);
         free(l->endpoint);
         free(l->region);
+        strv_free(l->env_used);
 }
 
 static void lease_string(const Scope *s, const Node *v, const char *key, char **ret) {

@@ -122,6 +122,12 @@ static void add_job(Validator *v, const ConfigFile *f, const Node *m, size_t ind
         JobSpec j;
 
         config_jobspec_parse(&s, m, false, &j);
+        if (j.n_env_keep > 0 && (j.user || v->defaults.user)) {
+                config_error(&s, j.env_keep_node, "'env_keep' cannot be used with 'user': a job "
+                             "run as another user never gets the variables the lease: section "
+                             "consumes; set what it needs in 'env:'");
+                j.failed = true;
+        }
         if (j.name) {
                 v->names[v->n_names] = (NameRecord) {
                         .name = j.name, .file = f, .node = j.name_node, .seq = v->n_names,

@@ -184,7 +184,8 @@ void config_unknown_key(const Scope *s, const Node *key, const char *where,
 bool config_job_name_valid(const char *name) {
         size_t n = strlen(name);
 
-        if (n == 0 || n > CONFIG_MAX_JOB_NAME)
+        /* A name is a path segment in lease keys and files: '.' and '..' are not names. */
+        if (n == 0 || n > CONFIG_MAX_JOB_NAME || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
                 return false;
         for (const char *p = name; *p; p++)
                 if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||

@@ -117,8 +117,9 @@ int cli_check(int argc, char **argv) {
                         printf("next %s (%s)\n", cli_format_local(j->tz, jf.f.t, local),
                                format_rfc3339_utc(jf.f.t, utc));
         }
-        fprintf(stderr, "%s: OK, %zu job%s\n", cli_config_path(arg_config), c->n_jobs,
-                c->n_jobs == 1 ? "" : "s");
+        if (!arg_quiet)
+                fprintf(stderr, "%s: OK, %zu job%s\n", cli_config_path(arg_config), c->n_jobs,
+                        c->n_jobs == 1 ? "" : "s");
         config_free(c);
         return EXIT_OK;
 }

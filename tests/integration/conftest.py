@@ -31,8 +31,8 @@ def ctx_switches(pid):
     return total
 
 
-def run(*args, env=None, timeout=30):
-    return subprocess.run([BIN, *args], capture_output=True, text=True,
+def run(*args, env=None, timeout=30, prefix=()):
+    return subprocess.run([*prefix, BIN, *args], capture_output=True, text=True,
                           env=env if env is not None else clean_env(), timeout=timeout,
                           stdin=subprocess.DEVNULL)
 

@@ -3,7 +3,12 @@
 import os
 import re
 
+import pytest
+
 from conftest import clean_env, run
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run as nobody")
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 NY_TABLE = """
     defaults:
@@ -47,6 +52,40 @@ def test_check_lists_jobs_with_next_firing(table):
     assert m, nxt
     assert m.group(1)[11:16] in ("02:30", "03:00")  # 03:00 only on spring-forward day
     assert "OK, 2 jobs" in r.stderr
+
+
+def test_check_quiet_prints_nothing_on_success(table):
+    path = table(NY_TABLE)
+    r = run("check", "-q", "-c", path)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    r = run("check", "-q", "-c", table("jobs: [{name: x}]\n", name="bad.yaml"))
+    assert r.returncode == 2 and "missing required key 'schedule'" in r.stderr
+
+
+@needs_root
+def test_unreadable_include_directory_is_an_error():
+    # An include: glob whose directory cannot be read would drop its jobs without a word.
+    import shutil
+    import tempfile
+    work = tempfile.mkdtemp(prefix="solocron-include-")    # pytest's are private to root
+    try:
+        os.chmod(work, 0o755)
+        conf = os.path.join(work, "conf.d")
+        os.mkdir(conf, 0o700)                               # root's: nobody cannot list it
+        with open(os.path.join(conf, "a.yaml"), "w") as f:
+            f.write('jobs: [{name: a, schedule: "0 1 * * *", command: x}]\n')
+        path = os.path.join(work, "solocron.yaml")
+        with open(path, "w") as f:
+            f.write("include: conf.d/*.yaml\njobs: []\n")
+        r = run("check", "-c", path, prefix=NOBODY)
+        assert r.returncode == 2, r.stderr
+        assert re.search(r"solocron.yaml:1:10: cannot read directory '.*/conf.d' for "
+                         r"'conf.d/\*.yaml': Permission denied", r.stderr), r.stderr
+        os.chmod(conf, 0o755)
+        r = run("check", "-c", path, prefix=NOBODY)
+        assert r.returncode == 0 and r.stdout.startswith("a\t"), r.stderr
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def test_check_bad_table_reports_all_errors_exit_2(table):

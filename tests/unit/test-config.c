@@ -632,6 +632,59 @@ TEST(expansion) {
         tmp_cleanup();
 }
 
+/* The variables the lease: section reads are listed (once, in order), not those elsewhere;
+ * env_keep merges defaults' and the job's names, and a user: job gets none. */
+TEST(lease_variables_and_env_keep) {
+        static const char *const env[] = {
+                "PW", "secret", "USERNAME", "root", "PFX", "p", "JOBVAR", "x", NULL,
+        };
+        ConfigLoadOptions opts = { .getenv = test_getenv, .getenv_userdata = (void *) env };
+        const JobConfig *j;
+        Loaded l;
+
+        tmp_setup();
+        l = load_yaml_with("lease:\n"
+                           "  backend: etcd\n"
+                           "  endpoints: [http://127.0.0.1:2379]\n"
+                           "  username: ${USERNAME}\n"
+                           "  password: ${PW}\n"
+                           "  prefix: ${PFX}-${PW}-${UNSET:-d}\n"
+                           "defaults:\n"
+                           "  env_keep: PW\n"
+                           "jobs:\n"
+                           "  - name: j\n"
+                           "    schedule: \"0 1 * * *\"\n"
+                           "    command: [\"${JOBVAR}\"]\n"
+                           "    env_keep: [USERNAME]\n"
+                           "  - name: k\n"
+                           "    schedule: \"0 1 * * *\"\n"
+                           "    command: \"true\"\n"
+                           "  - name: u\n"
+                           "    schedule: \"0 1 * * *\"\n"
+                           "    command: \"true\"\n"
+                           "    user: nobody\n",
+                           &opts);
+        ASSERT_LOADS(l);
+        ASSERT_STREQ(l.c->lease.env_used[0], "USERNAME");
+        ASSERT_STREQ(l.c->lease.env_used[1], "PW");
+        ASSERT_STREQ(l.c->lease.env_used[2], "PFX");
+        ASSERT_TRUE(!l.c->lease.env_used[3]);   /* UNSET was not read; JOBVAR is a job's */
+        j = &l.c->jobs[0];
+        ASSERT_STREQ(j->env_keep[0], "PW");
+        ASSERT_STREQ(j->env_keep[1], "USERNAME");
+        ASSERT_TRUE(!j->env_keep[2]);
+        ASSERT_STREQ(l.c->jobs[1].env_keep[0], "PW");
+        ASSERT_TRUE(!l.c->jobs[2].env_keep);
+        loaded_done(&l);
+
+        l = load_yaml("jobs:\n  - {name: j, schedule: \"0 1 * * *\", command: x}\n");
+        ASSERT_LOADS(l);
+        ASSERT_TRUE(!l.c->lease.env_used);
+        ASSERT_TRUE(!l.c->jobs[0].env_keep);
+        loaded_done(&l);
+        tmp_cleanup();
+}
+
 TEST(include_globs) {
         _cleanup_free_ char *main_path = NULL;
         ConfigLoadOptions opts = test_opts();
@@ -697,6 +750,24 @@ TEST(include_errors) {
         l = load_path_with(main_path, &opts);
         ASSERT_EQ(l.r, -EINVAL);
         ASSERT_DIAGS(l, "main.yaml:1:10: too many included files (more than 256)\n");
+        loaded_done(&l);
+
+        /* A directory that cannot be read is an error, not zero jobs (a loop of symlinks:
+         * unreadable even for root; the integration test uses permissions). */
+        {
+                _cleanup_free_ char *a = NULL, *b = NULL;
+
+                ASSERT_TRUE(asprintf(&a, "%s/conf.d", tmp_dir) > 0);
+                ASSERT_TRUE(asprintf(&b, "%s/conf.e", tmp_dir) > 0);
+                ASSERT_EQ(symlink(b, a), 0);
+                ASSERT_EQ(symlink(a, b), 0);
+        }
+        main_path = (free(main_path), tmp_write("main.yaml", "include: conf.d/*.yaml\n"
+                                                            "jobs: []\n"));
+        l = load_path_with(main_path, &opts);
+        ASSERT_EQ(l.r, -EINVAL);
+        ASSERT_DIAGS(l, "main.yaml:1:10: cannot read directory 'conf.d' for 'conf.d/*.yaml': "
+                        "Too many levels of symbolic links\n");
         loaded_done(&l);
         tmp_cleanup();
 }

@@ -89,12 +89,11 @@ int cli_run(int argc, char **argv) {
                         opts.reload_on_hup = true;
                         break;
                 case ARG_SUBREAPER:
-                        opts.subreaper = true;
-                        break;
+                        break;          /* the default now; accepted for old command lines */
                 case 'h':
                         printf("Usage: solocron run [-c FILE] [--state-dir DIR] [--pid-file FILE]\n"
                                "                    [--log-format text|json|journal] [--log-level LEVEL]\n"
-                               "                    [--reload-kills-removed] [--subreaper]\n"
+                               "                    [--reload-kills-removed]\n"
                                "                    [--reload-on-hup] [-- MAIN-COMMAND [ARG...]]\n"
                                "Run the daemon in the foreground, and the main process after --\n"
                                "(e.g. gunicorn) beside the jobs. See solocron(8).\n");

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "guard.h"
 #include "log.h"
 #include "macro.h"
 #include "notify.h"
@@ -31,10 +32,59 @@ static const char *daemon_hostname(void) {
         return name;
 }
 
+/* The AWS credential chain's secrets (s3_creds.c reads them): the S3 lease's, not the jobs'.
+ * The variables that only say where credentials are (AWS_PROFILE, the container credentials
+ * URIs, token files) stay: a file is guarded by its permissions, not by its name's absence. */
+static const char *const s3_secret_env[] = {
+        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN", NULL,
+};
+
+/* What jobs do not get of our environment: the variables the lease: section expanded, and
+ * the credentials its backend reads; logged once when any of them is set. */
+static int daemon_withhold_env(Daemon *d, const LeaseConfig *lc) {
+        size_t n = strv_length(lc->env_used), k = 0;
+        _cleanup_free_ char *names = NULL;
+        char **l = calloc(n + ELEMENTSOF(s3_secret_env) + 1, sizeof(char *));
+
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                l[k++] = lc->env_used[i];
+        if (lc->backend == LEASE_BACKEND_S3)
+                for (size_t i = 0; s3_secret_env[i]; i++)
+                        if (!strv_contains(l, s3_secret_env[i]))
+                                l[k++] = (char *) s3_secret_env[i];
+        if (k == 0) {
+                free(l);
+                return 0;
+        }
+        d->withheld_env = strv_pack(l);
+        free(l);
+        if (!d->withheld_env)
+                return -ENOMEM;
+        for (char **e = d->withheld_env; *e; e++) {
+                char *m;
+
+                if (!getenv(*e))
+                        continue;
+                if (asprintf(&m, "%s%s%s", names ? names : "", names ? ", " : "", *e) < 0)
+                        return -ENOMEM;
+                free(names);
+                names = m;
+        }
+        if (names)
+                log_event(LOG_INFO, "env_withheld", NULL, NULL, NULL,
+                          "jobs do not get %s (the lease: section uses them; a job's env_keep: "
+                          "passes them on)", names);
+        return 0;
+}
+
 static int daemon_lease_new(Daemon *d, const LeaseConfig *lc, char **reterr_message) {
         switch (lc->backend) {
         case LEASE_BACKEND_LOCAL:
-                return lease_local_new(d->loop, d->opts.state_dir, &d->lease, reterr_message);
+                return lease_local_new(d->loop, d->opts.state_dir, lc->election_timeout, &d->lease,
+                                       reterr_message);
         case LEASE_BACKEND_S3:
                 return lease_s3_new(d->loop, lc, daemon_hostname(), &d->lease, reterr_message);
         case LEASE_BACKEND_ETCD:
@@ -112,13 +162,20 @@ static void daemon_on_plan(void *userdata, const PlanStep *s) {
                                   "firing %s was missed; running it now (catch_up)", utc);
                 job_fire(j, &s->firing, s->catch_up);
                 return;
-        case PLAN_MISSED:
+        case PLAN_MISSED: {
+                char oldest[RFC3339_UTC_MAX + 16] = "";
+
                 j->last_fired = s->firing.f.t;
+                if (s->n_missed > 1)
+                        (void) snprintf(oldest, sizeof(oldest), "oldest %s, ",
+                                        format_rfc3339_utc(s->oldest, (char[RFC3339_UTC_MAX]) {}));
                 log_event(LOG_WARNING, "firing_missed", j->name, NULL, NULL,
-                          "missed %llu firing%s (newest %s): the daemon was not running or the clock "
-                          "jumped%s", (unsigned long long) s->n_missed, s->n_missed == 1 ? "" : "s", utc,
+                          "missed %llu firing%s (%snewest %s): the daemon was not running or the "
+                          "clock jumped%s", (unsigned long long) s->n_missed,
+                          s->n_missed == 1 ? "" : "s", oldest, utc,
                           j->cfg->catch_up > 0 ? "; outside the catch_up window" : "; no catch_up set");
                 return;
+        }
         case PLAN_EXCLUDED:
                 j->last_fired = s->firing.f.t;
                 log_event(LOG_INFO, "firing_excluded", j->name, NULL, NULL,
@@ -168,14 +225,24 @@ void daemon_plan_job(Daemon *d, Job *j, int64_t now) {
 
 /* --- runs -------------------------------------------------------------------------- */
 
-static void daemon_on_save_timer(uv_timer_t *t) {
-        Daemon *d = t->data;
-        int r;
+/* Save the state file; a failure (a full disk) is logged when it starts, not at every save,
+ * and so is the first save that works again. */
+static void daemon_save_state(Daemon *d) {
+        int r = state_save(d->state);
 
-        r = state_save(d->state);
-        if (r < 0)
+        if (r < 0 && !d->state_failing)
                 log_event(LOG_WARNING, "state_save_failed", NULL, NULL, NULL,
-                          "cannot write '%s', ignoring: %s", state_path(d->state), strerror(-r));
+                          "cannot write '%s', ignoring: %s (catch-up after a restart may repeat "
+                          "or miss firings until it can be written)", state_path(d->state),
+                          strerror(-r));
+        else if (r >= 0 && d->state_failing)
+                log_event(LOG_NOTICE, "state_saved", NULL, NULL, NULL, "wrote '%s' again",
+                          state_path(d->state));
+        d->state_failing = r < 0;
+}
+
+static void daemon_on_save_timer(uv_timer_t *t) {
+        daemon_save_state(t->data);
 }
 
 void daemon_run_finished(Daemon *d, Run *r, const char *result) {
@@ -252,7 +319,7 @@ static void daemon_maybe_done(Daemon *d) {
 
 static void run_kill_now(Run *r, void *userdata) {
         (void) userdata;
-        if (r->phase == RUN_RUNNING && r->proc_alive)
+        if (r->phase == RUN_RUNNING && (r->proc_alive || r->group_alive))
                 log_event(LOG_WARNING, "run_killed", r->job->name, r->id, NULL,
                           "still running at the end of the shutdown grace, sending SIGKILL");
         run_terminate(r, SIGKILL, USEC_INFINITY);
@@ -419,6 +486,10 @@ int daemon_run(const DaemonOptions *opts) {
         Table *t;
         int r;
 
+        /* A closed log pipe (`solocron run | head`) must not kill the daemon: writes fail
+         * with EPIPE and the log drops them. Children get every signal at its default
+         * (spawner.c), so a job's own pipelines still end on SIGPIPE. */
+        (void) signal(SIGPIPE, SIG_IGN);
         r = spawn_setup();
         if (r < 0) {
                 log_event(LOG_ERR, "start_failed", NULL, NULL, NULL, "cannot find our own binary: %s",
@@ -442,7 +513,9 @@ int daemon_run(const DaemonOptions *opts) {
         {
                 _cleanup_free_ char *err = NULL;
 
-                r = daemon_lease_new(&d, &t->config->lease, &err);
+                r = daemon_withhold_env(&d, &t->config->lease);
+                if (r >= 0)
+                        r = daemon_lease_new(&d, &t->config->lease, &err);
                 if (r < 0) {
                         log_event(LOG_ERR, "start_failed", NULL, NULL, NULL, "lease: %s",
                                   err ? err : strerror(-r));
@@ -470,6 +543,15 @@ int daemon_run(const DaemonOptions *opts) {
         r = daemon_setup_handles(&d);
         if (r >= 0)
                 r = reaper_setup(d.loop);
+        if (r >= 0) {
+                _cleanup_free_ char *err = NULL;
+                int k = guard_start(&err);
+
+                if (k < 0)
+                        log_event(LOG_WARNING, "guard_failed", NULL, NULL, NULL,
+                                  "%s, ignoring: jobs may outlive a daemon that is killed",
+                                  err ? err : strerror(-k));
+        }
         if (r >= 0)
                 r = daemon_apply(&d, t, true);
         if (r < 0) {
@@ -477,7 +559,10 @@ int daemon_run(const DaemonOptions *opts) {
                 table_unref(t);
                 return 1;
         }
-        r = opts->subreaper ? reaper_become_subreaper() : 0;
+        /* Always a subreaper: the orphans of jobs come to us and are reaped at once (as
+         * zombies they would keep a finished job's process group alive until whoever is
+         * PID 1 gets to them, see run.c). */
+        r = reaper_become_subreaper();
         if (r < 0)
                 log_event(LOG_WARNING, "reaper", NULL, NULL, NULL,
                           "cannot become a subreaper, ignoring: %s", strerror(-r));
@@ -507,10 +592,9 @@ int daemon_run(const DaemonOptions *opts) {
         r = uv_run(d.loop, UV_RUN_DEFAULT);
 
         /* Teardown: every run has ended and every handle is closed. */
-        r = state_save(d.state);
-        if (r < 0)
-                log_event(LOG_WARNING, "state_save_failed", NULL, NULL, NULL, "cannot write '%s': %s",
-                          state_path(d.state), strerror(-r));
+        guard_stop();
+        d.state_failing = false;        /* the last word on it, whatever came before */
+        daemon_save_state(&d);
         for (size_t i = 0; i < d.n_jobs; i++)
                 job_free(d.jobs[i]);
         free(d.jobs);
@@ -522,6 +606,7 @@ int daemon_run(const DaemonOptions *opts) {
         (void) uv_run(d.loop, UV_RUN_DEFAULT);
         if (opts->pid_file)
                 pidfile_remove(opts->pid_file);
+        free(d.withheld_env);
         (void) uv_loop_close(d.loop);
         log_flush();
         return d.exit_status;

@@ -17,6 +17,7 @@
 #include "output.h"
 #include "reaper.h"
 #include "plan.h"
+#include "spawner.h"
 #include "wallclock.h"
 
 typedef struct Daemon Daemon;
@@ -42,7 +43,6 @@ typedef struct DaemonOptions {
         bool reload_kills_removed;
         char **main_argv;       /* `run -- COMMAND…`: the main process; NULL: none */
         bool reload_on_hup;     /* with a main process, SIGHUP reloads instead of being forwarded */
-        bool subreaper;         /* reap orphans even when not PID 1 */
 } DaemonOptions;
 
 /* Signals solocron handles: the first three are its own, the rest are only forwarded to the
@@ -67,6 +67,9 @@ struct Daemon {
         uv_timer_t grace_timer; /* shutdown: SIGKILL what is left after shutdown_grace */
         State *state;
         LeaseStore *lease;      /* the table's lease section */
+        char **withheld_env;    /* what the lease consumes: not passed to jobs (env_keep) */
+        bool lease_degraded;    /* the local lease cannot record claims (logged once) */
+        bool state_failing;     /* the last state save failed (logged once) */
         struct FiringWatch *watches; /* takeover: held firings watched for a dead holder */
         size_t n_runs;          /* runs in progress, all jobs */
         bool stopping;
@@ -90,9 +93,17 @@ struct Job {
         Job *retired_next;
 };
 
+typedef enum RunLease {
+        RUN_LEASE_NONE,         /* lease: none, or no lease store */
+        RUN_LEASE_WON,          /* won: SOLOCRON_LEASE_KEY and SOLOCRON_FENCING_TOKEN are set */
+        RUN_LEASE_UNAVAILABLE,  /* the store could not decide; run anyway (on_store_down: run,
+                                 * or a local lease that cannot be written) */
+} RunLease;
+
 typedef enum RunPhase {
         RUN_ELECTING,           /* claiming the firing from the lease backend */
         RUN_WAITING,            /* jitter delay before the first attempt */
+        RUN_STARTING,           /* resolving user:/group: off the loop, or waiting to retry */
         RUN_RUNNING,            /* a process is alive, or its output is draining */
         RUN_BACKOFF,            /* waiting to retry */
         RUN_CLOSING,            /* finished; handles closing */
@@ -109,9 +120,21 @@ struct Run {
         unsigned attempt;       /* 1-based */
         RunPhase phase;
         uv_timer_t timer;       /* jitter, timeout → SIGTERM → SIGKILL, drain, backoff */
+        uv_work_t lookup;       /* user:/group: lookup in a libuv worker */
+        bool lookup_pending;    /* the worker has it: the run waits for run_lookup_done() */
+        bool has_creds;
+        unsigned lookup_tries;
+        int lookup_result;
+        char *lookup_error;
+        SpawnCreds creds;       /* this attempt's user:/group:, when has_creds */
+        RunLease lease_state;   /* SOLOCRON_LEASE: how this firing was elected */
         ReaperChild child;      /* the attempt's process, while proc_alive */
-        pid_t pid;
-        bool proc_alive;
+        pid_t pid;              /* also the id of its process group */
+        bool proc_alive;        /* the leader has not exited yet */
+        bool group_alive;       /* the leader has exited, its group is not empty yet */
+        bool group_killed;      /* this attempt's group was sent SIGKILL */
+        int64_t group_poll_msec; /* the next look at the group after the leader's exit */
+        int64_t kill_deadline_usec; /* monotonic: SIGKILL to the group then; INT64_MAX: none */
         Output out, err;
         int64_t attempt_start_usec; /* monotonic, for durations */
         int64_t run_start_usec;

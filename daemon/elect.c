@@ -96,6 +96,12 @@ static bool elect_decide(Run *r, LeaseResult res, const LeaseInfo *info) {
                 free(r->lease_key);
                 r->lease_key = strdup(info->key ? info->key : "");
                 r->fencing_token = info->fencing_token;
+                r->lease_state = RUN_LEASE_WON;
+                if (d->lease_degraded) {
+                        d->lease_degraded = false;
+                        log_event(LOG_NOTICE, "lease_recovered", r->job->name, r->id, NULL,
+                                  "the %s lease records claims again", d->lease->ops->name);
+                }
                 log_event(d->lease->ops->watch ? LOG_INFO : LOG_DEBUG, "firing_won", r->job->name, r->id,
                           NULL, "firing %s won (%s lease, fencing token %llu)", utc, d->lease->ops->name,
                           (unsigned long long) info->fencing_token);
@@ -109,7 +115,22 @@ static bool elect_decide(Run *r, LeaseResult res, const LeaseInfo *info) {
                 return false;
         default:
                 r->claim = NULL;
+                if (d->lease->ops->local) {
+                        /* A local lease that cannot write its record (a full or read-only
+                         * state directory) is no outage of a shared store: skipping would
+                         * lose every firing on the one host there is, so the firing runs,
+                         * unrecorded. Said once, not per firing. */
+                        r->lease_state = RUN_LEASE_UNAVAILABLE;
+                        if (!d->lease_degraded)
+                                log_event(LOG_ERR, "lease_unavailable", r->job->name, r->id, NULL,
+                                          "cannot record local claims (%s); firings run without "
+                                          "a lease record until this is fixed",
+                                          info->detail ? info->detail : "unknown error");
+                        d->lease_degraded = true;
+                        return true;
+                }
                 if (r->cfg->on_store_down == STORE_DOWN_RUN) {
+                        r->lease_state = RUN_LEASE_UNAVAILABLE;
                         log_event(LOG_WARNING, "lease_unavailable", r->job->name, r->id, NULL,
                                   "cannot claim firing %s: %s; running it anyway (on_store_down: run)",
                                   utc, info->detail ? info->detail : "store unavailable");

@@ -8,6 +8,7 @@
 #include <grp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,8 +56,12 @@ int exec_job_main(int argc, char **argv) {
         };
         const char *initgroups_user = NULL;
         uint64_t uid = UINT64_MAX, gid = UINT64_MAX, mask;
-        int o, r;
+        pid_t parent = getppid();
+        int o, r, deathsig = 0;
 
+        /* Changing credentials clears the parent-death signal spawner.c set: it is set again
+         * below, so that this job, too, dies with a SIGKILLed daemon. */
+        (void) prctl(PR_GET_PDEATHSIG, &deathsig);
         while ((o = getopt_long(argc, argv, "+", options, NULL)) >= 0)
                 switch (o) {
                 case 'u':
@@ -112,6 +117,10 @@ int exec_job_main(int argc, char **argv) {
         }
         if (uid != UINT64_MAX && setresuid((uid_t) uid, (uid_t) uid, (uid_t) uid) < 0)
                 return die("setuid", NULL);
+        if (deathsig && prctl(PR_SET_PDEATHSIG, deathsig) < 0)
+                return die("prctl(PR_SET_PDEATHSIG)", NULL);
+        if (deathsig && getppid() != parent)
+                return EXIT_SETUP_FAILED;       /* the daemon died meanwhile */
 
         execvp(argv[optind], argv + optind);
         r = errno;

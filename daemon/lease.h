@@ -58,6 +58,9 @@ typedef struct LeaseCallbacks {
 
 typedef struct LeaseOps {
         const char *name;
+        /* One host's store (the local lease): UNAVAILABLE means its record cannot be written,
+         * not that another replica may have the firing; the firing runs, unrecorded. */
+        bool local;
         /* Start the election for one firing. A synchronous backend returns WON, HELD or
          * UNAVAILABLE at once (*ret_claim set for WON, *ret_info filled) and never calls
          * claimed(); an asynchronous one returns PENDING (*ret_claim set: it can be
@@ -89,8 +92,11 @@ struct LeaseStore {
 };
 
 /* The embedded default: a lock file per job in DIR/leases (flock), so two daemons on one
- * host also run each firing once. Synchronous. */
-int lease_local_new(uv_loop_t *loop, const char *dir, LeaseStore **ret, char **reterr_message);
+ * host also run each firing once. Synchronous, unless a file's lock is taken: then PENDING,
+ * tried again for up to `timeout` (election_timeout). close() needs the loop to run until
+ * done when final records wait for a lock. */
+int lease_local_new(uv_loop_t *loop, const char *dir, usec_t timeout, LeaseStore **ret,
+                    char **reterr_message);
 
 /* S3 conditional writes (daemon/lease_s3.c): cfg's bucket, endpoint, region, path_style,
  * ca_file; credentials from the AWS chain (daemon/s3_creds.h). Asynchronous: every claim is

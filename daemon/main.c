@@ -8,6 +8,7 @@
 #include "build-config.h"
 #include "cli.h"
 #include "exec_job.h"
+#include "guard.h"
 
 static void help(FILE *f) {
         fprintf(f,
@@ -43,6 +44,7 @@ int main(int argc, char **argv) {
                 { "run", cli_run },
                 { "reload", cli_reload },
                 { "exec-job", exec_job_main },  /* internal: see exec_job.c */
+                { "guard", guard_main },        /* internal: see guard.c */
         };
         const char *cmd;
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guard.h"
 #include "log.h"
 #include "macro.h"
 #include "mainproc.h"
@@ -26,6 +27,7 @@ static void mainproc_on_exit(ReaperChild *c, int64_t exit_status, int term_signa
 
         m->alive = false;
         m->last_status = status;
+        guard_group(m->pid, false);
         if (term_signal)
                 log_event(status == 128 + SIGTERM || status == 128 + SIGINT ? LOG_INFO : LOG_WARNING,
                           "main_exited", NULL, NULL, NULL, "main process %d killed by SIG%s",
@@ -49,10 +51,14 @@ static void mainproc_on_exit(ReaperChild *c, int64_t exit_status, int term_signa
 }
 
 static int mainproc_spawn(MainProc *m) {
+        _cleanup_free_ char **envp = NULL;
         int r;
 
-        /* Our environment and stdio (-1: inherit 0, 1 and 2), its own process group. */
-        r = spawn_process(m->argv, NULL, NULL, (int[3]) { -1, -1, -1 }, &m->pid);
+        /* Our environment but the service manager's variables (NOTIFY_SOCKET is ours to
+         * answer), our stdio (-1: inherit 0, 1 and 2), its own process group. */
+        r = spawn_main_env(&envp);
+        if (r >= 0)
+                r = spawn_process(m->argv, envp, NULL, (int[3]) { -1, -1, -1 }, 0, &m->pid);
         if (r < 0) {
                 log_event(LOG_ERR, "main_failed", NULL, NULL, NULL,
                           "cannot start the main process '%s': %s", m->argv[0], strerror(-r));
@@ -62,6 +68,7 @@ static int mainproc_spawn(MainProc *m) {
         }
         m->child = (ReaperChild) { .pid = m->pid, .on_exit = mainproc_on_exit };
         reaper_watch(&m->child);
+        guard_group(m->pid, true);
         m->alive = true;
         log_event(LOG_INFO, "main_started", NULL, NULL, NULL, "main process %d started: %s",
                   (int) m->pid, m->argv[0]);

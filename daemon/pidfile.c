@@ -5,11 +5,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "macro.h"
 #include "parse.h"
 #include "pidfile.h"
+
+/* Without a runtime directory, a non-root daemon's pid file is in a directory of its own in
+ * /tmp, not at a name there that anyone could plant first. */
+#define PIDFILE_TMP_DIR "/tmp/solocron-%u"
 
 char *pidfile_default(void) {
         const char *dir = getenv("RUNTIME_DIRECTORY");
@@ -22,7 +28,38 @@ char *pidfile_default(void) {
         dir = getenv("XDG_RUNTIME_DIR");
         if (dir && *dir)
                 return asprintf(&p, "%s/solocron.pid", dir) < 0 ? NULL : p;
-        return asprintf(&p, "/tmp/solocron-%u.pid", (unsigned) geteuid()) < 0 ? NULL : p;
+        return asprintf(&p, PIDFILE_TMP_DIR "/solocron.pid", (unsigned) geteuid()) < 0 ? NULL : p;
+}
+
+/* The default directory in /tmp: made 0700, and used only when it is a real directory of
+ * ours that nobody else can write (else someone made it first: refuse). */
+static int private_tmp_dir(const char *path, char **reterr_message) {
+        char dir[64];
+        struct stat st;
+
+        (void) snprintf(dir, sizeof(dir), PIDFILE_TMP_DIR, (unsigned) geteuid());
+        if (strncmp(path, dir, strlen(dir)) != 0 || path[strlen(dir)] != '/')
+                return 0;       /* not the default */
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                goto fail;
+        if (lstat(dir, &st) < 0)
+                goto fail;
+        if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 0077)) {
+                if (asprintf(reterr_message, "refusing '%s' for the pid file: not a directory of "
+                             "uid %u that only it can use (remove it, or use --pid-file)", dir,
+                             (unsigned) geteuid()) < 0)
+                        *reterr_message = NULL;
+                return -EPERM;
+        }
+        return 0;
+fail: {
+        int r = -errno;
+
+        if (asprintf(reterr_message, "cannot create '%s': %s (use --pid-file)", dir,
+                     strerror(-r)) < 0)
+                *reterr_message = NULL;
+        return r;
+}
 }
 
 /* Is pid a running solocron? (/proc/PID/comm says so.) */
@@ -46,7 +83,7 @@ int pidfile_read(const char *path, pid_t *ret) {
         ssize_t n;
         int fd;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC);
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
         n = read(fd, buf, sizeof(buf) - 1);
@@ -63,38 +100,25 @@ int pidfile_read(const char *path, pid_t *ret) {
 }
 
 int pidfile_write(const char *path, char **reterr_message) {
-        _cleanup_free_ char *tmp = NULL;
         char buf[16];
         pid_t other;
-        int fd, n;
+        int n, r;
 
+        r = private_tmp_dir(path, reterr_message);
+        if (r < 0)
+                return r;
         if (pidfile_read(path, &other) == 0 && other != getpid()) {
                 if (asprintf(reterr_message, "solocron is already running as pid %d (pid file '%s'); "
                              "give this one its own --pid-file", (int) other, path) < 0)
                         *reterr_message = NULL;
                 return -EEXIST;
         }
-        if (asprintf(&tmp, "%s.tmp", path) < 0)
-                return -ENOMEM;
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0)
-                goto fail;
         n = snprintf(buf, sizeof(buf), "%d\n", (int) getpid());
-        if (write(fd, buf, (size_t) n) != n) {
-                (void) close(fd);
-                goto fail;
-        }
-        (void) close(fd);
-        if (rename(tmp, path) < 0)
-                goto fail;
-        return 0;
-fail:
-        n = -errno;
-        (void) unlink(tmp);
-        if (asprintf(reterr_message, "cannot write pid file '%s': %s (use --pid-file)", path,
-                     strerror(-n)) < 0)
+        r = atomicfile_write(path, buf, (size_t) n, 0644, false);
+        if (r < 0 && asprintf(reterr_message, "cannot write pid file '%s': %s (use --pid-file)", path,
+                              strerror(-r)) < 0)
                 *reterr_message = NULL;
-        return n;
+        return r;
 }
 
 void pidfile_remove(const char *path) {

@@ -6,7 +6,8 @@
 #include <sys/types.h>
 
 /* The default path: $RUNTIME_DIRECTORY/solocron.pid under systemd, /run/solocron.pid for
- * root, else $XDG_RUNTIME_DIR/solocron.pid, else /tmp/solocron-UID.pid. Caller frees. */
+ * root, else $XDG_RUNTIME_DIR/solocron.pid, else /tmp/solocron-UID/solocron.pid (that
+ * directory made 0700 by pidfile_write(), and refused unless it is private). Caller frees. */
 char *pidfile_default(void);
 
 /* Write our pid to path. Refuses (-EEXIST, with *reterr_message) when the file names a live

@@ -5,11 +5,18 @@ static void plan_set_next(const JobConfig *cfg, int64_t after, PlanNext *next) {
         next->has = job_next_firing(cfg, after, &next->firing) == 0;
 }
 
-/* Walk the firings in [from.f.t, now]: excluded ones are emitted as such, the others are
- * collected; the newest runnable one is returned in *ret_last with the count of the others.
- * Stops after PLAN_MAX_STEPS and jumps ahead, counting what it skipped as at least one. */
-static bool walk(const JobConfig *cfg, int64_t now, JobFiring from, uint64_t *ret_count,
-                 JobFiring *ret_last, PlanNext *next, plan_emit_cb emit, void *userdata) {
+/* The runnable firings a walk found: the newest, the one before it, the oldest, and how
+ * many there were before the newest. */
+typedef struct Walked {
+        JobFiring last, before_last, first;
+        uint64_t older;
+} Walked;
+
+/* Walk the firings in [from.f.t, now]: excluded ones are emitted as such, the runnable ones
+ * are collected in *w. Stops after PLAN_MAX_STEPS and jumps ahead, counting what it skipped
+ * as at least one. */
+static bool walk(const JobConfig *cfg, int64_t now, JobFiring from, Walked *w, PlanNext *next,
+                 plan_emit_cb emit, void *userdata) {
         JobFiring f = from;
         uint64_t count = 0;
         bool have = false, more = true;
@@ -27,9 +34,12 @@ static bool walk(const JobConfig *cfg, int64_t now, JobFiring from, uint64_t *re
                 if (f.excluded)
                         emit(userdata, &(PlanStep) { .kind = PLAN_EXCLUDED, .firing = f });
                 else {
-                        if (have)
+                        if (have) {
                                 count++;
-                        *ret_last = f;
+                                w->before_last = w->last;
+                        } else
+                                w->first = f;
+                        w->last = f;
                         have = true;
                 }
                 more = job_next_firing(cfg, f.f.t, &f) == 0;
@@ -37,46 +47,41 @@ static bool walk(const JobConfig *cfg, int64_t now, JobFiring from, uint64_t *re
         next->has = more;
         if (more)
                 next->firing = f;
-        *ret_count = count;
+        w->older = count;
         return have;
 }
 
-/* Decide about the newest due firing `last` (with `older` runnable ones before it). */
-static void decide(const JobConfig *cfg, int64_t now, const JobFiring *last, uint64_t older,
-                   JobFiring *first_missed, plan_emit_cb emit, void *userdata) {
-        int64_t late = now - last->f.t;
+/* Decide about the newest due firing w->last (with w->older runnable ones before it). */
+static void decide(const JobConfig *cfg, int64_t now, const Walked *w, plan_emit_cb emit,
+                   void *userdata) {
+        int64_t late = now - w->last.f.t;
+        bool catch_up = late > PLAN_LATE_TOLERANCE;
 
-        if (late <= PLAN_LATE_TOLERANCE) {
-                if (older > 0)
-                        emit(userdata, &(PlanStep) { .kind = PLAN_MISSED, .firing = *first_missed,
-                                                     .n_missed = older });
-                emit(userdata, &(PlanStep) { .kind = PLAN_RUN, .firing = *last });
+        if (!catch_up || (cfg->catch_up > 0 && (uint64_t) late <= cfg->catch_up / 1000000)) {
+                if (w->older > 0)
+                        emit(userdata, &(PlanStep) { .kind = PLAN_MISSED, .firing = w->before_last,
+                                                     .oldest = w->first.f.t, .n_missed = w->older });
+                emit(userdata, &(PlanStep) { .kind = PLAN_RUN, .firing = w->last,
+                                             .catch_up = catch_up });
                 return;
         }
-        if (cfg->catch_up > 0 && (uint64_t) late <= cfg->catch_up / 1000000) {
-                if (older > 0)
-                        emit(userdata, &(PlanStep) { .kind = PLAN_MISSED, .firing = *first_missed,
-                                                     .n_missed = older });
-                emit(userdata, &(PlanStep) { .kind = PLAN_RUN, .firing = *last, .catch_up = true });
-                return;
-        }
-        emit(userdata, &(PlanStep) { .kind = PLAN_MISSED, .firing = *last, .n_missed = older + 1 });
+        emit(userdata, &(PlanStep) { .kind = PLAN_MISSED, .firing = w->last, .oldest = w->first.f.t,
+                                     .n_missed = w->older + 1 });
 }
 
 void plan_due(const JobConfig *cfg, int64_t now, PlanNext *next, plan_emit_cb emit, void *userdata) {
-        JobFiring first = next->firing, last;
-        uint64_t older;
+        Walked w;
 
-        if (!next->has || first.f.t > now)
+        if (!next->has || next->firing.f.t > now)
                 return;
-        if (walk(cfg, now, first, &older, &last, next, emit, userdata))
-                decide(cfg, now, &last, older, &first, emit, userdata);
+        if (walk(cfg, now, next->firing, &w, next, emit, userdata))
+                decide(cfg, now, &w, emit, userdata);
 }
 
 void plan_start(const JobConfig *cfg, int64_t now, const int64_t *last, PlanNext *next,
                 plan_emit_cb emit, void *userdata) {
-        JobFiring first, newest;
-        uint64_t older;
+        JobFiring first;
+        Walked w;
 
         if (!last || *last >= now) {
                 plan_set_next(cfg, now, next);
@@ -91,6 +96,6 @@ void plan_start(const JobConfig *cfg, int64_t now, const int64_t *last, PlanNext
                 next->firing = first;
                 return;
         }
-        if (walk(cfg, now, first, &older, &newest, next, emit, userdata))
-                decide(cfg, now, &newest, older, &first, emit, userdata);
+        if (walk(cfg, now, first, &w, next, emit, userdata))
+                decide(cfg, now, &w, emit, userdata);
 }

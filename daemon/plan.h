@@ -19,13 +19,14 @@
 
 typedef enum PlanKind {
         PLAN_RUN,               /* start a run for `firing` */
-        PLAN_MISSED,            /* `n_missed` firings up to `firing` were missed, not run */
+        PLAN_MISSED,            /* `n_missed` firings from `oldest` to `firing` were missed */
         PLAN_EXCLUDED,          /* `firing` is excluded by the table */
 } PlanKind;
 
 typedef struct PlanStep {
         PlanKind kind;
-        JobFiring firing;
+        JobFiring firing;       /* PLAN_MISSED: the newest missed */
+        int64_t oldest;         /* PLAN_MISSED: the oldest missed */
         uint64_t n_missed;      /* PLAN_MISSED; at least, when the count was cut short */
         bool catch_up;          /* PLAN_RUN: a missed firing run late because of catch_up: */
 } PlanStep;

@@ -14,12 +14,15 @@
 #include <sys/random.h>
 
 #include "daemon.h"
+#include "guard.h"
 #include "log.h"
 #include "macro.h"
 #include "reaper.h"
 #include "spawner.h"
 
-#define RUN_DRAIN_MSEC 1000     /* after exit, how long grandchildren may hold the pipes */
+#define RUN_DRAIN_MSEC 1000     /* after the group is gone, how long escaped processes may hold the pipes */
+#define RUN_GROUP_POLL_MIN_MSEC 10 /* after the leader's exit, how often to look at its group */
+#define RUN_GROUP_POLL_MAX_MSEC 200
 
 static void run_attempt(Run *r);
 
@@ -141,11 +144,53 @@ static void run_on_output_closed(Output *o) {
 static void run_on_drain_timeout(uv_timer_t *t) {
         Run *r = t->data;
 
-        /* The job exited but something it started still holds its stdout/stderr. */
+        /* The group is gone, but a process that left it (setsid) still holds our pipes. */
         log_event(LOG_NOTICE, "output_abandoned", r->job->name, r->id, NULL,
                   "job exited; no longer relaying output of processes it left behind");
         output_close(&r->out);
         output_close(&r->err);
+}
+
+/* The attempt's process group is empty, or has been sent SIGKILL: the process part of the
+ * attempt is over (the pipes may still drain). */
+static void run_group_done(Run *r) {
+        guard_group(r->pid, false);
+        r->group_alive = false;
+        (void) uv_timer_stop(&r->timer);
+        if (r->out.open || r->err.open)
+                (void) uv_timer_start(&r->timer, run_on_drain_timeout, RUN_DRAIN_MSEC, 0);
+        run_on_attempt_handle_closed(r);        /* the process is one of the three */
+}
+
+static void run_kill_group_now(Run *r, const char *why) {
+        log_event(LOG_WARNING, "run_killed", r->job->name, r->id, NULL,
+                  "%s, sending SIGKILL to process group %d", why, (int) r->pid);
+        (void) spawn_kill_group(r->pid, SIGKILL);
+        r->group_killed = true;
+}
+
+/* After the leader's exit: wait for the rest of its group to go, polling (no event says
+ * that a process group is empty), SIGKILL at the deadline. Short at first: most leftovers
+ * end right after their SIGTERM. */
+static void run_on_group_poll(uv_timer_t *t) {
+        Run *r = t->data;
+        int64_t now = mono_usec(), wait;
+
+        if (!spawn_group_alive(r->pid)) {
+                run_group_done(r);
+                return;
+        }
+        if (now >= r->kill_deadline_usec) {
+                run_kill_group_now(r, "processes left in its group after SIGTERM");
+                run_group_done(r);
+                return;
+        }
+        r->group_poll_msec = r->group_poll_msec ? r->group_poll_msec * 2 : RUN_GROUP_POLL_MIN_MSEC;
+        if (r->group_poll_msec > RUN_GROUP_POLL_MAX_MSEC)
+                r->group_poll_msec = RUN_GROUP_POLL_MAX_MSEC;
+        wait = (r->kill_deadline_usec - now) / 1000 + 1;
+        (void) uv_timer_start(&r->timer, run_on_group_poll,
+                              (uint64_t) (wait < r->group_poll_msec ? wait : r->group_poll_msec), 0);
 }
 
 static void run_on_exit(ReaperChild *c, int64_t exit_status, int term_signal) {
@@ -155,9 +200,27 @@ static void run_on_exit(ReaperChild *c, int64_t exit_status, int term_signal) {
         r->exit_status = exit_status;
         r->term_signal = term_signal;
         (void) uv_timer_stop(&r->timer);
-        if (r->out.open || r->err.open)
-                (void) uv_timer_start(&r->timer, run_on_drain_timeout, RUN_DRAIN_MSEC, 0);
-        run_on_attempt_handle_closed(r);        /* the process is one of the three */
+        /* The run is its process group, not only the leader: what the job started there
+         * must not outlive it (a timed-out run whose leader obeyed SIGTERM while a child
+         * ignores it; a successful leader that left a child behind), or overlap: skip would
+         * start a second copy beside it. SIGKILL is final: the group is as good as gone. */
+        if (r->group_killed || !spawn_group_alive(r->pid)) {
+                run_group_done(r);
+                return;
+        }
+        r->group_alive = true;
+        r->group_poll_msec = 0;
+        if (!r->timed_out && !r->terminated) {
+                char grace[32];
+
+                format_duration((int64_t) r->cfg->kill_after, grace);
+                log_event(LOG_NOTICE, "run_leftovers", r->job->name, r->id, NULL,
+                          "the job's process exited but left processes in its group %d; sending "
+                          "SIGTERM, SIGKILL after %s", (int) r->pid, grace);
+                (void) spawn_kill_group(r->pid, SIGTERM);
+                r->kill_deadline_usec = mono_usec() + (int64_t) r->cfg->kill_after;
+        }
+        run_on_group_poll(&r->timer);
 }
 
 /* --- timeout ---------------------------------------------------------------------- */
@@ -165,11 +228,8 @@ static void run_on_exit(ReaperChild *c, int64_t exit_status, int term_signal) {
 static void run_on_kill_timer(uv_timer_t *t) {
         Run *r = t->data;
 
-        if (!r->proc_alive)
-                return;
-        log_event(LOG_WARNING, "run_killed", r->job->name, r->id, NULL,
-                  "still running after SIGTERM, sending SIGKILL to process group %d", (int) r->pid);
-        (void) spawn_kill_group(r->pid, SIGKILL);
+        if (r->proc_alive)
+                run_kill_group_now(r, "still running after SIGTERM");
 }
 
 void run_terminate(Run *r, int sig, usec_t escalate_after) {
@@ -179,6 +239,13 @@ void run_terminate(Run *r, int sig, usec_t escalate_after) {
                 r->terminated = true;
                 run_drop(r);
                 return;
+        case RUN_STARTING:
+                r->terminated = true;
+                if (r->lookup_pending)
+                        return;         /* run_lookup_done() ends it */
+                (void) uv_timer_stop(&r->timer);
+                run_finish(r, "terminated");
+                return;
         case RUN_WAITING:
         case RUN_BACKOFF:
                 /* No process: the run ends here. */
@@ -187,12 +254,23 @@ void run_terminate(Run *r, int sig, usec_t escalate_after) {
                 run_finish(r, r->phase == RUN_WAITING ? "cancelled" : "terminated");
                 return;
         case RUN_RUNNING:
-                if (!r->proc_alive)
+                if (!r->proc_alive && !r->group_alive)
+                        return;         /* draining output, or not started */
+                if (r->proc_alive && !r->timed_out)
+                        r->terminated = true;   /* a leader that already exited keeps its result */
+                if (sig == SIGKILL) {
+                        (void) spawn_kill_group(r->pid, SIGKILL);
+                        r->group_killed = true;
+                        if (r->group_alive)
+                                run_group_done(r);
                         return;
-                if (!r->timed_out)
-                        r->terminated = true;
+                }
                 (void) spawn_kill_group(r->pid, sig);
-                if (sig != SIGKILL && escalate_after != USEC_INFINITY)
+                if (escalate_after == USEC_INFINITY)
+                        return;         /* SIGKILL comes from the caller (shutdown grace) */
+                if (mono_usec() + (int64_t) escalate_after < r->kill_deadline_usec)
+                        r->kill_deadline_usec = mono_usec() + (int64_t) escalate_after;
+                if (r->proc_alive)
                         (void) uv_timer_start(&r->timer, run_on_kill_timer,
                                               usec_to_msec_ceil(escalate_after), 0);
                 return;
@@ -214,15 +292,22 @@ static void run_on_timeout(uv_timer_t *t) {
 
 /* --- attempt start ---------------------------------------------------------------- */
 
+static const char *const run_lease_names[] = {
+        [RUN_LEASE_NONE] = "none",
+        [RUN_LEASE_WON] = "won",
+        [RUN_LEASE_UNAVAILABLE] = "unavailable",
+};
+
 static int run_env(Run *r, char ***ret) {
         char utc[RFC3339_UTC_MAX];
         _cleanup_free_ char *job = NULL, *id = NULL, *sched = NULL, *attempt = NULL, *key = NULL,
-                *token = NULL;
+                *token = NULL, *lease = NULL;
 
         if (asprintf(&job, "SOLOCRON_JOB=%s", r->job->name) < 0 ||
             asprintf(&id, "SOLOCRON_RUN_ID=%s", r->id) < 0 ||
             asprintf(&sched, "SOLOCRON_SCHEDULED_TIME=%s", format_rfc3339_utc(r->firing.f.t, utc)) < 0 ||
-            asprintf(&attempt, "SOLOCRON_ATTEMPT=%u", r->attempt) < 0)
+            asprintf(&attempt, "SOLOCRON_ATTEMPT=%u", r->attempt) < 0 ||
+            asprintf(&lease, "SOLOCRON_LEASE=%s", run_lease_names[r->lease_state]) < 0)
                 return -ENOMEM;
         /* With a won lease, what a job needs to make its writes idempotent and to reject a
          * stale holder. */
@@ -230,49 +315,50 @@ static int run_env(Run *r, char ***ret) {
                          asprintf(&token, "SOLOCRON_FENCING_TOKEN=%llu",
                                   (unsigned long long) r->fencing_token) < 0))
                 return -ENOMEM;
-        return spawn_build_env(r->cfg, (char *[]) { job, id, sched, attempt, key, token, NULL }, ret);
+        return spawn_build_env(r->cfg, r->has_creds ? &r->creds : NULL,
+                               r->job->daemon->withheld_env,
+                               (char *[]) { job, id, sched, attempt, lease, key, token, NULL }, ret);
 }
 
-static void run_attempt(Run *r) {
+/* The attempt could not start: it fails with the reason. A permanent reason (a missing
+ * program, a user that does not exist) is not retried: the table has to change. */
+static void run_start_failed(Run *r, int k, const char *error, bool permanent) {
+        log_event(LOG_ERR, "run_failed", r->job->name, r->id, NULL, "cannot start: %s",
+                  error ? error : strerror(-k));
+        r->phase = RUN_RUNNING;
+        r->exit_status = permanent ? 127 : 125;
+        r->start_failed = permanent;
+        r->pid = 0;
+        r->pending_closes = 0;
+        run_attempt_done(r);
+}
+
+static void run_spawn(Run *r) {
         uv_loop_t *loop = r->job->daemon->loop;
         _cleanup_free_ char *error = NULL;
         char **envp = NULL;
         int k, out_fd = -1, err_fd = -1;
 
         r->phase = RUN_RUNNING;
-        r->timed_out = false;
-        r->start_failed = false;
-        r->exit_status = 0;
-        r->term_signal = 0;
-        r->attempt_start_usec = mono_usec();
-
         k = run_env(r, &envp);
         if (k < 0) {
-                log_event(LOG_ERR, "run_failed", r->job->name, r->id, NULL,
-                          "cannot start: %s", strerror(-k));
-                run_finish(r, "failed");
+                run_start_failed(r, k, NULL, false);
+                return;
+        }
+        k = spawn_job(r->cfg, r->has_creds ? &r->creds : NULL, envp, &r->pid, &out_fd, &err_fd,
+                      &error);
+        free(envp);
+        if (k < 0) {
+                run_start_failed(r, k, error, true);
                 return;
         }
         /* Three things end an attempt, in any order: the process and its two pipes. */
         r->pending_closes = 3;
         (void) output_init(loop, &r->out, r->job->name, r->id, LOG_STREAM_STDOUT, run_on_output_closed);
         (void) output_init(loop, &r->err, r->job->name, r->id, LOG_STREAM_STDERR, run_on_output_closed);
-        k = spawn_job(r->cfg, envp, &r->pid, &out_fd, &err_fd, &error);
-        free(envp);
-        if (k < 0) {
-                /* The run fails with the reason; no retry, the table has to change. */
-                log_event(LOG_ERR, "run_failed", r->job->name, r->id, NULL, "cannot start: %s",
-                          error ? error : strerror(-k));
-                r->exit_status = 127;
-                r->start_failed = true;
-                r->pid = 0;
-                r->pending_closes--;            /* no process */
-                output_close(&r->out);
-                output_close(&r->err);
-                return;
-        }
         r->child = (ReaperChild) { .pid = r->pid, .on_exit = run_on_exit };
         reaper_watch(&r->child);
+        guard_group(r->pid, true);
         r->proc_alive = true;
         (void) output_start(&r->out, out_fd);
         (void) output_start(&r->err, err_fd);
@@ -282,11 +368,96 @@ static void run_attempt(Run *r) {
                 (void) uv_timer_start(&r->timer, run_on_timeout, usec_to_msec_ceil(r->cfg->timeout), 0);
 }
 
+/* --- user:/group: lookups, off the loop ------------------------------------------- */
+
+/* A transient lookup failure (an LDAP server down, too many open files) is tried again, for
+ * about a minute in all, before the attempt fails. */
+#define RUN_LOOKUP_TRIES 7
+#define RUN_LOOKUP_FIRST_WAIT_MSEC 1000
+#define RUN_LOOKUP_MAX_WAIT_MSEC 30000
+
+static void run_lookup(Run *r);
+
+static void run_on_lookup_retry(uv_timer_t *t) {
+        run_lookup(t->data);
+}
+
+static void run_lookup_work(uv_work_t *w) {
+        Run *r = container_of(w, Run, lookup);
+
+        r->lookup_result = spawn_lookup_creds(r->cfg, &r->creds, &r->lookup_error);
+}
+
+static void run_lookup_done(uv_work_t *w, int status) {
+        Run *r = container_of(w, Run, lookup);
+        _cleanup_free_ char *error = TAKE_PTR(r->lookup_error);
+        int k = status < 0 ? status : r->lookup_result;
+        uint64_t wait;
+
+        r->lookup_pending = false;
+        if (k >= 0)
+                r->has_creds = true;
+        if (r->terminated) {            /* stopped meanwhile (shutdown, replace, reload) */
+                run_finish(r, "terminated");
+                return;
+        }
+        if (k >= 0) {
+                run_spawn(r);
+                return;
+        }
+        if (!spawn_lookup_transient(k) || ++r->lookup_tries >= RUN_LOOKUP_TRIES) {
+                run_start_failed(r, k, error, !spawn_lookup_transient(k));
+                return;
+        }
+        wait = (uint64_t) RUN_LOOKUP_FIRST_WAIT_MSEC << (r->lookup_tries - 1);
+        if (wait > RUN_LOOKUP_MAX_WAIT_MSEC)
+                wait = RUN_LOOKUP_MAX_WAIT_MSEC;
+        log_event(LOG_WARNING, "lookup_failed", r->job->name, r->id, NULL,
+                  "%s; trying again in %llus", error ? error : strerror(-k),
+                  (unsigned long long) (wait / 1000));
+        (void) uv_timer_start(&r->timer, run_on_lookup_retry, wait, 0);
+}
+
+static void run_lookup(Run *r) {
+        int k;
+
+        r->lookup_pending = true;
+        k = uv_queue_work(r->job->daemon->loop, &r->lookup, run_lookup_work, run_lookup_done);
+        if (k < 0) {
+                r->lookup_pending = false;
+                run_start_failed(r, k, NULL, false);
+        }
+}
+
+static void run_attempt(Run *r) {
+        r->timed_out = false;
+        r->start_failed = false;
+        r->group_alive = r->group_killed = false;
+        r->kill_deadline_usec = INT64_MAX;
+        r->exit_status = 0;
+        r->term_signal = 0;
+        r->attempt_start_usec = mono_usec();
+        if (r->has_creds) {
+                spawn_creds_done(&r->creds);
+                r->has_creds = false;
+        }
+        if (!r->cfg->user && !r->cfg->group) {
+                run_spawn(r);
+                return;
+        }
+        /* user:/group: go through NSS, which may block (LDAP, sssd): resolved by a worker,
+         * again for each attempt (a user may be added between retries). */
+        r->phase = RUN_STARTING;
+        r->lookup_tries = 0;
+        run_lookup(r);
+}
+
 /* --- run ---------------------------------------------------------------------------- */
 
 static void run_on_timer_closed(uv_handle_t *h) {
         Run *r = h->data;
 
+        spawn_creds_done(&r->creds);
         free(r->lease_key);
         table_unref(r->table);
         free(r);

@@ -5,14 +5,16 @@
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -41,16 +43,6 @@ int spawn_setup(void) {
                         nofile_raised = nofile_started;
         }
         return 0;
-}
-
-/* Around a spawn: the child gets the soft limit we were started with (a program that uses
- * select() breaks on descriptors past 1024); clone() copies it. The loop's thread opens
- * nothing until posix_spawn() returns. Another thread (libcurl's resolver) that opens a
- * socket in that window fails with EMFILE only while the daemon holds more descriptors than
- * that limit; the lease backends retry a failed request. */
-static void nofile_for_child(bool child) {
-        if (nofile_raised.rlim_cur != nofile_started.rlim_cur)
-                (void) setrlimit(RLIMIT_NOFILE, child ? &nofile_started : &nofile_raised);
 }
 
 /* The service manager's variables are ours, not the jobs': a job must not ping our watchdog
@@ -103,7 +95,18 @@ static int env_dedup(const char **l, size_t n, size_t *ret_n) {
         return 0;
 }
 
-int spawn_build_env(const JobConfig *cfg, char *const *extra, char ***ret) {
+/* "KEY=VALUE" has one of the names in l? */
+static bool env_key_in(const char *kv, char *const *l) {
+        size_t len = strcspn(kv, "=");
+
+        for (; l && *l; l++)
+                if (strncmp(*l, kv, len) == 0 && (*l)[len] == 0)
+                        return true;
+        return false;
+}
+
+int spawn_build_env(const JobConfig *cfg, const SpawnCreds *creds, char *const *withheld,
+                    char *const *extra, char ***ret) {
         size_t cap = strv_length(environ) + strv_length(cfg->env) + strv_length(extra) + 3, n = 0;
         _cleanup_free_ char *home = NULL, *user = NULL, *logname = NULL;
         _cleanup_free_ const char **all = calloc(cap + 1, sizeof(char *));
@@ -111,21 +114,22 @@ int spawn_build_env(const JobConfig *cfg, char *const *extra, char ***ret) {
 
         if (!all)
                 return -ENOMEM;
-        for (char **e = environ; e && *e; e++)
-                if (!env_is_private(*e))
-                        all[n++] = *e;
-        if (cfg->user) {
-                struct passwd *pw = getpwnam(cfg->user);
-
-                if (pw) {
-                        if (asprintf(&home, "HOME=%s", pw->pw_dir) < 0 ||
-                            asprintf(&user, "USER=%s", pw->pw_name) < 0 ||
-                            asprintf(&logname, "LOGNAME=%s", pw->pw_name) < 0)
-                                return -ENOMEM;
-                        all[n++] = home;
-                        all[n++] = user;
-                        all[n++] = logname;
-                }
+        for (char **e = environ; e && *e; e++) {
+                if (env_is_private(*e))
+                        continue;
+                /* The daemon's secrets; a user: job has no env_keep (config/validate.c). */
+                if (withheld && env_key_in(*e, withheld) && !env_key_in(*e, cfg->env_keep))
+                        continue;
+                all[n++] = *e;
+        }
+        if (creds && creds->name) {
+                if (asprintf(&home, "HOME=%s", creds->home) < 0 ||
+                    asprintf(&user, "USER=%s", creds->name) < 0 ||
+                    asprintf(&logname, "LOGNAME=%s", creds->name) < 0)
+                        return -ENOMEM;
+                all[n++] = home;
+                all[n++] = user;
+                all[n++] = logname;
         }
         for (char **e = cfg->env; e && *e; e++)
                 all[n++] = *e;
@@ -135,6 +139,19 @@ int spawn_build_env(const JobConfig *cfg, char *const *extra, char ***ret) {
         if (r < 0)
                 return r;
         all[n] = NULL;
+        *ret = strv_pack((char *const *) all);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int spawn_main_env(char ***ret) {
+        size_t n = 0;
+        _cleanup_free_ const char **all = calloc(strv_length(environ) + 1, sizeof(char *));
+
+        if (!all)
+                return -ENOMEM;
+        for (char **e = environ; e && *e; e++)
+                if (!env_is_private(*e))
+                        all[n++] = *e;
         *ret = strv_pack((char *const *) all);
         return *ret ? 0 : -ENOMEM;
 }
@@ -151,42 +168,120 @@ static int fail(char **reterr, int r, const char *fmt, ...) {
         return r;
 }
 
-static bool needs_helper(const JobConfig *cfg) {
-        return cfg->user || cfg->group || cfg->umask >= 0 || cfg->has_nice || cfg->n_limits > 0;
+static bool needs_helper(const JobConfig *cfg, const SpawnCreds *creds) {
+        return (creds && creds->switch_ids) || cfg->umask >= 0 || cfg->has_nice || cfg->n_limits > 0;
 }
 
-/* Resolve user:/group: to ids, and refuse what cannot work before forking, so the message is
- * clear: unknown names, or a switch while not root. */
-static int resolve_creds(const JobConfig *cfg, uid_t *ret_uid, gid_t *ret_gid, char **reterr) {
-        uid_t uid = geteuid();
-        gid_t gid = getegid();
+void spawn_creds_done(SpawnCreds *c) {
+        free(c->home);
+        free(c->name);
+        *c = (SpawnCreds) {};
+}
+
+bool spawn_lookup_transient(int r) {
+        return r != -ESRCH && r != -EPERM;
+}
+
+/* getpwnam_r()/getgrnam_r() "not found": 0 with no entry, or one of the errors their
+ * manual lists for it; anything else is the lookup failing (a file or a server). */
+static bool nss_not_found(int r) {
+        return r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM;
+}
+
+/* NSS entries: the buffer grows while ERANGE says so. */
+#define NSS_BUFFER_MAX (1024 * 1024)
+
+/* getpwnam_r() (pw) or getgrnam_r() (gr) of name. 0 with the entry, -ESRCH when there is
+ * none, or another negative errno with *reterr set: the lookup itself failed. */
+static int nss_lookup(const char *what, const char *name, struct passwd *pw, struct group *gr,
+                      char **ret_buf, char **reterr) {
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 1024;
+        void *res = NULL;
+        int r;
+
+        for (;;) {
+                char *b = realloc(buf, size);
+
+                if (!b)
+                        return -ENOMEM;
+                buf = b;
+                r = pw ? getpwnam_r(name, pw, buf, size, (struct passwd **) &res)
+                       : getgrnam_r(name, gr, buf, size, (struct group **) &res);
+                if (r != ERANGE || size >= NSS_BUFFER_MAX)
+                        break;
+                size *= 2;
+        }
+        if (!res && nss_not_found(r))
+                return fail(reterr, -ESRCH, "%s '%s' does not exist", what, name);
+        if (!res)
+                return fail(reterr, -r, "cannot look up %s '%s': %s", what, name, strerror(r));
+        *ret_buf = TAKE_PTR(buf);
+        return 0;
+}
+
+static int lookup_user(const char *name, SpawnCreds *c, char **reterr) {
+        _cleanup_free_ char *buf = NULL;
+        struct passwd pw;
+        int r;
+
+        r = nss_lookup("user", name, &pw, NULL, &buf, reterr);
+        if (r < 0)
+                return r;
+        c->uid = pw.pw_uid;
+        c->gid = pw.pw_gid;
+        c->home = strdup(pw.pw_dir);
+        c->name = strdup(pw.pw_name);
+        return c->home && c->name ? 0 : -ENOMEM;
+}
+
+static int lookup_group(const char *name, gid_t *ret, char **reterr) {
+        _cleanup_free_ char *buf = NULL;
+        struct group gr;
+        int r;
+
+        r = nss_lookup("group", name, NULL, &gr, &buf, reterr);
+        if (r < 0)
+                return r;
+        *ret = gr.gr_gid;
+        return 0;
+}
+
+int spawn_lookup_creds(const JobConfig *cfg, SpawnCreds *ret, char **reterr_message) {
+        SpawnCreds c = { .uid = geteuid(), .gid = getegid() };
+        int r;
 
         if (cfg->user) {
-                struct passwd *pw = getpwnam(cfg->user);
-
-                if (!pw)
-                        return fail(reterr, -ESRCH, "user '%s' does not exist", cfg->user);
-                uid = pw->pw_uid;
-                gid = pw->pw_gid;
+                r = lookup_user(cfg->user, &c, reterr_message);
+                if (r < 0) {
+                        spawn_creds_done(&c);
+                        return r;
+                }
         }
         if (cfg->group) {
-                struct group *gr = getgrnam(cfg->group);
-
-                if (!gr)
-                        return fail(reterr, -ESRCH, "group '%s' does not exist", cfg->group);
-                gid = gr->gr_gid;
+                r = lookup_group(cfg->group, &c.gid, reterr_message);
+                if (r < 0) {
+                        spawn_creds_done(&c);
+                        return r;
+                }
         }
-        if (geteuid() != 0 && (uid != geteuid() || gid != getegid()))
-                return fail(reterr, -EPERM, "cannot switch to %s '%s': solocron runs as uid %u, not root",
-                            cfg->user ? "user" : "group", cfg->user ? cfg->user : cfg->group,
-                            (unsigned) geteuid());
-        *ret_uid = uid;
-        *ret_gid = gid;
+        /* As root, a user: job always gets its user's groups (initgroups); otherwise only
+         * ids other than ours need a switch, which only root can make. */
+        c.switch_ids = (cfg->user || cfg->group) &&
+                       (geteuid() == 0 || c.uid != geteuid() || c.gid != getegid());
+        if (c.switch_ids && geteuid() != 0) {
+                r = fail(reterr_message, -EPERM, "cannot switch to %s '%s': solocron runs as uid "
+                         "%u, not root", cfg->user ? "user" : "group",
+                         cfg->user ? cfg->user : cfg->group, (unsigned) geteuid());
+                spawn_creds_done(&c);
+                return r;
+        }
+        *ret = c;
         return 0;
 }
 
 /* argv for the exec-job helper: solocron exec-job [options] -- COMMAND… */
-static int helper_argv(const JobConfig *cfg, uid_t uid, gid_t gid, char ***ret) {
+static int helper_argv(const JobConfig *cfg, const SpawnCreds *creds, char ***ret) {
         size_t n = strv_length(cfg->argv), k = 0;
         char **a = calloc(n + 16 + 2 * cfg->n_limits, sizeof(char *));
         int r = 0;
@@ -196,11 +291,11 @@ static int helper_argv(const JobConfig *cfg, uid_t uid, gid_t gid, char ***ret) 
                 return -ENOMEM;
         ADD("%s", self_exe);
         ADD("exec-job");
-        if (cfg->user || cfg->group) {
-                ADD("--uid=%u", (unsigned) uid);
-                ADD("--gid=%u", (unsigned) gid);
-                if (cfg->user)
-                        ADD("--initgroups=%s", cfg->user);
+        if (creds && creds->switch_ids) {
+                ADD("--uid=%u", (unsigned) creds->uid);
+                ADD("--gid=%u", (unsigned) creds->gid);
+                if (creds->name)
+                        ADD("--initgroups=%s", creds->name);
         }
         if (cfg->umask >= 0)
                 ADD("--umask=%o", (unsigned) cfg->umask);
@@ -255,80 +350,136 @@ static int find_program(const char *name, char *const *envp, const char *cwd, ch
         }
 }
 
-int spawn_process(char *const *argv, char *const *envp, const char *cwd, const int stdio[3],
-                  pid_t *ret_pid) {
-        _cleanup_free_ char *file = NULL;
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        sigset_t all, none;
-        int r;
+/* What the child of vfork() needs, all prepared before it: between vfork() and exec the
+ * child shares our memory and may only make system calls. */
+typedef struct ChildSetup {
+        const char *file;
+        char *const *argv, *const *envp;
+        size_t argc;
+        const char *cwd;
+        int stdio[3];
+        pid_t parent;
+        bool pdeathsig;
+        volatile int err;       /* the child's errno when it could not exec (shared memory) */
+} ChildSetup;
 
-        r = find_program(argv[0], envp ?: environ, cwd, &file);
-        if (r < 0)
-                return r;
-        r = posix_spawn_file_actions_init(&fa);
-        if (r != 0)
-                return -r;
-        r = posix_spawnattr_init(&attr);
-        if (r != 0) {
-                posix_spawn_file_actions_destroy(&fa);
-                return -r;
+/* The child: its own session; every signal at its default action and none blocked (the
+ * daemon's handlers are not the job's, and an ignored SIGPIPE would break its pipelines);
+ * killed with the daemon (PR_SET_PDEATHSIG: a SIGKILLed daemon must not leave a job running
+ * that a takeover replica then runs again); exactly descriptors 0, 1 and 2 (libcurl's
+ * sockets have no close-on-exec); the descriptor limit we were started with. */
+static _Noreturn void spawn_child(ChildSetup *cs) {
+        struct sigaction dfl = { .sa_handler = SIG_DFL };
+        sigset_t none;
+
+        for (int sig = 1; sig < _NSIG; sig++)
+                (void) sigaction(sig, &dfl, NULL);      /* EINVAL for KILL, STOP, glibc's own */
+        if (setsid() < 0)
+                goto fail;
+        if (cs->pdeathsig) {
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                        goto fail;
+                if (getppid() != cs->parent)
+                        (void) raise(SIGKILL);          /* the daemon died already */
         }
-        /* The child gets exactly 0, 1 and 2: dup2() there clears close-on-exec, and closefrom
-         * takes whatever else is open, such as the sockets libcurl opens without
-         * close-on-exec (a job must not keep our etcd or S3 connections alive). */
-        for (int i = 0; i < 3 && r == 0; i++)
-                if (stdio[i] == SPAWN_DEVNULL)
-                        r = posix_spawn_file_actions_addopen(&fa, i, "/dev/null", i ? O_WRONLY : O_RDONLY, 0);
-                else if (stdio[i] >= 0)
-                        r = posix_spawn_file_actions_adddup2(&fa, stdio[i], i);
-        if (r == 0)
-                r = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-        if (r == 0 && cwd)
-                r = posix_spawn_file_actions_addchdir_np(&fa, cwd);
-        /* Its own session and process group; no blocked signals; every signal at its default
-         * action, ignored ones included (the daemon's handlers are not the job's), except
-         * the two that glibc reserves for itself (32 and 33, below SIGRTMIN): its posix_spawn
-         * leaves those ignored. */
-        sigfillset(&all);
-        sigemptyset(&none);
-        if (r == 0)
-                r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-                                                    POSIX_SPAWN_SETSIGDEF);
-        if (r == 0)
-                r = posix_spawnattr_setsigmask(&attr, &none);
-        if (r == 0)
-                r = posix_spawnattr_setsigdefault(&attr, &all);
-        /* glibc's posix_spawn() is clone(CLONE_VM|CLONE_VFORK): no copy of our page tables
-         * and no copy-on-write faults afterwards, unlike fork(); it returns once the child
-         * has exec'd, with the child's errno if it could not. */
-        nofile_for_child(true);
-        if (r == 0)
-                r = posix_spawn(ret_pid, file, &fa, &attr, argv, envp ?: environ);
-        if (r == ENOEXEC) {
-                /* A script without a #! line: run it with /bin/sh, as execvp() does. */
-                size_t n = strv_length((char **) argv);
-                _cleanup_free_ char **sh = calloc(n + 2, sizeof(char *));
+        /* A descriptor below 3 that belongs elsewhere (a daemon started with stdin closed
+         * gets pipe ends there) moves out of the way first. */
+        for (int i = 0; i < 3; i++)
+                if (cs->stdio[i] >= 0 && cs->stdio[i] < 3 && cs->stdio[i] != i &&
+                    (cs->stdio[i] = fcntl(cs->stdio[i], F_DUPFD, 3)) < 0)
+                        goto fail;
+        for (int i = 0; i < 3; i++) {
+                int fd = cs->stdio[i];
 
-                if (sh) {
-                        sh[0] = (char *) "/bin/sh";
-                        sh[1] = file;
-                        memcpy(sh + 2, argv + 1, (n > 0 ? n - 1 : 0) * sizeof(char *));
-                        r = posix_spawn(ret_pid, "/bin/sh", &fa, &attr, sh, envp ?: environ);
+                if (fd == SPAWN_DEVNULL) {
+                        fd = open("/dev/null", i ? O_WRONLY : O_RDONLY);
+                        if (fd < 0)
+                                goto fail;
                 }
+                if (fd == i) {
+                        if (fcntl(fd, F_SETFD, 0) < 0)  /* dup2() onto itself keeps CLOEXEC */
+                                goto fail;
+                } else if (fd >= 0 && dup2(fd, i) < 0)
+                        goto fail;
         }
-        nofile_for_child(false);
-        posix_spawnattr_destroy(&attr);
-        posix_spawn_file_actions_destroy(&fa);
-        return -r;
+        if (close_range(3, ~0U, 0) < 0)
+                goto fail;
+        if (cs->cwd && chdir(cs->cwd) < 0)
+                goto fail;
+        if (nofile_raised.rlim_cur != nofile_started.rlim_cur &&
+            setrlimit(RLIMIT_NOFILE, &nofile_started) < 0)
+                goto fail;
+        sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        execve(cs->file, cs->argv, cs->envp);
+        if (errno == ENOEXEC) {
+                /* A script without a #! line: run it with /bin/sh, as execvp() does. */
+                char *sh[cs->argc + 2];
+
+                sh[0] = (char *) "/bin/sh";
+                sh[1] = (char *) cs->file;
+                memcpy(sh + 2, cs->argv + 1, (cs->argc > 0 ? cs->argc - 1 : 0) * sizeof(char *));
+                sh[cs->argc + 1] = NULL;
+                execve("/bin/sh", sh, cs->envp);
+        }
+fail:
+        cs->err = errno ? errno : EIO;
+        _exit(127);
 }
 
-int spawn_job(const JobConfig *cfg, char **envp, pid_t *ret_pid, int *ret_out, int *ret_err,
-              char **reterr_message) {
+/* vfork() in a frame of its own: the child leaves it only through exec or _exit, and no
+ * local of the caller lives across the vfork (-Wclobbered). */
+static __attribute__((noinline)) pid_t spawn_vfork(ChildSetup *cs) {
+        pid_t pid = vfork();
+
+        if (pid == 0)
+                spawn_child(cs);
+        return pid;
+}
+
+const char *spawn_self(void) {
+        return self_exe;
+}
+
+int spawn_process(char *const *argv, char *const *envp, const char *cwd, const int stdio[3],
+                  SpawnFlags flags, pid_t *ret_pid) {
+        _cleanup_free_ char *file = NULL;
+        ChildSetup cs = { .argv = argv, .envp = envp ?: environ, .argc = strv_length((char **) argv),
+                          .cwd = cwd, .stdio = { stdio[0], stdio[1], stdio[2] }, .parent = getpid(),
+                          .pdeathsig = !(flags & SPAWN_OUTLIVE_DAEMON) };
+        sigset_t all, old;
+        pid_t pid;
+        int r;
+
+        r = find_program(argv[0], cs.envp, cwd, &file);
+        if (r < 0)
+                return r;
+        cs.file = file;
+        /* vfork(): the child borrows our memory until it execs (no copy of our page tables
+         * and no copy-on-write faults afterwards, unlike fork(); posix_spawn() does the same,
+         * but cannot set PR_SET_PDEATHSIG). No signal handler may run in the child on our
+         * stack: every signal is blocked until it has reset them all. */
+        sigfillset(&all);
+        (void) pthread_sigmask(SIG_SETMASK, &all, &old);
+        pid = spawn_vfork(&cs);
+        r = pid < 0 ? -errno : 0;
+        (void) pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (r < 0)
+                return r;
+        if (cs.err != 0) {
+                /* It exited without exec: reap it here, before the reaper sees it. */
+                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+                return -cs.err;
+        }
+        *ret_pid = pid;
+        return 0;
+}
+
+int spawn_job(const JobConfig *cfg, const SpawnCreds *creds, char **envp, pid_t *ret_pid,
+              int *ret_out, int *ret_err, char **reterr_message) {
         char **argv = cfg->argv, **helper = NULL;
         int out[2] = { -1, -1 }, err[2] = { -1, -1 };
-        uid_t uid = 0;
-        gid_t gid = 0;
         int r;
 
         if (cfg->workdir) {
@@ -340,11 +491,8 @@ int spawn_job(const JobConfig *cfg, char **envp, pid_t *ret_pid, int *ret_out, i
                         return fail(reterr_message, -ENOTDIR, "workdir '%s' is not a directory",
                                     cfg->workdir);
         }
-        if (needs_helper(cfg)) {
-                r = resolve_creds(cfg, &uid, &gid, reterr_message);
-                if (r < 0)
-                        return r;
-                r = helper_argv(cfg, uid, gid, &helper);
+        if (needs_helper(cfg, creds)) {
+                r = helper_argv(cfg, creds, &helper);
                 if (r < 0)
                         return r;
                 argv = helper;
@@ -353,7 +501,8 @@ int spawn_job(const JobConfig *cfg, char **envp, pid_t *ret_pid, int *ret_out, i
                 r = fail(reterr_message, -errno, "cannot create pipes: %m");
                 goto finish;
         }
-        r = spawn_process(argv, envp, cfg->workdir, (int[3]) { SPAWN_DEVNULL, out[1], err[1] }, ret_pid);
+        r = spawn_process(argv, envp, cfg->workdir, (int[3]) { SPAWN_DEVNULL, out[1], err[1] }, 0,
+                          ret_pid);
         if (r < 0) {
                 r = fail(reterr_message, r, "cannot execute '%s': %s", cfg->argv[0], strerror(-r));
                 goto finish;
@@ -376,4 +525,9 @@ int spawn_kill_group(pid_t pid, int sig) {
         if (pid <= 0)
                 return -ESRCH;
         return kill(-pid, sig) < 0 ? -errno : 0;
+}
+
+bool spawn_group_alive(pid_t pid) {
+        /* EPERM: there are members, only not ours to signal. */
+        return spawn_kill_group(pid, 0) != -ESRCH;
 }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "macro.h"
 #include "parse.h"
 #include "state.h"
@@ -136,10 +137,9 @@ int state_set_last(State *s, const char *job, int64_t scheduled) {
 }
 
 int state_save(State *s) {
-        _cleanup_free_ char *tmp = NULL, *text = NULL;
+        _cleanup_free_ char *text = NULL;
         json_t *root;
-        int fd, r = 0;
-        size_t len;
+        int r;
 
         if (!s->dirty)
                 return 0;
@@ -148,39 +148,13 @@ int state_save(State *s) {
                 return -ENOMEM;
         text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
         json_decref(root);
-        /* Per process: daemons sharing a state directory must not rename each other's
-         * half-written file. */
-        if (!text || asprintf(&tmp, "%s.%d.tmp", s->path, (int) getpid()) < 0)
+        if (!text)
                 return -ENOMEM;
-        len = strlen(text);
-
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0)
-                return -errno;
-        for (size_t done = 0; done < len && r == 0;) {
-                ssize_t k = write(fd, text + done, len - done);
-
-                if (k < 0 && errno != EINTR)
-                        r = -errno;
-                else if (k > 0)
-                        done += (size_t) k;
-        }
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
-        if (close(fd) < 0 && r == 0)
-                r = -errno;
-        if (r == 0 && rename(tmp, s->path) < 0)
-                r = -errno;
-        if (r < 0) {
-                (void) unlink(tmp);
+        /* A temporary name of its own per save: daemons sharing a state directory must not
+         * rename each other's half-written file, nor follow a planted symlink. */
+        r = atomicfile_write(s->path, text, strlen(text), 0644, true);
+        if (r < 0)
                 return r;
-        }
-        /* Make the rename itself durable. */
-        fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd >= 0) {
-                (void) fsync(fd);
-                (void) close(fd);
-        }
         s->dirty = false;
         return 0;
 }

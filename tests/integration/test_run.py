@@ -589,27 +589,3 @@ def test_lease_key_and_fencing_token_reach_the_job(daemon):
     key, token = first.split("|")
     assert key.endswith("/leases/job-fenced.lease#" + key.split("#")[1])
     assert int(second.split("|")[1]) == int(token) + 1   # increases with every holder
-
-
-def test_on_store_down_skip_and_run(daemon, tmp_path):
-    # A directory where the lease record should be: the local store cannot decide.
-    leases = tmp_path / "state" / "leases"
-    (leases / "job-careful.lease").mkdir(parents=True)
-    (leases / "job-eager.lease").mkdir(parents=True)
-    d = daemon("""
-        jobs:
-          - name: careful
-            schedule: "* * * * * *"
-            command: ["echo", "careful ran"]
-          - name: eager
-            schedule: "* * * * * *"
-            command: ["echo", "eager ran"]
-            on_store_down: run
-    """)
-    skip = d.event("lease_unavailable", job="careful")
-    assert "skipping it (on_store_down: skip)" in skip["msg"]
-    go = d.event("lease_unavailable", job="eager")
-    assert "running it anyway (on_store_down: run)" in go["msg"]
-    assert d.output("eager") == "eager ran"
-    d.event("lease_unavailable", job="careful", count=2)
-    assert not d.find("run_started", job="careful")

@@ -80,6 +80,7 @@ TEST(forward_jump_without_catch_up_is_missed) {
         ASSERT_EQ(r.n, 1);
         ASSERT_EQ(r.steps[0].kind, PLAN_MISSED);
         ASSERT_EQ(r.steps[0].n_missed, 6);
+        ASSERT_EQ(r.steps[0].oldest, T0);
         ASSERT_EQ(r.steps[0].firing.f.t, T0 + 5 * 3600);
         ASSERT_EQ(n.firing.f.t, T0 + 6 * 3600);
 }
@@ -93,6 +94,8 @@ TEST(forward_jump_with_catch_up_runs_newest_once) {
         ASSERT_EQ(r.n, 2);
         ASSERT_EQ(r.steps[0].kind, PLAN_MISSED);
         ASSERT_EQ(r.steps[0].n_missed, 5);
+        ASSERT_EQ(r.steps[0].oldest, T0);               /* the missed ones: T0 … T0+4h */
+        ASSERT_EQ(r.steps[0].firing.f.t, T0 + 4 * 3600);
         ASSERT_EQ(r.steps[1].kind, PLAN_RUN);
         ASSERT_TRUE(r.steps[1].catch_up);
         ASSERT_EQ(r.steps[1].firing.f.t, T0 + 5 * 3600);

@@ -1,0 +1,204 @@
+# SPDX-License-Identifier: MIT
+"""The files a daemon keeps on one host: the local lease, the state file, the pid file; and
+what it does when another process, a full disk or a planted symlink gets in the way."""
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import BIN, Daemon, clean_env
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def test_a_held_lease_lock_never_blocks_the_loop(daemon, tmp_path):
+    # Another process holds the flock of one job's lease file for 4 s. The daemon does not
+    # wait for it in its loop: the other job keeps firing every second; the blocked firing
+    # runs once election_timeout has passed, unrecorded (the local lease cannot be "down"),
+    # said once; and claims are recorded again once the lock is free.
+    state = tmp_path / "state"
+    d = daemon("""
+        lease:
+          election_timeout: 1s
+        jobs:
+          - name: locked
+            schedule: "*/2 * * * * *"
+            command: 'echo "lease=$SOLOCRON_LEASE"'
+          - name: tick
+            schedule: "* * * * * *"
+            command: ["true"]
+    """)
+    assert d.output("locked") == "lease=won"
+    lease = state / "leases" / "job-locked.lease"
+    assert stat.S_IMODE(os.stat(state / "leases").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(lease).st_mode) == 0o600
+    holder = subprocess.Popen(["flock", str(lease), "-c", "echo held; exec sleep 4"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        held_from = time.time()
+        n_ticks = len(d.find("run_finished", job="tick"))
+        unavailable = d.event("lease_unavailable", job="locked", timeout=10)
+        assert "another process holds its lock" in unavailable["msg"]
+        assert d.output("locked", count=2)[1] == "lease=unavailable"
+        # Ticks went on while the lock was held: at least two more in the 2+ s since.
+        d.event("run_finished", job="tick", count=n_ticks + 2, timeout=5)
+        assert time.time() - held_from < 4, "the loop waited for the lock"
+        d.event("lease_recovered", timeout=10)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert len(d.find("lease_unavailable")) == 1         # once, not per firing
+    assert d.output("locked", count=4)[3] == "lease=won"
+
+
+def test_an_unwritable_lease_record_still_runs_the_firing(daemon, tmp_path):
+    # A directory where the record should be: the claim cannot be written. On one host the
+    # firing runs (on_store_down is for shared stores), and the error is logged once.
+    leases = tmp_path / "state" / "leases"
+    (leases / "job-careful.lease").mkdir(parents=True)
+    d = daemon("""
+        jobs:
+          - name: careful
+            schedule: "* * * * * *"
+            command: 'echo "ran lease=$SOLOCRON_LEASE token=$SOLOCRON_FENCING_TOKEN"'
+    """)
+    assert d.output("careful", count=3) == ["ran lease=unavailable token="] * 3
+    assert len(d.find("lease_unavailable")) == 1
+    assert "Is a directory" in d.find("lease_unavailable")[0]["msg"]
+
+
+@needs_root
+def test_full_state_filesystem(tmp_path):
+    # The state directory on a tiny tmpfs that is full: firings run, the lease and state
+    # errors are logged once each, and everything is recorded again once there is room.
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.check_call(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", str(mnt)])
+    d = None
+    try:
+        (mnt / "state").mkdir()
+        filler = mnt / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, b"x" * 4096) > 0:
+                pass
+        except OSError:
+            pass
+        os.close(fd)
+        table = tmp_path / "t.yaml"
+        table.write_text("""
+jobs:
+  - name: hourly
+    schedule: "* * * * * *"
+    catch_up: 1h
+    command: 'echo "lease=$SOLOCRON_LEASE"'
+""")
+        d = Daemon(str(table), tmp_path, "--state-dir", str(mnt / "state"))
+        assert d.output("hourly", count=3) == ["lease=unavailable"] * 3
+        assert len(d.find("lease_unavailable")) == 1
+        assert "No space left on device" in d.find("lease_unavailable")[0]["msg"]
+        d.event("state_save_failed")
+        n = len(d.find("run_finished", job="hourly"))
+        d.event("run_finished", job="hourly", count=n + 2)
+        assert len(d.find("state_save_failed")) == 1       # said once
+        filler.unlink()
+        d.event("lease_recovered", timeout=10)
+        d.event("state_saved", timeout=10)
+        assert d.stop() == 0
+        saved = json.loads((mnt / "state" / "state.json").read_text())
+        assert "hourly" in saved["jobs"]
+    finally:
+        if d:
+            d.stop()
+        subprocess.call(["umount", str(mnt)])
+
+
+def test_planted_symlinks_are_not_followed(tmp_path):
+    # Symlinks at the names the temporary files had (predictable before) and at a lease file:
+    # the files they point to stay untouched.
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    work = tmp_path / "w"
+    (work / "state" / "leases").mkdir(parents=True)
+    pid_file = work / "solocron.pid"
+    os.symlink(victim, str(pid_file) + ".tmp")
+    os.symlink(victim, work / "state" / "leases" / "job-other.lease")
+    table = tmp_path / "t.yaml"
+    table.write_text("""
+jobs:
+  - name: saver
+    schedule: "* * * * * *"
+    catch_up: 1h
+    command: ["true"]
+  - name: other
+    schedule: "* * * * * *"
+    command: ["true"]
+""")
+    d = Daemon(str(table), work)
+    try:
+        d.event("ready")
+        for name in (f"state.json.{d.proc.pid}.tmp", "state.json.tmp"):
+            os.symlink(victim, work / "state" / name)
+        d.event("run_finished", job="saver", count=2)
+        d.event("lease_unavailable", job="other")          # ELOOP: not followed
+        assert d.stop() == 0
+    finally:
+        d.stop()
+    assert victim.read_text() == "precious\n"
+    assert json.loads((work / "state" / "state.json").read_text())["jobs"]["saver"]
+    assert not os.path.islink(work / "state" / "state.json")
+    assert not [n for n in os.listdir(work / "state") if n.endswith(".tmp") and
+                not os.path.islink(work / "state" / n)]
+
+
+@needs_root
+def test_default_pid_file_of_a_non_root_daemon():
+    # Without $XDG_RUNTIME_DIR, a non-root daemon keeps its pid file in a 0700 directory
+    # of its own in /tmp, and refuses one that someone else made first.
+    work = tempfile.mkdtemp(prefix="solocron-test-")
+    os.chmod(work, 0o777)
+    private = "/tmp/solocron-65534"
+    shutil.rmtree(private, ignore_errors=True)
+    path = os.path.join(work, "t.yaml")
+    with open(path, "w") as f:
+        f.write("jobs: []\n")
+    os.chmod(path, 0o644)
+    env = {k: v for k, v in clean_env().items() if k not in ("XDG_RUNTIME_DIR", "RUNTIME_DIRECTORY")}
+    cmd = [*NOBODY, BIN, "run", "-c", path, "--state-dir", os.path.join(work, "state"),
+           "--log-format", "json"]
+    try:
+        os.mkdir(private, 0o777)                        # planted by root
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=15,
+                           stdin=subprocess.DEVNULL)
+        assert r.returncode == 1
+        assert "refusing '/tmp/solocron-65534' for the pid file" in r.stderr
+        os.rmdir(private)
+
+        proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True,
+                                stdin=subprocess.DEVNULL)
+        try:
+            for line in proc.stderr:
+                if json.loads(line)["event"] == "ready":
+                    break
+            st = os.lstat(private)
+            assert stat.S_ISDIR(st.st_mode) and st.st_uid == 65534
+            assert stat.S_IMODE(st.st_mode) == 0o700
+            with open(os.path.join(private, "solocron.pid")) as f:
+                assert int(f.read()) == proc.pid
+            r = subprocess.run([*NOBODY, BIN, "reload"], env=env, capture_output=True,
+                               text=True, timeout=15)
+            assert r.returncode == 0, r.stderr
+        finally:
+            proc.terminate()
+            assert proc.wait(timeout=15) == 0
+        assert not os.path.exists(os.path.join(private, "solocron.pid"))
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)

@@ -6,7 +6,8 @@
  *     ttl: 30s                            # renewed every ttl/3 while a run lasts
  *     election_timeout: 10s               # then on_store_down (a job key) decides
  *     history: 30d                        # how long proof-of-run records are kept
- *     # etcd: endpoints (required), username, password, ca_file, cert_file, key_file
+ *     ca_file: /etc/ssl/private-ca.pem    # etcd and s3: the CA to verify the servers with
+ *     # etcd: endpoints (required), username, password, cert_file, key_file
  *     # s3: bucket (required), endpoint, region, path_style, max_clock_skew */
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +17,12 @@
 
 static const char *const lease_keys[] = {
         "backend", "prefix", "ttl", "election_timeout", "history",
-        "endpoints", "username", "password", "ca_file", "cert_file", "key_file",
+        "ca_file",
+        "endpoints", "username", "password", "cert_file", "key_file",
         "bucket", "endpoint", "region", "path_style", "max_clock_skew",
 };
-#define LEASE_FIRST_ETCD_KEY 5
+#define LEASE_FIRST_FLEET_KEY 5         /* keys of both fleet backends (etcd, s3) */
+#define LEASE_FIRST_ETCD_KEY 6
 #define LEASE_FIRST_S3_KEY 11
 static const char *const backend_names[_LEASE_BACKEND_MAX] = { "local", "etcd", "s3" };
 
@@ -100,7 +103,7 @@ static void lease_endpoints(const Scope *s, const Node *v, LeaseConfig *l) {
 
 void config_check_lease(const Scope *s, const Node *v) {
         LeaseConfig *l = &s->ctx->config->lease;
-        const Node *first_etcd = NULL, *first_s3 = NULL;
+        const Node *first_fleet = NULL, *first_etcd = NULL, *first_s3 = NULL;
         int i;
 
         if (v->invalid || v->is_null)
@@ -126,6 +129,9 @@ void config_check_lease(const Scope *s, const Node *v) {
                         first_s3 = key;
                 else if (which >= LEASE_FIRST_ETCD_KEY && which < LEASE_FIRST_S3_KEY && !first_etcd)
                         first_etcd = key;
+                else if (which >= LEASE_FIRST_FLEET_KEY && which < LEASE_FIRST_ETCD_KEY &&
+                         !first_fleet)
+                        first_fleet = key;
                 switch (which) {
                 case 0:
                         if (config_get_enum(s, x, "lease.backend", "lease backend", backend_names,
@@ -137,10 +143,10 @@ void config_check_lease(const Scope *s, const Node *v) {
                 case 3: (void) config_get_duration(s, x, "lease.election_timeout", false,
                                                    &l->election_timeout); break;
                 case 4: (void) config_get_duration(s, x, "lease.history", false, &l->history); break;
-                case 5: lease_endpoints(s, x, l); break;
-                case 6: lease_string(s, x, "lease.username", &l->username); break;
-                case 7: lease_string(s, x, "lease.password", &l->password); break;
-                case 8: lease_string(s, x, "lease.ca_file", &l->ca_file); break;
+                case 5: lease_string(s, x, "lease.ca_file", &l->ca_file); break;
+                case 6: lease_endpoints(s, x, l); break;
+                case 7: lease_string(s, x, "lease.username", &l->username); break;
+                case 8: lease_string(s, x, "lease.password", &l->password); break;
                 case 9: lease_string(s, x, "lease.cert_file", &l->cert_file); break;
                 case 10: lease_string(s, x, "lease.key_file", &l->key_file); break;
                 case 11: lease_string(s, x, "lease.bucket", &l->bucket); break;
@@ -153,6 +159,9 @@ void config_check_lease(const Scope *s, const Node *v) {
         }
 
         /* Settings of another backend are mistakes, not noise. */
+        if (first_fleet && l->backend == LEASE_BACKEND_LOCAL)
+                config_error(s, first_fleet, "'lease.%s' applies to the etcd and s3 backends, "
+                             "not '%s'", first_fleet->value, backend_names[l->backend]);
         if (first_etcd && l->backend != LEASE_BACKEND_ETCD)
                 config_error(s, first_etcd, "'lease.%s' applies to the etcd backend, not '%s'",
                              first_etcd->value, backend_names[l->backend]);

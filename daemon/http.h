@@ -111,7 +111,12 @@ HttpClient *http_client_new(uv_loop_t *loop);
  * http_request_start() returns -ESHUTDOWN. May be called from a done callback; call it once. */
 void http_client_close(HttpClient *c, http_close_cb cb, void *userdata);
 
-/* Start req. On success returns 0, req->done will run exactly once from the loop, and
+/* Start req. The URL goes out as given (no dot-segment removal). A request may reach the
+ * server twice: when a kept-alive connection dies before any byte of the answer, libcurl
+ * sends the request again on a new connection (it cannot tell a connection the server closed
+ * while idle from one lost after the server acted on it; before libcurl 8.16 only never
+ * reusing connections avoids that). Callers whose requests are not idempotent must cope.
+ * On success returns 0, req->done will run exactly once from the loop, and
  * *ret_transfer (if ret_transfer is not NULL) identifies the request for
  * http_request_cancel() until done starts running. On failure returns a negative errno and
  * done never runs: -EINVAL (bad request: no url or done, a header with CR/LF or without ':',

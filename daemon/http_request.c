@@ -118,6 +118,10 @@ static CURLcode transfer_setopt(HttpTransfer *t, const HttpRequest *req) {
 
         if (!result)
                 result = curl_easy_setopt(t->easy, CURLOPT_URL, req->url);
+        /* The path goes out exactly as given: no dot-segment removal ("/a/../b" stays), so
+         * what a caller signed (S3's SigV4 covers the path) is what the server gets. */
+        if (!result)
+                result = curl_easy_setopt(t->easy, CURLOPT_PATH_AS_IS, 1L);
         if (!result)
                 result = curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
         if (!result)

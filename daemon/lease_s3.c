@@ -4,13 +4,15 @@
  *
  *   claim:    PUT If-None-Match: *      2xx: won (generation 1)
  *                                       412: GET it: another holder (or our own earlier PUT
- *                                            whose answer was lost: then won after all)
+ *                                            whose answer was lost: then won after all),
+ *                                            also within a grace after election_timeout
  *                                       409 ConditionalRequestConflict, 5xx, no answer: retry
  *                                            until election_timeout, then UNAVAILABLE
- *   renew:    PUT If-Match: ETAG every ttl/3 (a new ETag each time; 412: lost)
- *   finish:   PUT If-Match: ETAG with the final status; then, at most hourly per job,
- *             ListObjectsV2 PREFIX/JOB/ and DELETE records older than history
- *             (lease_s3_history.c)
+ *   renew:    PUT If-Match: ETAG every ttl/3 (a new ETag each time; 412: GET it, lost
+ *             unless it is still ours) (lease_s3_hold.c)
+ *   finish:   PUT If-Match: ETAG with the final status (412: GET it, again if still ours);
+ *             then, at most hourly per job, ListObjectsV2 PREFIX/JOB/ page by page and
+ *             DELETE records older than history (lease_s3_history.c)
  *   watch:    GET every ttl/2 (lease_s3_watch.c); expired when the record says running and,
  *             by the SERVER's clock, Date - Last-Modified > ttl + max_clock_skew
  *   takeover: GET; if still expired, PUT If-Match: STALE-ETAG with generation + 1 and the old
@@ -21,6 +23,14 @@
  * a live lease expired. The holder reports lost() once ttl has passed (monotonic clock) since
  * the start of its last good renewal: the object's Last-Modified is later than that start, so
  * the holder gives up before any other replica may take over.
+ *
+ * Every 412 to a write of ours is read back, because a write whose answer was lost may have
+ * been applied, leaving us a stale ETag. That also makes libcurl's one silent resend harmless
+ * (http.h: a request on a reused connection that dies before any byte of the answer is sent
+ * again on a new one): if the first went through, the resend's condition fails, and the
+ * read-back finds our record. libcurl before 8.16 cannot turn that resend off except by
+ * never reusing a connection (CURLOPT_FRESH_CONNECT: a TCP and TLS handshake for every
+ * renewal), which buys nothing once 412s are read back; so connections are reused.
  *
  * Before the first election a probe checks that the endpoint enforces conditional writes
  * (s3rver and some S3 clones accept and ignore them): PUT a probe object with
@@ -319,6 +329,9 @@ int lease_s3_new(uv_loop_t *loop, const LeaseConfig *cfg, const char *hostname,
         s->loop = loop;
         s->ttl = cfg->ttl;
         s->election_timeout = cfg->election_timeout ?: 10 * USEC_PER_SEC;
+        s->grace = s->election_timeout / 2;
+        if (s->grace > LEASE_S3_GRACE_MAX_MS * USEC_PER_MSEC)
+                s->grace = LEASE_S3_GRACE_MAX_MS * USEC_PER_MSEC;
         s->history = cfg->history ?: 30 * 86400 * USEC_PER_SEC;
         s->skew = cfg->max_clock_skew;
         s->pid = (int64_t) getpid();

@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* One claim of an S3 lease (see lease_s3.c for the protocol):
  *
- *   BACKOFF(0 ms) → PROBE → WRITE ─2xx──────────────────────────→ WON ⇄ renewal ─→ FINISHING
- *                     │       │ └─412/404→ READ ─ours─────────────↗  (ttl/3)         (final PUT)
+ *   BACKOFF(0 ms) → PROBE → WRITE ─2xx──────────────────────────→ WON (lease_s3_hold.c)
+ *                     │       │ └─412/404→ READ ─ours─────────────↗
  *                     │       │             ├─expired + takeover→ WRITE (If-Match)
  *                     │       │             └─else: HELD
  *                     └ takeover: READ first
  *   transient failures → BACKOFF → the same step again, until election_timeout → UNAVAILABLE
+ *
+ * No step starts after the deadline (election_timeout), with one exception: a 412 is an
+ * answer, not an outage (the record exists: another holder's, or ours if an answer was
+ * lost), so it is read back within the store's grace past the deadline; requests in flight
+ * at the deadline get that grace to answer. Standing down then beats on_store_down: run
+ * running a firing another replica already runs.
  *
  * Every outcome reaches the daemon from the loop, never from inside claim(). A claim's memory
  * outlives the daemon's interest in it: it is freed by its timer's close callback. */
@@ -20,8 +26,6 @@
 #include "macro.h"
 
 #define PREVIOUS_MAX            8               /* abandoned holders kept in a record */
-#define RETRY_FIRST_MS          100U
-#define RETRY_MAX_MS            2000U
 
 /* ---- records ---- */
 
@@ -69,13 +73,14 @@ static const json_t *holder(const json_t *rec) {
         return json_object_get(rec, "holder");
 }
 
-static bool record_is_ours(const LeaseClaim *c, const json_t *rec) {
+bool lease_s3_record_is_ours(const LeaseClaim *c, const json_t *rec) {
         const S3Store *s = c->store;
         const char *h = json_string_value(json_object_get(holder(rec), "hostname"));
         const char *b = json_string_value(json_object_get(holder(rec), "boot_id"));
 
         return strcmp(rec_str(rec, "run"), c->run_id) == 0 &&
-               rec_generation(rec) == c->generation && h && strcmp(h, s->hostname) == 0 && b && strcmp(b, s->boot_id) == 0 &&
+               rec_generation(rec) == c->generation && h && strcmp(h, s->hostname) == 0 &&
+               b && strcmp(b, s->boot_id) == 0 &&
                json_integer_value(json_object_get(holder(rec), "pid")) == s->pid;
 }
 
@@ -163,11 +168,7 @@ static void claim_unavailable(LeaseClaim *c, const char *why) {
         claim_end(c, LEASE_UNAVAILABLE, buf);
 }
 
-static void lease_s3_on_claim_timer(uv_timer_t *t);
-
-/* Try again after a pause, until the deadline; then UNAVAILABLE with the last reason (or,
- * for a final record, give up). */
-static void claim_retry(LeaseClaim *c, ClaimState what, const char *why) {
+void lease_s3_claim_retry(LeaseClaim *c, ClaimState what, const char *why) {
         S3Store *s = c->store;
         uint64_t n = lease_s3_now_ms(s);
         char buf[LEASE_S3_DETAIL_MAX];
@@ -190,34 +191,11 @@ static void claim_retry(LeaseClaim *c, ClaimState what, const char *why) {
         (void) uv_timer_start(&c->timer, lease_s3_on_claim_timer,
                               c->retry_ms < c->deadline_ms - n ? c->retry_ms : c->deadline_ms - n,
                               0);
-        c->retry_ms = c->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : c->retry_ms * 2;
+        c->retry_ms = c->retry_ms * 2 > LEASE_S3_RETRY_MAX_MS ? LEASE_S3_RETRY_MAX_MS :
+                                                                c->retry_ms * 2;
 }
 
-/* ---- election ---- */
-
-static void renew_schedule(LeaseClaim *c) {
-        uint64_t due = c->renewed_ms + MSEC(c->store->ttl) / 3, n = lease_s3_now_ms(c->store);
-
-        (void) uv_timer_start(&c->timer, lease_s3_on_claim_timer, due > n ? due - n : 0, 0);
-}
-
-static void claim_won(LeaseClaim *c, const char *etag) {
-        LeaseInfo info = { .detail = "", .key = c->key, .fencing_token = c->generation };
-
-        free(c->etag);
-        c->etag = strdup(etag);
-        if (!c->etag) {
-                claim_unavailable(c, "out of memory");
-                return;
-        }
-        c->state = CLAIM_WON;
-        c->renewed_ms = c->write_started_ms;
-        renew_schedule(c);
-        c->cb.claimed(c, LEASE_WON, &info, c->cb.userdata);
-}
-
-static void lease_s3_on_read(const S3Response *r, void *userdata);
-static void lease_s3_on_write(const S3Response *r, void *userdata);
+/* ---- requests ---- */
 
 static int claim_request(LeaseClaim *c, const S3Request *req) {
         int r = s3_request_start(c->store->s3, req, &c->op);
@@ -227,26 +205,19 @@ static int claim_request(LeaseClaim *c, const S3Request *req) {
         return r;
 }
 
-static void claim_read(LeaseClaim *c) {
-        int r;
-
-        c->state = CLAIM_READ;
-        r = claim_request(c, &(S3Request) {
-                                  .method = HTTP_GET,
-                                  .key = c->key,
-                                  .max_body = LEASE_S3_RECORD_MAX,
-                                  .timeout_ms = lease_s3_timeout_until(c->store, c->deadline_ms),
-                                  .done = lease_s3_on_read,
-                                  .userdata = c,
-                          });
-        if (r < 0)
-                claim_retry(c, CLAIM_READ, strerror(-r));
+int lease_s3_claim_get(LeaseClaim *c, uint32_t timeout_ms, s3_done_cb done) {
+        return claim_request(c, &(S3Request) {
+                                     .method = HTTP_GET,
+                                     .key = c->key,
+                                     .max_body = LEASE_S3_RECORD_MAX,
+                                     .timeout_ms = timeout_ms,
+                                     .done = done,
+                                     .userdata = c,
+                             });
 }
 
-/* PUT our record: status running, or the final one. If-None-Match: * without an ETag (a new
- * election), else If-Match: the ETag (takeover, renewal, finish). */
-static int claim_put(LeaseClaim *c, const char *status, bool final, uint32_t timeout_ms,
-                     s3_done_cb done) {
+int lease_s3_claim_put(LeaseClaim *c, const char *status, bool final, uint32_t timeout_ms,
+                       s3_done_cb done) {
         _cleanup_free_ char *text = NULL;
         json_t *rec = record_new(c, status, final);
 
@@ -255,6 +226,10 @@ static int claim_put(LeaseClaim *c, const char *status, bool final, uint32_t tim
         if (!text)
                 return -ENOMEM;
         c->write_started_ms = lease_s3_now_ms(c->store);
+        if (!c->unconfirmed) {
+                c->unconfirmed = true;
+                c->unconfirmed_ms = c->write_started_ms;
+        }
         return claim_request(c, &(S3Request) {
                                      .method = HTTP_PUT,
                                      .key = c->key,
@@ -269,21 +244,81 @@ static int claim_put(LeaseClaim *c, const char *status, bool final, uint32_t tim
                              });
 }
 
+int lease_s3_claim_confirm(LeaseClaim *c, const char *etag, bool read_back) {
+        uint64_t n = lease_s3_now_ms(c->store);
+        char *e = strdup(etag);
+
+        if (!e)
+                return -ENOMEM;
+        free(c->etag);
+        c->etag = e;
+        /* An answer confirms the write it answers: had an earlier one been applied, this
+         * one's condition would have failed. A read-back confirms one of the unconfirmed
+         * writes, we cannot tell which: count from the earliest. */
+        c->renewed_ms = read_back && c->unconfirmed ? c->unconfirmed_ms : c->write_started_ms;
+        c->unconfirmed = false;
+        if (read_back)
+                (void) snprintf(c->detail, sizeof(c->detail), "the answer to our write was "
+                                "lost (read back %llu ms after it started)",
+                                (unsigned long long) (n - c->renewed_ms));
+        else
+                c->detail[0] = 0;
+        return 0;
+}
+
+/* ---- election ---- */
+
+/* Election requests may answer until the deadline plus the grace. */
+static uint32_t election_timeout_ms(const LeaseClaim *c) {
+        return lease_s3_timeout_until(c->store, c->deadline_ms + MSEC(c->store->grace));
+}
+
+static void claim_won(LeaseClaim *c, const char *etag, bool read_back) {
+        LeaseInfo info = { .detail = "", .key = c->key, .fencing_token = c->generation };
+
+        if (lease_s3_claim_confirm(c, etag, read_back) < 0) {
+                claim_unavailable(c, "out of memory");
+                return;
+        }
+        c->state = CLAIM_WON;
+        lease_s3_hold_schedule(c);
+        c->cb.claimed(c, LEASE_WON, &info, c->cb.userdata);
+}
+
+static void lease_s3_on_read(const S3Response *r, void *userdata);
+static void lease_s3_on_write(const S3Response *r, void *userdata);
+
+static void claim_read(LeaseClaim *c) {
+        int r;
+
+        c->state = CLAIM_READ;
+        r = lease_s3_claim_get(c, election_timeout_ms(c), lease_s3_on_read);
+        if (r < 0)
+                lease_s3_claim_retry(c, CLAIM_READ, strerror(-r));
+}
+
 static void claim_write(LeaseClaim *c) {
         int r;
 
         c->state = CLAIM_WRITE;
-        r = claim_put(c, "running", false, lease_s3_timeout_until(c->store, c->deadline_ms),
-                      lease_s3_on_write);
+        r = lease_s3_claim_put(c, "running", false, election_timeout_ms(c), lease_s3_on_write);
         if (r < 0)
-                claim_retry(c, CLAIM_WRITE, strerror(-r));
+                lease_s3_claim_retry(c, CLAIM_WRITE, strerror(-r));
 }
 
-/* The next step right away (a 412 to look at, a record gone): still within the deadline, so
- * that a record that keeps changing cannot keep a claim going forever. */
+/* The next step right away (a 412 to look at, a record gone): a write still within the
+ * deadline, so that a record that keeps changing cannot keep a claim going forever; a read
+ * within the grace after it, as the record it reads is an answer already given. */
 static void claim_next(LeaseClaim *c, ClaimState step) {
-        if (lease_s3_now_ms(c->store) >= c->deadline_ms) {
-                claim_retry(c, step, "no decision: the record kept changing");
+        uint64_t n = lease_s3_now_ms(c->store);
+
+        if (step == CLAIM_READ && n >= c->deadline_ms + MSEC(c->store->grace)) {
+                lease_s3_claim_retry(c, step, "no decision: no time was left to read the record "
+                                     "that answered 412");
+                return;
+        }
+        if (step == CLAIM_WRITE && n >= c->deadline_ms) {
+                lease_s3_claim_retry(c, step, "no decision: the record kept changing");
                 return;
         }
         if (step == CLAIM_READ)
@@ -322,7 +357,7 @@ void lease_s3_claim_probed(LeaseClaim *c) {
         if (s->probe == PROBE_NONE && s->probe_error_permanent)
                 claim_unavailable(c, s->probe_error);
         else if (s->probe == PROBE_NONE)
-                claim_retry(c, CLAIM_PROBE, s->probe_error);
+                lease_s3_claim_retry(c, CLAIM_PROBE, s->probe_error);
         else
                 claim_step(c);
 }
@@ -344,7 +379,7 @@ static void lease_s3_on_read(const S3Response *r, void *userdata) {
         }
         if (!lease_s3_is_2xx(r)) {
                 if (lease_s3_is_transient(r))
-                        claim_retry(c, CLAIM_READ, r->message);
+                        lease_s3_claim_retry(c, CLAIM_READ, r->message);
                 else
                         claim_unavailable(c, r->message);
                 return;
@@ -355,10 +390,10 @@ static void lease_s3_on_read(const S3Response *r, void *userdata) {
                           "record, or malformed JSON)");
                 return;
         }
-        if (record_is_ours(c, rec) && r->etag) {
+        if (lease_s3_record_is_ours(c, rec) && r->etag) {
                 /* Our earlier write succeeded though its answer was lost. */
                 json_decref(rec);
-                claim_won(c, r->etag);
+                claim_won(c, r->etag, true);
                 return;
         }
         running = lease_s3_record_running(rec);
@@ -392,7 +427,7 @@ static void lease_s3_on_write(const S3Response *r, void *userdata) {
         c->op = NULL;
         if (lease_s3_is_2xx(r)) {
                 if (r->etag)
-                        claim_won(c, r->etag);
+                        claim_won(c, r->etag, false);
                 else
                         claim_next(c, CLAIM_READ);      /* no ETag in the answer: read ours */
                 return;
@@ -404,7 +439,7 @@ static void lease_s3_on_write(const S3Response *r, void *userdata) {
                 return;
         }
         if (lease_s3_is_transient(r))
-                claim_retry(c, CLAIM_WRITE, r->message);
+                lease_s3_claim_retry(c, CLAIM_WRITE, r->message);
         else
                 claim_unavailable(c, r->message);
 }
@@ -429,7 +464,7 @@ LeaseResult lease_s3_claim_start(LeaseStore *store, const LeaseRequest *req,
         c->takeover = req->takeover;
         c->generation = 1;
         c->exit_status = -1;
-        c->retry_ms = RETRY_FIRST_MS;
+        c->retry_ms = LEASE_S3_RETRY_FIRST_MS;
         c->deadline_ms = lease_s3_now_ms(s) + MSEC(s->election_timeout);
         (void) snprintf(c->started, sizeof(c->started), "%s",
                         format_rfc3339_utc(s3_client_now(s->s3), now));
@@ -458,122 +493,9 @@ LeaseResult lease_s3_claim_start(LeaseStore *store, const LeaseRequest *req,
         return LEASE_PENDING;
 }
 
-/* ---- holding: renewal and the final record ---- */
+/* ---- the timer ---- */
 
-static void lease_s3_on_renew(const S3Response *r, void *userdata);
-static void lease_s3_on_final(const S3Response *r, void *userdata);
-
-static void claim_lost(LeaseClaim *c, const char *why) {
-        char buf[LEASE_S3_DETAIL_MAX];
-
-        (void) snprintf(buf, sizeof(buf), "%s", why);   /* why may be c->detail */
-        (void) snprintf(c->detail, sizeof(c->detail), "%s", buf);
-        c->lost = true;
-        if (c->cb.lost)
-                c->cb.lost(c, c->detail, c->cb.userdata);
-}
-
-static void final_write(LeaseClaim *c) {
-        int r;
-
-        c->state = CLAIM_FINISHING;
-        r = claim_put(c, c->result, true, lease_s3_timeout_until(c->store, c->deadline_ms),
-                      lease_s3_on_final);
-        if (r < 0)
-                claim_retry(c, CLAIM_FINISHING, strerror(-r));
-}
-
-/* A renewal, unless ttl has already passed since the last good one: then the lease is lost
- * (another replica may take over from now on, by the server's clock). */
-static void renew(LeaseClaim *c) {
-        S3Store *s = c->store;
-        uint64_t n = lease_s3_now_ms(s), end = c->renewed_ms + MSEC(s->ttl);
-        uint64_t t = MSEC(s->ttl) / 3;
-        char why[LEASE_S3_DETAIL_MAX];
-        int r;
-
-        if (n >= end) {
-                (void) snprintf(why, sizeof(why), "the lease could not be renewed within its "
-                                "TTL (%llu ms): %.400s", (unsigned long long) MSEC(s->ttl),
-                                c->detail);
-                claim_lost(c, why);
-                return;
-        }
-        if (t > end - n)
-                t = end - n;            /* no answer after the end counts */
-        r = claim_put(c, "running", false, t < LEASE_S3_TIMEOUT_MIN_MS ? LEASE_S3_TIMEOUT_MIN_MS :
-                      t > LEASE_S3_TIMEOUT_MAX_MS ? LEASE_S3_TIMEOUT_MAX_MS : (uint32_t) t,
-                      lease_s3_on_renew);
-        if (r < 0)
-                lease_s3_on_renew(&(S3Response) { .error = r, .message = strerror(-r),
-                                                  .code = "", .date = -1, .last_modified = -1,
-                                                  .body = "" }, c);
-}
-
-static void lease_s3_on_renew(const S3Response *r, void *userdata) {
-        LeaseClaim *c = userdata;
-        S3Store *s = c->store;
-        bool replaced = r->error == 0 && (r->status == 412 || r->status == 404);
-        bool renewed = lease_s3_is_2xx(r) && r->etag;
-        uint64_t n = lease_s3_now_ms(s), end, retry = MSEC(s->ttl) / 10;
-        char *e;
-
-        c->op = NULL;
-        if (renewed) {
-                e = strdup(r->etag);
-                if (e) {
-                        free(c->etag);
-                        c->etag = e;
-                        c->renewed_ms = c->write_started_ms;
-                }
-        }
-        if (c->finish_pending) {
-                /* finish() came while this renewal ran: now the final record, unless the
-                 * firing is someone else's. */
-                if (replaced)
-                        lease_s3_claim_cancel(c);
-                else
-                        final_write(c);
-                return;
-        }
-        if (renewed) {
-                renew_schedule(c);
-                return;
-        }
-        if (replaced) {
-                c->replaced = true;
-                claim_lost(c, "the lease record was replaced: another holder took this firing "
-                           "over");
-                return;
-        }
-        (void) snprintf(c->detail, sizeof(c->detail), "%s", lease_s3_is_2xx(r) ?
-                        "S3 answered a renewal without an ETag" : r->message);
-        /* Again soon; renew() declares the lease lost once ttl has passed. */
-        end = c->renewed_ms + MSEC(s->ttl);
-        if (retry > 1000)
-                retry = 1000;
-        if (retry > (end > n ? end - n : 0))
-                retry = end > n ? end - n : 0;
-        (void) uv_timer_start(&c->timer, lease_s3_on_claim_timer, retry, 0);
-}
-
-static void lease_s3_on_final(const S3Response *r, void *userdata) {
-        LeaseClaim *c = userdata;
-
-        c->op = NULL;
-        if (lease_s3_is_2xx(r)) {
-                lease_s3_history_note(c->store, c->job);
-                lease_s3_claim_cancel(c);
-                return;
-        }
-        if (lease_s3_is_transient(r)) {
-                claim_retry(c, CLAIM_FINISHING, r->message);
-                return;
-        }
-        lease_s3_claim_cancel(c);       /* 412: the firing has another holder now */
-}
-
-static void lease_s3_on_claim_timer(uv_timer_t *t) {
+void lease_s3_on_claim_timer(uv_timer_t *t) {
         LeaseClaim *c = container_of(t, LeaseClaim, timer);
 
         switch (c->state) {
@@ -586,32 +508,10 @@ static void lease_s3_on_claim_timer(uv_timer_t *t) {
                         claim_step(c);
                 return;
         case CLAIM_WON:
-                if (!c->lost && !c->op)
-                        renew(c);
-                return;
         case CLAIM_FINISHING:
-                final_write(c);
+                lease_s3_hold_on_timer(c);
                 return;
         default:
                 return;
         }
-}
-
-void lease_s3_claim_finish(LeaseClaim *c, const char *result, int64_t exit_status) {
-        S3Store *s = c->store;
-
-        if (c->state != CLAIM_WON || c->replaced || !(c->result = strdup(result ?: "failed"))) {
-                lease_s3_claim_cancel(c);
-                return;
-        }
-        c->exit_status = exit_status;
-        c->retry_ms = RETRY_FIRST_MS;
-        c->deadline_ms = lease_s3_now_ms(s) + MSEC(s->ttl > s->election_timeout ? s->ttl :
-                                                    s->election_timeout);
-        if (c->op) {
-                c->finish_pending = true;       /* after the renewal in flight */
-                return;
-        }
-        (void) uv_timer_stop(&c->timer);
-        final_write(c);
 }

@@ -3,7 +3,8 @@
 
 /* Shared by the files of the S3 lease backend only:
  *   lease_s3.c          the store: creation, the conditional-write probe, closing, helpers
- *   lease_s3_claim.c    a claim: election, renewal, finish
+ *   lease_s3_claim.c    a claim: its record, its life, the election
+ *   lease_s3_hold.c     a won claim: renewal, read-back of a 412, the final record
  *   lease_s3_watch.c    watching a held firing for its holder's expiry
  *   lease_s3_history.c  deleting our own records older than history
  * The design is described at the top of lease_s3.c. */
@@ -21,6 +22,9 @@
 #define LEASE_S3_TIMEOUT_MAX_MS         10000U          /* one request */
 #define LEASE_S3_TIMEOUT_MIN_MS         200U
 #define LEASE_S3_DETAIL_MAX             512
+#define LEASE_S3_GRACE_MAX_MS           2000U           /* see S3Store.grace */
+#define LEASE_S3_RETRY_FIRST_MS         100U            /* backoff: doubles up to … */
+#define LEASE_S3_RETRY_MAX_MS           2000U
 
 #define MSEC(u) ((uint64_t) ((u) / USEC_PER_MSEC))
 
@@ -49,6 +53,10 @@ typedef struct S3Store {                /* owned by the daemon until close() com
         S3Client *s3;
         char *prefix;                   /* no trailing '/' */
         usec_t ttl, election_timeout, history, skew;
+        usec_t grace;                   /* election_timeout / 2, at most LEASE_S3_GRACE_MAX_MS:
+                                         * how long after the election's deadline a request
+                                         * then in flight may still answer, and a 412 among
+                                         * the answers be read back */
         char *hostname;
         char boot_id[40];
         int64_t pid;
@@ -63,8 +71,10 @@ typedef struct S3Store {                /* owned by the daemon until close() com
         HistoryJob *history_jobs;       /* lease_s3_history.c */
         HistoryJob *history_running;
         S3Op *history_op;
-        char **history_doomed;          /* keys the pass deletes, one at a time */
+        char **history_doomed;          /* keys of the page the pass deletes, one at a time */
         size_t n_history_doomed, i_history_doomed;
+        char *history_token;            /* the pass's next page, or NULL: none */
+        unsigned history_pages;         /* pages of the pass so far */
         unsigned n_handles;             /* timers being closed */
         bool closing, s3_closing;
         void (*close_done)(void *userdata);
@@ -91,7 +101,10 @@ struct LeaseClaim {                     /* owned by the store; the daemon borrow
         uint64_t deadline_ms;           /* election, or final write: give up after */
         unsigned retry_ms;
         uint64_t write_started_ms;
-        uint64_t renewed_ms;            /* start of the last write that succeeded */
+        uint64_t renewed_ms;            /* start of the last write known to be applied */
+        uint64_t unconfirmed_ms;        /* unconfirmed: start of the first write since then,
+                                         * the earliest that may have been applied unseen */
+        bool unconfirmed;
         bool lost, replaced, finish_pending;
         char *result;                   /* finish() */
         int64_t exit_status;
@@ -128,10 +141,32 @@ void lease_s3_maybe_closed(S3Store *s);
 LeaseResult lease_s3_claim_start(LeaseStore *store, const LeaseRequest *req,
                                  const LeaseCallbacks *cb, LeaseClaim **ret_claim,
                                  LeaseInfo *ret_info);
-void lease_s3_claim_finish(LeaseClaim *c, const char *result, int64_t exit_status);
 void lease_s3_claim_cancel(LeaseClaim *c);
 /* The probe ended: go on (or fail) from CLAIM_PROBE. */
 void lease_s3_claim_probed(LeaseClaim *c);
+/* The claim's timer: backoff, renewal, final write. */
+void lease_s3_on_claim_timer(uv_timer_t *t);
+/* Try again after a pause, until the deadline; then UNAVAILABLE with the last reason (or,
+ * for a final record, give up). */
+void lease_s3_claim_retry(LeaseClaim *c, ClaimState what, const char *why);
+/* PUT our record (status running, or the final one): If-None-Match: * without an ETag,
+ * else If-Match: the ETag. Every write is unconfirmed until an answer or a read-back. */
+int lease_s3_claim_put(LeaseClaim *c, const char *status, bool final, uint32_t timeout_ms,
+                       s3_done_cb done);
+/* GET our key. */
+int lease_s3_claim_get(LeaseClaim *c, uint32_t timeout_ms, s3_done_cb done);
+/* The record names this claim: its run, generation and holder (host, boot, pid). */
+bool lease_s3_record_is_ours(const LeaseClaim *c, const json_t *rec);
+/* The record holds what we wrote, under etag: from the answer to our last write, or
+ * read_back from a GET (then as of the earliest unconfirmed write). -ENOMEM. */
+int lease_s3_claim_confirm(LeaseClaim *c, const char *etag, bool read_back);
+
+/* lease_s3_hold.c */
+/* Won: renew ttl/3 after the last good write. */
+void lease_s3_hold_schedule(LeaseClaim *c);
+/* The timer of a WON or FINISHING claim. */
+void lease_s3_hold_on_timer(LeaseClaim *c);
+void lease_s3_claim_finish(LeaseClaim *c, const char *result, int64_t exit_status);
 
 /* lease_s3_watch.c */
 int lease_s3_watch_start(LeaseStore *store, const LeaseRequest *req,

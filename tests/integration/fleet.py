@@ -95,14 +95,39 @@ class EtcdCluster:
 
 class S3Double:
     """The S3-semantics test double (a labelled stand-in: no installable S3 server enforces
-    conditional writes), on an ephemeral port."""
+    conditional writes), on an ephemeral port. tls_dir: serve HTTPS with a certificate it
+    makes there (ca_file, the CA that signed it); needs openssl(1)."""
 
-    def __init__(self, *args):
-        self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(HELPERS, "s3_double.py"), *args],
+    def __init__(self, *args, tls_dir=None):
+        tls = ["--tls", str(tls_dir)] if tls_dir else []
+        self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(HELPERS, "s3_double.py"),
+                                      *tls, *args],
                                      stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
         line = self.proc.stdout.readline().decode().strip()
         self.port = int(line.split()[-1])
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.ca_file = os.path.join(str(tls_dir), "server.pem") if tls_dir else None
+        self.endpoint = f"{'https' if tls_dir else 'http'}://127.0.0.1:{self.port}"
+
+    def control(self, method, what, body=None):
+        """A test-control request (s3_double.py's /_double/ routes): its JSON answer."""
+        import ssl
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{self.endpoint}/_double/{what}", data=data, method=method)
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}),
+            urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=self.ca_file)))
+        with opener.open(req, timeout=10) as r:
+            return json.load(r)
+
+    def fault(self, **f):
+        self.control("POST", "fault", f)
+
+    def stats(self):
+        return self.control("GET", "stats")
+
+    def record(self, key):
+        """The record stored at key, parsed."""
+        return json.loads(self.control("GET", f"object?key={key}")["body"])
 
     def stop(self):
         self.proc.terminate()

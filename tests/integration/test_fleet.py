@@ -270,3 +270,85 @@ jobs:
     rec = ds[0].event("lease_unavailable", job="j", timeout=15)
     assert "skipping it (on_store_down: skip)" in rec["msg"]
     assert ds[0].proc.poll() is None
+
+
+def at(t):
+    """A schedule that fires once, at Unix time t (UTC: the tests' environment has no TZ)."""
+    g = time.gmtime(t)
+    return f"{g.tm_sec} {g.tm_min} {g.tm_hour} * * *"
+
+
+def test_s3_late_412_is_read_with_on_store_down_run(s3, replicas, tmp_path):
+    # A slow store: every losing write of the firing answers its 412 2.3 s after it was sent,
+    # past election_timeout (2 s). A 412 is an answer: the losers read the record (within
+    # the grace after the deadline) and stand down instead of running the firing anyway.
+    ran = tmp_path / "ran"
+    t = int(time.time()) + 5
+    s3.fault(action="delay", method="PUT", if_status=412, key_prefix="solocron/once/",
+             delay_ms=2300, count=100)
+    ds = replicas(s3_lease(s3) + f"""
+jobs:
+  - name: once
+    schedule: "{at(t)}"
+    command: 'echo "$REPLICA" >> {ran}'
+    on_store_down: run
+""", 4, env=S3_ENV)
+
+    def decided(r):
+        return r.get("job") == "once" and r.get("event") in (
+            "run_finished", "firing_held", "lease_unavailable")
+    for d in ds:
+        d.wait_for(decided, timeout=30, what="the firing decided")
+    for d in ds:
+        assert not d.find("lease_unavailable", job="once"), d.raw[-20:]
+    assert sum(1 for d in ds if d.find("firing_held", job="once")) == 3
+    winner = [d for d in ds if d.find("firing_won", job="once")]
+    assert len(winner) == 1
+    winner[0].event("run_finished", job="once")
+    assert len(ran.read_text().split()) == 1
+    assert s3.stats()["statuses"].get("412", 0) >= 3
+
+
+def test_s3_renewal_answer_lost_keeps_the_run(s3, replicas, tmp_path):
+    # A renewal is applied but its answer never arrives (the connection closes, as when a
+    # proxy loses it). The next write gets 412; the record is still ours: the run goes on and
+    # its final record is written (it is not killed and left "running" in the store).
+    t = int(time.time()) + 3
+    d, = replicas(s3_lease(s3, ttl="3s") + f"""
+jobs:
+  - name: long
+    schedule: "{at(t)}"
+    command: 'sleep 3'
+""", 1, env=S3_ENV)
+    d.event("firing_won", job="long", timeout=15)
+    s3.fault(action="drop", method="PUT", if_status=200, key_prefix="solocron/long/")
+    fin = d.event("run_finished", job="long", timeout=20)
+    assert fin["result"] == "succeeded"
+    assert not d.find("lease_lost", job="long")
+    assert s3.stats()["dropped"] == 1
+    # The final write follows run_finished; a daemon that stops lets it complete first.
+    d.stop()
+    assert s3.record(f"solocron/long/{utc(t)}")["status"] == "succeeded"
+
+
+def test_s3_private_ca(replicas, tmp_path):
+    # lease.ca_file: an S3 endpoint (MinIO, Ceph) whose certificate a private CA signed.
+    import shutil
+    if not shutil.which("openssl"):
+        pytest.skip("openssl(1) is needed to make a certificate")
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    double = S3Double(tls_dir=certs)
+    try:
+        d, = replicas(s3_lease(double) + f"""  ca_file: {double.ca_file}
+jobs:
+  - name: tick
+    schedule: "* * * * * *"
+    command: ["true"]
+""", 1, env=S3_ENV)
+        d.event("firing_won", job="tick", timeout=15)
+        d.event("run_finished", job="tick")
+        assert not d.find("lease_unavailable")
+        d.stop()
+    finally:
+        double.stop()

@@ -145,7 +145,10 @@ static bool s3rver_start(Server *s) {
         }
         (void) snprintf(s->dir, sizeof(s->dir), "/tmp/test-s3rver-XXXXXX");
         ASSERT_TRUE(mkdtemp(s->dir));
-        server_spawn(s, node, (char *[]) { (char *) "node", (char *) script, (char *) "-d",
+        /* s3rver's continuation tokens are DES-encrypted: OpenSSL 3 keeps DES in its legacy
+         * provider, which node loads only when asked. */
+        server_spawn(s, node, (char *[]) { (char *) "node", (char *) "--openssl-legacy-provider",
+                                           (char *) script, (char *) "-d",
                                            s->dir, (char *) "-a", (char *) "127.0.0.1",
                                            (char *) "-p", (char *) "0", (char *) "-s",
                                            (char *) "--configure-bucket",
@@ -242,6 +245,16 @@ static json_int_t stat_count(const Server *s, const char *method) {
         return n;
 }
 
+static json_int_t stat_of(const Server *s, const char *what, const char *name) {
+        json_t *j = ctl(s, "GET", "stats", NULL);
+        json_t *v = name ? json_object_get(json_object_get(j, what), name) :
+                           json_object_get(j, what);
+        json_int_t n = json_integer_value(v);
+
+        json_decref(j);
+        return n;
+}
+
 /* ---- environment and loop ---- */
 
 static void env_reset(void) {
@@ -295,10 +308,27 @@ static void loop_done(uv_loop_t *loop) {
         ASSERT_EQ(uv_loop_close(loop), 0);
 }
 
+/* Run the loop until cond(userdata) holds (asked every 20 ms), or timeout_ms passed. */
+static bool run_until_true(uv_loop_t *loop, bool (*cond)(const void *), const void *userdata,
+                           uint64_t timeout_ms) {
+        uint64_t start;
+
+        uv_update_time(loop);
+        start = uv_now(loop);
+        while (!cond(userdata)) {
+                if (uv_now(loop) - start >= timeout_ms)
+                        return false;
+                run_for(loop, 20);
+        }
+        return true;
+}
+
 /* ---- stores and claims ---- */
 
 typedef struct Opts {
         const char *endpoint;
+        const char *prefix;             /* NULL: solocron */
+        const char *ca_file;
         bool vhost;
         usec_t ttl, election_timeout, skew, history;
 } Opts;
@@ -306,7 +336,7 @@ typedef struct Opts {
 static LeaseStore *store_new(uv_loop_t *loop, const Server *s, const char *host, Opts o) {
         LeaseConfig cfg = {
                 .backend = LEASE_BACKEND_S3,
-                .prefix = (char *) "solocron",
+                .prefix = (char *) (o.prefix ?: "solocron"),
                 .ttl = o.ttl ?: 3 * USEC_PER_SEC,
                 .election_timeout = o.election_timeout ?: 5 * USEC_PER_SEC,
                 .history = o.history ?: 30 * 86400 * USEC_PER_SEC,
@@ -315,6 +345,7 @@ static LeaseStore *store_new(uv_loop_t *loop, const Server *s, const char *host,
                 .region = (char *) "us-east-1",
                 .path_style = !o.vhost,
                 .max_clock_skew = o.skew,
+                .ca_file = (char *) o.ca_file,
         };
         LeaseStore *st = NULL;
         char *err = NULL;
@@ -535,6 +566,56 @@ TEST(five_stores_one_winner) {
         server_stop(&s);
 }
 
+/* Four replicas, and every losing write answers (412) after election_timeout: a slow store.
+ * The 412 is an answer: each loser reads the record within the grace and stands down,
+ * rather than calling the store unavailable (on_store_down: run would run it a second time). */
+TEST(late_412_is_read_within_grace) {
+        uv_loop_t loop;
+        Server s;
+        LeaseStore *st[4];
+        Outcome o[4];
+        char host[32], run[32];
+        int won = 0, held = 0;
+        bool all = false;
+
+        env_reset();
+        double_start(&s, NULL);
+        ctl_do(&s, "POST", "fault", "{\"action\":\"delay\",\"method\":\"PUT\",\"if_status\":412,"
+                                    "\"key_prefix\":\"solocron/late/\",\"delay_ms\":2300,"
+                                    "\"count\":100}");
+        ASSERT_OK(uv_loop_init(&loop));
+        for (int i = 0; i < 4; i++) {
+                (void) snprintf(host, sizeof(host), "web-%d", i);
+                st[i] = store_new(&loop, &s, host,
+                                  (Opts) { .election_timeout = 2 * USEC_PER_SEC });
+        }
+        for (int i = 0; i < 4; i++) {
+                (void) snprintf(run, sizeof(run), "run-%d", i);
+                claim_start(st[i], "late", T0, run, false, &o[i]);
+        }
+        for (int tries = 0; tries < 1000 && !all; tries++) {
+                run_for(&loop, 10);
+                all = o[0].done && o[1].done && o[2].done && o[3].done;
+        }
+        for (int i = 0; i < 4; i++) {
+                ASSERT_TRUE(o[i].done);
+                if (o[i].result != LEASE_WON && o[i].result != LEASE_HELD)
+                        TEST_FAIL("store %d: %d '%s'", i, (int) o[i].result, o[i].detail);
+                won += o[i].result == LEASE_WON;
+                held += o[i].result == LEASE_HELD;
+        }
+        ASSERT_EQ(won, 1);
+        ASSERT_EQ(held, 3);
+        ASSERT_TRUE(stat_of(&s, "statuses", "412") >= 3);     /* they really were late */
+        for (int i = 0; i < 4; i++) {
+                if (o[i].claim)
+                        st[i]->ops->finish(o[i].claim, "succeeded", 0);
+                store_close(&loop, st[i]);
+        }
+        loop_done(&loop);
+        server_stop(&s);
+}
+
 TEST(renewal_and_finish) {
         uv_loop_t loop;
         Server s;
@@ -645,6 +726,135 @@ TEST(lost_when_store_goes_down) {
         a->ops->finish(o.claim, "failed", 1);
         store_close(&loop, a);
         loop_done(&loop);
+}
+
+/* The double carries out a PUT but its answer never comes: the connection closes (a proxy
+ * losing the answer on the way back). libcurl resends the PUT on a new connection if the old
+ * one was reused, or our next renewal goes out: either gets 412, as the record has a new ETag.
+ * The record is still ours: the lease is kept, renewals go on, the final record is written. */
+typedef struct RecordIs {
+        const Server *s;
+        const char *key;
+        const char *status;             /* or NULL */
+        const char *etag_not;           /* or NULL */
+} RecordIs;
+
+static bool record_is(const void *userdata) {
+        const RecordIs *w = userdata;
+        char etag[64] = "";
+        json_t *rec = record_get(w->s, w->key, NULL, etag);
+        bool ok = rec && (!w->status || strcmp(status_of(rec), w->status) == 0) &&
+                  (!w->etag_not || strcmp(etag, w->etag_not) != 0);
+
+        json_decref(rec);
+        return ok;
+}
+
+static bool dropped_one(const void *userdata) {
+        return stat_of(userdata, "dropped", NULL) >= 1;
+}
+
+TEST(renewal_answer_lost) {
+        uv_loop_t loop;
+        Server s;
+        LeaseStore *a;
+        Outcome o;
+        json_t *rec;
+        char etag[64];
+
+        env_reset();
+        double_start(&s, NULL);
+        ASSERT_OK(uv_loop_init(&loop));
+        a = store_new(&loop, &s, "host-a", (Opts) { .ttl = 3 * USEC_PER_SEC });
+        ASSERT_EQ(claim(&loop, a, "dropped", T0, "run-1", false, &o), LEASE_WON);
+        ctl_do(&s, "POST", "reset-stats", NULL);
+        ctl_do(&s, "POST", "fault", "{\"action\":\"drop\",\"method\":\"PUT\",\"if_status\":200,"
+                                    "\"key_prefix\":\"solocron/dropped/\"}");
+        ASSERT_TRUE(run_until_true(&loop, dropped_one, &s, 5000));
+        /* The dropped renewal was applied: the record has its ETag. A renewal after it can
+         * only succeed from that ETag, which only a read-back gives. */
+        json_decref(record_get(&s, o.key, NULL, etag));
+        ASSERT_TRUE(run_until_true(&loop, record_is, &(RecordIs) { &s, o.key, "running", etag },
+                                   5000));
+        fprintf(stderr, "  answers: 412 x%lld, lost %d\n",
+                (long long) stat_of(&s, "statuses", "412"), o.n_lost);
+        ASSERT_TRUE(stat_of(&s, "statuses", "412") >= 1);
+        ASSERT_EQ(o.n_lost, 0);
+        rec = record_get(&s, o.key, NULL, NULL);
+        ASSERT_EQ(json_integer_value(json_object_get(rec, "generation")), 1);
+        json_decref(rec);
+        a->ops->finish(o.claim, "succeeded", 0);
+        ASSERT_TRUE(run_until_true(&loop, record_is, &(RecordIs) { &s, o.key, "succeeded", NULL },
+                                   5000));
+        ASSERT_EQ(o.n_lost, 0);
+        store_close(&loop, a);
+        loop_done(&loop);
+        server_stop(&s);
+}
+
+static bool put_seen(const void *userdata) {
+        return stat_of(userdata, "requests", "PUT") >= 1;
+}
+
+/* A renewal is applied but its answer comes too late (after the renewal's timeout), and the
+ * run ends meanwhile: the final record goes out with the ETag from before that renewal, gets
+ * 412, reads the record back (still ours, still running) and is written again. Without that,
+ * the record would say running for ever and replicas with takeover: would run it again. */
+TEST(final_record_after_lost_renewal_answer) {
+        uv_loop_t loop;
+        Server s;
+        LeaseStore *a;
+        Outcome o;
+        json_t *rec;
+
+        env_reset();
+        double_start(&s, NULL);
+        ASSERT_OK(uv_loop_init(&loop));
+        a = store_new(&loop, &s, "host-a", (Opts) { .ttl = 3 * USEC_PER_SEC });
+        ASSERT_EQ(claim(&loop, a, "late", T0, "run-1", false, &o), LEASE_WON);
+        ctl_do(&s, "POST", "reset-stats", NULL);
+        ctl_do(&s, "POST", "fault", "{\"action\":\"drop\",\"method\":\"PUT\",\"if_status\":200,"
+                                    "\"key_prefix\":\"solocron/late/\",\"delay_ms\":1500}");
+        ASSERT_TRUE(run_until_true(&loop, put_seen, &s, 5000));    /* the renewal is out */
+        a->ops->finish(o.claim, "failed", 2);
+        ASSERT_TRUE(run_until_true(&loop, record_is, &(RecordIs) { &s, o.key, "failed", NULL },
+                                   8000));
+        rec = record_get(&s, o.key, NULL, NULL);
+        ASSERT_EQ(json_integer_value(json_object_get(rec, "exit_status")), 2);
+        json_decref(rec);
+        ASSERT_TRUE(stat_of(&s, "statuses", "412") >= 1);
+        store_close(&loop, a);
+        loop_done(&loop);
+        server_stop(&s);
+}
+
+/* The daemon does not run for longer than the TTL (stopped, or blocked): the lease is lost,
+ * and the reason says so instead of ending in an empty one. */
+TEST(lost_after_stall_says_why) {
+        uv_loop_t loop;
+        Server s;
+        LeaseStore *a;
+        Outcome o;
+        size_t n;
+
+        env_reset();
+        double_start(&s, NULL);
+        ASSERT_OK(uv_loop_init(&loop));
+        a = store_new(&loop, &s, "host-a", (Opts) { .ttl = 3 * USEC_PER_SEC });
+        ASSERT_EQ(claim(&loop, a, "stall", T0, "run-1", false, &o), LEASE_WON);
+        /* Not a wait for anything: the stall under test (the loop does not run for 3.5 s). */
+        (void) nanosleep(&(struct timespec) { .tv_sec = 3, .tv_nsec = 500000000 }, NULL);
+        run_for(&loop, 100);
+        fprintf(stderr, "  lost: '%s'\n", o.why);
+        ASSERT_EQ(o.n_lost, 1);
+        n = strlen(o.why);
+        ASSERT_TRUE(n > 2 && strcmp(o.why + n - 2, ": ") != 0);
+        ASSERT_TRUE(strstr(o.why, "could not be renewed within its TTL (3000 ms): "));
+        ASSERT_TRUE(strstr(o.why, "the daemon was stopped or blocked"));
+        a->ops->finish(o.claim, "failed", 1);
+        store_close(&loop, a);
+        loop_done(&loop);
+        server_stop(&s);
 }
 
 /* ---- takeover ---- */
@@ -834,6 +1044,61 @@ TEST(history_cleanup) {
         server_stop(&s);
 }
 
+static bool listed_and_deleted(const void *userdata) {
+        return stat_count(userdata, "GET") >= 4 && stat_count(userdata, "DELETE") >= 5;
+}
+
+/* More records than a listing page holds (the double's pages hold two keys, as S3's may hold
+ * fewer than max-keys): the clean-up follows the continuation tokens through all the old
+ * ones, and stops at the first record scheduled within history. */
+TEST(history_cleanup_pages) {
+        uv_loop_t loop;
+        Server s;
+        LeaseStore *a;
+        Outcome o;
+        json_t *keys;
+        char path[256], *dump;
+
+        env_reset();
+        double_start(&s, (const char *[]) { "--list-max-keys", "2", NULL });
+        for (int day = 1; day <= 5; day++) {
+                (void) snprintf(path, sizeof(path), "raw?key=solocron/hist/2020-01-0%dT00:00:00Z",
+                                day);
+                ctl_do(&s, "PUT", path, "{\"status\":\"succeeded\",\"generation\":1}");
+                (void) snprintf(path, sizeof(path),
+                                "age?key=solocron/hist/2020-01-0%dT00:00:00Z&seconds=7200", day);
+                ctl_do(&s, "POST", path, NULL);
+        }
+        /* Scheduled in the future but written long ago (a clock far ahead): the pass ends
+         * before it, and a pass after its time deletes it. */
+        ctl_do(&s, "PUT", "raw?key=solocron/hist/2099-01-01T00:00:00Z", "{}");
+        ctl_do(&s, "POST", "age?key=solocron/hist/2099-01-01T00:00:00Z&seconds=7200", NULL);
+        ctl_do(&s, "PUT", "raw?key=solocron/hist/notes.txt", "not ours");
+
+        ASSERT_OK(uv_loop_init(&loop));
+        a = store_new(&loop, &s, "host-a", (Opts) { .history = 3600 * USEC_PER_SEC });
+        ASSERT_EQ(claim(&loop, a, "hist", T0, "run-1", false, &o), LEASE_WON);
+        ctl_do(&s, "POST", "reset-stats", NULL);
+        a->ops->finish(o.claim, "succeeded", 0);
+        ASSERT_TRUE(run_until_true(&loop, listed_and_deleted, &s, 5000));
+        run_for(&loop, 300);            /* time for a fifth listing, which must not come */
+        keys = ctl(&s, "GET", "keys", NULL);
+        dump = json_dumps(keys, JSON_COMPACT);
+        fprintf(stderr, "  left: %s after %lld listings\n", dump,
+                (long long) stat_count(&s, "GET"));
+        ASSERT_STREQ(dump, "{\"keys\":[\"solocron/hist/2026-11-23T06:00:00Z\","
+                           "\"solocron/hist/2099-01-01T00:00:00Z\","
+                           "\"solocron/hist/notes.txt\"]}");
+        free(dump);
+        json_decref(keys);
+        /* Pages: [01 02] [03 04] [05 2026-11-23] [2099 …]: it stops at 2099. */
+        ASSERT_EQ(stat_count(&s, "GET"), 4);
+        ASSERT_EQ(stat_count(&s, "DELETE"), 5);
+        store_close(&loop, a);
+        loop_done(&loop);
+        server_stop(&s);
+}
+
 /* ---- addressing, probe and signing ---- */
 
 TEST(virtual_hosted_style) {
@@ -859,6 +1124,70 @@ TEST(virtual_hosted_style) {
                 ASSERT_STREQ(status_of(rec), "succeeded");
                 json_decref(rec);
         }
+        server_stop(&s);
+}
+
+/* Keys go out as built and signed: libcurl must not remove dot segments from the path. */
+TEST(path_sent_as_is) {
+        uv_loop_t loop;
+        Server s;
+        LeaseStore *a;
+        Outcome o;
+        json_t *rec;
+
+        env_reset();
+        double_start(&s, NULL);
+        ASSERT_OK(uv_loop_init(&loop));
+        a = store_new(&loop, &s, "host-a", (Opts) { .prefix = "fleet/./a/../b" });
+        ASSERT_EQ(claim(&loop, a, "dots", T0, "run-1", false, &o), LEASE_WON);
+        ASSERT_STREQ(o.key, "fleet/./a/../b/dots/2026-11-23T06:00:00Z");
+        rec = record_get(&s, o.key, NULL, NULL);
+        ASSERT_TRUE(rec);
+        ASSERT_STREQ(status_of(rec), "running");
+        json_decref(rec);
+        ASSERT_TRUE(!record_get(&s, "fleet/b/dots/2026-11-23T06:00:00Z", NULL, NULL));
+        a->ops->finish(o.claim, "succeeded", 0);
+        store_close(&loop, a);
+        loop_done(&loop);
+        rec = record_get(&s, "fleet/./a/../b/dots/2026-11-23T06:00:00Z", NULL, NULL);
+        ASSERT_STREQ(status_of(rec), "succeeded");
+        json_decref(rec);
+        server_stop(&s);
+}
+
+static void expect_unavailable(uv_loop_t *loop, LeaseStore *st, const char *job,
+                               const char *want);
+
+/* lease.ca_file: an endpoint whose certificate a private CA signed (MinIO, Ceph). */
+TEST(private_ca) {
+        uv_loop_t loop;
+        Server s;
+        LeaseStore *a;
+        Outcome o;
+        char dir[64] = "/tmp/test-s3-tls-XXXXXX", ca[128], endpoint[64];
+
+        env_reset();
+        if (access("/usr/bin/openssl", X_OK) < 0) {
+                fprintf(stderr, "skipping: no openssl(1) to make a certificate\n");
+                if (single_test)
+                        exit(77);
+                return;
+        }
+        ASSERT_TRUE(mkdtemp(dir));
+        double_start(&s, (const char *[]) { "--tls", dir, NULL });
+        (void) snprintf(s.dir, sizeof(s.dir), "%s", dir);       /* server_stop() removes it */
+        (void) snprintf(ca, sizeof(ca), "%s/server.pem", dir);
+        (void) snprintf(endpoint, sizeof(endpoint), "https://127.0.0.1:%d", s.port);
+        ASSERT_OK(uv_loop_init(&loop));
+        a = store_new(&loop, &s, "host-a", (Opts) { .endpoint = endpoint, .ca_file = ca });
+        ASSERT_EQ(claim(&loop, a, "tls", T0, "run-1", false, &o), LEASE_WON);
+        a->ops->finish(o.claim, "succeeded", 0);
+        store_close(&loop, a);
+        /* The same endpoint, verified against the system's CAs: refused. */
+        a = store_new(&loop, &s, "host-a", (Opts) { .endpoint = endpoint });
+        expect_unavailable(&loop, a, "tls", "TLS failure");
+        store_close(&loop, a);
+        loop_done(&loop);
         server_stop(&s);
 }
 
@@ -930,6 +1259,7 @@ static void client_close(uv_loop_t *loop, S3Client *c) {
 }
 
 #define KEY_SPACE "solocron/a b+c/2026-11-23T06:00:00Z"
+#define KEY_SPACE_2 "solocron/a b+c/2026-11-24T06:00:00Z"
 
 TEST(sigv4_against_s3rver) {
         static const char body[] = "{\"hello\": \"s3rver\"}";
@@ -937,7 +1267,7 @@ TEST(sigv4_against_s3rver) {
         Server s;
         S3Client *c;
         Got g;
-        char *err = NULL;
+        char *err = NULL, *token = NULL;
 
         env_reset();
         if (!s3rver_start(&s))
@@ -965,6 +1295,39 @@ TEST(sigv4_against_s3rver) {
                                       .n_query = 2 }, &g);
         ASSERT_EQ(g.status, 200);
         ASSERT_TRUE(strstr(g.body, "<Key>" KEY_SPACE "</Key>"));
+        /* One key a page: the second page by its continuation token (which has characters
+         * the query must encode, and sign, as S3 does). */
+        s3_do(&loop, c, (S3Request) { .method = HTTP_PUT, .key = KEY_SPACE_2,
+                                      .body = body, .body_size = sizeof(body) - 1 }, &g);
+        ASSERT_EQ(g.status, 200);
+        s3_do(&loop, c, (S3Request) { .method = HTTP_GET, .query = (const SigV4Param[]) {
+                                              { "list-type", "2" }, { "prefix", "solocron/" },
+                                              { "max-keys", "1" } },
+                                      .n_query = 3 }, &g);
+        if (g.status != 200)
+                TEST_FAIL("first page: %ld %s %s", g.status, g.message, g.body);
+        ASSERT_TRUE(strstr(g.body, "<Key>" KEY_SPACE "</Key>"));
+        ASSERT_TRUE(!strstr(g.body, KEY_SPACE_2));
+        {
+                const char *p = g.body, *v;
+                size_t vlen;
+
+                ASSERT_EQ(s3_xml_element(&p, g.body + strlen(g.body), "NextContinuationToken",
+                                         &v, &vlen), 1);
+                ASSERT_OK(s3_xml_text(v, vlen, &token));
+        }
+        fprintf(stderr, "  continuation token '%s'\n", token);
+        s3_do(&loop, c, (S3Request) { .method = HTTP_GET, .query = (const SigV4Param[]) {
+                                              { "list-type", "2" }, { "prefix", "solocron/" },
+                                              { "max-keys", "1" },
+                                              { "continuation-token", token } },
+                                      .n_query = 4 }, &g);
+        free(token);
+        if (g.status != 200)
+                TEST_FAIL("second page: %d %ld %s", g.error, g.status, g.message);
+        ASSERT_TRUE(strstr(g.body, "<Key>" KEY_SPACE_2 "</Key>"));
+        ASSERT_TRUE(strstr(g.body, "<IsTruncated>false</IsTruncated>"));
+        s3_do(&loop, c, (S3Request) { .method = HTTP_DELETE, .key = KEY_SPACE_2 }, &g);
         s3_do(&loop, c, (S3Request) { .method = HTTP_GET, .key = "solocron/missing" }, &g);
         ASSERT_EQ(g.status, 404);
         ASSERT_STREQ(g.code, "NoSuchKey");

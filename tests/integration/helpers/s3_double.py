@@ -14,7 +14,9 @@ ListObjectsV2, "Conditional writes", "Error responses"):
   - ETag = quoted MD5 of the body (single-part upload); Date and Last-Modified from this
     process's own clock (RFC 7231 IMF-fixdate, whole seconds).
   - GetObject, HeadObject (no body), DeleteObject (204 even when absent), ListObjectsV2
-    (list-type=2, prefix, max-keys, continuation-token; keys in UTF-8 binary order).
+    (list-type=2, prefix, max-keys, continuation-token; keys in UTF-8 binary order). AWS may
+    return fewer keys than max-keys on a page; --list-max-keys N makes every page hold at
+    most N, so that clients must follow continuation tokens.
   - Error XML bodies <Error><Code/><Message/><RequestId/></Error>.
   - Requests must be signed: an "AWS4-HMAC-SHA256 Credential=KEYID/..." Authorization header
     with a known key id (403 InvalidAccessKeyId), x-amz-date within 15 minutes of our clock
@@ -25,11 +27,18 @@ ListObjectsV2, "Conditional writes", "Error responses"):
 
 Test-only control routes (a bucket name cannot start with '_'):
   GET  /_double/stats                 {"requests": {"PUT": n, ...}, "total": n,
-                                      "statuses": {"409": n, ...}, "fetches": n}
+                                      "statuses": {"409": n, ...}, "fetches": n,
+                                      "dropped": n}
   POST /_double/reset-stats
   POST /_double/fault                 JSON {"status": 500, "body": "...", "count": 1,
                                       "method": "PUT", "content_type": "application/xml",
-                                      "code": ""}: the next `count` matching requests get it
+                                      "key_prefix": ""}: the next `count` matching requests
+                                      get it instead of being carried out. With "action":
+                                      "delay" or "drop" the request IS carried out, and its
+                                      answer (if its status is "if_status", when given) is
+                                      held "delay_ms", then sent ("delay") or never sent, the
+                                      connection closed ("drop"): a slow server, or an answer
+                                      lost on the way back
   PUT  /_double/raw?key=K             store the body as object K of the first bucket as is
   GET  /_double/object?key=K          {"body": ..., "etag": ..., "last_modified": epoch}
   POST /_double/age?key=K&seconds=N   move K's Last-Modified N seconds into the past
@@ -38,6 +47,9 @@ With --metadata it serves, instead of S3, stand-ins for the ECS container creden
 endpoint (GET /v2/credentials/*; GET /full-uri/* wants Authorization: the --ecs-token) and
 EC2 IMDSv2 (PUT /latest/api/token, GET /latest/meta-data/iam/security-credentials/[ROLE]),
 handing out ASIA... keys that expire --cred-expiry seconds from now, numbered per fetch.
+
+With --tls DIR it writes a self-signed certificate for IP 127.0.0.1 to DIR/server.pem (and
+its key) with openssl(1) and serves HTTPS; without openssl it prints "SKIP" and exits.
 
 Prints the port it listens on (127.0.0.1, ephemeral) as the first line of stdout.
 """
@@ -50,7 +62,11 @@ import hashlib
 import http.server
 import json
 import re
+import os
+import shutil
 import socketserver
+import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -81,6 +97,7 @@ class State:
         self.statuses = {}                              # answers by status, control included
         self.faults = []
         self.fetches = 0                                # --metadata: credentials handed out
+        self.dropped = 0                                # answers a "drop" fault never sent
         self.imds_tokens = set()
 
 
@@ -104,8 +121,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def send(self, status, body=b"", headers=(), head=False):
         st = self.server.state
+        late = getattr(self, "late", None)
+        self.late = None
         with st.lock:
             st.statuses[str(status)] = st.statuses.get(str(status), 0) + 1
+            if late is not None and late["count"] > 0 and late.get("if_status", status) == status:
+                late["count"] -= 1
+            else:
+                late = None
+        if late is not None:
+            # A slow server (the request was carried out; the answer takes its time) or a
+            # lost answer (it never comes: the connection just closes).
+            time.sleep(late.get("delay_ms", 0) / 1000.0)
+            if late.get("action") == "drop":
+                with st.lock:
+                    st.dropped += 1
+                self.close_connection = True
+                return
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
@@ -128,19 +160,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def route(self):
         st = self.server.state
+        self.late = None
         body = self.read_body()
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         if url.path.startswith("/_double/"):
             return self.control(url.path[len("/_double/"):], query, body)
+        bucket, key = self.address(urllib.parse.unquote(url.path))
         with st.lock:
             st.stats[self.command] = st.stats.get(self.command, 0) + 1
             fault = None
             for f in st.faults:
-                if f.get("method") in (None, self.command) and f["count"] > 0:
-                    f["count"] -= 1
-                    fault = f
-                    break
+                if (f.get("method") not in (None, self.command) or f["count"] <= 0 or
+                        not key.startswith(f.get("key_prefix", ""))):
+                    continue
+                if f.get("action", "replace") != "replace":
+                    self.late = self.late or f  # send() takes it if the status matches
+                    continue
+                f["count"] -= 1
+                fault = f
+                break
         if fault:
             hdrs = [("Content-Type", fault.get("content_type", "application/xml"))]
             return self.send(fault.get("status", 500), fault.get("body", "").encode(), hdrs)
@@ -148,7 +187,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.metadata(url.path)
         if not self.check_auth(body):
             return
-        bucket, key = self.address(urllib.parse.unquote(url.path))
         if bucket not in st.buckets:
             return self.error(404, "NoSuchBucket", "The specified bucket does not exist")
         if key == "":
@@ -242,23 +280,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 st.inflight.add(ident)
             # The window in which a racing conditional write sees the conflict.
             time.sleep(st.args.conflict_window_ms / 1000.0)
+        failed = None
         try:
             with st.lock:
                 cur = st.buckets[bucket].get(key)
                 if if_none is not None and cur is not None:
-                    return self.error(412, "PreconditionFailed",
-                                      "At least one of the pre-conditions you specified did "
-                                      "not hold", [("Condition", "If-None-Match")])
-                if if_match is not None and (cur is None or cur.etag != if_match):
-                    return self.error(412, "PreconditionFailed",
-                                      "At least one of the pre-conditions you specified did "
-                                      "not hold", [("Condition", "If-Match")])
-                obj = Obj(body, self.headers.get("Content-Type") or "binary/octet-stream")
-                st.buckets[bucket][key] = obj
+                    failed = "If-None-Match"
+                elif if_match is not None and (cur is None or cur.etag != if_match):
+                    failed = "If-Match"
+                else:
+                    obj = Obj(body, self.headers.get("Content-Type") or "binary/octet-stream")
+                    st.buckets[bucket][key] = obj
         finally:
             if conditional:
                 with st.lock:
                     st.inflight.discard(ident)
+        # Answered once the write is over, as S3 does: a slow answer ("delay" fault) holds
+        # up no other write.
+        if failed:
+            return self.error(412, "PreconditionFailed", "At least one of the pre-conditions "
+                              "you specified did not hold", [("Condition", failed)])
         self.send(200, headers=[("ETag", obj.etag), ("Date", http_date(time.time()))])
 
     def get(self, bucket, key):
@@ -278,7 +319,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def list_objects(self, bucket, query):
         st = self.server.state
         prefix = query.get("prefix", "")
-        max_keys = int(query.get("max-keys", "1000"))
+        max_keys = min(int(query.get("max-keys", "1000")), st.args.list_max_keys)
         token = query.get("continuation-token")
         after = base64.b64decode(token).decode() if token else None
         with st.lock:
@@ -354,11 +395,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if what == "stats":
             with st.lock:
                 reply = {"requests": dict(st.stats), "total": sum(st.stats.values()),
-                         "statuses": dict(st.statuses), "fetches": st.fetches}
+                         "statuses": dict(st.statuses), "fetches": st.fetches,
+                         "dropped": st.dropped}
         elif what == "reset-stats":
             with st.lock:
                 st.stats = {}
                 st.statuses = {}
+                st.dropped = 0
         elif what == "fault":
             f = json.loads(body)
             f.setdefault("count", 1)
@@ -409,6 +452,8 @@ def main():
     p.add_argument("--metadata", action="store_true")
     p.add_argument("--cred-expiry", type=int, default=3600)
     p.add_argument("--ecs-token", default="double-ecs-token")
+    p.add_argument("--list-max-keys", type=int, default=1000)
+    p.add_argument("--tls", metavar="DIR")
     args = p.parse_args()
     if not args.bucket:
         args.bucket = ["test-bucket"]
@@ -416,6 +461,20 @@ def main():
         args.access_key = ["AKIDDOUBLE"]
     httpd = Server(("127.0.0.1", 0), Handler)
     httpd.state = State(args)
+    if args.tls:
+        if not shutil.which("openssl"):
+            print("SKIP", flush=True)
+            return 0
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                        "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", os.path.join(args.tls, "server.key"),
+                        "-out", os.path.join(args.tls, "server.pem")],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(args.tls, "server.pem"),
+                            os.path.join(args.tls, "server.key"))
+        httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
     print(httpd.server_address[1], flush=True)
     try:
         httpd.serve_forever()

@@ -49,6 +49,7 @@
 #include "lease_s3_internal.h"
 #include "macro.h"
 #include "parse.h"
+#include "testhook.h"
 
 /* ---- helpers ---- */
 
@@ -299,7 +300,7 @@ static void read_boot_id(char buf[static 40]) {
 
 int lease_s3_new(uv_loop_t *loop, const LeaseConfig *cfg, const char *hostname,
                  LeaseStore **ret, char **reterr_message) {
-        const char *offset_env = getenv("SOLOCRON_TEST_CLOCK_OFFSET");
+        const char *offset_env = test_hook_getenv("SOLOCRON_TEST_CLOCK_OFFSET");
         S3ClientConfig s3cfg = {
                 .bucket = cfg->bucket,
                 .endpoint = cfg->endpoint,

@@ -19,8 +19,14 @@
 
 /* ---- clock ---- */
 
+/* clock_gettime(), not time(): glibc's time() reads the vDSO's copy of the seconds as of
+ * the last tick, which can still name the second before (a record "started" a second before
+ * its firing was due). */
 static int64_t local_now(const S3Client *c) {
-        return (int64_t) time(NULL) + c->clock_offset;
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t) ts.tv_sec + c->clock_offset;
 }
 
 int64_t s3_client_now(const S3Client *c) {

@@ -13,6 +13,7 @@
 #include "macro.h"
 #include "s3_creds.h"
 #include "s3_creds_internal.h"
+#include "testhook.h"
 
 #define ECS_BASE_DEFAULT        "http://169.254.170.2"
 #define IMDS_BASE_DEFAULT       "http://169.254.169.254"
@@ -54,6 +55,13 @@ const char *s3_creds_source(const S3Creds *c) {
 
 static const char *env(const char *name) {
         const char *v = getenv(name);
+
+        return v && *v ? v : NULL;
+}
+
+/* A test build's other endpoint (testhook.h); NULL in a release build. */
+static const char *test_env(const char *name) {
+        const char *v = test_hook_getenv(name);
 
         return v && *v ? v : NULL;
 }
@@ -279,7 +287,7 @@ static int source_from_container(S3Creds *c, char **reterr_message) {
         const char *full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
 
         if (rel) {
-                const char *base = env("SOLOCRON_TEST_ECS_ENDPOINT") ?: ECS_BASE_DEFAULT;
+                const char *base = test_env("SOLOCRON_TEST_ECS_ENDPOINT") ?: ECS_BASE_DEFAULT;
 
                 if (rel[0] != '/' || strpbrk(rel, " \r\n"))
                         return set_error(reterr_message, -EINVAL,
@@ -361,7 +369,7 @@ int s3_creds_new(S3Creds **ret, char **reterr_message) {
                                  "the environment, no credentials file profile, no container "
                                  "credentials, and %s", "AWS_EC2_METADATA_DISABLED=true");
         c->source = SOURCE_IMDS;
-        c->url = strdup(env("SOLOCRON_TEST_IMDS_ENDPOINT") ?: IMDS_BASE_DEFAULT);
+        c->url = strdup(test_env("SOLOCRON_TEST_IMDS_ENDPOINT") ?: IMDS_BASE_DEFAULT);
         c->source_text = strdup("EC2 instance metadata (IMDSv2)");
         if (!c->url || !c->source_text)
                 return -ENOMEM;

@@ -17,8 +17,9 @@
  * client when first needed and again 5 minutes before they expire; fetched credentials are
  * never used in their last minute.
  *
- * Test only: SOLOCRON_TEST_ECS_ENDPOINT and SOLOCRON_TEST_IMDS_ENDPOINT replace the base URLs
- * http://169.254.170.2 and http://169.254.169.254 (the tests point them at 127.0.0.1).
+ * Test builds only (testhook.h): SOLOCRON_TEST_ECS_ENDPOINT and SOLOCRON_TEST_IMDS_ENDPOINT
+ * replace the base URLs http://169.254.170.2 and http://169.254.169.254 (the tests point them
+ * at 127.0.0.1).
  *
  * Non-logging. No message of this module ever holds a secret or a token. */
 

@@ -9,8 +9,11 @@
  *     ca_file: /etc/ssl/private-ca.pem    # etcd and s3: the CA to verify the servers with
  *     # etcd: endpoints (required), username, password, cert_file, key_file
  *     # s3: bucket (required), endpoint, region, path_style, max_clock_skew */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 #include "strv.h"
@@ -101,9 +104,57 @@ static void lease_endpoints(const Scope *s, const Node *v, LeaseConfig *l) {
         }
 }
 
+/* An http:// URL whose host is this machine: localhost, 127.0.0.0/8 or [::1]. */
+static bool endpoint_is_loopback(const char *url) {
+        const char *host = url + strlen("http://"), *end = host + strcspn(host, "/?#"), *at;
+        char name[64];
+        struct in6_addr a6;
+        struct in_addr a4;
+        size_t n;
+
+        while ((at = memchr(host, '@', (size_t) (end - host))))
+                host = at + 1;                  /* user:password@ */
+        if (*host == '[') {
+                host++;
+                n = strcspn(host, "]");
+        } else
+                n = strcspn(host, ":/?#");
+        if (n >= sizeof(name))
+                return false;
+        memcpy(name, host, n);
+        name[n] = 0;
+        if (strcasecmp(name, "localhost") == 0)
+                return true;
+        if (inet_pton(AF_INET, name, &a4) == 1)
+                return (ntohl(a4.s_addr) >> 24) == 127;
+        return inet_pton(AF_INET6, name, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+/* A password sent over plain HTTP crosses the network in clear (and so does the token etcd
+ * gives for it, on every request): a warning at each such endpoint. */
+static void warn_password_over_http(const Scope *s, const Node *endpoints) {
+        const Node *const *items = &endpoints;
+        size_t n = 1;
+
+        if (endpoints->kind == NODE_SEQUENCE) {
+                items = (const Node *const *) endpoints->items;
+                n = endpoints->n_items;
+        }
+        for (size_t i = 0; i < n; i++) {
+                const char *url = items[i]->value;
+
+                if (!config_node_is_string(items[i]) || items[i]->invalid ||
+                    strncmp(url, "http://", 7) != 0 || endpoint_is_loopback(url))
+                        continue;
+                config_diag_add(s->ctx, CONFIG_WARNING, s->file, items[i]->line, items[i]->column,
+                                "lease: the etcd password goes to '%s' unencrypted (and so does "
+                                "the token etcd gives for it): use https://", url);
+        }
+}
+
 void config_check_lease(const Scope *s, const Node *v) {
         LeaseConfig *l = &s->ctx->config->lease;
-        const Node *first_fleet = NULL, *first_etcd = NULL, *first_s3 = NULL;
+        const Node *first_fleet = NULL, *first_etcd = NULL, *first_s3 = NULL, *endpoints = NULL;
         int i;
 
         if (v->invalid || v->is_null)
@@ -144,7 +195,10 @@ void config_check_lease(const Scope *s, const Node *v) {
                                                    &l->election_timeout); break;
                 case 4: (void) config_get_duration(s, x, "lease.history", false, &l->history); break;
                 case 5: lease_string(s, x, "lease.ca_file", &l->ca_file); break;
-                case 6: lease_endpoints(s, x, l); break;
+                case 6:
+                        lease_endpoints(s, x, l);
+                        endpoints = x;
+                        break;
                 case 7: lease_string(s, x, "lease.username", &l->username); break;
                 case 8: lease_string(s, x, "lease.password", &l->password); break;
                 case 9: lease_string(s, x, "lease.cert_file", &l->cert_file); break;
@@ -177,6 +231,8 @@ void config_check_lease(const Scope *s, const Node *v) {
                 config_error(s, v, "lease: 'ttl' must be whole seconds, at least 2s (etcd's minimum)");
         if ((l->cert_file != NULL) != (l->key_file != NULL))
                 config_error(s, v, "lease: 'cert_file' and 'key_file' go together (mTLS)");
+        if (l->backend == LEASE_BACKEND_ETCD && l->password && endpoints && !endpoints->invalid)
+                warn_password_over_http(s, endpoints);
 }
 
 static bool str_equal(const char *a, const char *b) {

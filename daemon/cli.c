@@ -43,8 +43,8 @@ int cli_load_config(const char *path, Config **ret) {
         for (size_t i = 0; i < diags.n; i++) {
                 _cleanup_free_ char *line = config_diag_format(&diags.items[i]);
 
-                fprintf(stderr, "%s%s\n", diags.items[i].severity == CONFIG_WARNING ? "warning: " : "",
-                        line ? line : "(out of memory)");
+                /* A warning says so itself, after its place: "FILE:L:C: warning: …". */
+                fprintf(stderr, "%s\n", line ? line : "(out of memory)");
         }
         if (r < 0 && diags.n == 0)
                 fprintf(stderr, "%s: cannot load: %s\n", path, strerror(-r));

@@ -1,28 +1,39 @@
 /* SPDX-License-Identifier: MIT */
 /* The etcd lease backend, through etcd's v3 HTTP/JSON gateway, every request asynchronous on
- * the loop (http.c). One firing is one key, PREFIX/JOB/SCHEDULED-UTC, holding a JSON record;
- * every claim has a short lease of its own (lease_etcd_claim.c):
+ * the loop (http.c). One firing is one key, PREFIX/JOB/SCHEDULED-UTC, holding a JSON record,
+ * and a marker beside it, KEY/claimed, that says the firing was claimed; every claim has a
+ * short lease of its own (lease_etcd_claim.c):
  *
- *   claim    lease/grant TTL → kv/txn "if the key was never created, put the running record
- *            on that lease, else range it" → WON, fencing token = the txn's revision (the key's
+ *   claim    lease/grant TTL → kv/txn "if neither the key nor the marker exists, put the
+ *            running record on that lease and its copy, the marker, on the history lease,
+ *            else range both" → WON, fencing token = the txn's revision (the key's
  *            mod_revision: etcd revisions only grow), or HELD naming the holder or the final
  *            status. A record on our own lease is ours: a retried txn whose first try did
  *            commit still wins. A loser revokes its lease at once.
+ *   orphaned the key goes with its holder's lease, the marker stays: a replica that claims
+ *            the firing after its holder died (catch-up, a slow replica) finds the marker
+ *            alone and stands down, HELD "HOST pid N (its lease expired)", as it would have
+ *            before the holder died. Only a takeover claim runs it again.
  *   renew    every TTL/3: lease/keepalive, then kv/range to see that the record is still ours.
  *            No renewal for TTL, a lease etcd no longer has, or another record → lost().
- *   finish   lease/grant HISTORY + 1 h (or reuse the one granted in the last hour: a shared
- *            history lease) → kv/txn "if mod_revision is still our token, put the final
- *            record on the long lease" (if the key is gone, create it) → lease/revoke the short
- *            lease. cancel() revokes the short lease: etcd deletes the running record with
- *            it, and watchers take the firing over.
+ *   finish   kv/txn "if mod_revision is still our token, put the final record on the
+ *            history lease and delete the marker" (if the key is gone, create it) →
+ *            lease/revoke the short lease. cancel() revokes the short lease: etcd deletes
+ *            the running record with it, the marker stays, and watchers take the firing over.
+ *   history  markers and final records share a history lease of HISTORY + 1 h, granted by the
+ *            first claim that needs one (its waits are shared) and used for an hour: one
+ *            lease per daemon per hour, not one per firing, and each record is kept at least
+ *            HISTORY. A lease etcd no longer has ("requested lease not found") is granted
+ *            again.
  *   takeover a holder that dies stops renewing; etcd deletes its key with its lease. watch()
  *            (lease_etcd_watch.c) ranges the key, then follows it with a /v3/watch stream
  *            from that revision and calls ended(true) on its DELETE event (a stream per
  *            watched firing, at most 8 at once; beyond that, a kv/range every TTL/2). The
- *            takeover claim is an ordinary
- *            claim (create_revision == 0: exactly one contender wins) whose record names the
- *            old holder as abandoned: the last running record a claim or watch of this store
- *            saw (the seen cache, lease_etcd_record.c).
+ *            takeover claim is an ordinary claim that only asks for the key to be gone
+ *            (create_revision == 0: exactly one contender wins) and rewrites the marker;
+ *            its record names the old holder as abandoned: the last running record a claim
+ *            or watch of this store saw, or the marker a claim found (the seen cache,
+ *            lease_etcd_record.c).
  *
  * Every request goes through an EtcdCall (lease_etcd_call.c): the current endpoint first, the
  * next one on a connection error, a 5xx or a malformed reply; after a round of failures a
@@ -103,6 +114,62 @@ static void etcd_on_timer(uv_timer_t *t) {
         alarms_rearm(s);
 }
 
+/* ---- the history lease: one per store per hour ---- */
+
+/* Markers and final records share a history lease for this long: it is granted for history +
+ * this, so each record is kept at least `history` and at most this much longer, and etcd
+ * holds one history lease per daemon per hour rather than one per firing. */
+#define HISTORY_SHARE_S         3600U
+
+static int history_on_grant(void *owner, EtcdCall *k, json_t *reply, int error) {
+        EtcdStore *s = owner;
+        uint64_t id = 0, gen = s->history_gen;
+        LeaseClaim *c;
+
+        if (reply && etcd_grant_parse(k, reply, &id) < 0)
+                return -EAGAIN;
+        s->history_call = NULL;
+        if (reply) {
+                s->history_lease = id;
+                /* The lease runs from no earlier than the request: count the hour from it. */
+                s->history_until = k->sent + HISTORY_SHARE_S * 1000;
+        }
+        /* Each waiter in turn, from the head again: a waiter's outcome reaches the daemon,
+         * which may cancel claims or add ones (that wait for another grant) meanwhile. */
+        for (;;) {
+                for (c = s->claims; c && c->history_wait != gen; c = c->next)
+                        ;
+                if (!c)
+                        break;
+                c->history_wait = 0;
+                etcd_claim_on_history(c, k, id, reply ? 0 : error);
+        }
+        etcd_store_maybe_closed(s);
+        return 0;
+}
+
+int etcd_history_lease(EtcdStore *s, LeaseClaim *c, uint64_t *ret) {
+        if (s->history_lease && etcd_now_ms(s) < s->history_until) {
+                *ret = s->history_lease;
+                return 1;
+        }
+        if (!s->history_call) {
+                s->history_call = etcd_call_start(s, "/v3/lease/grant",
+                                                  etcd_body_grant(s->history_s + HISTORY_SHARE_S),
+                                                  c->deadline, history_on_grant, s);
+                if (!s->history_call)
+                        return -ENOMEM;
+                s->history_gen++;
+        }
+        c->history_wait = s->history_gen;
+        return 0;
+}
+
+void etcd_history_forget(EtcdStore *s, uint64_t lease) {
+        if (lease && s->history_lease == lease)
+                s->history_lease = 0;
+}
+
 /* ---- the store ---- */
 
 static void store_free(EtcdStore *s) {
@@ -143,7 +210,7 @@ static void etcd_on_http_closed(void *userdata) {
 
 /* Closing, and every background write and revoke is over: close the client, then the timer. */
 void etcd_store_maybe_closed(EtcdStore *s) {
-        if (!s->closing || s->claims || s->http_closing)
+        if (!s->closing || s->claims || s->history_call || s->http_closing)
                 return;
         s->http_closing = true;
         (void) uv_timer_stop(&s->timer);
@@ -166,6 +233,13 @@ static void etcd_close(LeaseStore *store, void (*done)(void *userdata), void *us
                 next = c->next;
                 if (c->state == CLAIM_GRANT || c->state == CLAIM_TXN || c->state == CLAIM_WON)
                         etcd_claim_release(c);
+        }
+        /* A history grant only final writes could still need. */
+        for (c = s->claims; c && c->history_wait == 0; c = c->next)
+                ;
+        if (s->history_call && !c) {
+                etcd_call_cancel(s->history_call);
+                s->history_call = NULL;
         }
         etcd_store_maybe_closed(s);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* One claim of the etcd lease backend (see lease_etcd.c for the protocol): the election
- * (lease/grant, then kv/txn), renewal while WON (lease/keepalive, then kv/range), the final
- * record, and letting go of its leases (lease/revoke). */
+ * (the store's history lease, lease/grant, then kv/txn), renewal while WON (lease/keepalive,
+ * then kv/range), the final record, and letting go of its lease (lease/revoke). */
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -17,10 +17,6 @@
 #include "timeutil.h"
 
 #define ETCD_CLAIMS_MAX         4096            /* claims in flight, won, or finishing */
-/* Final records share a history lease for this long: it is granted for history + this, so
- * each record is kept at least `history` and at most this much longer, and etcd holds one
- * history lease per daemon per hour rather than one per firing. */
-#define HISTORY_SHARE_S         3600U
 
 /* ---- requests ---- */
 
@@ -35,33 +31,56 @@ static json_t *body_lease(uint64_t id) {
         return json_pack("{s:s}", "ID", u64_to_string(id, buf));
 }
 
-static json_t *body_grant(uint64_t ttl_s) {
-        char buf[21];
+static json_t *compare(const char *key64, bool create, uint64_t expect) {
+        char e[21];
 
-        return json_pack("{s:s}", "TTL", u64_to_string(ttl_s, buf));
+        return json_pack("{s:s,s:s,s:s}", "key", key64, "target", create ? "CREATE" : "MOD",
+                         create ? "create_revision" : "mod_revision", u64_to_string(expect, e));
 }
 
-/* if KEY's target (CREATE: create_revision, MOD: mod_revision) == expect: put value64 on lease;
- * else: range KEY. */
-static json_t *body_txn(const char *key64, bool create, uint64_t expect, const char *value64,
-                        uint64_t lease) {
-        char e[21], l[21];
+static json_t *put(const char *key64, const char *value64, uint64_t lease) {
+        char l[21];
 
-        return json_pack("{s:[{s:s,s:s,s:s}],s:[{s:{s:s,s:s,s:s}}],s:[{s:{s:s}}]}",
-                         "compare", "key", key64, "target", create ? "CREATE" : "MOD",
-                         create ? "create_revision" : "mod_revision", u64_to_string(expect, e),
-                         "success", "request_put", "key", key64, "value", value64,
-                         "lease", u64_to_string(lease, l),
-                         "failure", "request_range", "key", key64);
+        return json_pack("{s:{s:s,s:s,s:s}}", "request_put", "key", key64, "value", value64,
+                         "lease", u64_to_string(lease, l));
 }
 
-/* A txn's outcome: succeeded (proto3 omits false) with the revision of the put, or the range
- * its failure branch ran (NULL: none), for etcd_range_reply_kv(). */
+static json_t *range(const char *key64) {
+        return json_pack("{s:{s:s}}", "request_range", "key", key64);
+}
+
+/* The election: if the key (and, unless a takeover, the marker) was never created: put the
+ * record on the short lease and the marker on the history lease; else range both. */
+static json_t *body_claim(const LeaseClaim *c, const char *value64) {
+        json_t *cmp = c->takeover ? json_pack("[o]", compare(c->key64, true, 0)) :
+                      json_pack("[o,o]", compare(c->key64, true, 0), compare(c->mark64, true, 0));
+
+        return json_pack("{s:o,s:[o,o],s:[o,o]}", "compare", cmp,
+                         "success", put(c->key64, value64, c->lease),
+                                    put(c->mark64, value64, c->history),
+                         "failure", range(c->key64), range(c->mark64));
+}
+
+/* The final record: if the key is still ours (or, CREATE, gone): put the record on the
+ * history lease in its place and delete the marker, which it replaces; else range the key. */
+static json_t *body_final(const LeaseClaim *c, const char *value64) {
+        bool create = c->step == FINAL_CREATE;
+
+        return json_pack("{s:[o],s:[o,{s:{s:s}}],s:[o]}",
+                         "compare", compare(c->key64, create, create ? 0 : c->token),
+                         "success", put(c->key64, value64, c->history),
+                                    "request_delete_range", "key", c->mark64,
+                         "failure", range(c->key64));
+}
+
+/* A txn's outcome: succeeded (proto3 omits false) with the revision of the put, or the
+ * ranges its failure branch ran (ret_ranges[i] NULL: none), for etcd_range_reply_kv(). */
 static int txn_parse(EtcdCall *k, const json_t *reply, bool *ret_won, uint64_t *ret_revision,
-                     const json_t **ret_range) {
+                     const json_t *ret_ranges[static 2]) {
         const json_t *ok = json_object_get(reply, "succeeded");
+        const json_t *responses = json_object_get(reply, "responses");
 
-        *ret_range = NULL;
+        ret_ranges[0] = ret_ranges[1] = NULL;
         if (ok && !json_is_boolean(ok))
                 goto bad;
         *ret_won = json_is_true(ok);
@@ -70,10 +89,10 @@ static int txn_parse(EtcdCall *k, const json_t *reply, bool *ret_won, uint64_t *
                                      ret_revision) < 0 ||
                        *ret_revision == 0 ? (etcd_call_why(k, "malformed txn reply: no revision"),
                                              -EAGAIN) : 0;
-        if (!json_is_array(json_object_get(reply, "responses")))
+        if (!json_is_array(responses))
                 goto bad;
-        *ret_range = json_object_get(json_array_get(json_object_get(reply, "responses"), 0),
-                                     "response_range");
+        for (size_t i = 0; i < 2; i++)
+                ret_ranges[i] = json_object_get(json_array_get(responses, i), "response_range");
         return 0;
 bad:
         etcd_call_why(k, "malformed txn reply");
@@ -91,6 +110,7 @@ static void claim_free(LeaseClaim *c) {
         s->n_claims--;
         free(c->key);
         free(c->key64);
+        free(c->mark64);
         json_decref(c->record);
         free(c);
         etcd_store_maybe_closed(s);
@@ -98,12 +118,14 @@ static void claim_free(LeaseClaim *c) {
 
 static int claim_on_revoked(void *owner, EtcdCall *k, json_t *reply, int error);
 
-/* Let go of what the claim still holds (short lease, unused history lease), then free it. */
+/* Let go of the short lease, if the claim still holds it, then free the claim. The history
+ * lease is the store's: it expires on its own. */
 void etcd_claim_release(LeaseClaim *c) {
         EtcdStore *s = c->store;
-        uint64_t id = c->lease ?: c->long_lease;
+        uint64_t id = c->lease;
 
         c->state = CLAIM_RELEASE;
+        c->history_wait = 0;
         etcd_alarm_disarm(s, &c->alarm);
         etcd_call_cancel(c->call);
         c->call = NULL;
@@ -111,17 +133,7 @@ void etcd_claim_release(LeaseClaim *c) {
                 claim_free(c);
                 return;
         }
-        if (c->lease)
-                c->lease = 0;
-        else {
-                c->long_lease = 0;
-                if (c->long_shared) {
-                        /* A shared history lease holds other final records: never revoke
-                         * it, it expires on its own. */
-                        claim_free(c);
-                        return;
-                }
-        }
+        c->lease = 0;
         c->call = etcd_call_start(s, "/v3/lease/revoke", body_lease(id),
                                   etcd_now_ms(s) + s->election_ms, claim_on_revoked, c);
         if (!c->call)
@@ -170,27 +182,54 @@ static void claim_won(LeaseClaim *c, uint64_t token) {
         c->cb.claimed(c, LEASE_WON, &info, c->cb.userdata);
 }
 
-static void claim_grant(LeaseClaim *c);
+static int claim_elect(LeaseClaim *c);
+
+static void claim_out_of_memory(LeaseClaim *c) {
+        (void) snprintf(c->detail, sizeof(c->detail), "out of memory");
+        claim_conclude(c, LEASE_UNAVAILABLE);
+}
+
+/* The key is gone and the marker is not: the firing was claimed and its holder's lease went
+ * (it died, or let go without a final record). Not new: HELD, as while its holder lived; a
+ * takeover claim may run it again, and its record names this holder. */
+static void claim_abandoned(LeaseClaim *c, const Kv *mark) {
+        size_t n;
+
+        if (etcd_record_is_running(mark->record))
+                etcd_seen_put(c->store, c->key, mark->record, mark->mod_revision);
+        etcd_record_describe(mark->record, c->detail, sizeof(c->detail));
+        n = strlen(c->detail);
+        if (etcd_record_is_running(mark->record))
+                (void) snprintf(c->detail + n, sizeof(c->detail) - n, " (its lease expired)");
+        claim_conclude(c, LEASE_HELD);
+}
 
 static int claim_on_txn(void *owner, EtcdCall *k, json_t *reply, int error) {
         LeaseClaim *c = owner;
-        const json_t *range;
+        const json_t *ranges[2];
         uint64_t rev;
         bool won;
-        Kv kv = {};
+        Kv kv = {}, mark = {};
         int r;
 
         if (!reply) {
                 c->call = NULL;
                 if (error == -ENOENT && etcd_now_ms(c->store) < c->deadline) {
-                        c->lease = 0;           /* "requested lease not found": expired, again */
-                        claim_grant(c);
+                        /* "requested lease not found": the short lease expired (a slow
+                         * election) or the history lease is gone (revoked by hand, etcd
+                         * restored from an old snapshot). Which one etcd does not say: get
+                         * both afresh. */
+                        etcd_history_forget(c->store, c->history);
+                        c->history = 0;
+                        c->lease = 0;
+                        if (claim_elect(c) < 0)
+                                claim_out_of_memory(c);
                         return 0;
                 }
                 claim_unavailable(c, k, error);
                 return 0;
         }
-        r = txn_parse(k, reply, &won, &rev, &range);
+        r = txn_parse(k, reply, &won, &rev, ranges);
         if (r < 0)
                 return r;
         if (won) {
@@ -198,14 +237,21 @@ static int claim_on_txn(void *owner, EtcdCall *k, json_t *reply, int error) {
                 claim_won(c, rev);
                 return 0;
         }
-        r = etcd_range_reply_kv(k, range, &kv);
+        r = etcd_range_reply_kv(k, ranges[0], &kv);
+        if (r >= 0 && !kv.found)
+                r = etcd_range_reply_kv(k, ranges[1], &mark);
         if (r < 0)
                 return r;
-        if (!kv.found) {                /* the key exists (the txn failed): its kv is due */
-                (void) snprintf(k->why, sizeof(k->why), "malformed kv in reply: no mod_revision");
+        if (!kv.found && !mark.found) { /* the txn failed: the key or the marker exists */
+                (void) snprintf(k->why, sizeof(k->why), "malformed txn reply: no kv");
                 return -EAGAIN;
         }
         c->call = NULL;
+        if (!kv.found) {
+                claim_abandoned(c, &mark);
+                json_decref(mark.record);
+                return 0;
+        }
         if (kv.lease == c->lease) {
                 /* Our own put: an earlier try of this txn did commit. */
                 json_decref(kv.record);
@@ -222,46 +268,45 @@ static int claim_on_txn(void *owner, EtcdCall *k, json_t *reply, int error) {
 
 static int claim_on_grant(void *owner, EtcdCall *k, json_t *reply, int error) {
         LeaseClaim *c = owner;
-        EtcdStore *s = c->store;
-        _cleanup_free_ char *value64 = NULL;
-        uint64_t ttl;
 
         if (!reply) {
                 c->call = NULL;
                 claim_unavailable(c, k, error);
                 return 0;
         }
-        if (etcd_json_u64(reply, "ID", &c->lease) < 0 || c->lease == 0 ||
-            etcd_json_u64(reply, "TTL", &ttl) < 0 || ttl == 0) {
-                c->lease = 0;
-                etcd_call_why(k, "malformed reply to /v3/lease/grant: no ID or TTL");
+        if (etcd_grant_parse(k, reply, &c->lease) < 0)
                 return -EAGAIN;
-        }
         c->call = NULL;
         c->renewed = k->sent;
-        c->state = CLAIM_TXN;
-        value64 = etcd_record_to_base64(c->record);
-        if (value64)
-                c->call = etcd_call_start(s, "/v3/kv/txn",
-                                          body_txn(c->key64, true, 0, value64, c->lease),
-                                          c->deadline, claim_on_txn, c);
-        if (!c->call) {
-                (void) snprintf(c->detail, sizeof(c->detail), "out of memory");
-                claim_conclude(c, LEASE_UNAVAILABLE);
-        }
+        if (claim_elect(c) < 0)
+                claim_out_of_memory(c);
         return 0;
 }
 
-static void claim_grant(LeaseClaim *c) {
+/* The election's next step: the store's history lease (for the marker), the short lease,
+ * then the txn. 0, or -ENOMEM: nothing started. */
+static int claim_elect(LeaseClaim *c) {
         EtcdStore *s = c->store;
+        _cleanup_free_ char *value64 = NULL;
+        int r;
 
         c->state = CLAIM_GRANT;
-        c->call = etcd_call_start(s, "/v3/lease/grant", body_grant(s->ttl_ms / 1000),
-                                  c->deadline, claim_on_grant, c);
-        if (!c->call) {
-                (void) snprintf(c->detail, sizeof(c->detail), "out of memory");
-                claim_conclude(c, LEASE_UNAVAILABLE);
+        if (!c->history) {
+                r = etcd_history_lease(s, c, &c->history);
+                if (r <= 0)
+                        return r;       /* 0: etcd_claim_on_history() follows */
         }
+        if (!c->lease)
+                c->call = etcd_call_start(s, "/v3/lease/grant", etcd_body_grant(s->ttl_ms / 1000),
+                                          c->deadline, claim_on_grant, c);
+        else {
+                c->state = CLAIM_TXN;
+                value64 = etcd_record_to_base64(c->record);
+                if (value64)
+                        c->call = etcd_call_start(s, "/v3/kv/txn", body_claim(c, value64),
+                                                  c->deadline, claim_on_txn, c);
+        }
+        return c->call ? 0 : -ENOMEM;
 }
 
 /* The running record: who, which run, since when; and whom a takeover replaces. */
@@ -281,6 +326,15 @@ static json_t *record_new(EtcdStore *s, const LeaseRequest *req, const char *key
                         (void) json_object_set_new(rec, "previous", prev);
         }
         return rec;
+}
+
+/* The marker's key: KEY/claimed (job names have no '/': no job's key is a marker's). */
+static char *mark_key64(const char *key) {
+        _cleanup_free_ char *mark = NULL;
+
+        if (asprintf(&mark, "%s/claimed", key) < 0)
+                return NULL;
+        return etcd_b64_encode(mark, strlen(mark));
 }
 
 LeaseResult etcd_claim(LeaseStore *store, const LeaseRequest *req, const LeaseCallbacks *cb,
@@ -308,19 +362,15 @@ LeaseResult etcd_claim(LeaseStore *store, const LeaseRequest *req, const LeaseCa
                      format_rfc3339_utc(req->scheduled, when)) < 0)
                 c->key = NULL;
         c->key64 = c->key ? etcd_b64_encode(c->key, strlen(c->key)) : NULL;
-        c->record = c->key64 ? record_new(s, req, c->key) : NULL;
-        if (!c->record) {
-                free(c->key);
-                free(c->key64);
-                free(c);
-                goto oom;
-        }
-        c->call = etcd_call_start(s, "/v3/lease/grant", body_grant(s->ttl_ms / 1000),
-                                  c->deadline, claim_on_grant, c);
-        if (!c->call) {
+        c->mark64 = c->key ? mark_key64(c->key) : NULL;
+        c->takeover = req->takeover;
+        c->record = c->key64 && c->mark64 ? record_new(s, req, c->key) : NULL;
+        /* Its first step: a call, or a wait for the history lease, both from the loop. */
+        if (!c->record || claim_elect(c) < 0) {
                 json_decref(c->record);
                 free(c->key);
                 free(c->key64);
+                free(c->mark64);
                 free(c);
                 goto oom;
         }
@@ -419,50 +469,29 @@ static void claim_final_step(LeaseClaim *c);
 
 static int claim_on_final(void *owner, EtcdCall *k, json_t *reply, int error) {
         LeaseClaim *c = owner;
-        EtcdStore *s = c->store;
-        const json_t *range;
+        const json_t *ranges[2];
         uint64_t rev;
         bool won;
         int r;
 
         if (!reply) {
                 c->call = NULL;
-                if (c->long_shared && error == -ENOENT && c->step != FINAL_GRANT) {
-                        /* The shared history lease is gone (revoked by hand, or etcd
-                         * restored from an old snapshot): grant a fresh one. */
-                        if (c->store->history_lease == c->long_lease)
-                                c->store->history_lease = 0;
-                        c->long_lease = 0;
-                        c->long_shared = false;
-                        c->step = FINAL_GRANT;
+                if (error == -ENOENT && etcd_now_ms(c->store) < c->deadline) {
+                        /* "requested lease not found": the history lease is gone (revoked by
+                         * hand, or etcd restored from an old snapshot): a fresh one. */
+                        etcd_history_forget(c->store, c->history);
+                        c->history = 0;
                         claim_final_step(c);
                         return 0;
                 }
                 etcd_claim_release(c);  /* could not write it: the proof of run is lost */
                 return 0;
         }
-        if (c->step == FINAL_GRANT) {
-                if (etcd_json_u64(reply, "ID", &c->long_lease) < 0 || c->long_lease == 0) {
-                        c->long_lease = 0;
-                        etcd_call_why(k, "malformed reply to /v3/lease/grant: no ID");
-                        return -EAGAIN;
-                }
-                /* Share it with the final records of the next HISTORY_SHARE_S. */
-                s->history_lease = c->long_lease;
-                s->history_until = etcd_now_ms(s) + HISTORY_SHARE_S * 1000;
-                c->long_shared = true;
-                c->call = NULL;
-                c->step = FINAL_UPDATE;
-                claim_final_step(c);
-                return 0;
-        }
-        r = txn_parse(k, reply, &won, &rev, &range);
+        r = txn_parse(k, reply, &won, &rev, ranges);
         if (r < 0)
                 return r;
         c->call = NULL;
-        if (won)
-                c->long_lease = 0;      /* holds the record now: keep it */
-        else if (!etcd_range_kv(range) && c->step == FINAL_UPDATE) {
+        if (!won && !etcd_range_kv(ranges[0]) && c->step == FINAL_UPDATE) {
                 /* Our lease expired and took the key along, and nobody has taken over: the
                  * run did happen, record it. */
                 c->step = FINAL_CREATE;
@@ -473,30 +502,43 @@ static int claim_on_final(void *owner, EtcdCall *k, json_t *reply, int error) {
         return 0;
 }
 
+/* The final txn, on the store's history lease of the hour (one more wait at most). */
 static void claim_final_step(LeaseClaim *c) {
         EtcdStore *s = c->store;
         _cleanup_free_ char *value64 = NULL;
+        int r;
 
-        if (c->step == FINAL_GRANT && s->history_lease && etcd_now_ms(s) < s->history_until) {
-                c->long_lease = s->history_lease;
-                c->long_shared = true;
-                c->step = FINAL_UPDATE;
+        if (!c->history) {
+                r = etcd_history_lease(s, c, &c->history);
+                if (r == 0)
+                        return;         /* etcd_claim_on_history() follows */
+                if (r < 0) {
+                        etcd_claim_release(c);
+                        return;
+                }
         }
-        if (c->step == FINAL_GRANT)
-                c->call = etcd_call_start(s, "/v3/lease/grant",
-                                          body_grant(s->history_s + HISTORY_SHARE_S),
-                                          c->deadline, claim_on_final, c);
-        else {
-                value64 = etcd_record_to_base64(c->record);
-                if (value64)
-                        c->call = etcd_call_start(s, "/v3/kv/txn",
-                                                  body_txn(c->key64, c->step == FINAL_CREATE,
-                                                           c->step == FINAL_CREATE ? 0 : c->token,
-                                                           value64, c->long_lease),
-                                                  c->deadline, claim_on_final, c);
-        }
+        value64 = etcd_record_to_base64(c->record);
+        if (value64)
+                c->call = etcd_call_start(s, "/v3/kv/txn", body_final(c, value64), c->deadline,
+                                          claim_on_final, c);
         if (!c->call)
                 etcd_claim_release(c);
+}
+
+void etcd_claim_on_history(LeaseClaim *c, EtcdCall *k, uint64_t lease, int error) {
+        c->history = lease;
+        if (c->state == CLAIM_FINAL) {
+                if (lease)
+                        claim_final_step(c);
+                else
+                        etcd_claim_release(c);
+                return;
+        }
+        assert(c->state == CLAIM_GRANT);
+        if (!lease)
+                claim_unavailable(c, k, error);
+        else if (claim_elect(c) < 0)
+                claim_out_of_memory(c);
 }
 
 void etcd_finish(LeaseClaim *c, const char *result, int64_t exit_status) {
@@ -508,7 +550,8 @@ void etcd_finish(LeaseClaim *c, const char *result, int64_t exit_status) {
         etcd_call_cancel(c->call);
         c->call = NULL;
         c->state = CLAIM_FINAL;
-        c->step = FINAL_GRANT;
+        c->step = FINAL_UPDATE;
+        c->history = 0;         /* the marker's may be too old to keep a record for history */
         c->deadline = etcd_now_ms(s) + s->election_ms;
         (void) json_object_set_new(c->record, "status", json_string(result ?: "finished"));
         (void) json_object_set_new(c->record, "finished",

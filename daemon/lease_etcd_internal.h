@@ -63,7 +63,7 @@ struct EtcdCall {               /* one request, retried; owned by itself, pointe
 };
 
 typedef enum ClaimState {
-        CLAIM_GRANT,            /* PENDING: granting the short lease */
+        CLAIM_GRANT,            /* PENDING: getting the history lease, granting the short one */
         CLAIM_TXN,              /* PENDING: the election */
         CLAIM_WON,              /* the daemon's: renewing */
         CLAIM_FINAL,            /* finish(): writing the final record */
@@ -72,7 +72,6 @@ typedef enum ClaimState {
 } ClaimState;
 
 typedef enum FinalStep {
-        FINAL_GRANT,            /* the history lease */
         FINAL_UPDATE,           /* txn: mod_revision == token */
         FINAL_CREATE,           /* txn: the key is gone (our lease expired): create_revision == 0 */
 } FinalStep;
@@ -84,10 +83,14 @@ struct LeaseClaim {             /* on store->claims; the daemon's while PENDING 
         FinalStep step;
         LeaseCallbacks cb;
         char *key, *key64;      /* and in base64 */
+        char *mark64;           /* the firing's marker, KEY/claimed, in base64 */
+        bool takeover;          /* the claim may win while the marker exists */
         json_t *record;         /* the running record; finish() completes it */
         uint64_t lease;         /* the short lease, 0 before the grant (and after its revoke) */
-        uint64_t long_lease;    /* finish: the history lease, while not holding the record */
-        bool long_shared;       /* long_lease is the store's shared one: never revoke it */
+        uint64_t history;       /* the store's history lease for the marker or the final
+                                 * record; 0: none yet (never ours to revoke) */
+        uint64_t history_wait;  /* waiting for the store's grant of this history_gen:
+                                 * etcd_claim_on_history() follows; 0: not waiting */
         uint64_t token;         /* WON: the key's mod_revision */
         uint64_t deadline;      /* election or final write: loop time, ms */
         uint64_t renewed;       /* WON: the lease runs at least until renewed + ttl */
@@ -137,8 +140,10 @@ struct EtcdStore {
         char *username, *password, *ca_file, *cert_file, *key_file;
         char *token;            /* auth token; "" when etcd has auth disabled; NULL: none yet */
         uint64_t ttl_ms, history_s, election_ms;
-        uint64_t history_lease; /* shared by the final records of this store ... */
-        uint64_t history_until; /* ... until then (loop time, ms); see lease_etcd_claim.c */
+        uint64_t history_lease; /* shared by the markers and final records of this store ... */
+        uint64_t history_until; /* ... until then (loop time, ms); see lease_etcd.c */
+        EtcdCall *history_call; /* granting the next one, for the claims waiting ... */
+        uint64_t history_gen;   /* ... with this number in history_wait */
         char hostname[256];
         char boot_id[64];
         int64_t pid;
@@ -168,6 +173,11 @@ static inline uint64_t etcd_now_ms(const EtcdStore *s) {
 void etcd_alarm_arm(EtcdStore *s, Alarm *a, uint64_t when, void (*fn)(Alarm *a));
 void etcd_alarm_disarm(EtcdStore *s, Alarm *a);
 void etcd_store_maybe_closed(EtcdStore *s);
+/* The store's history lease for c: 1 with *ret set when one is at hand; 0 when it is being
+ * granted (c->history_wait: etcd_claim_on_history() follows, from the loop); -ENOMEM. */
+int etcd_history_lease(EtcdStore *s, LeaseClaim *c, uint64_t *ret);
+/* lease is gone (etcd said "requested lease not found"): grant a fresh one next time. */
+void etcd_history_forget(EtcdStore *s, uint64_t lease);
 
 /* lease_etcd_call.c */
 EtcdCall *etcd_call_start(EtcdStore *s, const char *path, json_t *body, uint64_t deadline,
@@ -195,6 +205,8 @@ const json_t *etcd_range_kv(const json_t *range);
 int etcd_kv_parse(const json_t *kv, Kv *ret, const char **what);
 int etcd_range_reply_kv(EtcdCall *k, const json_t *range, Kv *ret);
 json_t *etcd_body_range(const char *key64);
+json_t *etcd_body_grant(uint64_t ttl_s);
+int etcd_grant_parse(EtcdCall *k, const json_t *reply, uint64_t *ret_id);
 void etcd_seen_put(EtcdStore *s, const char *key, json_t *record, uint64_t mod_revision);
 json_t *etcd_seen_take(EtcdStore *s, const char *key);
 
@@ -204,6 +216,8 @@ LeaseResult etcd_claim(LeaseStore *store, const LeaseRequest *req, const LeaseCa
 void etcd_finish(LeaseClaim *c, const char *result, int64_t exit_status);
 void etcd_cancel(LeaseClaim *c);
 void etcd_claim_release(LeaseClaim *c);
+/* The store's history grant is over: lease, or 0 and the call's failure. */
+void etcd_claim_on_history(LeaseClaim *c, EtcdCall *k, uint64_t lease, int error);
 
 /* lease_etcd_watch.c */
 int etcd_watch(LeaseStore *store, const LeaseRequest *req,

@@ -3,6 +3,7 @@
  * keys and values travel in base64, int64 fields as JSON strings; range replies; the seen
  * cache of running records for takeovers. */
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,6 +188,26 @@ int etcd_range_reply_kv(EtcdCall *k, const json_t *range, Kv *ret) {
 
 json_t *etcd_body_range(const char *key64) {
         return json_pack("{s:s}", "key", key64);
+}
+
+json_t *etcd_body_grant(uint64_t ttl_s) {
+        char buf[21];
+
+        (void) snprintf(buf, sizeof(buf), "%" PRIu64, ttl_s);
+        return json_pack("{s:s}", "TTL", buf);
+}
+
+/* A lease grant's reply → the lease's ID; -EAGAIN after filling k->why when it is malformed. */
+int etcd_grant_parse(EtcdCall *k, const json_t *reply, uint64_t *ret_id) {
+        uint64_t id, ttl;
+
+        if (etcd_json_u64(reply, "ID", &id) < 0 || id == 0 ||
+            etcd_json_u64(reply, "TTL", &ttl) < 0 || ttl == 0) {
+                etcd_call_why(k, "malformed reply to /v3/lease/grant: no ID or TTL");
+                return -EAGAIN;
+        }
+        *ret_id = id;
+        return 0;
 }
 
 /* ---- the seen cache: the last running record of a firing, for takeovers ---- */

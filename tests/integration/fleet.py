@@ -77,6 +77,28 @@ class EtcdCluster:
                 continue
         raise AssertionError("no etcd member answered")
 
+    def wait_deleted(self, key, timeout=15):
+        """Return once key is gone: at once if it is, else on the DELETE event of a /v3/watch
+        from the revision the range saw."""
+        import base64
+        k64 = base64.b64encode(key.encode()).decode()
+        url = self.endpoints[0]
+        req = urllib.request.Request(url + "/v3/kv/range", method="POST",
+                                     data=json.dumps({"key": k64}).encode())
+        with urllib.request.urlopen(req, timeout=2) as r:
+            reply = json.load(r)
+        if not reply.get("kvs"):
+            return
+        start = int(reply["header"]["revision"]) + 1
+        req = urllib.request.Request(url + "/v3/watch", method="POST", data=json.dumps(
+            {"create_request": {"key": k64, "start_revision": str(start)}}).encode())
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            for line in r:
+                events = json.loads(line).get("result", {}).get("events") or []
+                if any(e.get("type") == "DELETE" for e in events):
+                    return
+        raise AssertionError(f"the watch of {key} ended before its deletion")
+
     def kill(self, i):
         self.members[i]["proc"].kill()
         self.members[i]["proc"].wait()

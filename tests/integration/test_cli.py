@@ -108,6 +108,27 @@ def test_check_bad_table_reports_all_errors_exit_2(table):
     assert r.stdout == ""
 
 
+def test_check_warns_of_an_etcd_password_over_plain_http(table):
+    path = table("""
+        lease:
+          backend: etcd
+          endpoints: ["https://10.0.0.2:2379", "http://10.0.0.1:2379"]
+          username: root
+          password: pw
+        jobs:
+          - name: a
+            schedule: "0 1 * * *"
+            command: ["true"]
+    """)
+    r = run("check", "-c", path)
+    assert r.returncode == 0, r.stderr      # a warning, not an error
+    warnings = [line for line in r.stderr.splitlines() if "warning" in line]
+    assert warnings == [f"{path}:4:40: warning: lease: the etcd password goes to "
+                        "'http://10.0.0.1:2379' unencrypted (and so does the token etcd gives "
+                        "for it): use https://"], r.stderr
+    assert "OK, 1 job" in r.stderr
+
+
 def test_missing_config_file_exit_2(tmp_path):
     r = run("check", "-c", str(tmp_path / "absent.yaml"))
     assert r.returncode == 2

@@ -230,6 +230,52 @@ jobs:
 
 
 @needs_etcd
+@pytest.mark.parametrize("takeover", [False, True])
+def test_late_replica_finds_the_holder_dead(etcd, replicas, tmp_path, takeover):
+    # The holder dies mid-run; its key goes with its lease. A replica that only now claims the
+    # firing (it was down and catches up) must not run it again as if it were new: it stands
+    # down, and with takeover: it takes the firing over (attempt 2), as a live watcher would.
+    ran = tmp_path / "ran"
+    t = int(time.time()) + 4
+    g = time.gmtime(t)
+    holder, = replicas(etcd_lease(etcd, ttl="2s") + f"""
+jobs:
+  - name: long
+    schedule: "{g.tm_sec} {g.tm_min} {g.tm_hour} * * *"
+    command: 'echo "$SOLOCRON_SCHEDULED_TIME $REPLICA $SOLOCRON_ATTEMPT $SOLOCRON_FENCING_TOKEN" >> {ran}; echo up; exec sleep 60'
+    catch_up: 1m
+    takeover: {"true" if takeover else "false"}
+""", 1)
+    rec = holder.event("run_started", job="long", timeout=15)
+    pid = int(rec["msg"].split("pid=")[1].split()[0])
+    holder.event("output", job="long")      # its line is in `ran`
+    holder.proc.send_signal(signal.SIGKILL)
+    os.killpg(pid, signal.SIGKILL)
+    etcd.wait_deleted(f"solocron/long/{utc(t)}")
+
+    # The late replica: down at the firing, its state says it last ran the day before.
+    work = tmp_path / "late"
+    (work / "state").mkdir(parents=True)
+    (work / "state" / "state.json").write_text(
+        '{"version": 1, "jobs": {"long": {"last_completed": "%s"}}}' % utc(t - 86400))
+    late = Daemon(str(tmp_path / "table.yaml"), work, env=clean_env(REPLICA="late"))
+    try:
+        held = late.event("firing_held", job="long", timeout=15)
+        assert f"long@{utc(t)} held by " in held["msg"], held["msg"]
+        assert held["msg"].endswith(" (its lease expired)"), held["msg"]
+        if not takeover:
+            assert not late.find("run_started", job="long")
+            assert len(ran.read_text().splitlines()) == 1
+            return
+        late.event("output", job="long", timeout=10)
+        first, second = (line.split() for line in ran.read_text().splitlines())
+        assert first[0] == second[0] == utc(t)
+        assert second[1] == "late" and second[2] == "2" and int(second[3]) > int(first[3])
+    finally:
+        late.stop()
+
+
+@needs_etcd
 @pytest.mark.parametrize("policy", ["kill", "continue"])
 def test_store_stopped_mid_run_on_lease_lost(etcd, replicas, tmp_path, policy):
     t = int(time.time()) + 3

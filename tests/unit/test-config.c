@@ -840,6 +840,49 @@ TEST(value_errors) {
         tmp_cleanup();
 }
 
+/* An etcd password to a plain http:// endpoint on another host is a warning (the table
+ * loads), placed at that endpoint; https:// and this machine's own addresses are not. */
+TEST(etcd_password_over_plain_http) {
+        static const char lease[] =
+                "lease:\n"
+                "  backend: etcd\n"
+                "  endpoints:\n"
+                "    - http://10.0.0.1:2379\n"
+                "    - https://10.0.0.2:2379\n"
+                "    - http://127.0.0.1:2379\n"
+                "    - http://[::1]:2379\n"
+                "    - http://user@LocalHost:2379/\n"
+                "    - http://localhost@etcd.example:2379\n"
+                "  username: root\n";
+        static const char jobs[] =
+                "jobs:\n"
+                "  - name: j\n"
+                "    schedule: \"0 1 * * *\"\n"
+                "    command: \"true\"\n";
+        _cleanup_free_ char *with = NULL, *without = NULL;
+        Loaded l;
+
+        tmp_setup();
+        ASSERT_TRUE(asprintf(&with, "%s  password: pw\n%s", lease, jobs) > 0);
+        ASSERT_TRUE(asprintf(&without, "%s%s", lease, jobs) > 0);
+        l = load_yaml(with);
+        if (l.r < 0 || !l.c)
+                TEST_FAIL("a warning must not stop the table: %d\n%s", l.r, l.text);
+        ASSERT_EQ(l.d.n_errors, 0);
+        ASSERT_DIAGS(l, "main.yaml:4:7: warning: lease: the etcd password goes to "
+                        "'http://10.0.0.1:2379' unencrypted (and so does the token etcd gives "
+                        "for it): use https://\n"
+                        "main.yaml:9:7: warning: lease: the etcd password goes to "
+                        "'http://localhost@etcd.example:2379' unencrypted (and so does the token "
+                        "etcd gives for it): use https://\n");
+        ASSERT_STREQ(l.c->lease.password, "pw");
+        loaded_done(&l);
+        l = load_yaml(without);
+        ASSERT_LOADS(l);
+        loaded_done(&l);
+        tmp_cleanup();
+}
+
 TEST(durations) {
         Loaded l;
 

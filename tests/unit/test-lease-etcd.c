@@ -492,6 +492,23 @@ static void claim(LeaseStore *s, const char *job, int64_t when, unsigned attempt
         (void) snprintf(o->detail, sizeof(o->detail), "%s", info.detail);
 }
 
+/* The marker a claim leaves beside the firing's key. */
+static Kv mark_get(const Etcd *e, const char *key) {
+        char mark[320];
+
+        (void) snprintf(mark, sizeof(mark), "%s/claimed", key);
+        return kv_get(e, mark);
+}
+
+static void lease_revoke(const Etcd *e, uint64_t id) {
+        char body[64];
+        json_t *r;
+
+        (void) snprintf(body, sizeof(body), "{\"ID\":\"%" PRIu64 "\"}", id);
+        ASSERT_TRUE((r = post(e, "/v3/lease/revoke", body, NULL)));
+        json_decref(r);
+}
+
 static char *holder_of(char *buf, size_t n, const char *host, long pid) {
         (void) snprintf(buf, n, "%s pid %ld", host, pid);
         return buf;
@@ -607,7 +624,7 @@ TEST(renewal_and_final_record) {
         TestLoop tl;
         LeaseStore *a;
         Outcome o;
-        Kv kv;
+        Kv kv, m;
 
         tl_init(&tl);
         a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .ttl_s = 2 });
@@ -622,6 +639,12 @@ TEST(renewal_and_final_record) {
         short_lease = kv.lease;
         lease_ttl(e, short_lease, &ttl, &granted);
         ASSERT_TRUE(ttl >= 0 && granted == 2);
+        /* Beside it, the marker: the same record on the history lease. */
+        m = mark_get(e, o.key);
+        ASSERT_TRUE(m.found && json_equal(m.record, kv.record));
+        ASSERT_EQ(m.mod_revision, o.token);
+        ASSERT_TRUE(m.lease != 0 && m.lease != short_lease);
+        json_decref(m.record);
         json_decref(kv.record);
 
         a->ops->finish(o.claim, "failed", 3);
@@ -634,6 +657,8 @@ TEST(renewal_and_final_record) {
         ASSERT_EQ(json_integer_value(json_object_get(kv.record, "fencing_token")), o.token);
         ASSERT_TRUE(json_string_value(json_object_get(kv.record, "finished")));
         ASSERT_TRUE(kv.lease != 0 && kv.lease != short_lease);
+        ASSERT_EQ(kv.lease, m.lease);
+        ASSERT_TRUE(!mark_get(e, o.key).found);         /* the final record replaced it */
         history_lease = kv.lease;
         /* The history lease: history plus the hour in which it is shared. */
         lease_ttl(e, kv.lease, &ttl, &granted);
@@ -655,19 +680,32 @@ TEST(renewal_and_final_record) {
         ASSERT_EQ(kv.lease, history_lease);
         json_decref(kv.record);
 
-        /* Revoked behind our back (it also deletes the records on it): the next final record
-         * gets a fresh one. */
-        {
-                char body[64];
-                json_t *r;
-
-                (void) snprintf(body, sizeof(body), "{\"ID\":\"%" PRIu64 "\"}", history_lease);
-                ASSERT_TRUE((r = post(e, "/v3/lease/revoke", body, NULL)));
-                json_decref(r);
-        }
+        /* Revoked behind our back (it also deletes the records on it): the next claim puts
+         * its marker on a fresh one, and so does the final record. */
+        lease_revoke(e, history_lease);
         claim(a, "renew", T0 + 120, 1, &o);
         ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
         ASSERT_EQ(o.result, LEASE_WON);
+        m = mark_get(e, o.key);
+        ASSERT_TRUE(m.found && m.lease != 0 && m.lease != history_lease);
+        json_decref(m.record);
+        lease_ttl(e, m.lease, &ttl, &granted);
+        ASSERT_EQ(granted, HISTORY_S + 3600);
+        a->ops->finish(o.claim, "succeeded", 0);
+        (void) uv_run(&tl.loop, UV_RUN_DEFAULT);
+        kv = kv_get(e, o.key);
+        ASSERT_TRUE(kv.found);
+        ASSERT_STREQ(json_string_value(json_object_get(kv.record, "status")), "succeeded");
+        ASSERT_EQ(kv.lease, m.lease);
+        json_decref(kv.record);
+        history_lease = m.lease;
+
+        /* Revoked while a run goes on (the marker goes with it): the final record gets a
+         * fresh one. */
+        claim(a, "renew", T0 + 180, 1, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_WON);
+        lease_revoke(e, history_lease);
         a->ops->finish(o.claim, "succeeded", 0);
         (void) uv_run(&tl.loop, UV_RUN_DEFAULT);
         kv = kv_get(e, o.key);
@@ -677,6 +715,39 @@ TEST(renewal_and_final_record) {
         lease_ttl(e, kv.lease, &ttl, &granted);
         ASSERT_EQ(granted, HISTORY_S + 3600);
         json_decref(kv.record);
+        store_close(&tl, a);
+        tl_done(&tl);
+}
+
+/* Claims that start together on a new store wait for one history grant, not one each. */
+TEST(concurrent_claims_share_one_history_lease) {
+        enum { N = 6 };
+        const Etcd *e = shared_etcd();
+        const char *ep[] = { e->url, NULL };
+        uint64_t history = 0;
+        Outcome o[N];
+        TestLoop tl;
+        LeaseStore *a;
+        Kv m;
+
+        tl_init(&tl);
+        a = store_new(&tl, &(StoreOpts) { .endpoints = ep });
+        for (int i = 0; i < N; i++)
+                claim(a, "together", T0 + i, 1, &o[i]);
+        ASSERT_TRUE(RUN_UNTIL(&tl, ({ bool all = true;
+                                      for (int i = 0; i < N; i++)
+                                              all = all && o[i].done;
+                                      all; }), 5000));
+        for (int i = 0; i < N; i++) {
+                ASSERT_EQ(o[i].result, LEASE_WON);
+                m = mark_get(e, o[i].key);
+                ASSERT_TRUE(m.found && m.lease != 0);
+                json_decref(m.record);
+                if (i == 0)
+                        history = m.lease;
+                ASSERT_EQ(m.lease, history);
+                a->ops->cancel(o[i].claim);
+        }
         store_close(&tl, a);
         tl_done(&tl);
 }
@@ -731,8 +802,9 @@ TEST(lost_when_the_record_or_lease_goes) {
         tl_done(&tl);
 }
 
-/* The holder: a child process that claims, reports its token on fd, then renews for ever. */
-static void holder_child(const char *url, int fd) {
+/* The holder: a child process that claims job@T0, reports its token on fd, then renews for
+ * ever. */
+static void holder_child(const char *url, const char *job, int fd) {
         const char *ep[] = { url, NULL };
         TestLoop tl;
         LeaseStore *s;
@@ -741,13 +813,40 @@ static void holder_child(const char *url, int fd) {
 
         tl_init(&tl);
         s = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-dead", .ttl_s = 2 });
-        claim(s, "takeover", T0, 1, &o);
+        claim(s, job, T0, 1, &o);
         (void) RUN_UNTIL(&tl, o.done, 5000);
         (void) snprintf(line, sizeof(line), "%" PRIu64 "\n", o.result == LEASE_WON ? o.token : 0);
         if (write(fd, line, strlen(line)) < 0)
                 _exit(1);
         for (;;)
                 (void) uv_run(&tl.loop, UV_RUN_DEFAULT);
+}
+
+/* Forks a holder of job@T0 (killed with us); returns its pid once it has won, with its token. */
+static pid_t holder_start(const Etcd *e, const char *job, uint64_t *ret_token) {
+        pid_t child, parent = getpid();
+        char line[32] = "";
+        struct pollfd p;
+        int pfd[2];
+
+        ASSERT_OK(pipe2(pfd, O_CLOEXEC));
+        child = fork();
+        ASSERT_TRUE(child >= 0);
+        if (child == 0) {
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != parent)
+                        _exit(1);
+                holder_child(e->url, job, pfd[1]);
+        }
+        (void) close(pfd[1]);
+        p = (struct pollfd) { .fd = pfd[0], .events = POLLIN };
+        ASSERT_EQ(poll(&p, 1, 10000), 1);
+        ASSERT_TRUE(read(pfd[0], line, sizeof(line) - 1) > 0);
+        (void) close(pfd[0]);
+        line[strcspn(line, "\n")] = 0;
+        ASSERT_OK(parse_uint64(line, UINT64_MAX, ret_token));
+        ASSERT_TRUE(*ret_token > 0);
+        return child;
 }
 
 static void on_expired(void *userdata, bool holder_died) {
@@ -766,36 +865,18 @@ TEST(takeover_after_holder_death) {
         const Etcd *e = shared_etcd();
         const char *ep[] = { e->url, NULL };
         const char *hosts[3] = { "host-b", "host-c", "host-d" };
-        char line[32] = "", want[128];
+        char want[128];
         LeaseWatch *w[3];
         LeaseStore *s[3];
         Outcome o[3];
         uint64_t dead_token, t_kill;
-        int pfd[2], won = -1;
-        pid_t child, parent = getpid();
-        struct pollfd p;
+        int won = -1;
+        pid_t child;
         TestLoop tl;
         json_t *prev, *h;
         Kv kv;
 
-        ASSERT_OK(pipe2(pfd, O_CLOEXEC));
-        child = fork();
-        ASSERT_TRUE(child >= 0);
-        if (child == 0) {
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (getppid() != parent)
-                        _exit(1);
-                holder_child(e->url, pfd[1]);
-        }
-        (void) close(pfd[1]);
-        p = (struct pollfd) { .fd = pfd[0], .events = POLLIN };
-        ASSERT_EQ(poll(&p, 1, 10000), 1);
-        ASSERT_TRUE(read(pfd[0], line, sizeof(line) - 1) > 0);
-        (void) close(pfd[0]);
-        line[strcspn(line, "\n")] = 0;
-        ASSERT_OK(parse_uint64(line, UINT64_MAX, &dead_token));
-        ASSERT_TRUE(dead_token > 0);
-
+        child = holder_start(e, "takeover", &dead_token);
         tl_init(&tl);
         for (int i = 0; i < 3; i++) {
                 s[i] = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = hosts[i],
@@ -860,6 +941,101 @@ TEST(takeover_after_holder_death) {
         ASSERT_STREQ(json_string_value(json_object_get(json_object_get(kv.record, "previous"),
                                                        "status")), "abandoned");
         json_decref(kv.record);
+        tl_done(&tl);
+}
+
+/* A holder that dies takes its key along, but not the firing's marker: a replica that claims
+ * the firing only afterwards (catch-up, a slow replica) stands down as it would have while
+ * the holder lived, and only a takeover claim runs it again, naming the dead holder. */
+TEST(late_claim_after_holder_death) {
+        const Etcd *e = shared_etcd();
+        const char *ep[] = { e->url, NULL };
+        const char *key = "test/abandoned/2026-11-23T06:00:00Z";
+        const char *mark = "test/abandoned/2026-11-23T06:00:00Z/claimed";
+        char want[128];
+        uint64_t dead_token;
+        int64_t ttl, granted;
+        LeaseStore *watcher, *late, *later;
+        LeaseWatch *w;
+        Outcome gone = {}, o, o2;
+        pid_t child;
+        TestLoop tl;
+        json_t *prev;
+        Kv kv, m;
+
+        child = holder_start(e, "abandoned", &dead_token);
+        tl_init(&tl);
+        /* The holder dies; its key goes with its lease (a watch sees it go). */
+        watcher = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-w", .ttl_s = 2 });
+        ASSERT_OK(watcher->ops->watch(watcher, &(LeaseRequest) { .job = "abandoned",
+                                                                  .scheduled = T0 },
+                                      on_expired, &gone, &w));
+        ASSERT_OK(kill(child, SIGKILL));
+        ASSERT_EQ(waitpid(child, NULL, 0), child);
+        ASSERT_TRUE(RUN_UNTIL(&tl, gone.expired, 6000));
+        watcher->ops->unwatch(w);
+        ASSERT_TRUE(!kv_get(e, key).found);
+
+        /* A replica that never saw the holder claims the firing late: HELD, not won again. The
+         * detail is no "already run", so a daemon with takeover: watches it (and takes it
+         * over at once: its key is gone). */
+        late = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-late", .ttl_s = 2 });
+        claim(late, "abandoned", T0, 1, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        if (o.result != LEASE_HELD)
+                TEST_FAIL("a late claim of an abandoned firing: %s", o.result == LEASE_WON ?
+                          "won it again" : o.detail);
+        (void) snprintf(want, sizeof(want), "host-dead pid %ld (its lease expired)", (long) child);
+        ASSERT_STREQ(o.detail, want);
+        ASSERT_TRUE(!kv_get(e, key).found);     /* and it wrote nothing */
+        /* What it found: the dead holder's marker, a copy of its running record on the
+         * history lease, which outlives the holder's lease. */
+        m = kv_get(e, mark);
+        ASSERT_TRUE(m.found);
+        ASSERT_EQ(m.mod_revision, dead_token);
+        ASSERT_STREQ(json_string_value(json_object_get(json_object_get(m.record, "holder"),
+                                                       "hostname")), "host-dead");
+        ASSERT_STREQ(json_string_value(json_object_get(m.record, "status")), "running");
+        lease_ttl(e, m.lease, &ttl, &granted);
+        ASSERT_EQ(granted, HISTORY_S + 3600);
+        json_decref(m.record);
+
+        /* Its takeover claim wins, and names the holder it found in the marker. */
+        claim(late, "abandoned", T0, 2, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_WON);
+        ASSERT_TRUE(o.token > dead_token);
+        kv = kv_get(e, key);
+        ASSERT_EQ(json_integer_value(json_object_get(kv.record, "attempt")), 2);
+        prev = json_object_get(kv.record, "previous");
+        ASSERT_STREQ(json_string_value(json_object_get(prev, "status")), "abandoned");
+        ASSERT_EQ(json_integer_value(json_object_get(prev, "fencing_token")), dead_token);
+        ASSERT_STREQ(json_string_value(json_object_get(json_object_get(prev, "holder"),
+                                                       "hostname")), "host-dead");
+        json_decref(kv.record);
+        m = kv_get(e, mark);            /* the marker names the new holder */
+        ASSERT_EQ(m.mod_revision, o.token);
+        ASSERT_EQ(json_integer_value(json_object_get(m.record, "attempt")), 2);
+        json_decref(m.record);
+
+        /* Later still: the live holder, then the final record, which replaces the marker. */
+        later = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-later" });
+        claim(later, "abandoned", T0, 1, &o2);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o2.done, 5000));
+        ASSERT_EQ(o2.result, LEASE_HELD);
+        ASSERT_STREQ(o2.detail, holder_of(want, sizeof(want), "host-late", (long) getpid()));
+        late->ops->finish(o.claim, "succeeded", 0);
+        store_close(&tl, late);
+        ASSERT_TRUE(!kv_get(e, mark).found);
+        kv = kv_get(e, key);
+        ASSERT_STREQ(json_string_value(json_object_get(kv.record, "status")), "succeeded");
+        json_decref(kv.record);
+        claim(later, "abandoned", T0, 1, &o2);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o2.done, 5000));
+        ASSERT_EQ(o2.result, LEASE_HELD);
+        ASSERT_STREQ(o2.detail, "already run: succeeded");
+        store_close(&tl, later);
+        store_close(&tl, watcher);
         tl_done(&tl);
 }
 

@@ -319,7 +319,7 @@ static json_t *record_new(EtcdStore *s, const LeaseRequest *req, const char *key
                         "holder", "hostname", s->hostname, "pid", (json_int_t) s->pid,
                         "boot_id", s->boot_id,
                         "run", req->run_id ?: "", "attempt", (json_int_t) req->attempt,
-                        "status", "running", "started", format_rfc3339_utc(time(NULL), now));
+                        "status", "running", "started", format_rfc3339_utc(etcd_wall_sec(), now));
         if (rec && req->takeover) {
                 prev = etcd_seen_take(s, key);
                 if (prev)
@@ -555,7 +555,7 @@ void etcd_finish(LeaseClaim *c, const char *result, int64_t exit_status) {
         c->deadline = etcd_now_ms(s) + s->election_ms;
         (void) json_object_set_new(c->record, "status", json_string(result ?: "finished"));
         (void) json_object_set_new(c->record, "finished",
-                                   json_string(format_rfc3339_utc(time(NULL), now)));
+                                   json_string(format_rfc3339_utc(etcd_wall_sec(), now)));
         (void) json_object_set_new(c->record, "exit_status",
                                    exit_status >= 0 ? json_integer(exit_status) : json_null());
         (void) json_object_set_new(c->record, "fencing_token", json_integer((json_int_t) c->token));

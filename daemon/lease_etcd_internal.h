@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <uv.h>
 
 #include "http.h"
@@ -167,6 +168,16 @@ typedef struct Kv {             /* the first kv of a range */
 
 static inline uint64_t etcd_now_ms(const EtcdStore *s) {
         return uv_now(s->loop);
+}
+
+/* The wall clock in seconds, for records: clock_gettime(), not time(), whose vDSO seconds
+ * still name the second before right after a boundary (a record "started" before its
+ * firing was due). */
+static inline int64_t etcd_wall_sec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t) ts.tv_sec;
 }
 
 /* lease_etcd.c */

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Fleet-wide leases with real stores: five replicas, one run per firing."""
+import calendar
 import os
 import signal
 import time
@@ -400,3 +401,72 @@ jobs:
         d.stop()
     finally:
         double.stop()
+
+
+def assert_started_in_its_second(record, scheduled):
+    """A record's start is never before its firing: a coarse clock read right after the
+    second boundary named the second before."""
+    started = calendar.timegm(time.strptime(record["started"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert started >= scheduled, (record["started"], utc(scheduled))
+
+
+@needs_etcd
+def test_records_never_start_before_their_firing(etcd, s3, replicas, tmp_path):
+    import json
+    etcd_ds = replicas(etcd_lease(etcd) + """
+jobs:
+  - name: tick
+    schedule: "* * * * * *"
+    command: ["true"]
+""", 1)
+    fins = etcd_ds[0].event("run_finished", job="tick", count=3)
+    for fin in fins:
+        t = calendar.timegm(time.strptime(fin["scheduled"], "%Y-%m-%dT%H:%M:%SZ"))
+        record = json.loads(etcd.range(f"solocron/tick/{fin['scheduled']}"))
+        assert_started_in_its_second(record, t)
+
+    table = tmp_path / "s3.yaml"
+    table.write_text(s3_lease(s3) + """
+jobs:
+  - name: tock
+    schedule: "* * * * * *"
+    command: ["true"]
+""")
+    work = tmp_path / "s3-replica"
+    work.mkdir()
+    d = Daemon(str(table), work, env=clean_env(**S3_ENV))
+    try:
+        fins = d.event("run_finished", job="tock", count=3)
+        for fin in fins:
+            t = calendar.timegm(time.strptime(fin["scheduled"], "%Y-%m-%dT%H:%M:%SZ"))
+            assert_started_in_its_second(s3.record(f"solocron/tock/{fin['scheduled']}"), t)
+    finally:
+        d.stop()
+
+
+@needs_etcd
+def test_store_down_run_says_so_in_the_environment(replicas, tmp_path):
+    # on_store_down: run starts the firing without a lease: the job knows (no fencing
+    # token, SOLOCRON_LEASE=unavailable), while a job with skip does not run.
+    from fleet import free_port
+    port = free_port()
+    ds = replicas(f"""
+lease:
+  backend: etcd
+  endpoints: ["http://127.0.0.1:{port}"]
+  election_timeout: 1s
+jobs:
+  - name: eager
+    schedule: "* * * * * *"
+    on_store_down: run
+    command: 'echo "lease=$SOLOCRON_LEASE token=$SOLOCRON_FENCING_TOKEN"'
+  - name: careful
+    schedule: "* * * * * *"
+    command: ["echo", "careful ran"]
+""", 1)
+    rec = ds[0].event("lease_unavailable", job="eager", timeout=15)
+    assert "running it anyway (on_store_down: run)" in rec["msg"]
+    assert ds[0].output("eager") == "lease=unavailable token="
+    skip = ds[0].event("lease_unavailable", job="careful", timeout=15)
+    assert "skipping it (on_store_down: skip)" in skip["msg"]
+    assert not ds[0].find("run_started", job="careful")

@@ -38,7 +38,6 @@ typedef struct LocalStore {
         char *holder_json;      /* the host name as a JSON string, quotes and escapes included */
         uint64_t timeout_msec;  /* election_timeout: how long a taken lock is waited for */
         char detail[256];       /* the last HELD/UNAVAILABLE explanation */
-        char key[512];          /* the last key claimed */
         LeaseClaim *waiting;    /* claims and final records waiting for a lock (list) */
         void (*closed)(void *userdata);  /* close(): called once nothing waits any more */
         void *closed_userdata;
@@ -54,6 +53,7 @@ typedef enum ClaimStep {
 struct LeaseClaim {
         LocalStore *store;
         char *path, *job, *run_id;
+        char *key;              /* SOLOCRON_LEASE_KEY: "DIR/job-NAME.lease#SCHEDULED" */
         int64_t scheduled;
         unsigned attempt;
         uint64_t token;
@@ -171,6 +171,7 @@ static int lock_open(LocalStore *ls, const char *path) {
 }
 
 static void claim_free(LeaseClaim *c) {
+        free(c->key);
         free(c->end_result);
         free(c->written);
         free(c->path);
@@ -297,7 +298,7 @@ static int record_end(LeaseClaim *c) {
 static void claim_on_retry(uv_timer_t *t) {
         LeaseClaim *c = t->data;
         LocalStore *ls = c->store;
-        LeaseInfo info = { .detail = ls->detail, .key = ls->key };
+        LeaseInfo info = { .detail = ls->detail, .key = c->key };
         LeaseResult res;
 
         if (c->step == STEP_END) {
@@ -330,20 +331,22 @@ static LeaseResult local_claim(LeaseStore *s, const LeaseRequest *req, const Lea
         LeaseClaim *c;
         LeaseResult res;
 
-        (void) snprintf(ls->key, sizeof(ls->key), "%s/job-%s.lease#%s", ls->dir, req->job,
-                        format_rfc3339_utc(req->scheduled, sched));
-        *ret_info = (LeaseInfo) { .detail = ls->detail, .key = ls->key };
+        *ret_info = (LeaseInfo) { .detail = ls->detail };
         c = calloc(1, sizeof(LeaseClaim));
         if (!c)
                 return LEASE_UNAVAILABLE;
         *c = (LeaseClaim) { .store = ls, .scheduled = req->scheduled, .attempt = req->attempt,
                             .job = strdup(req->job), .run_id = strdup(req->run_id), .cb = *cb };
-        if (!c->job || !c->run_id || asprintf(&c->path, "%s/job-%s.lease", ls->dir, req->job) < 0) {
+        if (!c->job || !c->run_id || asprintf(&c->path, "%s/job-%s.lease", ls->dir, req->job) < 0)
                 c->path = NULL;
+        else if (asprintf(&c->key, "%s#%s", c->path, format_rfc3339_utc(req->scheduled, sched)) < 0)
+                c->key = NULL;
+        if (!c->key) {
                 (void) snprintf(ls->detail, sizeof(ls->detail), "out of memory");
                 claim_free(c);
                 return LEASE_UNAVAILABLE;
         }
+        ret_info->key = c->key;
         res = claim_try(c, ret_info);
         if (res == LEASE_PENDING && !claim_wait(c))
                 res = LEASE_UNAVAILABLE;

@@ -363,7 +363,8 @@ typedef struct ChildSetup {
         volatile int err;       /* the child's errno when it could not exec (shared memory) */
 } ChildSetup;
 
-/* The child: its own session; every signal at its default action and none blocked (the
+/* The child: it shares our memory and our thread's data (errno, pthread_self(): raise()
+ * would signal our thread, not the child), so only plain system calls. Its own session; every signal at its default action and none blocked (the
  * daemon's handlers are not the job's, and an ignored SIGPIPE would break its pipelines);
  * killed with the daemon (PR_SET_PDEATHSIG: a SIGKILLed daemon must not leave a job running
  * that a takeover replica then runs again); exactly descriptors 0, 1 and 2 (libcurl's
@@ -380,7 +381,7 @@ static _Noreturn void spawn_child(ChildSetup *cs) {
                 if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
                         goto fail;
                 if (getppid() != cs->parent)
-                        (void) raise(SIGKILL);          /* the daemon died already */
+                        _exit(127);                     /* the daemon died already */
         }
         /* A descriptor below 3 that belongs elsewhere (a daemon started with stdin closed
          * gets pipe ends there) moves out of the way first. */

@@ -11,5 +11,5 @@
 #ifdef SOLOCRON_TEST_HOOKS
 #define test_hook_getenv(name) getenv(name)
 #else
-#define test_hook_getenv(name) ((const char *) NULL)
+#define test_hook_getenv(name) ((void) (name), (const char *) NULL)
 #endif

@@ -202,3 +202,36 @@ def test_default_pid_file_of_a_non_root_daemon():
     finally:
         shutil.rmtree(private, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_a_claim_that_waited_for_the_lock_has_its_own_key(daemon, tmp_path):
+    # The lock is held across one firing of `locked` and one of `tick`, for less than
+    # election_timeout: the claim waits, then wins; meanwhile `tick` claims its own firing.
+    # The job still gets its own lease key (it was the store's last key claimed, tick's).
+    import calendar
+    d = daemon("""
+        lease:
+          election_timeout: 3s
+        jobs:
+          - name: locked
+            schedule: "*/2 * * * * *"
+            command: 'echo "$SOLOCRON_LEASE $SOLOCRON_SCHEDULED_TIME $SOLOCRON_LEASE_KEY"'
+          - name: tick
+            schedule: "* * * * * *"
+            command: ["true"]
+    """)
+    first = d.event("run_finished", job="locked")
+    t = calendar.timegm(time.strptime(first["scheduled"], "%Y-%m-%dT%H:%M:%SZ"))
+    lease = tmp_path / "state" / "leases" / "job-locked.lease"
+    time.sleep(max(0.0, t + 1.3 - time.time()))       # between two firings of `locked`
+    holder = subprocess.Popen(["flock", str(lease), "-c", "echo held; exec sleep 1.9"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        lines = d.output("locked", count=2)
+    finally:
+        holder.wait()
+    status, scheduled, key = lines[1].split(" ")
+    assert status == "won"
+    assert key.endswith(f"/leases/job-locked.lease#{scheduled}"), key
+    assert not d.find("lease_unavailable")

@@ -3,10 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "macro.h"
 #include "sigv4.h"
@@ -30,7 +26,7 @@
  * and signs it. */
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
-#define SHA256_LEN 32
+#define SHA256_LEN SIGV4_SHA256_LEN
 
 static void hex_encode(const unsigned char *d, size_t n, char *out) {
         static const char hex[] = "0123456789abcdef";
@@ -42,32 +38,17 @@ static void hex_encode(const unsigned char *d, size_t n, char *out) {
         out[2 * n] = '\0';
 }
 
-/* The one boundary where libcrypto's error queue becomes an errno (STYLE B4). */
-static int crypto_failed(void) {
-        ERR_clear_error();
-        return -EIO;
-}
-
-int sigv4_sha256_hex(const void *data, size_t len, char out[static SIGV4_SHA256_HEX_MAX]) {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned mdlen = 0;
+int sigv4_sha256_hex(const SigV4Crypto *crypto, const void *data, size_t len,
+                     char out[static SIGV4_SHA256_HEX_MAX]) {
+        uint8_t md[SHA256_LEN];
+        int r;
 
         if (!data && len > 0)
                 return -EINVAL;
-        if (EVP_Digest(data ? data : "", len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-            mdlen != SHA256_LEN)
-                return crypto_failed();
-
+        r = crypto->sha256(data ? data : "", len, md);
+        if (r < 0)
+                return r;
         hex_encode(md, SHA256_LEN, out);
-        return 0;
-}
-
-static int hmac_sha256(const void *key, size_t key_len, const void *d, size_t n,
-                       unsigned char out[static SHA256_LEN]) {
-        unsigned outlen = 0;
-
-        if (!HMAC(EVP_sha256(), key, (int) key_len, d, n, out, &outlen) || outlen != SHA256_LEN)
-                return crypto_failed();
         return 0;
 }
 
@@ -94,8 +75,9 @@ static void format_amz_date(int64_t now, char out[static SIGV4_AMZ_DATE_MAX]) {
         out[16] = '\0';
 }
 
-static int signing_key(const char *secret, const char *date, const char *region,
-                       const char *service, unsigned char ret[static SHA256_LEN]) {
+static int signing_key(const SigV4Crypto *crypto, const char *secret, const char *date,
+                       const char *region, const char *service,
+                       unsigned char ret[static SHA256_LEN]) {
         char k_secret[4 + SIGV4_NAME_MAX];
         unsigned char k[SHA256_LEN];
         size_t n = strlen(secret);
@@ -104,16 +86,16 @@ static int signing_key(const char *secret, const char *date, const char *region,
         memcpy(k_secret, "AWS4", 4);
         memcpy(k_secret + 4, secret, n);
 
-        r = hmac_sha256(k_secret, 4 + n, date, strlen(date), k);
+        r = crypto->hmac_sha256(k_secret, 4 + n, date, strlen(date), k);
         if (r >= 0)
-                r = hmac_sha256(k, SHA256_LEN, region, strlen(region), k);
+                r = crypto->hmac_sha256(k, SHA256_LEN, region, strlen(region), k);
         if (r >= 0)
-                r = hmac_sha256(k, SHA256_LEN, service, strlen(service), k);
+                r = crypto->hmac_sha256(k, SHA256_LEN, service, strlen(service), k);
         if (r >= 0)
-                r = hmac_sha256(k, SHA256_LEN, "aws4_request", strlen("aws4_request"), ret);
+                r = crypto->hmac_sha256(k, SHA256_LEN, "aws4_request", strlen("aws4_request"), ret);
 
-        OPENSSL_cleanse(k_secret, sizeof(k_secret));
-        OPENSSL_cleanse(k, sizeof(k));
+        explicit_bzero(k_secret, sizeof(k_secret));
+        explicit_bzero(k, sizeof(k));
         return r;
 }
 
@@ -122,19 +104,19 @@ void sigv4_signature_done(SigV4Signature *s) {
                 return;
         free(s->authorization);
         if (s->security_token) {
-                OPENSSL_cleanse(s->security_token, strlen(s->security_token));
+                explicit_bzero(s->security_token, strlen(s->security_token));
                 free(s->security_token);
         }
         if (s->canonical_request) {
-                OPENSSL_cleanse(s->canonical_request, strlen(s->canonical_request));
+                explicit_bzero(s->canonical_request, strlen(s->canonical_request));
                 free(s->canonical_request);
         }
         free(s->string_to_sign);
         *s = (SigV4Signature) {};
 }
 
-int sigv4_sign(const SigV4Request *req, const SigV4Credentials *creds, const char *region,
-               const char *service, int64_t now, SigV4Signature *ret) {
+int sigv4_sign(const SigV4Crypto *crypto, const SigV4Request *req, const SigV4Credentials *creds,
+               const char *region, const char *service, int64_t now, SigV4Signature *ret) {
         _cleanup_(sigv4_signature_done) SigV4Signature sig = {};
         _cleanup_(str_done) Str creq = {}, signed_headers = {}, sts = {}, scope = {}, auth = {};
         const char *token = NULL;
@@ -156,7 +138,7 @@ int sigv4_sign(const SigV4Request *req, const SigV4Credentials *creds, const cha
         r = sigv4_build_canonical_request(&creq, &signed_headers, req, sig.amz_date, token);
         if (r < 0)
                 return r;
-        r = sigv4_sha256_hex(creq.p, creq.len, creq_hash);
+        r = sigv4_sha256_hex(crypto, creq.p, creq.len, creq_hash);
         if (r < 0)
                 return r;
 
@@ -168,10 +150,10 @@ int sigv4_sign(const SigV4Request *req, const SigV4Credentials *creds, const cha
                 return r;
 
         /* Signature. */
-        r = signing_key(creds->secret_access_key, date, region, service, key);
+        r = signing_key(crypto, creds->secret_access_key, date, region, service, key);
         if (r >= 0)
-                r = hmac_sha256(key, SHA256_LEN, sts.p, sts.len, mac);
-        OPENSSL_cleanse(key, sizeof(key));
+                r = crypto->hmac_sha256(key, SHA256_LEN, sts.p, sts.len, mac);
+        explicit_bzero(key, sizeof(key));
         if (r < 0)
                 return r;
         hex_encode(mac, SHA256_LEN, sig.signature);

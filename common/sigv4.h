@@ -3,7 +3,8 @@
 
 /* AWS Signature Version 4 for S3 requests sent with an Authorization header and the payload
  * in a single chunk (signed or "UNSIGNED-PAYLOAD"). Pure: no I/O, no logging, no clock (the
- * request time is passed in), no globals; HMAC-SHA256 and SHA-256 come from libcrypto.
+ * request time is passed in), no globals; HMAC-SHA256 and SHA-256 come from the caller
+ * (SigV4Crypto: the daemon's loads libcrypto on first use, the tests link it).
  * Rules: AWS S3 API Reference, "Signature Calculations for the Authorization Header:
  * Transferring Payload in a Single Chunk" (sig-v4-header-based-auth).
  *
@@ -26,6 +27,16 @@
 #define SIGV4_SHA256_HEX_MAX 65 /* 64 lowercase hex digits + NUL */
 #define SIGV4_AMZ_DATE_MAX   17 /* "20130524T000000Z" + NUL */
 #define SIGV4_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
+
+#define SIGV4_SHA256_LEN 32
+
+/* The two hashes SigV4 needs, from a library of the caller's choice. Each returns 0, or a
+ * negative errno when the library failed (or could not be loaded). */
+typedef struct SigV4Crypto {
+        int (*sha256)(const void *data, size_t len, uint8_t ret[static SIGV4_SHA256_LEN]);
+        int (*hmac_sha256)(const void *key, size_t key_len, const void *data, size_t len,
+                           uint8_t ret[static SIGV4_SHA256_LEN]);
+} SigV4Crypto;
 
 /* The last Unix second whose year has four digits (9999-12-31T23:59:59Z). */
 #define SIGV4_TIME_MAX INT64_C(253402300799)
@@ -88,18 +99,19 @@ typedef struct SigV4Signature { /* embedded object: sigv4_signature_done() frees
         char *string_to_sign;   /* owned; no secrets */
 } SigV4Signature;
 
-/* Signs req for region and service ("s3") at Unix time now (0..SIGV4_TIME_MAX). Region and
- * service are 1..SIGV4_SCOPE_MAX of [A-Za-z0-9_-]. On success fills *ret, which the caller
- * releases with sigv4_signature_done(). Returns 0, -EINVAL (bad or too long input), -ENOMEM,
- * or -EIO (libcrypto failed). */
-int sigv4_sign(const SigV4Request *req, const SigV4Credentials *creds, const char *region,
-               const char *service, int64_t now, SigV4Signature *ret);
+/* Signs req for region and service ("s3") at Unix time now (0..SIGV4_TIME_MAX), hashing with
+ * crypto. Region and service are 1..SIGV4_SCOPE_MAX of [A-Za-z0-9_-]. On success fills *ret,
+ * which the caller releases with sigv4_signature_done(). Returns 0, -EINVAL (bad or too long
+ * input), -ENOMEM, or crypto's error. */
+int sigv4_sign(const SigV4Crypto *crypto, const SigV4Request *req, const SigV4Credentials *creds,
+               const char *region, const char *service, int64_t now, SigV4Signature *ret);
 
 /* Frees the strings of s and wipes it; accepts a zeroed or already-done s. */
 void sigv4_signature_done(SigV4Signature *s);
 
-/* Lowercase hex SHA-256 of len bytes at data into out. Returns 0 or -EIO. */
-int sigv4_sha256_hex(const void *data, size_t len, char out[static SIGV4_SHA256_HEX_MAX]);
+/* Lowercase hex SHA-256 of len bytes at data into out. Returns 0 or crypto's error. */
+int sigv4_sha256_hex(const SigV4Crypto *crypto, const void *data, size_t len,
+                     char out[static SIGV4_SHA256_HEX_MAX]);
 
 /* S3 URI encoding: every byte except A-Za-z0-9 - . _ ~ becomes %XX (uppercase hex);
  * sigv4_encode_path() also keeps '/', for object keys in paths, sigv4_encode_query() does

@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "sigv4.h"
 
 /* A growing string. Growing wipes the old block, so no stray copy of a session token is
@@ -27,7 +25,7 @@ typedef struct Str {
 
 static inline void str_done(Str *s) {
         if (s->p) {
-                OPENSSL_cleanse(s->p, s->cap);
+                explicit_bzero(s->p, s->cap);
                 free(s->p);
         }
         *s = (Str) {};
@@ -48,7 +46,7 @@ static inline int str_add(Str *s, const char *d, size_t n) {
                         return -ENOMEM;
                 if (s->p) {
                         memcpy(p, s->p, s->len);
-                        OPENSSL_cleanse(s->p, s->cap);
+                        explicit_bzero(s->p, s->cap);
                         free(s->p);
                 }
                 s->p = p;

@@ -85,87 +85,81 @@ static const char *expand_lookup(ConfigCtx *ctx, const char *name) {
         return v;
 }
 
-int config_expand_string(const Scope *s, const Node *n, const char *in, char **ret) {
+/* One "${...}" at in[i] into o. Returns how many bytes of in it took, 0 when the rest of the
+ * string cannot be read (no '}'), or -ENOMEM; *failed on an error (reported). */
+static ssize_t expand_reference(const Scope *s, const Node *n, const char *in, size_t i, Out *o,
+                                bool *failed) {
+        unsigned col = config_node_column_at(s->file, n, i);
+        const char *end = strchr(in + i + 2, '}'), *value, *dflt = NULL;
         _cleanup_free_ char *name = NULL;
+        size_t inner_len, name_len = 0;
+        int r;
+
+        if (!end) {
+                config_error_at(s, n->line, col, "unterminated '${' (missing '}')");
+                *failed = true;
+                return 0;
+        }
+        inner_len = (size_t) (end - (in + i + 2));
+        if (is_name_start(in[i + 2]))
+                while (name_len < inner_len && is_name_char(in[i + 2 + name_len]))
+                        name_len++;
+        if (name_len == 0) {
+                config_error_at(s, n->line, col, "invalid variable name in '${%.*s}'",
+                                (int) inner_len, in + i + 2);
+                *failed = true;
+                return (ssize_t) inner_len + 3;
+        }
+        if (name_len < inner_len) {
+                if (inner_len - name_len < 2 || in[i + 2 + name_len] != ':' ||
+                    in[i + 3 + name_len] != '-') {
+                        config_error_at(s, n->line, col, "unsupported expansion '${%.*s}'; use "
+                                        "${VAR} or ${VAR:-default}", (int) inner_len, in + i + 2);
+                        *failed = true;
+                        return (ssize_t) inner_len + 3;
+                }
+                dflt = in + i + 4 + name_len;
+        }
+        name = strndup(in + i + 2, name_len);
+        if (!name)
+                return -ENOMEM;
+        value = expand_lookup(s->ctx, name);
+        if (dflt && (!value || !*value))
+                r = out_append(o, dflt, (size_t) (end - dflt));
+        else if (value)
+                r = out_append(o, value, strlen(value));
+        else {
+                config_error_at(s, n->line, col, "variable '%s' is not set; write "
+                                "${%s:-default}, or $${%s} for a literal", name, name, name);
+                *failed = true;
+                r = 0;
+        }
+        return r < 0 ? r : (ssize_t) inner_len + 3;
+}
+
+int config_expand_string(const Scope *s, const Node *n, const char *in, char **ret) {
         Out o = {};
         bool failed = false;
         size_t i = 0;
-        int r;
+        ssize_t k;
 
         while (in[i]) {
-                const char *end, *value, *dflt = NULL;
-                size_t start = i, name_len, inner_len;
-                unsigned col;
-
                 if (in[i] != '$' || (in[i + 1] != '$' && in[i + 1] != '{')) {
-                        size_t k = strcspn(in + i + 1, "$") + 1;
-
-                        r = out_append(&o, in + i, k);
-                        if (r < 0)
+                        k = (ssize_t) strcspn(in + i + 1, "$") + 1;
+                        if (out_append(&o, in + i, (size_t) k) < 0)
                                 goto oom;
-                        i += k;
-                        continue;
-                }
-                if (in[i + 1] == '$') {
-                        r = out_append(&o, "$", 1);
-                        if (r < 0)
+                } else if (in[i + 1] == '$') {
+                        k = 2;
+                        if (out_append(&o, "$", 1) < 0)
                                 goto oom;
-                        i += 2;
-                        continue;
+                } else {
+                        k = expand_reference(s, n, in, i, &o, &failed);
+                        if (k < 0)
+                                goto oom;
+                        if (k == 0)
+                                break;
                 }
-
-                col = config_node_column_at(s->file, n, start);
-                end = strchr(in + i + 2, '}');
-                if (!end) {
-                        config_error_at(s, n->line, col, "unterminated '${' (missing '}')");
-                        failed = true;
-                        break;
-                }
-                inner_len = (size_t) (end - (in + i + 2));
-                name_len = 0;
-                if (is_name_start(in[i + 2]))
-                        while (name_len < inner_len && is_name_char(in[i + 2 + name_len]))
-                                name_len++;
-                if (name_len == 0) {
-                        config_error_at(s, n->line, col, "invalid variable name in '${%.*s}'",
-                                        (int) inner_len, in + i + 2);
-                        failed = true;
-                        i += inner_len + 3;
-                        continue;
-                }
-                if (name_len < inner_len) {
-                        if (inner_len - name_len < 2 || in[i + 2 + name_len] != ':' ||
-                            in[i + 3 + name_len] != '-') {
-                                config_error_at(s, n->line, col,
-                                                "unsupported expansion '${%.*s}'; "
-                                                "use ${VAR} or ${VAR:-default}",
-                                                (int) inner_len, in + i + 2);
-                                failed = true;
-                                i += inner_len + 3;
-                                continue;
-                        }
-                        dflt = in + i + 4 + name_len;
-                }
-
-                free(name);
-                name = strndup(in + i + 2, name_len);
-                if (!name)
-                        goto oom;
-                value = expand_lookup(s->ctx, name);
-                if (dflt && (!value || !*value))
-                        r = out_append(&o, dflt, (size_t) (end - dflt));
-                else if (value)
-                        r = out_append(&o, value, strlen(value));
-                else {
-                        config_error_at(s, n->line, col,
-                                        "variable '%s' is not set; write ${%s:-default}, "
-                                        "or $${%s} for a literal", name, name, name);
-                        failed = true;
-                        r = 0;
-                }
-                if (r < 0)
-                        goto oom;
-                i += inner_len + 3;
+                i += (size_t) k;
         }
 
         if (!failed && o.too_long) {

@@ -3,7 +3,7 @@
 
 #include "firing.h"
 
-bool exclude_matches(const Exclude *x, int64_t local) {
+bool firing_excluded_by(const Exclude *x, int64_t local) {
         Civil c;
 
         civil_from_seconds(local, &c);
@@ -12,7 +12,7 @@ bool exclude_matches(const Exclude *x, int64_t local) {
         return cronexpr_matches(&x->expr, &c);
 }
 
-int job_next_firing(const JobConfig *j, int64_t after, JobFiring *ret) {
+int firing_next(const JobConfig *j, int64_t after, JobFiring *ret) {
         JobFiring jf = {};
         int r;
 
@@ -22,7 +22,7 @@ int job_next_firing(const JobConfig *j, int64_t after, JobFiring *ret) {
         /* Exclusions compare the scheduled local time, before any DST move: "02:30 on
          * 2026-12-25" is excluded by the date 2026-12-25 even if DST moved it. */
         for (size_t i = 0; i < j->n_excludes; i++)
-                if (exclude_matches(&j->excludes[i], jf.f.local)) {
+                if (firing_excluded_by(&j->excludes[i], jf.f.local)) {
                         jf.excluded = &j->excludes[i];
                         break;
                 }
@@ -30,12 +30,12 @@ int job_next_firing(const JobConfig *j, int64_t after, JobFiring *ret) {
         return 0;
 }
 
-int job_next_runnable(const JobConfig *j, int64_t after, JobFiring *ret) {
-        for (unsigned n = 0; n < JOB_MAX_EXCLUDED_IN_A_ROW; n++) {
+int firing_next_runnable(const JobConfig *j, int64_t after, JobFiring *ret) {
+        for (unsigned n = 0; n < FIRING_MAX_EXCLUDED_IN_A_ROW; n++) {
                 JobFiring jf;
                 int r;
 
-                r = job_next_firing(j, after, &jf);
+                r = firing_next(j, after, &jf);
                 if (r < 0)
                         return r;
                 if (!jf.excluded) {

@@ -13,12 +13,12 @@ typedef struct JobFiring {
 
 /* The next firing of j strictly after `after`, excluded or not (check ret->excluded).
  * Returns 0 or -ERANGE when the schedule has no further firing. */
-int job_next_firing(const JobConfig *j, int64_t after, JobFiring *ret);
+int firing_next(const JobConfig *j, int64_t after, JobFiring *ret);
 
 /* The next firing of j strictly after `after` that is not excluded, giving up (-ERANGE)
- * after JOB_MAX_EXCLUDED_IN_A_ROW excluded ones (an exclude that covers the whole schedule). */
-#define JOB_MAX_EXCLUDED_IN_A_ROW 100000
-int job_next_runnable(const JobConfig *j, int64_t after, JobFiring *ret);
+ * after FIRING_MAX_EXCLUDED_IN_A_ROW excluded ones (an exclude that covers the whole schedule). */
+#define FIRING_MAX_EXCLUDED_IN_A_ROW 100000
+int firing_next_runnable(const JobConfig *j, int64_t after, JobFiring *ret);
 
 /* Does the exclude entry cover the scheduled local civil time `local`? */
-bool exclude_matches(const Exclude *x, int64_t local);
+bool firing_excluded_by(const Exclude *x, int64_t local);

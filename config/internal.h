@@ -270,12 +270,12 @@ void config_jobspec_parse(const Scope *s, const Node *m, bool is_defaults, JobSp
 /* jobspec.c: a command (string → /bin/sh -c, or argv); strings borrowed from the nodes. */
 int config_get_command(const Scope *s, const Node *v, char ***ret_argv, bool *ret_shell);
 
-/* lease.c: the lease: section into ctx->config->lease. */
+/* lease_section.c: the lease: section into ctx->config->lease. */
 void config_lease_defaults(LeaseConfig *l);
 void config_lease_done(LeaseConfig *l);
 void config_check_lease(const Scope *s, const Node *v);
 
-/* mainproc.c: the main: section into ctx->config->main. */
+/* main_section.c: the main: section into ctx->config->main. */
 void config_check_main(const Scope *s, const Node *v);
 
 /* limits.c */

@@ -404,6 +404,46 @@ static void spec_env_keep(const Scope *s, const Node *v, JobSpec *j) {
         }
 }
 
+/* The keys about the election: lease, takeover, on_lease_lost, on_store_down. */
+static void spec_lease_value(const Scope *s, JobKey key, const Node *v, JobSpec *j) {
+        int i, r;
+
+        switch (key) {
+        case KEY_LEASE:
+                r = config_get_enum(s, v, "lease", "job lease", lease_names, ELEMENTSOF(lease_names),
+                                    &i);
+                if (FAIL(j, r))
+                        break;
+                j->no_lease = i == 1;
+                MARK(j, JOB_FIELD_LEASE);
+                break;
+        case KEY_TAKEOVER:
+                r = config_get_bool(s, v, "takeover", &j->takeover);
+                if (FAIL(j, r))
+                        break;
+                MARK(j, JOB_FIELD_TAKEOVER);
+                break;
+        case KEY_ON_LEASE_LOST:
+                r = config_get_enum(s, v, "on_lease_lost", "on_lease_lost policy", lease_lost_names,
+                                    ELEMENTSOF(lease_lost_names), &i);
+                if (FAIL(j, r))
+                        break;
+                j->on_lease_lost = (LeaseLostPolicy) i;
+                MARK(j, JOB_FIELD_ON_LEASE_LOST);
+                break;
+        case KEY_ON_STORE_DOWN:
+                r = config_get_enum(s, v, "on_store_down", "on_store_down policy", store_down_names,
+                                    ELEMENTSOF(store_down_names), &i);
+                if (FAIL(j, r))
+                        break;
+                j->on_store_down = (StoreDownPolicy) i;
+                MARK(j, JOB_FIELD_ON_STORE_DOWN);
+                break;
+        default:
+                break;
+        }
+}
+
 static void spec_value(const Scope *s, JobKey key, const Node *v, JobSpec *j) {
         int i, r;
 
@@ -447,36 +487,6 @@ static void spec_value(const Scope *s, JobKey key, const Node *v, JobSpec *j) {
         case KEY_RETRY:
                 spec_retry(s, v, j);
                 break;
-        case KEY_LEASE:
-                r = config_get_enum(s, v, "lease", "job lease", lease_names, ELEMENTSOF(lease_names),
-                                    &i);
-                if (FAIL(j, r))
-                        break;
-                j->no_lease = i == 1;
-                MARK(j, JOB_FIELD_LEASE);
-                break;
-        case KEY_TAKEOVER:
-                r = config_get_bool(s, v, "takeover", &j->takeover);
-                if (FAIL(j, r))
-                        break;
-                MARK(j, JOB_FIELD_TAKEOVER);
-                break;
-        case KEY_ON_LEASE_LOST:
-                r = config_get_enum(s, v, "on_lease_lost", "on_lease_lost policy", lease_lost_names,
-                                    ELEMENTSOF(lease_lost_names), &i);
-                if (FAIL(j, r))
-                        break;
-                j->on_lease_lost = (LeaseLostPolicy) i;
-                MARK(j, JOB_FIELD_ON_LEASE_LOST);
-                break;
-        case KEY_ON_STORE_DOWN:
-                r = config_get_enum(s, v, "on_store_down", "on_store_down policy", store_down_names,
-                                    ELEMENTSOF(store_down_names), &i);
-                if (FAIL(j, r))
-                        break;
-                j->on_store_down = (StoreDownPolicy) i;
-                MARK(j, JOB_FIELD_ON_STORE_DOWN);
-                break;
         case KEY_RETRY_ON:
                 spec_retry_on(s, v, j);
                 break;
@@ -519,7 +529,8 @@ static void spec_value(const Scope *s, JobKey key, const Node *v, JobSpec *j) {
         case KEY_EXCLUDE:
                 config_spec_exclude(s, v, j);
                 break;
-        case _KEY_MAX:
+        default:
+                spec_lease_value(s, key, v, j);
                 break;
         }
 }

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import clean_env, run
+from conftest import BIN, clean_env, run
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run as nobody")
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
@@ -242,3 +242,31 @@ def test_example_table_is_valid():
     r = run("check", "-c", example)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("\n") == 3
+
+
+def test_optional_libraries_are_listed_in_the_elf_note():
+    # Loaded with dlopen() on first use, so not in DT_NEEDED: the .note.dlopen note says
+    # which they are, for packagers (systemd's format: FDO notes of type 0x407c0c0a).
+    import json
+    import shutil
+    import subprocess
+    import tempfile
+    if not shutil.which("objcopy") or not shutil.which("readelf"):
+        pytest.skip("binutils is not installed")
+    with tempfile.NamedTemporaryFile() as f:
+        subprocess.run(["objcopy", "-O", "binary", "--only-section=.note.dlopen", BIN, f.name],
+                       check=True)
+        raw = f.read()
+    notes, off = [], 0
+    while off + 12 <= len(raw):
+        namesz, descsz, ntype = (int.from_bytes(raw[off + k:off + k + 4], "little") for k in (0, 4, 8))
+        name = raw[off + 12:off + 12 + namesz].rstrip(b"\0")
+        start = off + 12 + ((namesz + 3) & ~3)
+        desc = raw[start:start + descsz].rstrip(b"\0")
+        assert (name, ntype) == (b"FDO", 0x407c0c0a)
+        notes += json.loads(desc)
+        off = start + ((descsz + 3) & ~3)
+    sonames = {s for n in notes for s in n["soname"]}
+    assert sonames == {"libcurl.so.4", "libcrypto.so.3", "libsystemd.so.0"}, notes
+    needed = subprocess.run(["readelf", "-d", BIN], capture_output=True, text=True).stdout
+    assert "libcurl" not in needed and "libcrypto" not in needed   # dlopen()ed, not linked

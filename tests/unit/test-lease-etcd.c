@@ -24,6 +24,7 @@
 
 #include "config.h"
 #include "lease.h"
+#include "lease_etcd.h"
 #include "parse.h"
 #include "test-spawn.h"
 #include "tests.h"
@@ -849,7 +850,7 @@ static pid_t holder_start(const Etcd *e, const char *job, uint64_t *ret_token) {
         return child;
 }
 
-static void on_expired(void *userdata, bool holder_died) {
+static void on_expired(bool holder_died, void *userdata) {
         Outcome *o = userdata;
 
         ASSERT_TRUE(!o->expired && !o->watch_over);

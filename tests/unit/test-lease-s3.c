@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "lease.h"
+#include "lease_s3.h"
 #include "parse.h"
 #include "s3.h"
 #include "s3_creds.h"
@@ -860,7 +861,7 @@ TEST(lost_after_stall_says_why) {
 /* ---- takeover ---- */
 
 /* Counts takeovers; an ending without a dead holder counts 1000 (none is expected here). */
-static void on_expired(void *userdata, bool holder_died) {
+static void on_expired(bool holder_died, void *userdata) {
         (*(int *) userdata) += holder_died ? 1 : 1000;
 }
 

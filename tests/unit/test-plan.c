@@ -12,7 +12,7 @@ typedef struct Recorder {
         int n;
 } Recorder;
 
-static void record(void *userdata, const PlanStep *s) {
+static void record(const PlanStep *s, void *userdata) {
         Recorder *r = userdata;
 
         if (r->n < 16)
@@ -32,7 +32,7 @@ static JobConfig job(const char *expr, usec_t catch_up) {
 static PlanNext pending(const JobConfig *j, int64_t after) {
         PlanNext n = {};
 
-        n.has = job_next_firing(j, after, &n.firing) == 0;
+        n.has = firing_next(j, after, &n.firing) == 0;
         return n;
 }
 

@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: MIT */
+/* `solocron run`: the event loop. One wall-clock timer armed for the earliest firing in the
+ * heap, the jobs' results (the state file), start-up and the ordered teardown; stopping is
+ * in daemon_stop.c, applying a table in daemon_reload.c. Nothing here polls: with no firing
+ * due and no run in progress the process sleeps in epoll_wait. */
+#include <errno.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon_internal.h"
+#include "daemon_stop.h"
+#include "guard.h"
+#include "lease_store.h"
+#include "list.h"
+#include "log.h"
+#include "macro.h"
+#include "notify.h"
+#include "pidfile.h"
+#include "reaper.h"
+#include "spawner.h"
+#include "strv.h"
+#include "takeover.h"
+#include "tz.h"
+
+#define STATE_SAVE_DELAY_MSEC 1000
+
+static const char *daemon_hostname(void) {
+        static char name[256];
+
+        if (!name[0] && gethostname(name, sizeof(name) - 1) < 0)
+                (void) snprintf(name, sizeof(name), "localhost");
+        return name;
+}
+
+int64_t core_now_usec(void) {
+        return (int64_t) (uv_hrtime() / 1000);
+}
+
+/* What jobs do not get of our environment: the variables the lease: section expanded, and
+ * the credentials its backend reads; logged once when any of them is set. */
+static int daemon_withhold_env(Daemon *d, const LeaseConfig *lc) {
+        const char *const *secret = lease_store_secret_env(lc);
+        size_t n = strv_length(lc->env_used), k = 0;
+        _cleanup_free_ char *names = NULL;
+        char **l = calloc(n + strv_length((char *const *) secret) + 1, sizeof(char *));
+
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                l[k++] = lc->env_used[i];
+        for (const char *const *e = secret; *e; e++)
+                if (!strv_contains(l, *e))
+                        l[k++] = (char *) *e;
+        if (k == 0) {
+                free(l);
+                return 0;
+        }
+        d->env.withheld_env = strv_pack(l);
+        free(l);
+        if (!d->env.withheld_env)
+                return -ENOMEM;
+        for (char **e = d->env.withheld_env; *e; e++) {
+                char *m;
+
+                if (!getenv(*e))
+                        continue;
+                if (asprintf(&m, "%s%s%s", names ? names : "", names ? ", " : "", *e) < 0)
+                        return -ENOMEM;
+                free(names);
+                names = m;
+        }
+        if (names)
+                log_event(LOG_INFO, "env_withheld", NULL, NULL, NULL,
+                          "jobs do not get %s (the lease: section uses them; a job's env_keep: "
+                          "passes them on)", names);
+        return 0;
+}
+
+/* --- the schedule ------------------------------------------------------------------ */
+
+int64_t daemon_now_sec(void) {
+        return wallclock_now_usec() / 1000000;
+}
+
+/* "next: refresh at 01:00 EST" (with the date when it is not within a day), for the log's
+ * ready line and the service manager's STATUS=. */
+void daemon_next_status(Daemon *d, char *buf, size_t size) {
+        HeapEntry *top = heap_peek(&d->heap);
+        TzOffset off;
+        Civil c;
+        Job *j;
+
+        if (!top || d->env.stopping) {
+                (void) snprintf(buf, size, d->env.stopping ? "stopping" : "idle: nothing scheduled");
+                return;
+        }
+        j = container_of(top, Job, entry);
+        tz_offset_at(j->cfg->tz, top->key, &off);
+        civil_from_seconds(top->key + off.utoff, &c);
+        if (top->key - daemon_now_sec() < 86400 && c.second)
+                (void) snprintf(buf, size, "next: %s at %02d:%02d:%02d %s", j->name, c.hour, c.minute,
+                                c.second, off.abbr);
+        else if (top->key - daemon_now_sec() < 86400)
+                (void) snprintf(buf, size, "next: %s at %02d:%02d %s", j->name, c.hour, c.minute,
+                                off.abbr);
+        else
+                (void) snprintf(buf, size, "next: %s at %04d-%02d-%02d %02d:%02d %s", j->name,
+                                (int) c.year, c.month, c.day, c.hour, c.minute, off.abbr);
+}
+
+/* Tell the service manager what comes next, when that changed. */
+static void daemon_update_status(Daemon *d) {
+        char status[sizeof(d->status)];
+
+        daemon_next_status(d, status, sizeof(status));
+        if (strcmp(status, d->status) == 0)
+                return;
+        memcpy(d->status, status, sizeof(status));
+        notify_status(status);
+}
+
+void daemon_arm(Daemon *d) {
+        HeapEntry *top = heap_peek(&d->heap);
+        int r;
+
+        r = wallclock_arm(&d->wall, top && !d->env.stopping ? top->key : INT64_MAX);
+        if (r < 0)
+                log_event(LOG_ERR, "timer_failed", NULL, NULL, NULL, "cannot arm the timer: %s",
+                          strerror(-r));
+        if (d->ready)
+                daemon_update_status(d);
+}
+
+static void daemon_on_plan(const PlanStep *s, void *userdata) {
+        Job *j = userdata;
+        char utc[RFC3339_UTC_MAX];
+
+        format_rfc3339_utc(s->firing.f.t, utc);
+        switch (s->kind) {
+        case PLAN_RUN:
+                j->last_fired = s->firing.f.t;
+                if (s->catch_up)
+                        log_event(LOG_NOTICE, "firing_catch_up", j->name, NULL, NULL,
+                                  "firing %s was missed; running it now (catch_up)", utc);
+                job_fire(j, &s->firing, s->catch_up, false);
+                return;
+        case PLAN_MISSED: {
+                char oldest[RFC3339_UTC_MAX + 16] = "";
+
+                j->last_fired = s->firing.f.t;
+                if (s->n_missed > 1)
+                        (void) snprintf(oldest, sizeof(oldest), "oldest %s, ",
+                                        format_rfc3339_utc(s->oldest, (char[RFC3339_UTC_MAX]) {}));
+                log_event(LOG_WARNING, "firing_missed", j->name, NULL, NULL,
+                          "missed %llu firing%s (%snewest %s): the daemon was not running or the "
+                          "clock jumped%s", (unsigned long long) s->n_missed,
+                          s->n_missed == 1 ? "" : "s", oldest, utc,
+                          j->cfg->catch_up > 0 ? "; outside the catch_up window" : "; no catch_up set");
+                return;
+        }
+        case PLAN_EXCLUDED:
+                j->last_fired = s->firing.f.t;
+                log_event(LOG_INFO, "firing_excluded", j->name, NULL, NULL,
+                          "firing %s excluded by '%s'", utc, s->firing.excluded->text);
+                return;
+        }
+}
+
+void daemon_requeue(Daemon *d, Job *j) {
+        if (j->next.has)
+                (void) heap_set_key(&d->heap, &j->entry, j->next.firing.f.t);
+        else {
+                heap_remove(&d->heap, &j->entry);
+                log_event(LOG_NOTICE, "schedule_ended", j->name, NULL, NULL, "no further firings");
+        }
+}
+
+static void daemon_on_wake(WallClock *w, bool clock_changed) {
+        Daemon *d = w->userdata;
+        int64_t now = daemon_now_sec();
+        HeapEntry *top;
+
+        if (clock_changed)
+                log_event(LOG_NOTICE, "clock_changed", NULL, NULL, NULL,
+                          "the wall clock was set; re-planning the schedule");
+        while ((top = heap_peek(&d->heap)) && top->key <= now && !d->env.stopping) {
+                Job *j = container_of(top, Job, entry);
+
+                plan_due(j->cfg, now, &j->next, daemon_on_plan, j);
+                daemon_requeue(d, j);
+        }
+        daemon_arm(d);
+}
+
+/* Place a job in the schedule at start-up, or when a reload adds it. */
+void daemon_plan_job(Daemon *d, Job *j, int64_t now) {
+        int64_t last;
+        bool have = d->state && state_get_last(d->state, j->name, &last);
+
+        if (!j->cfg->enabled) {
+                heap_remove(&d->heap, &j->entry);
+                return;
+        }
+        plan_start(j->cfg, now, have ? &last : NULL, &j->next, daemon_on_plan, j);
+        daemon_requeue(d, j);
+}
+
+Job *daemon_find_job(Daemon *d, const char *name) {
+        for (size_t i = 0; i < d->n_jobs; i++)
+                if (strcmp(d->jobs[i]->name, name) == 0)
+                        return d->jobs[i];
+        return NULL;
+}
+
+/* --- what jobs report -------------------------------------------------------------- */
+
+/* Save the state file; a failure (a full disk) is logged when it starts, not at every save,
+ * and so is the first save that works again. */
+static void daemon_save_state(Daemon *d) {
+        int r = state_save(d->state);
+
+        if (r < 0 && !d->state_failing)
+                log_event(LOG_WARNING, "state_save_failed", NULL, NULL, NULL,
+                          "cannot write '%s', ignoring: %s (catch-up after a restart may repeat "
+                          "or miss firings until it can be written)", state_path(d->state),
+                          strerror(-r));
+        else if (r >= 0 && d->state_failing)
+                log_event(LOG_NOTICE, "state_saved", NULL, NULL, NULL, "wrote '%s' again",
+                          state_path(d->state));
+        d->state_failing = r < 0;
+}
+
+static void daemon_on_save_timer(uv_timer_t *t) {
+        daemon_save_state(t->data);
+}
+
+static void daemon_on_run_finished(Job *j, const Run *r, const char *result, void *userdata) {
+        Daemon *d = userdata;
+
+        (void) result;
+        if (!d->state || state_set_last(d->state, j->name, r->firing.f.t) < 0)
+                return;
+        /* Only catch_up: reads the state back, so only a catch_up job's run is worth an fsync
+         * now; the others are written with the next save or at exit (an every-second job
+         * would otherwise fsync every second, right when the next firing runs). */
+        if (r->cfg->catch_up > 0 && !uv_is_active((uv_handle_t *) &d->save_timer))
+                (void) uv_timer_start(&d->save_timer, daemon_on_save_timer, STATE_SAVE_DELAY_MSEC, 0);
+}
+
+static void daemon_on_job_idle(Job *j, void *userdata) {
+        Daemon *d = userdata;
+
+        if (j->retired) {
+                LIST_UNLINK_M(d->retired, j, retired_prev, retired_next);
+                job_free(j);
+        }
+        daemon_maybe_done(d);
+}
+
+/* The holder of a firing this replica stood down on died while running it. */
+static void daemon_on_holder_died(const char *job, const JobFiring *f, void *userdata) {
+        Daemon *d = userdata;
+        Job *j = daemon_find_job(d, job);
+        char utc[RFC3339_UTC_MAX];
+
+        if (!j || d->env.stopping)
+                return;
+        log_event(LOG_WARNING, "firing_takeover", j->name, NULL, NULL,
+                  "the holder of firing %s died while running it; trying to take it over",
+                  format_rfc3339_utc(f->f.t, utc));
+        job_fire(j, f, false, true);
+}
+
+/* --- start-up and teardown --------------------------------------------------------- */
+
+static void daemon_on_check(uv_check_t *c) {
+        (void) c;
+        log_flush();
+}
+
+static int daemon_setup_handles(Daemon *d) {
+        int r;
+
+        r = wallclock_init(d->loop, &d->wall, daemon_on_wake, d);
+        if (r < 0)
+                return r;
+        d->handles_open = true;
+        (void) uv_timer_init(d->loop, &d->save_timer);
+        (void) uv_timer_init(d->loop, &d->grace_timer);
+        (void) uv_check_init(d->loop, &d->flush);
+        d->save_timer.data = d->grace_timer.data = d;
+        uv_unref((uv_handle_t *) &d->save_timer);
+        r = daemon_watch_signals(d);
+        if (r < 0)
+                return r;
+        r = uv_check_start(&d->flush, daemon_on_check);
+        if (r < 0)
+                return r;
+        r = notify_setup(d->loop);
+        if (r < 0)
+                log_event(LOG_WARNING, "watchdog", NULL, NULL, NULL,
+                          "cannot set up the watchdog (WATCHDOG_USEC), ignoring: %s", strerror(-r));
+        return reaper_setup(d->loop);
+}
+
+/* The state, the lease store and the pid file. Returns an exit status (1: cannot start). */
+static int daemon_setup_files(Daemon *d, Table *t) {
+        _cleanup_free_ char *err = NULL;
+        int r;
+
+        r = state_open(d->opts.state_dir, &d->state, &err);
+        if (err)
+                log_event(r < 0 ? LOG_ERR : LOG_WARNING, "state", NULL, NULL, NULL, "%s%s", err,
+                          r < 0 ? " (set --state-dir to a writable directory)" : "");
+        if (r < 0)
+                return 1;
+        err = mfree(err);
+        r = daemon_withhold_env(d, &t->config->lease);
+        if (r >= 0)
+                r = lease_store_new(d->loop, &t->config->lease, d->opts.state_dir,
+                                    daemon_hostname(), &d->env.lease, &err);
+        if (r >= 0 && !(d->env.takeover = takeover_new(d->env.lease, daemon_on_holder_died, d)))
+                r = -ENOMEM;
+        if (r < 0) {
+                log_event(LOG_ERR, "start_failed", NULL, NULL, NULL, "lease: %s",
+                          err ? err : strerror(-r));
+                return 1;
+        }
+        if (d->opts.pid_file) {
+                err = mfree(err);
+                r = pidfile_write(d->opts.pid_file, &err);
+                if (r < 0) {
+                        d->opts.pid_file = NULL;        /* not ours to remove */
+                        log_event(LOG_ERR, "start_failed", NULL, NULL, NULL, "%s",
+                                  err ? err : strerror(-r));
+                        return 1;
+                }
+        }
+        return 0;
+}
+
+/* Start the main process, if there is one (a failure stops the daemon: exit 127). */
+static void daemon_start_main(Daemon *d, char **main_argv) {
+        const MainConfig *mc = &d->table->config->main;
+        bool from_table = !d->opts.main_argv;
+        int r;
+
+        if (d->opts.main_argv && mc->argv)
+                log_event(LOG_NOTICE, "main_process", NULL, NULL, NULL,
+                          "the main process comes from the command line; the table's main: "
+                          "section is ignored");
+        r = mainproc_start(&d->main, d->loop, main_argv, from_table && mc->restart_on_failure,
+                           mc->restart_backoff, mc->restart_max_backoff, daemon_on_main_exit, d);
+        if (r < 0 && !d->main.alive)
+                daemon_stop(d, SIGTERM);
+}
+
+/* Whatever daemon_run() got: freed in reverse, each part only if it is there. */
+static void daemon_teardown(Daemon *d) {
+        daemon_close_handles(d);
+        (void) uv_run(d->loop, UV_RUN_DEFAULT);         /* close callbacks */
+        guard_stop();
+        if (d->state) {
+                d->state_failing = false;       /* the last word on it, whatever came before */
+                daemon_save_state(d);
+        }
+        heap_done(&d->heap);            /* it points into the jobs */
+        for (size_t i = 0; i < d->n_jobs; i++)
+                job_free(d->jobs[i]);
+        free(d->jobs);
+        table_unref(d->table);
+        state_free(d->state);
+        d->env.takeover = takeover_free(d->env.takeover);
+        if (d->env.lease) {
+                /* A fleet store closes asynchronously (requests in flight, the HTTP client). */
+                d->env.lease->ops->close(d->env.lease, NULL, NULL);
+                (void) uv_run(d->loop, UV_RUN_DEFAULT);
+        }
+        if (d->opts.pid_file)
+                pidfile_remove(d->opts.pid_file);
+        free(d->env.withheld_env);
+        (void) uv_loop_close(d->loop);
+        log_flush();
+}
+
+static int daemon_start(Daemon *d) {
+        char **main_argv;
+        Table *t;
+        int r;
+
+        r = spawn_setup();
+        if (r < 0) {
+                log_event(LOG_ERR, "start_failed", NULL, NULL, NULL,
+                          "cannot find our own binary: %s", strerror(-r));
+                return 1;
+        }
+        t = table_load(d->opts.config_path);
+        if (!t)
+                return 2;
+        r = daemon_setup_files(d, t);
+        if (r != 0) {
+                table_unref(t);
+                return r;
+        }
+        main_argv = d->opts.main_argv ?: t->config->main.argv;
+        d->has_main = main_argv != NULL;
+        r = daemon_setup_handles(d);
+        if (r >= 0) {
+                _cleanup_free_ char *err = NULL;
+                int k = guard_start(&err);
+
+                if (k < 0)
+                        log_event(LOG_WARNING, "guard_failed", NULL, NULL, NULL,
+                                  "%s, ignoring: jobs may outlive a daemon that is killed",
+                                  err ? err : strerror(-k));
+                r = daemon_apply(d, t, true);
+        }
+        if (r < 0) {
+                log_event(LOG_ERR, "start_failed", NULL, NULL, NULL, "cannot start: %s", strerror(-r));
+                table_unref(t);
+                return 1;
+        }
+        /* Always a subreaper: the orphans of jobs come to us and are reaped at once (as
+         * zombies they would keep a finished job's process group alive until whoever is
+         * PID 1 gets to them, see run_attempt.c). */
+        r = reaper_become_subreaper();
+        if (r < 0)
+                log_event(LOG_WARNING, "reaper", NULL, NULL, NULL,
+                          "cannot become a subreaper, ignoring: %s", strerror(-r));
+        if (d->has_main)
+                daemon_start_main(d, main_argv);
+        return 0;
+}
+
+int daemon_run(const DaemonOptions *opts) {
+        /* Whatever start-up got, the teardown undoes, on every way out. */
+        _cleanup_(daemon_teardown) Daemon d = { .loop = uv_default_loop(), .opts = *opts };
+        int r;
+
+        d.env = (CoreEnv) { .loop = d.loop, .now_usec = core_now_usec };
+        d.job_owner = (JobOwner) { .run_finished = daemon_on_run_finished,
+                                   .idle = daemon_on_job_idle, .userdata = &d };
+        /* A closed log pipe (`solocron run | head`) must not kill the daemon: writes fail
+         * with EPIPE and the log drops them. Children get every signal at its default
+         * (spawner.c), so a job's own pipelines still end on SIGPIPE. */
+        (void) signal(SIGPIPE, SIG_IGN);
+        r = daemon_start(&d);
+        if (r != 0)
+                return r;
+        /* Loading freed the YAML trees and zone files: give that memory back (idle RSS). */
+        (void) malloc_trim(0);
+        d.ready = true;
+        daemon_next_status(&d, d.status, sizeof(d.status));
+        log_event(LOG_INFO, "ready", NULL, NULL, NULL, "ready: %zu job%s, %s", d.n_jobs,
+                  d.n_jobs == 1 ? "" : "s", d.status);
+        log_flush();
+        notify_ready(d.status);
+
+        (void) uv_run(d.loop, UV_RUN_DEFAULT);
+        return d.exit_status;
+}

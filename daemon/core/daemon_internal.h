@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The running daemon, shared by daemon.c (the loop, the schedule, runs' results, shutdown)
+ * and daemon_reload.c (applying a table: at start-up and on SIGHUP). */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "daemon.h"
+#include "env.h"
+#include "heap.h"
+#include "job.h"
+#include "mainproc.h"
+#include "state.h"
+#include "table.h"
+#include "wallclock.h"
+
+/* Signals solocron handles: the first three are its own, the rest are only forwarded to the
+ * main process (and only watched when there is one). */
+#define DAEMON_N_SIGNALS 9
+
+typedef struct Daemon {
+        uv_loop_t *loop;
+        DaemonOptions opts;
+        CoreEnv env;            /* lent to jobs, runs and elections */
+        JobOwner job_owner;     /* what jobs report to */
+        Table *table;           /* current table (one reference) */
+        Job **jobs;             /* runtime jobs of the current table, in table order */
+        size_t n_jobs;
+        Job *retired;           /* removed by a reload, kept until their runs end (list) */
+        Heap heap;              /* jobs by next firing */
+        WallClock wall;
+        uv_signal_t signals[DAEMON_N_SIGNALS];
+        size_t n_signals;
+        MainProc main;
+        bool has_main;
+        bool handles_open;      /* the handles below are initialised (close them) */
+        uv_check_t flush;       /* writes out the log buffer after each loop iteration */
+        uv_timer_t save_timer;  /* saves the state file shortly after a run ends */
+        uv_timer_t grace_timer; /* shutdown: SIGKILL what is left after shutdown_grace */
+        State *state;
+        bool state_failing;     /* the last state save failed (logged once) */
+        bool ready;             /* start-up done: status updates go to the service manager */
+        char status[160];       /* the last STATUS= sent ("next: refresh at 01:00 EST") */
+        int exit_status;
+} Daemon;
+
+/* daemon.c */
+int64_t daemon_now_sec(void);
+/* Arm the wall-clock timer for the earliest firing (and update STATUS=). */
+void daemon_arm(Daemon *d);
+/* Put j back in the heap at its next firing (or take it out when there is none). */
+void daemon_requeue(Daemon *d, Job *j);
+/* Place a new job in the schedule, with catch-up from the state file. */
+void daemon_plan_job(Daemon *d, Job *j, int64_t now);
+/* "next: refresh at 01:00 EST" */
+void daemon_next_status(Daemon *d, char *buf, size_t size);
+Job *daemon_find_job(Daemon *d, const char *name);
+
+/* daemon_reload.c */
+/* Make t the current table: runtime jobs of the same name are kept, new ones planned,
+ * removed ones retired. On failure nothing has changed. */
+int daemon_apply(Daemon *d, Table *t, bool initial);
+/* SIGHUP: load the table again; keep the current one if the new one is invalid. */
+void daemon_reload(Daemon *d);

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/* Stopping: on SIGTERM/SIGINT, or when the main process exits. One sequence: stop firing,
+ * stop watching held firings, start the shutdown grace; the main process first (when there
+ * is one), then the jobs (SIGTERM to every run); SIGKILL to what is left when the grace is
+ * over; the handles close once nothing runs. */
+#include <signal.h>
+#include <string.h>
+
+#include "daemon_internal.h"
+#include "daemon_stop.h"
+#include "log.h"
+#include "notify.h"
+#include "reaper.h"
+#include "takeover.h"
+
+static size_t daemon_count_runs(const Daemon *d) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < d->n_jobs; i++)
+                n += d->jobs[i]->n_runs;
+        for (const Job *j = d->retired; j; j = j->retired_next)
+                n += j->n_runs;
+        return n;
+}
+
+/* Every job, retired ones too; fn may end a retired job's last run, which frees it. */
+static void daemon_terminate_runs(Daemon *d, int sig) {
+        for (size_t i = 0; i < d->n_jobs; i++)
+                job_terminate(d->jobs[i], sig, USEC_INFINITY);
+        for (Job *j = d->retired, *next; j; j = next) {
+                next = j->retired_next;
+                job_terminate(j, sig, USEC_INFINITY);
+        }
+}
+
+void daemon_close_handles(Daemon *d) {
+        if (!d->handles_open)
+                return;
+        d->handles_open = false;
+        wallclock_close(&d->wall, NULL);
+        for (size_t i = 0; i < d->n_signals; i++)
+                uv_close((uv_handle_t *) &d->signals[i], NULL);
+        /* Closing the watchers restored the default actions; a late SIGTERM must not kill us
+         * before the state is saved and the pid file removed. */
+        (void) signal(SIGTERM, SIG_IGN);
+        (void) signal(SIGINT, SIG_IGN);
+        (void) signal(SIGHUP, SIG_IGN);
+        if (d->has_main)
+                mainproc_close(&d->main);
+        reaper_close();
+        notify_close();
+        uv_close((uv_handle_t *) &d->save_timer, NULL);
+        uv_close((uv_handle_t *) &d->grace_timer, NULL);
+        uv_close((uv_handle_t *) &d->flush, NULL);
+}
+
+void daemon_maybe_done(Daemon *d) {
+        if (!d->env.stopping || daemon_count_runs(d) > 0 || (d->has_main && d->main.alive) ||
+            !d->handles_open)
+                return;
+        log_event(LOG_INFO, "stopped", NULL, NULL, NULL, "stopped");
+        daemon_close_handles(d);
+}
+
+static void daemon_on_grace_timer(uv_timer_t *t) {
+        Daemon *d = t->data;
+
+        if (d->has_main && d->main.alive) {
+                log_event(LOG_WARNING, "main_killed", NULL, NULL, NULL, "main process still "
+                          "running at the end of the shutdown grace, sending SIGKILL");
+                mainproc_stop(&d->main, SIGKILL);
+        }
+        daemon_terminate_runs(d, SIGKILL);
+}
+
+/* Stop the jobs: SIGTERM to every run now, SIGKILL when the grace timer fires. */
+static void daemon_stop_jobs(Daemon *d) {
+        daemon_terminate_runs(d, SIGTERM);
+        daemon_maybe_done(d);
+}
+
+/* The one stop sequence's beginning: no more firings, no more takeovers, the grace. */
+static void daemon_begin_stop(Daemon *d, const char *why) {
+        usec_t grace = d->table->config->shutdown_grace;
+        size_t n = daemon_count_runs(d);
+
+        d->env.stopping = true;
+        daemon_arm(d);
+        takeover_stop_all(d->env.takeover);
+        notify_stopping(why);
+        log_event(LOG_INFO, "stopping", NULL, NULL, NULL,
+                  "%s; %s%zu run%s in progress, shutdown grace %llus", why,
+                  d->has_main && d->main.alive ? "main process first, then " : "", n,
+                  n == 1 ? "" : "s", (unsigned long long) (grace / 1000000));
+        (void) uv_timer_start(&d->grace_timer, daemon_on_grace_timer, grace / 1000, 0);
+        uv_unref((uv_handle_t *) &d->grace_timer);
+}
+
+/* SIGTERM, SIGINT. With a main process, it is stopped first and the jobs once it has exited
+ * (daemon_on_main_exit); both within the one grace period. */
+void daemon_stop(Daemon *d, int sig) {
+        char why[64];
+
+        if (d->env.stopping && d->has_main && d->main.alive) {
+                mainproc_signal(&d->main, sig);         /* still its to handle */
+                return;
+        }
+        if (d->env.stopping) {
+                log_event(LOG_WARNING, "stopping", NULL, NULL, NULL,
+                          "SIG%s again: killing what still runs", sigabbrev_np(sig));
+                daemon_on_grace_timer(&d->grace_timer);
+                return;
+        }
+        (void) snprintf(why, sizeof(why), "SIG%s: stopping", sigabbrev_np(sig));
+        daemon_begin_stop(d, why);
+        if (d->has_main && d->main.alive) {
+                mainproc_stop(&d->main, sig);
+                return;
+        }
+        if (d->has_main) {
+                mainproc_stop(&d->main, sig);   /* waiting to restart: not any more */
+                d->exit_status = d->main.last_status;
+        }
+        daemon_stop_jobs(d);
+}
+
+void daemon_on_main_exit(MainProc *m, int status, void *userdata) {
+        Daemon *d = userdata;
+
+        (void) m;
+        d->exit_status = status;
+        if (!d->env.stopping) {
+                char why[96];
+
+                (void) snprintf(why, sizeof(why), "the main process has exited; stopping with "
+                                "its status %d", status);
+                daemon_begin_stop(d, why);
+        }
+        daemon_stop_jobs(d);
+}
+
+static void daemon_on_signal(uv_signal_t *s, int signum) {
+        Daemon *d = s->data;
+
+        switch (signum) {
+        case SIGHUP:
+                if (d->has_main && !d->opts.reload_on_hup)
+                        mainproc_signal(&d->main, SIGHUP);
+                else if (!d->env.stopping)
+                        daemon_reload(d);
+                return;
+        case SIGTERM:
+        case SIGINT:
+                daemon_stop(d, signum);
+                return;
+        default:
+                mainproc_signal(&d->main, signum);
+                return;
+        }
+}
+
+int daemon_watch_signals(Daemon *d) {
+        /* PID 1 gets no default signal actions: every signal we act on has a handler. */
+        static const int sigs[DAEMON_N_SIGNALS] = {
+                SIGHUP, SIGTERM, SIGINT,
+                SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGTTIN, SIGTTOU,
+        };
+        int r;
+
+        d->n_signals = d->has_main ? DAEMON_N_SIGNALS : 3;
+        for (size_t i = 0; i < d->n_signals; i++) {
+                (void) uv_signal_init(d->loop, &d->signals[i]);
+                d->signals[i].data = d;
+                r = uv_signal_start(&d->signals[i], daemon_on_signal, sigs[i]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}

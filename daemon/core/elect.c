@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/* The election of a run's firing through the lease backend: claim it (synchronously or
+ * not), act on the answer (run, stand down, or apply on_store_down), report a lease lost
+ * while the run goes on, and, with takeover:, hand a firing held by a live holder to the
+ * takeover watches, so that one replica runs it again if that holder dies. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "elect.h"
+#include "log.h"
+#include "takeover.h"
+
+static const char *const run_lease_names[_RUN_LEASE_MAX] = {
+        [RUN_LEASE_NONE] = "none",
+        [RUN_LEASE_WON] = "won",
+        [RUN_LEASE_UNAVAILABLE] = "unavailable",
+};
+
+const char *run_lease_to_string(RunLease l) {
+        return l >= 0 && l < _RUN_LEASE_MAX ? run_lease_names[l] : "none";
+}
+
+static void elect_won(Election *e, const LeaseInfo *info, const char *utc) {
+        LeaseStore *s = e->env->lease;
+
+        free(e->lease_key);
+        e->lease_key = strdup(info->key ? info->key : "");
+        e->fencing_token = info->fencing_token;
+        e->state = RUN_LEASE_WON;
+        if (e->env->lease_degraded) {
+                e->env->lease_degraded = false;
+                log_event(LOG_NOTICE, "lease_recovered", e->job, e->run_id, NULL,
+                          "the %s lease records claims again", s->ops->name);
+        }
+        log_event(s->ops->watch ? LOG_INFO : LOG_DEBUG, "firing_won", e->job, e->run_id, NULL,
+                  "firing %s won (%s lease, fencing token %llu)", utc, s->ops->name,
+                  (unsigned long long) info->fencing_token);
+}
+
+static void elect_held(Election *e, const LeaseInfo *info, const char *utc) {
+        log_event(LOG_INFO, "firing_held", e->job, NULL, NULL, "firing %s@%s held by %s", e->job,
+                  utc, info->detail ? info->detail : "another holder");
+        /* A firing that has run needs no watch; one whose holder runs it (or ran it and
+         * died) is watched, and taken over if the holder's lease goes. */
+        if (e->cfg->takeover && e->env->takeover && info->held != LEASE_HELD_DONE)
+                takeover_watch(e->env->takeover, e->job, &e->firing, e->run_id, e->attempt);
+}
+
+/* The store could not decide: true to run it anyway. */
+static bool elect_unavailable(Election *e, const LeaseInfo *info, const char *utc) {
+        const char *why = info->detail ? info->detail : "store unavailable";
+
+        if (e->env->lease->ops->local) {
+                /* A local lease that cannot write its record (a full or read-only state
+                 * directory, a lock held by another process) is no outage of a shared store:
+                 * skipping would lose every firing on the one host there is, so the firing
+                 * runs, unrecorded. Said once, not per firing. */
+                e->state = RUN_LEASE_UNAVAILABLE;
+                if (!e->env->lease_degraded)
+                        log_event(LOG_ERR, "lease_unavailable", e->job, e->run_id, NULL,
+                                  "cannot record local claims (%s); firings run without a lease "
+                                  "record until this is fixed", why);
+                e->env->lease_degraded = true;
+                return true;
+        }
+        if (e->cfg->on_store_down == STORE_DOWN_RUN) {
+                e->state = RUN_LEASE_UNAVAILABLE;
+                log_event(LOG_WARNING, "lease_unavailable", e->job, e->run_id, NULL,
+                          "cannot claim firing %s: %s; running it anyway (on_store_down: run)",
+                          utc, why);
+                return true;
+        }
+        log_event(LOG_WARNING, "lease_unavailable", e->job, NULL, NULL,
+                  "cannot claim firing %s: %s; skipping it (on_store_down: skip)", utc, why);
+        return false;
+}
+
+/* Act on the election's answer. true: run it now. */
+static bool elect_decide(Election *e, LeaseResult res, const LeaseInfo *info) {
+        char utc[RFC3339_UTC_MAX];
+
+        format_rfc3339_utc(e->firing.f.t, utc);
+        switch (res) {
+        case LEASE_WON:
+                elect_won(e, info, utc);
+                return true;
+        case LEASE_HELD:
+                e->claim = NULL;
+                elect_held(e, info, utc);
+                return false;
+        default:
+                e->claim = NULL;
+                return elect_unavailable(e, info, utc);
+        }
+}
+
+static void elect_on_claimed(LeaseClaim *c, LeaseResult res, const LeaseInfo *info,
+                             void *userdata) {
+        Election *e = userdata;
+
+        e->claim = res == LEASE_WON ? c : NULL;
+        e->on_decided(e, elect_decide(e, res, info));
+}
+
+static void elect_on_lost(LeaseClaim *c, const char *why, void *userdata) {
+        Election *e = userdata;
+
+        (void) c;
+        e->lost = true;
+        e->on_lost(e, why);
+}
+
+bool elect_start(Election *e, bool *ret_run) {
+        LeaseStore *s = e->env->lease;
+        LeaseInfo info = {};
+        LeaseResult res;
+
+        if (e->cfg->no_lease || !s) {
+                e->state = RUN_LEASE_NONE;
+                *ret_run = true;
+                return true;
+        }
+        e->lease_cb = (LeaseCallbacks) { .claimed = elect_on_claimed, .lost = elect_on_lost,
+                                         .userdata = e };
+        res = s->ops->claim(s, &(LeaseRequest) { .job = e->job, .scheduled = e->firing.f.t,
+                                                 .run_id = e->run_id, .attempt = e->attempt,
+                                                 .takeover = e->takeover },
+                            &e->lease_cb, &e->claim, &info);
+        if (res == LEASE_PENDING)
+                return false;           /* elect_on_claimed() follows */
+        if (res != LEASE_WON)
+                e->claim = NULL;
+        *ret_run = elect_decide(e, res, &info);
+        return true;
+}
+
+void elect_cancel(Election *e) {
+        if (e->claim)
+                e->env->lease->ops->cancel(e->claim);
+        e->claim = NULL;
+}
+
+void elect_finish(Election *e, const char *result, int64_t exit_status) {
+        if (!e->claim)
+                return;
+        /* The proof of run: how it ended; then the lease is let go. */
+        e->env->lease->ops->finish(e->claim, result, exit_status);
+        e->claim = NULL;
+}
+
+void elect_done(Election *e) {
+        free(e->lease_key);
+        e->lease_key = NULL;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The election of one firing, embedded in its run: claim it from the lease store (at once or
+ * later), decide (run, stand down, or on_store_down), report a lease lost while the run goes
+ * on, write the proof of run at the end; with takeover:, a firing held by a live holder is
+ * handed to the Takeover watches. Decisions use LeaseResult and LeaseHeld, never the text. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "env.h"
+#include "firing.h"
+#include "lease.h"
+
+typedef enum RunLease {
+        RUN_LEASE_NONE,         /* lease: none, or no lease store */
+        RUN_LEASE_WON,          /* won: SOLOCRON_LEASE_KEY and SOLOCRON_FENCING_TOKEN are set */
+        RUN_LEASE_UNAVAILABLE,  /* the store could not decide; run anyway (on_store_down: run,
+                                 * or a local lease that cannot be written) */
+        _RUN_LEASE_MAX,
+} RunLease;
+
+typedef struct Election Election;
+/* A claim that was PENDING is decided: run it, or not (the election is over then). */
+typedef void (*elect_decided_cb)(Election *e, bool run);
+/* The won lease is lost while the run goes on; on_lease_lost is the owner's to apply. */
+typedef void (*elect_lost_cb)(Election *e, const char *why);
+
+struct Election {                       /* embedded in a Run */
+        CoreEnv *env;                   /* borrowed */
+        const JobConfig *cfg;           /* borrowed: lease, takeover, on_store_down */
+        const char *job, *run_id;       /* borrowed, for the request and the log */
+        JobFiring firing;
+        unsigned attempt;
+        bool takeover;                  /* taking over a firing whose holder died */
+        LeaseClaim *claim;              /* pending or won; NULL otherwise */
+        LeaseCallbacks lease_cb;
+        char *lease_key;                /* SOLOCRON_LEASE_KEY (owned), once won */
+        uint64_t fencing_token;         /* SOLOCRON_FENCING_TOKEN, once won */
+        RunLease state;
+        bool lost;
+        elect_decided_cb on_decided;
+        elect_lost_cb on_lost;
+};
+
+/* Claim the firing. true: decided now, *ret_run says whether to run it; false: on_decided
+ * follows, from the loop. */
+bool elect_start(Election *e, bool *ret_run);
+/* Forget a pending claim (no on_decided follows), or let a won lease go without a record. */
+void elect_cancel(Election *e);
+/* The run is over: record how it ended (the proof of run) and let the lease go. */
+void elect_finish(Election *e, const char *result, int64_t exit_status);
+/* "won", "none", "unavailable" for SOLOCRON_LEASE. */
+const char *run_lease_to_string(RunLease l);
+void elect_done(Election *e);

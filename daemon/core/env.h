@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* What the daemon lends to every job, run and election below it. Ownership goes down and
+ * events come up: jobs, runs and elections read this (elections also note lease_degraded),
+ * report to their owners through callbacks, and never name the Daemon. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "lease.h"
+
+typedef struct Takeover Takeover;
+
+typedef struct CoreEnv {
+        uv_loop_t *loop;
+        LeaseStore *lease;              /* NULL: firings are not elected */
+        Takeover *takeover;             /* NULL: held firings are not watched */
+        char **withheld_env;            /* what jobs do not get of our environment */
+        int64_t (*now_usec)(void);      /* monotonic, for durations (tests inject theirs) */
+        bool stopping;                  /* shutting down: no new runs, no retries */
+        bool lease_degraded;            /* the local lease cannot record claims (said once) */
+} CoreEnv;
+
+/* uv_hrtime() in microseconds: CoreEnv.now_usec outside the tests. */
+int64_t core_now_usec(void);

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "job.h"
+#include "list.h"
+#include "log.h"
+
+static void job_on_run_won(Run *r, void *userdata);
+static void job_on_run_finished(Run *r, const char *result, void *userdata);
+static void job_on_run_ended(Run *r, void *userdata);
+
+Job *job_new(CoreEnv *env, const JobOwner *owner, Table *t, const JobConfig *cfg) {
+        size_t len = strlen(cfg->name) + 1;
+        Job *j = calloc(1, sizeof(Job) + len);  /* the name follows, in the same block */
+
+        if (!j)
+                return NULL;
+        j->env = env;
+        j->owner = owner;
+        j->table = table_ref(t);
+        j->cfg = cfg;
+        j->name = memcpy((char *) (j + 1), cfg->name, len);
+        heap_entry_init(&j->entry);
+        j->last_fired = INT64_MIN;
+        j->run_owner = (RunOwner) { .won = job_on_run_won, .finished = job_on_run_finished,
+                                    .ended = job_on_run_ended, .userdata = j };
+        return j;
+}
+
+Job *job_free(Job *j) {
+        if (!j)
+                return NULL;
+        table_unref(j->table);
+        free(j);
+        return NULL;
+}
+
+void job_set_config(Job *j, Table *t, const JobConfig *cfg) {
+        Table *old = j->table;
+
+        j->table = table_ref(t);
+        j->cfg = cfg;
+        table_unref(old);
+}
+
+static void job_skip(Job *j, const JobFiring *f, const char *why) {
+        char utc[RFC3339_UTC_MAX];
+
+        log_event(LOG_WARNING, "firing_skipped", j->name, j->runs ? j->runs->id : NULL, NULL,
+                  "firing %s SKIPPED (%s)", format_rfc3339_utc(f->f.t, utc), why);
+}
+
+static void job_start(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
+        char utc[RFC3339_UTC_MAX];
+        Run *r;
+        int k;
+
+        k = run_new(j->env, &j->run_owner, j->table, j->cfg, j->name, f, catch_up, takeover, &r);
+        if (k < 0) {
+                log_event(LOG_ERR, "run_failed", j->name, NULL, NULL, "cannot start run for %s: %s",
+                          format_rfc3339_utc(f->f.t, utc), strerror(-k));
+                return;
+        }
+        LIST_PREPEND(j->runs, r);
+        j->n_runs++;
+        run_start(r);
+}
+
+/* A run past its election, other than except, or NULL: what the overlap policy weighs. A
+ * run still electing has started nothing; if it counted, a firing that comes while the store
+ * is slow to answer (an election outlasting the schedule's period) would be skipped here,
+ * while the other replicas stood down on it: lost fleet-wide. So the two elections proceed,
+ * and should both be won, the two runs overlap (logged when the second is won). */
+static const Run *job_active_run(const Job *j, const Run *except) {
+        for (const Run *r = j->runs; r; r = r->next)
+                if (r != except && r->phase != RUN_ELECTING)
+                        return r;
+        return NULL;
+}
+
+void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
+        if (j->env->stopping || j->retired)
+                return;
+        if (j->cfg->overlap == OVERLAP_ALLOW || takeover || !job_active_run(j, NULL)) {
+                job_start(j, f, catch_up, takeover);
+                return;
+        }
+        switch (j->cfg->overlap) {
+        case OVERLAP_SKIP:
+                job_skip(j, f, "still running");
+                return;
+        case OVERLAP_QUEUE:
+                if (j->queued) {
+                        job_skip(j, f, "still running, and one firing is already queued");
+                        return;
+                }
+                j->queued = true;
+                j->queued_firing = *f;
+                log_event(LOG_INFO, "firing_queued", j->name, NULL, NULL,
+                          "still running; this firing runs when the current run ends");
+                return;
+        case OVERLAP_REPLACE:
+                /* Terminate what runs (as on timeout); the new run starts once they are gone. */
+                j->queued = true;
+                j->queued_firing = *f;
+                log_event(LOG_NOTICE, "run_replaced", j->name, j->runs->id, NULL,
+                          "still running; terminating it to start the new firing");
+                job_terminate(j, SIGTERM, j->cfg->kill_after);
+                return;
+        default:
+                return;
+        }
+}
+
+void job_terminate(Job *j, int sig, usec_t escalate_after) {
+        for (Run *r = j->runs, *next; r; r = next) {
+                next = r->next;         /* r may end (and be unlinked) at once */
+                run_terminate(r, sig, escalate_after);
+        }
+}
+
+void job_retire(Job *j, bool terminate) {
+        j->retired = true;
+        j->queued = false;
+        if (terminate)
+                for (Run *r = j->runs, *next; r; r = next) {
+                        next = r->next;
+                        run_terminate(r, SIGTERM, r->cfg->kill_after);
+                }
+}
+
+static void job_on_run_won(Run *r, void *userdata) {
+        Job *j = userdata;
+        const Run *o = r->cfg->overlap != OVERLAP_ALLOW ? job_active_run(j, r) : NULL;
+        char utc[RFC3339_UTC_MAX];
+
+        if (!o)
+                return;
+        /* See job_active_run(): an election outlasted the period. */
+        log_event(LOG_NOTICE, "run_overlap", j->name, r->id, NULL,
+                  "firing %s won while run %s still runs: its election took longer than the "
+                  "schedule's period; both run", format_rfc3339_utc(r->firing.f.t, utc), o->id);
+}
+
+static void job_on_run_finished(Run *r, const char *result, void *userdata) {
+        Job *j = userdata;
+
+        j->owner->run_finished(j, r, result, j->owner->userdata);
+}
+
+static void job_on_run_ended(Run *r, void *userdata) {
+        Job *j = userdata;
+
+        LIST_UNLINK(j->runs, r);
+        j->n_runs--;
+        if (j->n_runs == 0 && j->queued && !j->retired && !j->env->stopping) {
+                JobFiring f = j->queued_firing;
+
+                j->queued = false;
+                job_start(j, &f, false, false);
+        }
+        if (j->n_runs == 0)
+                j->owner->idle(j, j->owner->userdata);
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* A job at run time: its place in the firing heap, its runs in progress, and the overlap
+ * policy that decides what a firing does while a previous run is still going. A job owns
+ * its runs and reports to its owner (the daemon) through JobOwner. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "env.h"
+#include "heap.h"
+#include "plan.h"
+#include "run.h"
+#include "table.h"
+
+typedef struct Job Job;
+
+typedef struct JobOwner {
+        /* A run of j ran here and is over, with result (its summary is logged). */
+        void (*run_finished)(Job *j, const Run *r, const char *result, void *userdata);
+        /* j has no run in progress any more. */
+        void (*idle)(Job *j, void *userdata);
+        void *userdata;
+} JobOwner;
+
+struct Job {
+        CoreEnv *env;           /* borrowed */
+        const JobOwner *owner;  /* borrowed */
+        const char *name;       /* own copy, after the struct: the runtime job outlives any one table */
+        Table *table;           /* reference: the table cfg is in */
+        const JobConfig *cfg;
+        HeapEntry entry;        /* key: next.firing.f.t */
+        PlanNext next;
+        int64_t last_fired;     /* scheduled instant of the newest firing handled */
+        Run *runs;              /* in progress (election, jitter wait, running, backoff) */
+        size_t n_runs;
+        bool queued;            /* overlap: queue or replace: one firing waiting */
+        bool retired;           /* removed by a reload: kept until its runs end */
+        JobFiring queued_firing;
+        Job *retired_prev, *retired_next; /* the owner's list of retired jobs */
+        RunOwner run_owner;     /* what its runs report to */
+};
+
+/* A job for cfg, in table t (referenced). NULL when out of memory. */
+Job *job_new(CoreEnv *env, const JobOwner *owner, Table *t, const JobConfig *cfg);
+/* Frees a job that has no run in progress. */
+Job *job_free(Job *j);
+/* A reload: the job's definition is now cfg, in table t (referenced); running runs keep
+ * their own. */
+void job_set_config(Job *j, Table *t, const JobConfig *cfg);
+/* A firing is due now: apply the overlap policy and start (or queue, or skip) a run;
+ * takeover: run it again, its holder died. */
+void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover);
+/* run_terminate() every run of j. */
+void job_terminate(Job *j, int sig, usec_t escalate_after);
+/* A removed job: no queued firing; its runs go on (or are terminated, with terminate). */
+void job_retire(Job *j, bool terminate);

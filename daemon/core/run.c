@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/* One run of a job for one firing: its election, the jitter wait, the attempts
+ * (run_attempt.c), and its end: the proof of run, the summary line, the owner told. The run
+ * is freed from its timer's close callback. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "log.h"
+#include "macro.h"
+#include "run_internal.h"
+
+uint64_t run_usec_to_msec_ceil(usec_t u) {
+        return u / 1000 + (u % 1000 != 0);
+}
+
+void run_format_duration(int64_t usec, char buf[static 32]) {
+        (void) snprintf(buf, 32, "%lld.%03llds", (long long) (usec / 1000000),
+                        (long long) (usec % 1000000 / 1000));
+}
+
+static void run_new_id(char id[static 17]) {
+        uint8_t b[8];
+
+        if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t) sizeof(b)) {
+                uint64_t x = uv_hrtime() ^ ((uint64_t) getpid() << 32);
+
+                memcpy(b, &x, sizeof(b));
+        }
+        for (size_t i = 0; i < sizeof(b); i++)
+                (void) snprintf(id + 2 * i, 3, "%02x", b[i]);
+}
+
+static uint64_t random_below(uint64_t n) {
+        uint64_t x;
+
+        if (n == 0)
+                return 0;
+        if (getrandom(&x, sizeof(x), GRND_NONBLOCK) != (ssize_t) sizeof(x))
+                x = uv_hrtime() * UINT64_C(0x9e3779b97f4a7c15);
+        return x % n;
+}
+
+/* --- the end ------------------------------------------------------------------------- */
+
+static void run_on_timer_closed(uv_handle_t *h) {
+        Run *r = h->data;
+
+        spawn_creds_done(&r->creds);
+        elect_done(&r->election);
+        table_unref(r->table);
+        free(r);
+}
+
+/* The run is over; it goes once its timer has closed. */
+static void run_close(Run *r) {
+        r->phase = RUN_CLOSING;
+        r->owner->ended(r, r->owner->userdata);
+        uv_close((uv_handle_t *) &r->timer, run_on_timer_closed);
+}
+
+static void run_log_summary(Run *r, const char *result) {
+        int64_t dur = r->env->now_usec() - r->run_start_usec;
+        char sched[RFC3339_UTC_MAX], status[24], duration[32], attempts[12], usec[24];
+
+        format_rfc3339_utc(r->firing.f.t, sched);
+        if (r->term_signal)
+                (void) snprintf(status, sizeof(status), "SIG%s", sigabbrev_np(r->term_signal) ?: "?");
+        else
+                (void) snprintf(status, sizeof(status), "%lld", (long long) r->exit_status);
+        run_format_duration(dur, duration);
+        (void) snprintf(usec, sizeof(usec), "%lld", (long long) dur);
+        (void) snprintf(attempts, sizeof(attempts), "%u", r->attempt);
+        log_event(strcmp(result, "succeeded") == 0 ? LOG_INFO : LOG_ERR, "run_finished", r->job,
+                  r->id,
+                  (LogKV[]) { { "result", result }, { "status", status }, { "duration", duration },
+                              { "duration_usec", usec }, { "attempts", attempts },
+                              { "scheduled", sched }, {} },
+                  "finished");
+}
+
+void run_finish(Run *r, const char *result) {
+        elect_finish(&r->election, result, r->term_signal ? 128 + r->term_signal : r->exit_status);
+        run_log_summary(r, result);
+        r->owner->finished(r, result, r->owner->userdata);
+        run_close(r);
+}
+
+/* --- the start ----------------------------------------------------------------------- */
+
+static void run_on_jitter(uv_timer_t *t) {
+        run_attempt(t->data);
+}
+
+/* Elected: the jitter wait, then the first attempt. */
+static void run_begin(Run *r) {
+        r->phase = RUN_WAITING;
+        r->owner->won(r, r->owner->userdata);
+        if (r->cfg->jitter > 0) {
+                uint64_t delay = random_below(r->cfg->jitter);
+                char dur[32];
+
+                run_format_duration((int64_t) delay, dur);
+                log_event(LOG_INFO, "run_jitter", r->job, r->id, NULL, "starting in %s (jitter)",
+                          dur);
+                (void) uv_timer_start(&r->timer, run_on_jitter, delay / 1000, 0);
+        } else
+                run_attempt(r);
+}
+
+static void run_on_decided(Election *e, bool run) {
+        Run *r = container_of(e, Run, election);
+
+        if (run)
+                run_begin(r);
+        else
+                run_close(r);           /* it never ran here: no summary */
+}
+
+static void run_on_lease_lost(Election *e, const char *why) {
+        Run *r = container_of(e, Run, election);
+
+        if (r->cfg->on_lease_lost == LEASE_LOST_CONTINUE) {
+                log_event(LOG_ERR, "lease_lost", r->job, r->id, NULL,
+                          "LEASE LOST (%s); the run goes on (on_lease_lost: continue): another "
+                          "replica may run this firing too", why);
+                return;
+        }
+        log_event(LOG_ERR, "lease_lost", r->job, r->id, NULL,
+                  "LEASE LOST (%s); terminating the run (on_lease_lost: kill)", why);
+        run_terminate(r, SIGTERM, r->cfg->kill_after);
+}
+
+int run_new(CoreEnv *env, const RunOwner *owner, Table *t, const JobConfig *cfg, const char *job,
+            const JobFiring *f, bool catch_up, bool takeover, Run **ret) {
+        Run *r = calloc(1, sizeof(Run));
+        int k;
+
+        if (!r)
+                return -ENOMEM;
+        *r = (Run) { .job = job, .firing = *f, .phase = RUN_ELECTING, .attempt = takeover ? 2 : 1,
+                     .env = env, .owner = owner, .table = table_ref(t), .cfg = cfg,
+                     .catch_up = catch_up, .takeover = takeover,
+                     .run_start_usec = env->now_usec() };
+        run_new_id(r->id);
+        r->election = (Election) { .env = env, .cfg = cfg, .job = job, .run_id = r->id,
+                                   .firing = *f, .attempt = r->attempt, .takeover = takeover,
+                                   .on_decided = run_on_decided, .on_lost = run_on_lease_lost };
+        k = uv_timer_init(env->loop, &r->timer);
+        if (k < 0) {
+                table_unref(r->table);
+                free(r);
+                return k;
+        }
+        r->timer.data = r;
+        *ret = r;
+        return 0;
+}
+
+void run_start(Run *r) {
+        bool run;
+
+        if (elect_start(&r->election, &run))
+                run_on_decided(&r->election, run);
+        /* else run_on_decided() follows */
+}
+
+void run_terminate(Run *r, int sig, usec_t escalate_after) {
+        r->no_retry = true;
+        switch (r->phase) {
+        case RUN_ELECTING:
+                elect_cancel(&r->election);
+                r->terminated = true;
+                run_close(r);
+                return;
+        case RUN_WAITING:
+        case RUN_BACKOFF:
+                /* No process: the run ends here. */
+                r->terminated = true;
+                (void) uv_timer_stop(&r->timer);
+                run_finish(r, r->phase == RUN_WAITING ? "cancelled" : "terminated");
+                return;
+        case RUN_STARTING:
+        case RUN_RUNNING:
+                run_attempt_terminate(r, sig, escalate_after);
+                return;
+        case RUN_CLOSING:
+                return;
+        }
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* One run of a job for one firing: its election, the jitter wait, attempts (spawn, relay
+ * output, timeout → SIGTERM → SIGKILL to the process group), retries with backoff, and the
+ * summary it logs at the end. A run reports to its owner (a Job) through RunOwner and never
+ * names the Daemon; it borrows the CoreEnv. run.c: the run; run_attempt.c: one attempt. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "elect.h"
+#include "env.h"
+#include "firing.h"
+#include "output.h"
+#include "reaper.h"
+#include "spawner.h"
+#include "table.h"
+
+typedef struct Run Run;
+
+typedef struct RunOwner {
+        /* Elected (or not elected at all): the jitter wait and the first attempt follow. */
+        void (*won)(Run *r, void *userdata);
+        /* The run ran here and is over (its summary is logged): result is "succeeded",
+         * "failed", "timed_out", "signal", "terminated" or "cancelled". */
+        void (*finished)(Run *r, const char *result, void *userdata);
+        /* The run is over, finished or dropped (it never ran here); it is freed after. */
+        void (*ended)(Run *r, void *userdata);
+        void *userdata;
+} RunOwner;
+
+typedef enum RunPhase {
+        RUN_ELECTING,           /* claiming the firing from the lease backend */
+        RUN_WAITING,            /* jitter delay before the first attempt */
+        RUN_STARTING,           /* resolving user:/group: off the loop, or waiting to retry */
+        RUN_RUNNING,            /* a process is alive, or its output is draining */
+        RUN_BACKOFF,            /* waiting to retry */
+        RUN_CLOSING,            /* over; handles closing */
+} RunPhase;
+
+struct Run {
+        /* Read by the owner: */
+        const char *job;        /* borrowed from the owner, which outlives its runs */
+        char id[17];            /* 16 hex digits, random */
+        JobFiring firing;
+        RunPhase phase;
+        unsigned attempt;       /* 1-based */
+        Run *prev, *next;       /* the owner's list */
+
+        /* The run's own: */
+        CoreEnv *env;           /* borrowed */
+        const RunOwner *owner;  /* borrowed */
+        Table *table;           /* reference: cfg stays valid for the run's life */
+        const JobConfig *cfg;
+        bool catch_up;
+        bool takeover;          /* re-running a firing whose holder died */
+        Election election;
+        uv_timer_t timer;       /* jitter, lookup retries, timeout → SIGTERM → SIGKILL, group
+                                 * polls, drain, backoff: one at a time */
+        uv_work_t lookup;       /* user:/group: lookup in a libuv worker */
+        bool lookup_pending;    /* the worker has it: the run waits for its answer */
+        bool has_creds;
+        unsigned lookup_tries;
+        int lookup_result;
+        char *lookup_error;
+        SpawnCreds creds;       /* this attempt's user:/group:, when has_creds */
+        ReaperChild child;      /* the attempt's process, while proc_alive */
+        pid_t pid;              /* also the id of its process group */
+        bool proc_alive;        /* the leader has not exited yet */
+        bool group_alive;       /* the leader has exited, its group is not empty yet */
+        bool group_killed;      /* this attempt's group was sent SIGKILL */
+        int64_t group_poll_msec; /* the next look at the group after the leader's exit */
+        int64_t kill_deadline_usec; /* monotonic: SIGKILL to the group then; INT64_MAX: none */
+        Output out, err;
+        int64_t attempt_start_usec; /* env->now_usec(), for durations */
+        int64_t run_start_usec;
+        bool timed_out;         /* this attempt was killed for its timeout */
+        bool terminated;        /* killed by solocron: replace, shutdown, removed by reload */
+        bool no_retry;          /* told to stop: no further attempt */
+        bool start_failed;      /* this attempt could not start (not retried) */
+        int64_t exit_status;
+        int term_signal;
+        unsigned pending_closes;
+};
+
+/* A run of cfg (in table t, referenced) for job's firing f; nothing happens until
+ * run_start(), so that the owner can link it first. */
+int run_new(CoreEnv *env, const RunOwner *owner, Table *t, const JobConfig *cfg, const char *job,
+            const JobFiring *f, bool catch_up, bool takeover, Run **ret);
+/* Elect (the firing's identity is fixed), then the jitter delay and the attempts. The
+ * owner's callbacks may run before this returns (a firing held elsewhere ends at once). */
+void run_start(Run *r);
+/* Send sig to the run's process group, and SIGKILL after escalate_after unless that is
+ * USEC_INFINITY (the caller sends it); a run still electing, waiting for jitter or a retry
+ * just ends. No further attempt is made. */
+void run_terminate(Run *r, int sig, usec_t escalate_after);

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* A loaded Config shared by the daemon, its jobs and every run started under it: a reload
+ * makes a new Table, and jobs and runs keep the old one alive until they let it go. */
+
+#include "config.h"
+
+typedef struct Table {
+        Config *config;         /* owned */
+        unsigned n_ref;
+} Table;
+
+Table *table_new(Config *c);
+Table *table_ref(Table *t);
+Table *table_unref(Table *t);
+/* Load the table at path, logging every diagnostic; NULL when it is invalid. */
+Table *table_load(const char *path);

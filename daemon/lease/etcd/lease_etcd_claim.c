@@ -1,0 +1,573 @@
+/* SPDX-License-Identifier: MIT */
+/* One claim of the etcd lease backend (see lease_etcd.c for the protocol): the election
+ * (the store's history lease, lease/grant, then kv/txn), renewal while WON (lease/keepalive,
+ * then kv/range), the final record, and letting go of its lease (lease/revoke). */
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lease_etcd_internal.h"
+#include "list.h"
+#include "macro.h"
+#include "timeutil.h"
+
+#define ETCD_CLAIMS_MAX         4096            /* claims in flight, won, or finishing */
+
+/* ---- requests ---- */
+
+static char *u64_to_string(uint64_t v, char buf[static 21]) {
+        (void) snprintf(buf, 21, "%" PRIu64, v);
+        return buf;
+}
+
+static json_t *body_lease(uint64_t id) {
+        char buf[21];
+
+        return json_pack("{s:s}", "ID", u64_to_string(id, buf));
+}
+
+static json_t *compare(const char *key64, bool create, uint64_t expect) {
+        char e[21];
+
+        return json_pack("{s:s,s:s,s:s}", "key", key64, "target", create ? "CREATE" : "MOD",
+                         create ? "create_revision" : "mod_revision", u64_to_string(expect, e));
+}
+
+static json_t *put(const char *key64, const char *value64, uint64_t lease) {
+        char l[21];
+
+        return json_pack("{s:{s:s,s:s,s:s}}", "request_put", "key", key64, "value", value64,
+                         "lease", u64_to_string(lease, l));
+}
+
+static json_t *range(const char *key64) {
+        return json_pack("{s:{s:s}}", "request_range", "key", key64);
+}
+
+/* The election: if the key (and, unless a takeover, the marker) was never created: put the
+ * record on the short lease and the marker on the history lease; else range both. */
+static json_t *body_claim(const LeaseClaim *c, const char *value64) {
+        json_t *cmp = c->takeover ? json_pack("[o]", compare(c->key64, true, 0)) :
+                      json_pack("[o,o]", compare(c->key64, true, 0), compare(c->mark64, true, 0));
+
+        return json_pack("{s:o,s:[o,o],s:[o,o]}", "compare", cmp,
+                         "success", put(c->key64, value64, c->lease),
+                                    put(c->mark64, value64, c->history),
+                         "failure", range(c->key64), range(c->mark64));
+}
+
+/* The final record: if the key is still ours (or, CREATE, gone): put the record on the
+ * history lease in its place and delete the marker, which it replaces; else range the key. */
+static json_t *body_final(const LeaseClaim *c, const char *value64) {
+        bool create = c->step == FINAL_CREATE;
+
+        return json_pack("{s:[o],s:[o,{s:{s:s}}],s:[o]}",
+                         "compare", compare(c->key64, create, create ? 0 : c->token),
+                         "success", put(c->key64, value64, c->history),
+                                    "request_delete_range", "key", c->mark64,
+                         "failure", range(c->key64));
+}
+
+/* A txn's outcome: succeeded (proto3 omits false) with the revision of the put, or the
+ * ranges its failure branch ran (ret_ranges[i] NULL: none), for lease_etcd_range_reply_kv(). */
+static int txn_parse(EtcdCall *k, const json_t *reply, bool *ret_won, uint64_t *ret_revision,
+                     const json_t *ret_ranges[static 2]) {
+        const json_t *ok = json_object_get(reply, "succeeded");
+        const json_t *responses = json_object_get(reply, "responses");
+
+        ret_ranges[0] = ret_ranges[1] = NULL;
+        if (ok && !json_is_boolean(ok))
+                goto bad;
+        *ret_won = json_is_true(ok);
+        if (*ret_won)
+                return lease_etcd_json_u64(json_object_get(reply, "header"), "revision",
+                                     ret_revision) < 0 ||
+                       *ret_revision == 0 ? (lease_etcd_call_why(k, "malformed txn reply: no revision"),
+                                             -EAGAIN) : 0;
+        if (!json_is_array(responses))
+                goto bad;
+        for (size_t i = 0; i < 2; i++)
+                ret_ranges[i] = json_object_get(json_array_get(responses, i), "response_range");
+        return 0;
+bad:
+        lease_etcd_call_why(k, "malformed txn reply");
+        return -EAGAIN;
+}
+
+/* ---- claims ---- */
+
+static void claim_free(LeaseClaim *c) {
+        EtcdStore *s = c->store;
+
+        lease_etcd_alarm_disarm(s, &c->alarm);
+        lease_etcd_call_cancel(c->call);
+        LIST_UNLINK(s->claims, c);
+        s->n_claims--;
+        free(c->key);
+        free(c->key64);
+        free(c->mark64);
+        json_decref(c->record);
+        free(c);
+        lease_etcd_store_maybe_closed(s);
+}
+
+static int claim_on_revoked(EtcdCall *k, json_t *reply, int error, void *owner);
+
+/* Let go of the short lease, if the claim still holds it, then free the claim. The history
+ * lease is the store's: it expires on its own. */
+void lease_etcd_claim_release(LeaseClaim *c) {
+        EtcdStore *s = c->store;
+        uint64_t id = c->lease;
+
+        c->state = CLAIM_RELEASE;
+        c->history_wait = 0;
+        lease_etcd_alarm_disarm(s, &c->alarm);
+        lease_etcd_call_cancel(c->call);
+        c->call = NULL;
+        if (!id) {
+                claim_free(c);
+                return;
+        }
+        c->lease = 0;
+        c->call = lease_etcd_call_start(s, "/v3/lease/revoke", body_lease(id),
+                                  lease_etcd_now_ms(s) + s->election_ms, claim_on_revoked, c);
+        if (!c->call)
+                claim_free(c);          /* the lease expires on its own */
+}
+
+static int claim_on_revoked(EtcdCall *k, json_t *reply, int error, void *owner) {
+        LeaseClaim *c = owner;
+
+        (void) k, (void) reply, (void) error;  /* gone, not found, or unreachable: it expires */
+        c->call = NULL;
+        lease_etcd_claim_release(c);
+        return 0;
+}
+
+/* The outcome of a PENDING claim other than WON: tell the daemon, then let go. */
+static void claim_conclude(LeaseClaim *c, LeaseResult result, LeaseHeld held) {
+        LeaseInfo info = { .detail = c->detail, .key = c->key, .held = held };
+
+        c->state = CLAIM_DONE;          /* close() leaves it to us */
+        c->cb.claimed(c, result, &info, c->cb.userdata);
+        lease_etcd_claim_release(c);
+}
+
+static void claim_unavailable(LeaseClaim *c, EtcdCall *k, int error) {
+        char e[64];
+
+        if (error == -ETIMEDOUT)
+                (void) snprintf(c->detail, sizeof(c->detail), "no usable answer from etcd within %"
+                                PRIu64 " ms: %s", c->store->election_ms, k->why);
+        else
+                (void) snprintf(c->detail, sizeof(c->detail), "%s",
+                                k->why[0] ? k->why : lease_etcd_errno_text(error, e));
+        claim_conclude(c, LEASE_UNAVAILABLE, 0);
+}
+
+static void claim_on_renew(Alarm *a);
+
+static void claim_won(LeaseClaim *c, uint64_t token) {
+        EtcdStore *s = c->store;
+        LeaseInfo info = { .key = c->key, .fencing_token = token };
+
+        c->state = CLAIM_WON;
+        c->token = token;
+        lease_etcd_alarm_arm(s, &c->alarm, c->renewed + s->ttl_ms / 3, claim_on_renew);
+        c->cb.claimed(c, LEASE_WON, &info, c->cb.userdata);
+}
+
+static int claim_elect(LeaseClaim *c);
+
+static void claim_out_of_memory(LeaseClaim *c) {
+        (void) snprintf(c->detail, sizeof(c->detail), "out of memory");
+        claim_conclude(c, LEASE_UNAVAILABLE, 0);
+}
+
+/* The key is gone and the marker is not: the firing was claimed and its holder's lease went
+ * (it died, or let go without a final record). Not new: HELD, as while its holder lived; a
+ * takeover claim may run it again, and its record names this holder. */
+static void claim_abandoned(LeaseClaim *c, const Kv *mark) {
+        size_t n;
+
+        if (lease_etcd_record_is_running(mark->record))
+                lease_etcd_seen_put(c->store, c->key, mark->record, mark->mod_revision);
+        lease_etcd_record_describe(mark->record, c->detail, sizeof(c->detail));
+        n = strlen(c->detail);
+        if (lease_etcd_record_is_running(mark->record))
+                (void) snprintf(c->detail + n, sizeof(c->detail) - n, " (its lease expired)");
+        claim_conclude(c, LEASE_HELD, lease_etcd_record_is_running(mark->record) ? LEASE_HELD_ABANDONED
+                                                                            : LEASE_HELD_DONE);
+}
+
+static int claim_on_txn(EtcdCall *k, json_t *reply, int error, void *owner) {
+        LeaseClaim *c = owner;
+        const json_t *ranges[2];
+        LeaseHeld held;
+        uint64_t rev;
+        bool won;
+        Kv kv = {}, mark = {};
+        int r;
+
+        if (!reply) {
+                c->call = NULL;
+                if (error == -ENOENT && lease_etcd_now_ms(c->store) < c->deadline) {
+                        /* "requested lease not found": the short lease expired (a slow
+                         * election) or the history lease is gone (revoked by hand, etcd
+                         * restored from an old snapshot). Which one etcd does not say: get
+                         * both afresh. */
+                        lease_etcd_history_forget(c->store, c->history);
+                        c->history = 0;
+                        c->lease = 0;
+                        if (claim_elect(c) < 0)
+                                claim_out_of_memory(c);
+                        return 0;
+                }
+                claim_unavailable(c, k, error);
+                return 0;
+        }
+        r = txn_parse(k, reply, &won, &rev, ranges);
+        if (r < 0)
+                return r;
+        if (won) {
+                c->call = NULL;
+                claim_won(c, rev);
+                return 0;
+        }
+        r = lease_etcd_range_reply_kv(k, ranges[0], &kv);
+        if (r >= 0 && !kv.found)
+                r = lease_etcd_range_reply_kv(k, ranges[1], &mark);
+        if (r < 0)
+                return r;
+        if (!kv.found && !mark.found) { /* the txn failed: the key or the marker exists */
+                (void) snprintf(k->why, sizeof(k->why), "malformed txn reply: no kv");
+                return -EAGAIN;
+        }
+        c->call = NULL;
+        if (!kv.found) {
+                claim_abandoned(c, &mark);
+                json_decref(mark.record);
+                return 0;
+        }
+        if (kv.lease == c->lease) {
+                /* Our own put: an earlier try of this txn did commit. */
+                json_decref(kv.record);
+                claim_won(c, kv.mod_revision);
+                return 0;
+        }
+        if (lease_etcd_record_is_running(kv.record))
+                lease_etcd_seen_put(c->store, c->key, kv.record, kv.mod_revision);
+        lease_etcd_record_describe(kv.record, c->detail, sizeof(c->detail));
+        held = lease_etcd_record_is_running(kv.record) ? LEASE_HELD_RUNNING : LEASE_HELD_DONE;
+        json_decref(kv.record);
+        claim_conclude(c, LEASE_HELD, held);
+        return 0;
+}
+
+static int claim_on_grant(EtcdCall *k, json_t *reply, int error, void *owner) {
+        LeaseClaim *c = owner;
+
+        if (!reply) {
+                c->call = NULL;
+                claim_unavailable(c, k, error);
+                return 0;
+        }
+        if (lease_etcd_grant_parse(k, reply, &c->lease) < 0)
+                return -EAGAIN;
+        c->call = NULL;
+        c->renewed = k->sent;
+        if (claim_elect(c) < 0)
+                claim_out_of_memory(c);
+        return 0;
+}
+
+/* The election's next step: the store's history lease (for the marker), the short lease,
+ * then the txn. 0, or -ENOMEM: nothing started. */
+static int claim_elect(LeaseClaim *c) {
+        EtcdStore *s = c->store;
+        _cleanup_free_ char *value64 = NULL;
+        int r;
+
+        c->state = CLAIM_GRANT;
+        if (!c->history) {
+                r = lease_etcd_history_lease(s, c, &c->history);
+                if (r <= 0)
+                        return r;       /* 0: lease_etcd_claim_on_history() follows */
+        }
+        if (!c->lease)
+                c->call = lease_etcd_call_start(s, "/v3/lease/grant", lease_etcd_body_grant(s->ttl_ms / 1000),
+                                          c->deadline, claim_on_grant, c);
+        else {
+                c->state = CLAIM_TXN;
+                value64 = lease_etcd_record_to_base64(c->record);
+                if (value64)
+                        c->call = lease_etcd_call_start(s, "/v3/kv/txn", body_claim(c, value64),
+                                                  c->deadline, claim_on_txn, c);
+        }
+        return c->call ? 0 : -ENOMEM;
+}
+
+/* The running record: who, which run, since when; and whom a takeover replaces. */
+static json_t *record_new(EtcdStore *s, const LeaseRequest *req, const char *key) {
+        char sched[RFC3339_UTC_MAX], now[RFC3339_UTC_MAX];
+        json_t *rec, *prev;
+
+        rec = json_pack("{s:s,s:s,s:{s:s,s:I,s:s},s:s,s:I,s:s,s:s}",
+                        "job", req->job, "scheduled", format_rfc3339_utc(req->scheduled, sched),
+                        "holder", "hostname", s->hostname, "pid", (json_int_t) s->pid,
+                        "boot_id", s->boot_id,
+                        "run", req->run_id ?: "", "attempt", (json_int_t) req->attempt,
+                        "status", "running", "started", format_rfc3339_utc(lease_etcd_wall_sec(), now));
+        if (rec && req->takeover) {
+                prev = lease_etcd_seen_take(s, key);
+                if (prev)
+                        (void) json_object_set_new(rec, "previous", prev);
+        }
+        return rec;
+}
+
+/* The marker's key: KEY/claimed (job names have no '/': no job's key is a marker's). */
+static char *mark_key64(const char *key) {
+        _cleanup_free_ char *mark = NULL;
+
+        if (asprintf(&mark, "%s/claimed", key) < 0)
+                return NULL;
+        return lease_etcd_b64_encode(mark, strlen(mark));
+}
+
+LeaseResult lease_etcd_claim(LeaseStore *store, const LeaseRequest *req, const LeaseCallbacks *cb,
+                       LeaseClaim **ret_claim, LeaseInfo *ret_info) {
+        EtcdStore *s = container_of(store, EtcdStore, store);
+        char when[RFC3339_UTC_MAX];
+        LeaseClaim *c;
+
+        assert(req && req->job && cb && cb->claimed && cb->lost);
+        *ret_info = (LeaseInfo) { .detail = s->detail };
+        if (s->closing) {
+                (void) snprintf(s->detail, sizeof(s->detail), "the etcd lease store is closing");
+                return LEASE_UNAVAILABLE;
+        }
+        if (s->n_claims >= ETCD_CLAIMS_MAX) {
+                (void) snprintf(s->detail, sizeof(s->detail), "too many etcd claims at once (%d)",
+                                ETCD_CLAIMS_MAX);
+                return LEASE_UNAVAILABLE;
+        }
+        c = calloc(1, sizeof(LeaseClaim));
+        if (!c)
+                goto oom;
+        *c = (LeaseClaim) { .store = s, .cb = *cb, .deadline = lease_etcd_now_ms(s) + s->election_ms };
+        if (asprintf(&c->key, "%s/%s/%s", s->prefix, req->job,
+                     format_rfc3339_utc(req->scheduled, when)) < 0)
+                c->key = NULL;
+        c->key64 = c->key ? lease_etcd_b64_encode(c->key, strlen(c->key)) : NULL;
+        c->mark64 = c->key ? mark_key64(c->key) : NULL;
+        c->takeover = req->takeover;
+        c->record = c->key64 && c->mark64 ? record_new(s, req, c->key) : NULL;
+        /* Its first step: a call, or a wait for the history lease, both from the loop. */
+        if (!c->record || claim_elect(c) < 0) {
+                json_decref(c->record);
+                free(c->key);
+                free(c->key64);
+                free(c->mark64);
+                free(c);
+                goto oom;
+        }
+        LIST_PREPEND(s->claims, c);
+        s->n_claims++;
+        ret_info->key = c->key;
+        ret_info->detail = NULL;
+        *ret_claim = c;
+        return LEASE_PENDING;
+oom:
+        (void) snprintf(s->detail, sizeof(s->detail), "out of memory");
+        return LEASE_UNAVAILABLE;
+}
+
+/* lost() once; the claim stays the daemon's until finish() or cancel(). Call last. */
+static void claim_lose(LeaseClaim *c, const char *why) {
+        if (c->lost)
+                return;
+        c->lost = true;
+        c->cb.lost(c, why, c->cb.userdata);
+}
+
+static int claim_on_verify(EtcdCall *k, json_t *reply, int error, void *owner) {
+        LeaseClaim *c = owner;
+        EtcdStore *s = c->store;
+        char who[ETCD_WHY_MAX], why[ETCD_WHY_MAX + 64];
+        Kv kv = {};
+
+        (void) error;
+        if (reply && lease_etcd_range_reply_kv(k, reply, &kv) < 0)
+                return -EAGAIN;
+        c->call = NULL;
+        lease_etcd_alarm_arm(s, &c->alarm, c->renewed + s->ttl_ms / 3, claim_on_renew);
+        if (!reply)
+                return 0;               /* could not look: the keepalive decides */
+        if (!kv.found)
+                return claim_lose(c, "the lease record was deleted"), 0;
+        if (kv.mod_revision != c->token) {
+                lease_etcd_record_describe(kv.record, who, sizeof(who));
+                json_decref(kv.record);
+                (void) snprintf(why, sizeof(why), "the record now names another holder: %s", who);
+                return claim_lose(c, why), 0;
+        }
+        json_decref(kv.record);
+        return 0;
+}
+
+static int claim_on_keepalive(EtcdCall *k, json_t *reply, int error, void *owner) {
+        LeaseClaim *c = owner;
+        EtcdStore *s = c->store;
+        const json_t *result = json_object_get(reply, "result");
+        char why[ETCD_WHY_MAX + 64];
+        uint64_t now = lease_etcd_now_ms(s), ttl;
+
+        (void) error;
+        if (reply && (!json_is_object(result) || lease_etcd_json_u64(result, "TTL", &ttl) == -EBADMSG)) {
+                lease_etcd_call_why(k, "malformed reply to /v3/lease/keepalive");
+                return -EAGAIN;
+        }
+        c->call = NULL;
+        if (!reply) {
+                /* Keep trying: should etcd come back while our lease lives, the record stays
+                 * ours and nobody takes the firing over. */
+                lease_etcd_alarm_arm(s, &c->alarm, now + s->ttl_ms / 3, claim_on_renew);
+                if (now < c->renewed + s->ttl_ms)
+                        return 0;
+                (void) snprintf(why, sizeof(why), "renewal failed for %" PRIu64 " s: %s",
+                                (now - c->renewed) / 1000, k->why);
+                return claim_lose(c, why), 0;
+        }
+        if (ttl == 0)                   /* proto3: no TTL, the lease is gone */
+                return claim_lose(c, "the lease expired: etcd no longer has it"), 0;
+        if (k->sent > c->renewed)
+                c->renewed = k->sent;
+        c->call = lease_etcd_call_start(s, "/v3/kv/range", lease_etcd_body_range(c->key64),
+                                  now + s->ttl_ms / 3, claim_on_verify, c);
+        if (!c->call)
+                lease_etcd_alarm_arm(s, &c->alarm, c->renewed + s->ttl_ms / 3, claim_on_renew);
+        return 0;
+}
+
+static void claim_on_renew(Alarm *a) {
+        LeaseClaim *c = container_of(a, LeaseClaim, alarm);
+        EtcdStore *s = c->store;
+        uint64_t now = lease_etcd_now_ms(s), deadline = c->renewed + s->ttl_ms;
+
+        if (deadline < now + ETCD_BACKOFF_MS)   /* past the TTL already: keep trying a while */
+                deadline = now + s->ttl_ms / 3;
+        c->call = lease_etcd_call_start(s, "/v3/lease/keepalive", body_lease(c->lease), deadline,
+                                  claim_on_keepalive, c);
+        if (!c->call)
+                lease_etcd_alarm_arm(s, &c->alarm, now + s->ttl_ms / 3, claim_on_renew);
+}
+
+static void claim_final_step(LeaseClaim *c);
+
+static int claim_on_final(EtcdCall *k, json_t *reply, int error, void *owner) {
+        LeaseClaim *c = owner;
+        const json_t *ranges[2];
+        uint64_t rev;
+        bool won;
+        int r;
+
+        if (!reply) {
+                c->call = NULL;
+                if (error == -ENOENT && lease_etcd_now_ms(c->store) < c->deadline) {
+                        /* "requested lease not found": the history lease is gone (revoked by
+                         * hand, or etcd restored from an old snapshot): a fresh one. */
+                        lease_etcd_history_forget(c->store, c->history);
+                        c->history = 0;
+                        claim_final_step(c);
+                        return 0;
+                }
+                lease_etcd_claim_release(c);  /* could not write it: the proof of run is lost */
+                return 0;
+        }
+        r = txn_parse(k, reply, &won, &rev, ranges);
+        if (r < 0)
+                return r;
+        c->call = NULL;
+        if (!won && !lease_etcd_range_kv(ranges[0]) && c->step == FINAL_UPDATE) {
+                /* Our lease expired and took the key along, and nobody has taken over: the
+                 * run did happen, record it. */
+                c->step = FINAL_CREATE;
+                claim_final_step(c);
+                return 0;
+        }
+        lease_etcd_claim_release(c);
+        return 0;
+}
+
+/* The final txn, on the store's history lease of the hour (one more wait at most). */
+static void claim_final_step(LeaseClaim *c) {
+        EtcdStore *s = c->store;
+        _cleanup_free_ char *value64 = NULL;
+        int r;
+
+        if (!c->history) {
+                r = lease_etcd_history_lease(s, c, &c->history);
+                if (r == 0)
+                        return;         /* lease_etcd_claim_on_history() follows */
+                if (r < 0) {
+                        lease_etcd_claim_release(c);
+                        return;
+                }
+        }
+        value64 = lease_etcd_record_to_base64(c->record);
+        if (value64)
+                c->call = lease_etcd_call_start(s, "/v3/kv/txn", body_final(c, value64), c->deadline,
+                                          claim_on_final, c);
+        if (!c->call)
+                lease_etcd_claim_release(c);
+}
+
+void lease_etcd_claim_on_history(LeaseClaim *c, EtcdCall *k, uint64_t lease, int error) {
+        c->history = lease;
+        if (c->state == CLAIM_FINAL) {
+                if (lease)
+                        claim_final_step(c);
+                else
+                        lease_etcd_claim_release(c);
+                return;
+        }
+        assert(c->state == CLAIM_GRANT);
+        if (!lease)
+                claim_unavailable(c, k, error);
+        else if (claim_elect(c) < 0)
+                claim_out_of_memory(c);
+}
+
+void lease_etcd_finish(LeaseClaim *c, const char *result, int64_t exit_status) {
+        EtcdStore *s = c->store;
+        char now[RFC3339_UTC_MAX];
+
+        assert(c->state == CLAIM_WON);
+        lease_etcd_alarm_disarm(s, &c->alarm);
+        lease_etcd_call_cancel(c->call);
+        c->call = NULL;
+        c->state = CLAIM_FINAL;
+        c->step = FINAL_UPDATE;
+        c->history = 0;         /* the marker's may be too old to keep a record for history */
+        c->deadline = lease_etcd_now_ms(s) + s->election_ms;
+        (void) json_object_set_new(c->record, "status", json_string(result ?: "finished"));
+        (void) json_object_set_new(c->record, "finished",
+                                   json_string(format_rfc3339_utc(lease_etcd_wall_sec(), now)));
+        (void) json_object_set_new(c->record, "exit_status",
+                                   exit_status >= 0 ? json_integer(exit_status) : json_null());
+        (void) json_object_set_new(c->record, "fencing_token", json_integer((json_int_t) c->token));
+        claim_final_step(c);
+}
+
+void lease_etcd_cancel(LeaseClaim *c) {
+        assert(c->state == CLAIM_GRANT || c->state == CLAIM_TXN || c->state == CLAIM_WON);
+        /* Revoking the lease deletes a record we put: watchers may take the firing over. */
+        lease_etcd_claim_release(c);
+}
+

@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Shared by the files of the etcd lease backend only:
+ *   lease_etcd.c          the store: creation, the alarms on its one timer, closing
+ *   lease_etcd_call.c     one request: across the endpoints, with authentication and backoff
+ *   lease_etcd_record.c   records and their encoding, range replies, the seen cache
+ *   lease_etcd_claim.c    a claim: grant and election, renewal, finish, cancel
+ *   lease_etcd_watch.c    watching a held firing for its holder's expiry
+ * The design is described at the top of lease_etcd.c. */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <uv.h>
+
+#include "http.h"
+#include "lease.h"
+#include "lease_etcd.h"
+#include "macro.h"
+
+#define ETCD_BACKOFF_MS         200U            /* after a round of failed endpoints; doubles */
+#define ETCD_SEEN_MAX           64              /* running records remembered for takeovers */
+#define ETCD_WHY_MAX            320
+
+typedef struct EtcdStore EtcdStore;
+typedef struct EtcdCall EtcdCall;
+typedef struct Alarm Alarm;
+
+struct Alarm {                  /* embedded in its owner; on store->alarms while armed */
+        uint64_t when;          /* loop time, ms */
+        void (*fn)(Alarm *a);
+        Alarm *next;
+        bool armed;
+};
+
+/* reply: the JSON object of a 200 answer; else NULL, error < 0 and k->why says why. Returns 0,
+ * or -EAGAIN after filling k->why to call the reply malformed: the next endpoint is tried. */
+typedef int (*lease_etcd_call_done_cb)(EtcdCall *k, json_t *reply, int error, void *owner);
+/* A stream's data (lease_etcd_call_stream), from inside libcurl: see http_data_cb. */
+typedef bool (*lease_etcd_call_data_cb)(const char *data, size_t size, void *owner);
+
+struct EtcdCall {               /* one request, retried; owned by itself, pointed to by its owner */
+        EtcdStore *store;
+        const char *path;       /* "/v3/kv/txn" */
+        char *body;             /* JSON; borrowed by the transfer */
+        char *auth_body;        /* authenticate's body (holds the password): wiped when freed */
+        uint64_t deadline;      /* loop time, ms */
+        uint64_t backoff;       /* ms */
+        uint64_t sent;          /* when the last attempt started: a lease runs from no earlier */
+        size_t endpoint;        /* the last attempt's */
+        size_t failures;        /* in this round of endpoints */
+        unsigned reauths;
+        bool authenticating, delivering, cancelled;
+        HttpTransfer *transfer;
+        Alarm alarm;            /* the next attempt */
+        lease_etcd_call_done_cb done;
+        lease_etcd_call_data_cb on_data;   /* a stream: see lease_etcd_call_stream() */
+        uint32_t stream_ms;
+        bool streaming;         /* the stream has started: its end goes to done */
+        void *owner;
+        char why[ETCD_WHY_MAX];
+};
+
+typedef enum ClaimState {
+        CLAIM_GRANT,            /* PENDING: getting the history lease, granting the short one */
+        CLAIM_TXN,              /* PENDING: the election */
+        CLAIM_WON,              /* the daemon's: renewing */
+        CLAIM_FINAL,            /* finish(): writing the final record */
+        CLAIM_DONE,             /* claimed() is running: released after it */
+        CLAIM_RELEASE,          /* revoking what it holds, then freed */
+} ClaimState;
+
+typedef enum FinalStep {
+        FINAL_UPDATE,           /* txn: mod_revision == token */
+        FINAL_CREATE,           /* txn: the key is gone (our lease expired): create_revision == 0 */
+} FinalStep;
+
+struct LeaseClaim {             /* on store->claims; the daemon's while PENDING or WON */
+        EtcdStore *store;
+        LeaseClaim *prev, *next;
+        ClaimState state;
+        FinalStep step;
+        LeaseCallbacks cb;
+        char *key, *key64;      /* and in base64 */
+        char *mark64;           /* the firing's marker, KEY/claimed, in base64 */
+        bool takeover;          /* the claim may win while the marker exists */
+        json_t *record;         /* the running record; finish() completes it */
+        uint64_t lease;         /* the short lease, 0 before the grant (and after its revoke) */
+        uint64_t history;       /* the store's history lease for the marker or the final
+                                 * record; 0: none yet (never ours to revoke) */
+        uint64_t history_wait;  /* waiting for the store's grant of this history_gen:
+                                 * lease_etcd_claim_on_history() follows; 0: not waiting */
+        uint64_t token;         /* WON: the key's mod_revision */
+        uint64_t deadline;      /* election or final write: loop time, ms */
+        uint64_t renewed;       /* WON: the lease runs at least until renewed + ttl */
+        bool lost;
+        EtcdCall *call;
+        Alarm alarm;            /* WON: the next renewal */
+        char detail[ETCD_WHY_MAX + 64];
+};
+
+typedef enum WatchVerdict {
+        WATCH_GOING,            /* nothing decided yet */
+        WATCH_EXPIRED,          /* the key is gone with its holder's lease: take over */
+        WATCH_FINAL,            /* a final record: nothing to take over */
+        WATCH_RESYNC,           /* the stream cannot go on (compacted, error): range again */
+} WatchVerdict;
+
+struct LeaseWatch {             /* the daemon's; on store->watches */
+        EtcdStore *store;
+        LeaseWatch *prev, *next;
+        char *key, *key64;
+        void (*ended)(bool holder_died, void *userdata);
+        void *userdata;
+        EtcdCall *call;         /* the range, or the watch stream */
+        Alarm alarm;            /* the next range (a poll, without a stream) */
+        bool streaming;         /* call is a stream: counted in store->n_streams */
+        WatchVerdict verdict;   /* what the stream saw, acted on when it has ended */
+        uint64_t revision;      /* the store's revision the watch has seen up to */
+        char *line;             /* the stream's incomplete line */
+        size_t line_len;
+};
+
+typedef struct Seen {           /* a running record seen in a claim or a watch */
+        char *key;
+        json_t *record;
+        uint64_t mod_revision;
+} Seen;
+
+struct EtcdStore {
+        LeaseStore store;
+        uv_loop_t *loop;
+        HttpClient *http;
+        uv_timer_t timer;       /* the earliest alarm */
+        Alarm *alarms;          /* earliest first */
+        char *prefix;
+        char **endpoints;       /* without a trailing '/' */
+        size_t n_endpoints, current;
+        char *username, *password, *ca_file, *cert_file, *key_file;
+        char *token;            /* auth token; "" when etcd has auth disabled; NULL: none yet */
+        uint64_t ttl_ms, history_s, election_ms;
+        uint64_t history_lease; /* shared by the markers and final records of this store ... */
+        uint64_t history_until; /* ... until then (loop time, ms); see lease_etcd.c */
+        EtcdCall *history_call; /* granting the next one, for the claims waiting ... */
+        uint64_t history_gen;   /* ... with this number in history_wait */
+        char hostname[256];
+        char boot_id[64];
+        int64_t pid;
+        LeaseClaim *claims;
+        size_t n_claims;
+        LeaseWatch *watches;
+        unsigned n_streams;     /* watches streaming: <= ETCD_WATCH_STREAMS_MAX */
+        Seen seen[ETCD_SEEN_MAX];
+        size_t n_seen;
+        bool closing, http_closing;
+        void (*close_done)(void *userdata);
+        void *close_userdata;
+        char detail[ETCD_WHY_MAX];      /* claim()'s synchronous UNAVAILABLE */
+};
+
+typedef struct Kv {             /* the first kv of a range */
+        bool found;             /* false: the range found no key */
+        uint64_t mod_revision, lease;
+        json_t *record;         /* NULL: the value is not a record of ours */
+} Kv;
+
+static inline uint64_t lease_etcd_now_ms(const EtcdStore *s) {
+        return uv_now(s->loop);
+}
+
+/* The wall clock in seconds, for records: clock_gettime(), not time(), whose vDSO seconds
+ * still name the second before right after a boundary (a record "started" before its
+ * firing was due). */
+static inline int64_t lease_etcd_wall_sec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t) ts.tv_sec;
+}
+
+/* lease_etcd.c */
+void lease_etcd_alarm_arm(EtcdStore *s, Alarm *a, uint64_t when, void (*fn)(Alarm *a));
+void lease_etcd_alarm_disarm(EtcdStore *s, Alarm *a);
+void lease_etcd_store_maybe_closed(EtcdStore *s);
+/* The store's history lease for c: 1 with *ret set when one is at hand; 0 when it is being
+ * granted (c->history_wait: lease_etcd_claim_on_history() follows, from the loop); -ENOMEM. */
+int lease_etcd_history_lease(EtcdStore *s, LeaseClaim *c, uint64_t *ret);
+/* lease is gone (etcd said "requested lease not found"): grant a fresh one next time. */
+void lease_etcd_history_forget(EtcdStore *s, uint64_t lease);
+
+/* lease_etcd_call.c */
+EtcdCall *lease_etcd_call_start(EtcdStore *s, const char *path, json_t *body, uint64_t deadline,
+                          lease_etcd_call_done_cb done, void *owner);
+/* A streaming request (/v3/watch): tried across the endpoints until deadline like any call;
+ * once a 200 answer streams, its body goes to on_data piece by piece, and when the stream
+ * ends (after stream_ms at most, or when on_data returns false) done runs with reply NULL
+ * and error 0, -ETIMEDOUT (stream_ms reached), -ECANCELED (on_data said stop) or the
+ * failure. */
+EtcdCall *lease_etcd_call_stream(EtcdStore *s, const char *path, json_t *body, uint64_t deadline,
+                           uint32_t stream_ms, lease_etcd_call_data_cb on_data, lease_etcd_call_done_cb done,
+                           void *owner);
+void lease_etcd_call_cancel(EtcdCall *k);
+void lease_etcd_call_why(EtcdCall *k, const char *fmt, ...) _printf_(2, 3);
+const char *lease_etcd_errno_text(int error, char buf[static 64]);
+const char *lease_etcd_clean(const char *in, char *buf, size_t n);
+
+/* lease_etcd_record.c */
+char *lease_etcd_b64_encode(const void *data, size_t n);
+int lease_etcd_json_u64(const json_t *o, const char *name, uint64_t *ret);
+char *lease_etcd_record_to_base64(const json_t *rec);
+void lease_etcd_record_describe(const json_t *rec, char *buf, size_t n);
+bool lease_etcd_record_is_running(const json_t *rec);
+const json_t *lease_etcd_range_kv(const json_t *range);
+int lease_etcd_kv_parse(const json_t *kv, Kv *ret, const char **what);
+int lease_etcd_range_reply_kv(EtcdCall *k, const json_t *range, Kv *ret);
+json_t *lease_etcd_body_range(const char *key64);
+json_t *lease_etcd_body_grant(uint64_t ttl_s);
+int lease_etcd_grant_parse(EtcdCall *k, const json_t *reply, uint64_t *ret_id);
+void lease_etcd_seen_put(EtcdStore *s, const char *key, json_t *record, uint64_t mod_revision);
+json_t *lease_etcd_seen_take(EtcdStore *s, const char *key);
+
+/* lease_etcd_claim.c */
+LeaseResult lease_etcd_claim(LeaseStore *store, const LeaseRequest *req, const LeaseCallbacks *cb,
+                       LeaseClaim **ret_claim, LeaseInfo *ret_info);
+void lease_etcd_finish(LeaseClaim *c, const char *result, int64_t exit_status);
+void lease_etcd_cancel(LeaseClaim *c);
+void lease_etcd_claim_release(LeaseClaim *c);
+/* The store's history grant is over: lease, or 0 and the call's failure. */
+void lease_etcd_claim_on_history(LeaseClaim *c, EtcdCall *k, uint64_t lease, int error);
+
+/* lease_etcd_watch.c */
+int lease_etcd_watch(LeaseStore *store, const LeaseRequest *req,
+               void (*ended)(bool holder_died, void *userdata), void *userdata, LeaseWatch **ret);
+void lease_etcd_unwatch(LeaseWatch *w);

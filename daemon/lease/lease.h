@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Electing one replica per firing. A lease backend is a function table (LeaseOps, as curl's
+ * vtls backends are); the daemon holds one LeaseStore for the table's lease section and
+ * claims every firing of every job (except `lease: none`) before running it:
+ *   claim → won: run it; the backend renews the lease every ttl/3 while the run lasts, and
+ *               finish() records how it ended (the proof of run) and lets go;
+ *         → held: another replica (or daemon) has it, or has run it: stand down (and, with
+ *               takeover:, watch() it in case its holder dies);
+ *         → unavailable: the store could not decide within election_timeout:
+ *               on_store_down decides.
+ * The key of a firing is PREFIX/JOB/SCHEDULED-UTC ("solocron/refresh/2026-11-23T06:00:00Z"),
+ * so each firing is its own election. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+
+typedef struct LeaseStore LeaseStore;
+typedef struct LeaseClaim LeaseClaim;
+typedef struct LeaseWatch LeaseWatch;
+
+typedef enum LeaseResult {
+        LEASE_WON,              /* this replica runs the firing; the claim holds the lease */
+        LEASE_HELD,             /* another holder has it, or has already run it */
+        LEASE_UNAVAILABLE,      /* the store cannot decide (down, refused): on_store_down applies */
+        LEASE_PENDING,          /* asynchronous backends: claimed() tells later */
+} LeaseResult;
+
+typedef struct LeaseRequest {
+        const char *job;
+        int64_t scheduled;      /* the firing's scheduled instant, Unix seconds */
+        const char *run_id;
+        unsigned attempt;       /* 1, or more for a takeover */
+        bool takeover;          /* the firing's holder died while running it: take it over
+                                 * (recording the old holder as abandoned) */
+} LeaseRequest;
+
+typedef enum LeaseHeld {        /* who has a HELD firing */
+        LEASE_HELD_RUNNING,     /* a live holder runs it */
+        LEASE_HELD_DONE,        /* it has run: a final record */
+        LEASE_HELD_ABANDONED,   /* its holder's lease expired while it ran: only a takeover
+                                 * claim runs it again */
+} LeaseHeld;
+
+typedef struct LeaseInfo {
+        const char *detail;     /* HELD: who holds it ("pid 4242 on web-1", "already run:
+                                 * succeeded"); UNAVAILABLE: why. Valid during the call.
+                                 * For people: decisions use the result and held. */
+        LeaseHeld held;         /* HELD: what the record says */
+        const char *key;        /* the firing's key, for SOLOCRON_LEASE_KEY */
+        uint64_t fencing_token; /* WON: increases with every holder of this firing */
+} LeaseInfo;
+
+typedef struct LeaseCallbacks {
+        /* The outcome of a PENDING claim; for WON, c is the claim to finish() later, else c
+         * is already gone. Runs exactly once, from the loop. */
+        void (*claimed)(LeaseClaim *c, LeaseResult result, const LeaseInfo *info, void *userdata);
+        /* A won lease is lost while the run goes on: renewal failed past the TTL, or the
+         * record now names another holder. The claim stays valid until finish(). */
+        void (*lost)(LeaseClaim *c, const char *why, void *userdata);
+        void *userdata;
+} LeaseCallbacks;
+
+typedef struct LeaseOps {
+        const char *name;
+        /* One host's store (the local lease): UNAVAILABLE means its record cannot be written,
+         * not that another replica may have the firing; the firing runs, unrecorded. */
+        bool local;
+        /* Start the election for one firing. A synchronous backend returns WON, HELD or
+         * UNAVAILABLE at once (*ret_claim set for WON, *ret_info filled) and never calls
+         * claimed(); an asynchronous one returns PENDING (*ret_claim set: it can be
+         * cancelled) and calls claimed() once, from the loop. */
+        LeaseResult (*claim)(LeaseStore *s, const LeaseRequest *req, const LeaseCallbacks *cb,
+                             LeaseClaim **ret_claim, LeaseInfo *ret_info);
+        /* The run is over: record its result ("succeeded", "failed", "timed_out", …) and exit
+         * status as the proof of run, kept for the history period, and release the lease.
+         * The daemon forgets c at once; the backend completes the write on its own. */
+        void (*finish)(LeaseClaim *c, const char *result, int64_t exit_status);
+        /* Forget a claim: a PENDING one (no claimed() will follow) or a won one (released
+         * without a final record; daemon shutdown). Frees c. */
+        void (*cancel)(LeaseClaim *c);
+        /* takeover: watch a held firing; ended() runs at most once, from the loop: with
+         * holder_died when its holder's lease expired while the record still says running,
+         * without when the firing ended (a final record): nothing to watch any more. The
+         * watch stays the caller's to unwatch(). NULL: not supported. */
+        int (*watch)(LeaseStore *s, const LeaseRequest *req,
+                     void (*ended)(bool holder_died, void *userdata), void *userdata,
+                     LeaseWatch **ret);
+        void (*unwatch)(LeaseWatch *w);
+        /* Close: cancel what is in flight, then done(userdata) from the loop, then the store
+         * is freed. */
+        void (*close)(LeaseStore *s, void (*done)(void *userdata), void *userdata);
+} LeaseOps;
+
+struct LeaseStore {
+        const LeaseOps *ops;
+};
+
+/* The embedded default: a lock file per job in DIR/leases (flock), so two daemons on one
+ * host also run each firing once. Synchronous, unless a file's lock is taken: then PENDING,
+ * tried again for up to `timeout` (election_timeout). close() needs the loop to run until
+ * done when final records wait for a lock. */
+int lease_local_new(uv_loop_t *loop, const char *dir, usec_t timeout, LeaseStore **ret,
+                    char **reterr_message);

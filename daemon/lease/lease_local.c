@@ -1,0 +1,485 @@
+/* SPDX-License-Identifier: MIT */
+/* The local lease: DIR/job-NAME.lease per job, a small JSON record of the newest firing
+ * claimed for that job (who, which run, how it ended). Claiming is a short critical section
+ * under flock(): read the record; if it names this firing (or a later one), another daemon
+ * on this host has it: stand down; else write our claim. So two daemons sharing a state
+ * directory run each firing once, while one daemon may still run several firings of a job at
+ * once (overlap: allow).
+ *
+ * The lock is never waited for in the loop: a daemon holds it for microseconds, but any
+ * process that can open the file could hold it for ever (a watchdog restart loop under
+ * systemd). LOCK_NB, and while the lock is taken the claim (or the final record) is tried
+ * again on a timer, a few milliseconds apart, until election_timeout: then the claim is
+ * UNAVAILABLE. The directory is 0700 and the files 0600, so only the daemon's user can. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lease.h"
+#include "list.h"
+#include "macro.h"
+#include "reterr.h"
+#include "parse.h"
+#include "timeutil.h"
+
+#define LEASE_RECORD_MAX 4096
+#define LOCK_RETRY_FIRST_MSEC 1 /* the lock is taken: try again after this, doubling … */
+#define LOCK_RETRY_MAX_MSEC 50  /* … up to this */
+
+typedef struct LocalStore {
+        LeaseStore store;
+        uv_loop_t *loop;
+        char *dir;
+        char *holder_json;      /* the host name as a JSON string, quotes and escapes included */
+        uint64_t timeout_msec;  /* election_timeout: how long a taken lock is waited for */
+        char detail[256];       /* the last HELD/UNAVAILABLE explanation */
+        LeaseClaim *waiting;    /* claims and final records waiting for a lock (list) */
+        void (*closed)(void *userdata);  /* close(): called once nothing waits any more */
+        void *closed_userdata;
+        bool closing;
+} LocalStore;
+
+typedef enum ClaimStep {
+        STEP_CLAIM,             /* PENDING: the claim waits for the lock */
+        STEP_HELD,              /* won: the daemon holds c until finish() or cancel() */
+        STEP_END,               /* the final record waits for the lock; the daemon forgot c */
+} ClaimStep;
+
+struct LeaseClaim {
+        LocalStore *store;
+        char *path, *job, *run_id;
+        char *key;              /* SOLOCRON_LEASE_KEY: "DIR/job-NAME.lease#SCHEDULED" */
+        int64_t scheduled;
+        unsigned attempt;
+        uint64_t token;
+        char *written;          /* the claim's record, byte for byte as written */
+        size_t written_size;
+        ClaimStep step;
+        LeaseCallbacks cb;
+        uv_timer_t timer;       /* waiting for the lock (initialised only then) */
+        bool timer_open;
+        bool waiting;           /* on LocalStore.waiting, its timer armed */
+        uint64_t retry_msec, deadline;  /* loop time, msec */
+        char *end_result;       /* STEP_END: what to record */
+        int64_t end_status;
+        LeaseClaim *prev, *next;        /* LocalStore.waiting */
+};
+
+/* The record in fd, or NULL when empty or not ours to understand; *ret_size: the bytes read. */
+static json_t *record_read(int fd, size_t *ret_size) {
+        char buf[LEASE_RECORD_MAX + 1];
+        ssize_t n = pread(fd, buf, LEASE_RECORD_MAX, 0);
+
+        *ret_size = n > 0 ? (size_t) n : 0;
+        if (n <= 0)
+                return NULL;
+        buf[n] = 0;
+        return json_loads(buf, 0, NULL);
+}
+
+/* Overwrite the record in place, padded with spaces (JSON allows them) to the old size: no
+ * truncation, because on ext4 a file truncated to zero and rewritten is flushed to disk at
+ * close (auto_da_alloc), which made each firing wait for the block device (bench/). The
+ * record is formatted directly: job names are letters, digits, '_', '.' and '-', run ids
+ * hex, and the host name was escaped once (jansson building and dumping an object cost a
+ * tenth of a firing). With ret_text, the bytes written are returned (*ret_size long). */
+static int record_write(int fd, size_t old_size, const LeaseClaim *c, const char *status,
+                        int64_t exit_status, char **ret_text, size_t *ret_size) {
+        char sched[RFC3339_UTC_MAX], tail[48] = "", text[LEASE_RECORD_MAX];
+        size_t len;
+        ssize_t n;
+        int k;
+
+        if (exit_status >= 0)
+                (void) snprintf(tail, sizeof(tail), ",\"exit_status\":%lld", (long long) exit_status);
+        k = snprintf(text, sizeof(text),
+                     "{\"job\":\"%s\",\"scheduled\":\"%s\",\"holder\":%s,\"pid\":%lld,\"run\":\"%s\","
+                     "\"attempt\":%u,\"status\":\"%s\",\"token\":%llu%s}",
+                     c->job, format_rfc3339_utc(c->scheduled, sched), c->store->holder_json,
+                     (long long) getpid(), c->run_id, c->attempt, status,
+                     (unsigned long long) c->token, tail);
+        if (k < 0 || (size_t) k >= sizeof(text))
+                return -ENAMETOOLONG;
+        len = (size_t) k;
+        if (len < old_size) {
+                /* Only a record longer than ours can be there: old_size <= LEASE_RECORD_MAX. */
+                memset(text + len, ' ', old_size - len);
+                len = old_size;
+        }
+        n = pwrite(fd, text, len, 0);
+        if (n < 0)
+                return -errno;
+        if (n != (ssize_t) len)
+                return -EIO;
+        /* A file longer than a record (not written by us: we never exceed the cap) would keep
+         * its tail after ours: cut it, in this rare case only. */
+        if (old_size >= LEASE_RECORD_MAX) {
+                struct stat st;
+
+                if (fstat(fd, &st) == 0 && (size_t) st.st_size > len && ftruncate(fd, (off_t) len) < 0)
+                        return -errno;
+        }
+        if (ret_text) {
+                *ret_text = malloc(len);
+                if (!*ret_text)
+                        return -ENOMEM;
+                memcpy(*ret_text, text, len);
+                *ret_size = len;
+        }
+        return 0;
+}
+
+/* Open (creating it the first time) and lock the job's file; -errno with the reason in
+ * ls->detail; -EWOULDBLOCK when another process holds the lock. */
+static int lock_open(LocalStore *ls, const char *path) {
+        /* Without O_CREAT first: the file exists after a job's first firing, and O_CREAT
+         * takes the directory's lock even then. No atime update: each firing reads the file
+         * after the last one wrote it, so relatime would dirty the inode every time (only
+         * the file's owner may ask). The file is not kept open from the claim to the end:
+         * while 1000 jobs run, one more descriptor each makes every spawn copy a larger
+         * descriptor table (bench/). */
+        int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOATIME, fd;
+
+        fd = open(path, flags);
+        if (fd < 0 && errno == EPERM) {
+                flags &= ~O_NOATIME;
+                fd = open(path, flags);
+        }
+        if (fd < 0 && errno == ENOENT)
+                fd = open(path, flags | O_CREAT, 0600);
+        if (fd < 0) {
+                (void) snprintf(ls->detail, sizeof(ls->detail), "cannot open '%s': %s", path,
+                                strerror(errno));
+                return -errno;
+        }
+        while (flock(fd, LOCK_EX | LOCK_NB) < 0)
+                if (errno != EINTR) {
+                        int r = -errno;
+
+                        (void) snprintf(ls->detail, sizeof(ls->detail), "cannot lock '%s': %s", path,
+                                        r == -EWOULDBLOCK ? "another process holds its lock"
+                                                          : strerror(-r));
+                        (void) close(fd);
+                        return r;
+                }
+        return fd;
+}
+
+static void claim_free(LeaseClaim *c) {
+        free(c->key);
+        free(c->end_result);
+        free(c->written);
+        free(c->path);
+        free(c->job);
+        free(c->run_id);
+        free(c);
+}
+
+static void local_maybe_closed(LocalStore *ls);
+
+static void claim_on_timer_closed(uv_handle_t *h) {
+        LeaseClaim *c = h->data;
+        LocalStore *ls = c->store;
+
+        claim_free(c);
+        local_maybe_closed(ls);
+}
+
+/* Done with c: at once, or once its timer has closed. */
+static void claim_release(LeaseClaim *c) {
+        if (c->waiting) {
+                LIST_UNLINK(c->store->waiting, c);
+                c->waiting = false;
+        }
+        if (!c->timer_open) {
+                claim_free(c);
+                return;
+        }
+        c->timer_open = false;
+        uv_close((uv_handle_t *) &c->timer, claim_on_timer_closed);
+}
+
+static void claim_on_retry(uv_timer_t *t);
+
+/* The lock is taken: try again soon, unless the deadline has passed (false). */
+static bool claim_wait(LeaseClaim *c) {
+        LocalStore *ls = c->store;
+        uint64_t now;
+
+        if (!c->timer_open) {
+                if (uv_timer_init(ls->loop, &c->timer) < 0)
+                        return false;
+                c->timer.data = c;
+                c->timer_open = true;
+        }
+        uv_update_time(ls->loop);
+        now = uv_now(ls->loop);
+        if (!c->waiting) {              /* a new wait: the claim's, or the final record's */
+                c->waiting = true;
+                c->retry_msec = LOCK_RETRY_FIRST_MSEC;
+                c->deadline = now + ls->timeout_msec;
+                LIST_PREPEND(ls->waiting, c);
+        } else if (c->retry_msec < LOCK_RETRY_MAX_MSEC)
+                c->retry_msec *= 2;
+        if (now >= c->deadline || ls->closing)
+                return false;
+        (void) uv_timer_start(&c->timer, claim_on_retry,
+                              c->retry_msec < c->deadline - now ? c->retry_msec : c->deadline - now, 0);
+        return true;
+}
+
+/* One try at the claim, under the lock. PENDING: the lock is taken (try again later). */
+static LeaseResult claim_try(LeaseClaim *c, LeaseInfo *ret_info) {
+        LocalStore *ls = c->store;
+        uint64_t token = 1;
+        size_t size;
+        json_t *rec;
+        int fd, r;
+
+        fd = lock_open(ls, c->path);
+        if (fd == -EWOULDBLOCK)
+                return LEASE_PENDING;
+        if (fd < 0)
+                return LEASE_UNAVAILABLE;
+
+        rec = record_read(fd, &size);
+        if (rec) {
+                const char *when = json_string_value(json_object_get(rec, "scheduled"));
+                int64_t t;
+                bool abs;
+
+                /* The fencing token counts the firings claimed through this file. */
+                token = (uint64_t) json_integer_value(json_object_get(rec, "token")) + 1;
+                if (when && parse_timestamp(when, &t, &abs) == 0 && abs && t >= c->scheduled) {
+                        const char *status = json_string_value(json_object_get(rec, "status"));
+
+                        (void) snprintf(ls->detail, sizeof(ls->detail), "pid %lld on %s (%s)",
+                                        (long long) json_integer_value(json_object_get(rec, "pid")),
+                                        json_string_value(json_object_get(rec, "holder")) ?: "this host",
+                                        status ?: "?");
+                        ret_info->held = status && strcmp(status, "running") == 0 ?
+                                         LEASE_HELD_RUNNING : LEASE_HELD_DONE;
+                        json_decref(rec);
+                        (void) close(fd);
+                        return LEASE_HELD;
+                }
+                json_decref(rec);
+        }
+        c->token = token;
+        r = record_write(fd, size, c, "running", -1, &c->written, &c->written_size);
+        (void) close(fd);       /* unlocks */
+        if (r < 0) {
+                (void) snprintf(ls->detail, sizeof(ls->detail), "cannot record the claim in '%s': %s",
+                                c->path, strerror(-r));
+                return LEASE_UNAVAILABLE;
+        }
+        ret_info->fencing_token = token;
+        return LEASE_WON;
+}
+
+/* Write the final status, if the record is still this claim's: byte for byte what the claim
+ * wrote (a later firing may have been claimed meanwhile: its record stays). -EWOULDBLOCK:
+ * the lock is taken. */
+static int record_end(LeaseClaim *c) {
+        char buf[LEASE_RECORD_MAX];
+        int fd = lock_open(c->store, c->path);
+        ssize_t n;
+
+        if (fd < 0)
+                return fd;
+        n = pread(fd, buf, sizeof(buf), 0);
+        if (n > 0 && (size_t) n == c->written_size && memcmp(buf, c->written, c->written_size) == 0)
+                (void) record_write(fd, (size_t) n, c, c->end_result, c->end_status, NULL, NULL);
+        (void) close(fd);
+        return 0;
+}
+
+static void claim_on_retry(uv_timer_t *t) {
+        LeaseClaim *c = t->data;
+        LocalStore *ls = c->store;
+        LeaseInfo info = { .detail = ls->detail, .key = c->key };
+        LeaseResult res;
+
+        if (c->step == STEP_END) {
+                if (record_end(c) == -EWOULDBLOCK && claim_wait(c))
+                        return;
+                claim_release(c);       /* written, or given up: the record says running */
+                return;
+        }
+        res = claim_try(c, &info);
+        if (res == LEASE_PENDING) {
+                if (claim_wait(c))
+                        return;
+                res = LEASE_UNAVAILABLE;
+        }
+        LIST_UNLINK(ls->waiting, c);
+        c->waiting = false;
+        if (res == LEASE_WON) {
+                c->step = STEP_HELD;
+                c->cb.claimed(c, res, &info, c->cb.userdata);
+                return;
+        }
+        c->cb.claimed(c, res, &info, c->cb.userdata);
+        claim_release(c);
+}
+
+static LeaseResult local_claim(LeaseStore *s, const LeaseRequest *req, const LeaseCallbacks *cb,
+                               LeaseClaim **ret_claim, LeaseInfo *ret_info) {
+        LocalStore *ls = container_of(s, LocalStore, store);
+        char sched[RFC3339_UTC_MAX];
+        LeaseClaim *c;
+        LeaseResult res;
+
+        *ret_info = (LeaseInfo) { .detail = ls->detail };
+        c = calloc(1, sizeof(LeaseClaim));
+        if (!c)
+                return LEASE_UNAVAILABLE;
+        *c = (LeaseClaim) { .store = ls, .scheduled = req->scheduled, .attempt = req->attempt,
+                            .job = strdup(req->job), .run_id = strdup(req->run_id), .cb = *cb };
+        if (!c->job || !c->run_id || asprintf(&c->path, "%s/job-%s.lease", ls->dir, req->job) < 0)
+                c->path = NULL;
+        else if (asprintf(&c->key, "%s#%s", c->path, format_rfc3339_utc(req->scheduled, sched)) < 0)
+                c->key = NULL;
+        if (!c->key) {
+                (void) snprintf(ls->detail, sizeof(ls->detail), "out of memory");
+                claim_free(c);
+                return LEASE_UNAVAILABLE;
+        }
+        ret_info->key = c->key;
+        res = claim_try(c, ret_info);
+        if (res == LEASE_PENDING && !claim_wait(c))
+                res = LEASE_UNAVAILABLE;
+        switch (res) {
+        case LEASE_PENDING:
+                *ret_claim = c;         /* claim_on_retry() decides */
+                return res;
+        case LEASE_WON:
+                c->step = STEP_HELD;
+                *ret_claim = c;
+                return res;
+        default:
+                claim_release(c);
+                return res;
+        }
+}
+
+/* The final record, now or once the lock is free; the daemon forgets c at once. */
+static void local_end(LeaseClaim *c, const char *result, int64_t exit_status) {
+        c->step = STEP_END;
+        c->end_status = exit_status;
+        c->end_result = strdup(result);
+        if (c->end_result && record_end(c) == -EWOULDBLOCK && claim_wait(c))
+                return;
+        claim_release(c);
+}
+
+static void local_finish(LeaseClaim *c, const char *result, int64_t exit_status) {
+        local_end(c, result, exit_status);
+}
+
+static void local_cancel(LeaseClaim *c) {
+        if (c->step == STEP_CLAIM) {    /* still waiting for the lock: forget it */
+                claim_release(c);
+                return;
+        }
+        local_end(c, "abandoned", -1);
+}
+
+static void local_free(LocalStore *ls) {
+        free(ls->holder_json);
+        free(ls->dir);
+        free(ls);
+}
+
+static void local_maybe_closed(LocalStore *ls) {
+        void (*done)(void *userdata) = ls->closed;
+        void *userdata = ls->closed_userdata;
+
+        if (!ls->closing || ls->waiting)
+                return;
+        local_free(ls);
+        if (done)
+                done(userdata);
+}
+
+static void local_close(LeaseStore *s, void (*done)(void *userdata), void *userdata) {
+        LocalStore *ls = container_of(s, LocalStore, store);
+
+        ls->closing = true;
+        ls->closed = done;
+        ls->closed_userdata = userdata;
+        /* Final records still waiting for a lock get one last try each. */
+        while (ls->waiting) {
+                LeaseClaim *c = ls->waiting;
+
+                if (c->step == STEP_END)
+                        (void) record_end(c);
+                claim_release(c);       /* unlinks it */
+        }
+        local_maybe_closed(ls);
+}
+
+static const LeaseOps lease_local_ops = {
+        .name = "local",
+        .local = true,
+        .claim = local_claim,
+        .finish = local_finish,
+        .cancel = local_cancel,
+        .close = local_close,
+};
+
+int lease_local_new(uv_loop_t *loop, const char *dir, usec_t timeout, LeaseStore **ret,
+                    char **reterr_message) {
+        LocalStore *ls = calloc(1, sizeof(LocalStore));
+        char hostname[256] = "";
+        json_t *holder;
+
+        int fd;
+
+        if (!ls)
+                return -ENOMEM;
+        ls->store.ops = &lease_local_ops;
+        ls->loop = loop;
+        ls->timeout_msec = timeout / 1000;
+        if (asprintf(&ls->dir, "%s/leases", dir) < 0) {
+                free(ls);
+                return -ENOMEM;
+        }
+        /* Ours alone: a process that can open a lease file can hold its lock. A directory
+         * made by an older solocron (0755) is made private too. */
+        if (mkdir(ls->dir, 0700) < 0 && errno != EEXIST)
+                fd = -errno;
+        else {
+                fd = open(ls->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        fd = -errno;
+                else if (fchmod(fd, 0700) < 0 && errno != EPERM) {
+                        (void) close(fd);
+                        fd = -errno;
+                }
+        }
+        if (fd < 0) {
+                (void) reterr_printf(reterr_message, fd, "cannot create '%s': %s", ls->dir,
+                                     strerror(-fd));
+                local_free(ls);
+                return fd;
+        }
+        (void) close(fd);
+        if (gethostname(hostname, sizeof(hostname) - 1) < 0)
+                (void) snprintf(hostname, sizeof(hostname), "localhost");
+        holder = json_string(hostname);
+        ls->holder_json = holder ? json_dumps(holder, JSON_ENCODE_ANY) : NULL;
+        json_decref(holder);
+        if (!ls->holder_json) {
+                local_free(ls);
+                return -ENOMEM;
+        }
+        *ret = &ls->store;
+        return 0;
+}

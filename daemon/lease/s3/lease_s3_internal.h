@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Shared by the files of the S3 lease backend only:
+ *   lease_s3.c          the store: creation, the conditional-write probe, closing, helpers
+ *   lease_s3_claim.c    a claim: its record, its life, the election
+ *   lease_s3_hold.c     a won claim: renewal, read-back of a 412, the final record
+ *   lease_s3_watch.c    watching a held firing for its holder's expiry
+ *   lease_s3_history.c  deleting our own records older than history
+ * The design is described at the top of lease_s3.c. */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "lease.h"
+#include "lease_s3.h"
+#include "s3.h"
+#include "timeutil.h"
+
+#define LEASE_S3_RECORD_MAX             (64U * 1024U)   /* bytes of a record we read */
+#define LEASE_S3_TIMEOUT_MAX_MS         10000U          /* one request */
+#define LEASE_S3_TIMEOUT_MIN_MS         200U
+#define LEASE_S3_DETAIL_MAX             512
+#define LEASE_S3_GRACE_MAX_MS           2000U           /* see S3Store.grace */
+#define LEASE_S3_RETRY_FIRST_MS         100U            /* backoff: doubles up to … */
+#define LEASE_S3_RETRY_MAX_MS           2000U
+
+#define MSEC(u) ((uint64_t) ((u) / USEC_PER_MSEC))
+
+typedef enum ProbeState {
+        PROBE_NONE,                     /* not run, or failed: the next claim runs it */
+        PROBE_RUNNING,
+        PROBE_OK,
+        PROBE_REFUSED,                  /* the endpoint ignores conditional writes: for good */
+} ProbeState;
+
+typedef enum ClaimState {
+        CLAIM_PROBE,                    /* waiting for the store's probe */
+        CLAIM_READ,                     /* GET of the record in flight */
+        CLAIM_WRITE,                    /* conditional PUT in flight */
+        CLAIM_BACKOFF,                  /* timer, then retry_state */
+        CLAIM_WON,                      /* renewal timer armed, or a renewal in flight (op) */
+        CLAIM_FINISHING,                /* the final write, or its backoff; the daemon let go */
+        CLAIM_GONE,                     /* unlinked, timer closing, then freed */
+} ClaimState;
+
+typedef struct HistoryJob HistoryJob;
+
+typedef struct S3Store {                /* owned by the daemon until close() completes */
+        LeaseStore store;
+        uv_loop_t *loop;
+        S3Client *s3;
+        char *prefix;                   /* no trailing '/' */
+        usec_t ttl, election_timeout, history, skew;
+        usec_t grace;                   /* election_timeout / 2, at most LEASE_S3_GRACE_MAX_MS:
+                                         * how long after the election's deadline a request
+                                         * then in flight may still answer, and a 412 among
+                                         * the answers be read back */
+        char *hostname;
+        char boot_id[40];
+        int64_t pid;
+        ProbeState probe;
+        unsigned probe_step;
+        S3Op *probe_op;
+        char *probe_key;
+        char probe_error[LEASE_S3_DETAIL_MAX];
+        bool probe_error_permanent;     /* TLS, refused credentials, no bucket: fail claims now */
+        LeaseClaim *claims;             /* every claim until GONE: the daemon's and finishing */
+        LeaseWatch *watches;
+        HistoryJob *history_jobs;       /* lease_s3_history.c */
+        HistoryJob *history_running;
+        S3Op *history_op;
+        char **history_doomed;          /* keys of the page the pass deletes, one at a time */
+        size_t n_history_doomed, i_history_doomed;
+        char *history_token;            /* the pass's next page, or NULL: none */
+        unsigned history_pages;         /* pages of the pass so far */
+        unsigned n_handles;             /* timers being closed */
+        bool closing, s3_closing;
+        void (*close_done)(void *userdata);
+        void *close_userdata;
+} S3Store;
+
+struct LeaseClaim {                     /* owned by the store; the daemon borrows it until
+                                         * finish() or cancel(), or a claimed() other than WON */
+        S3Store *store;
+        LeaseClaim *prev, *next;
+        uv_timer_t timer;
+        S3Op *op;
+        ClaimState state;
+        ClaimState retry_state;         /* BACKOFF: PROBE, READ or WRITE */
+        LeaseCallbacks cb;
+        char *job, *run_id, *key;
+        int64_t scheduled;
+        unsigned attempt;
+        bool takeover;                  /* READ first, take over an expired record */
+        uint64_t generation;            /* of the record we write: the fencing token */
+        json_t *previous;               /* abandoned holders, for our record */
+        char started[48];
+        char *etag;                     /* WON: ours; takeover WRITE: the stale one */
+        uint64_t deadline_ms;           /* election, or final write: give up after */
+        unsigned retry_ms;
+        uint64_t write_started_ms;
+        uint64_t renewed_ms;            /* start of the last write known to be applied */
+        uint64_t unconfirmed_ms;        /* unconfirmed: start of the first write since then,
+                                         * the earliest that may have been applied unseen */
+        bool unconfirmed;
+        bool lost, replaced, finish_pending;
+        char *result;                   /* finish() */
+        int64_t exit_status;
+        char detail[LEASE_S3_DETAIL_MAX];
+};
+
+struct LeaseWatch {                     /* owned by the store until unwatch() or close() */
+        S3Store *store;
+        LeaseWatch *prev, *next;
+        uv_timer_t timer;
+        S3Op *op;
+        char *key;
+        void (*ended)(bool holder_died, void *userdata);
+        void *userdata;
+        bool done;                      /* ended() ran */
+        bool gone;
+};
+
+/* lease_s3.c */
+uint64_t lease_s3_now_ms(const S3Store *s);
+int lease_s3_key(const S3Store *s, const char *job, int64_t scheduled, char **ret);
+uint32_t lease_s3_timeout_until(const S3Store *s, uint64_t deadline_ms);
+bool lease_s3_is_transient(const S3Response *r);
+bool lease_s3_is_2xx(const S3Response *r);
+/* By the server's clock only: Date - Last-Modified of one answer > ttl + max_clock_skew. */
+bool lease_s3_is_expired(const S3Store *s, const S3Response *r);
+/* A record we understand (an object with a status and a generation), or NULL. */
+json_t *lease_s3_record_parse(const S3Response *r);
+bool lease_s3_record_running(const json_t *rec);
+void lease_s3_probe_start(S3Store *s);
+void lease_s3_maybe_closed(S3Store *s);
+
+/* lease_s3_claim.c */
+LeaseResult lease_s3_claim_start(LeaseStore *store, const LeaseRequest *req,
+                                 const LeaseCallbacks *cb, LeaseClaim **ret_claim,
+                                 LeaseInfo *ret_info);
+void lease_s3_claim_cancel(LeaseClaim *c);
+/* The probe ended: go on (or fail) from CLAIM_PROBE. */
+void lease_s3_claim_probed(LeaseClaim *c);
+/* The claim's timer: backoff, renewal, final write. */
+void lease_s3_on_claim_timer(uv_timer_t *t);
+/* Try again after a pause, until the deadline; then UNAVAILABLE with the last reason (or,
+ * for a final record, give up). */
+void lease_s3_claim_retry(LeaseClaim *c, ClaimState what, const char *why);
+/* PUT our record (status running, or the final one): If-None-Match: * without an ETag,
+ * else If-Match: the ETag. Every write is unconfirmed until an answer or a read-back. */
+int lease_s3_claim_put(LeaseClaim *c, const char *status, bool final, uint32_t timeout_ms,
+                       s3_done_cb done);
+/* GET our key. */
+int lease_s3_claim_get(LeaseClaim *c, uint32_t timeout_ms, s3_done_cb done);
+/* The record names this claim: its run, generation and holder (host, boot, pid). */
+bool lease_s3_record_is_ours(const LeaseClaim *c, const json_t *rec);
+/* The record holds what we wrote, under etag: from the answer to our last write, or
+ * read_back from a GET (then as of the earliest unconfirmed write). -ENOMEM. */
+int lease_s3_claim_confirm(LeaseClaim *c, const char *etag, bool read_back);
+
+/* lease_s3_hold.c */
+/* Won: renew ttl/3 after the last good write. */
+void lease_s3_hold_schedule(LeaseClaim *c);
+/* The timer of a WON or FINISHING claim. */
+void lease_s3_hold_on_timer(LeaseClaim *c);
+void lease_s3_claim_finish(LeaseClaim *c, const char *result, int64_t exit_status);
+
+/* lease_s3_watch.c */
+int lease_s3_watch_start(LeaseStore *store, const LeaseRequest *req,
+                         void (*ended)(bool holder_died, void *userdata), void *userdata,
+                         LeaseWatch **ret);
+void lease_s3_watch_stop(LeaseWatch *w);
+
+/* lease_s3_history.c */
+/* A final record of job was written: delete its old records, at most once an hour. */
+void lease_s3_history_note(S3Store *s, const char *job);
+/* Closing: stop a pass in progress. */
+void lease_s3_history_stop(S3Store *s);
+void lease_s3_history_free(S3Store *s);

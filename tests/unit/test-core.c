@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: MIT */
+/* The core without the daemon: jobs, their runs and elections, driven on a real loop with
+ * real processes (true, sh, sleep), an injected clock for durations, and a fake lease store.
+ * TEST DOUBLE: FakeStore below stands in for a LeaseOps backend so that every election
+ * outcome (won, held, store down, pending, lost, a holder dying) can be produced on demand;
+ * the real backends are tested against real servers in test-lease-etcd, test-lease-s3 and
+ * tests/integration/test_fleet.py. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "job.h"
+#include "log.h"
+#include "macro.h"
+#include "reaper.h"
+#include "spawner.h"
+#include "takeover.h"
+#include "tests.h"
+
+/* --- the fake lease store (TEST DOUBLE) -------------------------------------------- */
+
+struct LeaseClaim {
+        LeaseCallbacks cb;
+};
+
+struct LeaseWatch {
+        void (*ended)(bool holder_died, void *userdata);
+        void *userdata;
+};
+
+typedef struct FakeStore {
+        LeaseStore store;
+        LeaseResult result;     /* what the next claim answers (PENDING: decided later) */
+        LeaseHeld held;
+        unsigned n_claims, n_cancels;
+        LeaseClaim *last;       /* the last claim handed out (won or pending) */
+        char finished[32];      /* the result of the last finish() */
+        int64_t finished_status;
+        LeaseWatch *watch;      /* the last watch */
+        unsigned n_watches;
+} FakeStore;
+
+static FakeStore fake;
+static LeaseOps fake_ops;
+
+static LeaseResult fake_claim(LeaseStore *s, const LeaseRequest *req, const LeaseCallbacks *cb,
+                              LeaseClaim **ret_claim, LeaseInfo *ret_info) {
+        (void) s;
+        (void) req;
+        fake.n_claims++;
+        *ret_info = (LeaseInfo) { .detail = "the fake store", .key = "fake/key", .held = fake.held,
+                                  .fencing_token = 7 };
+        if (fake.result == LEASE_WON || fake.result == LEASE_PENDING) {
+                fake.last = calloc(1, sizeof(LeaseClaim));
+                ASSERT_TRUE(fake.last);
+                fake.last->cb = *cb;
+                *ret_claim = fake.last;
+        }
+        return fake.result;
+}
+
+/* Decide the pending claim now. */
+static void fake_decide(LeaseResult res, LeaseHeld held) {
+        LeaseClaim *c = fake.last;
+        LeaseInfo info = { .detail = "the fake store", .key = "fake/key", .held = held,
+                           .fencing_token = 8 };
+
+        ASSERT_TRUE(c);
+        if (res != LEASE_WON)
+                fake.last = NULL;
+        c->cb.claimed(c, res, &info, c->cb.userdata);
+        if (res != LEASE_WON)
+                free(c);
+}
+
+static void fake_finish(LeaseClaim *c, const char *result, int64_t exit_status) {
+        (void) snprintf(fake.finished, sizeof(fake.finished), "%s", result);
+        fake.finished_status = exit_status;
+        if (fake.last == c)
+                fake.last = NULL;
+        free(c);
+}
+
+static void fake_cancel(LeaseClaim *c) {
+        fake.n_cancels++;
+        if (fake.last == c)
+                fake.last = NULL;
+        free(c);
+}
+
+static int fake_watch(LeaseStore *s, const LeaseRequest *req, void (*ended)(bool, void *),
+                      void *userdata, LeaseWatch **ret) {
+        (void) s;
+        (void) req;
+        fake.watch = calloc(1, sizeof(LeaseWatch));
+        ASSERT_TRUE(fake.watch);
+        *fake.watch = (LeaseWatch) { .ended = ended, .userdata = userdata };
+        fake.n_watches++;
+        *ret = fake.watch;
+        return 0;
+}
+
+static void fake_unwatch(LeaseWatch *w) {
+        if (fake.watch == w)
+                fake.watch = NULL;
+        free(w);
+}
+
+static void fake_reset(LeaseResult result, bool local) {
+        fake = (FakeStore) { .result = result };
+        fake_ops = (LeaseOps) { .name = "fake", .local = local, .claim = fake_claim,
+                                .finish = fake_finish, .cancel = fake_cancel, .watch = fake_watch,
+                                .unwatch = fake_unwatch };
+        fake.store.ops = &fake_ops;
+}
+
+/* --- the harness ------------------------------------------------------------------- */
+
+static int64_t clock_usec;              /* the injected clock */
+
+static int64_t fake_now(void) {
+        return clock_usec;
+}
+
+typedef struct Harness {
+        uv_loop_t loop;
+        CoreEnv env;
+        Table *table;
+        Job *job;
+        JobOwner owner;
+        char results[8][16];
+        unsigned n_results;
+        bool idle;
+        int log_fd;
+        unsigned n_died;
+} Harness;
+
+static Harness h;
+
+static void on_run_finished(Job *j, const Run *r, const char *result, void *userdata) {
+        (void) j;
+        (void) r;
+        (void) userdata;
+        if (h.n_results < 8)
+                (void) snprintf(h.results[h.n_results++], 16, "%s", result);
+}
+
+static void on_idle(Job *j, void *userdata) {
+        (void) j;
+        (void) userdata;
+        h.idle = true;
+}
+
+static void on_died(const char *job, const JobFiring *f, void *userdata) {
+        (void) f;
+        (void) userdata;
+        ASSERT_STREQ(job, "j");
+        h.n_died++;
+}
+
+static Table *load(const char *yaml) {
+        char path[] = "/tmp/test-core-XXXXXX";
+        int fd = mkstemp(path);
+        ConfigDiags diags = {};
+        Config *c = NULL;
+
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(write(fd, yaml, strlen(yaml)), (ssize_t) strlen(yaml));
+        (void) close(fd);
+        ASSERT_OK(config_load(path, NULL, &c, &diags));
+        config_diags_done(&diags);
+        (void) unlink(path);
+        return table_new(c);
+}
+
+/* A job "j" with these extra keys, a fake store answering `result`. */
+static void setup(const char *extra, LeaseResult result, bool local) {
+        char yaml[2048];
+
+        fake_reset(result, local);
+        h = (Harness) {};
+        ASSERT_OK(uv_loop_init(&h.loop));
+        ASSERT_OK(reaper_setup(&h.loop));
+        h.log_fd = memfd_create("log", MFD_CLOEXEC);
+        ASSERT_TRUE(h.log_fd >= 0);
+        log_setup(LOG_FORMAT_JSON, h.log_fd, LOG_DEBUG);
+        clock_usec = 1000000;
+        h.env = (CoreEnv) { .loop = &h.loop, .lease = &fake.store, .now_usec = fake_now };
+        h.env.takeover = takeover_new(&fake.store, on_died, NULL);
+        h.owner = (JobOwner) { .run_finished = on_run_finished, .idle = on_idle };
+        (void) snprintf(yaml, sizeof(yaml),
+                        "jobs:\n  - name: j\n    schedule: \"* * * * * *\"\n    kill_after: 1s\n%s",
+                        extra);
+        h.table = load(yaml);
+        h.job = job_new(&h.env, &h.owner, h.table, &h.table->config->jobs[0]);
+        ASSERT_TRUE(h.job);
+}
+
+static void teardown(void) {
+        h.env.takeover = takeover_free(h.env.takeover);
+        h.job = job_free(h.job);
+        h.table = table_unref(h.table);
+        reaper_close();
+        ASSERT_OK(uv_run(&h.loop, UV_RUN_DEFAULT));
+        ASSERT_OK(uv_loop_close(&h.loop));      /* every handle closed */
+        log_setup(LOG_FORMAT_TEXT, STDERR_FILENO, LOG_INFO);
+        (void) close(h.log_fd);
+        ASSERT_TRUE(!fake.last);                /* every claim finished or cancelled */
+}
+
+/* Everything logged so far. */
+static const char *logged(void) {
+        static char buf[65536];
+        ssize_t n;
+
+        log_flush();
+        n = pread(h.log_fd, buf, sizeof(buf) - 1, 0);
+        buf[n > 0 ? n : 0] = 0;
+        return buf;
+}
+
+static void fire(int64_t t) {
+        JobFiring f = {};
+
+        f.f.t = t;
+        job_fire(h.job, &f, false, false);
+}
+
+/* Run the loop until the job has no run (or give up after a while). */
+static void run_until_idle(void) {
+        for (unsigned i = 0; i < 2000 && (h.job->n_runs > 0 || !h.idle); i++)
+                (void) uv_run(&h.loop, UV_RUN_ONCE);
+        ASSERT_EQ(h.job->n_runs, 0);
+}
+
+/* --- elections --------------------------------------------------------------------- */
+
+TEST(won_runs_and_records_the_proof) {
+        setup("    command: 'echo \"lease=$SOLOCRON_LEASE $SOLOCRON_LEASE_KEY "
+              "$SOLOCRON_FENCING_TOKEN\"'\n", LEASE_WON, false);
+        fire(1795392000);
+        clock_usec += 2500000;          /* the run's duration on the injected clock */
+        run_until_idle();
+        ASSERT_EQ(h.n_results, 1);
+        ASSERT_STREQ(h.results[0], "succeeded");
+        ASSERT_STREQ(fake.finished, "succeeded");
+        ASSERT_EQ(fake.finished_status, 0);
+        ASSERT_TRUE(strstr(logged(), "\"line\":\"lease=won fake/key 7\""));
+        ASSERT_TRUE(strstr(logged(), "\"duration\":\"2.500s\""));
+        teardown();
+}
+
+TEST(held_by_a_live_holder_stands_down_and_watches) {
+        setup("    command: [\"true\"]\n    takeover: true\n", LEASE_HELD, false);
+        fake.held = LEASE_HELD_RUNNING;
+        fire(1795392000);
+        run_until_idle();
+        ASSERT_EQ(h.n_results, 0);              /* dropped: no summary */
+        ASSERT_TRUE(strstr(logged(), "\"event\":\"firing_held\""));
+        ASSERT_TRUE(!strstr(logged(), "run_started"));
+        ASSERT_EQ(fake.n_watches, 1);
+        /* The holder dies: the owner is told once, and the watch is gone. */
+        fake.watch->ended(true, fake.watch->userdata);
+        ASSERT_EQ(h.n_died, 1);
+        ASSERT_TRUE(!fake.watch);
+        teardown();
+}
+
+TEST(takeover_runs_it_again_as_attempt_2) {
+        JobFiring f = { .f.t = 1795392000 };
+
+        setup("    command: 'echo \"attempt=$SOLOCRON_ATTEMPT\"'\n    takeover: true\n",
+              LEASE_WON, false);
+        job_fire(h.job, &f, false, true);       /* what the daemon does when told on_died */
+        run_until_idle();
+        ASSERT_STREQ(h.results[0], "succeeded");
+        ASSERT_TRUE(strstr(logged(), "\"line\":\"attempt=2\""));
+        teardown();
+}
+
+TEST(held_after_it_ran_needs_no_watch) {
+        setup("    command: [\"true\"]\n    takeover: true\n", LEASE_HELD, false);
+        fake.held = LEASE_HELD_DONE;
+        fire(1795392000);
+        run_until_idle();
+        ASSERT_EQ(fake.n_watches, 0);
+        teardown();
+}
+
+TEST(store_down_skip) {
+        setup("    command: [\"true\"]\n", LEASE_UNAVAILABLE, false);
+        fire(1795392000);
+        run_until_idle();
+        ASSERT_EQ(h.n_results, 0);
+        ASSERT_TRUE(strstr(logged(), "skipping it (on_store_down: skip)"));
+        teardown();
+}
+
+TEST(store_down_run) {
+        setup("    command: 'echo \"lease=$SOLOCRON_LEASE token=$SOLOCRON_FENCING_TOKEN\"'\n"
+              "    on_store_down: run\n", LEASE_UNAVAILABLE, false);
+        fire(1795392000);
+        run_until_idle();
+        ASSERT_STREQ(h.results[0], "succeeded");
+        ASSERT_TRUE(strstr(logged(), "running it anyway (on_store_down: run)"));
+        ASSERT_TRUE(strstr(logged(), "\"line\":\"lease=unavailable token=\""));
+        teardown();
+}
+
+TEST(local_store_that_cannot_write_runs_and_says_so_once) {
+        setup("    command: [\"true\"]\n    overlap: allow\n", LEASE_UNAVAILABLE, true);
+        fire(1795392000);
+        fire(1795392001);
+        run_until_idle();
+        ASSERT_EQ(h.n_results, 2);
+        ASSERT_TRUE(h.env.lease_degraded);
+        ASSERT_TRUE(strstr(logged(), "cannot record local claims"));
+        ASSERT_TRUE(!strstr(strstr(logged(), "cannot record local claims") + 1,
+                            "cannot record local claims"));
+        teardown();
+}
+
+TEST(pending_then_won) {
+        setup("    command: [\"true\"]\n", LEASE_PENDING, false);
+        fire(1795392000);
+        ASSERT_EQ(h.job->n_runs, 1);
+        (void) uv_run(&h.loop, UV_RUN_NOWAIT);
+        ASSERT_TRUE(!strstr(logged(), "run_started"));  /* waits for the answer */
+        fake_decide(LEASE_WON, 0);
+        run_until_idle();
+        ASSERT_STREQ(h.results[0], "succeeded");
+        ASSERT_STREQ(fake.finished, "succeeded");
+        teardown();
+}
+
+TEST(pending_then_held) {
+        setup("    command: [\"true\"]\n", LEASE_PENDING, false);
+        fire(1795392000);
+        fake_decide(LEASE_HELD, LEASE_HELD_RUNNING);
+        run_until_idle();
+        ASSERT_EQ(h.n_results, 0);
+        teardown();
+}
+
+TEST(lost_kill_terminates_the_run) {
+        setup("    command: 'echo up; exec sleep 30'\n", LEASE_WON, false);
+        fire(1795392000);
+        while (!strstr(logged(), "\"line\":\"up\""))
+                (void) uv_run(&h.loop, UV_RUN_ONCE);
+        fake.last->cb.lost(fake.last, "the store says so", fake.last->cb.userdata);
+        run_until_idle();
+        ASSERT_STREQ(h.results[0], "terminated");
+        ASSERT_TRUE(strstr(logged(), "LEASE LOST (the store says so); terminating the run"));
+        teardown();
+}
+
+TEST(lost_continue_lets_it_finish) {
+        setup("    command: 'echo up; sleep 0.2'\n    on_lease_lost: continue\n", LEASE_WON, false);
+        fire(1795392000);
+        while (!strstr(logged(), "\"line\":\"up\""))
+                (void) uv_run(&h.loop, UV_RUN_ONCE);
+        fake.last->cb.lost(fake.last, "the store says so", fake.last->cb.userdata);
+        run_until_idle();
+        ASSERT_STREQ(h.results[0], "succeeded");
+        ASSERT_TRUE(strstr(logged(), "the run goes on (on_lease_lost: continue)"));
+        teardown();
+}
+
+TEST(no_lease_is_not_elected) {
+        setup("    command: 'echo \"lease=$SOLOCRON_LEASE\"'\n    lease: none\n", LEASE_HELD, false);
+        fire(1795392000);
+        run_until_idle();
+        ASSERT_EQ(fake.n_claims, 0);
+        ASSERT_TRUE(strstr(logged(), "\"line\":\"lease=none\""));
+        teardown();
+}
+
+/* --- a run ------------------------------------------------------------------------- */
+
+TEST(retries_then_fails) {
+        setup("    command: 'exit 3'\n    retry: {attempts: 2, backoff: 10ms}\n", LEASE_WON, false);
+        fire(1795392000);
+        run_until_idle();
+        ASSERT_STREQ(h.results[0], "failed");
+        ASSERT_STREQ(fake.finished, "failed");
+        ASSERT_EQ(fake.finished_status, 3);
+        ASSERT_TRUE(strstr(logged(), "attempt 1 failed (status 3)"));
+        ASSERT_TRUE(strstr(logged(), "\"attempts\":\"2\""));
+        teardown();
+}
+
+TEST(timeout_kills_the_group) {
+        setup("    command: 'sleep 30'\n    timeout: 100ms\n", LEASE_WON, false);
+        fire(1795392000);
+        run_until_idle();
+        ASSERT_STREQ(h.results[0], "timed_out");
+        teardown();
+}
+
+/* --- overlap ----------------------------------------------------------------------- */
+
+/* Fire twice; the first run lasts until it is told otherwise. */
+static void fire_twice(void) {
+        fire(1795392000);
+        while (!strstr(logged(), "\"line\":\"up\""))
+                (void) uv_run(&h.loop, UV_RUN_ONCE);
+        fire(1795392001);
+}
+
+TEST(overlap_skip) {
+        setup("    command: 'echo up; sleep 0.3'\n", LEASE_WON, false);
+        fire_twice();
+        ASSERT_TRUE(strstr(logged(), "SKIPPED (still running)"));
+        run_until_idle();
+        ASSERT_EQ(h.n_results, 1);
+        teardown();
+}
+
+TEST(overlap_queue) {
+        setup("    command: 'echo up; sleep 0.2'\n    overlap: queue\n", LEASE_WON, false);
+        fire_twice();
+        ASSERT_TRUE(h.job->queued);
+        run_until_idle();
+        ASSERT_EQ(h.n_results, 2);
+        ASSERT_EQ(fake.n_claims, 2);
+        teardown();
+}
+
+TEST(overlap_replace) {
+        setup("    command: 'echo up; exec sleep 30'\n    overlap: replace\n", LEASE_WON, false);
+        fire_twice();
+        /* The first is terminated; the second starts once it is gone, then is stopped here. */
+        while (fake.n_claims < 2)
+                (void) uv_run(&h.loop, UV_RUN_ONCE);
+        job_terminate(h.job, SIGKILL, USEC_INFINITY);
+        run_until_idle();
+        ASSERT_EQ(h.n_results, 2);
+        ASSERT_STREQ(h.results[0], "terminated");
+        teardown();
+}
+
+TEST(overlap_allow) {
+        setup("    command: 'echo up; sleep 0.2'\n    overlap: allow\n", LEASE_WON, false);
+        fire_twice();
+        ASSERT_EQ(h.job->n_runs, 2);
+        run_until_idle();
+        ASSERT_EQ(h.n_results, 2);
+        teardown();
+}
+
+TEST(stopping_fires_nothing_and_retries_nothing) {
+        setup("    command: 'exit 1'\n    retry: {attempts: 3, backoff: 10ms}\n", LEASE_WON, false);
+        h.env.stopping = true;
+        fire(1795392000);
+        ASSERT_EQ(h.job->n_runs, 0);
+        h.env.stopping = false;
+        fire(1795392001);
+        h.env.stopping = true;
+        run_until_idle();
+        ASSERT_TRUE(strstr(logged(), "\"attempts\":\"1\""));
+        teardown();
+}
+
+static void setup_once(void) __attribute__((constructor(101)));
+static void setup_once(void) {
+        ASSERT_OK(spawn_setup());
+}
+
+TESTS_MAIN

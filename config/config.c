@@ -40,6 +40,7 @@ Config *config_free(Config *c) {
         free(c->zones);
         config_lease_done(&c->lease);
         strv_free(c->main.argv);
+        config_api_done(&c->api);
         strv_free(c->files);
         free(c);
         return NULL;

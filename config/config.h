@@ -136,6 +136,14 @@ typedef struct MainConfig {   /* the main: section: a container's main process *
         usec_t restart_max_backoff;
 } MainConfig;
 
+typedef struct ApiConfig {     /* the api: section; the API is on when listen or socket is set */
+        char *listen;           /* "127.0.0.1:9750"; NULL: no TCP listener */
+        char *socket;           /* a unix socket's path; NULL: none */
+        char *socket_group;     /* the socket's group; NULL: the daemon's */
+        char *token_file;       /* the bearer token; NULL: none (writes over TCP refused) */
+        bool public_read;       /* reads over TCP from anywhere without the token */
+} ApiConfig;
+
 typedef struct Config {
         JobConfig *jobs;        /* in file order, includes after the main file's jobs */
         size_t n_jobs;
@@ -145,6 +153,7 @@ typedef struct Config {
         usec_t shutdown_grace;  /* default 30 s */
         LeaseConfig lease;
         MainConfig main;
+        ApiConfig api;
         char **files;           /* every file read, main file first */
 } Config;
 

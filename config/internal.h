@@ -275,6 +275,10 @@ void config_lease_defaults(LeaseConfig *l);
 void config_lease_done(LeaseConfig *l);
 void config_check_lease(const Scope *s, const Node *v);
 
+/* api_section.c: the api: section into ctx->config->api. */
+void config_check_api(const Scope *s, const Node *v);
+void config_api_done(ApiConfig *a);
+
 /* main_section.c: the main: section into ctx->config->main. */
 void config_check_main(const Scope *s, const Node *v);
 

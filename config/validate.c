@@ -10,8 +10,8 @@
 /* The semantic pass over the parsed files: top-level keys, `lease:`, `defaults:`, every job
  * (jobspec.c), names unique across files, zones loaded once. Builds ctx->config's jobs. */
 
-static const char *const top_keys[] = { "shutdown_grace", "include", "lease", "main", "defaults",
-                                        "jobs" };
+static const char *const top_keys[] = { "shutdown_grace", "include", "lease", "main", "api",
+                                        "defaults", "jobs" };
 static const char *const included_keys[] = { "jobs", "include" };
 
 int config_zone_get(ConfigCtx *ctx, const char *name, const Tz **ret) {
@@ -68,6 +68,8 @@ static const Node *check_main_keys(const Scope *s, const Node *root) {
                         config_check_lease(s, v);
                 else if (strcmp(k->value, "main") == 0)
                         config_check_main(s, v);
+                else if (strcmp(k->value, "api") == 0)
+                        config_check_api(s, v);
                 else if (strcmp(k->value, "defaults") == 0) {
                         if (v->invalid || v->is_null)
                                 continue;

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Shared by the server's two halves only: api_server.c (listeners, accepting, the token)
+ * and api_conn.c (one connection: reading, parsing, answering, its timers). */
+
+#include <http_parser.h>
+
+#include "api_server.h"
+
+typedef struct ApiConn ApiConn;
+
+struct ApiServer {
+        uv_loop_t *loop;
+        uv_tcp_t tcp;
+        uv_pipe_t unix_socket;
+        bool has_tcp, has_unix;
+        char *socket_path;              /* to unlink at close */
+        char *token;                    /* NULL: no token */
+        bool public_read;
+        unsigned max_connections, head_timeout_msec, idle_timeout_msec;
+        api_request_cb on_request;
+        void *userdata;
+        ApiConn *conns;                 /* open connections (list) */
+        unsigned n_conns;
+        unsigned pending_closes;        /* listeners and connections still closing */
+        bool closing;
+};
+
+/* What one request collects while it is parsed. */
+typedef struct ApiParse {
+        char *url;                      /* the request target, raw */
+        size_t url_size;
+        char header_name[64];           /* the header being read, lowercased */
+        size_t header_name_size;
+        bool header_value_next;         /* the last piece was a value (a new name follows) */
+        char *authorization, *idempotency_key, *accept;
+        size_t head_size;               /* bytes of request line and headers so far */
+        char *body;
+        size_t body_size;
+        bool started;                   /* its first byte has come: the head timeout runs */
+        bool complete;
+        int error;                      /* an HTTP status to answer with, once the parse stops */
+} ApiParse;
+
+struct ApiExchange {                    /* one request being answered (embedded in its conn) */
+        ApiConn *conn;
+        bool open;                      /* handed to the owner, not answered yet */
+        api_abort_cb on_abort;
+        void *abort_userdata;
+};
+
+struct ApiConn {
+        ApiServer *server;
+        union {
+                uv_stream_t stream;
+                uv_tcp_t tcp;
+                uv_pipe_t pipe;
+        } h;
+        uv_timer_t timer;               /* the request's deadline, or the idle keep-alive */
+        bool local;                     /* the unix socket, or a loopback peer */
+        http_parser parser;
+        ApiParse req;
+        char *in;                       /* bytes read but not parsed yet (pipelining) */
+        size_t in_size;
+        bool reading;
+        bool keep_alive;                /* the current request allows it */
+        bool closing;
+        unsigned pending_closes;        /* stream and timer */
+        unsigned writes;                /* responses being written */
+        ApiExchange exchange;
+        ApiConn *prev, *next;
+};
+
+/* api_conn.c */
+/* A connection accepted on listener `listener` (initialised into c->h by the caller). */
+void api_conn_start(ApiConn *c);
+/* Close it (drops an unanswered request: its abort callback runs). */
+void api_conn_close(ApiConn *c);
+/* Say status and close, for a connection over the limit. */
+void api_conn_refuse(ApiConn *c, int status);
+
+/* api_server.c */
+/* A connection has closed: unlink and free it. */
+void api_server_conn_gone(ApiServer *s, ApiConn *c);
+/* Is the request allowed? 0, or the status to answer (401, 403). */
+int api_server_authorize(const ApiServer *s, const ApiConn *c, const char *method,
+                         const char *authorization);

@@ -21,6 +21,7 @@ static void help(FILE *f) {
                 "  run [-c FILE] [--state-dir DIR] [--log-format text|json|journal] …\n"
                 "                                  run the daemon in the foreground\n"
                 "  reload [--pid-file FILE]        make the running daemon re-read its table\n"
+                "  status [JOB] [--json]           what a running daemon says of its jobs (API)\n"
                 "  check [-c FILE]                 validate the job table, show each job's next firing\n"
                 "  next [-c FILE] [JOB...] [-n N] [--from TIME] [--until TIME]\n"
                 "                                  list upcoming firings, with DST moves marked\n"
@@ -43,6 +44,7 @@ int main(int argc, char **argv) {
                 { "next", cli_next },
                 { "run", cli_run },
                 { "reload", cli_reload },
+                { "status", cli_status },
                 { "exec-job", exec_job_main },  /* internal: see exec_job.c */
                 { "guard", guard_main },        /* internal: see guard.c */
         };

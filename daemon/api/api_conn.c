@@ -4,12 +4,10 @@
  * being answered, reading stops and what has come already waits (pipelining). Limits:
  * API_MAX_HEAD bytes of head (431), API_MAX_BODY of body (413), the whole request within
  * the head timeout (408), a kept-alive connection idle for the idle timeout is closed. */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "api_internal.h"
 #include "macro.h"
@@ -46,11 +44,7 @@ static void conn_on_closed(uv_handle_t *h) {
 
         if (--c->pending_closes == 0) {
                 free(c->in);
-                free(c->req.url);
-                free(c->req.body);
-                free(c->req.authorization);
-                free(c->req.idempotency_key);
-                free(c->req.accept);
+                api_parse_done(&c->req);
                 api_server_conn_gone(c->server, c);
         }
 }
@@ -82,6 +76,60 @@ typedef struct ApiWrite {
 static void conn_request_reset(ApiConn *c);
 static void conn_resume(ApiConn *c);
 
+/* Lingering close: after the last answer, say we are done writing and read (and drop)
+ * what the client still sends, until it closes too or API_LINGER_MSEC have passed. Closing
+ * at once with unread bytes in the socket makes the kernel send a reset, which can destroy
+ * the answer before the client has read it (a 413 to a client still sending its body). */
+#define API_LINGER_MSEC 2000
+
+static void conn_on_linger_timer(uv_timer_t *t) {
+        api_conn_close(t->data);
+}
+
+static void conn_on_drop_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *ret) {
+        static char sink[API_READ_CHUNK];
+
+        (void) h;
+        (void) suggested;
+        *ret = uv_buf_init(sink, sizeof(sink));
+}
+
+static void conn_on_drop_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+        (void) b;
+        if (n < 0)
+                api_conn_close(s->data);
+}
+
+static void conn_on_shutdown(uv_shutdown_t *req, int status) {
+        ApiConn *c = req->data;
+
+        free(req);
+        if (c->closing)
+                return;
+        if (status < 0) {
+                api_conn_close(c);
+                return;
+        }
+        (void) uv_read_stop(&c->h.stream);
+        if (uv_read_start(&c->h.stream, conn_on_drop_alloc, conn_on_drop_read) < 0) {
+                api_conn_close(c);
+                return;
+        }
+        (void) uv_timer_start(&c->timer, conn_on_linger_timer, API_LINGER_MSEC, 0);
+}
+
+static void conn_linger(ApiConn *c) {
+        uv_shutdown_t *req = malloc(sizeof(uv_shutdown_t));
+
+        (void) uv_timer_stop(&c->timer);
+        if (!req || uv_shutdown(req, &c->h.stream, conn_on_shutdown) < 0) {
+                free(req);
+                api_conn_close(c);
+                return;
+        }
+        req->data = c;
+}
+
 static void conn_on_written(uv_write_t *w, int status) {
         ApiWrite *aw = container_of(w, ApiWrite, req);
         ApiConn *c = aw->conn;
@@ -91,8 +139,12 @@ static void conn_on_written(uv_write_t *w, int status) {
         c->writes--;
         if (c->closing)
                 return;
-        if (status < 0 || then_close) {
+        if (status < 0) {
                 api_conn_close(c);
+                return;
+        }
+        if (then_close) {
+                conn_linger(c);
                 return;
         }
         conn_resume(c);
@@ -175,178 +227,19 @@ void api_exchange_on_abort(ApiExchange *x, api_abort_cb cb, void *userdata) {
         x->abort_userdata = userdata;
 }
 
-/* --- parsing ------------------------------------------------------------------------ */
-
-static ApiConn *conn_of(http_parser *p) {
-        return container_of(p, ApiConn, parser);
-}
-
-/* Stop the parser with status to answer. */
-static int parse_fail(ApiConn *c, int status) {
-        c->req.error = status;
-        return -1;
-}
-
-static int head_bytes(ApiConn *c, size_t n) {
-        c->req.head_size += n;
-        return c->req.head_size > API_MAX_HEAD ? parse_fail(c, 431) : 0;
-}
-
-static int on_url(http_parser *p, const char *at, size_t n) {
-        ApiConn *c = conn_of(p);
-        char *u;
-
-        if (c->req.url_size + n > 2048)
-                return parse_fail(c, 414);
-        u = realloc(c->req.url, c->req.url_size + n + 1);
-        if (!u)
-                return parse_fail(c, 500);
-        memcpy(u + c->req.url_size, at, n);
-        c->req.url_size += n;
-        u[c->req.url_size] = 0;
-        c->req.url = u;
-        return head_bytes(c, n);
-}
-
-/* The value of one of the headers the API reads, appended to *dst. */
-static int header_append(ApiConn *c, char **dst, const char *at, size_t n) {
-        size_t old = *dst ? strlen(*dst) : 0;
-        char *v = realloc(*dst, old + n + 1);
-
-        if (!v)
-                return parse_fail(c, 500);
-        memcpy(v + old, at, n);
-        v[old + n] = 0;
-        *dst = v;
-        return 0;
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t n) {
-        ApiConn *c = conn_of(p);
-        ApiParse *r = &c->req;
-
-        if (r->header_value_next) {     /* a new header */
-                r->header_name_size = 0;
-                r->header_value_next = false;
-        }
-        for (size_t i = 0; i < n && r->header_name_size < sizeof(r->header_name) - 1; i++)
-                r->header_name[r->header_name_size++] = (char) (at[i] | 0x20);
-        r->header_name[r->header_name_size] = 0;
-        return head_bytes(c, n);
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t n) {
-        ApiConn *c = conn_of(p);
-        ApiParse *r = &c->req;
-        int k = head_bytes(c, n);
-
-        r->header_value_next = true;
-        if (k < 0)
-                return k;
-        if (strcmp(r->header_name, "authorization") == 0)
-                return header_append(c, &r->authorization, at, n);
-        if (strcmp(r->header_name, "idempotency-key") == 0)
-                return header_append(c, &r->idempotency_key, at, n);
-        if (strcmp(r->header_name, "accept") == 0)
-                return header_append(c, &r->accept, at, n);
-        return 0;
-}
-
-static int on_headers_complete(http_parser *p) {
-        ApiConn *c = conn_of(p);
-
-        if (p->content_length != ULLONG_MAX && p->content_length > API_MAX_BODY)
-                return parse_fail(c, 413);
-        return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t n) {
-        ApiConn *c = conn_of(p);
-        ApiParse *r = &c->req;
-        char *b;
-
-        if (r->body_size + n > API_MAX_BODY)
-                return parse_fail(c, 413);
-        b = realloc(r->body, r->body_size + n + 1);
-        if (!b)
-                return parse_fail(c, 500);
-        memcpy(b + r->body_size, at, n);
-        r->body_size += n;
-        b[r->body_size] = 0;
-        r->body = b;
-        return 0;
-}
-
-static int on_message_complete(http_parser *p) {
-        ApiConn *c = conn_of(p);
-
-        c->req.complete = true;
-        c->keep_alive = http_should_keep_alive(p);
-        http_parser_pause(p, 1);        /* one request at a time */
-        return 0;
-}
-
-static const http_parser_settings parse_settings = {
-        .on_url = on_url,
-        .on_header_field = on_header_field,
-        .on_header_value = on_header_value,
-        .on_headers_complete = on_headers_complete,
-        .on_body = on_body,
-        .on_message_complete = on_message_complete,
-};
-
 static void conn_request_reset(ApiConn *c) {
-        free(c->req.url);
-        free(c->req.body);
-        free(c->req.authorization);
-        free(c->req.idempotency_key);
-        free(c->req.accept);
-        c->req = (ApiParse) {};
+        api_parse_reset(&c->req);
         c->exchange = (ApiExchange) { .conn = c };
-}
-
-static int hex_value(char h) {
-        if (h >= '0' && h <= '9')
-                return h - '0';
-        h |= 0x20;
-        return h >= 'a' && h <= 'f' ? h - 'a' + 10 : -1;
-}
-
-/* The path of url, percent-decoded in place; the query after '?' in *ret_query. false for
- * a path that is not one ("%zz", a NUL, no leading '/'). */
-static bool split_url(char *url, const char **ret_query) {
-        char *q = strchr(url, '?'), *w = url;
-
-        *ret_query = "";
-        if (q) {
-                *q = 0;
-                *ret_query = q + 1;
-        }
-        if (url[0] != '/')
-                return false;
-        for (const char *r = url; *r; r++) {
-                if (*r == '%') {
-                        int hi = hex_value(r[1]), lo = hi < 0 ? -1 : hex_value(r[2]);
-
-                        if (lo < 0 || (hi == 0 && lo == 0))
-                                return false;
-                        *w++ = (char) (hi * 16 + lo);
-                        r += 2;
-                } else
-                        *w++ = *r;
-        }
-        *w = 0;
-        return true;
 }
 
 /* A whole request: check it, then hand it on. */
 static void conn_dispatch(ApiConn *c) {
         ApiServer *s = c->server;
-        const char *method = http_method_str((enum http_method) c->parser.method), *query;
+        const char *method = api_parse_method(&c->req), *query;
         int status;
 
         (void) uv_timer_stop(&c->timer);
-        if (!c->req.url || !split_url(c->req.url, &query)) {
+        if (!c->req.url || !api_parse_split_url(c->req.url, &query)) {
                 conn_fail(c, 400);
                 return;
         }
@@ -380,8 +273,7 @@ static void conn_on_timer(uv_timer_t *t) {
 
 /* Parse what has come; dispatch a whole request. */
 static void conn_parse(ApiConn *c) {
-        size_t used = http_parser_execute(&c->parser, &parse_settings, c->in, c->in_size);
-        enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+        size_t used = api_parse_feed(&c->req, c->in, c->in_size);
 
         memmove(c->in, c->in + used, c->in_size - used);
         c->in_size -= used;
@@ -389,15 +281,9 @@ static void conn_parse(ApiConn *c) {
                 conn_fail(c, c->req.error);
                 return;
         }
-        if (e != HPE_OK && e != HPE_PAUSED) {
-                conn_fail(c, 400);
+        if (!c->req.complete)
                 return;
-        }
-        if (!c->req.complete) {
-                if (c->in_size > 0)     /* the parser keeps nothing: it took all it could */
-                        conn_fail(c, 400);
-                return;
-        }
+        c->keep_alive = c->req.keep_alive;
         /* Wait for the answer before reading on. */
         if (c->reading) {
                 (void) uv_read_stop(&c->h.stream);
@@ -416,7 +302,6 @@ static void conn_start_reading(ApiConn *c) {
 /* Answered: the next request (already read, or to come), under the idle timeout. */
 static void conn_resume(ApiConn *c) {
         conn_request_reset(c);
-        http_parser_pause(&c->parser, 0);
         if (c->in_size > 0) {           /* the next request has come already */
                 c->req.started = true;
                 (void) uv_timer_start(&c->timer, conn_on_timer, c->server->head_timeout_msec, 0);
@@ -470,8 +355,8 @@ static void conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
 }
 
 void api_conn_start(ApiConn *c) {
-        http_parser_init(&c->parser, HTTP_REQUEST);
-        conn_request_reset(c);
+        api_parse_init(&c->req);
+        c->exchange = (ApiExchange) { .conn = c };
         /* A connection that sends nothing is closed after the head timeout. */
         (void) uv_timer_start(&c->timer, conn_on_timer, c->server->head_timeout_msec, 0);
         conn_start_reading(c);

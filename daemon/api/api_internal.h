@@ -4,8 +4,7 @@
 /* Shared by the server's two halves only: api_server.c (listeners, accepting, the token)
  * and api_conn.c (one connection: reading, parsing, answering, its timers). */
 
-#include <http_parser.h>
-
+#include "api_parse.h"
 #include "api_server.h"
 
 typedef struct ApiConn ApiConn;
@@ -27,22 +26,6 @@ struct ApiServer {
         bool closing;
 };
 
-/* What one request collects while it is parsed. */
-typedef struct ApiParse {
-        char *url;                      /* the request target, raw */
-        size_t url_size;
-        char header_name[64];           /* the header being read, lowercased */
-        size_t header_name_size;
-        bool header_value_next;         /* the last piece was a value (a new name follows) */
-        char *authorization, *idempotency_key, *accept;
-        size_t head_size;               /* bytes of request line and headers so far */
-        char *body;
-        size_t body_size;
-        bool started;                   /* its first byte has come: the head timeout runs */
-        bool complete;
-        int error;                      /* an HTTP status to answer with, once the parse stops */
-} ApiParse;
-
 struct ApiExchange {                    /* one request being answered (embedded in its conn) */
         ApiConn *conn;
         bool open;                      /* handed to the owner, not answered yet */
@@ -59,8 +42,7 @@ struct ApiConn {
         } h;
         uv_timer_t timer;               /* the request's deadline, or the idle keep-alive */
         bool local;                     /* the unix socket, or a loopback peer */
-        http_parser parser;
-        ApiParse req;
+        ApiParse req;                   /* the request being read */
         char *in;                       /* bytes read but not parsed yet (pipelining) */
         size_t in_size;
         bool reading;

@@ -136,8 +136,10 @@ void api_server_close(ApiServer *s) {
                 s->pending_closes++;
                 uv_close((uv_handle_t *) &s->unix_socket, server_on_listener_closed);
         }
-        while (s->conns)
-                api_conn_close(s->conns);       /* unlinked once closed */
+        for (ApiConn *c = s->conns, *next; c; c = next) {
+                next = c->next;                 /* unlinked once its handles have closed */
+                api_conn_close(c);
+        }
         server_maybe_free(s);
 }
 

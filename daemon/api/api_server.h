@@ -12,7 +12,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
-#define API_MAX_CONNECTIONS     64
+#define API_MAX_CONNECTIONS     256
 #define API_MAX_HEAD            (8 * 1024)      /* request line and headers */
 #define API_MAX_BODY            (64 * 1024)
 #define API_HEAD_TIMEOUT_MSEC   10000   /* a request must arrive whole within this */

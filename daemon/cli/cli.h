@@ -32,3 +32,4 @@ int cli_check(int argc, char **argv);
 int cli_next(int argc, char **argv);
 int cli_run(int argc, char **argv);
 int cli_reload(int argc, char **argv);
+int cli_status(int argc, char **argv);

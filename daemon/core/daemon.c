@@ -28,7 +28,7 @@
 
 #define STATE_SAVE_DELAY_MSEC 1000
 
-static const char *daemon_hostname(void) {
+const char *daemon_hostname(void) {
         static char name[256];
 
         if (!name[0] && gethostname(name, sizeof(name) - 1) < 0)
@@ -152,6 +152,8 @@ static void daemon_on_plan(const PlanStep *s, void *userdata) {
                 char oldest[RFC3339_UTC_MAX + 16] = "";
 
                 j->last_fired = s->firing.f.t;
+                if (job_stats(j))
+                        j->stats->missed += s->n_missed;
                 if (s->n_missed > 1)
                         (void) snprintf(oldest, sizeof(oldest), "oldest %s, ",
                                         format_rfc3339_utc(s->oldest, (char[RFC3339_UTC_MAX]) {}));
@@ -424,6 +426,9 @@ static int daemon_start(Daemon *d) {
                 table_unref(t);
                 return 1;
         }
+        d->last_reload_ok = d->started = daemon_now_sec();
+        if (daemon_api_start(d) < 0)
+                return 1;
         /* Always a subreaper: the orphans of jobs come to us and are reaped at once (as
          * zombies they would keep a finished job's process group alive until whoever is
          * PID 1 gets to them, see run_attempt.c). */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "api_server.h"
 #include "daemon.h"
 #include "env.h"
 #include "heap.h"
@@ -43,12 +44,18 @@ typedef struct Daemon {
         State *state;
         bool state_failing;     /* the last state save failed (logged once) */
         bool ready;             /* start-up done: status updates go to the service manager */
+        ApiServer *api;         /* the api: section's server; NULL: none */
+        uint64_t reloads_ok, reloads_failed;
+        int64_t last_reload_ok; /* wall clock, Unix seconds: start-up, then each good reload */
+        int64_t started;        /* wall clock, Unix seconds */
         char status[160];       /* the last STATUS= sent ("next: refresh at 01:00 EST") */
         int exit_status;
 } Daemon;
 
 /* daemon.c */
 int64_t daemon_now_sec(void);
+/* This machine's name, as the lease records and the API name this replica. */
+const char *daemon_hostname(void);
 /* Arm the wall-clock timer for the earliest firing (and update STATUS=). */
 void daemon_arm(Daemon *d);
 /* Put j back in the heap at its next firing (or take it out when there is none). */
@@ -63,5 +70,13 @@ Job *daemon_find_job(Daemon *d, const char *name);
 /* Make t the current table: runtime jobs of the same name are kept, new ones planned,
  * removed ones retired. On failure nothing has changed. */
 int daemon_apply(Daemon *d, Table *t, bool initial);
-/* SIGHUP: load the table again; keep the current one if the new one is invalid. */
-void daemon_reload(Daemon *d);
+/* SIGHUP: load the table again; keep the current one if the new one is invalid (false). */
+bool daemon_reload(Daemon *d);
+
+/* daemon_api.c */
+/* Start the API server of the table's api: section, if any. Logs what goes wrong. */
+int daemon_api_start(Daemon *d);
+
+/* metrics.c */
+/* The Prometheus text exposition (format 0.0.4) of d's jobs and itself; caller frees. */
+int metrics_render(Daemon *d, char **ret, size_t *ret_size);

@@ -108,8 +108,9 @@ int daemon_apply(Daemon *d, Table *t, bool initial) {
         return 0;
 }
 
-void daemon_reload(Daemon *d) {
+bool daemon_reload(Daemon *d) {
         Table *t;
+        bool ok;
 
         log_event(LOG_INFO, "reloading", NULL, NULL, NULL, "SIGHUP: reloading '%s'",
                   d->opts.config_path);
@@ -119,7 +120,8 @@ void daemon_reload(Daemon *d) {
                 log_event(LOG_ERR, "reload_failed", NULL, NULL, NULL,
                           "the new table is invalid; keeping the current one (%zu jobs)", d->n_jobs);
                 notify_ready(d->status);
-                return;
+                d->reloads_failed++;
+                return false;
         }
         if (!config_lease_equal(&t->config->lease, &d->table->config->lease))
                 log_event(LOG_NOTICE, "lease_changed", NULL, NULL, NULL,
@@ -127,12 +129,18 @@ void daemon_reload(Daemon *d) {
         if (!d->opts.main_argv && !strv_equal(t->config->main.argv, d->table->config->main.argv))
                 log_event(LOG_NOTICE, "main_process", NULL, NULL, NULL,
                           "the main: section changed; it takes effect when solocron restarts");
-        if (daemon_apply(d, t, false) < 0) {
+        ok = daemon_apply(d, t, false) >= 0;
+        if (!ok) {
                 log_event(LOG_ERR, "reload_failed", NULL, NULL, NULL,
                           "out of memory; keeping the current table");
                 table_unref(t);
+                d->reloads_failed++;
+        } else {
+                d->reloads_ok++;
+                d->last_reload_ok = daemon_now_sec();
         }
         (void) malloc_trim(0);  /* the old table and the new YAML trees are gone */
         daemon_next_status(d, d->status, sizeof(d->status));
         notify_ready(d->status);
+        return ok;
 }

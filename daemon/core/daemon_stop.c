@@ -47,6 +47,8 @@ void daemon_close_handles(Daemon *d) {
         (void) signal(SIGHUP, SIG_IGN);
         if (d->has_main)
                 mainproc_close(&d->main);
+        api_server_close(d->api);
+        d->api = NULL;
         reaper_close();
         notify_close();
         uv_close((uv_handle_t *) &d->save_timer, NULL);

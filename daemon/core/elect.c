@@ -10,6 +10,35 @@
 #include "log.h"
 #include "takeover.h"
 
+const double lease_claim_buckets[LEASE_CLAIM_BUCKETS] = {
+        0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5, 10,
+};
+
+static const char *const outcome_names[_ELECT_OUTCOME_MAX] = {
+        [ELECT_PENDING] = "pending",
+        [ELECT_NONE] = "none",
+        [ELECT_WON] = "won",
+        [ELECT_HELD] = "held",
+        [ELECT_STORE_DOWN_RUN] = "store_down_run",
+        [ELECT_STORE_DOWN_SKIP] = "store_down_skip",
+};
+
+const char *elect_outcome_to_string(ElectOutcome o) {
+        return o >= 0 && o < _ELECT_OUTCOME_MAX ? outcome_names[o] : "pending";
+}
+
+/* How long the store took to decide. */
+static void elect_note_duration(Election *e) {
+        LeaseClaimStats *st = &e->env->claim_stats;
+        double sec = (double) (e->env->now_usec() - e->claim_start_usec) / 1e6;
+
+        for (size_t i = 0; i < LEASE_CLAIM_BUCKETS; i++)
+                if (sec <= lease_claim_buckets[i])
+                        st->bucket[i]++;
+        st->count++;
+        st->sum += sec;
+}
+
 static const char *const run_lease_names[_RUN_LEASE_MAX] = {
         [RUN_LEASE_NONE] = "none",
         [RUN_LEASE_WON] = "won",
@@ -27,6 +56,7 @@ static void elect_won(Election *e, const LeaseInfo *info, const char *utc) {
         e->lease_key = strdup(info->key ? info->key : "");
         e->fencing_token = info->fencing_token;
         e->state = RUN_LEASE_WON;
+        e->outcome = ELECT_WON;
         if (e->env->lease_degraded) {
                 e->env->lease_degraded = false;
                 log_event(LOG_NOTICE, "lease_recovered", e->job, e->run_id, NULL,
@@ -38,6 +68,7 @@ static void elect_won(Election *e, const LeaseInfo *info, const char *utc) {
 }
 
 static void elect_held(Election *e, const LeaseInfo *info, const char *utc) {
+        e->outcome = ELECT_HELD;
         log_event(LOG_INFO, "firing_held", e->job, NULL, NULL, "firing %s@%s held by %s", e->job,
                   utc, info->detail ? info->detail : "another holder");
         /* A firing that has run needs no watch; one whose holder runs it (or ran it and
@@ -56,6 +87,7 @@ static bool elect_unavailable(Election *e, const LeaseInfo *info, const char *ut
                  * skipping would lose every firing on the one host there is, so the firing
                  * runs, unrecorded. Said once, not per firing. */
                 e->state = RUN_LEASE_UNAVAILABLE;
+                e->outcome = ELECT_STORE_DOWN_RUN;
                 if (!e->env->lease_degraded)
                         log_event(LOG_ERR, "lease_unavailable", e->job, e->run_id, NULL,
                                   "cannot record local claims (%s); firings run without a lease "
@@ -65,11 +97,13 @@ static bool elect_unavailable(Election *e, const LeaseInfo *info, const char *ut
         }
         if (e->cfg->on_store_down == STORE_DOWN_RUN) {
                 e->state = RUN_LEASE_UNAVAILABLE;
+                e->outcome = ELECT_STORE_DOWN_RUN;
                 log_event(LOG_WARNING, "lease_unavailable", e->job, e->run_id, NULL,
                           "cannot claim firing %s: %s; running it anyway (on_store_down: run)",
                           utc, why);
                 return true;
         }
+        e->outcome = ELECT_STORE_DOWN_SKIP;
         log_event(LOG_WARNING, "lease_unavailable", e->job, NULL, NULL,
                   "cannot claim firing %s: %s; skipping it (on_store_down: skip)", utc, why);
         return false;
@@ -79,6 +113,7 @@ static bool elect_unavailable(Election *e, const LeaseInfo *info, const char *ut
 static bool elect_decide(Election *e, LeaseResult res, const LeaseInfo *info) {
         char utc[RFC3339_UTC_MAX];
 
+        elect_note_duration(e);
         format_rfc3339_utc(e->firing.f.t, utc);
         switch (res) {
         case LEASE_WON:
@@ -117,11 +152,13 @@ bool elect_start(Election *e, bool *ret_run) {
 
         if (e->cfg->no_lease || !s) {
                 e->state = RUN_LEASE_NONE;
+                e->outcome = ELECT_NONE;
                 *ret_run = true;
                 return true;
         }
         e->lease_cb = (LeaseCallbacks) { .claimed = elect_on_claimed, .lost = elect_on_lost,
                                          .userdata = e };
+        e->claim_start_usec = e->env->now_usec();
         res = s->ops->claim(s, &(LeaseRequest) { .job = e->job, .scheduled = e->firing.f.t,
                                                  .run_id = e->run_id, .attempt = e->attempt,
                                                  .takeover = e->takeover },

@@ -22,6 +22,19 @@ typedef enum RunLease {
         _RUN_LEASE_MAX,
 } RunLease;
 
+/* How an election ended, for the metrics (solocron_lease_elections_total{outcome}). */
+typedef enum ElectOutcome {
+        ELECT_PENDING,          /* not decided yet, or cancelled */
+        ELECT_NONE,             /* not elected: lease: none */
+        ELECT_WON,
+        ELECT_HELD,             /* another holder has it, or has run it */
+        ELECT_STORE_DOWN_RUN,   /* no decision; run anyway */
+        ELECT_STORE_DOWN_SKIP,  /* no decision; skipped */
+        _ELECT_OUTCOME_MAX,
+} ElectOutcome;
+
+const char *elect_outcome_to_string(ElectOutcome o);
+
 typedef struct Election Election;
 /* A claim that was PENDING is decided: run it, or not (the election is over then). */
 typedef void (*elect_decided_cb)(Election *e, bool run);
@@ -40,6 +53,8 @@ struct Election {                       /* embedded in a Run */
         char *lease_key;                /* SOLOCRON_LEASE_KEY (owned), once won */
         uint64_t fencing_token;         /* SOLOCRON_FENCING_TOKEN, once won */
         RunLease state;
+        ElectOutcome outcome;
+        int64_t claim_start_usec;       /* env->now_usec() when the claim went out */
         bool lost;
         elect_decided_cb on_decided;
         elect_lost_cb on_lost;

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "job.h"
 #include "list.h"
@@ -34,6 +35,7 @@ Job *job_free(Job *j) {
         if (!j)
                 return NULL;
         table_unref(j->table);
+        free(j->stats);
         free(j);
         return NULL;
 }
@@ -145,15 +147,41 @@ static void job_on_run_won(Run *r, void *userdata) {
                   "schedule's period; both run", format_rfc3339_utc(r->firing.f.t, utc), o->id);
 }
 
+JobStats *job_stats(Job *j) {
+        if (!j->stats)
+                j->stats = calloc(1, sizeof(JobStats));
+        return j->stats;
+}
+
+static int64_t wall_now_sec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t) ts.tv_sec;
+}
+
 static void job_on_run_finished(Run *r, const char *result, void *userdata) {
         Job *j = userdata;
+        JobStats *st = job_stats(j);
 
+        if (st) {
+                RecentRun rr = { .scheduled = r->firing.f.t, .ended = wall_now_sec(),
+                                 .duration_usec = j->env->now_usec() - r->run_start_usec,
+                                 .status = r->term_signal ? 128 + r->term_signal : r->exit_status,
+                                 .attempts = r->attempt, .result = run_result_from_string(result) };
+
+                memcpy(rr.id, r->id, sizeof(rr.id));
+                job_stats_run(st, &rr);
+        }
         j->owner->run_finished(j, r, result, j->owner->userdata);
 }
 
 static void job_on_run_ended(Run *r, void *userdata) {
         Job *j = userdata;
+        JobStats *st = r->election.outcome != ELECT_PENDING ? job_stats(j) : NULL;
 
+        if (st)
+                st->elections[r->election.outcome]++;
         LIST_UNLINK(j->runs, r);
         j->n_runs--;
         if (j->n_runs == 0 && j->queued && !j->retired && !j->env->stopping) {

@@ -11,6 +11,7 @@
 
 #include "env.h"
 #include "heap.h"
+#include "job_stats.h"
 #include "plan.h"
 #include "run.h"
 #include "table.h"
@@ -39,6 +40,7 @@ struct Job {
         bool queued;            /* overlap: queue or replace: one firing waiting */
         bool retired;           /* removed by a reload: kept until its runs end */
         JobFiring queued_firing;
+        JobStats *stats;        /* owned; NULL until there is something to count */
         Job *retired_prev, *retired_next; /* the owner's list of retired jobs */
         RunOwner run_owner;     /* what its runs report to */
 };
@@ -57,3 +59,5 @@ void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover);
 void job_terminate(Job *j, int sig, usec_t escalate_after);
 /* A removed job: no queued firing; its runs go on (or are terminated, with terminate). */
 void job_retire(Job *j, bool terminate);
+/* Its stats, allocated on first use; NULL when out of memory. */
+JobStats *job_stats(Job *j);

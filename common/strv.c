@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,4 +72,27 @@ bool strv_contains(char *const *l, const char *s) {
                 if (strcmp(*l, s) == 0)
                         return true;
         return false;
+}
+
+int strv_push(char ***l, size_t *n, char *s) {
+        char **p = s ? reallocarray(*l, *n + 2, sizeof(char *)) : NULL;
+
+        if (!p) {
+                free(s);
+                return -ENOMEM;
+        }
+        p[(*n)++] = s;
+        p[*n] = NULL;
+        *l = p;
+        return 0;
+}
+
+char **strv_compact(char **l, size_t n) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < n; i++)
+                if (l[i])
+                        l[k++] = l[i];
+        l[k] = NULL;
+        return l;
 }

@@ -8,6 +8,10 @@
 
 /* Frees every string and the vector; accepts NULL; returns NULL. */
 char **strv_free(char **l);
+static inline void strv_freep(char ***l) {
+        strv_free(*l);
+}
+#define _cleanup_strv_free_ __attribute__((cleanup(strv_freep)))
 size_t strv_length(char *const *l);
 /* A deep copy; NULL when out of memory. A NULL l gives an empty vector. */
 char **strv_copy(char *const *l);
@@ -18,3 +22,9 @@ char **strv_pack(char *const *l);
 bool strv_equal(char *const *a, char *const *b);
 /* Is s one of l's strings? (NULL l: no.) */
 bool strv_contains(char *const *l, const char *s);
+/* Append s (owned by the vector from now on) to *l, which holds *n strings. -ENOMEM (s is
+ * freed) when out of memory, or when s is NULL (a failed strdup). */
+int strv_push(char ***l, size_t *n, char *s);
+/* The non-NULL strings among l's first n entries moved to its front, NULL-terminated after
+ * them (l has room for n entries plus the terminator); returns l. */
+char **strv_compact(char **l, size_t n);

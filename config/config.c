@@ -178,6 +178,7 @@ int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *d,
         c.name = strdup_or_null(j->name, &oom);
         c.description = strdup_or_null(j->description, &oom);
         c.enabled = j->enabled;
+        c.suspend = j->suspend;
         c.file = ctx->config->files[f->index];
         c.line = j->node->line;
         c.column = j->node->column;

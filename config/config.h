@@ -99,6 +99,7 @@ typedef struct JobConfig {     /* one per job; fields ordered to leave no paddin
         int nice;               /* 0: inherit */
         bool has_nice;
         bool enabled;           /* false: validated, shown by check, never fired */
+        bool suspend;           /* true: its firings are not run (manual runs are) */
         bool shell;             /* command was a string */
         bool no_lease;          /* lease: none — runs on every replica, no election */
         bool takeover;          /* re-run a firing whose holder died while running it */

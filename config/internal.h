@@ -237,6 +237,7 @@ typedef struct JobSpec {
         const char *name;       /* NULL unless given and valid */
         const char *description;
         bool enabled;
+        bool suspend;
         CronExpr schedule;
         char *schedule_text;    /* owned, stripped */
         char **argv;            /* owned, shallow: the strings are borrowed */

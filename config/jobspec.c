@@ -13,6 +13,7 @@ typedef enum JobKey {
         KEY_NAME,               /* jobs only: */
         KEY_DESCRIPTION,
         KEY_ENABLED,
+        KEY_SUSPEND,
         KEY_SCHEDULE,
         KEY_COMMAND,
         KEY_TIMEZONE,           /* jobs and defaults: */
@@ -42,7 +43,7 @@ typedef enum JobKey {
 #define KEY_FIRST_DEFAULTS KEY_TIMEZONE
 
 static const char *const job_keys[_KEY_MAX] = {
-        "name", "description", "enabled", "schedule", "command",
+        "name", "description", "enabled", "suspend", "schedule", "command",
         "timezone", "timeout", "kill_after", "overlap", "retry", "retry_on", "jitter",
         "catch_up", "env", "env_keep", "user", "group", "workdir", "umask", "nice", "limits", "exclude",
         "lease", "takeover", "on_lease_lost", "on_store_down",
@@ -457,6 +458,10 @@ static void spec_value(const Scope *s, JobKey key, const Node *v, JobSpec *j) {
                 break;
         case KEY_ENABLED:
                 r = config_get_bool(s, v, "enabled", &j->enabled);
+                (void) FAIL(j, r);
+                break;
+        case KEY_SUSPEND:
+                r = config_get_bool(s, v, "suspend", &j->suspend);
                 (void) FAIL(j, r);
                 break;
         case KEY_SCHEDULE:

@@ -168,6 +168,36 @@ static int hex_value(char h) {
         return h >= 'a' && h <= 'f' ? h - 'a' + 10 : -1;
 }
 
+bool api_query_get(const char *query, const char *name, char *buf, size_t size) {
+        size_t len = strlen(name);
+
+        for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+                size_t n = 0;
+
+                if (strncmp(p, name, len) != 0 || (p[len] != '=' && p[len] != '&' && p[len]))
+                        continue;
+                p += len + (p[len] == '=');
+                for (; *p && *p != '&'; p++) {
+                        int hi, lo;
+                        char c = *p;
+
+                        if (c == '+')
+                                c = ' ';
+                        else if (c == '%' && (hi = hex_value(p[1])) >= 0 &&
+                                 (lo = hex_value(p[2])) >= 0) {
+                                c = (char) (hi * 16 + lo);
+                                p += 2;
+                        }
+                        if (n + 1 >= size)
+                                return false;
+                        buf[n++] = c;
+                }
+                buf[n] = 0;
+                return true;
+        }
+        return false;
+}
+
 /* The path of url, percent-decoded in place; the query after '?' in *ret_query. false for
  * a path that is not one ("%zz", a NUL, no leading '/'). */
 bool api_parse_split_url(char *url, const char **ret_query) {

@@ -40,3 +40,6 @@ const char *api_parse_method(const ApiParse *p);
 /* The path of url, percent-decoded in place; the query after '?' in *ret_query. false for
  * a path that is not one ("%zz", a NUL, no leading '/'). */
 bool api_parse_split_url(char *url, const char **ret_query);
+/* The value of parameter name in a query ("since=2026-12-01&limit=10"), percent-decoded
+ * ('+' is a space) into buf. false: not there, or longer than size - 1 bytes. */
+bool api_query_get(const char *query, const char *name, char *buf, size_t size);

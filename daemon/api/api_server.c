@@ -100,8 +100,9 @@ static void server_on_connection(uv_stream_t *listener, int status) {
         api_conn_start(c);
 }
 
+/* Freed once the listeners and every connection have closed. */
 static void server_maybe_free(ApiServer *s) {
-        if (!s->closing || s->pending_closes > 0)
+        if (!s->closing || s->pending_closes > 0 || s->conns)
                 return;
         if (s->socket_path)
                 (void) unlink(s->socket_path);

@@ -121,8 +121,8 @@ int cli_check(int argc, char **argv) {
                 else if (firing_next_runnable(j, now, &jf) < 0)
                         printf("no further firing\n");
                 else
-                        printf("next %s (%s)\n", cli_format_local(j->tz, jf.f.t, local),
-                               format_rfc3339_utc(jf.f.t, utc));
+                        printf("next %s (%s)%s\n", cli_format_local(j->tz, jf.f.t, local),
+                               format_rfc3339_utc(jf.f.t, utc), j->suspend ? ", suspended" : "");
         }
         if (!arg_quiet)
                 fprintf(stderr, "%s: OK, %zu job%s\n", cli_config_path(arg_config), c->n_jobs,

@@ -1,29 +1,31 @@
 /* SPDX-License-Identifier: MIT */
-/* The API's endpoints (the HTTP server is api/): health, readiness, the metrics, the jobs,
- * a reload. Answers are JSON (jansson), built from the daemon's own state. */
+/* The API's endpoints (the HTTP server is api/): the routes, health and readiness, the
+ * metrics, a reload; the jobs are daemon_api_jobs.c's, their runs and pauses
+ * daemon_api_runs.c's. Answers are JSON (jansson), built from the daemon's own state. */
 #include <errno.h>
 #include <grp.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon_internal.h"
+#include "daemon_api.h"
 #include "log.h"
 #include "macro.h"
 #include "parse.h"
 #include "testhook.h"
-#include "tz.h"
 
-#define API_NEXT_FIRINGS 3      /* how many next firings /v1/jobs shows */
+/* /healthz and /readyz ask the store again when it was last heard of longer ago. */
+#define HEALTH_FRESH_USEC (5 * USEC_PER_SEC)
 
-static void respond_json(ApiExchange *x, int status, json_t *doc) {
+void reply_json(ApiExchange *x, int status, json_t *doc) {
         _cleanup_free_ char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(9))
                                         : NULL;
 
         json_decref(doc);
+        if (!x)
+                return;
         if (!text) {
                 api_respond(x, 500, "application/json", "{\"error\":\"out of memory\"}\n", 26);
                 return;
@@ -31,172 +33,199 @@ static void respond_json(ApiExchange *x, int status, json_t *doc) {
         api_respondf(x, status, "application/json", "%s\n", text);
 }
 
-static void respond_error(ApiExchange *x, int status, const char *message) {
-        respond_json(x, status, json_pack("{s:s}", "error", message));
+void reply_error(ApiExchange *x, int status, const char *message) {
+        reply_json(x, status, json_pack("{s:s}", "error", message));
 }
 
-static json_t *time_json(int64_t t) {
-        char utc[RFC3339_UTC_MAX];
+static void api_wait_on_abort(ApiExchange *x, void *userdata) {
+        ApiWait *w = userdata;
 
-        return t > 0 ? json_string(format_rfc3339_utc(t, utc)) : json_null();
+        (void) x;
+        w->x = NULL;
 }
 
-static json_t *local_time_json(const Tz *tz, int64_t t) {
-        char local[RFC3339_LOCAL_MAX];
-        TzOffset off;
+void *api_wait_new(Daemon *d, ApiExchange *x, size_t size) {
+        ApiWait *w = calloc(1, size);
 
-        tz_offset_at(tz, t, &off);
-        return json_string(format_rfc3339_offset(t, off.utoff, local));
-}
-
-static json_t *job_next_json(const Job *j) {
-        json_t *a = json_array();
-        JobFiring f;
-        int64_t after;
-
-        if (!a || !j->cfg->enabled || !j->next.has)
-                return a;
-        f = j->next.firing;
-        for (unsigned i = 0; i < API_NEXT_FIRINGS; i++) {
-                json_array_append_new(a, json_pack("{s:o,s:o,s:b}", "utc", time_json(f.f.t),
-                                                   "local", local_time_json(j->cfg->tz, f.f.t),
-                                                   "excluded", f.excluded != NULL));
-                after = f.f.t;
-                if (firing_next(j->cfg, after, &f) < 0)
-                        break;
+        if (!w) {
+                reply_error(x, 500, "out of memory");
+                return NULL;
         }
-        return a;
+        w->d = d;
+        w->x = x;
+        api_exchange_on_abort(x, api_wait_on_abort, w);
+        return w;
 }
 
-static json_t *job_running_json(const Job *j) {
-        json_t *a = json_array();
+/* ---- health ---- */
 
-        for (const Run *r = j->runs; r && a; r = r->next) {
-                json_t *o = json_pack("{s:s,s:o,s:i,s:s}", "run", r->id,
-                                      "scheduled", time_json(r->firing.f.t),
-                                      "attempt", (json_int_t) r->attempt,
-                                      "phase", r->phase == RUN_ELECTING ? "electing" :
-                                               r->phase == RUN_RUNNING ? "running" : "waiting");
+typedef struct HealthWait {
+        ApiWait w;
+        bool ready;             /* /readyz, else /healthz */
+} HealthWait;
 
-                if (o && r->proc_alive)
-                        json_object_set_new(o, "pid", json_integer(r->pid));
-                if (o && r->election.state == RUN_LEASE_WON && r->election.lease_key) {
-                        json_object_set_new(o, "lease_key", json_string(r->election.lease_key));
-                        json_object_set_new(o, "fencing_token",
-                                            json_integer((json_int_t) r->election.fencing_token));
-                }
-                json_array_append_new(a, o);
+/* The answer from what is known of the store. Unhealthy: a fleet store that has not
+ * answered for longer than the lease's TTL (a replica that cannot win firings; a local lease
+ * that cannot record is degraded, not dead: restarting would not help it). Not ready: still
+ * starting, stopping, or a fleet store never reached yet. */
+static void health_reply(Daemon *d, ApiExchange *x, bool ready) {
+        const StoreHealth *h = &d->env.store_health;
+        bool local = !d->env.lease || d->env.lease->ops->local;
+        int64_t now = d->env.now_usec();
+        int64_t down = h->failing_since_usec ? now - h->failing_since_usec : 0;
+        const char *backend = d->env.lease ? d->env.lease->ops->name : "none";
+        char reason[400] = "";
+
+        if (h->failing_since_usec)
+                (void) snprintf(reason, sizeof(reason), "the %s lease store has not answered for "
+                                "%llds: %s", backend, (long long) (down / USEC_PER_SEC), h->why);
+        if (ready) {
+                const char *state = d->env.stopping ? "stopping" : !d->ready ? "starting" :
+                                    !local && !h->ok_usec ? "waiting for the lease store" :
+                                    "ready";
+                bool ok = strcmp(state, "ready") == 0;
+
+                reply_json(x, ok ? 200 : 503, json_pack("{s:s,s:s*}", "status", state,
+                                                        "reason", *reason ? reason : NULL));
+                return;
         }
-        return a;
+        if (!local && h->failing_since_usec &&
+            down > (int64_t) d->table->config->lease.ttl) {
+                reply_json(x, 503, json_pack("{s:s,s:s}", "status", "unhealthy", "reason", reason));
+                return;
+        }
+        reply_json(x, 200, json_pack("{s:s,s:s*}", "status", *reason ? "degraded" : "ok",
+                                     "reason", *reason ? reason : NULL));
 }
 
-static json_t *job_recent_json(const Job *j) {
-        json_t *a = json_array();
-        const RecentRun *rr;
+static void health_on_probe(const char *error, void *userdata) {
+        HealthWait *hw = userdata;
+        Daemon *d = hw->w.d;
 
-        for (unsigned i = 0; a && (rr = job_stats_recent(j->stats, i)); i++)
-                json_array_append_new(a, json_pack("{s:s,s:o,s:o,s:s,s:I,s:f,s:i}",
-                                                   "run", rr->id, "scheduled", time_json(rr->scheduled),
-                                                   "ended", time_json(rr->ended),
-                                                   "result", run_result_to_string(rr->result),
-                                                   "status", (json_int_t) rr->status,
-                                                   "duration_seconds", (double) rr->duration_usec / 1e6,
-                                                   "attempts", (json_int_t) rr->attempts));
-        return a;
+        if (hw->w.x) {
+                store_health_note(&d->env.store_health, d->env.now_usec(), error);
+                health_reply(d, hw->w.x, hw->ready);
+        }
+        free(hw);
 }
 
-static json_t *job_json(const Job *j) {
-        const JobConfig *c = j->cfg;
+/* /healthz, /readyz: ask the store first when it has not been heard of lately. */
+static void endpoint_health(Daemon *d, ApiExchange *x, bool ready) {
+        const StoreHealth *h = &d->env.store_health;
+        LeaseStore *s = d->env.lease;
+        int64_t last = h->failing_since_usec > h->ok_usec ? h->failing_since_usec : h->ok_usec;
+        HealthWait *hw;
 
-        return json_pack("{s:s,s:s,s:s,s:b,s:b,s:o,s:o,s:o}", "name", j->name,
-                         "schedule", c->schedule_text, "timezone", tz_name(c->tz),
-                         "enabled", c->enabled, "paused", false,
-                         "next", job_next_json(j), "running", job_running_json(j),
-                         "recent", job_recent_json(j));
+        if (!s || !s->ops->probe || (last && d->env.now_usec() - last < (int64_t) HEALTH_FRESH_USEC) ||
+            (ready && (!d->ready || d->env.stopping))) {
+                health_reply(d, x, ready);
+                return;
+        }
+        hw = api_wait_new(d, x, sizeof(HealthWait));
+        if (!hw)
+                return;
+        hw->ready = ready;
+        s->ops->probe(s, health_on_probe, hw);
 }
 
-static void api_jobs(Daemon *d, ApiExchange *x) {
-        json_t *a = json_array();
+/* ---- the routes ---- */
 
-        for (size_t i = 0; i < d->n_jobs && a; i++)
-                json_array_append_new(a, job_json(d->jobs[i]));
-        respond_json(x, 200, json_pack("{s:s,s:o}", "host", daemon_hostname(), "jobs", a));
-}
-
-static void api_metrics(Daemon *d, ApiExchange *x) {
+static void endpoint_metrics(Daemon *d, ApiExchange *x) {
         _cleanup_free_ char *text = NULL;
         size_t size;
 
         if (metrics_render(d, &text, &size) < 0) {
-                respond_error(x, 500, "out of memory");
+                reply_error(x, 500, "out of memory");
                 return;
         }
         api_respond(x, 200, "text/plain; version=0.0.4; charset=utf-8", text, size);
 }
 
-/* A path some method answers (so another method is 405, not 404). */
-static bool route_known(const char *path) {
-        static const char *const paths[] = { "/healthz", "/readyz", "/metrics", "/v1/jobs",
-                                             "/v1/reload" };
+/* "/v1/jobs/NAME" or "/v1/jobs/NAME/ACTION": the job's name (in buf), and the action (""
+ * for none). false: not such a path. */
+static bool job_path(const char *path, char *buf, size_t size, const char **ret_action) {
+        const char *name = path + strlen("/v1/jobs/"), *slash;
+        size_t n;
 
-        for (size_t i = 0; i < ELEMENTSOF(paths); i++)
-                if (strcmp(path, paths[i]) == 0)
-                        return true;
-        return strncmp(path, "/v1/jobs/", 9) == 0 && path[9] && !strchr(path + 9, '/');
+        if (strncmp(path, "/v1/jobs/", 9) != 0)
+                return false;
+        slash = strchr(name, '/');
+        n = slash ? (size_t) (slash - name) : strlen(name);
+        if (n == 0 || n >= size || (slash && (!slash[1] || strchr(slash + 1, '/'))))
+                return false;
+        memcpy(buf, name, n);
+        buf[n] = 0;
+        *ret_action = slash ? slash + 1 : "";
+        return true;
+}
+
+static void route_job(Daemon *d, ApiExchange *x, const ApiRequest *req, bool get, bool post) {
+        char name[256];
+        const char *action;
+        Job *j;
+
+        if (!job_path(req->path, name, sizeof(name), &action)) {
+                reply_error(x, 404, "not found");
+                return;
+        }
+        if (!*action && get) {
+                endpoint_jobs(d, x, name);
+                return;
+        }
+        if (strcmp(action, "runs") != 0 && strcmp(action, "run") != 0 &&
+            strcmp(action, "pause") != 0 && strcmp(action, "resume") != 0 && *action) {
+                reply_error(x, 404, "not found");
+                return;
+        }
+        if ((!*action || strcmp(action, "runs") == 0) ? !get : !post) {
+                reply_error(x, 405, "method not allowed");
+                return;
+        }
+        j = daemon_find_job(d, name);
+        if (!j) {
+                reply_error(x, 404, "no such job");
+                return;
+        }
+        if (strcmp(action, "runs") == 0)
+                endpoint_job_runs(d, x, j, req->query);
+        else if (strcmp(action, "run") == 0)
+                endpoint_job_run(d, x, j, req);
+        else
+                endpoint_job_pause(d, x, j, strcmp(action, "pause") == 0);
 }
 
 static void api_on_request(ApiExchange *x, const ApiRequest *req, void *userdata) {
         Daemon *d = userdata;
         bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
         bool post = strcmp(req->method, "POST") == 0;
-        const char *name;
-        Job *j;
+        static const char *const paths[] = { "/healthz", "/readyz", "/metrics", "/v1/jobs",
+                                             "/v1/reload" };
 
-        if (strcmp(req->path, "/healthz") == 0 && get) {
-                respond_json(x, 200, json_pack("{s:s}", "status", "ok"));
+        if (strncmp(req->path, "/v1/jobs/", 9) == 0) {
+                route_job(d, x, req, get, post);
                 return;
         }
-        if (strcmp(req->path, "/readyz") == 0 && get) {
-                bool ready = d->ready && !d->env.stopping;
-
-                respond_json(x, ready ? 200 : 503, json_pack("{s:s}", "status",
-                                                             ready ? "ready" : d->env.stopping ?
-                                                             "stopping" : "starting"));
-                return;
-        }
-        if (strcmp(req->path, "/metrics") == 0 && get) {
-                api_metrics(d, x);
-                return;
-        }
-        if (strcmp(req->path, "/v1/jobs") == 0 && get) {
-                api_jobs(d, x);
-                return;
-        }
-        if (strncmp(req->path, "/v1/jobs/", 9) == 0 && get && !strchr(req->path + 9, '/')) {
-                name = req->path + 9;
-                j = daemon_find_job(d, name);
-                if (!j)
-                        respond_error(x, 404, "no such job");
-                else {
-                        json_t *o = job_json(j);
-
-                        if (o)
-                                json_object_set_new(o, "host", json_string(daemon_hostname()));
-                        respond_json(x, 200, o);
-                }
-                return;
-        }
-        if (strcmp(req->path, "/v1/reload") == 0 && post) {
+        if (strcmp(req->path, "/healthz") == 0 && get)
+                endpoint_health(d, x, false);
+        else if (strcmp(req->path, "/readyz") == 0 && get)
+                endpoint_health(d, x, true);
+        else if (strcmp(req->path, "/metrics") == 0 && get)
+                endpoint_metrics(d, x);
+        else if (strcmp(req->path, "/v1/jobs") == 0 && get)
+                endpoint_jobs(d, x, NULL);
+        else if (strcmp(req->path, "/v1/reload") == 0 && post) {
                 bool ok = !d->env.stopping && daemon_reload(d);
 
-                respond_json(x, ok ? 200 : 409, json_pack("{s:b,s:i}", "reloaded", ok, "jobs",
-                                                          (json_int_t) d->n_jobs));
-                return;
+                reply_json(x, ok ? 200 : 409, json_pack("{s:b,s:i}", "reloaded", ok, "jobs",
+                                                        (json_int_t) d->n_jobs));
+        } else {
+                for (size_t i = 0; i < ELEMENTSOF(paths); i++)
+                        if (strcmp(req->path, paths[i]) == 0) {
+                                reply_error(x, 405, "method not allowed");
+                                return;
+                        }
+                reply_error(x, 404, "not found");
         }
-        if (route_known(req->path))
-                respond_error(x, 405, "method not allowed");
-        else
-                respond_error(x, 404, "not found");
 }
 
 /* The token: the file's first line, which only the daemon's user may read. */
@@ -233,6 +262,12 @@ static int read_token(const char *path, char **ret) {
         }
         *ret = TAKE_PTR(line);
         return 0;
+}
+
+static void api_on_first_probe(const char *error, void *userdata) {
+        Daemon *d = userdata;
+
+        store_health_note(&d->env.store_health, d->env.now_usec(), error);
 }
 
 int daemon_api_start(Daemon *d) {
@@ -275,5 +310,9 @@ int daemon_api_start(Daemon *d) {
         }
         log_event(LOG_INFO, "api_listening", NULL, NULL, NULL, "API on %s%s%s", a->listen ?: "",
                   a->listen && a->socket ? " and " : "", a->socket ?: "");
+        /* /readyz waits for a fleet store's first answer: ask it now, not at the first
+         * firing. */
+        if (d->env.lease && !d->env.lease->ops->local && d->env.lease->ops->probe)
+                d->env.lease->ops->probe(d->env.lease, api_on_first_probe, d);
         return 0;
 }

@@ -21,6 +21,7 @@ static const char *const outcome_names[_ELECT_OUTCOME_MAX] = {
         [ELECT_HELD] = "held",
         [ELECT_STORE_DOWN_RUN] = "store_down_run",
         [ELECT_STORE_DOWN_SKIP] = "store_down_skip",
+        [ELECT_PAUSED] = "paused",
 };
 
 const char *elect_outcome_to_string(ElectOutcome o) {
@@ -67,8 +68,32 @@ static void elect_won(Election *e, const LeaseInfo *info, const char *utc) {
                   (unsigned long long) info->fencing_token);
 }
 
+static void elect_keep_record(Election *e, const LeaseRecord *rec) {
+        ElectHeld *h = &e->held;
+
+        *h = (ElectHeld) { .run_id = rec->run_id ? strdup(rec->run_id) : NULL,
+                           .host = rec->host ? strdup(rec->host) : NULL,
+                           .status = rec->status ? strdup(rec->status) : NULL,
+                           .exit_status = rec->exit_status, .duration_msec = rec->duration_msec,
+                           .scheduled = rec->scheduled };
+}
+
 static void elect_held(Election *e, const LeaseInfo *info, const char *utc) {
+        if (info->held == LEASE_HELD_PAUSED) {
+                e->outcome = ELECT_PAUSED;
+                log_event(LOG_INFO, "firing_paused", e->job, NULL, NULL, "firing %s not run: %s",
+                          utc, info->detail ? info->detail : "the job is paused");
+                return;
+        }
         e->outcome = ELECT_HELD;
+        if (e->manual) {
+                if (info->record)
+                        elect_keep_record(e, info->record);
+                log_event(LOG_INFO, "manual_held", e->job, NULL, NULL,
+                          "manual run %s held by %s", e->manual,
+                          info->detail ? info->detail : "another holder");
+                return;
+        }
         log_event(LOG_INFO, "firing_held", e->job, NULL, NULL, "firing %s@%s held by %s", e->job,
                   utc, info->detail ? info->detail : "another holder");
         /* A firing that has run needs no watch; one whose holder runs it (or ran it and
@@ -114,6 +139,9 @@ static bool elect_decide(Election *e, LeaseResult res, const LeaseInfo *info) {
         char utc[RFC3339_UTC_MAX];
 
         elect_note_duration(e);
+        store_health_note(&e->env->store_health, e->env->now_usec(),
+                          res == LEASE_UNAVAILABLE && !e->env->lease->ops->local ?
+                          (info->detail ? info->detail : "store unavailable") : NULL);
         format_rfc3339_utc(e->firing.f.t, utc);
         switch (res) {
         case LEASE_WON:
@@ -160,6 +188,7 @@ bool elect_start(Election *e, bool *ret_run) {
                                          .userdata = e };
         e->claim_start_usec = e->env->now_usec();
         res = s->ops->claim(s, &(LeaseRequest) { .job = e->job, .scheduled = e->firing.f.t,
+                                                 .manual = e->manual,
                                                  .run_id = e->run_id, .attempt = e->attempt,
                                                  .takeover = e->takeover },
                             &e->lease_cb, &e->claim, &info);
@@ -177,15 +206,19 @@ void elect_cancel(Election *e) {
         e->claim = NULL;
 }
 
-void elect_finish(Election *e, const char *result, int64_t exit_status) {
+void elect_finish(Election *e, const LeaseEnd *end) {
         if (!e->claim)
                 return;
         /* The proof of run: how it ended; then the lease is let go. */
-        e->env->lease->ops->finish(e->claim, result, exit_status);
+        e->env->lease->ops->finish(e->claim, end);
         e->claim = NULL;
 }
 
 void elect_done(Election *e) {
         free(e->lease_key);
         e->lease_key = NULL;
+        free(e->held.run_id);
+        free(e->held.host);
+        free(e->held.status);
+        e->held = (ElectHeld) {};
 }

@@ -30,10 +30,18 @@ typedef enum ElectOutcome {
         ELECT_HELD,             /* another holder has it, or has run it */
         ELECT_STORE_DOWN_RUN,   /* no decision; run anyway */
         ELECT_STORE_DOWN_SKIP,  /* no decision; skipped */
+        ELECT_PAUSED,           /* the job is paused fleet-wide: not run */
         _ELECT_OUTCOME_MAX,
 } ElectOutcome;
 
 const char *elect_outcome_to_string(ElectOutcome o);
+
+/* Who has a manual run's key: what the record found says (owned strings, NULL when not
+ * said). A retried request for the same key answers with it. */
+typedef struct ElectHeld {
+        char *run_id, *host, *status;
+        int64_t exit_status, duration_msec, scheduled;
+} ElectHeld;
 
 typedef struct Election Election;
 /* A claim that was PENDING is decided: run it, or not (the election is over then). */
@@ -48,10 +56,12 @@ struct Election {                       /* embedded in a Run */
         JobFiring firing;
         unsigned attempt;
         bool takeover;                  /* taking over a firing whose holder died */
+        const char *manual;             /* borrowed: a manual run's key, or NULL */
         LeaseClaim *claim;              /* pending or won; NULL otherwise */
         LeaseCallbacks lease_cb;
         char *lease_key;                /* SOLOCRON_LEASE_KEY (owned), once won */
         uint64_t fencing_token;         /* SOLOCRON_FENCING_TOKEN, once won */
+        ElectHeld held;                 /* HELD: the record found, for a manual run */
         RunLease state;
         ElectOutcome outcome;
         int64_t claim_start_usec;       /* env->now_usec() when the claim went out */
@@ -66,7 +76,7 @@ bool elect_start(Election *e, bool *ret_run);
 /* Forget a pending claim (no on_decided follows), or let a won lease go without a record. */
 void elect_cancel(Election *e);
 /* The run is over: record how it ended (the proof of run) and let the lease go. */
-void elect_finish(Election *e, const char *result, int64_t exit_status);
+void elect_finish(Election *e, const LeaseEnd *end);
 /* "won", "none", "unavailable" for SOLOCRON_LEASE. */
 const char *run_lease_to_string(RunLease l);
 void elect_done(Election *e);

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #include "lease.h"
@@ -23,6 +24,24 @@ typedef struct LeaseClaimStats {        /* solocron_lease_request_duration_secon
         double sum;
 } LeaseClaimStats;
 
+typedef struct StoreHealth {          /* /healthz: has the lease store answered lately? */
+        int64_t ok_usec;                /* now_usec() of its last answer; 0: none yet */
+        int64_t failing_since_usec;     /* its first failure since then; 0: none */
+        char why[256];                  /* that failure */
+} StoreHealth;
+
+/* The store answered (error NULL) or did not, now. */
+static inline void store_health_note(StoreHealth *h, int64_t now, const char *error) {
+        if (!error) {
+                h->ok_usec = now;
+                h->failing_since_usec = 0;
+                return;
+        }
+        if (!h->failing_since_usec)
+                h->failing_since_usec = now;
+        (void) snprintf(h->why, sizeof(h->why), "%s", error);
+}
+
 typedef struct CoreEnv {
         uv_loop_t *loop;
         LeaseStore *lease;              /* NULL: firings are not elected */
@@ -30,6 +49,7 @@ typedef struct CoreEnv {
         char **withheld_env;            /* what jobs do not get of our environment */
         int64_t (*now_usec)(void);      /* monotonic, for durations (tests inject theirs) */
         LeaseClaimStats claim_stats;    /* elections note how long their claims took */
+        StoreHealth store_health;       /* elections note whether the store answered */
         bool stopping;                  /* shutting down: no new runs, no retries */
         bool lease_degraded;            /* the local lease cannot record claims (said once) */
 } CoreEnv;

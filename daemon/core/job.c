@@ -55,20 +55,28 @@ static void job_skip(Job *j, const JobFiring *f, const char *why) {
                   "firing %s SKIPPED (%s)", format_rfc3339_utc(f->f.t, utc), why);
 }
 
-static void job_start(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
+static int job_start(Job *j, const RunRequest *req, Run **ret) {
         char utc[RFC3339_UTC_MAX];
         Run *r;
         int k;
 
-        k = run_new(j->env, &j->run_owner, j->table, j->cfg, j->name, f, catch_up, takeover, &r);
+        k = run_new(j->env, &j->run_owner, j->table, j->cfg, j->name, req, &r);
         if (k < 0) {
                 log_event(LOG_ERR, "run_failed", j->name, NULL, NULL, "cannot start run for %s: %s",
-                          format_rfc3339_utc(f->f.t, utc), strerror(-k));
-                return;
+                          format_rfc3339_utc(req->firing.f.t, utc), strerror(-k));
+                return k;
         }
         LIST_PREPEND(j->runs, r);
         j->n_runs++;
+        if (ret)
+                *ret = r;
         run_start(r);
+        return 0;
+}
+
+static void job_start_firing(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
+        (void) job_start(j, &(RunRequest) { .firing = *f, .catch_up = catch_up,
+                                            .takeover = takeover }, NULL);
 }
 
 /* A run past its election, other than except, or NULL: what the overlap policy weighs. A
@@ -84,10 +92,19 @@ static const Run *job_active_run(const Job *j, const Run *except) {
 }
 
 void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
+        char utc[RFC3339_UTC_MAX];
+
         if (j->env->stopping || j->retired)
                 return;
+        if (j->cfg->suspend || (j->paused && j->cfg->no_lease)) {
+                log_event(LOG_INFO, "firing_paused", j->name, NULL, NULL, "firing %s not run: %s",
+                          format_rfc3339_utc(f->f.t, utc),
+                          j->cfg->suspend ? "the job is suspended (suspend: true)" :
+                                            "the job is paused");
+                return;
+        }
         if (j->cfg->overlap == OVERLAP_ALLOW || takeover || !job_active_run(j, NULL)) {
-                job_start(j, f, catch_up, takeover);
+                job_start_firing(j, f, catch_up, takeover);
                 return;
         }
         switch (j->cfg->overlap) {
@@ -115,6 +132,15 @@ void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
         default:
                 return;
         }
+}
+
+int job_run_manual(Job *j, const char *key, int64_t now, const RunWatch *watch, Run **ret) {
+        if (j->env->stopping || j->retired)
+                return -ESHUTDOWN;
+        if (j->cfg->overlap != OVERLAP_ALLOW && job_active_run(j, NULL))
+                return -EBUSY;
+        return job_start(j, &(RunRequest) { .firing = { .f = { .t = now } }, .manual = key,
+                                            .watch = watch }, ret);
 }
 
 void job_terminate(Job *j, int sig, usec_t escalate_after) {
@@ -168,7 +194,8 @@ static void job_on_run_finished(Run *r, const char *result, void *userdata) {
                 RecentRun rr = { .scheduled = r->firing.f.t, .ended = wall_now_sec(),
                                  .duration_usec = j->env->now_usec() - r->run_start_usec,
                                  .status = r->term_signal ? 128 + r->term_signal : r->exit_status,
-                                 .attempts = r->attempt, .result = run_result_from_string(result) };
+                                 .attempts = r->attempt, .result = run_result_from_string(result),
+                                 .manual = r->manual != NULL };
 
                 memcpy(rr.id, r->id, sizeof(rr.id));
                 job_stats_run(st, &rr);
@@ -182,13 +209,19 @@ static void job_on_run_ended(Run *r, void *userdata) {
 
         if (st)
                 st->elections[r->election.outcome]++;
+        /* What the election says of a pause (a manual run's ignores it). */
+        if (!r->manual && r->election.outcome == ELECT_PAUSED)
+                j->paused = true;
+        else if (!r->manual && (r->election.outcome == ELECT_WON ||
+                                r->election.outcome == ELECT_HELD))
+                j->paused = false;
         LIST_UNLINK(j->runs, r);
         j->n_runs--;
         if (j->n_runs == 0 && j->queued && !j->retired && !j->env->stopping) {
                 JobFiring f = j->queued_firing;
 
                 j->queued = false;
-                job_start(j, &f, false, false);
+                job_start_firing(j, &f, false, false);
         }
         if (j->n_runs == 0)
                 j->owner->idle(j, j->owner->userdata);

@@ -39,6 +39,9 @@ struct Job {
         size_t n_runs;
         bool queued;            /* overlap: queue or replace: one firing waiting */
         bool retired;           /* removed by a reload: kept until its runs end */
+        bool paused;            /* paused fleet-wide, as last seen: an election answered so,
+                                 * or the store's list, or a pause asked here. Elections
+                                 * decide for a job with a lease; `lease: none` obeys this */
         JobFiring queued_firing;
         JobStats *stats;        /* owned; NULL until there is something to count */
         Job *retired_prev, *retired_next; /* the owner's list of retired jobs */
@@ -55,6 +58,10 @@ void job_set_config(Job *j, Table *t, const JobConfig *cfg);
 /* A firing is due now: apply the overlap policy and start (or queue, or skip) a run;
  * takeover: run it again, its holder died. */
 void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover);
+/* A manual run of j under key (LeaseRequest.manual), asked for at now (Unix seconds):
+ * elected like a firing; watch hears how it goes. -EBUSY: a run is in progress and the
+ * overlap policy allows no other; -ESHUTDOWN: the daemon stops, or j was removed. */
+int job_run_manual(Job *j, const char *key, int64_t now, const RunWatch *watch, Run **ret);
 /* run_terminate() every run of j. */
 void job_terminate(Job *j, int sig, usec_t escalate_after);
 /* A removed job: no queued firing; its runs go on (or are terminated, with terminate). */

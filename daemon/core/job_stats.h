@@ -36,6 +36,7 @@ typedef struct RecentRun {
         int64_t status;         /* exit status, or 128 + the signal */
         unsigned attempts;
         RunResult result;
+        bool manual;            /* asked for (the API), not a firing of the schedule */
 } RecentRun;
 
 typedef struct JobStats {

@@ -110,6 +110,12 @@ static void render_state(FILE *f, Daemon *d) {
                 series(f, "solocron_job_running", j->name, NULL, NULL);
                 fprintf(f, "%zu\n", j->n_runs);
         }
+        help(f, "solocron_job_paused", "gauge",
+             "1 when the job's firings are not run: paused (the API) or suspend: true.");
+        FOR_EACH_JOB(d, j) {
+                series(f, "solocron_job_paused", j->name, NULL, NULL);
+                fprintf(f, "%d\n", j->paused || j->cfg->suspend);
+        }
         help(f, "solocron_job_missed_total", "counter",
              "Firings missed (the daemon was down, the clock jumped) and not caught up.");
         FOR_EACH_JOB(d, j) {

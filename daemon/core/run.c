@@ -52,12 +52,15 @@ static void run_on_timer_closed(uv_handle_t *h) {
         spawn_creds_done(&r->creds);
         elect_done(&r->election);
         table_unref(r->table);
+        free(r->manual);
         free(r);
 }
 
 /* The run is over; it goes once its timer has closed. */
 static void run_close(Run *r) {
         r->phase = RUN_CLOSING;
+        if (r->watch)
+                r->watch->ended(r, r->watch->userdata);
         r->owner->ended(r, r->owner->userdata);
         uv_close((uv_handle_t *) &r->timer, run_on_timer_closed);
 }
@@ -83,8 +86,15 @@ static void run_log_summary(Run *r, const char *result) {
 }
 
 void run_finish(Run *r, const char *result) {
-        elect_finish(&r->election, result, r->term_signal ? 128 + r->term_signal : r->exit_status);
+        int64_t duration = r->env->now_usec() - r->run_start_usec;
+
+        elect_finish(&r->election, &(LeaseEnd) {
+                        .result = result,
+                        .exit_status = r->term_signal ? 128 + r->term_signal : r->exit_status,
+                        .duration_msec = duration / 1000 });
         run_log_summary(r, result);
+        if (r->watch)
+                r->watch->finished(r, result, r->watch->userdata);
         r->owner->finished(r, result, r->owner->userdata);
         run_close(r);
 }
@@ -114,6 +124,8 @@ static void run_begin(Run *r) {
 static void run_on_decided(Election *e, bool run) {
         Run *r = container_of(e, Run, election);
 
+        if (r->watch)
+                r->watch->decided(r, run, r->watch->userdata);
         if (run)
                 run_begin(r);
         else
@@ -135,23 +147,31 @@ static void run_on_lease_lost(Election *e, const char *why) {
 }
 
 int run_new(CoreEnv *env, const RunOwner *owner, Table *t, const JobConfig *cfg, const char *job,
-            const JobFiring *f, bool catch_up, bool takeover, Run **ret) {
+            const RunRequest *req, Run **ret) {
         Run *r = calloc(1, sizeof(Run));
         int k;
 
         if (!r)
                 return -ENOMEM;
-        *r = (Run) { .job = job, .firing = *f, .phase = RUN_ELECTING, .attempt = takeover ? 2 : 1,
-                     .env = env, .owner = owner, .table = table_ref(t), .cfg = cfg,
-                     .catch_up = catch_up, .takeover = takeover,
+        *r = (Run) { .job = job, .firing = req->firing, .phase = RUN_ELECTING,
+                     .attempt = req->takeover ? 2 : 1, .env = env, .owner = owner,
+                     .table = table_ref(t), .cfg = cfg, .catch_up = req->catch_up,
+                     .takeover = req->takeover, .watch = req->watch,
                      .run_start_usec = env->now_usec() };
         run_new_id(r->id);
+        if (req->manual && !(r->manual = strdup(req->manual))) {
+                table_unref(r->table);
+                free(r);
+                return -ENOMEM;
+        }
         r->election = (Election) { .env = env, .cfg = cfg, .job = job, .run_id = r->id,
-                                   .firing = *f, .attempt = r->attempt, .takeover = takeover,
+                                   .firing = req->firing, .attempt = r->attempt,
+                                   .takeover = req->takeover, .manual = r->manual,
                                    .on_decided = run_on_decided, .on_lost = run_on_lease_lost };
         k = uv_timer_init(env->loop, &r->timer);
         if (k < 0) {
                 table_unref(r->table);
+                free(r->manual);
                 free(r);
                 return k;
         }

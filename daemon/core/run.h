@@ -32,6 +32,25 @@ typedef struct RunOwner {
         void *userdata;
 } RunOwner;
 
+/* Someone waiting on a run (the API, for a manual run); each called once, in this order. */
+typedef struct RunWatch {
+        /* Elected: here says whether it runs here (else r->election says who has it). */
+        void (*decided)(Run *r, bool here, void *userdata);
+        /* It ran here and is over (the owner's finished() follows). */
+        void (*finished)(Run *r, const char *result, void *userdata);
+        /* The run is freed after this. */
+        void (*ended)(Run *r, void *userdata);
+        void *userdata;
+} RunWatch;
+
+typedef struct RunRequest {     /* what a run is for */
+        JobFiring firing;       /* a manual run: f.t is when it was asked for */
+        bool catch_up;
+        bool takeover;          /* re-running a firing whose holder died */
+        const char *manual;     /* a manual run's key (copied); NULL: a firing */
+        const RunWatch *watch;  /* borrowed until its ended(); NULL: none */
+} RunRequest;
+
 typedef enum RunPhase {
         RUN_ELECTING,           /* claiming the firing from the lease backend */
         RUN_WAITING,            /* jitter delay before the first attempt */
@@ -57,6 +76,8 @@ struct Run {
         const JobConfig *cfg;
         bool catch_up;
         bool takeover;          /* re-running a firing whose holder died */
+        char *manual;           /* a manual run's key, or NULL */
+        const RunWatch *watch;  /* or NULL */
         Election election;
         uv_timer_t timer;       /* jitter, lookup retries, timeout → SIGTERM → SIGKILL, group
                                  * polls, drain, backoff: one at a time */
@@ -86,10 +107,10 @@ struct Run {
         unsigned pending_closes;
 };
 
-/* A run of cfg (in table t, referenced) for job's firing f; nothing happens until
+/* A run of cfg (in table t, referenced) for job, as req says; nothing happens until
  * run_start(), so that the owner can link it first. */
 int run_new(CoreEnv *env, const RunOwner *owner, Table *t, const JobConfig *cfg, const char *job,
-            const JobFiring *f, bool catch_up, bool takeover, Run **ret);
+            const RunRequest *req, Run **ret);
 /* Elect (the firing's identity is fixed), then the jitter delay and the attempts. The
  * owner's callbacks may run before this returns (a firing held elsewhere ends at once). */
 void run_start(Run *r);

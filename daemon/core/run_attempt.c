@@ -17,6 +17,7 @@
 #include "log.h"
 #include "macro.h"
 #include "run_internal.h"
+#include "strv.h"
 
 #define RUN_DRAIN_MSEC 1000     /* after the group is gone, how long escaped processes may hold the pipes */
 #define RUN_GROUP_POLL_MIN_MSEC 10 /* after the leader's exit, how often to look at its group */
@@ -239,13 +240,14 @@ static void run_on_timeout(uv_timer_t *t) {
 static int run_env(Run *r, char ***ret) {
         char utc[RFC3339_UTC_MAX];
         _cleanup_free_ char *job = NULL, *id = NULL, *sched = NULL, *attempt = NULL, *key = NULL,
-                *token = NULL, *lease = NULL;
+                *token = NULL, *lease = NULL, *manual = NULL;
 
         if (asprintf(&job, "SOLOCRON_JOB=%s", r->job) < 0 ||
             asprintf(&id, "SOLOCRON_RUN_ID=%s", r->id) < 0 ||
             asprintf(&sched, "SOLOCRON_SCHEDULED_TIME=%s", format_rfc3339_utc(r->firing.f.t, utc)) < 0 ||
             asprintf(&attempt, "SOLOCRON_ATTEMPT=%u", r->attempt) < 0 ||
-            asprintf(&lease, "SOLOCRON_LEASE=%s", run_lease_to_string(r->election.state)) < 0)
+            asprintf(&lease, "SOLOCRON_LEASE=%s", run_lease_to_string(r->election.state)) < 0 ||
+            (r->manual && asprintf(&manual, "SOLOCRON_MANUAL_KEY=%s", r->manual) < 0))
                 return -ENOMEM;
         /* With a won lease, what a job needs to make its writes idempotent and to reject a
          * stale holder. */
@@ -256,7 +258,9 @@ static int run_env(Run *r, char ***ret) {
                 return -ENOMEM;
         return spawn_build_env(r->cfg, r->has_creds ? &r->creds : NULL,
                                r->env->withheld_env,
-                               (char *[]) { job, id, sched, attempt, lease, key, token, NULL }, ret);
+                               strv_compact((char *[]) { job, id, sched, attempt, lease, key,
+                                                         token, manual, NULL }, 8),
+                               ret);
 }
 
 /* The attempt could not start: it fails with the reason. A permanent reason (a missing

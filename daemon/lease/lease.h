@@ -11,7 +11,12 @@
  *         → unavailable: the store could not decide within election_timeout:
  *               on_store_down decides.
  * The key of a firing is PREFIX/JOB/SCHEDULED-UTC ("solocron/refresh/2026-11-23T06:00:00Z"),
- * so each firing is its own election. */
+ * so each firing is its own election; a manual run's is PREFIX/JOB/manual-KEY.
+ *
+ * Besides elections, a store answers the API (each answer through a callback that runs
+ * exactly once, possibly before the call returns, also when the store closes meanwhile):
+ * the fleet's history of a job (its records), a fleet-wide pause (a marker per job that
+ * claims of its firings honour), and a probe of the store for /healthz. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,7 +37,10 @@ typedef enum LeaseResult {
 
 typedef struct LeaseRequest {
         const char *job;
-        int64_t scheduled;      /* the firing's scheduled instant, Unix seconds */
+        int64_t scheduled;      /* the firing's scheduled instant, Unix seconds (a manual
+                                 * run: when it was asked for) */
+        const char *manual;     /* a manual run: its key, [A-Za-z0-9_.-]{1,64}; the claim
+                                 * ignores a pause. NULL: a firing of the schedule */
         const char *run_id;
         unsigned attempt;       /* 1, or more for a takeover */
         bool takeover;          /* the firing's holder died while running it: take it over
@@ -44,13 +52,37 @@ typedef enum LeaseHeld {        /* who has a HELD firing */
         LEASE_HELD_DONE,        /* it has run: a final record */
         LEASE_HELD_ABANDONED,   /* its holder's lease expired while it ran: only a takeover
                                  * claim runs it again */
+        LEASE_HELD_PAUSED,      /* the job is paused fleet-wide (set_paused) */
 } LeaseHeld;
+
+typedef struct LeaseRecord {    /* a firing's record as the store keeps it (the proof of run) */
+        const char *job;
+        int64_t scheduled;      /* Unix seconds; a manual run's: when it was asked for */
+        const char *manual;     /* a manual run's key; NULL for a firing of the schedule */
+        const char *host;       /* the replica that ran it (or runs it) */
+        int64_t pid;            /* its daemon's; 0: unknown */
+        const char *run_id;
+        const char *status;     /* "running", or how it ended: "succeeded", "failed", … */
+        int64_t exit_status;    /* -1: none */
+        int64_t started, finished;  /* Unix seconds; 0: unknown (finished: still running) */
+        int64_t duration_msec;  /* -1: unknown */
+        unsigned attempt;
+        uint64_t fencing_token;
+} LeaseRecord;
+
+typedef struct LeaseEnd {       /* how a run ended: finish() records it */
+        const char *result;     /* "succeeded", "failed", "timed_out", … */
+        int64_t exit_status;    /* -1: none */
+        int64_t duration_msec;
+} LeaseEnd;
 
 typedef struct LeaseInfo {
         const char *detail;     /* HELD: who holds it ("pid 4242 on web-1", "already run:
                                  * succeeded"); UNAVAILABLE: why. Valid during the call.
                                  * For people: decisions use the result and held. */
         LeaseHeld held;         /* HELD: what the record says */
+        const LeaseRecord *record; /* HELD: the record found (NULL: none, or paused); valid
+                                 * during the call */
         const char *key;        /* the firing's key, for SOLOCRON_LEASE_KEY */
         uint64_t fencing_token; /* WON: increases with every holder of this firing */
 } LeaseInfo;
@@ -65,6 +97,13 @@ typedef struct LeaseCallbacks {
         void *userdata;
 } LeaseCallbacks;
 
+/* The answers to the API's questions; each runs exactly once (see the top). error: NULL, or
+ * why the store could not answer. */
+typedef void (*lease_records_cb)(const LeaseRecord *records, size_t n, const char *error,
+                                 void *userdata);
+typedef void (*lease_jobs_cb)(char *const *jobs, size_t n, const char *error, void *userdata);
+typedef void (*lease_done_cb)(const char *error, void *userdata);
+
 typedef struct LeaseOps {
         const char *name;
         /* One host's store (the local lease): UNAVAILABLE means its record cannot be written,
@@ -76,10 +115,10 @@ typedef struct LeaseOps {
          * cancelled) and calls claimed() once, from the loop. */
         LeaseResult (*claim)(LeaseStore *s, const LeaseRequest *req, const LeaseCallbacks *cb,
                              LeaseClaim **ret_claim, LeaseInfo *ret_info);
-        /* The run is over: record its result ("succeeded", "failed", "timed_out", …) and exit
-         * status as the proof of run, kept for the history period, and release the lease.
-         * The daemon forgets c at once; the backend completes the write on its own. */
-        void (*finish)(LeaseClaim *c, const char *result, int64_t exit_status);
+        /* The run is over: record how it ended as the proof of run, kept for the history
+         * period, and release the lease. The daemon forgets c at once; the backend completes
+         * the write on its own. */
+        void (*finish)(LeaseClaim *c, const LeaseEnd *end);
         /* Forget a claim: a PENDING one (no claimed() will follow) or a won one (released
          * without a final record; daemon shutdown). Frees c. */
         void (*cancel)(LeaseClaim *c);
@@ -91,6 +130,19 @@ typedef struct LeaseOps {
                      void (*ended)(bool holder_died, void *userdata), void *userdata,
                      LeaseWatch **ret);
         void (*unwatch)(LeaseWatch *w);
+        /* The records of job's firings and manual runs scheduled at or after since, newest
+         * first, at most limit, whichever replica ran them. */
+        void (*history)(LeaseStore *s, const char *job, int64_t since, unsigned limit,
+                        lease_records_cb done, void *userdata);
+        /* Pause job for every replica (a marker in the store: claims of its firings answer
+         * HELD, LEASE_HELD_PAUSED; manual runs still run), or resume it. by: who asked,
+         * for the marker ("api on web-1"). */
+        void (*set_paused)(LeaseStore *s, const char *job, bool paused, const char *by,
+                           lease_done_cb done, void *userdata);
+        /* The jobs paused in the store. */
+        void (*list_paused)(LeaseStore *s, lease_jobs_cb done, void *userdata);
+        /* One cheap request: does the store answer? */
+        void (*probe)(LeaseStore *s, lease_done_cb done, void *userdata);
         /* Close: cancel what is in flight, then done(userdata) from the loop, then the store
          * is freed. */
         void (*close)(LeaseStore *s, void (*done)(void *userdata), void *userdata);
@@ -104,5 +156,5 @@ struct LeaseStore {
  * host also run each firing once. Synchronous, unless a file's lock is taken: then PENDING,
  * tried again for up to `timeout` (election_timeout). close() needs the loop to run until
  * done when final records wait for a lock. */
-int lease_local_new(uv_loop_t *loop, const char *dir, usec_t timeout, LeaseStore **ret,
-                    char **reterr_message);
+int lease_local_new(uv_loop_t *loop, const char *dir, usec_t timeout, usec_t history,
+                    LeaseStore **ret, char **reterr_message);

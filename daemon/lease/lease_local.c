@@ -21,29 +21,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lease.h"
+#include "lease_local_internal.h"
+#include "lease_record.h"
 #include "list.h"
 #include "macro.h"
 #include "reterr.h"
 #include "parse.h"
 #include "timeutil.h"
-
-#define LEASE_RECORD_MAX 4096
-#define LOCK_RETRY_FIRST_MSEC 1 /* the lock is taken: try again after this, doubling … */
-#define LOCK_RETRY_MAX_MSEC 50  /* … up to this */
-
-typedef struct LocalStore {
-        LeaseStore store;
-        uv_loop_t *loop;
-        char *dir;
-        char *holder_json;      /* the host name as a JSON string, quotes and escapes included */
-        uint64_t timeout_msec;  /* election_timeout: how long a taken lock is waited for */
-        char detail[256];       /* the last HELD/UNAVAILABLE explanation */
-        LeaseClaim *waiting;    /* claims and final records waiting for a lock (list) */
-        void (*closed)(void *userdata);  /* close(): called once nothing waits any more */
-        void *closed_userdata;
-        bool closing;
-} LocalStore;
 
 typedef enum ClaimStep {
         STEP_CLAIM,             /* PENDING: the claim waits for the lock */
@@ -54,8 +38,11 @@ typedef enum ClaimStep {
 struct LeaseClaim {
         LocalStore *store;
         char *path, *job, *run_id;
-        char *key;              /* SOLOCRON_LEASE_KEY: "DIR/job-NAME.lease#SCHEDULED" */
+        char *key;              /* SOLOCRON_LEASE_KEY: "DIR/job-NAME.lease#SCHEDULED", or a
+                                 * manual run's path */
+        char *manual;           /* a manual run's key, or NULL */
         int64_t scheduled;
+        int64_t started;        /* the claim's wall clock time */
         unsigned attempt;
         uint64_t token;
         char *written;          /* the claim's record, byte for byte as written */
@@ -67,7 +54,7 @@ struct LeaseClaim {
         bool waiting;           /* on LocalStore.waiting, its timer armed */
         uint64_t retry_msec, deadline;  /* loop time, msec */
         char *end_result;       /* STEP_END: what to record */
-        int64_t end_status;
+        int64_t end_status, end_duration_msec, end_time;
         LeaseClaim *prev, *next;        /* LocalStore.waiting */
 };
 
@@ -89,21 +76,31 @@ static json_t *record_read(int fd, size_t *ret_size) {
  * record is formatted directly: job names are letters, digits, '_', '.' and '-', run ids
  * hex, and the host name was escaped once (jansson building and dumping an object cost a
  * tenth of a firing). With ret_text, the bytes written are returned (*ret_size long). */
-static int record_write(int fd, size_t old_size, const LeaseClaim *c, const char *status,
-                        int64_t exit_status, char **ret_text, size_t *ret_size) {
-        char sched[RFC3339_UTC_MAX], tail[48] = "", text[LEASE_RECORD_MAX];
+static int record_write(int fd, size_t old_size, const LeaseClaim *c, bool final,
+                        char **ret_text, size_t *ret_size) {
+        char sched[RFC3339_UTC_MAX], started[RFC3339_UTC_MAX], ended[RFC3339_UTC_MAX];
+        char manual[96] = "", status[40] = "", tail[160] = "", text[LEASE_RECORD_MAX];
         size_t len;
         ssize_t n;
         int k;
 
-        if (exit_status >= 0)
-                (void) snprintf(tail, sizeof(tail), ",\"exit_status\":%lld", (long long) exit_status);
+        if (c->manual)          /* [A-Za-z0-9_.-]: nothing to escape */
+                (void) snprintf(manual, sizeof(manual), ",\"manual\":\"%s\"", c->manual);
+        if (final && c->end_status >= 0)
+                (void) snprintf(status, sizeof(status), ",\"exit_status\":%lld",
+                                (long long) c->end_status);
+        if (final)
+                (void) snprintf(tail, sizeof(tail), ",\"finished\":\"%s\",\"duration_ms\":%lld%s",
+                                format_rfc3339_utc(c->end_time, ended),
+                                (long long) c->end_duration_msec, status);
         k = snprintf(text, sizeof(text),
-                     "{\"job\":\"%s\",\"scheduled\":\"%s\",\"holder\":%s,\"pid\":%lld,\"run\":\"%s\","
-                     "\"attempt\":%u,\"status\":\"%s\",\"token\":%llu%s}",
-                     c->job, format_rfc3339_utc(c->scheduled, sched), c->store->holder_json,
-                     (long long) getpid(), c->run_id, c->attempt, status,
-                     (unsigned long long) c->token, tail);
+                     "{\"job\":\"%s\",\"scheduled\":\"%s\"%s,\"holder\":%s,\"pid\":%lld,"
+                     "\"run\":\"%s\",\"attempt\":%u,\"status\":\"%s\",\"token\":%llu,"
+                     "\"started\":\"%s\"%s}",
+                     c->job, format_rfc3339_utc(c->scheduled, sched), manual,
+                     c->store->holder_json, (long long) getpid(), c->run_id, c->attempt,
+                     final ? c->end_result : "running", (unsigned long long) c->token,
+                     format_rfc3339_utc(c->started, started), tail);
         if (k < 0 || (size_t) k >= sizeof(text))
                 return -ENAMETOOLONG;
         len = (size_t) k;
@@ -173,6 +170,7 @@ static int lock_open(LocalStore *ls, const char *path) {
 
 static void claim_free(LeaseClaim *c) {
         free(c->key);
+        free(c->manual);
         free(c->end_result);
         free(c->written);
         free(c->path);
@@ -242,6 +240,10 @@ static LeaseResult claim_try(LeaseClaim *c, LeaseInfo *ret_info) {
         json_t *rec;
         int fd, r;
 
+        if (!c->manual && lease_local_paused(ls, c->job)) {
+                ret_info->held = LEASE_HELD_PAUSED;
+                return LEASE_HELD;
+        }
         fd = lock_open(ls, c->path);
         if (fd == -EWOULDBLOCK)
                 return LEASE_PENDING;
@@ -250,29 +252,29 @@ static LeaseResult claim_try(LeaseClaim *c, LeaseInfo *ret_info) {
 
         rec = record_read(fd, &size);
         if (rec) {
-                const char *when = json_string_value(json_object_get(rec, "scheduled"));
-                int64_t t;
-                bool abs;
+                LeaseRecord *held = &ls->held_record;
 
-                /* The fencing token counts the firings claimed through this file. */
+                /* The fencing token counts the firings claimed through this file; a manual
+                 * run's file is its own, once. */
                 token = (uint64_t) json_integer_value(json_object_get(rec, "token")) + 1;
-                if (when && parse_timestamp(when, &t, &abs) == 0 && abs && t >= c->scheduled) {
-                        const char *status = json_string_value(json_object_get(rec, "status"));
-
+                if (lease_record_from_json(rec, held) &&
+                    (c->manual || held->scheduled >= c->scheduled)) {
                         (void) snprintf(ls->detail, sizeof(ls->detail), "pid %lld on %s (%s)",
-                                        (long long) json_integer_value(json_object_get(rec, "pid")),
-                                        json_string_value(json_object_get(rec, "holder")) ?: "this host",
-                                        status ?: "?");
-                        ret_info->held = status && strcmp(status, "running") == 0 ?
+                                        (long long) held->pid, held->host ?: "this host",
+                                        held->status ?: "?");
+                        ret_info->held = held->status && strcmp(held->status, "running") == 0 ?
                                          LEASE_HELD_RUNNING : LEASE_HELD_DONE;
-                        json_decref(rec);
+                        ret_info->record = held;
+                        json_decref(ls->held);
+                        ls->held = rec;         /* held points into it */
                         (void) close(fd);
                         return LEASE_HELD;
                 }
                 json_decref(rec);
         }
         c->token = token;
-        r = record_write(fd, size, c, "running", -1, &c->written, &c->written_size);
+        c->started = time(NULL);
+        r = record_write(fd, size, c, false, &c->written, &c->written_size);
         (void) close(fd);       /* unlocks */
         if (r < 0) {
                 (void) snprintf(ls->detail, sizeof(ls->detail), "cannot record the claim in '%s': %s",
@@ -287,16 +289,24 @@ static LeaseResult claim_try(LeaseClaim *c, LeaseInfo *ret_info) {
  * wrote (a later firing may have been claimed meanwhile: its record stays). -EWOULDBLOCK:
  * the lock is taken. */
 static int record_end(LeaseClaim *c) {
+        _cleanup_free_ char *text = NULL;
         char buf[LEASE_RECORD_MAX];
         int fd = lock_open(c->store, c->path);
+        size_t size = 0;
         ssize_t n;
 
         if (fd < 0)
                 return fd;
         n = pread(fd, buf, sizeof(buf), 0);
         if (n > 0 && (size_t) n == c->written_size && memcmp(buf, c->written, c->written_size) == 0)
-                (void) record_write(fd, (size_t) n, c, c->end_result, c->end_status, NULL, NULL);
+                (void) record_write(fd, (size_t) n, c, true, &text, &size);
         (void) close(fd);
+        /* Its line in the history: without the padding (the newest record's file is
+         * overwritten in place, padded to the old record's size). */
+        while (size > 0 && text[size - 1] == ' ')
+                size--;
+        if (size > 0)
+                lease_local_history_append(c->store, c->job, text, size);
         return 0;
 }
 
@@ -342,7 +352,18 @@ static LeaseResult local_claim(LeaseStore *s, const LeaseRequest *req, const Lea
                 return LEASE_UNAVAILABLE;
         *c = (LeaseClaim) { .store = ls, .scheduled = req->scheduled, .attempt = req->attempt,
                             .job = strdup(req->job), .run_id = strdup(req->run_id), .cb = *cb };
-        if (!c->job || !c->run_id || asprintf(&c->path, "%s/job-%s.lease", ls->dir, req->job) < 0)
+        if (req->manual) {
+                /* A manual run's record is a file of its own (the key was checked). */
+                lease_local_manual_prune(ls);
+                c->manual = strdup(req->manual);
+                if (!c->manual || !c->job || !c->run_id ||
+                    asprintf(&c->path, "%s/manual/job-%s@%s.lease", ls->dir, req->job,
+                             req->manual) < 0)
+                        c->path = NULL;
+                else
+                        c->key = strdup(c->path);
+        } else if (!c->job || !c->run_id ||
+                   asprintf(&c->path, "%s/job-%s.lease", ls->dir, req->job) < 0)
                 c->path = NULL;
         else if (asprintf(&c->key, "%s#%s", c->path, format_rfc3339_utc(req->scheduled, sched)) < 0)
                 c->key = NULL;
@@ -370,17 +391,19 @@ static LeaseResult local_claim(LeaseStore *s, const LeaseRequest *req, const Lea
 }
 
 /* The final record, now or once the lock is free; the daemon forgets c at once. */
-static void local_end(LeaseClaim *c, const char *result, int64_t exit_status) {
+static void local_end(LeaseClaim *c, const LeaseEnd *end) {
         c->step = STEP_END;
-        c->end_status = exit_status;
-        c->end_result = strdup(result);
+        c->end_status = end->exit_status;
+        c->end_duration_msec = end->duration_msec;
+        c->end_time = time(NULL);
+        c->end_result = strdup(end->result);
         if (c->end_result && record_end(c) == -EWOULDBLOCK && claim_wait(c))
                 return;
         claim_release(c);
 }
 
-static void local_finish(LeaseClaim *c, const char *result, int64_t exit_status) {
-        local_end(c, result, exit_status);
+static void local_finish(LeaseClaim *c, const LeaseEnd *end) {
+        local_end(c, end);
 }
 
 static void local_cancel(LeaseClaim *c) {
@@ -388,10 +411,12 @@ static void local_cancel(LeaseClaim *c) {
                 claim_release(c);
                 return;
         }
-        local_end(c, "abandoned", -1);
+        local_end(c, &(LeaseEnd) { .result = "abandoned", .exit_status = -1,
+                                   .duration_msec = (time(NULL) - c->started) * 1000 });
 }
 
 static void local_free(LocalStore *ls) {
+        json_decref(ls->held);
         free(ls->holder_json);
         free(ls->dir);
         free(ls);
@@ -431,11 +456,15 @@ static const LeaseOps lease_local_ops = {
         .claim = local_claim,
         .finish = local_finish,
         .cancel = local_cancel,
+        .history = lease_local_history,
+        .set_paused = lease_local_set_paused,
+        .list_paused = lease_local_list_paused,
+        .probe = lease_local_probe,
         .close = local_close,
 };
 
-int lease_local_new(uv_loop_t *loop, const char *dir, usec_t timeout, LeaseStore **ret,
-                    char **reterr_message) {
+int lease_local_new(uv_loop_t *loop, const char *dir, usec_t timeout, usec_t history,
+                    LeaseStore **ret, char **reterr_message) {
         LocalStore *ls = calloc(1, sizeof(LocalStore));
         char hostname[256] = "";
         json_t *holder;
@@ -447,6 +476,7 @@ int lease_local_new(uv_loop_t *loop, const char *dir, usec_t timeout, LeaseStore
         ls->store.ops = &lease_local_ops;
         ls->loop = loop;
         ls->timeout_msec = timeout / 1000;
+        ls->history = history;
         if (asprintf(&ls->dir, "%s/leases", dir) < 0) {
                 free(ls);
                 return -ENOMEM;

@@ -9,7 +9,8 @@ int lease_store_new(uv_loop_t *loop, const LeaseConfig *cfg, const char *state_d
                     const char *hostname, LeaseStore **ret, char **reterr_message) {
         switch (cfg->backend) {
         case LEASE_BACKEND_LOCAL:
-                return lease_local_new(loop, state_dir, cfg->election_timeout, ret, reterr_message);
+                return lease_local_new(loop, state_dir, cfg->election_timeout, cfg->history, ret,
+                                       reterr_message);
         case LEASE_BACKEND_S3:
                 return lease_s3_new(loop, cfg, hostname, ret, reterr_message);
         case LEASE_BACKEND_ETCD:

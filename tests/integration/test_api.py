@@ -290,3 +290,40 @@ def test_status_command(api):
     d.stop()
     r = run("status", "--socket", d.sock)
     assert r.returncode == 1 and "no daemon is listening on" in r.stderr
+
+
+def test_manual_runs_and_suspend(api, tmp_path):
+    ran = tmp_path / "ran"
+    d = api(extra=f"""  - name: long
+    schedule: "0 0 1 1 *"
+    command: 'echo "$SOLOCRON_MANUAL_KEY" >> {ran}; sleep 30'
+  - name: held
+    schedule: "* * * * * *"
+    suspend: true
+    command: 'echo held >> {ran}'
+""")
+    status, body = unix_request(d.sock, "POST", "/v1/jobs/long/run")
+    assert status == 202, body
+    run = json.loads(body)
+    d.event("run_started", job="long", run=run["run"])
+    # overlap: skip (the default) allows no second run while one goes on.
+    status, body = unix_request(d.sock, "POST", "/v1/jobs/long/run")
+    assert status == 409 and b"overlap" in body
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(d.sock)
+    s.sendall(b"POST /v1/jobs/held/run HTTP/1.1\r\nHost: x\r\nIdempotency-Key: a b\r\n"
+              b"Connection: close\r\nContent-Length: 0\r\n\r\n")
+    assert s.recv(4096).startswith(b"HTTP/1.1 400 ")
+    s.close()
+    # A suspended job's firings do not run, and it says so; a manual run of it does.
+    d.event("firing_paused", job="held", count=2)
+    status, body = unix_request(d.sock, "GET", "/v1/jobs/held")
+    job = json.loads(body)
+    assert job["paused"] and job["suspended"] and len(job["next"]) == 3
+    status, body = unix_request(d.sock, "POST", "/v1/jobs/held/run?wait=1")
+    assert status == 200 and json.loads(body)["result"] == "succeeded"
+    assert ran.read_text().split() == [run["key"], "held"]
+    _, _, text = request(d.port, "GET", "/metrics")
+    assert metric(text, "solocron_job_paused", job="held") == 1
+    assert metric(text, "solocron_job_paused", job="long") == 0
+    assert metric(text, "solocron_job_running", job="long") == 1

@@ -78,9 +78,9 @@ static void fake_decide(LeaseResult res, LeaseHeld held) {
                 free(c);
 }
 
-static void fake_finish(LeaseClaim *c, const char *result, int64_t exit_status) {
-        (void) snprintf(fake.finished, sizeof(fake.finished), "%s", result);
-        fake.finished_status = exit_status;
+static void fake_finish(LeaseClaim *c, const LeaseEnd *end) {
+        (void) snprintf(fake.finished, sizeof(fake.finished), "%s", end->result);
+        fake.finished_status = end->exit_status;
         if (fake.last == c)
                 fake.last = NULL;
         free(c);

@@ -561,7 +561,7 @@ TEST(won_then_held_then_already_run) {
         ASSERT_EQ(ob.result, LEASE_HELD);
         ASSERT_STREQ(ob.detail, holder_of(want, sizeof(want), "host-a", (long) getpid()));
 
-        a->ops->finish(oa.claim, "succeeded", 0);
+        a->ops->finish(oa.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         store_close(&tl, a);            /* waits for the final record */
         claim(b, "refresh", T0, 1, &ob);
         ASSERT_TRUE(RUN_UNTIL(&tl, ob.done, 5000));
@@ -610,7 +610,7 @@ TEST(five_stores_one_winner) {
                 for (int i = 0; i < 5; i++)
                         if (i != won)
                                 ASSERT_STREQ(o[i].detail, want);
-                s[won]->ops->finish(o[won].claim, "succeeded", 0);
+                s[won]->ops->finish(o[won].claim, &(LeaseEnd) { "succeeded", 0, -1 });
                 for (int i = 0; i < 5; i++)
                         store_close(&tl, s[i]);
         }
@@ -648,7 +648,7 @@ TEST(renewal_and_final_record) {
         json_decref(m.record);
         json_decref(kv.record);
 
-        a->ops->finish(o.claim, "failed", 3);
+        a->ops->finish(o.claim, &(LeaseEnd) { "failed", 3, -1 });
         /* Returns once the final write is done: idle, the store keeps no handle active. */
         (void) uv_run(&tl.loop, UV_RUN_DEFAULT);
         kv = kv_get(e, o.key);
@@ -674,7 +674,7 @@ TEST(renewal_and_final_record) {
         claim(a, "renew", T0 + 60, 1, &o);
         ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
         ASSERT_EQ(o.result, LEASE_WON);
-        a->ops->finish(o.claim, "succeeded", 0);
+        a->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         (void) uv_run(&tl.loop, UV_RUN_DEFAULT);
         kv = kv_get(e, o.key);
         ASSERT_STREQ(json_string_value(json_object_get(kv.record, "status")), "succeeded");
@@ -692,7 +692,7 @@ TEST(renewal_and_final_record) {
         json_decref(m.record);
         lease_ttl(e, m.lease, &ttl, &granted);
         ASSERT_EQ(granted, HISTORY_S + 3600);
-        a->ops->finish(o.claim, "succeeded", 0);
+        a->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         (void) uv_run(&tl.loop, UV_RUN_DEFAULT);
         kv = kv_get(e, o.key);
         ASSERT_TRUE(kv.found);
@@ -707,7 +707,7 @@ TEST(renewal_and_final_record) {
         ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
         ASSERT_EQ(o.result, LEASE_WON);
         lease_revoke(e, history_lease);
-        a->ops->finish(o.claim, "succeeded", 0);
+        a->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         (void) uv_run(&tl.loop, UV_RUN_DEFAULT);
         kv = kv_get(e, o.key);
         ASSERT_TRUE(kv.found);
@@ -790,8 +790,8 @@ TEST(lost_when_the_record_or_lease_goes) {
         ASSERT_STREQ(o2.why, "the lease expired: etcd no longer has it");
 
         /* the runs did happen: their final records are written all the same */
-        a->ops->finish(o1.claim, "succeeded", 0);
-        a->ops->finish(o2.claim, "timed_out", 137);
+        a->ops->finish(o1.claim, &(LeaseEnd) { "succeeded", 0, -1 });
+        a->ops->finish(o2.claim, &(LeaseEnd) { "timed_out", 137, -1 });
         store_close(&tl, a);
         kv = kv_get(e, o1.key);
         ASSERT_STREQ(json_string_value(json_object_get(kv.record, "status")), "succeeded");
@@ -934,7 +934,7 @@ TEST(takeover_after_holder_death) {
         ASSERT_EQ(json_integer_value(json_object_get(h, "pid")), child);
         json_decref(kv.record);
 
-        s[won]->ops->finish(o[won].claim, "succeeded", 0);
+        s[won]->ops->finish(o[won].claim, &(LeaseEnd) { "succeeded", 0, -1 });
         for (int i = 0; i < 3; i++)
                 store_close(&tl, s[i]);
         kv = kv_get(e, o[won].key);
@@ -1025,7 +1025,7 @@ TEST(late_claim_after_holder_death) {
         ASSERT_TRUE(RUN_UNTIL(&tl, o2.done, 5000));
         ASSERT_EQ(o2.result, LEASE_HELD);
         ASSERT_STREQ(o2.detail, holder_of(want, sizeof(want), "host-late", (long) getpid()));
-        late->ops->finish(o.claim, "succeeded", 0);
+        late->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         store_close(&tl, late);
         ASSERT_TRUE(!kv_get(e, mark).found);
         kv = kv_get(e, key);
@@ -1075,7 +1075,7 @@ TEST(watch_streams_see_changes_at_once) {
                 ASSERT_TRUE(!seen[i].expired);
 
         /* The last firing ends normally: a final record is nothing to take over. */
-        a->ops->finish(held[N - 1].claim, "succeeded", 0);
+        a->ops->finish(held[N - 1].claim, &(LeaseEnd) { "succeeded", 0, -1 });
         /* The others' keys vanish as if their holder's lease had expired. */
         t_del = mono_ms();
         for (int i = 0; i < N - 1; i++) {
@@ -1144,7 +1144,8 @@ TEST(etcd_dies_mid_run_then_down_at_claim) {
         ASSERT_TRUE(strstr(o2.detail, "no usable answer from etcd within 1000 ms"));
         ASSERT_TRUE(strstr(o2.detail, "connection refused"));
 
-        a->ops->finish(o.claim, "killed", -1);  /* cannot be written: gives up on its own */
+        /* cannot be written: gives up on its own */
+        a->ops->finish(o.claim, &(LeaseEnd) { "killed", -1, -1 });
         store_close(&tl, a);
         tl_done(&tl);
         etcd_stop(&e);
@@ -1167,7 +1168,7 @@ TEST(failover_to_next_endpoint) {
         ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
         ASSERT_EQ(o.result, LEASE_WON);
         ASSERT_TRUE(o.t_done - o.t_start < 500);
-        a->ops->finish(o.claim, "succeeded", 0);
+        a->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         store_close(&tl, a);
         tl_done(&tl);
 }
@@ -1286,9 +1287,9 @@ static void cluster_round(TestLoop *tl, LeaseStore *a, LeaseStore *b, int64_t wh
         if (ob.t_done - ob.t_start > *max_ms)
                 *max_ms = ob.t_done - ob.t_start;
         if (oa.result == LEASE_WON)
-                a->ops->finish(oa.claim, "succeeded", 0);
+                a->ops->finish(oa.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         else
-                b->ops->finish(ob.claim, "succeeded", 0);
+                b->ops->finish(ob.claim, &(LeaseEnd) { "succeeded", 0, -1 });
 }
 
 TEST(cluster_member_and_leader_killed) {
@@ -1369,7 +1370,7 @@ TEST(auth_token_and_reauth) {
         claim(a, "auth", T0, 1, &o);
         ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
         ASSERT_EQ(o.result, LEASE_WON);
-        a->ops->finish(o.claim, "succeeded", 0);
+        a->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         (void) RUN_UNTIL(&tl, false, 2500);     /* idle: the token expires (1 s) */
         claim(a, "auth", T0 + 60, 1, &o);       /* rejected token → a fresh one */
         ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
@@ -1446,7 +1447,7 @@ TEST(tls_with_client_certificate) {
         ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
         if (o.result != LEASE_WON)
                 TEST_FAIL("over TLS: %s", o.detail);
-        a->ops->finish(o.claim, "succeeded", 0);
+        a->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         store_close(&tl, a);
 
         nocert = store_new(&tl, &(StoreOpts) { .endpoints = ep, .ca_file = ca,
@@ -1493,7 +1494,7 @@ TEST(claim_latency) {
                 ASSERT_TRUE(RUN_UNTIL(&tl, ob.done, 5000));
                 held_us[i] = (uv_hrtime() - t) / 1000;
                 ASSERT_EQ(ob.result, LEASE_HELD);
-                a->ops->finish(oa.claim, "succeeded", 0);
+                a->ops->finish(oa.claim, &(LeaseEnd) { "succeeded", 0, -1 });
                 sum_w += won_us[i];
                 sum_h += held_us[i];
         }

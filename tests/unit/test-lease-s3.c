@@ -502,7 +502,7 @@ TEST(claim_won_then_held) {
                 (long long) (stat_count(&s, NULL) - before), (double) ms / N);
         ASSERT_EQ(stat_count(&s, NULL) - before, N);
 
-        a->ops->finish(oa.claim, "succeeded", 0);
+        a->ops->finish(oa.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         store_close(&loop, a);
         store_close(&loop, b);
         loop_done(&loop);
@@ -560,7 +560,7 @@ TEST(five_stores_one_winner) {
         }
         for (int i = 0; i < 5; i++) {
                 if (o[i].claim)
-                        st[i]->ops->finish(o[i].claim, "succeeded", 0);
+                        st[i]->ops->finish(o[i].claim, &(LeaseEnd) { "succeeded", 0, -1 });
                 store_close(&loop, st[i]);
         }
         loop_done(&loop);
@@ -610,7 +610,7 @@ TEST(late_412_is_read_within_grace) {
         ASSERT_TRUE(stat_of(&s, "statuses", "412") >= 3);     /* they really were late */
         for (int i = 0; i < 4; i++) {
                 if (o[i].claim)
-                        st[i]->ops->finish(o[i].claim, "succeeded", 0);
+                        st[i]->ops->finish(o[i].claim, &(LeaseEnd) { "succeeded", 0, -1 });
                 store_close(&loop, st[i]);
         }
         loop_done(&loop);
@@ -646,7 +646,7 @@ TEST(renewal_and_finish) {
         ASSERT_EQ(o.n_lost, 0);
         json_decref(rec);
 
-        a->ops->finish(o.claim, "failed", 3);
+        a->ops->finish(o.claim, &(LeaseEnd) { "failed", 3, -1 });
         run_for(&loop, 500);
         rec = record_get(&s, o.key, NULL, NULL);
         ASSERT_STREQ(status_of(rec), "failed");
@@ -688,7 +688,7 @@ TEST(lost_when_replaced) {
         run_for(&loop, 1500);
         ASSERT_EQ(o.n_lost, 1);
         ASSERT_TRUE(strstr(o.why, "another holder"));
-        a->ops->finish(o.claim, "succeeded", 0);    /* writes nothing: not ours */
+        a->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, -1 }); /* writes nothing: not ours */
         store_close(&loop, a);
         loop_done(&loop);
         {
@@ -724,7 +724,7 @@ TEST(lost_when_store_goes_down) {
         ASSERT_TRUE(ms <= 3000);        /* within ttl of the last good renewal */
         ASSERT_TRUE(strstr(o.why, "could not be renewed within its TTL (3000 ms)"));
         ASSERT_TRUE(strstr(o.why, "cannot reach S3"));
-        a->ops->finish(o.claim, "failed", 1);
+        a->ops->finish(o.claim, &(LeaseEnd) { "failed", 1, -1 });
         store_close(&loop, a);
         loop_done(&loop);
 }
@@ -784,7 +784,7 @@ TEST(renewal_answer_lost) {
         rec = record_get(&s, o.key, NULL, NULL);
         ASSERT_EQ(json_integer_value(json_object_get(rec, "generation")), 1);
         json_decref(rec);
-        a->ops->finish(o.claim, "succeeded", 0);
+        a->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         ASSERT_TRUE(run_until_true(&loop, record_is, &(RecordIs) { &s, o.key, "succeeded", NULL },
                                    5000));
         ASSERT_EQ(o.n_lost, 0);
@@ -817,7 +817,7 @@ TEST(final_record_after_lost_renewal_answer) {
         ctl_do(&s, "POST", "fault", "{\"action\":\"drop\",\"method\":\"PUT\",\"if_status\":200,"
                                     "\"key_prefix\":\"solocron/late/\",\"delay_ms\":1500}");
         ASSERT_TRUE(run_until_true(&loop, put_seen, &s, 5000));    /* the renewal is out */
-        a->ops->finish(o.claim, "failed", 2);
+        a->ops->finish(o.claim, &(LeaseEnd) { "failed", 2, -1 });
         ASSERT_TRUE(run_until_true(&loop, record_is, &(RecordIs) { &s, o.key, "failed", NULL },
                                    8000));
         rec = record_get(&s, o.key, NULL, NULL);
@@ -852,7 +852,7 @@ TEST(lost_after_stall_says_why) {
         ASSERT_TRUE(n > 2 && strcmp(o.why + n - 2, ": ") != 0);
         ASSERT_TRUE(strstr(o.why, "could not be renewed within its TTL (3000 ms): "));
         ASSERT_TRUE(strstr(o.why, "the daemon was stopped or blocked"));
-        a->ops->finish(o.claim, "failed", 1);
+        a->ops->finish(o.claim, &(LeaseEnd) { "failed", 1, -1 });
         store_close(&loop, a);
         loop_done(&loop);
         server_stop(&s);
@@ -941,7 +941,7 @@ TEST(takeover_after_holder_dies) {
         json_decref(rec);
         ASSERT_EQ(expired, 1);          /* once */
 
-        st[winner]->ops->finish(o[winner].claim, "succeeded", 0);
+        st[winner]->ops->finish(o[winner].claim, &(LeaseEnd) { "succeeded", 0, -1 });
         st[0]->ops->unwatch(w);
         for (int i = 0; i < 3; i++)
                 store_close(&loop, st[i]);
@@ -979,7 +979,7 @@ TEST(skewed_clock_cannot_steal) {
         ASSERT_TRUE(strstr(o.detail, "on host-a"));
         ASSERT_EQ(claim(&loop, slow, "live", T0, "run-s", true, &o), LEASE_HELD);
         ASSERT_EQ(claim(&loop, slow, "other", T0, "run-s", false, &o), LEASE_WON);
-        slow->ops->finish(o.claim, "succeeded", 0);
+        slow->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         ASSERT_EQ(oa.n_lost, 0);
 
         rec = record_get(&s, "solocron/live/2026-11-23T06:00:00Z", NULL, NULL);
@@ -987,7 +987,7 @@ TEST(skewed_clock_cannot_steal) {
         ASSERT_EQ(json_integer_value(json_object_get(rec, "generation")), 1);
         json_decref(rec);
 
-        a->ops->finish(oa.claim, "succeeded", 0);
+        a->ops->finish(oa.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         fast->ops->unwatch(w);
         store_close(&loop, a);
         store_close(&loop, fast);
@@ -1024,7 +1024,7 @@ TEST(history_cleanup) {
         ASSERT_OK(uv_loop_init(&loop));
         a = store_new(&loop, &s, "host-a", (Opts) { .history = 3600 * USEC_PER_SEC });
         ASSERT_EQ(claim(&loop, a, "hist", T0, "run-1", false, &o), LEASE_WON);
-        a->ops->finish(o.claim, "succeeded", 0);
+        a->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         run_for(&loop, 800);
         keys = ctl(&s, "GET", "keys", NULL);
         dump = json_dumps(keys, JSON_COMPACT);
@@ -1037,7 +1037,7 @@ TEST(history_cleanup) {
         /* At most once an hour per job: the next finish lists nothing. */
         ctl_do(&s, "POST", "reset-stats", NULL);
         ASSERT_EQ(claim(&loop, a, "hist", T0 + 60, "run-2", false, &o), LEASE_WON);
-        a->ops->finish(o.claim, "succeeded", 0);
+        a->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         run_for(&loop, 500);
         ASSERT_EQ(stat_count(&s, "GET"), 0);
         store_close(&loop, a);
@@ -1080,7 +1080,7 @@ TEST(history_cleanup_pages) {
         a = store_new(&loop, &s, "host-a", (Opts) { .history = 3600 * USEC_PER_SEC });
         ASSERT_EQ(claim(&loop, a, "hist", T0, "run-1", false, &o), LEASE_WON);
         ctl_do(&s, "POST", "reset-stats", NULL);
-        a->ops->finish(o.claim, "succeeded", 0);
+        a->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         ASSERT_TRUE(run_until_true(&loop, listed_and_deleted, &s, 5000));
         run_for(&loop, 300);            /* time for a fifth listing, which must not come */
         keys = ctl(&s, "GET", "keys", NULL);
@@ -1116,7 +1116,7 @@ TEST(virtual_hosted_style) {
         ASSERT_OK(uv_loop_init(&loop));
         a = store_new(&loop, &s, "host-a", (Opts) { .endpoint = endpoint, .vhost = true });
         ASSERT_EQ(claim(&loop, a, "vhost", T0, "run-1", false, &o), LEASE_WON);
-        a->ops->finish(o.claim, "succeeded", 0);
+        a->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         store_close(&loop, a);
         loop_done(&loop);
         {
@@ -1147,7 +1147,7 @@ TEST(path_sent_as_is) {
         ASSERT_STREQ(status_of(rec), "running");
         json_decref(rec);
         ASSERT_TRUE(!record_get(&s, "fleet/b/dots/2026-11-23T06:00:00Z", NULL, NULL));
-        a->ops->finish(o.claim, "succeeded", 0);
+        a->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         store_close(&loop, a);
         loop_done(&loop);
         rec = record_get(&s, "fleet/./a/../b/dots/2026-11-23T06:00:00Z", NULL, NULL);
@@ -1182,7 +1182,7 @@ TEST(private_ca) {
         ASSERT_OK(uv_loop_init(&loop));
         a = store_new(&loop, &s, "host-a", (Opts) { .endpoint = endpoint, .ca_file = ca });
         ASSERT_EQ(claim(&loop, a, "tls", T0, "run-1", false, &o), LEASE_WON);
-        a->ops->finish(o.claim, "succeeded", 0);
+        a->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         store_close(&loop, a);
         /* The same endpoint, verified against the system's CAs: refused. */
         a = store_new(&loop, &s, "host-a", (Opts) { .endpoint = endpoint });
@@ -1728,7 +1728,7 @@ TEST(claim_with_container_credentials) {
         ASSERT_OK(uv_loop_init(&loop));
         a = store_new(&loop, &s, "host-a", (Opts) {});
         ASSERT_EQ(claim(&loop, a, "imds", T0, "run-1", false, &o), LEASE_WON);
-        a->ops->finish(o.claim, "succeeded", 0);
+        a->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         store_close(&loop, a);
         loop_done(&loop);
         server_stop(&s);

@@ -544,7 +544,7 @@ void lease_etcd_claim_on_history(LeaseClaim *c, EtcdCall *k, uint64_t lease, int
                 claim_out_of_memory(c);
 }
 
-void lease_etcd_finish(LeaseClaim *c, const char *result, int64_t exit_status) {
+void lease_etcd_finish(LeaseClaim *c, const LeaseEnd *end) {
         EtcdStore *s = c->store;
         char now[RFC3339_UTC_MAX];
 
@@ -556,11 +556,14 @@ void lease_etcd_finish(LeaseClaim *c, const char *result, int64_t exit_status) {
         c->step = FINAL_UPDATE;
         c->history = 0;         /* the marker's may be too old to keep a record for history */
         c->deadline = lease_etcd_now_ms(s) + s->election_ms;
-        (void) json_object_set_new(c->record, "status", json_string(result ?: "finished"));
+        (void) json_object_set_new(c->record, "status", json_string(end->result ?: "finished"));
         (void) json_object_set_new(c->record, "finished",
                                    json_string(format_rfc3339_utc(lease_etcd_wall_sec(), now)));
-        (void) json_object_set_new(c->record, "exit_status",
-                                   exit_status >= 0 ? json_integer(exit_status) : json_null());
+        (void) json_object_set_new(c->record, "exit_status", end->exit_status >= 0 ?
+                                   json_integer(end->exit_status) : json_null());
+        if (end->duration_msec >= 0)
+                (void) json_object_set_new(c->record, "duration_ms",
+                                           json_integer(end->duration_msec));
         (void) json_object_set_new(c->record, "fencing_token", json_integer((json_int_t) c->token));
         claim_final_step(c);
 }

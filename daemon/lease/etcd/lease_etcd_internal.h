@@ -225,7 +225,7 @@ json_t *lease_etcd_seen_take(EtcdStore *s, const char *key);
 /* lease_etcd_claim.c */
 LeaseResult lease_etcd_claim(LeaseStore *store, const LeaseRequest *req, const LeaseCallbacks *cb,
                        LeaseClaim **ret_claim, LeaseInfo *ret_info);
-void lease_etcd_finish(LeaseClaim *c, const char *result, int64_t exit_status);
+void lease_etcd_finish(LeaseClaim *c, const LeaseEnd *end);
 void lease_etcd_cancel(LeaseClaim *c);
 void lease_etcd_claim_release(LeaseClaim *c);
 /* The store's history grant is over: lease, or 0 and the call's failure. */

@@ -53,6 +53,9 @@ static json_t *record_new(const LeaseClaim *c, const char *status, bool final) {
                 if (c->exit_status >= 0)
                         (void) json_object_set_new(rec, "exit_status",
                                                    json_integer(c->exit_status));
+                if (c->duration_msec >= 0)
+                        (void) json_object_set_new(rec, "duration_ms",
+                                                   json_integer(c->duration_msec));
         }
         if (c->previous && json_array_size(c->previous) > 0)
                 (void) json_object_set(rec, "previous", c->previous);
@@ -465,6 +468,7 @@ LeaseResult lease_s3_claim_start(LeaseStore *store, const LeaseRequest *req,
         c->takeover = req->takeover;
         c->generation = 1;
         c->exit_status = -1;
+        c->duration_msec = -1;
         c->retry_ms = LEASE_S3_RETRY_FIRST_MS;
         c->deadline_ms = lease_s3_now_ms(s) + MSEC(s->election_timeout);
         (void) snprintf(c->started, sizeof(c->started), "%s",

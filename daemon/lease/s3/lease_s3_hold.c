@@ -250,14 +250,15 @@ void lease_s3_hold_on_timer(LeaseClaim *c) {
                 renew(c);
 }
 
-void lease_s3_claim_finish(LeaseClaim *c, const char *result, int64_t exit_status) {
+void lease_s3_claim_finish(LeaseClaim *c, const LeaseEnd *end) {
         S3Store *s = c->store;
 
-        if (c->state != CLAIM_WON || c->replaced || !(c->result = strdup(result ?: "failed"))) {
+        if (c->state != CLAIM_WON || c->replaced || !(c->result = strdup(end->result ?: "failed"))) {
                 lease_s3_claim_cancel(c);
                 return;
         }
-        c->exit_status = exit_status;
+        c->exit_status = end->exit_status;
+        c->duration_msec = end->duration_msec;
         c->retry_ms = LEASE_S3_RETRY_FIRST_MS;
         c->deadline_ms = lease_s3_now_ms(s) + MSEC(s->ttl > s->election_timeout ? s->ttl :
                                                     s->election_timeout);

@@ -108,7 +108,7 @@ struct LeaseClaim {                     /* owned by the store; the daemon borrow
         bool unconfirmed;
         bool lost, replaced, finish_pending;
         char *result;                   /* finish() */
-        int64_t exit_status;
+        int64_t exit_status, duration_msec;
         char detail[LEASE_S3_DETAIL_MAX];
 };
 
@@ -167,7 +167,7 @@ int lease_s3_claim_confirm(LeaseClaim *c, const char *etag, bool read_back);
 void lease_s3_hold_schedule(LeaseClaim *c);
 /* The timer of a WON or FINISHING claim. */
 void lease_s3_hold_on_timer(LeaseClaim *c);
-void lease_s3_claim_finish(LeaseClaim *c, const char *result, int64_t exit_status);
+void lease_s3_claim_finish(LeaseClaim *c, const LeaseEnd *end);
 
 /* lease_s3_watch.c */
 int lease_s3_watch_start(LeaseStore *store, const LeaseRequest *req,

@@ -1,0 +1,222 @@
+# SPDX-License-Identifier: MIT
+"""Steering a fleet through the API of any one replica: manual runs elected once, fleet-wide
+pause and resume, the fleet's history, health. Each replica runs in its own UTS namespace
+with its own host name (r0, r1, …), as replicas in containers do, so records say which one
+ran what. Parametrized by lease backend; `local` is several daemons sharing one state
+directory (two daemons on one host)."""
+import concurrent.futures
+import ctypes
+import http.client
+import json
+import socket
+import time
+
+import pytest
+
+from conftest import Daemon, clean_env
+from fleet import EtcdCluster, S3Double, free_port
+from test_api import check_metrics, metric
+
+CLONE_NEWUTS = 0x04000000
+TOKEN = "fleet-token"
+
+
+def own_hostname(name):
+    """preexec_fn: a UTS namespace of its own, named name."""
+    def pre():
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(CLONE_NEWUTS) != 0 or libc.sethostname(name.encode(), len(name)) != 0:
+            raise OSError(ctypes.get_errno(), "unshare/sethostname")
+    return pre
+
+
+class Backend:
+    """The lease: section of one backend, and what its replicas share."""
+
+    def __init__(self, name, tmp_path):
+        self.name, self.tmp_path = name, tmp_path
+        self.server = None
+        self.args = ()
+        self.env = {}
+        if name == "local":
+            shared = tmp_path / "shared-state"
+            shared.mkdir()
+            self.args = ("--state-dir", str(shared))
+            self.section = ""
+        elif name == "etcd":
+            self.server = EtcdCluster()
+            self.section = (f"lease:\n  backend: etcd\n  endpoints: {self.server.endpoints}\n"
+                            f"  ttl: 3s\n  election_timeout: 2s\n")
+        elif name == "s3":
+            from test_fleet import S3_ENV, s3_lease
+            self.server = S3Double()
+            self.section = s3_lease(self.server)
+            self.env = S3_ENV
+
+    def stop(self):
+        if self.server:
+            self.server.stop()
+
+
+@pytest.fixture(params=["local"])
+def backend(request, tmp_path):
+    b = Backend(request.param, tmp_path)
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def fleet(backend, tmp_path):
+    """fleet(jobs_yaml, n) starts n replicas r0…r(n-1), each with its API on a TCP port."""
+    started = []
+
+    def start(jobs, n=3):
+        for i in range(n):
+            work = tmp_path / f"r{i}"
+            work.mkdir()
+            port = free_port()
+            token = work / "api.token"
+            token.write_text(TOKEN + "\n")
+            token.chmod(0o600)
+            table = work / "table.yaml"
+            table.write_text(f"api:\n  listen: 127.0.0.1:{port}\n  token_file: {token}\n"
+                             f"{backend.section}{jobs}")
+            d = Daemon(str(table), work, *backend.args, env=clean_env(**backend.env),
+                       preexec=own_hostname(f"r{i}"))
+            d.port = port
+            started.append(d)
+        for d in started:
+            d.event("api_listening")
+        return started
+    yield start
+    for d in started:
+        d.stop()
+    for d in started:
+        reports = [l for l in d.raw if "Sanitizer" in l or "runtime error:" in l]
+        assert not reports, "\n".join(d.raw[-80:])
+
+
+def call(d, method, path, headers=None, timeout=30):
+    """A request to d's API; writes carry the token."""
+    headers = dict(headers or {})
+    if method == "POST":
+        headers["Authorization"] = f"Bearer {TOKEN}"
+    c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=timeout)
+    try:
+        c.request(method, path, headers=headers)
+        r = c.getresponse()
+        body = r.read()
+        return r.status, json.loads(body) if body else None
+    finally:
+        c.close()
+
+
+def test_a_manual_run_sent_to_every_replica_runs_once(fleet, tmp_path):
+    ran = tmp_path / "ran"
+    rs = fleet(f"""jobs:
+  - name: report
+    schedule: "0 0 1 1 *"
+    command: 'echo "$(hostname) $SOLOCRON_RUN_ID $SOLOCRON_MANUAL_KEY" >> {ran}; sleep 1; exit 4'
+""")
+    key = {"Idempotency-Key": "nightly-2026-12-02"}
+    with concurrent.futures.ThreadPoolExecutor(len(rs)) as pool:
+        answers = list(pool.map(lambda d: call(d, "POST", "/v1/jobs/report/run?wait=1",
+                                               headers=key), rs))
+    lines = ran.read_text().splitlines()
+    assert len(lines) == 1, lines
+    host, run_id, manual_key = lines[0].split()
+    assert manual_key == "nightly-2026-12-02"
+    # Every replica answers with that one run, once it is over.
+    for status, body in answers:
+        assert status == 200, body
+        assert (body["run"], body["host"], body["state"]) == (run_id, host, "finished")
+        assert (body["result"], body["exit_status"]) == ("failed", 4)
+    # A retry of the same request gets the same run, without running it again.
+    status, body = call(rs[1], "POST", "/v1/jobs/report/run", headers=key)
+    assert (status, body["run"], body["result"]) == (200, run_id, "failed")
+    assert len(ran.read_text().splitlines()) == 1
+    # Without a key, each request is a new run (202: started, the answer does not wait).
+    status, body = call(rs[2], "POST", "/v1/jobs/report/run")
+    assert status == 202 and body["state"] == "running" and body["host"] == "r2"
+    rs[2].event("run_finished", job="report", run=body["run"])
+    assert len(ran.read_text().splitlines()) == 2
+
+
+def test_pause_on_one_replica_stops_the_firing_on_all(fleet, tmp_path):
+    ran = tmp_path / "ran"
+    rs = fleet(f"""jobs:
+  - name: tick
+    schedule: "* * * * * *"
+    command: 'echo "$SOLOCRON_SCHEDULED_TIME $(hostname)" >> {ran}'
+""")
+    rs[0].event("run_finished", job="tick")
+    status, body = call(rs[0], "POST", "/v1/jobs/tick/pause")
+    assert status == 200 and body["paused"] and body["scope"] in ("fleet", "host")
+    # Every replica stands down on the next firings: the marker is in the store.
+    for d in rs:
+        d.event("firing_paused", job="tick", count=2, timeout=20)
+    paused_at = time.time()
+    # Another replica says so, in its jobs and its metrics.
+    status, body = call(rs[2], "GET", "/v1/jobs/tick")
+    assert status == 200 and body["paused"] and not body["suspended"]
+    c = http.client.HTTPConnection("127.0.0.1", rs[1].port, timeout=10)
+    c.request("GET", "/v1/jobs")
+    c.getresponse().read()
+    c.request("GET", "/metrics")
+    text = c.getresponse().read()
+    c.close()
+    check_metrics(text)
+    assert metric(text, "solocron_job_paused", job="tick") == 1
+    assert metric(text, "solocron_lease_elections_total", job="tick", outcome="paused") >= 1
+    # A manual run still runs while the job is paused.
+    status, body = call(rs[1], "POST", "/v1/jobs/tick/run?wait=1")
+    assert status == 200 and body["result"] == "succeeded"
+    # Nothing scheduled ran after the pause took (the firing in flight may have finished).
+    fired = [line.split()[0] for line in ran.read_text().splitlines()]
+    late = [f for f in fired if f > time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                  time.gmtime(paused_at + 1))]
+    assert len(late) <= 1, late                 # the manual run's line
+    # Resumed from another replica: the firings come back.
+    status, body = call(rs[2], "POST", "/v1/jobs/tick/resume")
+    assert status == 200 and not body["paused"]
+    n = len([r for r in rs[0].records if r.get("event") == "run_finished"])
+    rs[0].wait_for(lambda r: r.get("event") == "run_finished", count=n + 1, timeout=20,
+                   what="a firing after the resume")
+
+
+def test_the_fleet_history_from_any_replica(fleet, backend):
+    rs = fleet("""jobs:
+  - name: tick
+    schedule: "* * * * * *"
+    command: 'test "$(hostname)" != r1'
+""")
+    # Wait until each replica has finished a run or stood down a few times.
+    for d in rs:
+        d.wait_for(lambda r: r.get("event") in ("run_finished", "firing_held"), count=4,
+                   timeout=30, what="firings")
+    answers = [call(d, "GET", "/v1/jobs/tick/runs?limit=5") for d in rs]
+    for status, body in answers:
+        assert status == 200, body
+        assert body["job"] == "tick" and body["source"] == backend.name
+        assert 1 <= len(body["runs"]) <= 5
+    # The same records from every replica (newest first), naming who ran each.
+    newest = [set((r["scheduled"], r["run"], r["host"]) for r in body["runs"][1:3])
+              for _, body in answers]
+    assert newest[0] & newest[1] & newest[2], newest
+    for _, body in answers:
+        scheduled = [r["scheduled"] for r in body["runs"]]
+        assert scheduled == sorted(scheduled, reverse=True)
+        for r in body["runs"]:
+            if r["result"] == "running":
+                continue
+            assert r["host"] in ("r0", "r1", "r2")
+            assert r["result"] == ("failed" if r["host"] == "r1" else "succeeded"), r
+            assert r["exit_status"] == (1 if r["host"] == "r1" else 0)
+            assert r["duration_seconds"] is not None and r["duration_seconds"] >= 0
+    # since: nothing before it.
+    cut = answers[0][1]["runs"][1]["scheduled"]
+    status, body = call(rs[1], "GET", f"/v1/jobs/tick/runs?since={cut}")
+    assert status == 200 and all(r["scheduled"] >= cut for r in body["runs"])
+    assert call(rs[1], "GET", "/v1/jobs/tick/runs?limit=0")[0] == 400
+    assert call(rs[1], "GET", "/v1/jobs/tick/runs?since=yesterday")[0] == 400
+    assert call(rs[1], "GET", "/v1/jobs/nope/runs")[0] == 404

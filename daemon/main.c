@@ -22,6 +22,10 @@ static void help(FILE *f) {
                 "                                  run the daemon in the foreground\n"
                 "  reload [--pid-file FILE]        make the running daemon re-read its table\n"
                 "  status [JOB] [--json]           what a running daemon says of its jobs (API)\n"
+                "  run-now JOB [--wait] [--key KEY] a manual run, elected once fleet-wide (API)\n"
+                "  pause JOB, resume JOB           stop or restart a job's firings, fleet-wide (API)\n"
+                "  history JOB [--since TIME] [--limit N]\n"
+                "                                  the fleet's records of a job's runs (API)\n"
                 "  check [-c FILE]                 validate the job table, show each job's next firing\n"
                 "  next [-c FILE] [JOB...] [-n N] [--from TIME] [--until TIME]\n"
                 "                                  list upcoming firings, with DST moves marked\n"
@@ -45,6 +49,10 @@ int main(int argc, char **argv) {
                 { "run", cli_run },
                 { "reload", cli_reload },
                 { "status", cli_status },
+                { "run-now", cli_run_now },
+                { "pause", cli_pause },
+                { "resume", cli_resume },
+                { "history", cli_history },
                 { "exec-job", exec_job_main },  /* internal: see exec_job.c */
                 { "guard", guard_main },        /* internal: see guard.c */
         };

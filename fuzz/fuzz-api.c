@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the API's request parser (daemon/api/api_parse.c), fed in pieces the
- * way a socket delivers them, with pipelined requests, and the path check on each whole
- * request. The first byte chooses the piece size. */
+ * way a socket delivers them, with pipelined requests, and the path check and the query's
+ * parameters on each whole request. The first byte chooses the piece size. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,8 +33,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
                         if (!r.url)
                                 abort();                /* a whole request has a target */
-                        if (api_parse_split_url(r.url, &query) && r.url[0] != '/')
-                                abort();
+                        if (api_parse_split_url(r.url, &query)) {
+                                char value[64];
+
+                                if (r.url[0] != '/')
+                                        abort();
+                                if (api_query_get(query, "since", value, sizeof(value)) &&
+                                    strlen(value) >= sizeof(value))
+                                        abort();
+                        }
                         if (r.body_size > API_MAX_BODY || r.head_size > API_MAX_HEAD)
                                 abort();
                         api_parse_reset(&r);            /* the next pipelined request */

@@ -33,3 +33,7 @@ int cli_next(int argc, char **argv);
 int cli_run(int argc, char **argv);
 int cli_reload(int argc, char **argv);
 int cli_status(int argc, char **argv);
+int cli_run_now(int argc, char **argv);
+int cli_pause(int argc, char **argv);
+int cli_resume(int argc, char **argv);
+int cli_history(int argc, char **argv);

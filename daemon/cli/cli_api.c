@@ -3,6 +3,8 @@
  * (one request per connection) over the unix socket, or TCP with --url (plain HTTP: TLS is
  * a reverse proxy's, see solocron(8)). */
 #include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,7 +180,8 @@ int cli_api_call(const CliApi *api, const char *method, const char *target, cons
                                 strerror(-fd));
                 return fd;
         }
-        (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        if (!api->wait_forever)
+                (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         if (asprintf(&request, "%s %s HTTP/1.1\r\nHost: solocron\r\nConnection: close\r\n"
                      "Content-Length: 0\r\n%s%s%s%s\r\n", method, target,
@@ -222,4 +225,70 @@ void cli_api_defaults(CliApi *api) {
         else if (env && *env)
                 api->socket = env;
         api->token_file = getenv("SOLOCRON_API_TOKEN_FILE");
+}
+
+int cli_api_args(int argc, char **argv, const char *usage, unsigned opts, int min_args,
+                 int max_args, CliApiArgs *ret) {
+        static const struct option options[] = {
+                { "json", no_argument, NULL, 'j' },
+                { "wait", no_argument, NULL, 'w' },
+                { "key", required_argument, NULL, 'k' },
+                { "since", required_argument, NULL, 'S' },
+                { "limit", required_argument, NULL, 'n' },
+                { "socket", required_argument, NULL, 's' },
+                { "url", required_argument, NULL, 'u' },
+                { "token-file", required_argument, NULL, 't' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        const char *cmd = argv[0];
+        int o;
+
+        *ret = (CliApiArgs) { .cmd = cmd };
+        cli_api_defaults(&ret->api);
+        optind = 1;
+        while ((o = getopt_long(argc, argv, "hn:", options, NULL)) >= 0) {
+                unsigned need = o == 'j' ? CLI_OPT_JSON : o == 'w' ? CLI_OPT_WAIT :
+                                o == 'k' ? CLI_OPT_KEY : o == 'S' || o == 'n' ? CLI_OPT_SINCE : 0;
+
+                if (need && !(opts & need)) {
+                        fprintf(stderr, "solocron %s: unknown option '%s'\n", cmd,
+                                argv[optind - 1]);
+                        return EXIT_USAGE;
+                }
+                switch (o) {
+                case 'j': ret->json = true; break;
+                case 'w': ret->wait = true; break;
+                case 'k': ret->key = optarg; break;
+                case 'S': ret->since = optarg; break;
+                case 'n': ret->limit = optarg; break;
+                case 's': ret->api.socket = optarg; ret->api.url = NULL; break;
+                case 'u': ret->api.url = optarg; break;
+                case 't': ret->api.token_file = optarg; break;
+                case 'h':
+                        printf("Usage: solocron %s %s\n"
+                               "  [--socket PATH | --url http://HOST:PORT [--token-file FILE]]\n",
+                               cmd, usage);
+                        return EXIT_OK;
+                default:
+                        return EXIT_USAGE;
+                }
+        }
+        ret->args = argv + optind;
+        ret->n_args = argc - optind;
+        if (ret->n_args < min_args || ret->n_args > max_args) {
+                fprintf(stderr, "Usage: solocron %s %s\n", cmd, usage);
+                return EXIT_USAGE;
+        }
+        return -1;
+}
+
+const char *cli_answer_error(const CliAnswer *a, char *buf, size_t size) {
+        json_t *doc = json_loads(a->body, 0, NULL);
+        const char *e = json_string_value(json_object_get(doc, "error"));
+
+        (void) snprintf(buf, size, "%s", e ? e : a->body);
+        json_decref(doc);
+        buf[strcspn(buf, "\n")] = 0;
+        return buf;
 }

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* `solocron status [JOB]`: what a running daemon says of its jobs, as a table: the next
  * firing, the last result (when, how long, where), and what runs now. */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,57 +41,23 @@ static void print_job(const json_t *j, const char *host) {
 }
 
 int cli_status(int argc, char **argv) {
-        static const struct option options[] = {
-                { "json", no_argument, NULL, 'j' },
-                { "socket", required_argument, NULL, 's' },
-                { "url", required_argument, NULL, 'u' },
-                { "token-file", required_argument, NULL, 't' },
-                { "help", no_argument, NULL, 'h' },
-                {}
-        };
         _cleanup_free_ char *target = NULL;
         CliAnswer a = {};
-        CliApi api;
-        bool json = false;
+        CliApiArgs args;
         json_t *doc;
-        int o, r;
+        int r;
 
-        cli_api_defaults(&api);
-        while ((o = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (o) {
-                case 'j':
-                        json = true;
-                        break;
-                case 's':
-                        api.socket = optarg;
-                        api.url = NULL;
-                        break;
-                case 'u':
-                        api.url = optarg;
-                        break;
-                case 't':
-                        api.token_file = optarg;
-                        break;
-                case 'h':
-                        printf("Usage: solocron status [JOB] [--json] [--socket PATH | --url URL "
-                               "[--token-file FILE]]\n"
-                               "Show what a running daemon says of its jobs.\n");
-                        return EXIT_OK;
-                default:
-                        return EXIT_USAGE;
-                }
-        if (optind + 1 < argc) {
-                fprintf(stderr, "solocron status: one job at most\n");
-                return EXIT_USAGE;
-        }
-        if (asprintf(&target, "/v1/jobs%s%s", optind < argc ? "/" : "",
-                     optind < argc ? argv[optind] : "") < 0)
+        r = cli_api_args(argc, argv, "[JOB] [--json]", CLI_OPT_JSON, 0, 1, &args);
+        if (r >= 0)
+                return r;
+        if (asprintf(&target, "/v1/jobs%s%s", args.n_args ? "/" : "",
+                     args.n_args ? args.args[0] : "") < 0)
                 return EXIT_FAILURE_RUNTIME;
-        r = cli_api_call(&api, "GET", target, NULL, &a);
+        r = cli_api_call(&args.api, "GET", target, NULL, &a);
         if (r < 0)
                 return EXIT_FAILURE_RUNTIME;
         if (a.status == 404) {
-                fprintf(stderr, "solocron status: no job named '%s'\n", argv[optind]);
+                fprintf(stderr, "solocron status: no job named '%s'\n", args.args[0]);
                 cli_answer_done(&a);
                 return EXIT_FAILURE_RUNTIME;
         }
@@ -101,7 +66,7 @@ int cli_status(int argc, char **argv) {
                 cli_answer_done(&a);
                 return EXIT_FAILURE_RUNTIME;
         }
-        if (json) {
+        if (args.json) {
                 fputs(a.body, stdout);
                 cli_answer_done(&a);
                 return EXIT_OK;

@@ -327,3 +327,45 @@ def test_manual_runs_and_suspend(api, tmp_path):
     assert metric(text, "solocron_job_paused", job="held") == 1
     assert metric(text, "solocron_job_paused", job="long") == 0
     assert metric(text, "solocron_job_running", job="long") == 1
+
+
+def test_steering_commands(api, tmp_path):
+    from conftest import run
+    d = api(extra="""  - name: report
+    schedule: "0 0 1 1 *"
+    command: 'echo report; exit 5'
+""")
+    sock = ["--socket", d.sock]
+    r = run("run-now", "report", "--wait", *sock)
+    assert r.returncode == 5, r.stderr                    # the job's own status
+    assert "failed, exit status 5" in r.stdout
+    r = run("run-now", "report", "--key", "k1", "--json", *sock)
+    first = json.loads(r.stdout)
+    assert r.returncode == 0 and first["state"] in ("running", "finished")
+    d.event("run_finished", job="report", run=first["run"])
+    r = run("run-now", "report", "--key", "k1", "--wait", *sock)   # the same key: that run
+    assert r.returncode == 5 and first["run"] in r.stdout, r.stdout
+    r = run("pause", "tick", *sock)
+    assert r.returncode == 0 and r.stdout == "tick: paused on this host\n", r.stdout
+    assert json.loads(run("status", "tick", "--json", *sock).stdout)["paused"]
+    status_table = run("status", *sock).stdout
+    assert next(l for l in status_table.splitlines() if l.startswith("tick ")).endswith("paused")
+    r = run("resume", "tick", *sock)
+    assert r.returncode == 0 and "resumed" in r.stdout
+    r = run("history", "report", *sock)
+    assert r.returncode == 0, r.stderr
+    header, *rows = r.stdout.splitlines()
+    assert header.split()[:4] == ["SCHEDULED", "(UTC)", "HOST", "RUN"]
+    assert len(rows) == 2 and all(" failed " in row and " 5 " in row for row in rows)
+    assert "k1" in [row.split()[-1] for row in rows]     # with its key
+    r = run("history", "report", "--limit", "1", "--json", *sock)
+    assert len(json.loads(r.stdout)["runs"]) == 1
+    r = run("pause", "nope", *sock)
+    assert r.returncode == 1 and "no such job" in r.stderr
+    r = run("history", *sock)
+    assert r.returncode == 64 and "Usage: solocron history JOB" in r.stderr
+    r = run("pause", "tick", "--wait", *sock)
+    assert r.returncode == 64 and "unknown option '--wait'" in r.stderr
+    # Over TCP, writes need the token: a clear refusal without it.
+    r = run("pause", "tick", "--url", f"http://127.0.0.1:{d.port}")
+    assert r.returncode == 1 and "a token is needed" in r.stderr

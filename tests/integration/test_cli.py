@@ -2,10 +2,14 @@
 """solocron check / next / --help / --version, as a user runs them."""
 import os
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from conftest import BIN, clean_env, run
+
+ROOT = Path(__file__).resolve().parents[2]
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run as nobody")
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
@@ -270,3 +274,41 @@ def test_optional_libraries_are_listed_in_the_elf_note():
     assert sonames == {"libcurl.so.4", "libcrypto.so.3", "libsystemd.so.0"}, notes
     needed = subprocess.run(["readelf", "-d", BIN], capture_output=True, text=True).stdout
     assert "libcurl" not in needed and "libcrypto" not in needed   # dlopen()ed, not linked
+
+
+def complete(line, table_path):
+    """What bash completion offers for a command line (the cursor at its end)."""
+    import shlex
+    script = ROOT / "contrib" / "bash-completion" / "solocron"
+    words = shlex.split(line) + ([""] if line.endswith(" ") else [])
+    program = f"""
+solocron() {{ {shlex.quote(BIN)} "$@"; }}
+source {shlex.quote(str(script))}
+COMP_WORDS=({" ".join(shlex.quote(w) for w in words)})
+COMP_CWORD={len(words) - 1}
+_solocron
+printf '%s\\n' "${{COMPREPLY[@]}}"
+"""
+    r = subprocess.run(["bash", "-c", program], capture_output=True, text=True, timeout=30,
+                       env=clean_env(SOLOCRON_CONFIG=str(table_path)))
+    assert r.returncode == 0, r.stderr
+    return sorted(r.stdout.split())
+
+
+def test_bash_completion(table):
+    path = table("""
+        jobs:
+          - name: backup
+            schedule: "0 3 * * *"
+            command: ["true"]
+          - name: billing
+            schedule: "0 4 * * *"
+            command: ["true"]
+        """)
+    assert complete("solocron pa", path) == ["pause"]
+    assert complete("solocron r", path) == ["reload", "resume", "run", "run-now"]
+    assert complete("solocron run-now b", path) == ["backup", "billing"]
+    assert complete("solocron history --", path) == sorted(
+        ["--since", "--limit", "--json", "--socket", "--url", "--token-file", "--help"])
+    assert complete(f"solocron pause -c {path} ba", path) == ["backup"]
+    assert complete("solocron run --log-format j", path) == ["journal", "json"]

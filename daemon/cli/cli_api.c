@@ -151,8 +151,8 @@ static int read_all(int fd, char **ret, size_t *ret_size) {
         return 0;
 }
 
-int cli_api_call(const CliApi *api, const char *method, const char *target, const char *extra_headers,
-                 CliAnswer *ret) {
+int cli_api_call(const CliApi *api, const char *method, const char *target,
+                 const char *extra_headers, CliAnswer *ret) {
         _cleanup_free_ char *token = NULL, *request = NULL, *answer = NULL;
         struct timeval tv = { .tv_sec = CLI_API_TIMEOUT_SEC };
         const char *where = api->url ? api->url : api->socket;

@@ -37,7 +37,8 @@ static void print_job(const json_t *j, const char *host) {
                json_string_value(json_object_get(j, "timezone")),
                last ? short_time(json_string_value(json_object_get(last, "ended")), when) : "-",
                last ? result : "-", dur, last ? host : "-",
-               running > 0 ? "running" : (json_is_true(json_object_get(j, "paused")) ? "paused" : "-"));
+               running > 0 ? "running" :
+               json_is_true(json_object_get(j, "paused")) ? "paused" : "-");
 }
 
 int cli_status(int argc, char **argv) {

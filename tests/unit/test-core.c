@@ -43,6 +43,8 @@ typedef struct FakeStore {
         int64_t finished_status;
         LeaseWatch *watch;      /* the last watch */
         unsigned n_watches;
+        char manual[80];        /* the last claim's manual key ("" for a firing) */
+        const LeaseRecord *record; /* what a HELD claim found */
 } FakeStore;
 
 static FakeStore fake;
@@ -51,10 +53,10 @@ static LeaseOps fake_ops;
 static LeaseResult fake_claim(LeaseStore *s, const LeaseRequest *req, const LeaseCallbacks *cb,
                               LeaseClaim **ret_claim, LeaseInfo *ret_info) {
         (void) s;
-        (void) req;
         fake.n_claims++;
+        (void) snprintf(fake.manual, sizeof(fake.manual), "%s", req->manual ?: "");
         *ret_info = (LeaseInfo) { .detail = "the fake store", .key = "fake/key", .held = fake.held,
-                                  .fencing_token = 7 };
+                                  .fencing_token = 7, .record = fake.record };
         if (fake.result == LEASE_WON || fake.result == LEASE_PENDING) {
                 fake.last = calloc(1, sizeof(LeaseClaim));
                 ASSERT_TRUE(fake.last);
@@ -463,6 +465,84 @@ TEST(stopping_fires_nothing_and_retries_nothing) {
         h.env.stopping = true;
         run_until_idle();
         ASSERT_TRUE(strstr(logged(), "\"attempts\":\"1\""));
+        teardown();
+}
+
+/* --- pauses, manual runs -------------------------------------------------------- */
+
+TEST(paused_fleet_wide_stands_down_and_is_remembered) {
+        setup("    command: [\"true\"]\n    takeover: true\n", LEASE_HELD, false);
+        fake.held = LEASE_HELD_PAUSED;
+        fire(1795392000);
+        run_until_idle();
+        ASSERT_EQ(h.n_results, 0);
+        ASSERT_EQ(fake.n_watches, 0);           /* nothing to take over */
+        ASSERT_TRUE(h.job->paused);
+        ASSERT_EQ(h.job->stats->elections[ELECT_PAUSED], 1);
+        ASSERT_TRUE(strstr(logged(), "\"event\":\"firing_paused\""));
+        fake.result = LEASE_WON;                /* resumed elsewhere: the next one runs */
+        fire(1795392001);
+        run_until_idle();
+        ASSERT_EQ(h.n_results, 1);
+        ASSERT_TRUE(!h.job->paused);
+        teardown();
+}
+
+static char watched[128];
+
+static void on_decided(Run *r, bool here, void *userdata) {
+        (void) userdata;
+        (void) snprintf(watched + strlen(watched), sizeof(watched) - strlen(watched),
+                        "decided(%d,%s) ", here, r->election.held.run_id ?: "-");
+}
+
+static void on_finished(Run *r, const char *result, void *userdata) {
+        (void) r;
+        (void) userdata;
+        (void) snprintf(watched + strlen(watched), sizeof(watched) - strlen(watched),
+                        "finished(%s) ", result);
+}
+
+static void on_ended(Run *r, void *userdata) {
+        (void) r;
+        (void) userdata;
+        (void) snprintf(watched + strlen(watched), sizeof(watched) - strlen(watched), "ended");
+}
+
+static const RunWatch watch = { on_decided, on_finished, on_ended, NULL };
+
+TEST(a_manual_run_is_elected_under_its_key_and_runs_while_suspended) {
+        Run *r;
+
+        setup("    command: 'echo \"key=$SOLOCRON_MANUAL_KEY\"; sleep 0.1'\n    suspend: true\n",
+              LEASE_WON, false);
+        fire(1795392000);                       /* suspended: not even elected */
+        ASSERT_EQ(fake.n_claims, 0);
+        watched[0] = 0;
+        ASSERT_OK(job_run_manual(h.job, "k1", 1795392000, &watch, &r));
+        ASSERT_STREQ(fake.manual, "k1");
+        /* overlap: skip (the default): no second run while this one goes on. */
+        ASSERT_EQ(job_run_manual(h.job, "k2", 1795392000, &watch, &r), -EBUSY);
+        run_until_idle();
+        ASSERT_STREQ(watched, "decided(1,-) finished(succeeded) ended");
+        ASSERT_TRUE(strstr(logged(), "\"line\":\"key=k1\""));
+        ASSERT_EQ(h.job->stats->recent[0].manual, true);
+        teardown();
+}
+
+TEST(a_manual_run_held_elsewhere_answers_with_that_run) {
+        LeaseRecord rec = { .job = "j", .scheduled = 1795392000, .manual = "k1", .host = "r1",
+                            .run_id = "abc", .status = "failed", .exit_status = 3 };
+        Run *r;
+
+        setup("    command: [\"true\"]\n", LEASE_HELD, false);
+        fake.held = LEASE_HELD_DONE;
+        fake.record = &rec;
+        watched[0] = 0;
+        ASSERT_OK(job_run_manual(h.job, "k1", 1795392005, &watch, &r));
+        run_until_idle();
+        ASSERT_STREQ(watched, "decided(0,abc) ended");
+        ASSERT_EQ(h.n_results, 0);
         teardown();
 }
 

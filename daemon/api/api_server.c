@@ -101,7 +101,8 @@ static void server_on_connection(uv_stream_t *listener, int status) {
 }
 
 static void server_maybe_free(ApiServer *s) {
-        if (!s->closing || s->pending_closes > 0)
+        /* The listeners may close before the connections do: wait for both. */
+        if (!s->closing || s->pending_closes > 0 || s->conns)
                 return;
         if (s->socket_path)
                 (void) unlink(s->socket_path);

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "macro.h"
 #include "parse.h"
+#include "status_page.h"
 #include "testhook.h"
 #include "tz.h"
 
@@ -136,7 +137,7 @@ static void api_metrics(Daemon *d, ApiExchange *x) {
 
 /* A path some method answers (so another method is 405, not 404). */
 static bool route_known(const char *path) {
-        static const char *const paths[] = { "/healthz", "/readyz", "/metrics", "/v1/jobs",
+        static const char *const paths[] = { "/", "/healthz", "/readyz", "/metrics", "/v1/jobs",
                                              "/v1/reload" };
 
         for (size_t i = 0; i < ELEMENTSOF(paths); i++)
@@ -152,6 +153,10 @@ static void api_on_request(ApiExchange *x, const ApiRequest *req, void *userdata
         const char *name;
         Job *j;
 
+        if (strcmp(req->path, "/") == 0 && get) {
+                status_page_respond(d, x);
+                return;
+        }
         if (strcmp(req->path, "/healthz") == 0 && get) {
                 respond_json(x, 200, json_pack("{s:s}", "status", "ok"));
                 return;

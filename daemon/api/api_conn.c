@@ -150,20 +150,25 @@ static void conn_on_written(uv_write_t *w, int status) {
         conn_resume(c);
 }
 
-static void conn_write(ApiConn *c, int status, const char *content_type, const char *body,
-                       size_t size, bool close) {
-        char head[512];
+/* headers: more header lines, or NULL; body NULL: the answer to a HEAD, which says the
+ * size of the body it leaves out. */
+static void conn_write(ApiConn *c, int status, const char *content_type, const char *headers,
+                       const char *body, size_t size, bool close) {
+        char head[1024];
         int n = snprintf(head, sizeof(head),
                          "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                          "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-                         "%s%s\r\n", status, status_text(status), content_type, size,
-                         status == 401 ? "WWW-Authenticate: Bearer\r\n" : "",
+                         "%s%s%s\r\n", status, status_text(status), content_type, size,
+                         status == 401 ? "WWW-Authenticate: Bearer\r\n" : "", headers ?: "",
                          close ? "Connection: close\r\n" : "");
-        ApiWrite *aw = malloc(sizeof(ApiWrite) + (size_t) n + size);
+        ApiWrite *aw;
         uv_buf_t buf;
 
-        if (!aw || n < 0) {
-                free(aw);
+        if (!body)
+                size = 0;
+        aw = n >= 0 && (size_t) n < sizeof(head) ? malloc(sizeof(ApiWrite) + (size_t) n + size)
+                                                 : NULL;
+        if (!aw) {
                 api_conn_close(c);
                 return;
         }
@@ -189,7 +194,7 @@ static void conn_fail(ApiConn *c, int status) {
         (void) uv_read_stop(&c->h.stream);
         (void) uv_timer_stop(&c->timer);
         c->reading = false;
-        conn_write(c, status, "application/json", body, (size_t) n, true);
+        conn_write(c, status, "application/json", NULL, body, (size_t) n, true);
 }
 
 void api_conn_refuse(ApiConn *c, int status) {
@@ -198,12 +203,17 @@ void api_conn_refuse(ApiConn *c, int status) {
 
 void api_respond(ApiExchange *x, int status, const char *content_type, const char *body,
                  size_t size) {
+        api_respond_headers(x, status, content_type, NULL, body, size);
+}
+
+void api_respond_headers(ApiExchange *x, int status, const char *content_type,
+                         const char *headers, const char *body, size_t size) {
         ApiConn *c = x->conn;
 
         if (!x->open)
                 return;
         x->open = false;
-        conn_write(c, status, content_type, body, size, !c->keep_alive);
+        conn_write(c, status, content_type, headers, x->head ? NULL : body, size, !c->keep_alive);
 }
 
 void api_respondf(ApiExchange *x, int status, const char *content_type, const char *fmt, ...) {
@@ -243,15 +253,15 @@ static void conn_dispatch(ApiConn *c) {
                 conn_fail(c, 400);
                 return;
         }
+        c->exchange = (ApiExchange) { .conn = c, .open = true,
+                                      .head = strcmp(method, "HEAD") == 0 };
         status = api_server_authorize(s, c, method, c->req.authorization);
         if (status) {
-                c->exchange = (ApiExchange) { .conn = c, .open = true };
                 api_respondf(&c->exchange, status, "application/json", "{\"error\":\"%s\"}\n",
                              status == 401 ? "a token is needed: Authorization: Bearer TOKEN"
                                            : "wrong token");
                 return;
         }
-        c->exchange = (ApiExchange) { .conn = c, .open = true };
         s->on_request(&c->exchange, &(ApiRequest) {
                                 .method = method, .path = c->req.url, .query = query,
                                 .idempotency_key = c->req.idempotency_key,

@@ -29,6 +29,7 @@ struct ApiServer {
 struct ApiExchange {                    /* one request being answered (embedded in its conn) */
         ApiConn *conn;
         bool open;                      /* handed to the owner, not answered yet */
+        bool head;                      /* a HEAD: the answer goes without its body */
         api_abort_cb on_abort;
         void *abort_userdata;
 };

@@ -56,10 +56,14 @@ int api_server_new(uv_loop_t *loop, const ApiServerConfig *cfg, api_request_cb o
  * runs), free the server once its handles have closed. */
 void api_server_close(ApiServer *s);
 
-/* Answer x with status, a Content-Type and a body (copied); x is gone afterwards. */
+/* Answer x with status, a Content-Type and a body (copied); x is gone afterwards. To a HEAD
+ * the body is left out (Content-Length still says its size). */
 void api_respond(ApiExchange *x, int status, const char *content_type, const char *body,
                  size_t size);
-/* The same, with a formatted body. */
+/* The same, with more header lines ("Name: value\r\n" each). */
+void api_respond_headers(ApiExchange *x, int status, const char *content_type,
+                         const char *headers, const char *body, size_t size);
+/* The same as api_respond(), with a formatted body. */
 void api_respondf(ApiExchange *x, int status, const char *content_type, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 /* Before answering later: what to call should the client go away first. */

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "macro.h"
 #include "parse.h"
+#include "status_page.h"
 #include "testhook.h"
 
 /* /healthz and /readyz ask the store again when it was last heard of longer ago. */
@@ -198,9 +199,13 @@ static void api_on_request(ApiExchange *x, const ApiRequest *req, void *userdata
         Daemon *d = userdata;
         bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
         bool post = strcmp(req->method, "POST") == 0;
-        static const char *const paths[] = { "/healthz", "/readyz", "/metrics", "/v1/jobs",
-                                             "/v1/reload" };
+        static const char *const paths[] = { "/", "/healthz", "/readyz", "/metrics",
+                                             "/v1/jobs", "/v1/reload" };
 
+        if (strcmp(req->path, "/") == 0 && get) {
+                status_page_respond(d, x);
+                return;
+        }
         if (strncmp(req->path, "/v1/jobs/", 9) == 0) {
                 route_job(d, x, req, get, post);
                 return;

@@ -214,6 +214,42 @@ static char *history_read(const char *path, size_t *ret_size) {
         return TAKE_PTR(buf);
 }
 
+/* The record in dir_fd/name, to all when it says running. */
+static void append_if_running(json_t *all, int dir_fd, const char *name) {
+        char buf[LEASE_RECORD_MAX + 1];
+        int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        ssize_t k = fd >= 0 ? read(fd, buf, LEASE_RECORD_MAX) : -1;
+        const char *status;
+        json_t *rec;
+
+        if (fd >= 0)
+                (void) close(fd);
+        buf[k > 0 ? k : 0] = 0;
+        rec = k > 0 ? json_loads(buf, 0, NULL) : NULL;
+        status = json_string_value(json_object_get(rec, "status"));
+        if (status && strcmp(status, "running") == 0)
+                (void) json_array_append_new(all, rec);
+        else
+                json_decref(rec);
+}
+
+/* job's manual runs that run now (manual/job-NAME@KEY.lease). */
+static void manual_running(LocalStore *ls, const char *job, json_t *all) {
+        _cleanup_free_ char *dir = NULL, *prefix = NULL;
+        struct dirent *e;
+        DIR *d;
+
+        if (asprintf(&dir, "%s/manual", ls->dir) < 0 || asprintf(&prefix, "job-%s@", job) < 0)
+                return;
+        d = opendir(dir);
+        if (!d)
+                return;
+        while ((e = readdir(d)))
+                if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+                        append_if_running(all, dirfd(d), e->d_name);
+        (void) closedir(d);
+}
+
 void lease_local_history(LeaseStore *s, const char *job, int64_t since, unsigned limit,
                          lease_records_cb done, void *userdata) {
         LocalStore *ls = container_of(s, LocalStore, store);
@@ -221,7 +257,6 @@ void lease_local_history(LeaseStore *s, const char *job, int64_t since, unsigned
         _cleanup_free_ LeaseRecord *records = NULL;
         json_t *all = json_array();     /* keeps the records' strings */
         size_t size = 0, n = 0, cap = 0;
-        char buf[LEASE_RECORD_MAX + 1];
 
         if (!all || asprintf(&path, "%s/job-%s.history", ls->dir, job) < 0 ||
             asprintf(&lease, "%s/job-%s.lease", ls->dir, job) < 0) {
@@ -236,22 +271,10 @@ void lease_local_history(LeaseStore *s, const char *job, int64_t since, unsigned
                         *end++ = 0;
                 (void) json_array_append_new(all, json_loads(line, 0, NULL));
         }
-        /* The newest firing, while it runs (its final record is in the history). */
-        {
-                int fd = open(lease, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                ssize_t k = fd >= 0 ? read(fd, buf, LEASE_RECORD_MAX) : -1;
-                json_t *rec;
-
-                if (fd >= 0)
-                        (void) close(fd);
-                buf[k > 0 ? k : 0] = 0;
-                rec = k > 0 ? json_loads(buf, 0, NULL) : NULL;
-                if (rec && json_is_string(json_object_get(rec, "status")) &&
-                    strcmp(json_string_value(json_object_get(rec, "status")), "running") == 0)
-                        (void) json_array_append_new(all, rec);
-                else
-                        json_decref(rec);
-        }
+        /* What runs now (final records are in the history): the newest firing, and the
+         * manual runs. */
+        append_if_running(all, AT_FDCWD, lease);
+        manual_running(ls, job, all);
         for (size_t i = 0; i < json_array_size(all); i++) {
                 LeaseRecord r;
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Records as every backend writes them (lease_record.h). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,8 +50,15 @@ bool lease_record_from_json(json_t *rec, LeaseRecord *ret) {
 static int newest_first(const void *a, const void *b) {
         const LeaseRecord *x = a, *y = b;
 
+        /* The same instant (manual runs asked for within a second): what still runs, then
+         * what ended last, then the later attempt. */
+        int64_t xf = x->finished ? x->finished : INT64_MAX;
+        int64_t yf = y->finished ? y->finished : INT64_MAX;
+
         if (x->scheduled != y->scheduled)
                 return x->scheduled < y->scheduled ? 1 : -1;
+        if (xf != yf)
+                return xf < yf ? 1 : -1;
         return x->attempt < y->attempt ? 1 : x->attempt > y->attempt ? -1 : 0;
 }
 

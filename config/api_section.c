@@ -14,21 +14,6 @@
 static const char *const api_keys[] = { "listen", "socket", "socket_group", "token_file",
                                         "public_read" };
 
-static void api_string(const Scope *s, const Node *v, const char *key, char **ret) {
-        const char *t;
-
-        if (config_get_string(s, v, key, &t) < 0)
-                return;
-        if (!*t) {
-                config_error(s, v, "'%s' must not be empty", key);
-                return;
-        }
-        free(*ret);
-        *ret = strdup(t);
-        if (!*ret)
-                s->ctx->oom = true;
-}
-
 /* HOST:PORT or [V6]:PORT with a port 1..65535. */
 static bool listen_valid(const char *t) {
         const char *colon = strrchr(t, ':');
@@ -63,14 +48,14 @@ void config_check_api(const Scope *s, const Node *v) {
                 if (key->invalid)
                         continue;
                 if (strcmp(key->value, "listen") == 0) {
-                        api_string(s, x, "api.listen", &a->listen);
+                        config_set_nonempty_string(s, x, "api.listen", &a->listen);
                         listen = x;
                 } else if (strcmp(key->value, "socket") == 0)
-                        api_string(s, x, "api.socket", &a->socket);
+                        config_set_nonempty_string(s, x, "api.socket", &a->socket);
                 else if (strcmp(key->value, "socket_group") == 0)
-                        api_string(s, x, "api.socket_group", &a->socket_group);
+                        config_set_nonempty_string(s, x, "api.socket_group", &a->socket_group);
                 else if (strcmp(key->value, "token_file") == 0)
-                        api_string(s, x, "api.token_file", &a->token_file);
+                        config_set_nonempty_string(s, x, "api.token_file", &a->token_file);
                 else if (strcmp(key->value, "public_read") == 0)
                         (void) config_get_bool(s, x, "api.public_read", &a->public_read);
                 else

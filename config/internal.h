@@ -186,6 +186,8 @@ void config_include_process(ConfigCtx *ctx, ConfigFile *f);
 bool config_node_is_string(const Node *n);
 int config_type_error(const Scope *s, const Node *n, const char *key, const char *expected);
 int config_get_string(const Scope *s, const Node *n, const char *key, const char **ret);
+/* A string that must not be empty, copied into *ret (replacing what was there). */
+void config_set_nonempty_string(const Scope *s, const Node *n, const char *key, char **ret);
 int config_get_bool(const Scope *s, const Node *n, const char *key, bool *ret);
 int config_get_int(const Scope *s, const Node *n, const char *key, int min, int max, int *ret);
 int config_get_duration(const Scope *s, const Node *n, const char *key, bool allow_none,

@@ -53,21 +53,6 @@ void config_lease_done(LeaseConfig *l) {
         strv_free(l->env_used);
 }
 
-static void lease_string(const Scope *s, const Node *v, const char *key, char **ret) {
-        const char *t;
-
-        if (config_get_string(s, v, key, &t) < 0)
-                return;
-        if (!*t) {
-                config_error(s, v, "'%s' must not be empty", key);
-                return;
-        }
-        free(*ret);
-        *ret = strdup(t);
-        if (!*ret)
-                s->ctx->oom = true;
-}
-
 static void lease_endpoints(const Scope *s, const Node *v, LeaseConfig *l) {
         const Node *const *items = &v;
         size_t n = 1;
@@ -189,23 +174,23 @@ void config_check_lease(const Scope *s, const Node *v) {
                                             _LEASE_BACKEND_MAX, &i) >= 0)
                                 l->backend = (LeaseBackendKind) i;
                         break;
-                case 1: lease_string(s, x, "lease.prefix", &l->prefix); break;
+                case 1: config_set_nonempty_string(s, x, "lease.prefix", &l->prefix); break;
                 case 2: (void) config_get_duration(s, x, "lease.ttl", false, &l->ttl); break;
                 case 3: (void) config_get_duration(s, x, "lease.election_timeout", false,
                                                    &l->election_timeout); break;
                 case 4: (void) config_get_duration(s, x, "lease.history", false, &l->history); break;
-                case 5: lease_string(s, x, "lease.ca_file", &l->ca_file); break;
+                case 5: config_set_nonempty_string(s, x, "lease.ca_file", &l->ca_file); break;
                 case 6:
                         lease_endpoints(s, x, l);
                         endpoints = x;
                         break;
-                case 7: lease_string(s, x, "lease.username", &l->username); break;
-                case 8: lease_string(s, x, "lease.password", &l->password); break;
-                case 9: lease_string(s, x, "lease.cert_file", &l->cert_file); break;
-                case 10: lease_string(s, x, "lease.key_file", &l->key_file); break;
-                case 11: lease_string(s, x, "lease.bucket", &l->bucket); break;
-                case 12: lease_string(s, x, "lease.endpoint", &l->endpoint); break;
-                case 13: lease_string(s, x, "lease.region", &l->region); break;
+                case 7: config_set_nonempty_string(s, x, "lease.username", &l->username); break;
+                case 8: config_set_nonempty_string(s, x, "lease.password", &l->password); break;
+                case 9: config_set_nonempty_string(s, x, "lease.cert_file", &l->cert_file); break;
+                case 10: config_set_nonempty_string(s, x, "lease.key_file", &l->key_file); break;
+                case 11: config_set_nonempty_string(s, x, "lease.bucket", &l->bucket); break;
+                case 12: config_set_nonempty_string(s, x, "lease.endpoint", &l->endpoint); break;
+                case 13: config_set_nonempty_string(s, x, "lease.region", &l->region); break;
                 case 14: (void) config_get_bool(s, x, "lease.path_style", &l->path_style); break;
                 case 15: (void) config_get_duration(s, x, "lease.max_clock_skew", false,
                                                     &l->max_clock_skew); break;

@@ -45,6 +45,21 @@ int config_get_string(const Scope *s, const Node *n, const char *key, const char
         return 0;
 }
 
+void config_set_nonempty_string(const Scope *s, const Node *n, const char *key, char **ret) {
+        const char *t;
+
+        if (config_get_string(s, n, key, &t) < 0)
+                return;
+        if (!*t) {
+                config_error(s, n, "'%s' must not be empty", key);
+                return;
+        }
+        free(*ret);
+        *ret = strdup(t);
+        if (!*ret)
+                s->ctx->oom = true;
+}
+
 int config_get_bool(const Scope *s, const Node *n, const char *key, bool *ret) {
         /* YAML 1.2 core schema only: yes/no/on/off are YAML 1.1 and a classic trap. */
         static const char *const yes[] = { "true", "True", "TRUE" };

@@ -25,33 +25,36 @@ static int head_bytes(ApiParse *r, size_t n) {
         return r->head_size > API_MAX_HEAD ? parse_fail(r, 431) : 0;
 }
 
-static int on_url(http_parser *p, const char *at, size_t n) {
-        ApiParse *r = parse_of(p);
-        char *u;
+/* A piece of the URL, a header's value or the body, appended to *buf (NUL-terminated, *size
+ * bytes): beyond max, the parse stops with too_big. */
+static int append(ApiParse *r, char **buf, size_t *size, const char *at, size_t n, size_t max,
+                  int too_big) {
+        char *b;
 
-        if (r->url_size + n > API_MAX_URL)
-                return parse_fail(r, 414);
-        u = realloc(r->url, r->url_size + n + 1);
-        if (!u)
+        if (*size + n > max)
+                return parse_fail(r, too_big);
+        b = realloc(*buf, *size + n + 1);
+        if (!b)
                 return parse_fail(r, 500);
-        memcpy(u + r->url_size, at, n);
-        r->url_size += n;
-        u[r->url_size] = 0;
-        r->url = u;
-        return head_bytes(r, n);
+        memcpy(b + *size, at, n);
+        *size += n;
+        b[*size] = 0;
+        *buf = b;
+        return 0;
 }
 
-/* The value of one of the headers the API reads, appended to *dst. */
-static int header_append(ApiParse *r, char **dst, const char *at, size_t n) {
-        size_t old = *dst ? strlen(*dst) : 0;
-        char *v = realloc(*dst, old + n + 1);
+static int on_url(http_parser *p, const char *at, size_t n) {
+        ApiParse *r = parse_of(p);
 
-        if (!v)
-                return parse_fail(r, 500);
-        memcpy(v + old, at, n);
-        v[old + n] = 0;
-        *dst = v;
-        return 0;
+        return append(r, &r->url, &r->url_size, at, n, API_MAX_URL, 414) ?: head_bytes(r, n);
+}
+
+/* The value of one of the headers the API reads, appended to *dst (the head's limit bounds
+ * it). */
+static int header_append(ApiParse *r, char **dst, const char *at, size_t n) {
+        size_t size = *dst ? strlen(*dst) : 0;
+
+        return append(r, dst, &size, at, n, API_MAX_HEAD, 431);
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t n) {
@@ -93,18 +96,8 @@ static int on_headers_complete(http_parser *p) {
 
 static int on_body(http_parser *p, const char *at, size_t n) {
         ApiParse *r = parse_of(p);
-        char *b;
 
-        if (r->body_size + n > API_MAX_BODY)
-                return parse_fail(r, 413);
-        b = realloc(r->body, r->body_size + n + 1);
-        if (!b)
-                return parse_fail(r, 500);
-        memcpy(b + r->body_size, at, n);
-        r->body_size += n;
-        b[r->body_size] = 0;
-        r->body = b;
-        return 0;
+        return append(r, &r->body, &r->body_size, at, n, API_MAX_BODY, 413);
 }
 
 static int on_message_complete(http_parser *p) {

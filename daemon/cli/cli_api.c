@@ -103,16 +103,14 @@ static int read_token(const char *path, char **ret) {
         return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-
+/* The whole request; a daemon that closes first is an error, not a SIGPIPE. */
+static int send_all(int fd, const char *p, size_t n) {
+        for (ssize_t k; n > 0; p += k, n -= (size_t) k) {
+                k = send(fd, p, n, MSG_NOSIGNAL);
                 if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
+                        k = 0;
+                else if (k < 0)
                         return -errno;
-                p += k;
-                n -= (size_t) k;
         }
         return 0;
 }
@@ -190,7 +188,7 @@ int cli_api_call(const CliApi *api, const char *method, const char *target,
                 (void) close(fd);
                 return -ENOMEM;
         }
-        r = write_all(fd, request, strlen(request));
+        r = send_all(fd, request, strlen(request));
         if (r >= 0)
                 r = read_all(fd, &answer, &size);
         (void) close(fd);

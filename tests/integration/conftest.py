@@ -173,9 +173,14 @@ def daemon(tmp_path):
         started.append(d)
         return d
     yield start
-    for d in started:
+    stop_and_check(started)
+
+
+def stop_and_check(daemons):
+    """Stop the daemons; under the ASan+UBSan build a report on their stderr fails the
+    test."""
+    for d in daemons:
         d.stop()
-    for d in started:
-        # Under the ASan+UBSan build a report goes to stderr: it fails the test.
+    for d in daemons:
         reports = [l for l in d.raw if "Sanitizer" in l or "runtime error:" in l]
         assert not reports, "\n".join(d.raw[-80:])

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import Daemon, clean_env
+from conftest import Daemon, clean_env, stop_and_check
 from fleet import EtcdCluster, S3Double, free_port
 from test_api import check_metrics, metric
 
@@ -89,11 +89,7 @@ def fleet(backend, tmp_path):
             d.event("api_listening")
         return started
     yield start
-    for d in started:
-        d.stop()
-    for d in started:
-        reports = [l for l in d.raw if "Sanitizer" in l or "runtime error:" in l]
-        assert not reports, "\n".join(d.raw[-80:])
+    stop_and_check(started)
 
 
 def call(d, method, path, headers=None, timeout=30):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import Daemon, clean_env
+from conftest import Daemon, clean_env, stop_and_check
 from fleet import ETCD, EtcdCluster, S3Double
 
 RACE_SECONDS = int(os.environ.get("SOLOCRON_RACE_SECONDS", "200"))
@@ -39,8 +39,7 @@ def replicas(tmp_path):
             d.event("ready")
         return started
     yield start
-    for d in started:
-        d.stop()
+    stop_and_check(started)
 
 
 def etcd_lease(cluster, ttl="3s", extra=""):

@@ -4,6 +4,7 @@
  * being answered, reading stops and what has come already waits (pipelining). Limits:
  * API_MAX_HEAD bytes of head (431), API_MAX_BODY of body (413), the whole request within
  * the head timeout (408), a kept-alive connection idle for the idle timeout is closed. */
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,8 +71,16 @@ typedef struct ApiWrite {
         uv_write_t req;
         ApiConn *conn;
         bool then_close;
+        size_t size;
         char data[];
 } ApiWrite;
+
+/* An answer this big (GET /metrics is 1.8 MB with 1000 jobs) is freed together with the
+ * buffer it was built in, and glibc keeps that memory: once a big block has been freed its
+ * mmap threshold grows, later ones come from the heap, and the heap is trimmed only past a
+ * threshold that grew too. A daemon scraped once stayed at 5.4 MiB instead of 3.1 when idle.
+ * malloc_trim() gives the free pages back; it costs far less than building such an answer. */
+#define API_TRIM_AFTER_BYTES (128 * 1024)
 
 static void conn_request_reset(ApiConn *c);
 static void conn_resume(ApiConn *c);
@@ -133,9 +142,11 @@ static void conn_linger(ApiConn *c) {
 static void conn_on_written(uv_write_t *w, int status) {
         ApiWrite *aw = container_of(w, ApiWrite, req);
         ApiConn *c = aw->conn;
-        bool then_close = aw->then_close;
+        bool then_close = aw->then_close, big = aw->size >= API_TRIM_AFTER_BYTES;
 
         free(aw);
+        if (big)
+                (void) malloc_trim(0);
         c->writes--;
         if (c->closing)
                 return;
@@ -174,6 +185,7 @@ static void conn_write(ApiConn *c, int status, const char *content_type, const c
         }
         aw->conn = c;
         aw->then_close = close;
+        aw->size = (size_t) n + size;
         memcpy(aw->data, head, (size_t) n);
         if (size > 0)
                 memcpy(aw->data + n, body, size);

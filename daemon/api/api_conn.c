@@ -70,16 +70,18 @@ void api_conn_close(ApiConn *c) {
 typedef struct ApiWrite {
         uv_write_t req;
         ApiConn *conn;
+        bool last;              /* the answer's last bytes: then close, or the next request */
         bool then_close;
         size_t size;
         char data[];
 } ApiWrite;
 
-/* An answer this big (GET /metrics is 1.8 MB with 1000 jobs) is freed together with the
- * buffer it was built in, and glibc keeps that memory: once a big block has been freed its
- * mmap threshold grows, later ones come from the heap, and the heap is trimmed only past a
- * threshold that grew too. A daemon scraped once stayed at 5.4 MiB instead of 3.1 when idle.
- * malloc_trim() gives the free pages back; it costs far less than building such an answer. */
+/* After an answer this big (/v1/jobs with 1000 jobs; the pieces of a stream such as
+ * /metrics, 1.8 MB, queued faster than the client reads them), glibc keeps the freed memory:
+ * a big block freed raises its mmap threshold, later ones come from the heap, and the heap
+ * is trimmed only past a threshold that grew too; many pieces freed leave holes below its
+ * top. A daemon scraped a few times stayed 0.4 to 2.4 MiB above its idle size.
+ * malloc_trim() gives the free pages back; it costs far less than making such an answer. */
 #define API_TRIM_AFTER_BYTES (128 * 1024)
 
 static void conn_request_reset(ApiConn *c);
@@ -142,7 +144,10 @@ static void conn_linger(ApiConn *c) {
 static void conn_on_written(uv_write_t *w, int status) {
         ApiWrite *aw = container_of(w, ApiWrite, req);
         ApiConn *c = aw->conn;
-        bool then_close = aw->then_close, big = aw->size >= API_TRIM_AFTER_BYTES;
+        bool last = aw->last, then_close = aw->then_close;
+        /* A stream's pieces add up: its memory is given back after its last write. */
+        bool big = aw->size >= API_TRIM_AFTER_BYTES ||
+                   (last && c->exchange.streamed >= API_TRIM_AFTER_BYTES);
 
         free(aw);
         if (big)
@@ -154,6 +159,8 @@ static void conn_on_written(uv_write_t *w, int status) {
                 api_conn_close(c);
                 return;
         }
+        if (!last)
+                return;
         if (then_close) {
                 conn_linger(c);
                 return;
@@ -161,41 +168,56 @@ static void conn_on_written(uv_write_t *w, int status) {
         conn_resume(c);
 }
 
-/* headers: more header lines, or NULL; body NULL: the answer to a HEAD, which says the
- * size of the body it leaves out. */
-static void conn_write(ApiConn *c, int status, const char *content_type, const char *headers,
-                       const char *body, size_t size, bool close) {
-        char head[1024];
-        int n = snprintf(head, sizeof(head),
-                         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                         "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-                         "%s%s%s\r\n", status, status_text(status), content_type, size,
-                         status == 401 ? "WWW-Authenticate: Bearer\r\n" : "", headers ?: "",
-                         close ? "Connection: close\r\n" : "");
-        ApiWrite *aw;
+/* Queue a + b (either may be empty); last: the answer ends with them. */
+static void conn_send(ApiConn *c, const char *a, size_t a_size, const char *b, size_t b_size,
+                      bool last, bool close) {
+        ApiWrite *aw = malloc(sizeof(ApiWrite) + a_size + b_size);
         uv_buf_t buf;
 
-        if (!body)
-                size = 0;
-        aw = n >= 0 && (size_t) n < sizeof(head) ? malloc(sizeof(ApiWrite) + (size_t) n + size)
-                                                 : NULL;
         if (!aw) {
                 api_conn_close(c);
                 return;
         }
-        aw->conn = c;
-        aw->then_close = close;
-        aw->size = (size_t) n + size;
-        memcpy(aw->data, head, (size_t) n);
-        if (size > 0)
-                memcpy(aw->data + n, body, size);
-        buf = uv_buf_init(aw->data, (unsigned) ((size_t) n + size));
+        *aw = (ApiWrite) { .conn = c, .last = last, .then_close = close, .size = a_size + b_size };
+        memcpy(aw->data, a, a_size);
+        if (b_size > 0)
+                memcpy(aw->data + a_size, b, b_size);
+        buf = uv_buf_init(aw->data, (unsigned) (a_size + b_size));
         c->writes++;
         if (uv_write(&aw->req, &c->h.stream, &buf, 1, conn_on_written) < 0) {
                 c->writes--;
                 free(aw);
                 api_conn_close(c);
         }
+}
+
+/* The head: with a Content-Length (size), or framing's header for a stream. */
+static int conn_head(char head[static 1024], int status, const char *content_type,
+                     const char *headers, const char *framing, bool close) {
+        int n = snprintf(head, 1024,
+                         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s"
+                         "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                         "%s%s%s\r\n", status, status_text(status), content_type, framing,
+                         status == 401 ? "WWW-Authenticate: Bearer\r\n" : "", headers ?: "",
+                         close ? "Connection: close\r\n" : "");
+
+        return n >= 0 && n < 1024 ? n : -1;
+}
+
+/* headers: more header lines, or NULL; body NULL: the answer to a HEAD, which says the
+ * size of the body it leaves out. */
+static void conn_write(ApiConn *c, int status, const char *content_type, const char *headers,
+                       const char *body, size_t size, bool close) {
+        char head[1024], length[48];
+        int n;
+
+        (void) snprintf(length, sizeof(length), "Content-Length: %zu\r\n", size);
+        n = conn_head(head, status, content_type, headers, length, close);
+        if (n < 0) {
+                api_conn_close(c);
+                return;
+        }
+        conn_send(c, head, (size_t) n, body, body ? size : 0, true, close);
 }
 
 /* An answer given by the server itself (errors), closing when the request was not whole. */
@@ -244,6 +266,57 @@ void api_respondf(ApiExchange *x, int status, const char *content_type, const ch
         api_respond(x, status, content_type, body, (size_t) n);
 }
 
+void api_stream_begin(ApiExchange *x, int status, const char *content_type) {
+        ApiConn *c = x->conn;
+        char head[1024];
+        int n;
+
+        if (!x->open || x->streaming)
+                return;
+        x->streaming = true;
+        if (!x->http11)
+                c->keep_alive = false;          /* the body ends with the connection */
+        n = conn_head(head, status, content_type, NULL,
+                      x->http11 && !x->head ? "Transfer-Encoding: chunked\r\n" : "",
+                      !c->keep_alive);
+        if (n < 0) {
+                api_conn_close(c);
+                return;
+        }
+        conn_send(c, head, (size_t) n, NULL, 0, false, false);
+}
+
+void api_stream_write(ApiExchange *x, const char *data, size_t size) {
+        char chunk[24];
+        int n = 0;
+
+        if (!x->open || !x->streaming || x->head || size == 0)
+                return;
+        if (x->http11)
+                n = snprintf(chunk, sizeof(chunk), "%zx\r\n", size);
+        x->streamed += size;
+        conn_send(x->conn, chunk, (size_t) n, data, size, false, false);
+        if (x->http11 && !x->conn->closing)
+                conn_send(x->conn, "\r\n", 2, NULL, 0, false, false);
+}
+
+void api_stream_end(ApiExchange *x) {
+        ApiConn *c = x->conn;
+        bool chunked = x->http11 && !x->head;
+
+        if (!x->open || !x->streaming)
+                return;
+        x->open = false;
+        conn_send(c, "0\r\n\r\n", chunked ? 5 : 0, NULL, 0, true, !c->keep_alive);
+}
+
+void api_stream_abort(ApiExchange *x) {
+        if (!x->open)
+                return;
+        x->open = false;                /* no abort callback: the owner knows */
+        api_conn_close(x->conn);
+}
+
 void api_exchange_on_abort(ApiExchange *x, api_abort_cb cb, void *userdata) {
         x->on_abort = cb;
         x->abort_userdata = userdata;
@@ -266,7 +339,9 @@ static void conn_dispatch(ApiConn *c) {
                 return;
         }
         c->exchange = (ApiExchange) { .conn = c, .open = true,
-                                      .head = strcmp(method, "HEAD") == 0 };
+                                      .head = strcmp(method, "HEAD") == 0,
+                                      .http11 = c->req.parser.http_major == 1 &&
+                                                c->req.parser.http_minor >= 1 };
         status = api_server_authorize(s, c, method, c->req.authorization);
         if (status) {
                 api_respondf(&c->exchange, status, "application/json", "{\"error\":\"%s\"}\n",

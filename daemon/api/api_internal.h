@@ -30,6 +30,9 @@ struct ApiExchange {                    /* one request being answered (embedded 
         ApiConn *conn;
         bool open;                      /* handed to the owner, not answered yet */
         bool head;                      /* a HEAD: the answer goes without its body */
+        bool http11;                    /* the request was HTTP/1.1: a stream may be chunked */
+        bool streaming;                 /* api_stream_begin() came: pieces until the end */
+        size_t streamed;                /* bytes of its pieces so far */
         api_abort_cb on_abort;
         void *abort_userdata;
 };

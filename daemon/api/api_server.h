@@ -66,6 +66,17 @@ void api_respond_headers(ApiExchange *x, int status, const char *content_type,
 /* The same as api_respond(), with a formatted body. */
 void api_respondf(ApiExchange *x, int status, const char *content_type, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
+/* A streamed answer, for one too big to make at once: the head now, pieces as the owner
+ * makes them (copied), then the end. An HTTP/1.1 client gets the pieces chunked, an HTTP/1.0
+ * one a body that ends when the connection closes; a HEAD, the head alone. Until the end,
+ * the exchange is open: its abort callback runs should the client go away. */
+void api_stream_begin(ApiExchange *x, int status, const char *content_type);
+void api_stream_write(ApiExchange *x, const char *data, size_t size);
+void api_stream_end(ApiExchange *x);
+/* The owner cannot finish the stream: the connection is closed, so that the client sees a
+ * cut answer, not a short one (no abort callback runs). */
+void api_stream_abort(ApiExchange *x);
+
 /* Before answering later: what to call should the client go away first. */
 void api_exchange_on_abort(ApiExchange *x, api_abort_cb cb, void *userdata);
 

@@ -78,5 +78,11 @@ bool daemon_reload(Daemon *d);
 int daemon_api_start(Daemon *d);
 
 /* metrics.c */
-/* The Prometheus text exposition (format 0.0.4) of d's jobs and itself; caller frees. */
-int metrics_render(Daemon *d, char **ret, size_t *ret_size);
+typedef struct MetricsCursor {  /* how far the exposition has come; zeroed: the start */
+        size_t family, job;
+} MetricsCursor;
+
+/* The next part of the Prometheus text exposition (format 0.0.4) of d's jobs and itself:
+ * at most max_cells job cells (each a family's series of one job) into f. true: it is
+ * complete. The table must not change between the steps of one exposition. */
+bool metrics_render_step(Daemon *d, MetricsCursor *c, FILE *f, size_t max_cells);

@@ -369,3 +369,25 @@ def test_steering_commands(api, tmp_path):
     # Over TCP, writes need the token: a clear refusal without it.
     r = run("pause", "tick", "--url", f"http://127.0.0.1:{d.port}")
     assert r.returncode == 1 and "a token is needed" in r.stderr
+
+
+def test_metrics_are_streamed_to_every_kind_of_client(api):
+    d = api()
+    d.event("run_finished", job="tick")
+    # HTTP/1.1: chunked (http.client puts the chunks together).
+    status, headers, body = request(d.port, "GET", "/metrics")
+    assert status == 200 and dict(headers).get("Transfer-Encoding") == "chunked"
+    check_metrics(body)
+    # HTTP/1.0: no chunks, the body ends with the connection.
+    out = raw(d.port, b"GET /metrics HTTP/1.0\r\n\r\n")
+    head, _, body10 = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and b"Transfer-Encoding" not in head
+    assert b"Connection: close" in head
+    check_metrics(body10)
+    assert metric(body10, "solocron_build_info", version="0.1.0") == 1
+    # HEAD: the head alone, and the connection goes on to the next request.
+    out = raw(d.port, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+                      b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    first, _, rest = out.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200 ") and rest.startswith(b"HTTP/1.1 200 "), out
+    assert rest.endswith(b'{"status":"ok"}\n')

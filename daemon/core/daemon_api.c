@@ -110,11 +110,13 @@ static void health_on_probe(const char *error, void *userdata) {
         free(hw);
 }
 
-/* /healthz, /readyz: ask the store first when it has not been heard of lately. */
+/* /healthz, /readyz: ask the store first when it has not been heard of lately (an answer or
+ * a failure: during an outage too, the store is asked every HEALTH_FRESH_USEC, not at every
+ * request, each of which would wait election_timeout). */
 static void endpoint_health(Daemon *d, ApiExchange *x, bool ready) {
         const StoreHealth *h = &d->env.store_health;
         LeaseStore *s = d->env.lease;
-        int64_t last = h->failing_since_usec > h->ok_usec ? h->failing_since_usec : h->ok_usec;
+        int64_t last = h->noted_usec;
         HealthWait *hw;
 
         if (!s || !s->ops->probe || (last && d->env.now_usec() - last < (int64_t) HEALTH_FRESH_USEC) ||

@@ -27,11 +27,13 @@ typedef struct LeaseClaimStats {        /* solocron_lease_request_duration_secon
 typedef struct StoreHealth {          /* /healthz: has the lease store answered lately? */
         int64_t ok_usec;                /* now_usec() of its last answer; 0: none yet */
         int64_t failing_since_usec;     /* its first failure since then; 0: none */
-        char why[256];                  /* that failure */
+        int64_t noted_usec;             /* the last answer or failure; 0: none yet */
+        char why[256];                  /* the last failure */
 } StoreHealth;
 
 /* The store answered (error NULL) or did not, now. */
 static inline void store_health_note(StoreHealth *h, int64_t now, const char *error) {
+        h->noted_usec = now;
         if (!error) {
                 h->ok_usec = now;
                 h->failing_since_usec = 0;

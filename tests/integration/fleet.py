@@ -103,6 +103,13 @@ class EtcdCluster:
         self.members[i]["proc"].kill()
         self.members[i]["proc"].wait()
 
+    def restart(self, i):
+        """Start member i again (after kill) on its data directory, and wait until it
+        answers."""
+        cluster = ",".join(f"{m['name']}=http://127.0.0.1:{m['peer']}" for m in self.members)
+        self.members[i]["proc"] = self._start(self.members[i], cluster)
+        self.wait_healthy()
+
     def stop(self):
         for m in self.members:
             if m["proc"].poll() is None:

@@ -58,7 +58,7 @@ class Backend:
             self.server.stop()
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", "etcd"])
 def backend(request, tmp_path):
     b = Backend(request.param, tmp_path)
     yield b
@@ -216,3 +216,55 @@ def test_the_fleet_history_from_any_replica(fleet, backend):
     assert call(rs[1], "GET", "/v1/jobs/tick/runs?limit=0")[0] == 400
     assert call(rs[1], "GET", "/v1/jobs/tick/runs?since=yesterday")[0] == 400
     assert call(rs[1], "GET", "/v1/jobs/nope/runs")[0] == 404
+
+
+def poll_until(d, path, status, timeout=40):
+    """GET path until it answers status: every answer on the way."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen.append(call(d, "GET", path))
+        if seen[-1][0] == status:
+            return seen
+        time.sleep(0.1)        # the pace of the polling, not a wait for an event
+    raise AssertionError(f"{path} never answered {status}: {seen[-5:]}")
+
+
+@pytest.mark.parametrize("backend", ["etcd"], indirect=True)
+def test_healthz_follows_the_store(fleet, backend):
+    """/healthz: 200 while etcd answers; 503 with the reason once it has not answered for
+    longer than the lease's TTL (3s), while /readyz stays 200; 200 again once it is back."""
+    d, = fleet("""jobs:
+  - name: yearly
+    schedule: "0 0 1 1 *"
+    command: 'true'
+""", n=1)
+    d.event("ready")
+    assert call(d, "GET", "/readyz") == (200, {"status": "ready"})
+    assert call(d, "GET", "/healthz") == (200, {"status": "ok"})
+    backend.server.kill(0)
+    down = time.monotonic()
+    seen = poll_until(d, "/healthz", 503)
+    assert time.monotonic() - down > 3
+    status, body = seen[-1]
+    assert body["status"] == "unhealthy", body
+    assert body["reason"].startswith("the etcd lease store has not answered for "), body
+    assert "connection refused" in body["reason"], body
+    # On the way: healthy, then degraded (failing, but not for that long yet).
+    assert all(s == 200 for s, _ in seen[:-1]) and ("degraded" in [b["status"] for _, b in seen])
+    # While it stays down: unhealthy, and most answers come at once from what is known: the
+    # store is asked again every 5 s (each time for up to election_timeout), not each time.
+    slow = 0
+    until = time.monotonic() + 12
+    while time.monotonic() < until:
+        t = time.monotonic()
+        status, body = call(d, "GET", "/healthz")
+        slow += time.monotonic() - t > 1
+        assert status == 503 and body["status"] == "unhealthy", body
+        time.sleep(0.1)
+    assert slow <= 3
+    # Ready all the same: it started, and has reached the store before.
+    assert call(d, "GET", "/readyz")[0] == 200
+    backend.server.restart(0)
+    status, body = poll_until(d, "/healthz", 200)[-1]
+    assert body == {"status": "ok"}, body

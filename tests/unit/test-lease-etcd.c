@@ -438,11 +438,34 @@ static void store_close(TestLoop *tl, LeaseStore *s) {
 typedef struct Outcome {
         bool done, lost, expired, watch_over;
         LeaseResult result;
+        LeaseHeld held;
         LeaseClaim *claim;
         uint64_t token;
         uint64_t t_start, t_done, t_lost;
         char key[256], detail[512], why[512];
+        bool has_record;        /* HELD: the record found, copied */
+        LeaseRecord record;
+        char rec_run[64], rec_host[64], rec_status[32], rec_manual[72];
 } Outcome;
+
+static const char *copy_str(char *buf, size_t n, const char *s) {
+        if (!s)
+                return NULL;
+        (void) snprintf(buf, n, "%s", s);
+        return buf;
+}
+
+static void outcome_keep_record(Outcome *o, const LeaseRecord *r) {
+        o->has_record = r != NULL;
+        if (!r)
+                return;
+        o->record = *r;
+        o->record.job = NULL;
+        o->record.run_id = copy_str(o->rec_run, sizeof(o->rec_run), r->run_id);
+        o->record.host = copy_str(o->rec_host, sizeof(o->rec_host), r->host);
+        o->record.status = copy_str(o->rec_status, sizeof(o->rec_status), r->status);
+        o->record.manual = copy_str(o->rec_manual, sizeof(o->rec_manual), r->manual);
+}
 
 static void on_claimed(LeaseClaim *c, LeaseResult r, const LeaseInfo *info, void *userdata) {
         Outcome *o = userdata;
@@ -460,6 +483,8 @@ static void on_claimed(LeaseClaim *c, LeaseResult r, const LeaseInfo *info, void
                 o->claim = NULL;
                 ASSERT_TRUE(info->detail && *info->detail);
                 (void) snprintf(o->detail, sizeof(o->detail), "%s", info->detail);
+                o->held = info->held;
+                outcome_keep_record(o, info->record);
         }
         ASSERT_STREQ(info->key, o->key);
 }
@@ -473,15 +498,13 @@ static void on_lost(LeaseClaim *c, const char *why, void *userdata) {
         (void) snprintf(o->why, sizeof(o->why), "%s", why);
 }
 
-static void claim(LeaseStore *s, const char *job, int64_t when, unsigned attempt, Outcome *o) {
-        LeaseRequest req = { .job = job, .scheduled = when, .run_id = "run-1", .attempt = attempt,
-                             .takeover = attempt > 1 };
+static void claim_req(LeaseStore *s, const LeaseRequest *req, Outcome *o) {
         LeaseCallbacks cb = { .claimed = on_claimed, .lost = on_lost, .userdata = o };
         LeaseInfo info = {};
         LeaseResult r;
 
         *o = (Outcome) { .t_start = mono_ms() };
-        r = s->ops->claim(s, &req, &cb, &o->claim, &info);
+        r = s->ops->claim(s, req, &cb, &o->claim, &info);
         if (r == LEASE_PENDING) {
                 ASSERT_TRUE(o->claim && info.key);
                 (void) snprintf(o->key, sizeof(o->key), "%s", info.key);
@@ -491,6 +514,11 @@ static void claim(LeaseStore *s, const char *job, int64_t when, unsigned attempt
         o->done = true;
         o->result = r;
         (void) snprintf(o->detail, sizeof(o->detail), "%s", info.detail);
+}
+
+static void claim(LeaseStore *s, const char *job, int64_t when, unsigned attempt, Outcome *o) {
+        claim_req(s, &(LeaseRequest) { .job = job, .scheduled = when, .run_id = "run-1",
+                                       .attempt = attempt, .takeover = attempt > 1 }, o);
 }
 
 /* The marker a claim leaves beside the firing's key. */
@@ -1462,6 +1490,406 @@ TEST(tls_with_client_certificate) {
 }
 
 /* ---- figures ---- */
+
+/* ---- the API's queries: pause, history, probe ---- */
+
+#define ANSWER_MAX 32
+
+typedef struct Answer {         /* one query's answer, copied */
+        bool done, failed;
+        uint64_t t_start, t_done;
+        char error[512];
+        size_t n;
+        LeaseRecord rec[ANSWER_MAX];
+        char str[ANSWER_MAX][5][72];    /* the records' strings; the jobs' names */
+} Answer;
+
+static Answer answers[4];
+
+static void answer_begin(Answer *a) {
+        memset(a, 0, sizeof(*a));
+        a->t_start = mono_ms();
+}
+
+static void answer_end(Answer *a, const char *error) {
+        ASSERT_TRUE(!a->done);          /* exactly once */
+        a->done = true;
+        a->t_done = mono_ms();
+        a->failed = error != NULL;
+        if (error)
+                (void) snprintf(a->error, sizeof(a->error), "%s", error);
+}
+
+static void on_records(const LeaseRecord *records, size_t n, const char *error, void *userdata) {
+        Answer *a = userdata;
+
+        answer_end(a, error);
+        ASSERT_TRUE(n <= ANSWER_MAX && (!error || n == 0));
+        a->n = n;
+        for (size_t i = 0; i < n; i++) {
+                char (*s)[72] = a->str[i];
+
+                a->rec[i] = records[i];
+                a->rec[i].job = copy_str(s[0], 72, records[i].job);
+                a->rec[i].run_id = copy_str(s[1], 72, records[i].run_id);
+                a->rec[i].host = copy_str(s[2], 72, records[i].host);
+                a->rec[i].status = copy_str(s[3], 72, records[i].status);
+                a->rec[i].manual = copy_str(s[4], 72, records[i].manual);
+        }
+}
+
+static void on_jobs(char *const *jobs, size_t n, const char *error, void *userdata) {
+        Answer *a = userdata;
+
+        answer_end(a, error);
+        ASSERT_TRUE(n <= ANSWER_MAX && (!error || n == 0));
+        a->n = n;
+        for (size_t i = 0; i < n; i++)
+                copy_str(a->str[i][0], 72, jobs[i]);
+}
+
+static void on_done(const char *error, void *userdata) {
+        answer_end(userdata, error);
+}
+
+static void ask_history(LeaseStore *s, const char *job, int64_t since, unsigned limit,
+                        Answer *a) {
+        answer_begin(a);
+        s->ops->history(s, job, since, limit, on_records, a);
+}
+
+static void ask_paused(LeaseStore *s, const char *job, bool paused, Answer *a) {
+        answer_begin(a);
+        s->ops->set_paused(s, job, paused, "api on test", on_done, a);
+}
+
+static void ask_list(LeaseStore *s, Answer *a) {
+        answer_begin(a);
+        s->ops->list_paused(s, on_jobs, a);
+}
+
+static void ask_probe(LeaseStore *s, Answer *a) {
+        answer_begin(a);
+        s->ops->probe(s, on_done, a);
+}
+
+/* The answer, which must come within the election timeout and say no error. */
+static Answer *answered(TestLoop *tl, Answer *a) {
+        ASSERT_TRUE(RUN_UNTIL(tl, a->done, 5000));
+        if (a->failed)
+                TEST_FAIL("unexpected error: %s", a->error);
+        return a;
+}
+
+static void assert_jobs(const Answer *a, const char *const *want) {
+        size_t n = 0;
+
+        for (; want[n]; n++) {
+                ASSERT_TRUE(n < a->n);
+                ASSERT_STREQ(a->str[n][0], want[n]);
+        }
+        ASSERT_EQ(a->n, n);
+}
+
+static void held_paused(TestLoop *tl, LeaseStore *s, const char *job, unsigned attempt) {
+        Outcome o;
+
+        claim(s, job, T0, attempt, &o);
+        ASSERT_TRUE(RUN_UNTIL(tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_HELD);
+        ASSERT_EQ(o.held, LEASE_HELD_PAUSED);
+        ASSERT_TRUE(!o.has_record);
+        ASSERT_TRUE(strstr(o.detail, "the job is paused (by api on test at "));
+}
+
+TEST(pause_holds_firings_and_takeovers_not_manual_runs) {
+        const Etcd *e = shared_etcd();
+        const char *ep[] = { e->url, NULL };
+        LeaseRequest manual = { .job = "nightly", .scheduled = T0 + 5, .manual = "key-1",
+                                .run_id = "run-m", .attempt = 1 };
+        Answer *q = &answers[0];
+        TestLoop tl;
+        LeaseStore *a, *b;
+        Outcome o, om;
+        Kv kv;
+
+        tl_init(&tl);
+        a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-a", .prefix = "pause" });
+        b = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-b", .prefix = "pause" });
+        ask_paused(a, "nightly", true, q);
+        answered(&tl, q);
+        kv = kv_get(e, "pause/:paused/nightly");
+        ASSERT_TRUE(kv.found && kv.lease == 0);         /* it stays until resumed */
+        ASSERT_STREQ(json_string_value(json_object_get(kv.record, "by")), "api on test");
+        ASSERT_TRUE(json_string_value(json_object_get(kv.record, "at")));
+        json_decref(kv.record);
+
+        /* Every replica's claims of its firings stand down, takeovers too; nothing is put. */
+        held_paused(&tl, b, "nightly", 1);
+        held_paused(&tl, a, "nightly", 2);
+        ASSERT_TRUE(!kv_get(e, "pause/nightly/2026-11-23T06:00:00Z").found);
+        ASSERT_TRUE(!kv_get(e, "pause/nightly/2026-11-23T06:00:00Z/claimed").found);
+        claim(b, "daily", T0, 1, &o);                   /* another job is not paused */
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_WON);
+        b->ops->cancel(o.claim);
+
+        /* A manual run ignores the pause, under a key of its own, and runs once. */
+        claim_req(b, &manual, &om);
+        ASSERT_STREQ(om.key, "pause/nightly/manual-key-1");
+        ASSERT_TRUE(RUN_UNTIL(&tl, om.done, 5000));
+        ASSERT_EQ(om.result, LEASE_WON);
+        kv = kv_get(e, om.key);
+        ASSERT_STREQ(json_string_value(json_object_get(kv.record, "manual")), "key-1");
+        ASSERT_STREQ(json_string_value(json_object_get(kv.record, "scheduled")),
+                     "2026-11-23T06:00:05Z");
+        json_decref(kv.record);
+        manual.run_id = "run-x";
+        claim_req(a, &manual, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_HELD);
+        ASSERT_EQ(o.held, LEASE_HELD_RUNNING);
+        ASSERT_TRUE(o.has_record);                      /* the first run, to answer with */
+        ASSERT_STREQ(o.record.run_id, "run-m");
+        ASSERT_STREQ(o.record.host, "host-b");
+        ASSERT_STREQ(o.record.status, "running");
+        ASSERT_STREQ(o.record.manual, "key-1");
+        ASSERT_EQ(o.record.scheduled, T0 + 5);
+        ASSERT_EQ(o.record.fencing_token, om.token);
+        b->ops->finish(om.claim, &(LeaseEnd) { "failed", 3, 1500 });
+        (void) uv_run(&tl.loop, UV_RUN_DEFAULT);        /* the final record is written */
+        claim_req(a, &manual, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_HELD);
+        ASSERT_EQ(o.held, LEASE_HELD_DONE);
+        ASSERT_STREQ(o.record.run_id, "run-m");
+        ASSERT_STREQ(o.record.status, "failed");
+        ASSERT_EQ(o.record.exit_status, 3);
+        ASSERT_EQ(o.record.duration_msec, 1500);
+        ASSERT_EQ(o.record.fencing_token, om.token);
+
+        /* The paused jobs, exactly; resumed from another replica. */
+        ask_paused(b, "weekly", true, q);
+        answered(&tl, q);
+        ask_list(a, q);
+        assert_jobs(answered(&tl, q), (const char *[]) { "nightly", "weekly", NULL });
+        ask_paused(b, "nightly", false, q);
+        answered(&tl, q);
+        ask_list(a, q);
+        assert_jobs(answered(&tl, q), (const char *[]) { "weekly", NULL });
+        claim(a, "nightly", T0, 1, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_WON);
+        a->ops->cancel(o.claim);
+        ask_paused(a, "weekly", false, q);
+        answered(&tl, q);
+        ask_paused(a, "weekly", false, q);              /* not paused: nothing to do */
+        answered(&tl, q);
+        ask_list(b, q);
+        assert_jobs(answered(&tl, q), (const char *[]) { NULL });
+        store_close(&tl, a);
+        store_close(&tl, b);
+        tl_done(&tl);
+}
+
+/* A firing (or manual run) claimed, won and finished by s; returns its fencing token once
+ * its final record is written. */
+static uint64_t run_firing(TestLoop *tl, LeaseStore *s, const LeaseRequest *req,
+                           const LeaseEnd *end) {
+        Outcome o;
+
+        claim_req(s, req, &o);
+        ASSERT_TRUE(RUN_UNTIL(tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_WON);
+        s->ops->finish(o.claim, end);
+        (void) uv_run(&tl->loop, UV_RUN_DEFAULT);       /* idle: the record is written */
+        return o.token;
+}
+
+static void assert_scheduled(const Answer *a, const int64_t *want, size_t n) {
+        ASSERT_EQ(a->n, n);
+        for (size_t i = 0; i < n; i++)
+                if (a->rec[i].scheduled != want[i])
+                        TEST_FAIL("record %zu: scheduled %" PRId64 ", not %" PRId64, i,
+                                  a->rec[i].scheduled, want[i]);
+}
+
+TEST(history_since_limit_and_manual_runs) {
+        const Etcd *e = shared_etcd();
+        const char *ep[] = { e->url, NULL };
+        int64_t now = time(NULL), want[16];
+        uint64_t t_old, t_recent, t_gone;
+        Answer *q = &answers[0];
+        LeaseStore *s[2];
+        Outcome o, run;
+        TestLoop tl;
+
+        tl_init(&tl);
+        s[0] = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-a", .prefix = "hist" });
+        s[1] = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-b", .prefix = "hist" });
+        /* 20 days ago; ten about two hours ago, a minute apart; a minute ago */
+        t_old = run_firing(&tl, s[1], &(LeaseRequest) { .job = "walk", .run_id = "old",
+                                                        .scheduled = now - 20 * 86400,
+                                                        .attempt = 1 },
+                           &(LeaseEnd) { "succeeded", 0, 10 });
+        for (int i = 0; i < 10; i++)
+                (void) run_firing(&tl, s[i % 2], &(LeaseRequest) { .job = "walk", .run_id = "r",
+                                                                   .scheduled = now - 7200 - 60 * i,
+                                                                   .attempt = 1 },
+                                  &(LeaseEnd) { "failed", i + 1, 100 * i });
+        t_recent = run_firing(&tl, s[0], &(LeaseRequest) { .job = "walk", .scheduled = now - 60,
+                                                           .run_id = "recent", .attempt = 1 },
+                              &(LeaseEnd) { "succeeded", 0, 1200 });
+        (void) run_firing(&tl, s[0], &(LeaseRequest) { .job = "walk", .scheduled = now - 100000,
+                                                       .manual = "m2", .run_id = "m2",
+                                                       .attempt = 1 },
+                          &(LeaseEnd) { "succeeded", 0, 5 });
+        (void) run_firing(&tl, s[1], &(LeaseRequest) { .job = "walk", .scheduled = now - 45,
+                                                       .manual = "m1", .run_id = "m1",
+                                                       .attempt = 1 },
+                          &(LeaseEnd) { "failed", 2, 700 });
+        (void) run_firing(&tl, s[1], &(LeaseRequest) { .job = "other", .scheduled = now - 50,
+                                                       .run_id = "o", .attempt = 1 },
+                          &(LeaseEnd) { "succeeded", 0, 1 });
+        /* One whose holder let go without a final record (its marker stays), one running. */
+        claim(s[0], "walk", now - 90, 1, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_WON);
+        t_gone = o.token;
+        s[0]->ops->cancel(o.claim);
+        (void) uv_run(&tl.loop, UV_RUN_DEFAULT);        /* revoked: the key went with it */
+        claim(s[1], "walk", now - 30, 1, &run);
+        ASSERT_TRUE(RUN_UNTIL(&tl, run.done, 5000));
+        ASSERT_EQ(run.result, LEASE_WON);
+
+        /* Everything, newest first, from either replica. */
+        want[0] = now - 30, want[1] = now - 45, want[2] = now - 60, want[3] = now - 90;
+        for (int i = 0; i < 10; i++)
+                want[4 + i] = now - 7200 - 60 * i;
+        want[14] = now - 100000, want[15] = now - 20 * 86400;
+        ask_history(s[1], "walk", 0, 1000, q);
+        assert_scheduled(answered(&tl, q), want, 16);
+        ask_history(s[0], "walk", 0, 100, q);
+        assert_scheduled(answered(&tl, q), want, 16);
+        ASSERT_STREQ(q->rec[0].status, "running");
+        ASSERT_STREQ(q->rec[0].host, "host-b");
+        ASSERT_EQ(q->rec[0].fencing_token, run.token);
+        ASSERT_EQ(q->rec[0].finished, 0);
+        ASSERT_TRUE(!q->rec[0].manual);
+        ASSERT_STREQ(q->rec[1].manual, "m1");
+        ASSERT_STREQ(q->rec[1].status, "failed");
+        ASSERT_EQ(q->rec[1].exit_status, 2);
+        ASSERT_EQ(q->rec[1].duration_msec, 700);
+        ASSERT_STREQ(q->rec[2].job, "walk");
+        ASSERT_STREQ(q->rec[2].run_id, "recent");
+        ASSERT_STREQ(q->rec[2].host, "host-a");
+        ASSERT_EQ(q->rec[2].pid, getpid());
+        ASSERT_STREQ(q->rec[2].status, "succeeded");
+        ASSERT_EQ(q->rec[2].exit_status, 0);
+        ASSERT_EQ(q->rec[2].duration_msec, 1200);
+        ASSERT_EQ(q->rec[2].fencing_token, t_recent);
+        ASSERT_TRUE(q->rec[2].started > 0 && q->rec[2].finished >= q->rec[2].started);
+        ASSERT_STREQ(q->rec[3].status, "abandoned");
+        ASSERT_STREQ(q->rec[3].host, "host-a");
+        ASSERT_EQ(q->rec[3].fencing_token, t_gone);
+        ASSERT_EQ(q->rec[3].exit_status, -1);
+        for (int i = 0; i < 10; i++) {
+                ASSERT_STREQ(q->rec[4 + i].host, i % 2 ? "host-b" : "host-a");
+                ASSERT_EQ(q->rec[4 + i].exit_status, i + 1);
+        }
+        ASSERT_STREQ(q->rec[14].manual, "m2");
+        ASSERT_EQ(q->rec[15].fencing_token, t_old);
+
+        /* limit: the newest. These take one window, two, then all that is older. */
+        ask_history(s[0], "walk", 0, 3, q);
+        assert_scheduled(answered(&tl, q), want, 3);
+        ask_history(s[0], "walk", 0, 5, q);
+        assert_scheduled(answered(&tl, q), want, 5);
+        ask_history(s[0], "walk", 0, 12, q);
+        assert_scheduled(answered(&tl, q), want, 12);
+        /* since: nothing scheduled before it (a manual run: asked for before it) */
+        ask_history(s[0], "walk", now - 3 * 3600, 100, q);
+        assert_scheduled(answered(&tl, q), want, 14);
+        ask_history(s[0], "walk", now - 60, 100, q);
+        assert_scheduled(answered(&tl, q), want, 3);
+        ask_history(s[0], "walk", now - 60, 2, q);
+        assert_scheduled(answered(&tl, q), want, 2);
+        ask_history(s[0], "walk", now + 3600, 100, q);
+        assert_scheduled(answered(&tl, q), want, 0);
+        ask_history(s[0], "never", 0, 100, q);
+        assert_scheduled(answered(&tl, q), want, 0);
+
+        s[1]->ops->cancel(run.claim);
+        store_close(&tl, s[0]);
+        store_close(&tl, s[1]);
+        tl_done(&tl);
+}
+
+/* Starts one of each query; returns them, unanswered. */
+static void ask_all(LeaseStore *s) {
+        ask_history(s, "any", 0, 10, &answers[0]);
+        ask_probe(s, &answers[1]);
+        ask_list(s, &answers[2]);
+        ask_paused(s, "any", true, &answers[3]);
+        for (int i = 0; i < 4; i++)
+                ASSERT_TRUE(!answers[i].done);
+}
+
+/* Close s with every kind of query outstanding: each is answered during close(). */
+static void close_with_queries(TestLoop *tl, LeaseStore *s) {
+        bool closed = false;
+
+        ask_all(s);
+        s->ops->close(s, on_closed, &closed);
+        for (int i = 0; i < 4; i++) {
+                ASSERT_TRUE(answers[i].done && answers[i].failed);
+                ASSERT_STREQ(answers[i].error, "the etcd lease store is closing");
+        }
+        ASSERT_TRUE(RUN_UNTIL(tl, closed, 20000));
+}
+
+TEST(queries_while_etcd_is_down_and_at_close) {
+        const char *ep[2] = {};
+        Answer *q = &answers[0];
+        Etcd e = {};
+        TestLoop tl;
+        LeaseStore *a;
+
+        etcd_start_n(&e, 1, false);
+        etcd_launch(&e, 1);
+        ep[0] = e.url;
+        tl_init(&tl);
+        a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .election_ms = 1000 });
+        ask_probe(a, q);
+        answered(&tl, q);
+        close_with_queries(&tl, a);                     /* requests in flight */
+
+        a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .election_ms = 1000 });
+        etcd_kill(&e);
+        /* The deadlines come from the loop's time, which etcd_kill() has left behind. */
+        uv_update_time(&tl.loop);
+        ask_history(a, "any", 0, 10, &answers[0]);
+        ask_probe(a, &answers[1]);
+        ask_list(a, &answers[2]);
+        ask_paused(a, "any", true, &answers[3]);
+        ASSERT_TRUE(RUN_UNTIL(&tl, answers[0].done && answers[1].done && answers[2].done &&
+                                   answers[3].done, 5000));
+        for (int i = 0; i < 4; i++) {
+                q = &answers[i];
+                fprintf(stderr, "  answer %d after %" PRIu64 " ms: %s\n", i, q->t_done - q->t_start,
+                        q->error);
+                ASSERT_TRUE(q->failed);
+                /* Not before the election timeout (less a millisecond or so: see
+                 * etcd_dies_mid_run_then_down_at_claim), not much after. */
+                ASSERT_TRUE(q->t_done - q->t_start >= 1000 - 5 && q->t_done - q->t_start < 2000);
+                ASSERT_TRUE(strstr(q->error, "no usable answer from etcd within 1000 ms"));
+                ASSERT_TRUE(strstr(q->error, "connection refused"));
+        }
+        close_with_queries(&tl, a);                     /* requests waiting for a retry */
+        tl_done(&tl);
+        etcd_stop(&e);
+}
+
 
 static int cmp_u64(const void *a, const void *b) {
         uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;

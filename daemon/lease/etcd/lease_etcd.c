@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* The etcd lease backend, through etcd's v3 HTTP/JSON gateway, every request asynchronous on
- * the loop (http.c). One firing is one key, PREFIX/JOB/SCHEDULED-UTC, holding a JSON record,
- * and a marker beside it, KEY/claimed, that says the firing was claimed; every claim has a
- * short lease of its own (lease_etcd_claim.c):
+ * the loop (http.c). One firing is one key, PREFIX/JOB/SCHEDULED-UTC (a manual run's:
+ * PREFIX/JOB/manual-KEY), holding a JSON record, and a marker beside it, KEY/claimed, that
+ * says the firing was claimed; every claim has a short lease of its own (lease_etcd_claim.c):
  *
- *   claim    lease/grant TTL → kv/txn "if neither the key nor the marker exists, put the
+ *   claim    lease/grant TTL → kv/txn "if neither the key nor the marker exists, and the job
+ *            is not paused (no PREFIX/:paused/JOB; a manual run does not ask), put the
  *            running record on that lease and its copy, the marker, on the history lease,
- *            else range both" → WON, fencing token = the txn's revision (the key's
- *            mod_revision: etcd revisions only grow), or HELD naming the holder or the final
- *            status. A record on our own lease is ours: a retried txn whose first try did
- *            commit still wins. A loser revokes its lease at once.
+ *            else range all three" → WON, fencing token = the txn's revision (the key's
+ *            mod_revision: etcd revisions only grow), or HELD naming the holder, the final
+ *            status or the pause. A record on our own lease is ours: a retried txn whose
+ *            first try did commit still wins. A loser revokes its lease at once.
  *   orphaned the key goes with its holder's lease, the marker stays: a replica that claims
  *            the firing after its holder died (catch-up, a slow replica) finds the marker
  *            alone and stands down, HELD "HOST pid N (its lease expired)", as it would have
@@ -34,6 +35,8 @@
  *            its record names the old holder as abandoned: the last running record a claim
  *            or watch of this store saw, or the marker a claim found (the seen cache,
  *            lease_etcd_record.c).
+ *
+ *   api      the history, pause markers and the probe: lease_etcd_fleet.c.
  *
  * Every request goes through an EtcdCall (lease_etcd_call.c): the current endpoint first, the
  * next one on a connection error, a 5xx or a malformed reply; after a round of failures a
@@ -211,7 +214,7 @@ static void etcd_on_http_closed(void *userdata) {
 
 /* Closing, and every background write and revoke is over: close the client, then the timer. */
 void lease_etcd_store_maybe_closed(EtcdStore *s) {
-        if (!s->closing || s->claims || s->history_call || s->http_closing)
+        if (!s->closing || s->claims || s->queries || s->history_call || s->http_closing)
                 return;
         s->http_closing = true;
         (void) uv_timer_stop(&s->timer);
@@ -228,6 +231,7 @@ static void etcd_close(LeaseStore *store, void (*done)(void *userdata), void *us
         s->close_userdata = userdata;
         while (s->watches)
                 lease_etcd_unwatch(s->watches);
+        lease_etcd_queries_close(s);    /* answered: the store is closing */
         /* Pending and won claims are let go (their leases revoked); final writes go on until
          * their deadline, so that a run that ended keeps its proof. */
         for (c = s->claims; c; c = next) {
@@ -252,6 +256,10 @@ static const LeaseOps lease_etcd_ops = {
         .cancel = lease_etcd_cancel,
         .watch = lease_etcd_watch,
         .unwatch = lease_etcd_unwatch,
+        .history = lease_etcd_history,
+        .set_paused = lease_etcd_set_paused,
+        .list_paused = lease_etcd_list_paused,
+        .probe = lease_etcd_probe,
         .close = etcd_close,
 };
 

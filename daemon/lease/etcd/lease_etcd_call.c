@@ -14,7 +14,8 @@
 #include "lease_etcd_internal.h"
 #include "macro.h"
 
-#define ETCD_REPLY_MAX          (64U * 1024U)   /* a reply carries one record at most */
+#define ETCD_REPLY_MAX          (64U * 1024U)   /* a reply carries one record at most, unless
+                                                 * its call says (EtcdCall.reply_max) */
 #define ETCD_ATTEMPT_MAX_MS     2000U           /* one request to one endpoint: a proposal made
                                                  * while there is no leader hangs until then */
 #define ETCD_BACKOFF_MAX_MS     2000U
@@ -323,7 +324,7 @@ static void call_attempt(EtcdCall *k) {
                                        .on_data = stream ? call_on_stream_data : NULL,
                                        .connect_timeout_ms = (uint32_t) (left < ETCD_ATTEMPT_MAX_MS ?
                                                                          left : ETCD_ATTEMPT_MAX_MS),
-                                       .max_body = ETCD_REPLY_MAX,
+                                       .max_body = k->reply_max ?: ETCD_REPLY_MAX,
                                        .ca_file = s->ca_file,
                                        .client_cert = s->cert_file,
                                        .client_key = s->key_file,

@@ -38,6 +38,11 @@ static json_t *compare(const char *key64, bool create, uint64_t expect) {
                          create ? "create_revision" : "mod_revision", u64_to_string(expect, e));
 }
 
+/* The job is not paused: its pause marker does not exist. */
+static json_t *compare_absent(const char *key64) {
+        return json_pack("{s:s,s:s,s:s}", "key", key64, "target", "VERSION", "version", "0");
+}
+
 static json_t *put(const char *key64, const char *value64, uint64_t lease) {
         char l[21];
 
@@ -49,16 +54,25 @@ static json_t *range(const char *key64) {
         return json_pack("{s:{s:s}}", "request_range", "key", key64);
 }
 
-/* The election: if the key (and, unless a takeover, the marker) was never created: put the
- * record on the short lease and the marker on the history lease; else range both. */
+/* The election: if the key (and, unless a takeover, the marker) was never created and the
+ * job is not paused (unless a manual run): put the record on the short lease and the marker
+ * on the history lease; else range all three. A pause holds back takeovers too: it means
+ * that no run of the schedule starts anywhere until it is lifted, and the run of a holder
+ * that died while the job was paused is not started again elsewhere. */
 static json_t *body_claim(const LeaseClaim *c, const char *value64) {
-        json_t *cmp = c->takeover ? json_pack("[o]", compare(c->key64, true, 0)) :
-                      json_pack("[o,o]", compare(c->key64, true, 0), compare(c->mark64, true, 0));
+        json_t *cmp = json_pack("[o]", compare(c->key64, true, 0)), *failure;
 
-        return json_pack("{s:o,s:[o,o],s:[o,o]}", "compare", cmp,
+        if (cmp && !c->takeover)
+                (void) json_array_append_new(cmp, compare(c->mark64, true, 0));
+        if (cmp && c->pause64)
+                (void) json_array_append_new(cmp, compare_absent(c->pause64));
+        failure = json_pack("[o,o]", range(c->key64), range(c->mark64));
+        if (failure && c->pause64)
+                (void) json_array_append_new(failure, range(c->pause64));
+        return json_pack("{s:o,s:[o,o],s:o}", "compare", cmp,
                          "success", put(c->key64, value64, c->lease),
                                     put(c->mark64, value64, c->history),
-                         "failure", range(c->key64), range(c->mark64));
+                         "failure", failure);
 }
 
 /* The final record: if the key is still ours (or, CREATE, gone): put the record on the
@@ -76,11 +90,11 @@ static json_t *body_final(const LeaseClaim *c, const char *value64) {
 /* A txn's outcome: succeeded (proto3 omits false) with the revision of the put, or the
  * ranges its failure branch ran (ret_ranges[i] NULL: none), for lease_etcd_range_reply_kv(). */
 static int txn_parse(EtcdCall *k, const json_t *reply, bool *ret_won, uint64_t *ret_revision,
-                     const json_t *ret_ranges[static 2]) {
+                     const json_t *ret_ranges[static 3]) {
         const json_t *ok = json_object_get(reply, "succeeded");
         const json_t *responses = json_object_get(reply, "responses");
 
-        ret_ranges[0] = ret_ranges[1] = NULL;
+        ret_ranges[0] = ret_ranges[1] = ret_ranges[2] = NULL;
         if (ok && !json_is_boolean(ok))
                 goto bad;
         *ret_won = json_is_true(ok);
@@ -91,7 +105,7 @@ static int txn_parse(EtcdCall *k, const json_t *reply, bool *ret_won, uint64_t *
                                              -EAGAIN) : 0;
         if (!json_is_array(responses))
                 goto bad;
-        for (size_t i = 0; i < 2; i++)
+        for (size_t i = 0; i < 3; i++)
                 ret_ranges[i] = json_object_get(json_array_get(responses, i), "response_range");
         return 0;
 bad:
@@ -111,6 +125,7 @@ static void claim_free(LeaseClaim *c) {
         free(c->key);
         free(c->key64);
         free(c->mark64);
+        free(c->pause64);
         json_decref(c->record);
         free(c);
         lease_etcd_store_maybe_closed(s);
@@ -149,9 +164,11 @@ static int claim_on_revoked(EtcdCall *k, json_t *reply, int error, void *owner) 
         return 0;
 }
 
-/* The outcome of a PENDING claim other than WON: tell the daemon, then let go. */
-static void claim_conclude(LeaseClaim *c, LeaseResult result, LeaseHeld held) {
-        LeaseInfo info = { .detail = c->detail, .key = c->key, .held = held };
+/* The outcome of a PENDING claim other than WON: tell the daemon, then let go. record: the
+ * record found (HELD), or NULL. */
+static void claim_conclude(LeaseClaim *c, LeaseResult result, LeaseHeld held,
+                           const LeaseRecord *record) {
+        LeaseInfo info = { .detail = c->detail, .key = c->key, .held = held, .record = record };
 
         c->state = CLAIM_DONE;          /* close() leaves it to us */
         c->cb.claimed(c, result, &info, c->cb.userdata);
@@ -167,7 +184,7 @@ static void claim_unavailable(LeaseClaim *c, EtcdCall *k, int error) {
         else
                 (void) snprintf(c->detail, sizeof(c->detail), "%s",
                                 k->why[0] ? k->why : lease_etcd_errno_text(error, e));
-        claim_conclude(c, LEASE_UNAVAILABLE, 0);
+        claim_conclude(c, LEASE_UNAVAILABLE, 0, NULL);
 }
 
 static void claim_on_renew(Alarm *a);
@@ -186,32 +203,81 @@ static int claim_elect(LeaseClaim *c);
 
 static void claim_out_of_memory(LeaseClaim *c) {
         (void) snprintf(c->detail, sizeof(c->detail), "out of memory");
-        claim_conclude(c, LEASE_UNAVAILABLE, 0);
+        claim_conclude(c, LEASE_UNAVAILABLE, 0, NULL);
 }
 
 /* The key is gone and the marker is not: the firing was claimed and its holder's lease went
  * (it died, or let go without a final record). Not new: HELD, as while its holder lived; a
  * takeover claim may run it again, and its record names this holder. */
 static void claim_abandoned(LeaseClaim *c, const Kv *mark) {
+        bool running = lease_etcd_record_is_running(mark->record);
+        LeaseRecord rec;
+        bool found;
         size_t n;
 
-        if (lease_etcd_record_is_running(mark->record))
+        if (running)
                 lease_etcd_seen_put(c->store, c->key, mark->record, mark->mod_revision);
         lease_etcd_record_describe(mark->record, c->detail, sizeof(c->detail));
         n = strlen(c->detail);
-        if (lease_etcd_record_is_running(mark->record))
+        if (running)
                 (void) snprintf(c->detail + n, sizeof(c->detail) - n, " (its lease expired)");
-        claim_conclude(c, LEASE_HELD, lease_etcd_record_is_running(mark->record) ? LEASE_HELD_ABANDONED
-                                                                            : LEASE_HELD_DONE);
+        found = lease_etcd_record_read(mark->record, mark->mod_revision, &rec);
+        if (found && running)
+                rec.status = "abandoned";       /* as the history says */
+        claim_conclude(c, LEASE_HELD, running ? LEASE_HELD_ABANDONED : LEASE_HELD_DONE,
+                       found ? &rec : NULL);
+}
+
+/* The txn failed because the job is paused. */
+static void claim_paused(LeaseClaim *c, const Kv *pause) {
+        lease_etcd_pause_describe(pause, c->detail, sizeof(c->detail));
+        claim_conclude(c, LEASE_HELD, LEASE_HELD_PAUSED, NULL);
+}
+
+/* The txn failed because the key exists: its record names the holder, or how it ended. */
+static void claim_held(LeaseClaim *c, const Kv *kv) {
+        bool running = lease_etcd_record_is_running(kv->record);
+        LeaseRecord rec;
+        bool found;
+
+        if (running)
+                lease_etcd_seen_put(c->store, c->key, kv->record, kv->mod_revision);
+        lease_etcd_record_describe(kv->record, c->detail, sizeof(c->detail));
+        found = lease_etcd_record_read(kv->record, kv->mod_revision, &rec);
+        claim_conclude(c, LEASE_HELD, running ? LEASE_HELD_RUNNING : LEASE_HELD_DONE,
+                       found ? &rec : NULL);
+}
+
+/* The ranges of a failed election: the key, the marker, the pause marker (if asked for).
+ * -EAGAIN after filling k->why when they are malformed, or show no reason for the failure. */
+static int claim_txn_ranges(EtcdCall *k, const json_t *ranges[static 3], Kv *ret_kv,
+                            Kv *ret_mark, Kv *ret_pause) {
+        int r;
+
+        *ret_mark = *ret_pause = (Kv) {};
+        r = lease_etcd_range_reply_kv(k, ranges[0], ret_kv);
+        if (r >= 0)
+                r = lease_etcd_range_reply_kv(k, ranges[1], ret_mark);
+        if (r >= 0 && ranges[2])
+                r = lease_etcd_range_reply_kv(k, ranges[2], ret_pause);
+        if (r >= 0 && !ret_kv->found && !ret_mark->found && !ret_pause->found) {
+                lease_etcd_call_why(k, "malformed txn reply: no kv");
+                r = -EAGAIN;
+        }
+        if (r < 0) {
+                json_decref(ret_kv->record);
+                json_decref(ret_mark->record);
+                json_decref(ret_pause->record);
+        }
+        return r;
 }
 
 static int claim_on_txn(EtcdCall *k, json_t *reply, int error, void *owner) {
         LeaseClaim *c = owner;
-        const json_t *ranges[2];
-        LeaseHeld held;
+        const json_t *ranges[3];
         uint64_t rev;
         bool won;
-        Kv kv = {}, mark = {};
+        Kv kv = {}, mark = {}, pause = {};
         int r;
 
         if (!reply) {
@@ -239,33 +305,22 @@ static int claim_on_txn(EtcdCall *k, json_t *reply, int error, void *owner) {
                 claim_won(c, rev);
                 return 0;
         }
-        r = lease_etcd_range_reply_kv(k, ranges[0], &kv);
-        if (r >= 0 && !kv.found)
-                r = lease_etcd_range_reply_kv(k, ranges[1], &mark);
+        r = claim_txn_ranges(k, ranges, &kv, &mark, &pause);
         if (r < 0)
                 return r;
-        if (!kv.found && !mark.found) { /* the txn failed: the key or the marker exists */
-                (void) snprintf(k->why, sizeof(k->why), "malformed txn reply: no kv");
-                return -EAGAIN;
-        }
         c->call = NULL;
-        if (!kv.found) {
-                claim_abandoned(c, &mark);
-                json_decref(mark.record);
-                return 0;
-        }
-        if (kv.lease == c->lease) {
+        if (kv.found && kv.lease == c->lease)
                 /* Our own put: an earlier try of this txn did commit. */
-                json_decref(kv.record);
                 claim_won(c, kv.mod_revision);
-                return 0;
-        }
-        if (lease_etcd_record_is_running(kv.record))
-                lease_etcd_seen_put(c->store, c->key, kv.record, kv.mod_revision);
-        lease_etcd_record_describe(kv.record, c->detail, sizeof(c->detail));
-        held = lease_etcd_record_is_running(kv.record) ? LEASE_HELD_RUNNING : LEASE_HELD_DONE;
+        else if (pause.found)
+                claim_paused(c, &pause);
+        else if (kv.found)
+                claim_held(c, &kv);
+        else
+                claim_abandoned(c, &mark);
         json_decref(kv.record);
-        claim_conclude(c, LEASE_HELD, held);
+        json_decref(mark.record);
+        json_decref(pause.record);
         return 0;
 }
 
@@ -317,8 +372,9 @@ static json_t *record_new(EtcdStore *s, const LeaseRequest *req, const char *key
         char sched[RFC3339_UTC_MAX], now[RFC3339_UTC_MAX];
         json_t *rec, *prev;
 
-        rec = json_pack("{s:s,s:s,s:{s:s,s:I,s:s},s:s,s:I,s:s,s:s}",
+        rec = json_pack("{s:s,s:s,s:s*,s:{s:s,s:I,s:s},s:s,s:I,s:s,s:s}",
                         "job", req->job, "scheduled", format_rfc3339_utc(req->scheduled, sched),
+                        "manual", req->manual,
                         "holder", "hostname", s->hostname, "pid", (json_int_t) s->pid,
                         "boot_id", s->boot_id,
                         "run", req->run_id ?: "", "attempt", (json_int_t) req->attempt,
@@ -361,19 +417,24 @@ LeaseResult lease_etcd_claim(LeaseStore *store, const LeaseRequest *req, const L
         if (!c)
                 goto oom;
         *c = (LeaseClaim) { .store = s, .cb = *cb, .deadline = lease_etcd_now_ms(s) + s->election_ms };
-        if (asprintf(&c->key, "%s/%s/%s", s->prefix, req->job,
-                     format_rfc3339_utc(req->scheduled, when)) < 0)
+        /* A manual run's key sorts after every firing's, and ignores the pause. */
+        if ((req->manual ? asprintf(&c->key, "%s/%s/manual-%s", s->prefix, req->job, req->manual) :
+             asprintf(&c->key, "%s/%s/%s", s->prefix, req->job,
+                      format_rfc3339_utc(req->scheduled, when))) < 0)
                 c->key = NULL;
         c->key64 = c->key ? lease_etcd_b64_encode(c->key, strlen(c->key)) : NULL;
         c->mark64 = c->key ? mark_key64(c->key) : NULL;
+        c->pause64 = req->manual ? NULL : lease_etcd_pause_key64(s, req->job);
         c->takeover = req->takeover;
-        c->record = c->key64 && c->mark64 ? record_new(s, req, c->key) : NULL;
+        c->record = c->key64 && c->mark64 && (req->manual || c->pause64) ?
+                    record_new(s, req, c->key) : NULL;
         /* Its first step: a call, or a wait for the history lease, both from the loop. */
         if (!c->record || claim_elect(c) < 0) {
                 json_decref(c->record);
                 free(c->key);
                 free(c->key64);
                 free(c->mark64);
+                free(c->pause64);
                 free(c);
                 goto oom;
         }
@@ -472,7 +533,7 @@ static void claim_final_step(LeaseClaim *c);
 
 static int claim_on_final(EtcdCall *k, json_t *reply, int error, void *owner) {
         LeaseClaim *c = owner;
-        const json_t *ranges[2];
+        const json_t *ranges[3];
         uint64_t rev;
         bool won;
         int r;

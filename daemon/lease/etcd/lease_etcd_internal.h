@@ -7,6 +7,7 @@
  *   lease_etcd_record.c   records and their encoding, range replies, the seen cache
  *   lease_etcd_claim.c    a claim: grant and election, renewal, finish, cancel
  *   lease_etcd_watch.c    watching a held firing for its holder's expiry
+ *   lease_etcd_fleet.c    what the API asks: the history, pause markers, the probe
  * The design is described at the top of lease_etcd.c. */
 
 #include <jansson.h>
@@ -27,6 +28,7 @@
 
 typedef struct EtcdStore EtcdStore;
 typedef struct EtcdCall EtcdCall;
+typedef struct EtcdQuery EtcdQuery;
 typedef struct Alarm Alarm;
 
 struct Alarm {                  /* embedded in its owner; on store->alarms while armed */
@@ -48,6 +50,7 @@ struct EtcdCall {               /* one request, retried; owned by itself, pointe
         char *body;             /* JSON; borrowed by the transfer */
         char *auth_body;        /* authenticate's body (holds the password): wiped when freed */
         uint64_t deadline;      /* loop time, ms */
+        size_t reply_max;       /* bytes; 0: one record's worth (lease_etcd_call.c) */
         uint64_t backoff;       /* ms */
         uint64_t sent;          /* when the last attempt started: a lease runs from no earlier */
         size_t endpoint;        /* the last attempt's */
@@ -86,6 +89,8 @@ struct LeaseClaim {             /* on store->claims; the daemon's while PENDING 
         LeaseCallbacks cb;
         char *key, *key64;      /* and in base64 */
         char *mark64;           /* the firing's marker, KEY/claimed, in base64 */
+        char *pause64;          /* the job's pause marker in base64; NULL: a manual run's
+                                 * claim, which ignores it */
         bool takeover;          /* the claim may win while the marker exists */
         json_t *record;         /* the running record; finish() completes it */
         uint64_t lease;         /* the short lease, 0 before the grant (and after its revoke) */
@@ -124,6 +129,29 @@ struct LeaseWatch {             /* the daemon's; on store->watches */
         size_t line_len;
 };
 
+typedef enum QueryKind {        /* what the API asks (lease_etcd_fleet.c) */
+        QUERY_HISTORY,
+        QUERY_SET_PAUSED,
+        QUERY_LIST_PAUSED,
+        QUERY_PROBE,
+} QueryKind;
+
+typedef union QueryCallback {
+        lease_records_cb records;       /* QUERY_HISTORY */
+        lease_jobs_cb jobs;             /* QUERY_LIST_PAUSED */
+        lease_done_cb done;             /* the others */
+} QueryCallback;
+
+struct EtcdQuery {              /* on store->queries until answered, which frees it */
+        EtcdStore *store;
+        EtcdQuery *prev, *next;
+        QueryKind kind;
+        QueryCallback cb;
+        void *userdata;
+        uint64_t deadline;      /* loop time, ms: the election timeout */
+        EtcdCall *call;
+};
+
 typedef struct Seen {           /* a running record seen in a claim or a watch */
         char *key;
         json_t *record;
@@ -152,6 +180,7 @@ struct EtcdStore {
         LeaseClaim *claims;
         size_t n_claims;
         LeaseWatch *watches;
+        EtcdQuery *queries;
         unsigned n_streams;     /* watches streaming: <= ETCD_WATCH_STREAMS_MAX */
         Seen seen[ETCD_SEEN_MAX];
         size_t n_seen;
@@ -216,6 +245,10 @@ bool lease_etcd_record_is_running(const json_t *rec);
 const json_t *lease_etcd_range_kv(const json_t *range);
 int lease_etcd_kv_parse(const json_t *kv, Kv *ret, const char **what);
 int lease_etcd_range_reply_kv(EtcdCall *k, const json_t *range, Kv *ret);
+int lease_etcd_b64_decode(const char *s, size_t max, char **ret, size_t *ret_size);
+/* rec, found at a key of mod_revision, read as a LeaseRecord pointing into rec; the fencing
+ * token of a running record is the key's mod_revision. false: not a record. */
+bool lease_etcd_record_read(json_t *rec, uint64_t mod_revision, LeaseRecord *ret);
 json_t *lease_etcd_body_range(const char *key64);
 json_t *lease_etcd_body_grant(uint64_t ttl_s);
 int lease_etcd_grant_parse(EtcdCall *k, const json_t *reply, uint64_t *ret_id);
@@ -230,6 +263,19 @@ void lease_etcd_cancel(LeaseClaim *c);
 void lease_etcd_claim_release(LeaseClaim *c);
 /* The store's history grant is over: lease, or 0 and the call's failure. */
 void lease_etcd_claim_on_history(LeaseClaim *c, EtcdCall *k, uint64_t lease, int error);
+
+/* lease_etcd_fleet.c */
+char *lease_etcd_pause_key64(const EtcdStore *s, const char *job);
+/* A pause marker's value (a range's kv) as a HELD detail: "the job is paused (by … at …)". */
+void lease_etcd_pause_describe(const Kv *marker, char *buf, size_t n);
+void lease_etcd_history(LeaseStore *store, const char *job, int64_t since, unsigned limit,
+                        lease_records_cb done, void *userdata);
+void lease_etcd_set_paused(LeaseStore *store, const char *job, bool paused, const char *by,
+                           lease_done_cb done, void *userdata);
+void lease_etcd_list_paused(LeaseStore *store, lease_jobs_cb done, void *userdata);
+void lease_etcd_probe(LeaseStore *store, lease_done_cb done, void *userdata);
+/* close(): every query still waiting is answered with an error, and freed. */
+void lease_etcd_queries_close(EtcdStore *s);
 
 /* lease_etcd_watch.c */
 int lease_etcd_watch(LeaseStore *store, const LeaseRequest *req,

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "lease_etcd_internal.h"
+#include "lease_record.h"
 #include "macro.h"
 #include "parse.h"
 
@@ -39,7 +40,7 @@ char *lease_etcd_b64_encode(const void *data, size_t n) {
 }
 
 /* Standard base64 with padding → *ret (NUL-terminated, *ret_size bytes). -EBADMSG if not. */
-static int b64_decode(const char *s, size_t max, char **ret, size_t *ret_size) {
+int lease_etcd_b64_decode(const char *s, size_t max, char **ret, size_t *ret_size) {
         size_t len = strlen(s), n = 0;
         char *out;
 
@@ -102,7 +103,7 @@ static json_t *record_from_base64(const char *value64) {
         json_t *rec;
         size_t n;
 
-        if (!value64 || b64_decode(value64, ETCD_RECORD_MAX, &text, &n) < 0)
+        if (!value64 || lease_etcd_b64_decode(value64, ETCD_RECORD_MAX, &text, &n) < 0)
                 return NULL;
         rec = json_loadb(text, n, 0, NULL);
         if (!json_is_object(rec)) {
@@ -137,6 +138,16 @@ void lease_etcd_record_describe(const json_t *rec, char *buf, size_t n) {
                                 json_integer_value(json_object_get(holder, "pid")));
         else
                 (void) snprintf(buf, n, "already run: %s", lease_etcd_clean(status, st, sizeof(st)));
+}
+
+bool lease_etcd_record_read(json_t *rec, uint64_t mod_revision, LeaseRecord *ret) {
+        /* The final record has its token; the running one was written before its
+         * revision was known. */
+        if (!lease_record_from_json(rec, ret))
+                return false;
+        if (ret->fencing_token == 0)
+                ret->fencing_token = mod_revision;
+        return true;
 }
 
 bool lease_etcd_record_is_running(const json_t *rec) {

@@ -3,11 +3,13 @@
  * started here on 127.0.0.1:
  *   - tests/integration/helpers/s3_double.py, a labelled S3 test double that enforces
  *     conditional writes as AWS documents them (no installable emulator does), for the
- *     election, renewal, takeover, clock skew, history, errors and the credential endpoints;
- *   - s3rver@3.7.1 from npm under node, a real S3 emulator, for SigV4 round trips, error XML
- *     and the probe that must refuse it (it ignores If-None-Match). Its tests print
- *     "skipping" and return when node or the package is missing (SOLOCRON_TEST_REQUIRE_S3RVER=1
- *     makes that a failure); run alone, such a test exits 77.
+ *     election, renewal, takeover, clock skew, history, errors, the credential endpoints and
+ *     the API's queries (pause markers, manual runs, a job's records);
+ *   - s3rver@3.7.1 from npm under node, a real S3 emulator, for SigV4 round trips, error XML,
+ *     the probe that must refuse it (it ignores If-None-Match) and the queries, which need
+ *     no conditional writes. Its tests print "skipping" and return when node or the package
+ *     is missing (SOLOCRON_TEST_REQUIRE_S3RVER=1 makes that a failure); run alone, such a
+ *     test exits 77.
  * Nothing here talks to a non-loopback address: the ECS and IMDS base URLs are overridden. */
 
 #include <curl/curl.h>
@@ -1216,7 +1218,6 @@ static void answer_wait(uv_loop_t *loop, Answer *a) {
         ASSERT_TRUE(a->done);
         ASSERT_EQ(a->n_calls, 1);
 }
-
 
 static void history(uv_loop_t *loop, LeaseStore *st, const char *job, int64_t since,
                     unsigned limit, Answer *a) {

@@ -58,7 +58,7 @@ class Backend:
             self.server.stop()
 
 
-@pytest.fixture(params=["local", "etcd"])
+@pytest.fixture(params=["local", "etcd", "s3"])
 def backend(request, tmp_path):
     b = Backend(request.param, tmp_path)
     yield b
@@ -268,3 +268,30 @@ def test_healthz_follows_the_store(fleet, backend):
     backend.server.restart(0)
     status, body = poll_until(d, "/healthz", 200)[-1]
     assert body == {"status": "ok"}, body
+
+
+@pytest.mark.parametrize("backend", ["s3"], indirect=True)
+def test_healthz_when_s3_is_unreachable_longer_than_the_ttl(fleet, backend):
+    """/healthz with S3 (ttl 3s): 200 while the bucket answers; 503 with the reason once it
+    has not answered for longer than the TTL; 200 again once it answers."""
+    d, = fleet("""jobs:
+  - name: tick
+    schedule: "* * * * * *"
+    command: 'true'
+""", n=1)
+    d.event("run_finished", job="tick")
+    assert call(d, "GET", "/healthz") == (200, {"status": "ok"})
+    port = backend.server.port
+    backend.server.stop()
+    # Each second's election now fails after election_timeout (2s). The first failure starts
+    # the clock; the fifth comes 4s after it: longer than the TTL.
+    d.event("lease_unavailable", job="tick", count=5, timeout=30)
+    status, body = call(d, "GET", "/healthz")
+    assert (status, body["status"]) == (503, "unhealthy"), body
+    assert "the s3 lease store has not answered for" in body["reason"], body
+    assert "cannot reach S3" in body["reason"], body
+    # The same endpoint answers again: the next firing is won and run, and health follows.
+    backend.server = S3Double("--port", str(port))
+    n = len(d.find("run_finished", job="tick"))
+    d.event("run_finished", job="tick", count=n + 1, timeout=20)
+    assert call(d, "GET", "/healthz") == (200, {"status": "ok"})

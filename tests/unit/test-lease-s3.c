@@ -3,11 +3,13 @@
  * started here on 127.0.0.1:
  *   - tests/integration/helpers/s3_double.py, a labelled S3 test double that enforces
  *     conditional writes as AWS documents them (no installable emulator does), for the
- *     election, renewal, takeover, clock skew, history, errors and the credential endpoints;
- *   - s3rver@3.7.1 from npm under node, a real S3 emulator, for SigV4 round trips, error XML
- *     and the probe that must refuse it (it ignores If-None-Match). Its tests print
- *     "skipping" and return when node or the package is missing (SOLOCRON_TEST_REQUIRE_S3RVER=1
- *     makes that a failure); run alone, such a test exits 77.
+ *     election, renewal, takeover, clock skew, history, errors, the credential endpoints and
+ *     the API's queries (pause markers, manual runs, a job's records);
+ *   - s3rver@3.7.1 from npm under node, a real S3 emulator, for SigV4 round trips, error XML,
+ *     the probe that must refuse it (it ignores If-None-Match) and the queries, which need
+ *     no conditional writes. Its tests print "skipping" and return when node or the package
+ *     is missing (SOLOCRON_TEST_REQUIRE_S3RVER=1 makes that a failure); run alone, such a
+ *     test exits 77.
  * Nothing here talks to a non-loopback address: the ECS and IMDS base URLs are overridden. */
 
 #include <curl/curl.h>
@@ -155,6 +157,21 @@ static bool s3rver_start(Server *s) {
                                            (char *) "--configure-bucket",
                                            (char *) "test-bucket", NULL });
         return true;
+}
+
+/* A server that is not there: a loopback port nobody listens on. */
+static void nobody_listens(Server *s) {
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(sa);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        ASSERT_OK(fd);
+        ASSERT_OK(bind(fd, (struct sockaddr *) &sa, sizeof(sa)));
+        ASSERT_OK(getsockname(fd, (struct sockaddr *) &sa, &len));
+        *s = (Server) {};
+        (void) snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%d", ntohs(sa.sin_port));
+        close(fd);
 }
 
 static void server_stop(Server *s) {
@@ -380,6 +397,9 @@ typedef struct Outcome {
         uint64_t token;
         int n_claimed, n_lost;
         char why[512];
+        LeaseHeld held;
+        bool has_record;                /* HELD: the record found */
+        char record_run[64], record_status[32];
 } Outcome;
 
 static void on_claimed(LeaseClaim *c, LeaseResult result, const LeaseInfo *info, void *userdata) {
@@ -390,8 +410,16 @@ static void on_claimed(LeaseClaim *c, LeaseResult result, const LeaseInfo *info,
         o->result = result;
         o->claim = result == LEASE_WON ? c : NULL;
         o->token = info->fencing_token;
+        o->held = info->held;
         (void) snprintf(o->detail, sizeof(o->detail), "%s", info->detail ?: "");
         (void) snprintf(o->key, sizeof(o->key), "%s", info->key ?: "");
+        o->has_record = result == LEASE_HELD && info->record;
+        if (o->has_record) {
+                (void) snprintf(o->record_run, sizeof(o->record_run), "%s",
+                                info->record->run_id ?: "");
+                (void) snprintf(o->record_status, sizeof(o->record_status), "%s",
+                                info->record->status ?: "");
+        }
 }
 
 static void on_lost(LeaseClaim *c, const char *why, void *userdata) {
@@ -402,17 +430,14 @@ static void on_lost(LeaseClaim *c, const char *why, void *userdata) {
         (void) snprintf(o->why, sizeof(o->why), "%s", why);
 }
 
-static void claim_start(LeaseStore *st, const char *job, int64_t when, const char *run,
-                        bool takeover, Outcome *o) {
+static void claim_start_req(LeaseStore *st, const LeaseRequest *req, Outcome *o) {
         LeaseCallbacks cb = { .claimed = on_claimed, .lost = on_lost, .userdata = o };
-        LeaseRequest req = { .job = job, .scheduled = when, .run_id = run,
-                             .attempt = takeover ? 2 : 1, .takeover = takeover };
         LeaseInfo info = {};
         LeaseClaim *c = NULL;
         LeaseResult r;
 
         *o = (Outcome) {};
-        r = st->ops->claim(st, &req, &cb, &c, &info);
+        r = st->ops->claim(st, req, &cb, &c, &info);
         if (r != LEASE_PENDING) {
                 o->done = true;
                 o->result = r;
@@ -421,15 +446,34 @@ static void claim_start(LeaseStore *st, const char *job, int64_t when, const cha
         }
 }
 
-static LeaseResult claim(uv_loop_t *loop, LeaseStore *st, const char *job, int64_t when,
-                         const char *run, bool takeover, Outcome *o) {
-        claim_start(st, job, when, run, takeover, o);
+static void claim_start(LeaseStore *st, const char *job, int64_t when, const char *run,
+                        bool takeover, Outcome *o) {
+        claim_start_req(st, &(LeaseRequest) { .job = job, .scheduled = when, .run_id = run,
+                                              .attempt = takeover ? 2 : 1,
+                                              .takeover = takeover }, o);
+}
+
+static LeaseResult claim_wait(uv_loop_t *loop, const char *job, Outcome *o) {
         (void) run_until(loop, &o->done, 30000);
         ASSERT_TRUE(o->done);
         ASSERT_EQ(o->n_claimed, 1);
         if (o->result == LEASE_UNAVAILABLE)
                 fprintf(stderr, "  claim %s: unavailable: %s\n", job, o->detail);
         return o->result;
+}
+
+static LeaseResult claim(uv_loop_t *loop, LeaseStore *st, const char *job, int64_t when,
+                         const char *run, bool takeover, Outcome *o) {
+        claim_start(st, job, when, run, takeover, o);
+        return claim_wait(loop, job, o);
+}
+
+/* A manual run's claim: key, asked for at when. */
+static LeaseResult claim_manual(uv_loop_t *loop, LeaseStore *st, const char *job, int64_t when,
+                                const char *key, const char *run, Outcome *o) {
+        claim_start_req(st, &(LeaseRequest) { .job = job, .scheduled = when, .manual = key,
+                                              .run_id = run, .attempt = 1 }, o);
+        return claim_wait(loop, job, o);
 }
 
 static const char *status_of(const json_t *rec) {
@@ -479,13 +523,13 @@ TEST(claim_won_then_held) {
         ASSERT_EQ(claim(&loop, b, "refresh", T0, "run-b", false, &ob), LEASE_HELD);
         uv_update_time(&loop);
         ms = uv_now(&loop) - ms;
-        ASSERT_EQ(stat_count(&s, NULL) - before, 2);     /* PUT (412) + GET */
-        fprintf(stderr, "  held in %llu ms, 2 requests: '%s'\n", (unsigned long long) ms,
+        ASSERT_EQ(stat_count(&s, NULL) - before, 3);     /* GET marker (404), PUT (412), GET */
+        fprintf(stderr, "  held in %llu ms, 3 requests: '%s'\n", (unsigned long long) ms,
                 ob.detail);
         ASSERT_TRUE(strstr(ob.detail, "on host-a"));
         ASSERT_TRUE(strstr(ob.detail, "pid "));
 
-        /* Figures: a won claim is one PUT. */
+        /* Figures: a won claim is a GET of the pause marker (404) and one PUT. */
         before = stat_count(&s, NULL);
         uv_update_time(&loop);
         ms = uv_now(&loop);
@@ -500,7 +544,7 @@ TEST(claim_won_then_held) {
         ms = uv_now(&loop) - ms;
         fprintf(stderr, "  %d won claims: %lld requests, %.2f ms per claim on loopback\n", N,
                 (long long) (stat_count(&s, NULL) - before), (double) ms / N);
-        ASSERT_EQ(stat_count(&s, NULL) - before, N);
+        ASSERT_EQ(stat_count(&s, NULL) - before, 2 * N);
 
         a->ops->finish(oa.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         store_close(&loop, a);
@@ -1018,6 +1062,10 @@ TEST(history_cleanup) {
         }
         ctl_do(&s, "PUT", "raw?key=solocron/hist/notes.txt", "not ours");
         ctl_do(&s, "POST", "age?key=solocron/hist/notes.txt&seconds=7200", NULL);
+        /* Manual runs' records: by Last-Modified alone. */
+        ctl_do(&s, "PUT", "raw?key=solocron/hist/manual-old", "{}");
+        ctl_do(&s, "POST", "age?key=solocron/hist/manual-old&seconds=7200", NULL);
+        ctl_do(&s, "PUT", "raw?key=solocron/hist/manual-new", "{}");
         ctl_do(&s, "PUT", "raw?key=solocron/other/2020-01-01T00:00:00Z", "{}");
         ctl_do(&s, "POST", "age?key=solocron/other/2020-01-01T00:00:00Z&seconds=7200", NULL);
 
@@ -1030,6 +1078,7 @@ TEST(history_cleanup) {
         dump = json_dumps(keys, JSON_COMPACT);
         fprintf(stderr, "  left: %s\n", dump);
         ASSERT_STREQ(dump, "{\"keys\":[\"solocron/hist/2026-11-23T06:00:00Z\","
+                           "\"solocron/hist/manual-new\","
                            "\"solocron/hist/notes.txt\","
                            "\"solocron/other/2020-01-01T00:00:00Z\"]}");
         free(dump);
@@ -1039,14 +1088,14 @@ TEST(history_cleanup) {
         ASSERT_EQ(claim(&loop, a, "hist", T0 + 60, "run-2", false, &o), LEASE_WON);
         a->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         run_for(&loop, 500);
-        ASSERT_EQ(stat_count(&s, "GET"), 0);
+        ASSERT_EQ(stat_count(&s, "GET"), 1);    /* the claim's look for a pause marker */
         store_close(&loop, a);
         loop_done(&loop);
         server_stop(&s);
 }
 
 static bool listed_and_deleted(const void *userdata) {
-        return stat_count(userdata, "GET") >= 4 && stat_count(userdata, "DELETE") >= 5;
+        return stat_count(userdata, "GET") >= 5 && stat_count(userdata, "DELETE") >= 5;
 }
 
 /* More records than a listing page holds (the double's pages hold two keys, as S3's may hold
@@ -1082,7 +1131,7 @@ TEST(history_cleanup_pages) {
         ctl_do(&s, "POST", "reset-stats", NULL);
         a->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, -1 });
         ASSERT_TRUE(run_until_true(&loop, listed_and_deleted, &s, 5000));
-        run_for(&loop, 300);            /* time for a fifth listing, which must not come */
+        run_for(&loop, 300);            /* time for a sixth listing, which must not come */
         keys = ctl(&s, "GET", "keys", NULL);
         dump = json_dumps(keys, JSON_COMPACT);
         fprintf(stderr, "  left: %s after %lld listings\n", dump,
@@ -1092,10 +1141,396 @@ TEST(history_cleanup_pages) {
                            "\"solocron/hist/notes.txt\"]}");
         free(dump);
         json_decref(keys);
-        /* Pages: [01 02] [03 04] [05 2026-11-23] [2099 …]: it stops at 2099. */
-        ASSERT_EQ(stat_count(&s, "GET"), 4);
+        /* Pages: [01 02] [03 04] [05 2026-11-23] [2099 …]: it stops at 2099; then one page
+         * of manual runs (none). */
+        ASSERT_EQ(stat_count(&s, "GET"), 5);
         ASSERT_EQ(stat_count(&s, "DELETE"), 5);
         store_close(&loop, a);
+        loop_done(&loop);
+        server_stop(&s);
+}
+
+/* ---- the API's queries ---- */
+
+typedef struct Answer {                 /* what a query answered, and how often */
+        bool done;
+        int n_calls;
+        bool failed;
+        char error[512];
+        json_t *runs;                   /* history: [{scheduled, host, run, status, …}] */
+        char jobs[512];                 /* list_paused: "a,b" */
+        LeaseStore *chain;              /* closing: ask this store again from the answer */
+        struct Answer *chained;
+} Answer;
+
+static void answer_note(Answer *a, const char *error) {
+        a->done = true;
+        a->n_calls++;
+        a->failed = error != NULL;
+        (void) snprintf(a->error, sizeof(a->error), "%s", error ?: "");
+}
+
+static void on_records(const LeaseRecord *records, size_t n, const char *error, void *userdata) {
+        Answer *a = userdata;
+
+        answer_note(a, error);
+        json_decref(a->runs);
+        a->runs = json_array();
+        for (size_t i = 0; i < n; i++) {
+                const LeaseRecord *r = &records[i];
+
+                ASSERT_OK(json_array_append_new(a->runs, json_pack(
+                        "{s:I, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:I}", "scheduled",
+                        (json_int_t) r->scheduled, "manual", r->manual, "host", r->host,
+                        "run", r->run_id, "status", r->status,
+                        "exit_status", (json_int_t) r->exit_status,
+                        "duration_ms", (json_int_t) r->duration_msec,
+                        "pid", (json_int_t) r->pid)));
+        }
+}
+
+static void on_jobs(char *const *jobs, size_t n, const char *error, void *userdata) {
+        Answer *a = userdata;
+
+        answer_note(a, error);
+        a->jobs[0] = 0;
+        for (size_t i = 0; i < n; i++)
+                (void) snprintf(a->jobs + strlen(a->jobs), sizeof(a->jobs) - strlen(a->jobs),
+                                "%s%s", i ? "," : "", jobs[i]);
+}
+
+static void on_query_done(const char *error, void *userdata) {
+        Answer *a = userdata;
+
+        answer_note(a, error);
+        if (a->chain)           /* a query asked from an answer: of a closing store */
+                a->chain->ops->probe(a->chain, on_query_done, a->chained);
+}
+
+/* Forget an answer (of a zeroed Answer, or one answered). */
+static void answer_free(Answer *a) {
+        json_decref(a->runs);
+        *a = (Answer) {};
+}
+
+static void answer_wait(uv_loop_t *loop, Answer *a) {
+        (void) run_until(loop, &a->done, 30000);
+        ASSERT_TRUE(a->done);
+        ASSERT_EQ(a->n_calls, 1);
+}
+
+static void history(uv_loop_t *loop, LeaseStore *st, const char *job, int64_t since,
+                    unsigned limit, Answer *a) {
+        answer_free(a);
+        st->ops->history(st, job, since, limit, on_records, a);
+        answer_wait(loop, a);
+        if (a->failed)
+                fprintf(stderr, "  history of %s: %s\n", job, a->error);
+}
+
+static void set_paused(uv_loop_t *loop, LeaseStore *st, const char *job, bool paused,
+                       Answer *a) {
+        answer_free(a);
+        st->ops->set_paused(st, job, paused, "tester on host-x", on_query_done, a);
+        answer_wait(loop, a);
+}
+
+static const char *paused_jobs(uv_loop_t *loop, LeaseStore *st, Answer *a) {
+        answer_free(a);
+        st->ops->list_paused(st, on_jobs, a);
+        answer_wait(loop, a);
+        ASSERT_TRUE(!a->failed);
+        return a->jobs;
+}
+
+static void probe(uv_loop_t *loop, LeaseStore *st, Answer *a) {
+        answer_free(a);
+        st->ops->probe(st, on_query_done, a);
+        answer_wait(loop, a);
+}
+
+/* A paused job: its firings are held (paused) on every replica, a takeover's too; its manual
+ * runs still run, each key once; other jobs go on. */
+TEST(pause_marker_and_manual_runs) {
+        uv_loop_t loop;
+        Server s;
+        LeaseStore *a, *b;
+        Outcome o, om;
+        Answer q = {};
+        json_t *rec;
+
+        env_reset();
+        double_start(&s, NULL);
+        ASSERT_OK(uv_loop_init(&loop));
+        a = store_new(&loop, &s, "host-a", (Opts) {});
+        b = store_new(&loop, &s, "host-b", (Opts) {});
+        ASSERT_STREQ(paused_jobs(&loop, a, &q), "");
+        set_paused(&loop, a, "tick", true, &q);
+        ASSERT_TRUE(!q.failed);
+        rec = record_get(&s, "solocron/:paused/tick", NULL, NULL);
+        ASSERT_STREQ(json_string_value(json_object_get(rec, "by")), "tester on host-x");
+        ASSERT_TRUE(json_is_string(json_object_get(rec, "at")));
+        json_decref(rec);
+
+        ASSERT_EQ(claim(&loop, b, "tick", T0, "run-b", false, &o), LEASE_HELD);
+        fprintf(stderr, "  paused: '%s'\n", o.detail);
+        ASSERT_EQ(o.held, LEASE_HELD_PAUSED);
+        ASSERT_TRUE(!o.has_record);
+        ASSERT_TRUE(strstr(o.detail, "the job is paused (by tester on host-x, at 20"));
+        ASSERT_TRUE(!record_get(&s, "solocron/tick/2026-11-23T06:00:00Z", NULL, NULL));
+        ASSERT_EQ(claim(&loop, a, "tick", T0, "run-a", true, &o), LEASE_HELD);
+        ASSERT_EQ(o.held, LEASE_HELD_PAUSED);
+        ASSERT_EQ(claim(&loop, a, "tock", T0, "run-a", false, &o), LEASE_WON);
+        a->ops->cancel(o.claim);
+
+        /* A manual run ignores the pause; its key is its own, and runs once. */
+        ASSERT_EQ(claim_manual(&loop, b, "tick", T0 + 5, "nightly-1", "run-m1", &om), LEASE_WON);
+        ASSERT_STREQ(om.key, "solocron/tick/manual-nightly-1");
+        rec = record_get(&s, om.key, NULL, NULL);
+        ASSERT_STREQ(json_string_value(json_object_get(rec, "manual")), "nightly-1");
+        ASSERT_STREQ(status_of(rec), "running");
+        json_decref(rec);
+        ASSERT_EQ(claim_manual(&loop, a, "tick", T0 + 6, "nightly-1", "run-m2", &o), LEASE_HELD);
+        ASSERT_EQ(o.held, LEASE_HELD_RUNNING);
+        ASSERT_TRUE(o.has_record);
+        ASSERT_STREQ(o.record_run, "run-m1");
+        ASSERT_STREQ(o.record_status, "running");
+        b->ops->finish(om.claim, &(LeaseEnd) { "failed", 4, 1500 });
+        ASSERT_TRUE(run_until_true(&loop, record_is, &(RecordIs) { .s = &s, .key = om.key,
+                                                                   .status = "failed" },
+                                   5000));
+        ASSERT_EQ(claim_manual(&loop, a, "tick", T0 + 7, "nightly-1", "run-m3", &o), LEASE_HELD);
+        ASSERT_EQ(o.held, LEASE_HELD_DONE);
+        ASSERT_STREQ(o.record_run, "run-m1");
+        ASSERT_STREQ(o.record_status, "failed");
+        claim_start_req(a, &(LeaseRequest) { .job = "tick", .scheduled = T0, .manual = "a/b",
+                                             .run_id = "run-x" }, &o);
+        ASSERT_TRUE(o.done && o.result == LEASE_UNAVAILABLE);
+
+        /* Listed, resumed from the other replica, listed again. */
+        set_paused(&loop, b, "tock", true, &q);
+        ASSERT_STREQ(paused_jobs(&loop, a, &q), "tick,tock");
+        set_paused(&loop, b, "tick", false, &q);
+        ASSERT_TRUE(!q.failed);
+        set_paused(&loop, b, "tick", false, &q);        /* again: nothing to remove */
+        ASSERT_TRUE(!q.failed);
+        ASSERT_STREQ(paused_jobs(&loop, a, &q), "tock");
+        ASSERT_EQ(claim(&loop, b, "tick", T0 + 60, "run-b2", false, &o), LEASE_WON);
+        b->ops->cancel(o.claim);
+        answer_free(&q);
+        b->ops->set_paused(b, "no/such", true, "x", on_query_done, &q);
+        ASSERT_TRUE(q.done && q.failed);
+        store_close(&loop, a);
+        store_close(&loop, b);
+        loop_done(&loop);
+        server_stop(&s);
+}
+
+/* A run from its claim to its final record. */
+static void run_one(uv_loop_t *loop, const Server *s, LeaseStore *st, const char *job,
+                    int64_t when, const char *manual, const char *run, int64_t exit_status) {
+        const char *result = exit_status ? "failed" : "succeeded";
+        Outcome o;
+
+        claim_start_req(st, &(LeaseRequest) { .job = job, .scheduled = when, .manual = manual,
+                                              .run_id = run, .attempt = 1 }, &o);
+        ASSERT_EQ(claim_wait(loop, job, &o), LEASE_WON);
+        st->ops->finish(o.claim, &(LeaseEnd) { result, exit_status, 1000 * exit_status + 7 });
+        ASSERT_TRUE(run_until_true(loop, record_is, &(RecordIs) { .s = s, .key = o.key,
+                                                                  .status = result }, 5000));
+}
+
+static int64_t runs_at(const Answer *a, size_t i) {
+        return json_integer_value(json_object_get(json_array_get(a->runs, i), "scheduled"));
+}
+
+static const char *runs_str(const Answer *a, size_t i, const char *field) {
+        return json_string_value(json_object_get(json_array_get(a->runs, i), field));
+}
+
+/* The newest records first, from any replica: firings found in windows back from now (the
+ * double's pages hold two keys, so every window is read page by page), a manual run, one
+ * still running, one long ago, one ahead of the clock; since and limit. */
+TEST(history_since_limit_and_manual_runs) {
+        int64_t now = time(NULL), want[9];
+        uv_loop_t loop;
+        Server s;
+        LeaseStore *a, *b;
+        Outcome running;
+        Answer q = {};
+        char path[256], when[RFC3339_UTC_MAX];
+        size_t n = 0;
+
+        env_reset();
+        double_start(&s, (const char *[]) { "--list-max-keys", "2", NULL });
+        ASSERT_OK(uv_loop_init(&loop));
+        a = store_new(&loop, &s, "host-a", (Opts) {});
+        b = store_new(&loop, &s, "host-b", (Opts) {});
+        want[n++] = now + 3600;
+        run_one(&loop, &s, a, "hist", now + 3600, NULL, "run-ahead", 0);
+        claim_start(a, "hist", now - 10, "run-running", false, &running);
+        ASSERT_EQ(claim_wait(&loop, "hist", &running), LEASE_WON);
+        want[n++] = now - 10;
+        want[n++] = now - 30;
+        run_one(&loop, &s, b, "hist", now - 30, "by-hand", "run-manual", 0);
+        for (int i = 4; i >= 0; i--) {
+                char run[16];
+
+                (void) snprintf(run, sizeof(run), "run-%d", i);
+                want[n++] = now - 600 + 60 * i;
+                run_one(&loop, &s, i % 2 ? a : b, "hist", now - 600 + 60 * i, NULL, run, i);
+        }
+        want[n++] = now - 3 * 86400;
+        run_one(&loop, &s, b, "hist", now - 3 * 86400, NULL, "run-old", 0);
+        /* Left out: not a record, another job's, not a key of a firing. */
+        (void) snprintf(path, sizeof(path), "raw?key=solocron/hist/%s",
+                        format_rfc3339_utc(now - 120, when));
+        ctl_do(&s, "PUT", path, "{not json");
+        ctl_do(&s, "PUT", "raw?key=solocron/histo/2026-11-23T06:00:00Z", "{}");
+        ctl_do(&s, "PUT", "raw?key=solocron/hist/notes.txt", "{}");
+
+        history(&loop, b, "hist", 0, 100, &q);
+        ASSERT_TRUE(!q.failed);
+        ASSERT_EQ(json_array_size(q.runs), n);
+        for (size_t i = 0; i < n; i++)
+                ASSERT_EQ(runs_at(&q, i), want[i]);
+        ASSERT_STREQ(runs_str(&q, 1, "status"), "running");
+        ASSERT_STREQ(runs_str(&q, 1, "host"), "host-a");
+        ASSERT_STREQ(runs_str(&q, 2, "manual"), "by-hand");
+        ASSERT_STREQ(runs_str(&q, 2, "host"), "host-b");
+        ASSERT_STREQ(runs_str(&q, 2, "run"), "run-manual");
+        ASSERT_STREQ(runs_str(&q, 3, "run"), "run-4");
+        ASSERT_STREQ(runs_str(&q, 3, "host"), "host-b");
+        ASSERT_STREQ(runs_str(&q, 3, "status"), "failed");
+        ASSERT_EQ(json_integer_value(json_object_get(json_array_get(q.runs, 3), "exit_status")),
+                  4);
+        ASSERT_EQ(json_integer_value(json_object_get(json_array_get(q.runs, 3), "duration_ms")),
+                  4007);
+        ASSERT_STREQ(runs_str(&q, 4, "host"), "host-a");
+        ASSERT_EQ(json_integer_value(json_object_get(json_array_get(q.runs, 4), "pid")), getpid());
+        answer_free(&q);
+
+        history(&loop, a, "hist", now - 480, 100, &q);          /* since: at or after */
+        ASSERT_EQ(json_array_size(q.runs), 6);
+        ASSERT_EQ(runs_at(&q, 5), now - 480);
+        history(&loop, a, "hist", 0, 4, &q);                    /* limit: the newest */
+        ASSERT_EQ(json_array_size(q.runs), 4);
+        ASSERT_EQ(runs_at(&q, 3), now - 360);
+        history(&loop, a, "hist", now - 35, 100, &q);
+        ASSERT_EQ(json_array_size(q.runs), 3);
+        history(&loop, a, "nothing", 0, 100, &q);
+        ASSERT_TRUE(!q.failed);
+        ASSERT_EQ(json_array_size(q.runs), 0);
+        answer_free(&q);
+        a->ops->finish(running.claim, &(LeaseEnd) { "succeeded", 0, 10 });
+        store_close(&loop, a);
+        store_close(&loop, b);
+        loop_done(&loop);
+        server_stop(&s);
+}
+
+/* A store that does not answer, answers 500, or takes longer than election_timeout (1s):
+ * every query answers with an error, within that time. A record that cannot be read is left
+ * out of a history, unless none can. */
+TEST(queries_when_the_store_is_down_or_faulty) {
+        Server none, s;
+        uv_loop_t loop;
+        LeaseStore *a;
+        Answer q = {};
+        uint64_t ms;
+
+        env_reset();
+        nobody_listens(&none);
+        ASSERT_OK(uv_loop_init(&loop));
+        a = store_new(&loop, &none, "host-a", (Opts) { .election_timeout = USEC_PER_SEC });
+        history(&loop, a, "job", 0, 10, &q);
+        ASSERT_TRUE(q.failed && strstr(q.error, "cannot reach S3"));
+        probe(&loop, a, &q);
+        ASSERT_TRUE(q.failed && strstr(q.error, "cannot reach S3"));
+        answer_free(&q);
+        a->ops->list_paused(a, on_jobs, &q);
+        answer_wait(&loop, &q);
+        ASSERT_TRUE(q.failed);
+        set_paused(&loop, a, "job", true, &q);
+        ASSERT_TRUE(q.failed && strstr(q.error, "cannot reach S3"));
+        store_close(&loop, a);
+        answer_free(&q);
+
+        double_start(&s, NULL);
+        a = store_new(&loop, &s, "host-a", (Opts) { .election_timeout = USEC_PER_SEC });
+        run_one(&loop, &s, a, "job", T0, NULL, "run-1", 0);
+        run_one(&loop, &s, a, "job", T0 + 60, NULL, "run-2", 0);
+        ctl_do(&s, "POST", "fault", "{\"method\":\"GET\",\"status\":500,\"body\":\"oops\"}");
+        probe(&loop, a, &q);
+        ASSERT_TRUE(q.failed && strstr(q.error, "500"));
+        probe(&loop, a, &q);
+        ASSERT_TRUE(!q.failed);
+        /* One record unreadable: left out. Both: the history fails. */
+        ctl_do(&s, "POST", "fault", "{\"method\":\"GET\",\"status\":503,\"body\":\"busy\","
+                                    "\"key_prefix\":\"solocron/job/2026-11-23T06:01\"}");
+        history(&loop, a, "job", 0, 10, &q);
+        ASSERT_TRUE(!q.failed);
+        ASSERT_EQ(json_array_size(q.runs), 1);
+        ASSERT_EQ(runs_at(&q, 0), T0);
+        ctl_do(&s, "POST", "fault", "{\"method\":\"GET\",\"status\":503,\"body\":\"busy\","
+                                    "\"key_prefix\":\"solocron/job/2\",\"count\":2}");
+        history(&loop, a, "job", 0, 10, &q);
+        ASSERT_TRUE(q.failed && strstr(q.error, "503"));
+        /* Slower than election_timeout. */
+        ctl_do(&s, "POST", "fault", "{\"action\":\"delay\",\"method\":\"GET\",\"delay_ms\":3000}");
+        uv_update_time(&loop);
+        ms = uv_now(&loop);
+        history(&loop, a, "job", 0, 10, &q);
+        uv_update_time(&loop);
+        ms = uv_now(&loop) - ms;
+        fprintf(stderr, "  slow: after %llu ms: '%s'\n", (unsigned long long) ms, q.error);
+        ASSERT_TRUE(q.failed);
+        ASSERT_TRUE(ms >= 900 && ms <= 1500);
+        answer_free(&q);
+        store_close(&loop, a);
+        loop_done(&loop);
+        server_stop(&s);
+}
+
+static bool queries_arrived(const void *userdata) {
+        return stat_count(userdata, "GET") >= 3 && stat_count(userdata, "PUT") >= 1;
+}
+
+/* Queries still waiting when the store closes are answered then, once, with an error; one
+ * asked from such an answer too. */
+TEST(queries_answered_at_close) {
+        uv_loop_t loop;
+        Server s;
+        LeaseStore *a;
+        Answer q[5] = {};
+        bool closed = false;
+
+        env_reset();
+        double_start(&s, NULL);
+        ASSERT_OK(uv_loop_init(&loop));
+        a = store_new(&loop, &s, "host-a", (Opts) {});
+        probe(&loop, a, &q[0]);
+        ASSERT_TRUE(!q[0].failed);
+        ctl_do(&s, "POST", "reset-stats", NULL);
+        ctl_do(&s, "POST", "fault", "{\"action\":\"delay\",\"delay_ms\":3000,\"count\":10}");
+        q[0] = (Answer) { .chain = a, .chained = &q[4] };
+        a->ops->probe(a, on_query_done, &q[0]);
+        a->ops->history(a, "job", 0, 10, on_records, &q[1]);
+        a->ops->list_paused(a, on_jobs, &q[2]);
+        a->ops->set_paused(a, "job", true, "tester", on_query_done, &q[3]);
+        ASSERT_TRUE(run_until_true(&loop, queries_arrived, &s, 5000));
+        for (size_t i = 0; i < 5; i++)
+                ASSERT_EQ(q[i].n_calls, 0);
+        a->ops->close(a, on_store_closed, &closed);
+        for (size_t i = 0; i < 5; i++) {
+                ASSERT_EQ(q[i].n_calls, 1);
+                ASSERT_TRUE(q[i].failed && strstr(q[i].error, "closing"));
+        }
+        (void) run_until(&loop, &closed, 20000);
+        ASSERT_TRUE(closed);
+        for (size_t i = 0; i < 5; i++)
+                ASSERT_EQ(q[i].n_calls, 1);
+        answer_free(&q[1]);
         loop_done(&loop);
         server_stop(&s);
 }
@@ -1352,28 +1787,92 @@ TEST(sigv4_against_s3rver) {
         server_stop(&s);
 }
 
+/* The queries against a real S3 emulator: pause markers written, listed and removed; the
+ * history of records put there by hand, found through s3rver's own listing (start-after,
+ * prefixes). Its probe answers with the refusal of conditional writes: that store cannot
+ * elect. */
+TEST(queries_against_s3rver) {
+        static const char *const when[] = { "2026-11-23T06:00:00Z", "2026-11-23T06:01:00Z",
+                                            "2026-11-23T06:02:00Z", "2026-11-23T06:01:30Z" };
+        uv_loop_t loop;
+        Server s;
+        S3Client *c;
+        LeaseStore *a;
+        Answer q = {};
+        Outcome o;
+        Got g;
+        char *err = NULL;
+
+        env_reset();
+        if (!s3rver_start(&s))
+                return;
+        (void) setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
+        ASSERT_OK(uv_loop_init(&loop));
+        ASSERT_OK(s3_client_new(&loop, &(S3ClientConfig) { .bucket = "test-bucket",
+                                                           .endpoint = s.url,
+                                                           .path_style = true }, &c, &err));
+        for (size_t i = 0; i < 4; i++) {
+                char key[128], *body;
+                json_t *rec = json_pack("{s:s, s:s, s:{s:s, s:i}, s:s, s:s, s:i, s:i, s:i}",
+                                        "job", "hist", "scheduled", when[i], "holder",
+                                        "hostname", "web-1", "pid", 7, "run", when[i],
+                                        "status", "succeeded", "generation", 1,
+                                        "exit_status", 0, "duration_ms", 5);
+
+                if (i == 3)     /* a manual run's */
+                        ASSERT_OK(json_object_set_new(rec, "manual", json_string("k1")));
+                body = json_dumps(rec, JSON_COMPACT);
+                json_decref(rec);
+                (void) snprintf(key, sizeof(key), "solocron/hist/%s",
+                                i == 3 ? "manual-k1" : when[i]);
+                s3_do(&loop, c, (S3Request) { .method = HTTP_PUT, .key = key, .body = body,
+                                              .body_size = strlen(body),
+                                              .content_type = "application/json" }, &g);
+                free(body);
+                ASSERT_EQ(g.status, 200);
+        }
+        client_close(&loop, c);
+
+        a = store_new(&loop, &s, "host-a", (Opts) {});
+        ASSERT_EQ(claim(&loop, a, "job", T0, "run-1", false, &o), LEASE_UNAVAILABLE);
+        probe(&loop, a, &q);
+        ASSERT_TRUE(q.failed && strstr(q.error, "ignores conditional writes"));
+        set_paused(&loop, a, "tick", true, &q);
+        ASSERT_TRUE(!q.failed);
+        set_paused(&loop, a, "tock", true, &q);
+        ASSERT_STREQ(paused_jobs(&loop, a, &q), "tick,tock");
+        set_paused(&loop, a, "tick", false, &q);
+        ASSERT_STREQ(paused_jobs(&loop, a, &q), "tock");
+
+        history(&loop, a, "hist", 0, 10, &q);
+        ASSERT_EQ(json_array_size(q.runs), 4);
+        ASSERT_STREQ(runs_str(&q, 0, "run"), when[2]);
+        ASSERT_STREQ(runs_str(&q, 1, "manual"), "k1");
+        ASSERT_STREQ(runs_str(&q, 2, "run"), when[1]);
+        ASSERT_STREQ(runs_str(&q, 3, "host"), "web-1");
+        history(&loop, a, "hist", T0 + 60, 10, &q);
+        ASSERT_EQ(json_array_size(q.runs), 3);
+        ASSERT_EQ(runs_at(&q, 2), T0 + 60);
+        history(&loop, a, "hist", 0, 2, &q);
+        ASSERT_EQ(json_array_size(q.runs), 2);
+        ASSERT_STREQ(runs_str(&q, 1, "manual"), "k1");
+        answer_free(&q);
+        store_close(&loop, a);
+        loop_done(&loop);
+        server_stop(&s);
+}
+
 /* ---- failures ---- */
 
 TEST(store_down_unavailable) {
         uv_loop_t loop;
-        Server none = {};
+        Server none;
         LeaseStore *a;
         Outcome o;
-        struct sockaddr_in sa = { .sin_family = AF_INET,
-                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(sa);
-        int fd;
         uint64_t ms;
 
         env_reset();
-        /* A port nobody listens on. */
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        ASSERT_OK(fd);
-        ASSERT_OK(bind(fd, (struct sockaddr *) &sa, sizeof(sa)));
-        ASSERT_OK(getsockname(fd, (struct sockaddr *) &sa, &len));
-        (void) snprintf(none.url, sizeof(none.url), "http://127.0.0.1:%d", ntohs(sa.sin_port));
-        close(fd);
-
+        nobody_listens(&none);
         ASSERT_OK(uv_loop_init(&loop));
         a = store_new(&loop, &none, "host-a", (Opts) { .election_timeout = USEC_PER_SEC });
         claim_start(a, "job", T0, "run-1", false, &o);

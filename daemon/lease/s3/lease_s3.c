@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* The S3 lease: each firing is one object, PREFIX/JOB/SCHEDULED-UTC, holding a JSON record of
- * who runs it. S3's conditional writes are the election (lease_s3_claim.c):
+/* The S3 lease: each firing is one object, PREFIX/JOB/SCHEDULED-UTC (a manual run's:
+ * PREFIX/JOB/manual-KEY), holding a JSON record of who runs it. S3's conditional writes are
+ * the election (lease_s3_claim.c):
  *
+ *   pause:    GET PREFIX/:paused/JOB first (not for a manual run): there, HELD (paused)
+ *             (lease_s3_fleet.c, which also answers the API's queries)
  *   claim:    PUT If-None-Match: *      2xx: won (generation 1)
  *                                       412: GET it: another holder (or our own earlier PUT
  *                                            whose answer was lost: then won after all),
@@ -46,6 +49,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "lease_record.h"
 #include "lease_s3_internal.h"
 #include "macro.h"
 #include "reterr.h"
@@ -58,14 +62,22 @@ uint64_t lease_s3_now_ms(const S3Store *s) {
         return uv_now(s->loop);
 }
 
-int lease_s3_key(const S3Store *s, const char *job, int64_t scheduled, char **ret) {
-        char when[RFC3339_UTC_MAX];
+bool lease_s3_job_valid(const char *job) {
+        return job && *job && !strchr(job, '/');
+}
 
-        if (!job || !*job || strchr(job, '/'))
+int lease_s3_key(const S3Store *s, const LeaseRequest *req, char **ret) {
+        char when[RFC3339_UTC_MAX];
+        int k;
+
+        if (!lease_s3_job_valid(req->job) || (req->manual && !lease_manual_key_valid(req->manual)))
                 return -EINVAL;
-        if (asprintf(ret, "%s/%s/%s", s->prefix, job, format_rfc3339_utc(scheduled, when)) < 0)
-                return -ENOMEM;
-        return 0;
+        if (req->manual)
+                k = asprintf(ret, "%s/%s/manual-%s", s->prefix, req->job, req->manual);
+        else
+                k = asprintf(ret, "%s/%s/%s", s->prefix, req->job,
+                             format_rfc3339_utc(req->scheduled, when));
+        return k < 0 ? -ENOMEM : 0;
 }
 
 uint32_t lease_s3_timeout_until(const S3Store *s, uint64_t deadline_ms) {
@@ -96,6 +108,10 @@ bool lease_s3_is_transient(const S3Response *r) {
 
 bool lease_s3_is_2xx(const S3Response *r) {
         return r->error == 0 && r->status >= 200 && r->status < 300;
+}
+
+bool lease_s3_is_no_such_key(const S3Response *r) {
+        return r->error == 0 && r->status == 404 && strcmp(r->code, "NoSuchBucket") != 0;
 }
 
 bool lease_s3_is_expired(const S3Store *s, const S3Response *r) {
@@ -264,6 +280,7 @@ static void lease_s3_close(LeaseStore *store, void (*done)(void *userdata), void
         s3_request_cancel(s->probe_op);
         s->probe_op = NULL;
         lease_s3_history_stop(s);
+        lease_s3_fleet_stop(s);
         while (s->watches)
                 lease_s3_watch_stop(s->watches);
         /* Final records being written go on (without retries): a run that ended just before
@@ -284,6 +301,10 @@ static const LeaseOps lease_s3_ops = {
         .cancel = lease_s3_claim_cancel,
         .watch = lease_s3_watch_start,
         .unwatch = lease_s3_watch_stop,
+        .history = lease_s3_history_query,
+        .set_paused = lease_s3_set_paused,
+        .list_paused = lease_s3_list_paused,
+        .probe = lease_s3_probe,
         .close = lease_s3_close,
 };
 

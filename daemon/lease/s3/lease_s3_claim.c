@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* One claim of an S3 lease (see lease_s3.c for the protocol):
  *
- *   BACKOFF(0 ms) → PROBE → WRITE ─2xx──────────────────────────→ WON (lease_s3_hold.c)
- *                     │       │ └─412/404→ READ ─ours─────────────↗
- *                     │       │             ├─expired + takeover→ WRITE (If-Match)
- *                     │       │             └─else: HELD
- *                     └ takeover: READ first
+ *   BACKOFF(0 ms) → PROBE → PAUSE → WRITE ─2xx───────────────────→ WON (lease_s3_hold.c)
+ *                     │         │       │ └─412/404→ READ ─ours─────────↗
+ *                     │         │       │             ├─expired + takeover→ WRITE (If-Match)
+ *                     │         │       │             └─else: HELD
+ *                     │         │       └ takeover: READ first
+ *                     │         └─the job's pause marker is there: HELD (paused)
+ *                     └ a manual run: no PAUSE (it ignores a pause)
  *   transient failures → BACKOFF → the same step again, until election_timeout → UNAVAILABLE
  *
  * No step starts after the deadline (election_timeout), with one exception: a 412 is an
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lease_record.h"
 #include "lease_s3_internal.h"
 #include "list.h"
 #include "macro.h"
@@ -48,6 +51,8 @@ static json_t *record_new(const LeaseClaim *c, const char *status, bool final) {
                         "renewed_at", format_rfc3339_utc(s3_client_now(s->s3), now));
         if (!rec)
                 return NULL;
+        if (c->manual)
+                (void) json_object_set_new(rec, "manual", json_string(c->manual));
         if (final) {
                 (void) json_object_set_new(rec, "finished", json_string(now));
                 if (c->exit_status >= 0)
@@ -130,6 +135,7 @@ static void lease_s3_on_claim_closed(uv_handle_t *h) {
         S3Store *s = c->store;
 
         free(c->job);
+        free(c->manual);
         free(c->run_id);
         free(c->key);
         free(c->etag);
@@ -154,12 +160,17 @@ void lease_s3_claim_cancel(LeaseClaim *c) {
         uv_close((uv_handle_t *) &c->timer, lease_s3_on_claim_closed);
 }
 
-/* The election is over without a win: tell the daemon, which forgets c. */
-static void claim_end(LeaseClaim *c, LeaseResult result, LeaseHeld held, const char *detail) {
+/* The election is over without a win: tell the daemon, which forgets c. rec: the record
+ * found, or NULL. */
+static void claim_end(LeaseClaim *c, LeaseResult result, LeaseHeld held, const char *detail,
+                      json_t *rec) {
         LeaseInfo info = { .detail = c->detail, .key = c->key, .held = held };
+        LeaseRecord record;
 
         if (detail != c->detail)
                 (void) snprintf(c->detail, sizeof(c->detail), "%s", detail);
+        if (rec && lease_record_from_json(rec, &record))
+                info.record = &record;
         lease_s3_claim_cancel(c);
         c->cb.claimed(c, result, &info, c->cb.userdata);
 }
@@ -168,7 +179,7 @@ static void claim_unavailable(LeaseClaim *c, const char *why) {
         char buf[LEASE_S3_DETAIL_MAX];
 
         (void) snprintf(buf, sizeof(buf), "%s", why);   /* why may be c->detail */
-        claim_end(c, LEASE_UNAVAILABLE, 0, buf);
+        claim_end(c, LEASE_UNAVAILABLE, 0, buf, NULL);
 }
 
 void lease_s3_claim_retry(LeaseClaim *c, ClaimState what, const char *why) {
@@ -290,6 +301,7 @@ static void claim_won(LeaseClaim *c, const char *etag, bool read_back) {
 
 static void lease_s3_on_read(const S3Response *r, void *userdata);
 static void lease_s3_on_write(const S3Response *r, void *userdata);
+static void lease_s3_on_marker(const S3Response *r, void *userdata);
 
 static void claim_read(LeaseClaim *c) {
         int r;
@@ -330,16 +342,56 @@ static void claim_next(LeaseClaim *c, ClaimState step) {
                 claim_write(c);
 }
 
+/* The election proper: a takeover reads the record first. */
+static void claim_elect(LeaseClaim *c) {
+        if (c->takeover)
+                claim_read(c);
+        else
+                claim_write(c);
+}
+
+/* A firing of the schedule first looks for the job's pause marker (lease_s3_fleet.c). A
+ * takeover too: a pause stops every start of the job's command, a second start of a firing
+ * whose holder died included; that firing stays recorded as abandoned. A marker written
+ * after our look does not stop this claim: the race that remains (see lease_s3_fleet.c). */
+static void claim_check_pause(LeaseClaim *c) {
+        int r;
+
+        c->state = CLAIM_PAUSE;
+        r = lease_s3_marker_get(c->store, c->job, election_timeout_ms(c), lease_s3_on_marker, c,
+                                &c->op);
+        if (r < 0) {
+                c->op = NULL;
+                lease_s3_claim_retry(c, CLAIM_PAUSE, strerror(-r));
+        }
+}
+
+static void lease_s3_on_marker(const S3Response *r, void *userdata) {
+        LeaseClaim *c = userdata;
+        char why[LEASE_S3_DETAIL_MAX];
+
+        c->op = NULL;
+        if (lease_s3_is_no_such_key(r))
+                claim_elect(c);
+        else if (lease_s3_is_2xx(r)) {
+                lease_s3_marker_describe(r, why, sizeof(why));
+                claim_end(c, LEASE_HELD, LEASE_HELD_PAUSED, why, NULL);
+        } else if (lease_s3_is_transient(r))
+                lease_s3_claim_retry(c, CLAIM_PAUSE, r->message);
+        else
+                claim_unavailable(c, r->message);
+}
+
 /* Where a claim goes once the probe allows. */
 static void claim_step(LeaseClaim *c) {
         S3Store *s = c->store;
 
         switch (s->probe) {
         case PROBE_OK:
-                if (c->takeover)
-                        claim_read(c);
+                if (c->manual)
+                        claim_elect(c);
                 else
-                        claim_write(c);
+                        claim_check_pause(c);
                 return;
         case PROBE_REFUSED:
                 claim_unavailable(c, s->probe_error);
@@ -390,7 +442,7 @@ static void lease_s3_on_read(const S3Response *r, void *userdata) {
         rec = lease_s3_record_parse(r);
         if (!rec) {
                 claim_end(c, LEASE_HELD, LEASE_HELD_RUNNING, "held by a record solocron cannot "
-                          "read (not a lease record, or malformed JSON)");
+                          "read (not a lease record, or malformed JSON)", NULL);
                 return;
         }
         if (lease_s3_record_is_ours(c, rec) && r->etag) {
@@ -420,9 +472,9 @@ static void lease_s3_on_read(const S3Response *r, void *userdata) {
         record_describe(rec, buf, sizeof(buf));
         if (expired)
                 (void) strncat(buf, " (its lease expired)", sizeof(buf) - strlen(buf) - 1);
-        json_decref(rec);
         claim_end(c, LEASE_HELD, !running ? LEASE_HELD_DONE :
-                                 expired ? LEASE_HELD_ABANDONED : LEASE_HELD_RUNNING, buf);
+                                 expired ? LEASE_HELD_ABANDONED : LEASE_HELD_RUNNING, buf, rec);
+        json_decref(rec);
 }
 
 static void lease_s3_on_write(const S3Response *r, void *userdata) {
@@ -475,14 +527,17 @@ LeaseResult lease_s3_claim_start(LeaseStore *store, const LeaseRequest *req,
                         format_rfc3339_utc(s3_client_now(s->s3), now));
         c->job = strdup(req->job ?: "");
         c->run_id = strdup(req->run_id ?: "");
-        r = c->job && c->run_id ? lease_s3_key(s, req->job, req->scheduled, &c->key) : -ENOMEM;
+        c->manual = req->manual ? strdup(req->manual) : NULL;
+        r = c->job && c->run_id && (c->manual || !req->manual) ? lease_s3_key(s, req, &c->key) :
+                                                                 -ENOMEM;
         if (r < 0 || s->closing) {
                 free(c->key);
                 free(c->job);
+                free(c->manual);
                 free(c->run_id);
                 free(c);
                 *ret_info = (LeaseInfo) {
-                        .detail = r == -EINVAL ? "invalid job name for an S3 key" :
+                        .detail = r == -EINVAL ? "invalid job name or manual key for an S3 key" :
                                   r < 0 ? "out of memory" : "the lease store is closing" };
                 return LEASE_UNAVAILABLE;
         }
@@ -509,6 +564,8 @@ void lease_s3_on_claim_timer(uv_timer_t *t) {
                         claim_read(c);
                 else if (c->retry_state == CLAIM_WRITE)
                         claim_write(c);
+                else if (c->retry_state == CLAIM_PAUSE)
+                        claim_check_pause(c);
                 else
                         claim_step(c);
                 return;

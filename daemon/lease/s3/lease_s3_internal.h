@@ -6,7 +6,8 @@
  *   lease_s3_claim.c    a claim: its record, its life, the election
  *   lease_s3_hold.c     a won claim: renewal, read-back of a 412, the final record
  *   lease_s3_watch.c    watching a held firing for its holder's expiry
- *   lease_s3_history.c  deleting our own records older than history
+ *   lease_s3_history.c  listing keys; deleting our own records older than history
+ *   lease_s3_fleet.c    the API's queries: a job's records, pause markers, the probe
  * The design is described at the top of lease_s3.c. */
 
 #include <jansson.h>
@@ -38,6 +39,7 @@ typedef enum ProbeState {
 
 typedef enum ClaimState {
         CLAIM_PROBE,                    /* waiting for the store's probe */
+        CLAIM_PAUSE,                    /* GET of the job's pause marker in flight */
         CLAIM_READ,                     /* GET of the record in flight */
         CLAIM_WRITE,                    /* conditional PUT in flight */
         CLAIM_BACKOFF,                  /* timer, then retry_state */
@@ -47,6 +49,7 @@ typedef enum ClaimState {
 } ClaimState;
 
 typedef struct HistoryJob HistoryJob;
+typedef struct S3Query S3Query;
 
 typedef struct S3Store {                /* owned by the daemon until close() completes */
         LeaseStore store;
@@ -76,6 +79,8 @@ typedef struct S3Store {                /* owned by the daemon until close() com
         size_t n_history_doomed, i_history_doomed;
         char *history_token;            /* the pass's next page, or NULL: none */
         unsigned history_pages;         /* pages of the pass so far */
+        bool history_manual;            /* the pass lists manual runs' records now */
+        S3Query *queries;               /* the API's, until answered (lease_s3_fleet.c) */
         unsigned n_handles;             /* timers being closed */
         bool closing, s3_closing;
         void (*close_done)(void *userdata);
@@ -89,9 +94,10 @@ struct LeaseClaim {                     /* owned by the store; the daemon borrow
         uv_timer_t timer;
         S3Op *op;
         ClaimState state;
-        ClaimState retry_state;         /* BACKOFF: PROBE, READ or WRITE */
+        ClaimState retry_state;         /* BACKOFF: PROBE, PAUSE, READ or WRITE */
         LeaseCallbacks cb;
         char *job, *run_id, *key;
+        char *manual;                   /* a manual run's key, or NULL */
         int64_t scheduled;
         unsigned attempt;
         bool takeover;                  /* READ first, take over an expired record */
@@ -126,10 +132,16 @@ struct LeaseWatch {                     /* owned by the store until unwatch() or
 
 /* lease_s3.c */
 uint64_t lease_s3_now_ms(const S3Store *s);
-int lease_s3_key(const S3Store *s, const char *job, int64_t scheduled, char **ret);
+/* A job name that can be a key's path segment. */
+bool lease_s3_job_valid(const char *job);
+/* The key of req's firing, PREFIX/JOB/SCHEDULED-UTC, or of its manual run,
+ * PREFIX/JOB/manual-KEY. -EINVAL: not a valid job name or manual key. */
+int lease_s3_key(const S3Store *s, const LeaseRequest *req, char **ret);
 uint32_t lease_s3_timeout_until(const S3Store *s, uint64_t deadline_ms);
 bool lease_s3_is_transient(const S3Response *r);
 bool lease_s3_is_2xx(const S3Response *r);
+/* 404, the key's (not the bucket's). */
+bool lease_s3_is_no_such_key(const S3Response *r);
 /* By the server's clock only: Date - Last-Modified of one answer > ttl + max_clock_skew. */
 bool lease_s3_is_expired(const S3Store *s, const S3Response *r);
 /* A record we understand (an object with a status and a generation), or NULL. */
@@ -176,8 +188,41 @@ int lease_s3_watch_start(LeaseStore *store, const LeaseRequest *req,
 void lease_s3_watch_stop(LeaseWatch *w);
 
 /* lease_s3_history.c */
+typedef struct LeaseS3List {            /* one page of a ListObjectsV2 */
+        const char *prefix;
+        const char *start_after;        /* the keys after this one, or NULL: from the first */
+        const char *token;              /* or: the page this continuation token names */
+        const char *max_keys;           /* NULL: "1000" */
+        uint32_t timeout_ms;
+        s3_done_cb done;
+        void *userdata;
+} LeaseS3List;
+/* A key of a listing page and its Last-Modified (Unix seconds): 0 for the next key, 1 to
+ * stop there, or a negative errno. */
+typedef int (*lease_s3_list_each_cb)(const char *key, int64_t last_modified, void *userdata);
+int lease_s3_list(S3Store *s, const LeaseS3List *l, S3Op **ret_op);
+/* Calls each() for the keys of one ListObjectsV2 answer, in order, until it says stop: 0
+ * (every key seen), 1 (stopped), or a negative errno (-EBADMSG: not a listing). *ret_token:
+ * the next page's continuation token, or NULL on the last page. */
+int lease_s3_list_parse(const S3Response *r, lease_s3_list_each_cb each, void *userdata,
+                        char **ret_token);
 /* A final record of job was written: delete its old records, at most once an hour. */
 void lease_s3_history_note(S3Store *s, const char *job);
 /* Closing: stop a pass in progress. */
 void lease_s3_history_stop(S3Store *s);
 void lease_s3_history_free(S3Store *s);
+
+/* lease_s3_fleet.c */
+/* GET job's pause marker, PREFIX/:paused/JOB (404: not paused). */
+int lease_s3_marker_get(S3Store *s, const char *job, uint32_t timeout_ms, s3_done_cb done,
+                        void *userdata, S3Op **ret_op);
+/* "the job is paused (by api on web-1, at 2026-12-01T06:00:00Z)", from the marker's GET. */
+void lease_s3_marker_describe(const S3Response *r, char *buf, size_t size);
+void lease_s3_history_query(LeaseStore *store, const char *job, int64_t since, unsigned limit,
+                            lease_records_cb done, void *userdata);
+void lease_s3_set_paused(LeaseStore *store, const char *job, bool paused, const char *by,
+                         lease_done_cb done, void *userdata);
+void lease_s3_list_paused(LeaseStore *store, lease_jobs_cb done, void *userdata);
+void lease_s3_probe(LeaseStore *store, lease_done_cb done, void *userdata);
+/* Closing: answer every query still waiting with an error, and free it. */
+void lease_s3_fleet_stop(S3Store *s);

@@ -123,7 +123,7 @@ int lease_s3_watch_start(LeaseStore *store, const LeaseRequest *req,
         w = calloc(1, sizeof(LeaseWatch));
         if (!w)
                 return -ENOMEM;
-        r = lease_s3_key(s, req->job, req->scheduled, &w->key);
+        r = lease_s3_key(s, req, &w->key);
         if (r < 0) {
                 free(w);
                 return r;

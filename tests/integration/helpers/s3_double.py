@@ -14,7 +14,8 @@ ListObjectsV2, "Conditional writes", "Error responses"):
   - ETag = quoted MD5 of the body (single-part upload); Date and Last-Modified from this
     process's own clock (RFC 7231 IMF-fixdate, whole seconds).
   - GetObject, HeadObject (no body), DeleteObject (204 even when absent), ListObjectsV2
-    (list-type=2, prefix, max-keys, continuation-token; keys in UTF-8 binary order). AWS may
+    (list-type=2, prefix, max-keys, continuation-token, start-after (ignored with a
+    continuation token); keys in UTF-8 binary order). AWS may
     return fewer keys than max-keys on a page; --list-max-keys N makes every page hold at
     most N, so that clients must follow continuation tokens.
   - Error XML bodies <Error><Code/><Message/><RequestId/></Error>.
@@ -51,7 +52,8 @@ handing out ASIA... keys that expire --cred-expiry seconds from now, numbered pe
 With --tls DIR it writes a self-signed certificate for IP 127.0.0.1 to DIR/server.pem (and
 its key) with openssl(1) and serves HTTPS; without openssl it prints "SKIP" and exits.
 
-Prints the port it listens on (127.0.0.1, ephemeral) as the first line of stdout.
+Prints the port it listens on (127.0.0.1; ephemeral unless --port) as the first line of
+stdout.
 """
 
 import argparse
@@ -321,7 +323,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         prefix = query.get("prefix", "")
         max_keys = min(int(query.get("max-keys", "1000")), st.args.list_max_keys)
         token = query.get("continuation-token")
-        after = base64.b64decode(token).decode() if token else None
+        after = base64.b64decode(token).decode() if token else query.get("start-after")
         with st.lock:
             keys = sorted(k for k in st.buckets[bucket] if k.startswith(prefix) and
                           (after is None or k > after))
@@ -454,12 +456,14 @@ def main():
     p.add_argument("--ecs-token", default="double-ecs-token")
     p.add_argument("--list-max-keys", type=int, default=1000)
     p.add_argument("--tls", metavar="DIR")
+    p.add_argument("--port", type=int, default=0, help="listen here (a restart on the same "
+                   "port), not on an ephemeral one")
     args = p.parse_args()
     if not args.bucket:
         args.bucket = ["test-bucket"]
     if not args.access_key:
         args.access_key = ["AKIDDOUBLE"]
-    httpd = Server(("127.0.0.1", 0), Handler)
+    httpd = Server(("127.0.0.1", args.port), Handler)
     httpd.state = State(args)
     if args.tls:
         if not shutil.which("openssl"):

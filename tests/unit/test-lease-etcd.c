@@ -1616,6 +1616,12 @@ TEST(pause_holds_firings_and_takeovers_not_manual_runs) {
         tl_init(&tl);
         a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-a", .prefix = "pause" });
         b = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-b", .prefix = "pause" });
+        /* A firing run before the pause. */
+        claim(a, "nightly", T0 - 60, 1, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_WON);
+        a->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, 10 });
+        (void) uv_run(&tl.loop, UV_RUN_DEFAULT);        /* the final record is written */
         ask_paused(a, "nightly", true, q);
         answered(&tl, q);
         kv = kv_get(e, "pause/:paused/nightly");
@@ -1627,6 +1633,11 @@ TEST(pause_holds_firings_and_takeovers_not_manual_runs) {
         /* Every replica's claims of its firings stand down, takeovers too; nothing is put. */
         held_paused(&tl, b, "nightly", 1);
         held_paused(&tl, a, "nightly", 2);
+        claim(b, "nightly", T0 - 60, 1, &o);            /* run already: said so, paused or not */
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_HELD);
+        ASSERT_EQ(o.held, LEASE_HELD_DONE);
+        ASSERT_STREQ(o.record.status, "succeeded");
         ASSERT_TRUE(!kv_get(e, "pause/nightly/2026-11-23T06:00:00Z").found);
         ASSERT_TRUE(!kv_get(e, "pause/nightly/2026-11-23T06:00:00Z/claimed").found);
         claim(b, "daily", T0, 1, &o);                   /* another job is not paused */

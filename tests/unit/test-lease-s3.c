@@ -1421,10 +1421,49 @@ TEST(history_since_limit_and_manual_runs) {
         history(&loop, a, "nothing", 0, 100, &q);
         ASSERT_TRUE(!q.failed);
         ASSERT_EQ(json_array_size(q.runs), 0);
+        /* A manual run asked for long ago and written now (a long run's final record) ranks
+         * by that write among the newest, but it is not one of the two newest runs: the
+         * firing ranked after it is read too. */
+        (void) snprintf(path, sizeof(path), "{\"job\":\"hist\",\"scheduled\":\"%s\","
+                        "\"manual\":\"old\",\"holder\":\"host-c\",\"status\":\"succeeded\"}",
+                        format_rfc3339_utc(now - 1000, when));
+        ctl_do(&s, "PUT", "raw?key=solocron/hist/manual-old", path);
+        history(&loop, a, "hist", 0, 2, &q);
+        ASSERT_EQ(json_array_size(q.runs), 2);
+        ASSERT_EQ(runs_at(&q, 0), now + 3600);
+        ASSERT_EQ(runs_at(&q, 1), now - 10);
+        history(&loop, a, "hist", 0, 3, &q);
+        ASSERT_EQ(json_array_size(q.runs), 3);
+        ASSERT_STREQ(runs_str(&q, 2, "manual"), "by-hand");
         answer_free(&q);
         a->ops->finish(running.claim, &(LeaseEnd) { "succeeded", 0, 10 });
         store_close(&loop, a);
         store_close(&loop, b);
+        loop_done(&loop);
+        server_stop(&s);
+}
+
+/* The pause marker's GET answers within the grace but after the deadline: the claim stands
+ * down UNAVAILABLE without writing (no step starts after the deadline). */
+TEST(no_election_after_a_late_pause_marker) {
+        uv_loop_t loop;
+        Server s;
+        LeaseStore *a;
+        Outcome o;
+
+        env_reset();
+        double_start(&s, NULL);
+        ctl_do(&s, "POST", "fault", "{\"action\":\"delay\",\"method\":\"GET\",\"if_status\":404,"
+                                    "\"key_prefix\":\"solocron/:paused/slow\",\"delay_ms\":2300,"
+                                    "\"count\":1}");
+        ASSERT_OK(uv_loop_init(&loop));
+        a = store_new(&loop, &s, "host-a", (Opts) { .election_timeout = 2 * USEC_PER_SEC });
+        ASSERT_EQ(claim(&loop, a, "slow", T0, "run-1", false, &o), LEASE_UNAVAILABLE);
+        ASSERT_TRUE(strstr(o.detail, "no time was left after reading the pause marker") != NULL);
+        /* Nothing was written: the firing is still free. */
+        ASSERT_EQ(claim(&loop, a, "slow", T0, "run-2", false, &o), LEASE_WON);
+        a->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, 1 });
+        store_close(&loop, a);
         loop_done(&loop);
         server_stop(&s);
 }

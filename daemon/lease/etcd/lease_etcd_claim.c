@@ -312,10 +312,10 @@ static int claim_on_txn(EtcdCall *k, json_t *reply, int error, void *owner) {
         if (kv.found && kv.lease == c->lease)
                 /* Our own put: an earlier try of this txn did commit. */
                 claim_won(c, kv.mod_revision);
+        else if (kv.found)              /* run or running: say so, paused or not */
+                claim_held(c, &kv);
         else if (pause.found)
                 claim_paused(c, &pause);
-        else if (kv.found)
-                claim_held(c, &kv);
         else
                 claim_abandoned(c, &mark);
         json_decref(kv.record);

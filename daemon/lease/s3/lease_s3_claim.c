@@ -371,7 +371,11 @@ static void lease_s3_on_marker(const S3Response *r, void *userdata) {
         char why[LEASE_S3_DETAIL_MAX];
 
         c->op = NULL;
-        if (lease_s3_is_no_such_key(r))
+        if (lease_s3_is_no_such_key(r) && lease_s3_now_ms(c->store) >= c->deadline_ms)
+                /* No step starts after the deadline: the marker answered within the grace. */
+                lease_s3_claim_retry(c, CLAIM_PAUSE, "no decision: no time was left after "
+                                     "reading the pause marker");
+        else if (lease_s3_is_no_such_key(r))
                 claim_elect(c);
         else if (lease_s3_is_2xx(r)) {
                 lease_s3_marker_describe(r, why, sizeof(why));
@@ -388,6 +392,11 @@ static void claim_step(LeaseClaim *c) {
 
         switch (s->probe) {
         case PROBE_OK:
+                if (lease_s3_now_ms(s) >= c->deadline_ms) {     /* the probe took it all */
+                        lease_s3_claim_retry(c, CLAIM_PROBE, "no decision: the start-up probe "
+                                             "took the election's time");
+                        return;
+                }
                 if (c->manual)
                         claim_elect(c);
                 else

@@ -22,8 +22,10 @@
  * keys (PREFIX/JOB/manual-KEY) sort after every date and say nothing of time: they are
  * listed on their own, ranked by Last-Modified (their records' last write, which their run
  * cannot have been asked for after). Then the records are read, newest first, FETCH_PARALLEL
- * GETs at a time, until `limit` are read: one that cannot be read is left out (the next one
- * is read instead), and the answer is an error only when failures left none. */
+ * GETs at a time, until `limit` are read, and then any ranked after a later instant than the
+ * limit-th newest read (a manual run ranked by a late write hides no newer firing): one that
+ * cannot be read is left out (the next one is read instead), and the answer is an error only
+ * when failures left none. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -542,10 +544,40 @@ static void lease_s3_on_query_listed(const S3Response *r, void *userdata) {
 
 static void lease_s3_on_fetched(const S3Response *r, void *userdata);
 
+static int newest_first_t(const void *a, const void *b) {
+        int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+
+        return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The scheduled instant of the limit-th newest record read (of those since since), or
+ * INT64_MIN while fewer are read. */
+static int64_t read_cutoff(const S3Query *q) {
+        _cleanup_free_ int64_t *t = calloc(q->i_fetch ?: 1, sizeof(int64_t));
+        LeaseRecord rec;
+        size_t n = 0;
+
+        if (!t)
+                return INT64_MAX;       /* no more reading: the answer says out of memory */
+        for (size_t i = 0; i < q->i_fetch; i++)
+                if (q->got[i] && lease_record_from_json(q->got[i], &rec) && rec.scheduled >= q->since)
+                        t[n++] = rec.scheduled;
+        if (n < q->limit)
+                return INT64_MIN;
+        qsort(t, n, sizeof(int64_t), newest_first_t);
+        return t[q->limit - 1];
+}
+
 /* Another GET to start: the newest candidates are read until limit records are read or on
- * their way, or none is left. */
+ * their way, or none is left. Then, once none is in flight, those ranked after a newer instant
+ * than the limit-th newest read: a manual run's rank (its last write) is later than its
+ * instant (when it was asked for), so a firing ranked after it may be newer. */
 static bool fetch_more(const S3Query *q) {
-        return q->i_fetch < q->n_cand && q->n_read + (q->i_fetch - q->n_answered) < q->limit;
+        if (q->i_fetch >= q->n_cand)
+                return false;
+        if (q->n_read + (q->i_fetch - q->n_answered) < q->limit)
+                return true;
+        return q->i_fetch == q->n_answered && q->cand[q->i_fetch].t > read_cutoff(q);
 }
 
 static void fetch_failed(S3Query *q, const char *why) {

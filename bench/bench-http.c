@@ -5,7 +5,8 @@
  * is whole), for a number of seconds. One thread and poll(): the client needs far less CPU
  * per request than the server, so the server is what is measured. A latency is the time from
  * the request's first byte sent to its answer's last byte read. Answers are read as the API
- * sends them: a head, then a body of Content-Length bytes (no chunked encoding).
+ * sends them: a head, then a body of Content-Length bytes, or chunked (a streamed answer such
+ * as /metrics: chunks, then a last chunk of size 0 and an empty trailer).
  *
  * Usage: bench-http [-c CONNECTIONS] [-d SECONDS] HOST:PORT PATH   (default 4 and 10)
  * Prints one line of NAME=VALUE pairs: requests, seconds, rps, body_bytes (of the last 200),
@@ -16,6 +17,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,13 +32,25 @@
 #define MAX_HEAD        8192
 #define MAX_ERRORS      1000    /* a server that answers nothing but errors: give up */
 
+typedef enum ChunkState {      /* where a chunked body is */
+        CHUNK_SIZE,             /* in a chunk-size line (hex digits, maybe ";ext") */
+        CHUNK_DATA,             /* in a chunk's data: body_left bytes to go */
+        CHUNK_DATA_END,         /* at the CRLF after the data */
+        CHUNK_TRAILER,          /* after the last chunk: until an empty line */
+} ChunkState;
+
 typedef struct Conn {
         int fd;
         bool in_body;           /* the head has been read */
+        bool chunked;           /* Transfer-Encoding: chunked */
+        ChunkState chunk;
+        size_t chunk_size;      /* CHUNK_SIZE: the size read so far */
+        bool chunk_ext;         /* CHUNK_SIZE: past the digits */
+        unsigned line_len;      /* CHUNK_TRAILER, CHUNK_DATA_END: bytes of the line so far */
         size_t sent;            /* bytes of the request written */
         char head[MAX_HEAD + 1];
         size_t head_size;
-        size_t length;          /* the answer's Content-Length */
+        size_t length;          /* the answer's Content-Length, or its chunks' sizes */
         size_t body_left;
         int status;
         bool server_closes;     /* the answer said Connection: close */
@@ -73,15 +87,84 @@ static int parse_head(Conn *c) {
         if (sscanf(c->head, "HTTP/1.%*d %d", &c->status) != 1)
                 return -1;
         c->server_closes = false;
+        c->chunked = false;
         for (line = strtok_r(c->head, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
                 if (strncasecmp(line, "Content-Length:", 15) == 0)
                         has_length = sscanf(line + 15, " %llu", &length) == 1;
                 else if (strncasecmp(line, "Connection:", 11) == 0 && strcasestr(line, "close"))
                         c->server_closes = true;
+                else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 &&
+                         strcasestr(line, "chunked"))
+                        c->chunked = true;
+        }
+        if (c->chunked) {
+                c->chunk = CHUNK_SIZE;
+                c->chunk_size = 0;
+                c->chunk_ext = false;
+                c->length = c->body_left = 0;
+                return 0;
         }
         if (!has_length)
                 return -1;
         c->length = c->body_left = (size_t) length;
+        return 0;
+}
+
+static int hex_digit(char ch) {
+        return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 :
+               ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+/* n bytes of a chunked body: 1 when it has ended, 0 when more is to come, -1 when it is not
+ * chunked as it should be. */
+static int chunked_feed(Conn *c, const char *p, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                char ch = p[i];
+
+                switch (c->chunk) {
+                case CHUNK_SIZE:
+                        if (ch == '\n') {
+                                c->chunk = c->chunk_size ? CHUNK_DATA : CHUNK_TRAILER;
+                                c->body_left = c->chunk_size;
+                                c->length += c->chunk_size;
+                                c->line_len = 0;
+                        } else if (ch == ';' || ch == '\r')
+                                c->chunk_ext = true;
+                        else if (!c->chunk_ext) {
+                                if (hex_digit(ch) < 0 || c->chunk_size > SIZE_MAX / 32)
+                                        return -1;
+                                c->chunk_size = c->chunk_size * 16 + (size_t) hex_digit(ch);
+                        }
+                        break;
+                case CHUNK_DATA: {
+                        size_t take = n - i < c->body_left ? n - i : c->body_left;
+
+                        c->body_left -= take;
+                        i += take - 1;
+                        if (c->body_left == 0) {
+                                c->chunk = CHUNK_DATA_END;
+                                c->line_len = 0;
+                        }
+                        break;
+                }
+                case CHUNK_DATA_END:
+                        if (ch == '\n') {
+                                c->chunk = CHUNK_SIZE;
+                                c->chunk_size = 0;
+                                c->chunk_ext = false;
+                        } else if (ch != '\r' || c->line_len++ > 0)
+                                return -1;
+                        break;
+                case CHUNK_TRAILER:
+                        if (ch == '\n') {
+                                if (c->line_len == 0)
+                                        return i + 1 == n ? 1 : -1;     /* nothing may follow */
+                                c->line_len = 0;
+                        } else if (ch != '\r')
+                                c->line_len++;
+                        break;
+                }
+        }
         return 0;
 }
 
@@ -104,11 +187,19 @@ static int conn_read(Conn *c) {
                         return c->head_size < MAX_HEAD ? 0 : -1;
                 n = (ssize_t) (c->head_size - (size_t) (end + 4 - c->head));   /* body bytes */
                 *end = 0;
-                if (parse_head(c) < 0 || (size_t) n > c->body_left)
+                if (parse_head(c) < 0)
+                        return -1;
+                c->in_body = true;
+                if (c->chunked)
+                        return chunked_feed(c, end + 4, (size_t) n);
+                if ((size_t) n > c->body_left)
                         return -1;
                 c->body_left -= (size_t) n;
-                c->in_body = true;
                 return c->body_left == 0;
+        }
+        if (c->chunked) {       /* one answer at a time: nothing of the next can come */
+                n = read(c->fd, sink, sizeof(sink));
+                return n <= 0 ? -1 : chunked_feed(c, sink, (size_t) n);
         }
         n = read(c->fd, sink, c->body_left < sizeof(sink) ? c->body_left : sizeof(sink));
         if (n <= 0)

@@ -13,6 +13,12 @@ static void job_on_run_won(Run *r, void *userdata);
 static void job_on_run_finished(Run *r, const char *result, void *userdata);
 static void job_on_run_ended(Run *r, void *userdata);
 
+static const RunOwner job_run_owner = {         /* every job's runs report to their job */
+        .won = job_on_run_won,
+        .finished = job_on_run_finished,
+        .ended = job_on_run_ended,
+};
+
 Job *job_new(CoreEnv *env, const JobOwner *owner, Table *t, const JobConfig *cfg) {
         size_t len = strlen(cfg->name) + 1;
         Job *j = calloc(1, sizeof(Job) + len);  /* the name follows, in the same block */
@@ -26,8 +32,6 @@ Job *job_new(CoreEnv *env, const JobOwner *owner, Table *t, const JobConfig *cfg
         j->name = memcpy((char *) (j + 1), cfg->name, len);
         heap_entry_init(&j->entry);
         j->last_fired = INT64_MIN;
-        j->run_owner = (RunOwner) { .won = job_on_run_won, .finished = job_on_run_finished,
-                                    .ended = job_on_run_ended, .userdata = j };
         return j;
 }
 
@@ -60,7 +64,7 @@ static int job_start(Job *j, const RunRequest *req, Run **ret) {
         Run *r;
         int k;
 
-        k = run_new(j->env, &j->run_owner, j->table, j->cfg, j->name, req, &r);
+        k = run_new(j->env, &job_run_owner, j, j->table, j->cfg, j->name, req, &r);
         if (k < 0) {
                 log_event(LOG_ERR, "run_failed", j->name, NULL, NULL, "cannot start run for %s: %s",
                           format_rfc3339_utc(req->firing.f.t, utc), strerror(-k));

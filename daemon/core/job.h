@@ -45,7 +45,6 @@ struct Job {
         JobFiring queued_firing;
         JobStats *stats;        /* owned; NULL until there is something to count */
         Job *retired_prev, *retired_next; /* the owner's list of retired jobs */
-        RunOwner run_owner;     /* what its runs report to */
 };
 
 /* A job for cfg, in table t (referenced). NULL when out of memory. */

@@ -17,6 +17,13 @@ uint64_t run_usec_to_msec_ceil(usec_t u) {
         return u / 1000 + (u % 1000 != 0);
 }
 
+void run_timer_at_least(uv_timer_t *t, uv_timer_cb cb, usec_t u) {
+        /* The loop's time was read when this iteration began, in whole milliseconds rounded
+         * down: from the time now, and 1 ms more. */
+        uv_update_time(t->loop);
+        (void) uv_timer_start(t, cb, run_usec_to_msec_ceil(u) + 1, 0);
+}
+
 void run_format_duration(int64_t usec, char buf[static 32]) {
         (void) snprintf(buf, 32, "%lld.%03llds", (long long) (usec / 1000000),
                         (long long) (usec % 1000000 / 1000));
@@ -61,7 +68,7 @@ static void run_close(Run *r) {
         r->phase = RUN_CLOSING;
         if (r->watch)
                 r->watch->ended(r, r->watch->userdata);
-        r->owner->ended(r, r->owner->userdata);
+        r->owner->ended(r, r->owner_userdata);
         uv_close((uv_handle_t *) &r->timer, run_on_timer_closed);
 }
 
@@ -95,7 +102,7 @@ void run_finish(Run *r, const char *result) {
         run_log_summary(r, result);
         if (r->watch)
                 r->watch->finished(r, result, r->watch->userdata);
-        r->owner->finished(r, result, r->owner->userdata);
+        r->owner->finished(r, result, r->owner_userdata);
         run_close(r);
 }
 
@@ -108,7 +115,7 @@ static void run_on_jitter(uv_timer_t *t) {
 /* Elected: the jitter wait, then the first attempt. */
 static void run_begin(Run *r) {
         r->phase = RUN_WAITING;
-        r->owner->won(r, r->owner->userdata);
+        r->owner->won(r, r->owner_userdata);
         if (r->cfg->jitter > 0) {
                 uint64_t delay = random_below(r->cfg->jitter);
                 char dur[32];
@@ -146,8 +153,8 @@ static void run_on_lease_lost(Election *e, const char *why) {
         run_terminate(r, SIGTERM, r->cfg->kill_after);
 }
 
-int run_new(CoreEnv *env, const RunOwner *owner, Table *t, const JobConfig *cfg, const char *job,
-            const RunRequest *req, Run **ret) {
+int run_new(CoreEnv *env, const RunOwner *owner, void *owner_userdata, Table *t,
+            const JobConfig *cfg, const char *job, const RunRequest *req, Run **ret) {
         Run *r = calloc(1, sizeof(Run));
         int k;
 
@@ -155,6 +162,7 @@ int run_new(CoreEnv *env, const RunOwner *owner, Table *t, const JobConfig *cfg,
                 return -ENOMEM;
         *r = (Run) { .job = job, .firing = req->firing, .phase = RUN_ELECTING,
                      .attempt = req->takeover ? 2 : 1, .env = env, .owner = owner,
+                     .owner_userdata = owner_userdata,
                      .table = table_ref(t), .cfg = cfg, .catch_up = req->catch_up,
                      .takeover = req->takeover, .watch = req->watch,
                      .run_start_usec = env->now_usec() };

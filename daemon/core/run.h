@@ -29,7 +29,6 @@ typedef struct RunOwner {
         void (*finished)(Run *r, const char *result, void *userdata);
         /* The run is over, finished or dropped (it never ran here); it is freed after. */
         void (*ended)(Run *r, void *userdata);
-        void *userdata;
 } RunOwner;
 
 /* Someone waiting on a run (the API, for a manual run); each called once, in this order. */
@@ -71,7 +70,8 @@ struct Run {
 
         /* The run's own: */
         CoreEnv *env;           /* borrowed */
-        const RunOwner *owner;  /* borrowed */
+        const RunOwner *owner;  /* borrowed: static, shared by the owner's runs */
+        void *owner_userdata;   /* its callbacks' userdata (the Job) */
         Table *table;           /* reference: cfg stays valid for the run's life */
         const JobConfig *cfg;
         bool catch_up;
@@ -109,8 +109,8 @@ struct Run {
 
 /* A run of cfg (in table t, referenced) for job, as req says; nothing happens until
  * run_start(), so that the owner can link it first. */
-int run_new(CoreEnv *env, const RunOwner *owner, Table *t, const JobConfig *cfg, const char *job,
-            const RunRequest *req, Run **ret);
+int run_new(CoreEnv *env, const RunOwner *owner, void *owner_userdata, Table *t,
+            const JobConfig *cfg, const char *job, const RunRequest *req, Run **ret);
 /* Elect (the firing's identity is fixed), then the jitter delay and the attempts. The
  * owner's callbacks may run before this returns (a firing held elsewhere ends at once). */
 void run_start(Run *r);

@@ -216,8 +216,7 @@ void run_attempt_terminate(Run *r, int sig, usec_t escalate_after) {
                 if (r->env->now_usec() + (int64_t) escalate_after < r->kill_deadline_usec)
                         r->kill_deadline_usec = r->env->now_usec() + (int64_t) escalate_after;
                 if (r->proc_alive)
-                        (void) uv_timer_start(&r->timer, run_on_kill_timer,
-                                              run_usec_to_msec_ceil(escalate_after), 0);
+                        run_timer_at_least(&r->timer, run_on_kill_timer, escalate_after);
                 return;
         default:
                 return;
@@ -308,7 +307,7 @@ static void run_spawn(Run *r) {
         log_event(LOG_INFO, "run_started", r->job, r->id, NULL, "started pid=%d attempt=%u%s",
                   (int) r->pid, r->attempt, r->catch_up && r->attempt == 1 ? " (catch-up)" : "");
         if (r->cfg->timeout != USEC_INFINITY)
-                (void) uv_timer_start(&r->timer, run_on_timeout, run_usec_to_msec_ceil(r->cfg->timeout), 0);
+                run_timer_at_least(&r->timer, run_on_timeout, r->cfg->timeout);
 }
 
 /* --- user:/group: lookups, off the loop ------------------------------------------- */

@@ -13,20 +13,94 @@
  * build), and owns the JobConfig/Config destructors. */
 
 void config_job_done(JobConfig *j) {
-        free(j->name);
-        free(j->description);
-        free(j->schedule_text);
-        free(j->argv);          /* packed */
+        free(j->argv);          /* packed, with name, description and schedule_text */
         strv_free(j->env);
-        free(j->env_keep);      /* packed */
-        free(j->user);
-        free(j->group);
-        free(j->workdir);
-        free(j->limits);
         for (size_t i = 0; i < j->n_excludes; i++)
                 free(j->excludes[i].text);
         free(j->excludes);
         *j = (JobConfig) {};
+}
+
+static void policy_done(JobPolicy *p) {
+        free(p->user);
+        free(p->group);
+        free(p->workdir);
+        free(p->env_keep);      /* packed */
+        free(p->limits);
+}
+
+static bool str_equal(const char *a, const char *b) {
+        return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool policy_equal(const JobPolicy *a, const JobPolicy *b) {
+        return a->timeout == b->timeout && a->kill_after == b->kill_after &&
+               a->retry_backoff == b->retry_backoff && a->retry_max_backoff == b->retry_max_backoff &&
+               a->jitter == b->jitter && a->catch_up == b->catch_up &&
+               a->retry_attempts == b->retry_attempts && a->overlap == b->overlap &&
+               a->on_lease_lost == b->on_lease_lost && a->on_store_down == b->on_store_down &&
+               a->retry_on == b->retry_on && a->umask == b->umask && a->nice == b->nice &&
+               a->has_nice == b->has_nice && a->no_lease == b->no_lease && a->takeover == b->takeover &&
+               str_equal(a->user, b->user) && str_equal(a->group, b->group) &&
+               str_equal(a->workdir, b->workdir) && strv_equal(a->env_keep, b->env_keep) &&
+               a->n_limits == b->n_limits &&
+               (a->n_limits == 0 || memcmp(a->limits, b->limits, a->n_limits * sizeof(JobLimit)) == 0);
+}
+
+/* The Config's copy of p (taken over: *p is emptied either way); NULL when out of memory.
+ * Newest first: the jobs of one file and one defaults: section come one after another. */
+static const JobPolicy *policy_intern(Config *c, JobPolicy *p) {
+        JobPolicy **l, *n;
+
+        for (size_t i = c->n_policies; i-- > 0;)
+                if (policy_equal(c->policies[i], p)) {
+                        policy_done(p);
+                        return c->policies[i];
+                }
+        l = reallocarray(c->policies, c->n_policies + 1, sizeof(JobPolicy *));
+        if (l)
+                c->policies = l;
+        n = l ? malloc(sizeof(JobPolicy)) : NULL;
+        if (!n) {
+                policy_done(p);
+                return NULL;
+        }
+        *n = *p;
+        c->policies[c->n_policies++] = n;
+        return n;
+}
+
+/* argv packed (strv_pack()) with name, description and schedule_text after its strings: one
+ * block per job instead of four. */
+static char **job_pack(char *const *argv, const char *name, const char *description,
+                       const char *schedule_text, JobConfig *c) {
+        const char *extra[3] = { name, description, schedule_text };
+        char **extra_ret[3] = { &c->name, &c->description, &c->schedule_text };
+        size_t n = strv_length(argv), size = (n + 1) * sizeof(char *);
+        char **l, *p;
+
+        for (size_t i = 0; i < n; i++)
+                size += strlen(argv[i]) + 1;
+        for (size_t i = 0; i < 3; i++)
+                size += extra[i] ? strlen(extra[i]) + 1 : 0;
+        l = malloc(size);
+        if (!l)
+                return NULL;
+        p = (char *) (l + n + 1);
+        for (size_t i = 0; i < n; i++) {
+                size_t len = strlen(argv[i]) + 1;
+
+                l[i] = memcpy(p, argv[i], len);
+                p += len;
+        }
+        l[n] = NULL;
+        for (size_t i = 0; i < 3; i++) {
+                size_t len = extra[i] ? strlen(extra[i]) + 1 : 0;
+
+                *extra_ret[i] = extra[i] ? memcpy(p, extra[i], len) : NULL;
+                p += len;
+        }
+        return l;
 }
 
 Config *config_free(Config *c) {
@@ -35,6 +109,11 @@ Config *config_free(Config *c) {
         for (size_t i = 0; i < c->n_jobs; i++)
                 config_job_done(&c->jobs[i]);
         free(c->jobs);
+        for (size_t i = 0; i < c->n_policies; i++) {
+                policy_done(c->policies[i]);
+                free(c->policies[i]);
+        }
+        free(c->policies);
         for (size_t i = 0; i < c->n_zones; i++)
                 tz_free(c->zones[i]);
         free(c->zones);
@@ -173,59 +252,62 @@ int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *d,
                          const JobSpec *j, const Tz *default_tz, JobConfig *ret) {
         Scope s = { .ctx = ctx, .file = f, .prefix = "" };
         JobConfig c = {};
+        JobPolicy p = {};
         bool oom = false;
 
-        c.name = strdup_or_null(j->name, &oom);
-        c.description = strdup_or_null(j->description, &oom);
+        c.argv = job_pack(j->argv, j->name, j->description, j->schedule_text, &c);
         c.enabled = j->enabled;
         c.suspend = j->suspend;
         c.file = ctx->config->files[f->index];
         c.line = j->node->line;
         c.column = j->node->column;
-        c.schedule_text = strdup_or_null(j->schedule_text, &oom);
         c.schedule = j->schedule;
         c.tz = PICK(j, d, tz, JOB_FIELD_TIMEZONE, default_tz);
-        c.argv = strv_pack(j->argv);
         c.shell = j->shell;
         c.env = env_merge(d, j, &oom);
-        c.timeout = PICK(j, d, timeout, JOB_FIELD_TIMEOUT, USEC_INFINITY);
-        c.kill_after = PICK(j, d, kill_after, JOB_FIELD_KILL_AFTER, 30 * USEC_PER_SEC);
-        c.overlap = PICK(j, d, overlap, JOB_FIELD_OVERLAP, OVERLAP_SKIP);
-        c.no_lease = PICK(j, d, no_lease, JOB_FIELD_LEASE, false);
-        c.takeover = PICK(j, d, takeover, JOB_FIELD_TAKEOVER, false);
-        c.on_lease_lost = PICK(j, d, on_lease_lost, JOB_FIELD_ON_LEASE_LOST, LEASE_LOST_KILL);
-        c.on_store_down = PICK(j, d, on_store_down, JOB_FIELD_ON_STORE_DOWN, STORE_DOWN_SKIP);
-        c.retry_attempts = PICK(j, d, retry_attempts, JOB_FIELD_RETRY_ATTEMPTS, 1);
-        c.retry_backoff = PICK(j, d, retry_backoff, JOB_FIELD_RETRY_BACKOFF, 10 * USEC_PER_SEC);
-        c.retry_max_backoff = PICK(j, d, retry_max_backoff, JOB_FIELD_RETRY_MAX_BACKOFF,
+
+        p.timeout = PICK(j, d, timeout, JOB_FIELD_TIMEOUT, USEC_INFINITY);
+        p.kill_after = PICK(j, d, kill_after, JOB_FIELD_KILL_AFTER, 30 * USEC_PER_SEC);
+        p.overlap = PICK(j, d, overlap, JOB_FIELD_OVERLAP, OVERLAP_SKIP);
+        p.no_lease = PICK(j, d, no_lease, JOB_FIELD_LEASE, false);
+        p.takeover = PICK(j, d, takeover, JOB_FIELD_TAKEOVER, false);
+        p.on_lease_lost = PICK(j, d, on_lease_lost, JOB_FIELD_ON_LEASE_LOST, LEASE_LOST_KILL);
+        p.on_store_down = PICK(j, d, on_store_down, JOB_FIELD_ON_STORE_DOWN, STORE_DOWN_SKIP);
+        p.retry_attempts = PICK(j, d, retry_attempts, JOB_FIELD_RETRY_ATTEMPTS, 1);
+        p.retry_backoff = PICK(j, d, retry_backoff, JOB_FIELD_RETRY_BACKOFF, 10 * USEC_PER_SEC);
+        p.retry_max_backoff = PICK(j, d, retry_max_backoff, JOB_FIELD_RETRY_MAX_BACKOFF,
                                    300 * USEC_PER_SEC);
-        c.retry_on = PICK(j, d, retry_on, JOB_FIELD_RETRY_ON, RETRY_ON_ALL);
-        c.jitter = PICK(j, d, jitter, JOB_FIELD_JITTER, 0);
-        c.catch_up = PICK(j, d, catch_up, JOB_FIELD_CATCH_UP, 0);
-        c.user = strdup_or_null(PICK(j, d, user, JOB_FIELD_USER, NULL), &oom);
-        c.env_keep = env_keep_merge(d, j, c.user != NULL, &oom);
-        c.group = strdup_or_null(PICK(j, d, group, JOB_FIELD_GROUP, NULL), &oom);
-        c.workdir = strdup_or_null(PICK(j, d, workdir, JOB_FIELD_WORKDIR, NULL), &oom);
-        c.umask = PICK(j, d, umask, JOB_FIELD_UMASK, -1);
-        c.has_nice = has(j, JOB_FIELD_NICE) || has(d, JOB_FIELD_NICE);
-        c.nice = PICK(j, d, nice, JOB_FIELD_NICE, 0);
+        p.retry_on = PICK(j, d, retry_on, JOB_FIELD_RETRY_ON, RETRY_ON_ALL);
+        p.jitter = PICK(j, d, jitter, JOB_FIELD_JITTER, 0);
+        p.catch_up = PICK(j, d, catch_up, JOB_FIELD_CATCH_UP, 0);
+        p.user = strdup_or_null(PICK(j, d, user, JOB_FIELD_USER, NULL), &oom);
+        p.env_keep = env_keep_merge(d, j, p.user != NULL, &oom);
+        p.group = strdup_or_null(PICK(j, d, group, JOB_FIELD_GROUP, NULL), &oom);
+        p.workdir = strdup_or_null(PICK(j, d, workdir, JOB_FIELD_WORKDIR, NULL), &oom);
+        p.umask = PICK(j, d, umask, JOB_FIELD_UMASK, -1);
+        p.has_nice = has(j, JOB_FIELD_NICE) || has(d, JOB_FIELD_NICE);
+        p.nice = PICK(j, d, nice, JOB_FIELD_NICE, 0);
 
         if (j->limits_set | d->limits_set) {
-                c.limits = calloc((size_t) __builtin_popcount(j->limits_set | d->limits_set),
+                p.limits = calloc((size_t) __builtin_popcount(j->limits_set | d->limits_set),
                                   sizeof(JobLimit));
-                if (!c.limits)
+                if (!p.limits)
                         oom = true;
-                for (size_t i = 0; c.limits && i < CONFIG_N_LIMITS; i++) {
+                for (size_t i = 0; p.limits && i < CONFIG_N_LIMITS; i++) {
                         uint32_t bit = UINT32_C(1) << i;
 
                         if (j->limits_set & bit)
-                                c.limits[c.n_limits++] = j->limits[i];
+                                p.limits[p.n_limits++] = j->limits[i];
                         else if (d->limits_set & bit)
-                                c.limits[c.n_limits++] = d->limits[i];
+                                p.limits[p.n_limits++] = d->limits[i];
                 }
         }
+        if (oom)
+                policy_done(&p);
+        else
+                c.policy = policy_intern(ctx->config, &p);
 
-        if (oom || !c.argv || excludes_build(&s, d, j, &c) < 0) {
+        if (oom || !c.policy || !c.argv || excludes_build(&s, d, j, &c) < 0) {
                 config_job_done(&c);
                 ctx->oom = true;
                 return -ENOMEM;

@@ -62,8 +62,38 @@ typedef struct JobLimit {
         uint64_t soft, hard;    /* RLIM_INFINITY for "unlimited" */
 } JobLimit;
 
+/* How a job runs, apart from what and when: every job whose policy is the same shares one
+ * (interned by config_load(): most tables set these in defaults: or not at all, so a
+ * 1000-job table holds one or a few). Fields ordered to leave no padding holes. */
+typedef struct JobPolicy {
+        usec_t timeout;         /* USEC_INFINITY: none */
+        usec_t kill_after;      /* SIGTERM → SIGKILL delay */
+        usec_t retry_backoff;
+        usec_t retry_max_backoff;
+        usec_t jitter;          /* 0: none */
+        usec_t catch_up;        /* 0: missed firings are skipped */
+        char *user;             /* NULL: the daemon's own */
+        char *group;
+        char *workdir;
+        char **env_keep;        /* names the lease: section consumes that this job gets anyway
+                                 * (defaults' and the job's; none with user:); NULL when none;
+                                 * one allocation (strv_pack()) */
+        JobLimit *limits;       /* NULL when n_limits is 0 */
+        unsigned n_limits;
+        unsigned retry_attempts; /* total tries including the first; 1 = no retry */
+        OverlapPolicy overlap;
+        LeaseLostPolicy on_lease_lost;
+        StoreDownPolicy on_store_down;
+        RetryOn retry_on;
+        int umask;              /* -1: inherit */
+        int nice;               /* 0: inherit */
+        bool has_nice;
+        bool no_lease;          /* lease: none — runs on every replica, no election */
+        bool takeover;          /* re-run a firing whose holder died while running it */
+} JobPolicy;
+
 typedef struct JobConfig {     /* one per job; fields ordered to leave no padding holes */
-        char *name;
+        char *name;             /* name, description and schedule_text share argv's block */
         char *description;      /* NULL when not given */
         const char *file;       /* where the job was defined, for messages (in Config.files) */
         unsigned line, column;
@@ -73,40 +103,15 @@ typedef struct JobConfig {     /* one per job; fields ordered to leave no paddin
         const Tz *tz;           /* borrowed from Config.zones */
 
         char **argv;            /* NULL-terminated; a string command becomes /bin/sh -c CMD;
-                                 * one allocation (strv_pack()) */
+                                 * one allocation (strv_pack()) with the strings above */
         char **env;             /* NULL-terminated "KEY=VALUE" (defaults' env merged in, job wins);
                                  * NULL when neither sets any */
-        char **env_keep;        /* names the lease: section consumes that this job gets anyway
-                                 * (defaults' and the job's; none with user:); NULL when none;
-                                 * one allocation (strv_pack()) */
-
-        usec_t timeout;         /* USEC_INFINITY: none */
-        usec_t kill_after;      /* SIGTERM → SIGKILL delay */
-        OverlapPolicy overlap;
-        LeaseLostPolicy on_lease_lost;
-        StoreDownPolicy on_store_down;
-        unsigned retry_attempts; /* total tries including the first; 1 = no retry */
-        usec_t retry_backoff;
-        usec_t retry_max_backoff;
-        RetryOn retry_on;
-        int umask;              /* -1: inherit */
-        usec_t jitter;          /* 0: none */
-        usec_t catch_up;        /* 0: missed firings are skipped */
-
-        char *user;             /* NULL: the daemon's own */
-        char *group;
-        char *workdir;
-        int nice;               /* 0: inherit */
-        bool has_nice;
+        const JobPolicy *policy; /* shared: borrowed from Config.policies */
+        Exclude *excludes;      /* defaults' excludes first, then the job's own; NULL when none */
+        unsigned n_excludes;
         bool enabled;           /* false: validated, shown by check, never fired */
         bool suspend;           /* true: its firings are not run (manual runs are) */
         bool shell;             /* command was a string */
-        bool no_lease;          /* lease: none — runs on every replica, no election */
-        bool takeover;          /* re-run a firing whose holder died while running it */
-        JobLimit *limits;       /* NULL when n_limits is 0 */
-        Exclude *excludes;      /* defaults' excludes first, then the job's own; NULL when none */
-        unsigned n_limits;
-        unsigned n_excludes;
 } JobConfig;
 
 typedef struct LeaseConfig {    /* the lease: section */
@@ -148,6 +153,8 @@ typedef struct ApiConfig {     /* the api: section; the API is on when listen or
 typedef struct Config {
         JobConfig *jobs;        /* in file order, includes after the main file's jobs */
         size_t n_jobs;
+        JobPolicy **policies;   /* owned; the distinct policies of the jobs */
+        size_t n_policies;
         Tz **zones;             /* owned; each distinct zone loaded once */
         size_t n_zones;
         const Tz *default_tz;   /* borrowed from zones (or tz_utc()) */

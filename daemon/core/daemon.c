@@ -161,7 +161,7 @@ static void daemon_on_plan(const PlanStep *s, void *userdata) {
                           "missed %llu firing%s (%snewest %s): the daemon was not running or the "
                           "clock jumped%s", (unsigned long long) s->n_missed,
                           s->n_missed == 1 ? "" : "s", oldest, utc,
-                          j->cfg->catch_up > 0 ? "; outside the catch_up window" : "; no catch_up set");
+                          j->cfg->policy->catch_up > 0 ? "; outside the catch_up window" : "; no catch_up set");
                 return;
         }
         case PLAN_EXCLUDED:
@@ -249,7 +249,7 @@ static void daemon_on_run_finished(Job *j, const Run *r, const char *result, voi
         /* Only catch_up: reads the state back, so only a catch_up job's run is worth an fsync
          * now; the others are written with the next save or at exit (an every-second job
          * would otherwise fsync every second, right when the next firing runs). */
-        if (r->cfg->catch_up > 0 && !uv_is_active((uv_handle_t *) &d->save_timer))
+        if (r->cfg->policy->catch_up > 0 && !uv_is_active((uv_handle_t *) &d->save_timer))
                 (void) uv_timer_start(&d->save_timer, daemon_on_save_timer, STATE_SAVE_DELAY_MSEC, 0);
 }
 

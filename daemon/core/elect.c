@@ -98,7 +98,7 @@ static void elect_held(Election *e, const LeaseInfo *info, const char *utc) {
                   utc, info->detail ? info->detail : "another holder");
         /* A firing that has run needs no watch; one whose holder runs it (or ran it and
          * died) is watched, and taken over if the holder's lease goes. */
-        if (e->cfg->takeover && e->env->takeover && info->held != LEASE_HELD_DONE)
+        if (e->cfg->policy->takeover && e->env->takeover && info->held != LEASE_HELD_DONE)
                 takeover_watch(e->env->takeover, e->job, &e->firing, e->run_id, e->attempt);
 }
 
@@ -120,7 +120,7 @@ static bool elect_unavailable(Election *e, const LeaseInfo *info, const char *ut
                 e->env->lease_degraded = true;
                 return true;
         }
-        if (e->cfg->on_store_down == STORE_DOWN_RUN) {
+        if (e->cfg->policy->on_store_down == STORE_DOWN_RUN) {
                 e->state = RUN_LEASE_UNAVAILABLE;
                 e->outcome = ELECT_STORE_DOWN_RUN;
                 log_event(LOG_WARNING, "lease_unavailable", e->job, e->run_id, NULL,
@@ -178,7 +178,7 @@ bool elect_start(Election *e, bool *ret_run) {
         LeaseInfo info = {};
         LeaseResult res;
 
-        if (e->cfg->no_lease || !s) {
+        if (e->cfg->policy->no_lease || !s) {
                 e->state = RUN_LEASE_NONE;
                 e->outcome = ELECT_NONE;
                 *ret_run = true;

@@ -100,18 +100,18 @@ void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
 
         if (j->env->stopping || j->retired)
                 return;
-        if (j->cfg->suspend || (j->paused && j->cfg->no_lease)) {
+        if (j->cfg->suspend || (j->paused && j->cfg->policy->no_lease)) {
                 log_event(LOG_INFO, "firing_paused", j->name, NULL, NULL, "firing %s not run: %s",
                           format_rfc3339_utc(f->f.t, utc),
                           j->cfg->suspend ? "the job is suspended (suspend: true)" :
                                             "the job is paused");
                 return;
         }
-        if (j->cfg->overlap == OVERLAP_ALLOW || takeover || !job_active_run(j, NULL)) {
+        if (j->cfg->policy->overlap == OVERLAP_ALLOW || takeover || !job_active_run(j, NULL)) {
                 job_start_firing(j, f, catch_up, takeover);
                 return;
         }
-        switch (j->cfg->overlap) {
+        switch (j->cfg->policy->overlap) {
         case OVERLAP_SKIP:
                 job_skip(j, f, "still running");
                 return;
@@ -131,7 +131,7 @@ void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
                 j->queued_firing = *f;
                 log_event(LOG_NOTICE, "run_replaced", j->name, j->runs->id, NULL,
                           "still running; terminating it to start the new firing");
-                job_terminate(j, SIGTERM, j->cfg->kill_after);
+                job_terminate(j, SIGTERM, j->cfg->policy->kill_after);
                 return;
         default:
                 return;
@@ -141,7 +141,7 @@ void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
 int job_run_manual(Job *j, const char *key, int64_t now, const RunWatch *watch, Run **ret) {
         if (j->env->stopping || j->retired)
                 return -ESHUTDOWN;
-        if (j->cfg->overlap != OVERLAP_ALLOW && job_active_run(j, NULL))
+        if (j->cfg->policy->overlap != OVERLAP_ALLOW && job_active_run(j, NULL))
                 return -EBUSY;
         return job_start(j, &(RunRequest) { .firing = { .f = { .t = now } }, .manual = key,
                                             .watch = watch }, ret);
@@ -160,13 +160,13 @@ void job_retire(Job *j, bool terminate) {
         if (terminate)
                 for (Run *r = j->runs, *next; r; r = next) {
                         next = r->next;
-                        run_terminate(r, SIGTERM, r->cfg->kill_after);
+                        run_terminate(r, SIGTERM, r->cfg->policy->kill_after);
                 }
 }
 
 static void job_on_run_won(Run *r, void *userdata) {
         Job *j = userdata;
-        const Run *o = r->cfg->overlap != OVERLAP_ALLOW ? job_active_run(j, r) : NULL;
+        const Run *o = r->cfg->policy->overlap != OVERLAP_ALLOW ? job_active_run(j, r) : NULL;
         char utc[RFC3339_UTC_MAX];
 
         if (!o)

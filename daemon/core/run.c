@@ -116,8 +116,8 @@ static void run_on_jitter(uv_timer_t *t) {
 static void run_begin(Run *r) {
         r->phase = RUN_WAITING;
         r->owner->won(r, r->owner_userdata);
-        if (r->cfg->jitter > 0) {
-                uint64_t delay = random_below(r->cfg->jitter);
+        if (r->cfg->policy->jitter > 0) {
+                uint64_t delay = random_below(r->cfg->policy->jitter);
                 char dur[32];
 
                 run_format_duration((int64_t) delay, dur);
@@ -142,7 +142,7 @@ static void run_on_decided(Election *e, bool run) {
 static void run_on_lease_lost(Election *e, const char *why) {
         Run *r = container_of(e, Run, election);
 
-        if (r->cfg->on_lease_lost == LEASE_LOST_CONTINUE) {
+        if (r->cfg->policy->on_lease_lost == LEASE_LOST_CONTINUE) {
                 log_event(LOG_ERR, "lease_lost", r->job, r->id, NULL,
                           "LEASE LOST (%s); the run goes on (on_lease_lost: continue): another "
                           "replica may run this firing too", why);
@@ -150,7 +150,7 @@ static void run_on_lease_lost(Election *e, const char *why) {
         }
         log_event(LOG_ERR, "lease_lost", r->job, r->id, NULL,
                   "LEASE LOST (%s); terminating the run (on_lease_lost: kill)", why);
-        run_terminate(r, SIGTERM, r->cfg->kill_after);
+        run_terminate(r, SIGTERM, r->cfg->policy->kill_after);
 }
 
 int run_new(CoreEnv *env, const RunOwner *owner, void *owner_userdata, Table *t,

@@ -26,9 +26,9 @@
 /* --- attempt end ----------------------------------------------------------------- */
 
 static bool should_retry(const Run *r, const char *result) {
-        RetryOn on = r->cfg->retry_on;
+        RetryOn on = r->cfg->policy->retry_on;
 
-        if (r->attempt >= r->cfg->retry_attempts || r->no_retry || r->env->stopping ||
+        if (r->attempt >= r->cfg->policy->retry_attempts || r->no_retry || r->env->stopping ||
             r->terminated || r->start_failed)
                 return false;
         if (strcmp(result, "failed") == 0)
@@ -69,13 +69,13 @@ static void run_attempt_done(Run *r) {
                 (void) snprintf(status, sizeof(status), "%lld", (long long) r->exit_status);
 
         if (should_retry(r, result)) {
-                usec_t backoff = r->cfg->retry_backoff;
+                usec_t backoff = r->cfg->policy->retry_backoff;
                 char wait[32];
 
-                for (unsigned i = 1; i < r->attempt && backoff < r->cfg->retry_max_backoff; i++)
+                for (unsigned i = 1; i < r->attempt && backoff < r->cfg->policy->retry_max_backoff; i++)
                         backoff = backoff > USEC_INFINITY / 2 ? USEC_INFINITY : backoff * 2;
-                if (backoff > r->cfg->retry_max_backoff)
-                        backoff = r->cfg->retry_max_backoff;
+                if (backoff > r->cfg->policy->retry_max_backoff)
+                        backoff = r->cfg->policy->retry_max_backoff;
                 run_format_duration((int64_t) backoff, wait);
                 log_event(LOG_WARNING, "attempt_failed", r->job, r->id, NULL,
                           "attempt %u %s (status %s) after %s, retrying in %s", r->attempt, result,
@@ -170,12 +170,12 @@ static void run_on_exit(ReaperChild *c, int64_t exit_status, int term_signal) {
         if (!r->timed_out && !r->terminated) {
                 char grace[32];
 
-                run_format_duration((int64_t) r->cfg->kill_after, grace);
+                run_format_duration((int64_t) r->cfg->policy->kill_after, grace);
                 log_event(LOG_NOTICE, "run_leftovers", r->job, r->id, NULL,
                           "the job's process exited but left processes in its group %d; sending "
                           "SIGTERM, SIGKILL after %s", (int) r->pid, grace);
                 (void) spawn_kill_group(r->pid, SIGTERM);
-                r->kill_deadline_usec = r->env->now_usec() + (int64_t) r->cfg->kill_after;
+                r->kill_deadline_usec = r->env->now_usec() + (int64_t) r->cfg->policy->kill_after;
         }
         run_on_group_poll(&r->timer);
 }
@@ -227,11 +227,11 @@ static void run_on_timeout(uv_timer_t *t) {
         Run *r = t->data;
         char dur[32];
 
-        run_format_duration((int64_t) r->cfg->timeout, dur);
+        run_format_duration((int64_t) r->cfg->policy->timeout, dur);
         log_event(LOG_WARNING, "run_timeout", r->job, r->id, NULL,
                   "timed out after %s, sending SIGTERM to process group %d", dur, (int) r->pid);
         r->timed_out = true;
-        run_terminate(r, SIGTERM, r->cfg->kill_after);
+        run_terminate(r, SIGTERM, r->cfg->policy->kill_after);
 }
 
 /* --- attempt start ---------------------------------------------------------------- */
@@ -306,8 +306,8 @@ static void run_spawn(Run *r) {
         (void) output_start(&r->err, err_fd);
         log_event(LOG_INFO, "run_started", r->job, r->id, NULL, "started pid=%d attempt=%u%s",
                   (int) r->pid, r->attempt, r->catch_up && r->attempt == 1 ? " (catch-up)" : "");
-        if (r->cfg->timeout != USEC_INFINITY)
-                run_timer_at_least(&r->timer, run_on_timeout, r->cfg->timeout);
+        if (r->cfg->policy->timeout != USEC_INFINITY)
+                run_timer_at_least(&r->timer, run_on_timeout, r->cfg->policy->timeout);
 }
 
 /* --- user:/group: lookups, off the loop ------------------------------------------- */
@@ -383,7 +383,7 @@ void run_attempt(Run *r) {
                 spawn_creds_done(&r->creds);
                 r->has_creds = false;
         }
-        if (!r->cfg->user && !r->cfg->group) {
+        if (!r->cfg->policy->user && !r->cfg->policy->group) {
                 run_spawn(r);
                 return;
         }

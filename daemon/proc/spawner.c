@@ -119,7 +119,7 @@ int spawn_build_env(const JobConfig *cfg, const SpawnCreds *creds, char *const *
                 if (env_is_private(*e))
                         continue;
                 /* The daemon's secrets; a user: job has no env_keep (config/validate.c). */
-                if (withheld && env_key_in(*e, withheld) && !env_key_in(*e, cfg->env_keep))
+                if (withheld && env_key_in(*e, withheld) && !env_key_in(*e, cfg->policy->env_keep))
                         continue;
                 all[n++] = *e;
         }
@@ -158,7 +158,7 @@ int spawn_main_env(char ***ret) {
 }
 
 static bool needs_helper(const JobConfig *cfg, const SpawnCreds *creds) {
-        return (creds && creds->switch_ids) || cfg->umask >= 0 || cfg->has_nice || cfg->n_limits > 0;
+        return (creds && creds->switch_ids) || cfg->policy->umask >= 0 || cfg->policy->has_nice || cfg->policy->n_limits > 0;
 }
 
 void spawn_creds_done(SpawnCreds *c) {
@@ -240,15 +240,15 @@ int spawn_lookup_creds(const JobConfig *cfg, SpawnCreds *ret, char **reterr_mess
         SpawnCreds c = { .uid = geteuid(), .gid = getegid() };
         int r;
 
-        if (cfg->user) {
-                r = lookup_user(cfg->user, &c, reterr_message);
+        if (cfg->policy->user) {
+                r = lookup_user(cfg->policy->user, &c, reterr_message);
                 if (r < 0) {
                         spawn_creds_done(&c);
                         return r;
                 }
         }
-        if (cfg->group) {
-                r = lookup_group(cfg->group, &c.gid, reterr_message);
+        if (cfg->policy->group) {
+                r = lookup_group(cfg->policy->group, &c.gid, reterr_message);
                 if (r < 0) {
                         spawn_creds_done(&c);
                         return r;
@@ -256,12 +256,12 @@ int spawn_lookup_creds(const JobConfig *cfg, SpawnCreds *ret, char **reterr_mess
         }
         /* As root, a user: job always gets its user's groups (initgroups); otherwise only
          * ids other than ours need a switch, which only root can make. */
-        c.switch_ids = (cfg->user || cfg->group) &&
+        c.switch_ids = (cfg->policy->user || cfg->policy->group) &&
                        (geteuid() == 0 || c.uid != geteuid() || c.gid != getegid());
         if (c.switch_ids && geteuid() != 0) {
                 r = reterr_printf(reterr_message, -EPERM, "cannot switch to %s '%s': solocron runs as uid "
-                         "%u, not root", cfg->user ? "user" : "group",
-                         cfg->user ? cfg->user : cfg->group, (unsigned) geteuid());
+                         "%u, not root", cfg->policy->user ? "user" : "group",
+                         cfg->policy->user ? cfg->policy->user : cfg->policy->group, (unsigned) geteuid());
                 spawn_creds_done(&c);
                 return r;
         }
@@ -272,7 +272,7 @@ int spawn_lookup_creds(const JobConfig *cfg, SpawnCreds *ret, char **reterr_mess
 /* argv for the exec-job helper: solocron exec-job [options] -- COMMAND… */
 static int helper_argv(const JobConfig *cfg, const SpawnCreds *creds, char ***ret) {
         size_t n = strv_length(cfg->argv), k = 0;
-        char **a = calloc(n + 16 + 2 * cfg->n_limits, sizeof(char *));
+        char **a = calloc(n + 16 + 2 * cfg->policy->n_limits, sizeof(char *));
         int r = 0;
 
 #define ADD(...) do { if (r >= 0 && asprintf(&a[k++], __VA_ARGS__) < 0) { a[--k] = NULL; r = -ENOMEM; } } while (0)
@@ -286,13 +286,13 @@ static int helper_argv(const JobConfig *cfg, const SpawnCreds *creds, char ***re
                 if (creds->name)
                         ADD("--initgroups=%s", creds->name);
         }
-        if (cfg->umask >= 0)
-                ADD("--umask=%o", (unsigned) cfg->umask);
-        if (cfg->has_nice)
-                ADD("--nice=%d", cfg->nice);
-        for (size_t i = 0; i < cfg->n_limits; i++)
-                ADD("--rlimit=%d:%llu:%llu", cfg->limits[i].resource,
-                    (unsigned long long) cfg->limits[i].soft, (unsigned long long) cfg->limits[i].hard);
+        if (cfg->policy->umask >= 0)
+                ADD("--umask=%o", (unsigned) cfg->policy->umask);
+        if (cfg->policy->has_nice)
+                ADD("--nice=%d", cfg->policy->nice);
+        for (size_t i = 0; i < cfg->policy->n_limits; i++)
+                ADD("--rlimit=%d:%llu:%llu", cfg->policy->limits[i].resource,
+                    (unsigned long long) cfg->policy->limits[i].soft, (unsigned long long) cfg->policy->limits[i].hard);
         ADD("--");
         for (size_t i = 0; i < n; i++)
                 ADD("%s", cfg->argv[i]);
@@ -472,14 +472,14 @@ int spawn_job(const JobConfig *cfg, const SpawnCreds *creds, char **envp, pid_t 
         int out[2] = { -1, -1 }, err[2] = { -1, -1 };
         int r;
 
-        if (cfg->workdir) {
+        if (cfg->policy->workdir) {
                 struct stat st;
 
-                if (stat(cfg->workdir, &st) < 0)
-                        return reterr_printf(reterr_message, -errno, "workdir '%s': %m", cfg->workdir);
+                if (stat(cfg->policy->workdir, &st) < 0)
+                        return reterr_printf(reterr_message, -errno, "workdir '%s': %m", cfg->policy->workdir);
                 if (!S_ISDIR(st.st_mode))
                         return reterr_printf(reterr_message, -ENOTDIR, "workdir '%s' is not a directory",
-                                    cfg->workdir);
+                                    cfg->policy->workdir);
         }
         if (needs_helper(cfg, creds)) {
                 r = helper_argv(cfg, creds, &helper);
@@ -491,7 +491,7 @@ int spawn_job(const JobConfig *cfg, const SpawnCreds *creds, char **envp, pid_t 
                 r = reterr_printf(reterr_message, -errno, "cannot create pipes: %m");
                 goto finish;
         }
-        r = spawn_process(argv, envp, cfg->workdir, (int[3]) { SPAWN_DEVNULL, out[1], err[1] }, 0,
+        r = spawn_process(argv, envp, cfg->policy->workdir, (int[3]) { SPAWN_DEVNULL, out[1], err[1] }, 0,
                           ret_pid);
         if (r < 0) {
                 r = reterr_printf(reterr_message, r, "cannot execute '%s': %s", cfg->argv[0], strerror(-r));

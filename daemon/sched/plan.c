@@ -24,7 +24,7 @@ static bool walk(const JobConfig *cfg, int64_t now, JobFiring from, Walked *w, P
         for (unsigned steps = 0; more && f.f.t <= now; steps++) {
                 if (steps == PLAN_MAX_STEPS) {
                         /* Too many to count one by one: skip to the catch-up window's start. */
-                        int64_t window = cfg->catch_up / 1000000 + PLAN_LATE_TOLERANCE;
+                        int64_t window = cfg->policy->catch_up / 1000000 + PLAN_LATE_TOLERANCE;
 
                         count++;
                         more = firing_next(cfg, now - window - 1, &f) == 0;
@@ -57,7 +57,7 @@ static void decide(const JobConfig *cfg, int64_t now, const Walked *w, plan_emit
         int64_t late = now - w->last.f.t;
         bool catch_up = late > PLAN_LATE_TOLERANCE;
 
-        if (!catch_up || (cfg->catch_up > 0 && (uint64_t) late <= cfg->catch_up / 1000000)) {
+        if (!catch_up || (cfg->policy->catch_up > 0 && (uint64_t) late <= cfg->policy->catch_up / 1000000)) {
                 if (w->older > 0)
                         emit(&(PlanStep) { .kind = PLAN_MISSED, .firing = w->before_last,
                                                      .oldest = w->first.f.t, .n_missed = w->older }, userdata);

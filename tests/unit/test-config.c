@@ -239,21 +239,21 @@ TEST(ok_full_file) {
         ASSERT_STREQ(j->env[1], "REGION=us");
         ASSERT_STREQ(j->env[2], "HOME_DIR=/home/test");
         ASSERT_TRUE(!j->env[3]);
-        ASSERT_EQ(j->timeout, 3600 * USEC_PER_SEC);
-        ASSERT_EQ(j->kill_after, 10 * USEC_PER_SEC);
-        ASSERT_EQ(j->overlap, OVERLAP_QUEUE);
-        ASSERT_EQ(j->retry_attempts, 3);
-        ASSERT_EQ(j->retry_on, RETRY_ON_NONZERO | RETRY_ON_TIMEOUT);
-        ASSERT_EQ(j->jitter, 300 * USEC_PER_SEC);
-        ASSERT_EQ(j->catch_up, 6 * 3600 * USEC_PER_SEC);
-        ASSERT_STREQ(j->user, "app");
-        ASSERT_STREQ(j->workdir, "/app");
-        ASSERT_EQ(j->umask, 0022);
-        ASSERT_EQ(j->nice, 5);
-        ASSERT_EQ(j->n_limits, 9);
-        ASSERT_EQ(j->limits[6].resource, RLIMIT_NOFILE);
-        ASSERT_EQ(j->limits[6].soft, 1024);
-        ASSERT_TRUE(j->limits[6].hard == RLIM_INFINITY);
+        ASSERT_EQ(j->policy->timeout, 3600 * USEC_PER_SEC);
+        ASSERT_EQ(j->policy->kill_after, 10 * USEC_PER_SEC);
+        ASSERT_EQ(j->policy->overlap, OVERLAP_QUEUE);
+        ASSERT_EQ(j->policy->retry_attempts, 3);
+        ASSERT_EQ(j->policy->retry_on, RETRY_ON_NONZERO | RETRY_ON_TIMEOUT);
+        ASSERT_EQ(j->policy->jitter, 300 * USEC_PER_SEC);
+        ASSERT_EQ(j->policy->catch_up, 6 * 3600 * USEC_PER_SEC);
+        ASSERT_STREQ(j->policy->user, "app");
+        ASSERT_STREQ(j->policy->workdir, "/app");
+        ASSERT_EQ(j->policy->umask, 0022);
+        ASSERT_EQ(j->policy->nice, 5);
+        ASSERT_EQ(j->policy->n_limits, 9);
+        ASSERT_EQ(j->policy->limits[6].resource, RLIMIT_NOFILE);
+        ASSERT_EQ(j->policy->limits[6].soft, 1024);
+        ASSERT_TRUE(j->policy->limits[6].hard == RLIM_INFINITY);
         ASSERT_EQ(j->n_excludes, 3);
         ASSERT_STREQ(j->excludes[2].text, "2027-01-01");
 
@@ -264,11 +264,11 @@ TEST(ok_full_file) {
         ASSERT_TRUE(j->shell);
         ASSERT_STREQ(j->argv[2], "echo \"cost: $5\" > /tmp/out\n");
         ASSERT_STREQ(tz_name(j->tz), "America/New_York");
-        ASSERT_EQ(j->timeout, USEC_INFINITY);
-        ASSERT_EQ(j->overlap, OVERLAP_ALLOW);
-        ASSERT_EQ(j->retry_on, RETRY_ON_SIGNAL);
-        ASSERT_EQ(j->umask, 0077);
-        ASSERT_EQ(j->nice, -20);
+        ASSERT_EQ(j->policy->timeout, USEC_INFINITY);
+        ASSERT_EQ(j->policy->overlap, OVERLAP_ALLOW);
+        ASSERT_EQ(j->policy->retry_on, RETRY_ON_SIGNAL);
+        ASSERT_EQ(j->policy->umask, 0077);
+        ASSERT_EQ(j->policy->nice, -20);
         ASSERT_STREQ(tz_name(c->jobs[2].tz), "America/New_York");     /* defaults reach includes */
         ASSERT_EQ(c->n_zones, 2);
         config_free(c);
@@ -370,9 +370,9 @@ static Loaded load_job(const char *extra) {
 }
 
 static const JobLimit *find_limit(const JobConfig *j, int resource) {
-        for (size_t i = 0; i < j->n_limits; i++)
-                if (j->limits[i].resource == resource)
-                        return &j->limits[i];
+        for (size_t i = 0; i < j->policy->n_limits; i++)
+                if (j->policy->limits[i].resource == resource)
+                        return &j->policy->limits[i];
         return NULL;
 }
 
@@ -403,21 +403,21 @@ TEST(builtin_defaults) {
         ASSERT_TRUE(!j->argv[3]);
         ASSERT_TRUE(j->shell);
         ASSERT_TRUE(!j->env);                   /* none: no array at all */
-        ASSERT_TRUE(!j->limits && j->n_limits == 0);
+        ASSERT_TRUE(!j->policy->limits && j->policy->n_limits == 0);
         ASSERT_TRUE(!j->excludes && j->n_excludes == 0);
-        ASSERT_EQ(j->timeout, USEC_INFINITY);
-        ASSERT_EQ(j->kill_after, 30 * USEC_PER_SEC);
-        ASSERT_EQ(j->overlap, OVERLAP_SKIP);
-        ASSERT_EQ(j->retry_attempts, 1);
-        ASSERT_EQ(j->retry_backoff, 10 * USEC_PER_SEC);
-        ASSERT_EQ(j->retry_max_backoff, 300 * USEC_PER_SEC);
-        ASSERT_EQ(j->retry_on, RETRY_ON_ALL);
-        ASSERT_EQ(j->jitter, 0);
-        ASSERT_EQ(j->catch_up, 0);
-        ASSERT_TRUE(!j->user && !j->group && !j->workdir);
-        ASSERT_EQ(j->umask, -1);
-        ASSERT_TRUE(!j->has_nice);
-        ASSERT_EQ(j->n_limits, 0);
+        ASSERT_EQ(j->policy->timeout, USEC_INFINITY);
+        ASSERT_EQ(j->policy->kill_after, 30 * USEC_PER_SEC);
+        ASSERT_EQ(j->policy->overlap, OVERLAP_SKIP);
+        ASSERT_EQ(j->policy->retry_attempts, 1);
+        ASSERT_EQ(j->policy->retry_backoff, 10 * USEC_PER_SEC);
+        ASSERT_EQ(j->policy->retry_max_backoff, 300 * USEC_PER_SEC);
+        ASSERT_EQ(j->policy->retry_on, RETRY_ON_ALL);
+        ASSERT_EQ(j->policy->jitter, 0);
+        ASSERT_EQ(j->policy->catch_up, 0);
+        ASSERT_TRUE(!j->policy->user && !j->policy->group && !j->policy->workdir);
+        ASSERT_EQ(j->policy->umask, -1);
+        ASSERT_TRUE(!j->policy->has_nice);
+        ASSERT_EQ(j->policy->n_limits, 0);
         ASSERT_EQ(j->n_excludes, 0);
         ASSERT_EQ(j->line, 2);
         ASSERT_EQ(j->column, 5);
@@ -479,22 +479,22 @@ TEST(defaults_merging) {
         ASSERT_TRUE(!a->shell);
         ASSERT_STREQ(a->argv[0], "/bin/a");
         ASSERT_TRUE(!a->argv[1]);
-        ASSERT_EQ(a->timeout, 3600 * USEC_PER_SEC);
-        ASSERT_EQ(a->kill_after, 5 * USEC_PER_SEC);
-        ASSERT_EQ(a->overlap, OVERLAP_QUEUE);
-        ASSERT_EQ(a->retry_attempts, 3);
-        ASSERT_EQ(a->retry_backoff, 20 * USEC_PER_SEC);
-        ASSERT_EQ(a->retry_max_backoff, 300 * USEC_PER_SEC);
-        ASSERT_EQ(a->retry_on, RETRY_ON_NONZERO);
-        ASSERT_EQ(a->jitter, 300 * USEC_PER_SEC);
-        ASSERT_EQ(a->catch_up, 6 * 3600 * USEC_PER_SEC);
-        ASSERT_STREQ(a->user, "app");
-        ASSERT_STREQ(a->group, "staff");
-        ASSERT_STREQ(a->workdir, "/srv");
-        ASSERT_EQ(a->umask, 0022);
-        ASSERT_TRUE(a->has_nice);
-        ASSERT_EQ(a->nice, 10);
-        ASSERT_EQ(a->n_limits, 2);
+        ASSERT_EQ(a->policy->timeout, 3600 * USEC_PER_SEC);
+        ASSERT_EQ(a->policy->kill_after, 5 * USEC_PER_SEC);
+        ASSERT_EQ(a->policy->overlap, OVERLAP_QUEUE);
+        ASSERT_EQ(a->policy->retry_attempts, 3);
+        ASSERT_EQ(a->policy->retry_backoff, 20 * USEC_PER_SEC);
+        ASSERT_EQ(a->policy->retry_max_backoff, 300 * USEC_PER_SEC);
+        ASSERT_EQ(a->policy->retry_on, RETRY_ON_NONZERO);
+        ASSERT_EQ(a->policy->jitter, 300 * USEC_PER_SEC);
+        ASSERT_EQ(a->policy->catch_up, 6 * 3600 * USEC_PER_SEC);
+        ASSERT_STREQ(a->policy->user, "app");
+        ASSERT_STREQ(a->policy->group, "staff");
+        ASSERT_STREQ(a->policy->workdir, "/srv");
+        ASSERT_EQ(a->policy->umask, 0022);
+        ASSERT_TRUE(a->policy->has_nice);
+        ASSERT_EQ(a->policy->nice, 10);
+        ASSERT_EQ(a->policy->n_limits, 2);
         ASSERT_EQ(find_limit(a, RLIMIT_NOFILE)->soft, 4096);
         ASSERT_EQ(find_limit(a, RLIMIT_AS)->hard, UINT64_C(1) << 30);
         ASSERT_EQ(a->n_excludes, 1);
@@ -506,17 +506,17 @@ TEST(defaults_merging) {
 
         ASSERT_STREQ(tz_name(b->tz), "Europe/London");
         ASSERT_STREQ(b->argv[1], "x");
-        ASSERT_EQ(b->timeout, USEC_INFINITY);
-        ASSERT_EQ(b->overlap, OVERLAP_REPLACE);
-        ASSERT_EQ(b->retry_attempts, 3);        /* per-key merge of retry: */
-        ASSERT_EQ(b->retry_backoff, 20 * USEC_PER_SEC);
-        ASSERT_EQ(b->retry_max_backoff, 60 * USEC_PER_SEC);
-        ASSERT_EQ(b->retry_on, 0);
-        ASSERT_STREQ(b->user, "root");
-        ASSERT_STREQ(b->group, "staff");
-        ASSERT_EQ(b->umask, 0077);
-        ASSERT_EQ(b->nice, -5);
-        ASSERT_EQ(b->n_limits, 3);              /* per-resource merge of limits: */
+        ASSERT_EQ(b->policy->timeout, USEC_INFINITY);
+        ASSERT_EQ(b->policy->overlap, OVERLAP_REPLACE);
+        ASSERT_EQ(b->policy->retry_attempts, 3);        /* per-key merge of retry: */
+        ASSERT_EQ(b->policy->retry_backoff, 20 * USEC_PER_SEC);
+        ASSERT_EQ(b->policy->retry_max_backoff, 60 * USEC_PER_SEC);
+        ASSERT_EQ(b->policy->retry_on, 0);
+        ASSERT_STREQ(b->policy->user, "root");
+        ASSERT_STREQ(b->policy->group, "staff");
+        ASSERT_EQ(b->policy->umask, 0077);
+        ASSERT_EQ(b->policy->nice, -5);
+        ASSERT_EQ(b->policy->n_limits, 3);              /* per-resource merge of limits: */
         ASSERT_EQ(find_limit(b, RLIMIT_NOFILE)->soft, 10);
         ASSERT_EQ(find_limit(b, RLIMIT_CORE)->hard, 0);
         ASSERT_EQ(find_limit(b, RLIMIT_AS)->soft, UINT64_C(1) << 30);
@@ -595,7 +595,7 @@ TEST(expansion) {
         ASSERT_STREQ(j->argv[7], "aexb3c");
         ASSERT_STREQ(j->argv[8], "");
         ASSERT_STREQ(j->argv[9], "$");
-        ASSERT_EQ(j->retry_attempts, 3);
+        ASSERT_EQ(j->policy->retry_attempts, 3);
         ASSERT_STREQ(j->env[0], "${X}=ex");     /* keys are never expanded */
         loaded_done(&l);
 
@@ -670,17 +670,17 @@ TEST(lease_variables_and_env_keep) {
         ASSERT_STREQ(l.c->lease.env_used[2], "PFX");
         ASSERT_TRUE(!l.c->lease.env_used[3]);   /* UNSET was not read; JOBVAR is a job's */
         j = &l.c->jobs[0];
-        ASSERT_STREQ(j->env_keep[0], "PW");
-        ASSERT_STREQ(j->env_keep[1], "USERNAME");
-        ASSERT_TRUE(!j->env_keep[2]);
-        ASSERT_STREQ(l.c->jobs[1].env_keep[0], "PW");
-        ASSERT_TRUE(!l.c->jobs[2].env_keep);
+        ASSERT_STREQ(j->policy->env_keep[0], "PW");
+        ASSERT_STREQ(j->policy->env_keep[1], "USERNAME");
+        ASSERT_TRUE(!j->policy->env_keep[2]);
+        ASSERT_STREQ(l.c->jobs[1].policy->env_keep[0], "PW");
+        ASSERT_TRUE(!l.c->jobs[2].policy->env_keep);
         loaded_done(&l);
 
         l = load_yaml("jobs:\n  - {name: j, schedule: \"0 1 * * *\", command: x}\n");
         ASSERT_LOADS(l);
         ASSERT_TRUE(!l.c->lease.env_used);
-        ASSERT_TRUE(!l.c->jobs[0].env_keep);
+        ASSERT_TRUE(!l.c->jobs[0].policy->env_keep);
         loaded_done(&l);
         tmp_cleanup();
 }
@@ -890,17 +890,17 @@ TEST(durations) {
         l = load_job("    timeout: 1h30m\n    kill_after: 500ms\n    jitter: 0\n"
                      "    catch_up: 2d\n    retry: {backoff: 1w, max_backoff: 90s}\n");
         ASSERT_LOADS(l);
-        ASSERT_EQ(l.c->jobs[0].timeout, 5400 * USEC_PER_SEC);
-        ASSERT_EQ(l.c->jobs[0].kill_after, 500 * USEC_PER_MSEC);
-        ASSERT_EQ(l.c->jobs[0].jitter, 0);
-        ASSERT_EQ(l.c->jobs[0].catch_up, 2 * 86400 * USEC_PER_SEC);
-        ASSERT_EQ(l.c->jobs[0].retry_backoff, 7 * 86400 * USEC_PER_SEC);
-        ASSERT_EQ(l.c->jobs[0].retry_max_backoff, 90 * USEC_PER_SEC);
+        ASSERT_EQ(l.c->jobs[0].policy->timeout, 5400 * USEC_PER_SEC);
+        ASSERT_EQ(l.c->jobs[0].policy->kill_after, 500 * USEC_PER_MSEC);
+        ASSERT_EQ(l.c->jobs[0].policy->jitter, 0);
+        ASSERT_EQ(l.c->jobs[0].policy->catch_up, 2 * 86400 * USEC_PER_SEC);
+        ASSERT_EQ(l.c->jobs[0].policy->retry_backoff, 7 * 86400 * USEC_PER_SEC);
+        ASSERT_EQ(l.c->jobs[0].policy->retry_max_backoff, 90 * USEC_PER_SEC);
         loaded_done(&l);
 
         l = load_job("    timeout: 0\n");         /* 0 disables, like none */
         ASSERT_LOADS(l);
-        ASSERT_EQ(l.c->jobs[0].timeout, USEC_INFINITY);
+        ASSERT_EQ(l.c->jobs[0].policy->timeout, USEC_INFINITY);
         loaded_done(&l);
 
         l = load_yaml("shutdown_grace: 0\n");
@@ -928,7 +928,7 @@ TEST(limits) {
                      "      cpu: 10m\n");
         ASSERT_LOADS(l);
         j = &l.c->jobs[0];
-        ASSERT_EQ(j->n_limits, 9);
+        ASSERT_EQ(j->policy->n_limits, 9);
         ASSERT_EQ(find_limit(j, RLIMIT_AS)->soft, UINT64_C(1) << 30);
         ASSERT_EQ(find_limit(j, RLIMIT_AS)->hard, UINT64_C(1) << 30);
         ASSERT_EQ(find_limit(j, RLIMIT_DATA)->soft, UINT64_C(512) << 20);
@@ -970,7 +970,7 @@ TEST(umask_forms) {
                 ASSERT_TRUE(asprintf(&extra, "    umask: %s\n", cases[i].text) > 0);
                 l = load_job(extra);
                 ASSERT_LOADS(l);
-                ASSERT_EQ(l.c->jobs[0].umask, cases[i].value);
+                ASSERT_EQ(l.c->jobs[0].policy->umask, cases[i].value);
                 loaded_done(&l);
         }
         assert_job_error("    umask: 0o\n",
@@ -995,7 +995,7 @@ TEST(anchors_and_aliases) {
         ASSERT_LOADS(l);
         ASSERT_STREQ(l.c->jobs[1].schedule_text, "0 1 * * *");
         ASSERT_STREQ(l.c->jobs[1].argv[1], "/home/test");
-        ASSERT_EQ(l.c->jobs[1].n_limits, 1);
+        ASSERT_EQ(l.c->jobs[1].policy->n_limits, 1);
         loaded_done(&l);
 
         /* An error in a shared node is reported once. */

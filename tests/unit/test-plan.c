@@ -19,11 +19,17 @@ static void record(const PlanStep *s, void *userdata) {
                 r->steps[r->n++] = *s;
 }
 
+/* The policies of the jobs below (a JobConfig borrows its policy). */
+static JobPolicy policies[32];
+static size_t n_policies;
+
 static JobConfig job(const char *expr, usec_t catch_up) {
-        JobConfig j = { .name = (char *) "j", .tz = tz_utc(), .catch_up = catch_up, .enabled = true };
+        JobPolicy *p = &policies[n_policies++ % 32];
+        JobConfig j = { .name = (char *) "j", .tz = tz_utc(), .policy = p, .enabled = true };
         const char *msg;
         unsigned col;
 
+        *p = (JobPolicy) { .catch_up = catch_up };
         ASSERT_OK(cronexpr_parse(expr, "j", &j.schedule, &col, &msg));
         return j;
 }

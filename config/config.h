@@ -199,6 +199,10 @@ typedef struct ConfigLoadOptions {
  * cannot be read (also described in *diags). */
 int config_load(const char *path, const ConfigLoadOptions *opts, Config **ret, ConfigDiags *diags);
 
+/* config_load() maps libyaml while it reads (config/yamlib.c): a daemon unmaps it after each
+ * load with this, so that its idle memory does not carry it. Harmless when not loaded. */
+void config_yaml_release(void);
+
 Config *config_free(Config *c);
 /* Same lease section (backend and every setting)? */
 bool config_lease_equal(const LeaseConfig *a, const LeaseConfig *b);

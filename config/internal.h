@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <yaml.h>
+
 #include "config.h"
 #include "macro.h"
 
@@ -170,6 +172,18 @@ ConfigFile *config_file_load(ConfigCtx *ctx, const char *path, ConfigFile *paren
 /* load.c */
 /* Parses f->source into f->root (f->parsed), reporting syntax and structure errors. */
 void config_file_parse(ConfigCtx *ctx, ConfigFile *f);
+
+/* yamlib.c: the libyaml functions load.c calls, valid after config_yaml_load() returned 0. */
+typedef struct ConfigYaml {
+        int (*parser_initialize)(yaml_parser_t *parser);
+        void (*parser_delete)(yaml_parser_t *parser);
+        void (*parser_set_input_string)(yaml_parser_t *parser, const unsigned char *input, size_t size);
+        int (*parser_parse)(yaml_parser_t *parser, yaml_event_t *event);
+        void (*event_delete)(yaml_event_t *event);
+} ConfigYaml;
+extern ConfigYaml config_yaml;
+/* 0, or -EOPNOTSUPP with *ret_error (malloc()ed) saying why libyaml cannot be loaded. */
+int config_yaml_load(char **ret_error);
 
 /* expand.c */
 /* Expands ${VAR}, ${VAR:-default} and $$ in every scalar value of f's tree (not in keys). */

@@ -385,18 +385,26 @@ static void builder_syntax_error(Builder *b, const yaml_parser_t *p) {
 
 void config_file_parse(ConfigCtx *ctx, ConfigFile *f) {
         Builder b = { .ctx = ctx, .f = f, .scope = { .ctx = ctx, .file = f, .prefix = "" } };
+        _cleanup_free_ char *why = NULL;
         yaml_parser_t p;
         bool done = false;
 
-        if (!yaml_parser_initialize(&p)) {
+        if (config_yaml_load(&why) < 0) {
+                if (!why)
+                        ctx->oom = true;
+                else
+                        config_error_at(&b.scope, 0, 0, "%s", why);
+                return;
+        }
+        if (!config_yaml.parser_initialize(&p)) {
                 ctx->oom = true;
                 return;
         }
-        yaml_parser_set_input_string(&p, (const unsigned char *) f->source, f->size);
+        config_yaml.parser_set_input_string(&p, (const unsigned char *) f->source, f->size);
         while (!done && !b.failed) {
                 yaml_event_t e;
 
-                if (!yaml_parser_parse(&p, &e)) {
+                if (!config_yaml.parser_parse(&p, &e)) {
                         builder_syntax_error(&b, &p);
                         break;
                 }
@@ -431,9 +439,9 @@ void config_file_parse(ConfigCtx *ctx, ConfigFile *f) {
                 default:
                         break;
                 }
-                yaml_event_delete(&e);
+                config_yaml.event_delete(&e);
         }
-        yaml_parser_delete(&p);
+        config_yaml.parser_delete(&p);
 
         if (!b.failed) {
                 f->root = TAKE_PTR(b.root);

@@ -447,7 +447,7 @@ int daemon_run(const DaemonOptions *opts) {
         int r;
 
         d.env = (CoreEnv) { .loop = d.loop, .now_usec = core_now_usec };
-        d.job_owner = (JobOwner) { .run_finished = daemon_on_run_finished,
+        d.job_owner = (JobOwner) { .env = &d.env, .run_finished = daemon_on_run_finished,
                                    .idle = daemon_on_job_idle, .userdata = &d };
         /* A closed log pipe (`solocron run | head`) must not kill the daemon: writes fail
          * with EPIPE and the log drops them. Children get every signal at its default

@@ -38,7 +38,7 @@ static int daemon_match_jobs(Daemon *d, Table *t, Job ***ret_jobs, bool **ret_fr
                 jobs[i] = daemon_find_job(d, c->jobs[i].name);
                 if (jobs[i])
                         continue;
-                jobs[i] = job_new(&d->env, &d->job_owner, t, &c->jobs[i]);
+                jobs[i] = job_new(&d->job_owner, t, &c->jobs[i]);
                 fresh[i] = true;
                 if (!jobs[i]) {
                         for (size_t k = 0; k < i; k++)

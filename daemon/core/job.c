@@ -19,17 +19,15 @@ static const RunOwner job_run_owner = {         /* every job's runs report to th
         .ended = job_on_run_ended,
 };
 
-Job *job_new(CoreEnv *env, const JobOwner *owner, Table *t, const JobConfig *cfg) {
-        size_t len = strlen(cfg->name) + 1;
-        Job *j = calloc(1, sizeof(Job) + len);  /* the name follows, in the same block */
+Job *job_new(const JobOwner *owner, Table *t, const JobConfig *cfg) {
+        Job *j = calloc(1, sizeof(Job));
 
         if (!j)
                 return NULL;
-        j->env = env;
         j->owner = owner;
         j->table = table_ref(t);
         j->cfg = cfg;
-        j->name = memcpy((char *) (j + 1), cfg->name, len);
+        j->name = cfg->name;
         heap_entry_init(&j->entry);
         j->last_fired = INT64_MIN;
         return j;
@@ -39,6 +37,7 @@ Job *job_free(Job *j) {
         if (!j)
                 return NULL;
         table_unref(j->table);
+        free(j->queued);
         free(j->stats);
         free(j);
         return NULL;
@@ -49,6 +48,7 @@ void job_set_config(Job *j, Table *t, const JobConfig *cfg) {
 
         j->table = table_ref(t);
         j->cfg = cfg;
+        j->name = cfg->name;
         table_unref(old);
 }
 
@@ -64,7 +64,7 @@ static int job_start(Job *j, const RunRequest *req, Run **ret) {
         Run *r;
         int k;
 
-        k = run_new(j->env, &job_run_owner, j, j->table, j->cfg, j->name, req, &r);
+        k = run_new(j->owner->env, &job_run_owner, j, j->table, j->cfg, j->name, req, &r);
         if (k < 0) {
                 log_event(LOG_ERR, "run_failed", j->name, NULL, NULL, "cannot start run for %s: %s",
                           format_rfc3339_utc(req->firing.f.t, utc), strerror(-k));
@@ -95,10 +95,18 @@ static const Run *job_active_run(const Job *j, const Run *except) {
         return NULL;
 }
 
+/* Keep f as the one firing waiting; false when out of memory. */
+static bool job_queue(Job *j, const JobFiring *f) {
+        if (!j->queued && !(j->queued = malloc(sizeof(JobFiring))))
+                return false;
+        *j->queued = *f;
+        return true;
+}
+
 void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
         char utc[RFC3339_UTC_MAX];
 
-        if (j->env->stopping || j->retired)
+        if (j->owner->env->stopping || j->retired)
                 return;
         if (j->cfg->suspend || (j->paused && j->cfg->policy->no_lease)) {
                 log_event(LOG_INFO, "firing_paused", j->name, NULL, NULL, "firing %s not run: %s",
@@ -120,15 +128,19 @@ void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
                         job_skip(j, f, "still running, and one firing is already queued");
                         return;
                 }
-                j->queued = true;
-                j->queued_firing = *f;
+                if (!job_queue(j, f)) {
+                        job_skip(j, f, "still running, and out of memory to queue it");
+                        return;
+                }
                 log_event(LOG_INFO, "firing_queued", j->name, NULL, NULL,
                           "still running; this firing runs when the current run ends");
                 return;
         case OVERLAP_REPLACE:
                 /* Terminate what runs (as on timeout); the new run starts once they are gone. */
-                j->queued = true;
-                j->queued_firing = *f;
+                if (!job_queue(j, f)) {
+                        job_skip(j, f, "still running, and out of memory to queue it");
+                        return;
+                }
                 log_event(LOG_NOTICE, "run_replaced", j->name, j->runs->id, NULL,
                           "still running; terminating it to start the new firing");
                 job_terminate(j, SIGTERM, j->cfg->policy->kill_after);
@@ -139,7 +151,7 @@ void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
 }
 
 int job_run_manual(Job *j, const char *key, int64_t now, const RunWatch *watch, Run **ret) {
-        if (j->env->stopping || j->retired)
+        if (j->owner->env->stopping || j->retired)
                 return -ESHUTDOWN;
         if (j->cfg->policy->overlap != OVERLAP_ALLOW && job_active_run(j, NULL))
                 return -EBUSY;
@@ -156,7 +168,7 @@ void job_terminate(Job *j, int sig, usec_t escalate_after) {
 
 void job_retire(Job *j, bool terminate) {
         j->retired = true;
-        j->queued = false;
+        j->queued = mfree(j->queued);
         if (terminate)
                 for (Run *r = j->runs, *next; r; r = next) {
                         next = r->next;
@@ -196,7 +208,7 @@ static void job_on_run_finished(Run *r, const char *result, void *userdata) {
 
         if (st) {
                 RecentRun rr = { .scheduled = r->firing.f.t, .ended = wall_now_sec(),
-                                 .duration_usec = j->env->now_usec() - r->run_start_usec,
+                                 .duration_usec = j->owner->env->now_usec() - r->run_start_usec,
                                  .status = r->term_signal ? 128 + r->term_signal : r->exit_status,
                                  .attempts = r->attempt, .result = run_result_from_string(result),
                                  .manual = r->manual != NULL };
@@ -221,10 +233,10 @@ static void job_on_run_ended(Run *r, void *userdata) {
                 j->paused = false;
         LIST_UNLINK(j->runs, r);
         j->n_runs--;
-        if (j->n_runs == 0 && j->queued && !j->retired && !j->env->stopping) {
-                JobFiring f = j->queued_firing;
+        if (j->n_runs == 0 && j->queued && !j->retired && !j->owner->env->stopping) {
+                JobFiring f = *j->queued;
 
-                j->queued = false;
+                j->queued = mfree(j->queued);
                 job_start_firing(j, &f, false, false);
         }
         if (j->n_runs == 0)

@@ -19,6 +19,7 @@
 typedef struct Job Job;
 
 typedef struct JobOwner {
+        CoreEnv *env;
         /* A run of j ran here and is over, with result (its summary is logged). */
         void (*run_finished)(Job *j, const Run *r, const char *result, void *userdata);
         /* j has no run in progress any more. */
@@ -26,29 +27,27 @@ typedef struct JobOwner {
         void *userdata;
 } JobOwner;
 
-struct Job {
-        CoreEnv *env;           /* borrowed */
-        const JobOwner *owner;  /* borrowed */
-        const char *name;       /* own copy, after the struct: the runtime job outlives any one table */
+struct Job {                    /* one per job of the table: kept small (bench/) */
+        const JobOwner *owner;  /* borrowed; owner->env is the daemon's */
+        const char *name;       /* cfg->name: cfg's table outlives it (the table is referenced) */
         Table *table;           /* reference: the table cfg is in */
         const JobConfig *cfg;
         HeapEntry entry;        /* key: next.firing.f.t */
         PlanNext next;
         int64_t last_fired;     /* scheduled instant of the newest firing handled */
         Run *runs;              /* in progress (election, jitter wait, running, backoff) */
-        size_t n_runs;
-        bool queued;            /* overlap: queue or replace: one firing waiting */
+        unsigned n_runs;
         bool retired;           /* removed by a reload: kept until its runs end */
         bool paused;            /* paused fleet-wide, as last seen: an election answered so,
                                  * or the store's list, or a pause asked here. Elections
                                  * decide for a job with a lease; `lease: none` obeys this */
-        JobFiring queued_firing;
+        JobFiring *queued;      /* owned; overlap: queue or replace: the firing waiting, or NULL */
         JobStats *stats;        /* owned; NULL until there is something to count */
         Job *retired_prev, *retired_next; /* the owner's list of retired jobs */
 };
 
 /* A job for cfg, in table t (referenced). NULL when out of memory. */
-Job *job_new(CoreEnv *env, const JobOwner *owner, Table *t, const JobConfig *cfg);
+Job *job_new(const JobOwner *owner, Table *t, const JobConfig *cfg);
 /* Frees a job that has no run in progress. */
 Job *job_free(Job *j);
 /* A reload: the job's definition is now cfg, in table t (referenced); running runs keep

@@ -47,6 +47,7 @@ Table *table_load(const char *path) {
         if (tz && *tz)
                 opts.default_tz = tz[0] == ':' ? tz + 1 : tz;
         r = config_load(path, &opts, &c, &diags);
+        config_yaml_release();  /* until the next reload: the idle daemon does without it */
         for (size_t i = 0; i < diags.n; i++) {
                 _cleanup_free_ char *line = config_diag_format(&diags.items[i]);
 

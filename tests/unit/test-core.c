@@ -194,12 +194,12 @@ static void setup(const char *extra, LeaseResult result, bool local) {
         clock_usec = 1000000;
         h.env = (CoreEnv) { .loop = &h.loop, .lease = &fake.store, .now_usec = fake_now };
         h.env.takeover = takeover_new(&fake.store, on_died, NULL);
-        h.owner = (JobOwner) { .run_finished = on_run_finished, .idle = on_idle };
+        h.owner = (JobOwner) { .env = &h.env, .run_finished = on_run_finished, .idle = on_idle };
         (void) snprintf(yaml, sizeof(yaml),
                         "jobs:\n  - name: j\n    schedule: \"* * * * * *\"\n    kill_after: 1s\n%s",
                         extra);
         h.table = load(yaml);
-        h.job = job_new(&h.env, &h.owner, h.table, &h.table->config->jobs[0]);
+        h.job = job_new(&h.owner, h.table, &h.table->config->jobs[0]);
         ASSERT_TRUE(h.job);
 }
 
@@ -426,7 +426,7 @@ TEST(overlap_skip) {
 TEST(overlap_queue) {
         setup("    command: 'echo up; sleep 0.2'\n    overlap: queue\n", LEASE_WON, false);
         fire_twice();
-        ASSERT_TRUE(h.job->queued);
+        ASSERT_TRUE(h.job->queued != NULL);
         run_until_idle();
         ASSERT_EQ(h.n_results, 2);
         ASSERT_EQ(fake.n_claims, 2);

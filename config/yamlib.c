@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* libyaml, mapped only while a table is read: config_file_parse() loads it, and the daemon
+ * lets it go once a load is over (config_yaml_release()), so the idle daemon does not carry
+ * it (bench/: some 130 KiB of its resident set). A reload loads it again, which costs well
+ * under a millisecond. Only the loop thread loads tables. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+
+#include "elfnote.h"
+#include "internal.h"
+
+#define YAML_SONAME "libyaml-0.so.2"
+DLIB_ELF_NOTE(yaml, "reading the job table", "required", YAML_SONAME);
+
+ConfigYaml config_yaml;
+static void *yaml_dl;
+
+int config_yaml_load(char **ret_error) {
+        static const struct { const char *name; size_t offset; } syms[] = {
+#define SYM(f) { "yaml_" #f, offsetof(ConfigYaml, f) }
+                SYM(parser_initialize), SYM(parser_delete), SYM(parser_set_input_string),
+                SYM(parser_parse), SYM(event_delete),
+#undef SYM
+        };
+        const char *why;
+
+        if (yaml_dl)
+                return 0;
+        yaml_dl = dlopen(YAML_SONAME, RTLD_NOW | RTLD_LOCAL);
+        for (size_t i = 0; yaml_dl && i < sizeof(syms) / sizeof(syms[0]); i++) {
+                void *f = dlsym(yaml_dl, syms[i].name);
+
+                if (!f) {
+                        config_yaml_release();
+                        break;
+                }
+                *(void **) ((char *) &config_yaml + syms[i].offset) = f;
+        }
+        if (yaml_dl)
+                return 0;
+        why = dlerror();
+        if (ret_error && asprintf(ret_error, "cannot load %s (Debian: apt-get install libyaml-0-2): %s",
+                                  YAML_SONAME, why ? why : "a symbol is missing") < 0)
+                *ret_error = NULL;
+        return -EOPNOTSUPP;
+}
+
+void config_yaml_release(void) {
+        if (yaml_dl)
+                (void) dlclose(yaml_dl);
+        yaml_dl = NULL;
+        config_yaml = (ConfigYaml) {};
+}

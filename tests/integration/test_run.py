@@ -420,6 +420,28 @@ def test_reload_good_and_broken_table(daemon):
     assert len(d.find("run_started", job="one")) == n_one
 
 
+def test_libyaml_is_mapped_only_while_a_table_is_read(daemon):
+    # config/yamlib.c: the idle daemon does not carry libyaml; a reload loads it again.
+    def mapped():
+        with open(f"/proc/{d.pid()}/maps") as f:
+            return "libyaml" in f.read()
+
+    d = daemon("""
+        jobs:
+          - name: one
+            schedule: "* * * * * *"
+            command: ["echo", "one"]
+    """)
+    d.event("run_finished", job="one")
+    assert not mapped()
+    with open(d.table_path, "w") as f:
+        f.write('jobs:\n  - name: two\n    schedule: "* * * * * *"\n    command: ["echo", "two"]\n')
+    d.signal(signal.SIGHUP)
+    d.event("reloaded")
+    d.event("run_finished", job="two")
+    assert not mapped()
+
+
 def test_sigterm_grace_then_sigkill(daemon):
     d = daemon("""
         shutdown_grace: 1s

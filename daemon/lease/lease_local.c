@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* The local lease: DIR/job-NAME.lease per job, a small JSON record of the newest firing
- * claimed for that job (who, which run, how it ended). Claiming is a short critical section
- * under flock(): read the record; if it names this firing (or a later one), another daemon
- * on this host has it: stand down; else write our claim. So two daemons sharing a state
- * directory run each firing once, while one daemon may still run several firings of a job at
- * once (overlap: allow).
+/* The local lease: per job, a small JSON record of the newest firing claimed for that job
+ * (who, which run, how it ended), in its slot of DIR/jobs.lease (lease_local_slots.c); a
+ * manual run's in a file of its own. Claiming is a short critical section under the slot's
+ * lock (a manual run's file: flock()): read the record; if it names this firing (or a later
+ * one), another daemon on this host has it: stand down; else write our claim. So two daemons
+ * sharing a state directory run each firing once, while one daemon may still run several
+ * firings of a job at once (overlap: allow).
  *
  * The lock is never waited for in the loop: a daemon holds it for microseconds, but any
  * process that can open the file could hold it for ever (a watchdog restart loop under
@@ -37,8 +38,8 @@ typedef enum ClaimStep {
 
 struct LeaseClaim {
         LocalStore *store;
-        char *path, *job, *run_id;
-        char *key;              /* SOLOCRON_LEASE_KEY: "DIR/job-NAME.lease#SCHEDULED", or a
+        char *path, *job, *run_id;      /* path: a manual run's file; NULL: a slot */
+        char *key;              /* SOLOCRON_LEASE_KEY: "DIR/jobs.lease#NAME@SCHEDULED", or a
                                  * manual run's path */
         char *manual;           /* a manual run's key, or NULL */
         int64_t scheduled;
@@ -58,16 +59,63 @@ struct LeaseClaim {
         LeaseClaim *prev, *next;        /* LocalStore.waiting */
 };
 
-/* The record in fd, or NULL when empty or not ours to understand; *ret_size: the bytes read. */
-static json_t *record_read(int fd, size_t *ret_size) {
-        char buf[LEASE_RECORD_MAX + 1];
-        ssize_t n = pread(fd, buf, LEASE_RECORD_MAX, 0);
+static int lock_open(LocalStore *ls, const char *path);
 
-        *ret_size = n > 0 ? (size_t) n : 0;
-        if (n <= 0)
+/* Where a claim's record is, locked: its slot in jobs.lease, or a manual run's own file. */
+typedef struct Place {
+        int fd;
+        off_t offset;
+        bool slot;
+        char buf[LEASE_RECORD_MAX + 1]; /* what was there */
+        size_t size;
+} Place;
+
+/* Lock c's place and read it: 0, -EWOULDBLOCK when another process holds the lock, or
+ * another -errno with the reason in ls->detail. */
+static int place_lock(LeaseClaim *c, bool create, Place *p) {
+        LocalStore *ls = c->store;
+        int r;
+
+        if (c->path) {
+                ssize_t n;
+
+                r = lock_open(ls, c->path);
+                if (r < 0)
+                        return r;
+                *p = (Place) { .fd = r };
+                n = pread(p->fd, p->buf, LEASE_RECORD_MAX, 0);
+                p->size = n > 0 ? (size_t) n : 0;
+                return 0;
+        }
+        p->slot = true;
+        p->fd = ls->slots_fd;
+        r = lease_local_slot_lock(ls, c->job, create, &p->offset, p->buf, &p->size);
+        p->fd = ls->slots_fd;
+        return r;
+}
+
+static void place_unlock(LeaseClaim *c, Place *p, bool written) {
+        if (p->slot)
+                lease_local_slot_unlock(c->store, c->job, p->offset, written);
+        else
+                (void) close(p->fd);    /* unlocks */
+}
+
+/* A new slot that got an older solocron's record (and stands down): keep that record there. */
+static bool place_keep(Place *p) {
+        if (!p->slot || p->size == 0 || p->size >= SLOT_SIZE || !p->buf[0])
+                return false;
+        memset(p->buf + p->size, ' ', SLOT_SIZE - 1 - p->size);
+        p->buf[SLOT_SIZE - 1] = '\n';
+        return pwrite(p->fd, p->buf, SLOT_SIZE, p->offset) == SLOT_SIZE;
+}
+
+/* The record read, or NULL when empty or not ours to understand. */
+static json_t *record_parse(Place *p) {
+        if (p->size == 0)
                 return NULL;
-        buf[n] = 0;
-        return json_loads(buf, 0, NULL);
+        p->buf[p->size] = 0;
+        return json_loads(p->buf, 0, NULL);
 }
 
 /* Overwrite the record in place, padded with spaces (JSON allows them) to the old size: no
@@ -76,8 +124,9 @@ static json_t *record_read(int fd, size_t *ret_size) {
  * record is formatted directly: job names are letters, digits, '_', '.' and '-', run ids
  * hex, and the host name was escaped once (jansson building and dumping an object cost a
  * tenth of a firing). With ret_text, the bytes written are returned (*ret_size long). */
-static int record_write(int fd, size_t old_size, const LeaseClaim *c, bool final,
+static int record_write(const Place *p, const LeaseClaim *c, bool final,
                         char **ret_text, size_t *ret_size) {
+        size_t old_size = p->slot ? SLOT_SIZE - 1 : p->size;
         char sched[RFC3339_UTC_MAX], started[RFC3339_UTC_MAX], ended[RFC3339_UTC_MAX];
         char manual[96] = "", status[40] = "", tail[160] = "", text[LEASE_RECORD_MAX];
         size_t len;
@@ -101,7 +150,7 @@ static int record_write(int fd, size_t old_size, const LeaseClaim *c, bool final
                      c->store->holder_json, (long long) getpid(), c->run_id, c->attempt,
                      final ? c->end_result : "running", (unsigned long long) c->token,
                      format_rfc3339_utc(c->started, started), tail);
-        if (k < 0 || (size_t) k >= sizeof(text))
+        if (k < 0 || (size_t) k >= sizeof(text) || (p->slot && (size_t) k > old_size))
                 return -ENAMETOOLONG;
         len = (size_t) k;
         if (len < old_size) {
@@ -109,17 +158,19 @@ static int record_write(int fd, size_t old_size, const LeaseClaim *c, bool final
                 memset(text + len, ' ', old_size - len);
                 len = old_size;
         }
-        n = pwrite(fd, text, len, 0);
+        if (p->slot)
+                text[len++] = '\n';    /* a slot: SLOT_SIZE bytes, one line */
+        n = pwrite(p->fd, text, len, p->offset);
         if (n < 0)
                 return -errno;
         if (n != (ssize_t) len)
-                return -EIO;
+                return -ENOSPC;         /* a short write: the disk is full */
         /* A file longer than a record (not written by us: we never exceed the cap) would keep
          * its tail after ours: cut it, in this rare case only. */
-        if (old_size >= LEASE_RECORD_MAX) {
+        if (!p->slot && old_size >= LEASE_RECORD_MAX) {
                 struct stat st;
 
-                if (fstat(fd, &st) == 0 && (size_t) st.st_size > len && ftruncate(fd, (off_t) len) < 0)
+                if (fstat(p->fd, &st) == 0 && (size_t) st.st_size > len && ftruncate(p->fd, (off_t) len) < 0)
                         return -errno;
         }
         if (ret_text) {
@@ -232,29 +283,34 @@ static bool claim_wait(LeaseClaim *c) {
         return true;
 }
 
+/* Where c's record is, for messages. */
+static const char *place_name(const LeaseClaim *c) {
+        return c->path ?: c->key;
+}
+
 /* One try at the claim, under the lock. PENDING: the lock is taken (try again later). */
 static LeaseResult claim_try(LeaseClaim *c, LeaseInfo *ret_info) {
         LocalStore *ls = c->store;
         uint64_t token = 1;
-        size_t size;
         json_t *rec;
-        int fd, r;
+        Place p;
+        int r;
 
         if (!c->manual && lease_local_paused(ls, c->job)) {
                 ret_info->held = LEASE_HELD_PAUSED;
                 return LEASE_HELD;
         }
-        fd = lock_open(ls, c->path);
-        if (fd == -EWOULDBLOCK)
+        r = place_lock(c, true, &p);
+        if (r == -EWOULDBLOCK)
                 return LEASE_PENDING;
-        if (fd < 0)
+        if (r < 0)
                 return LEASE_UNAVAILABLE;
 
-        rec = record_read(fd, &size);
+        rec = record_parse(&p);
         if (rec) {
                 LeaseRecord *held = &ls->held_record;
 
-                /* The fencing token counts the firings claimed through this file; a manual
+                /* The fencing token counts the firings claimed through this record; a manual
                  * run's file is its own, once. */
                 token = (uint64_t) json_integer_value(json_object_get(rec, "token")) + 1;
                 if (lease_record_from_json(rec, held) &&
@@ -267,18 +323,18 @@ static LeaseResult claim_try(LeaseClaim *c, LeaseInfo *ret_info) {
                         ret_info->record = held;
                         json_decref(ls->held);
                         ls->held = rec;         /* held points into it */
-                        (void) close(fd);
+                        place_unlock(c, &p, ls->alloc_locked && place_keep(&p));
                         return LEASE_HELD;
                 }
                 json_decref(rec);
         }
         c->token = token;
         c->started = time(NULL);
-        r = record_write(fd, size, c, false, &c->written, &c->written_size);
-        (void) close(fd);       /* unlocks */
+        r = record_write(&p, c, false, &c->written, &c->written_size);
+        place_unlock(c, &p, r >= 0);
         if (r < 0) {
                 (void) snprintf(ls->detail, sizeof(ls->detail), "cannot record the claim in '%s': %s",
-                                c->path, strerror(-r));
+                                place_name(c), strerror(-r));
                 return LEASE_UNAVAILABLE;
         }
         ret_info->fencing_token = token;
@@ -290,23 +346,21 @@ static LeaseResult claim_try(LeaseClaim *c, LeaseInfo *ret_info) {
  * the lock is taken. */
 static int record_end(LeaseClaim *c) {
         _cleanup_free_ char *text = NULL;
-        char buf[LEASE_RECORD_MAX];
-        int fd = lock_open(c->store, c->path);
         size_t size = 0;
-        ssize_t n;
+        Place p;
+        int r = place_lock(c, false, &p);
 
-        if (fd < 0)
-                return fd;
-        n = pread(fd, buf, sizeof(buf), 0);
-        if (n > 0 && (size_t) n == c->written_size && memcmp(buf, c->written, c->written_size) == 0)
-                (void) record_write(fd, (size_t) n, c, true, &text, &size);
-        (void) close(fd);
-        /* Its line in the history: without the padding (the newest record's file is
-         * overwritten in place, padded to the old record's size). */
-        while (size > 0 && text[size - 1] == ' ')
+        if (r < 0)
+                return r;
+        if (p.size == c->written_size && memcmp(p.buf, c->written, c->written_size) == 0)
+                (void) record_write(&p, c, true, &text, &size);
+        place_unlock(c, &p, false);
+        /* Its line in the history: without the padding (a record is overwritten in place,
+         * padded to its slot or to the old record's size). */
+        while (size > 0 && (text[size - 1] == ' ' || text[size - 1] == '\n'))
                 size--;
         if (size > 0)
-                lease_local_history_append(c->store, c->job, text, size);
+                lease_local_history_append(c->store, text, size);
         return 0;
 }
 
@@ -363,9 +417,8 @@ static LeaseResult local_claim(LeaseStore *s, const LeaseRequest *req, const Lea
                 else
                         c->key = strdup(c->path);
         } else if (!c->job || !c->run_id ||
-                   asprintf(&c->path, "%s/job-%s.lease", ls->dir, req->job) < 0)
-                c->path = NULL;
-        else if (asprintf(&c->key, "%s#%s", c->path, format_rfc3339_utc(req->scheduled, sched)) < 0)
+                   asprintf(&c->key, "%s/jobs.lease#%s@%s", ls->dir, req->job,
+                            format_rfc3339_utc(req->scheduled, sched)) < 0)
                 c->key = NULL;
         if (!c->key) {
                 (void) snprintf(ls->detail, sizeof(ls->detail), "out of memory");
@@ -416,6 +469,8 @@ static void local_cancel(LeaseClaim *c) {
 }
 
 static void local_free(LocalStore *ls) {
+        lease_local_slots_close(ls);
+        lease_local_history_close(ls);
         json_decref(ls->held);
         free(ls->holder_json);
         free(ls->dir);
@@ -475,6 +530,7 @@ int lease_local_new(uv_loop_t *loop, const char *dir, usec_t timeout, usec_t his
                 return -ENOMEM;
         ls->store.ops = &lease_local_ops;
         ls->loop = loop;
+        ls->slots_fd = ls->history_fd = -1;
         ls->timeout_msec = timeout / 1000;
         ls->history = history;
         if (asprintf(&ls->dir, "%s/leases", dir) < 0) {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The local lease's answers to the API: the history (job-NAME.history, the final records one
- * per line, plus the newest record while it runs), pause markers (paused/job-NAME), manual
+/* The local lease's answers to the API: the history (the file `history`: every job's final
+ * records, one per line, plus the job's newest record while it runs), pause markers (paused/job-NAME), manual
  * runs' records (manual/, pruned after the history period) and the probe. All synchronous:
  * each is a few system calls on local files, and done() runs before the call returns. */
 #include <dirent.h>
@@ -17,13 +17,17 @@
 #include "lease_local_internal.h"
 #include "lease_record.h"
 #include "macro.h"
+#include "parse.h"
 #include "strv.h"
 #include "timeutil.h"
 
-/* A history file is trimmed to the history period once it is this big; and never read
- * beyond this much (its newest records are at the end). */
-#define HISTORY_TRIM_SIZE       (256 * 1024)
-#define HISTORY_READ_MAX        (2 * HISTORY_TRIM_SIZE)
+/* The history file is trimmed once it is this big, to the records of the history period
+ * among its newest HISTORY_KEEP bytes (some 50 000 runs of all jobs). A job's history is
+ * read from the end, a window growing fourfold from HISTORY_READ_FIRST, until it holds
+ * enough of the job's records (or the whole file). */
+#define HISTORY_TRIM_SIZE       (32 * 1024 * 1024)
+#define HISTORY_KEEP            (HISTORY_TRIM_SIZE / 2)
+#define HISTORY_READ_FIRST      (256 * 1024)
 
 /* ---- pause markers ---- */
 
@@ -129,89 +133,199 @@ void lease_local_list_paused(LeaseStore *s, lease_jobs_cb done, void *userdata) 
 
 /* ---- the history ---- */
 
-void lease_local_history_append(LocalStore *ls, const char *job, const char *text, size_t size) {
+static int history_open(LocalStore *ls) {
         _cleanup_free_ char *path = NULL;
         struct stat st;
+
+        /* Renamed over by another daemon's trim: ours is the old file; open the new one. */
+        if (ls->history_fd >= 0 && fstat(ls->history_fd, &st) == 0 && st.st_nlink > 0)
+                return ls->history_fd;
+        lease_local_history_close(ls);
+        if (asprintf(&path, "%s/history", ls->dir) < 0)
+                return -ENOMEM;
+        ls->history_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        return ls->history_fd >= 0 ? ls->history_fd : -errno;
+}
+
+void lease_local_history_close(LocalStore *ls) {
+        if (ls->history_fd >= 0)
+                (void) close(ls->history_fd);
+        ls->history_fd = -1;
+}
+
+/* The "scheduled" instant of a record's line (no JSON parse: records are ours). */
+static bool line_scheduled(const char *line, int64_t *ret) {
+        static const char key[] = "\"scheduled\":\"";
+        const char *p = strstr(line, key);
+        char when[RFC3339_UTC_MAX];
+        bool absolute;
+        size_t len;
+
+        if (!p)
+                return false;
+        p += sizeof(key) - 1;
+        len = strcspn(p, "\"\n");
+        if (len >= sizeof(when))
+                return false;
+        memcpy(when, p, len);
+        when[len] = 0;
+        return parse_timestamp(when, ret, &absolute) == 0 && absolute;
+}
+
+/* Keep the records of the history period among the newest HISTORY_KEEP bytes, in a new file
+ * renamed over the old one. A record another daemon appends meanwhile may be lost: this is
+ * the history, not the election. */
+static void history_trim(LocalStore *ls, int fd, off_t size) {
+        _cleanup_free_ char *path = NULL, *tmp = NULL, *data = NULL;
+        int64_t cutoff = time(NULL) - (int64_t) (ls->history / USEC_PER_SEC);
+        off_t from = size > HISTORY_KEEP ? size - HISTORY_KEEP : 0;
+        int rfd, out = -1;
+        ssize_t n = -1;
+        char *p, *end;
+
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0 || asprintf(&path, "%s/history", ls->dir) < 0 ||
+            asprintf(&tmp, "%s.tmp", path) < 0 || !(data = malloc((size_t) (size - from) + 1)))
+                return;
+        rfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (rfd >= 0) {
+                n = pread(rfd, data, (size_t) (size - from), from);
+                (void) close(rfd);
+        }
+        if (n < 0)
+                return;
+        data[n] = 0;
+        p = from > 0 ? strchrnul(data, '\n') : data;   /* a cut first line */
+        if (*p == '\n')
+                p++;
+        out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (out < 0)
+                return;
+        for (; *p; p = end) {
+                int64_t t;
+
+                end = strchrnul(p, '\n');
+                if (*end)
+                        end++;
+                if (line_scheduled(p, &t) && t >= cutoff &&
+                    write(out, p, (size_t) (end - p)) != end - p)
+                        break;
+        }
+        if (*p == 0 && close(out) == 0) {
+                if (rename(tmp, path) == 0)
+                        lease_local_history_close(ls);  /* reopened at the next append */
+        } else {
+                if (*p)
+                        (void) close(out);
+                (void) unlink(tmp);
+        }
+}
+
+void lease_local_history_append(LocalStore *ls, const char *text, size_t size) {
+        char line[LEASE_RECORD_MAX + 1];
+        struct stat st;
+        int fd = history_open(ls);
+
+        if (fd < 0 || size >= sizeof(line))
+                return;
+        /* One write of the line with its newline: appends do not interleave. */
+        memcpy(line, text, size);
+        line[size] = '\n';
+        if (write(fd, line, size + 1) == (ssize_t) size + 1 &&
+            ++ls->history_appends % 256 == 0 &&         /* the size, now and then */
+            fstat(fd, &st) == 0 && st.st_size > HISTORY_TRIM_SIZE)
+                history_trim(ls, fd, st.st_size);
+}
+
+void lease_local_history_import(LocalStore *ls, const char *job) {
+        _cleanup_free_ char *path = NULL, *data = NULL;
+        size_t size = 0;
+        FILE *f;
         int fd;
 
         if (asprintf(&path, "%s/job-%s.history", ls->dir, job) < 0)
                 return;
-        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
+        f = fopen(path, "re");
+        if (!f)
                 return;
-        /* One write of the line with its newline: appends do not interleave. */
-        {
-                char line[LEASE_RECORD_MAX + 1];
-
-                if (size >= sizeof(line)) {
-                        (void) close(fd);
-                        return;
-                }
-                memcpy(line, text, size);
-                line[size] = '\n';
-                (void) write(fd, line, size + 1);
-        }
-        if (fstat(fd, &st) == 0 && st.st_size > HISTORY_TRIM_SIZE &&
-            flock(fd, LOCK_EX | LOCK_NB) == 0) {
-                /* Trim: keep the records of the history period, in a new file renamed over
-                 * the old one. A record another daemon appends meanwhile may be lost: this
-                 * is the history, not the election. */
-                _cleanup_free_ char *data = NULL, *tmp = NULL;
-                int64_t cutoff = time(NULL) - (int64_t) (ls->history / USEC_PER_SEC);
-                FILE *in = fopen(path, "re"), *out = NULL;
-                size_t cap = 0;
-                ssize_t n;
-
-                if (in && asprintf(&tmp, "%s.tmp", path) >= 0)
-                        out = fopen(tmp, "we");
-                while (in && out && (n = getline(&data, &cap, in)) > 0) {
-                        json_t *rec = json_loadb(data, (size_t) n, 0, NULL);
-                        LeaseRecord r;
-
-                        if (rec && lease_record_from_json(rec, &r) && r.scheduled >= cutoff)
-                                (void) fwrite(data, 1, (size_t) n, out);
-                        json_decref(rec);
-                }
-                if (in)
-                        (void) fclose(in);
-                if (out && fclose(out) == 0)
-                        (void) rename(tmp, path);
-                else if (tmp)
-                        (void) unlink(tmp);
-        }
-        (void) close(fd);
+        fd = history_open(ls);
+        /* Appended whole: its lines are older than what the history holds. */
+        for (ssize_t n; fd >= 0 && (n = getline(&data, &size, f)) > 0;)
+                if (write(fd, data, (size_t) n) != n)
+                        break;
+        (void) fclose(f);
+        (void) unlink(path);
 }
 
-/* The file's last HISTORY_READ_MAX bytes, whole lines only. */
-static char *history_read(const char *path, size_t *ret_size) {
-        _cleanup_free_ char *buf = NULL;
+/* The newest lines of the history that are job's records, at least limit of them when
+ * there are that many (0: all), NUL-separated in the returned buffer; *ret_n lines. */
+static char *history_read(LocalStore *ls, const char *job, unsigned limit, size_t *ret_n) {
+        _cleanup_free_ char *path = NULL, *prefix = NULL;
+        char *buf = NULL;
         struct stat st;
-        off_t from;
-        ssize_t n;
-        char *nl;
+        size_t window = HISTORY_READ_FIRST;
         int fd;
 
+        *ret_n = 0;
+        if (asprintf(&path, "%s/history", ls->dir) < 0 || asprintf(&prefix, "{\"job\":\"%s\"", job) < 0)
+                return NULL;
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return NULL;
-        if (fstat(fd, &st) < 0 || !(buf = malloc(HISTORY_READ_MAX + 1))) {
+        if (fstat(fd, &st) < 0) {
                 (void) close(fd);
                 return NULL;
         }
-        from = st.st_size > HISTORY_READ_MAX ? st.st_size - HISTORY_READ_MAX : 0;
-        n = pread(fd, buf, HISTORY_READ_MAX, from);
-        (void) close(fd);
-        if (n < 0)
-                return NULL;
-        buf[n] = 0;
-        if (from > 0 && (nl = strchr(buf, '\n'))) {     /* a cut first line */
-                size_t skip = (size_t) (nl + 1 - buf);
+        for (;;) {
+                off_t from = (off_t) window < st.st_size ? st.st_size - (off_t) window : 0;
+                size_t n = 0, k = 0;
+                ssize_t got;
+                char *p, *end;
 
-                memmove(buf, nl + 1, (size_t) n - skip + 1);
-                n -= (ssize_t) skip;
+                free(buf);
+                buf = malloc((size_t) (st.st_size - from) + 1);
+                got = buf ? pread(fd, buf, (size_t) (st.st_size - from), from) : -1;
+                if (got < 0)
+                        break;
+                buf[got] = 0;
+                p = from > 0 ? strchrnul(buf, '\n') : buf;     /* a cut first line */
+                if (*p == '\n')
+                        p++;
+                /* Keep the job's lines, packed at the start of buf, NUL-terminated. */
+                for (; *p; p = end) {
+                        size_t len;
+
+                        end = strchrnul(p, '\n');
+                        len = (size_t) (end - p);
+                        if (*end)
+                                end++;
+                        if (strncmp(p, prefix, strlen(prefix)) != 0)
+                                continue;
+                        memmove(buf + k, p, len);
+                        buf[k + len] = 0;
+                        k += len + 1;
+                        n++;
+                }
+                if ((limit > 0 && n >= limit) || from == 0 || window >= HISTORY_TRIM_SIZE) {
+                        (void) close(fd);
+                        *ret_n = n;
+                        return buf;
+                }
+                window *= 4;
         }
-        *ret_size = (size_t) n;
-        return TAKE_PTR(buf);
+        (void) close(fd);
+        free(buf);
+        return NULL;
+}
+
+/* A record's text, to all when it says running. */
+static void append_text_if_running(json_t *all, const char *text) {
+        json_t *rec = json_loads(text, 0, NULL);
+        const char *status = json_string_value(json_object_get(rec, "status"));
+
+        if (status && strcmp(status, "running") == 0)
+                (void) json_array_append_new(all, rec);
+        else
+                json_decref(rec);
 }
 
 /* The record in dir_fd/name, to all when it says running. */
@@ -219,18 +333,12 @@ static void append_if_running(json_t *all, int dir_fd, const char *name) {
         char buf[LEASE_RECORD_MAX + 1];
         int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         ssize_t k = fd >= 0 ? read(fd, buf, LEASE_RECORD_MAX) : -1;
-        const char *status;
-        json_t *rec;
 
         if (fd >= 0)
                 (void) close(fd);
         buf[k > 0 ? k : 0] = 0;
-        rec = k > 0 ? json_loads(buf, 0, NULL) : NULL;
-        status = json_string_value(json_object_get(rec, "status"));
-        if (status && strcmp(status, "running") == 0)
-                (void) json_array_append_new(all, rec);
-        else
-                json_decref(rec);
+        if (k > 0)
+                append_text_if_running(all, buf);
 }
 
 /* job's manual runs that run now (manual/job-NAME@KEY.lease). */
@@ -253,27 +361,23 @@ static void manual_running(LocalStore *ls, const char *job, json_t *all) {
 void lease_local_history(LeaseStore *s, const char *job, int64_t since, unsigned limit,
                          lease_records_cb done, void *userdata) {
         LocalStore *ls = container_of(s, LocalStore, store);
-        _cleanup_free_ char *path = NULL, *lease = NULL, *data = NULL;
+        _cleanup_free_ char *data = NULL;
         _cleanup_free_ LeaseRecord *records = NULL;
         json_t *all = json_array();     /* keeps the records' strings */
-        size_t size = 0, n = 0, cap = 0;
+        char slot[SLOT_SIZE + 1];
+        size_t n_lines = 0, n = 0, cap = 0;
 
-        if (!all || asprintf(&path, "%s/job-%s.history", ls->dir, job) < 0 ||
-            asprintf(&lease, "%s/job-%s.lease", ls->dir, job) < 0) {
-                json_decref(all);
+        if (!all) {
                 done(NULL, 0, "out of memory", userdata);
                 return;
         }
-        data = history_read(path, &size);
-        for (char *line = data, *end; line && *line; line = end) {
-                end = strchrnul(line, '\n');
-                if (*end)
-                        *end++ = 0;
+        data = history_read(ls, job, limit, &n_lines);
+        for (char *line = data; n_lines > 0; line += strlen(line) + 1, n_lines--)
                 (void) json_array_append_new(all, json_loads(line, 0, NULL));
-        }
         /* What runs now (final records are in the history): the newest firing, and the
          * manual runs. */
-        append_if_running(all, AT_FDCWD, lease);
+        if (lease_local_slot_read(ls, job, slot) == 0)
+                append_text_if_running(all, slot);
         manual_running(ls, job, all);
         for (size_t i = 0; i < json_array_size(all); i++) {
                 LeaseRecord r;

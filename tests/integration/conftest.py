@@ -31,6 +31,37 @@ def ctx_switches(pid):
     return total
 
 
+SLOT_SIZE = 1024       # daemon/lease/lease_local_internal.h
+
+
+def local_slot(state_dir, job):
+    """The offset of job's record in the local lease's STATE_DIR/leases/jobs.lease, and the
+    record (each job's is one line of SLOT_SIZE bytes starting with {"job":"NAME")."""
+    import json
+    with open(os.path.join(state_dir, "leases", "jobs.lease"), "rb") as f:
+        data = f.read()
+    for off in range(0, len(data) - SLOT_SIZE + 1, SLOT_SIZE):
+        if data[off:].startswith(b'{"job":"%s"' % job.encode()):
+            return off, json.loads(data[off:off + SLOT_SIZE])
+    raise AssertionError(f"no record of {job} in jobs.lease")
+
+
+def hold_slot(state_dir, job, seconds):
+    """Another process holding the lock of job's record (a POSIX record lock on its slot,
+    which the daemon's open file description locks respect) for `seconds`; returns the
+    process once it holds it."""
+    off, _ = local_slot(state_dir, job)
+    path = os.path.join(state_dir, "leases", "jobs.lease")
+    code = ("import fcntl, os, sys, time\n"
+            f"fd = os.open({path!r}, os.O_RDWR)\n"
+            f"fcntl.lockf(fd, fcntl.LOCK_EX, {SLOT_SIZE}, {off})\n"
+            "print('held', flush=True)\n"
+            f"time.sleep({seconds})\n")
+    p = subprocess.Popen(["/usr/bin/python3", "-c", code], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline() == "held\n"
+    return p
+
+
 def run(*args, env=None, timeout=30, prefix=()):
     return subprocess.run([*prefix, BIN, *args], capture_output=True, text=True,
                           env=env if env is not None else clean_env(), timeout=timeout,

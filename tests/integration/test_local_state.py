@@ -11,14 +11,14 @@ import time
 
 import pytest
 
-from conftest import BIN, Daemon, clean_env
+from conftest import BIN, Daemon, clean_env, hold_slot
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
 def test_a_held_lease_lock_never_blocks_the_loop(daemon, tmp_path):
-    # Another process holds the flock of one job's lease file for 4 s. The daemon does not
+    # Another process holds the lock of one job's lease record for 4 s. The daemon does not
     # wait for it in its loop: the other job keeps firing every second; the blocked firing
     # runs once election_timeout has passed, unrecorded (the local lease cannot be "down"),
     # said once; and claims are recorded again once the lock is free.
@@ -35,13 +35,11 @@ def test_a_held_lease_lock_never_blocks_the_loop(daemon, tmp_path):
             command: ["true"]
     """)
     assert d.output("locked") == "lease=won"
-    lease = state / "leases" / "job-locked.lease"
+    lease = state / "leases" / "jobs.lease"
     assert stat.S_IMODE(os.stat(state / "leases").st_mode) == 0o700
     assert stat.S_IMODE(os.stat(lease).st_mode) == 0o600
-    holder = subprocess.Popen(["flock", str(lease), "-c", "echo held; exec sleep 4"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = hold_slot(state, "locked", 4)
     try:
-        assert holder.stdout.readline() == "held\n"
         held_from = time.time()
         n_ticks = len(d.find("run_finished", job="tick"))
         unavailable = d.event("lease_unavailable", job="locked", timeout=10)
@@ -59,10 +57,10 @@ def test_a_held_lease_lock_never_blocks_the_loop(daemon, tmp_path):
 
 
 def test_an_unwritable_lease_record_still_runs_the_firing(daemon, tmp_path):
-    # A directory where the record should be: the claim cannot be written. On one host the
+    # A directory where the records should be: the claim cannot be written. On one host the
     # firing runs (on_store_down is for shared stores), and the error is logged once.
     leases = tmp_path / "state" / "leases"
-    (leases / "job-careful.lease").mkdir(parents=True)
+    (leases / "jobs.lease").mkdir(parents=True)
     d = daemon("""
         jobs:
           - name: careful
@@ -121,14 +119,16 @@ jobs:
 
 
 def test_planted_symlinks_are_not_followed(tmp_path):
-    # Symlinks at the names the temporary files had (predictable before) and at a lease file:
-    # the files they point to stay untouched.
+    # Symlinks at the names the temporary files had (predictable before), at the lease's
+    # records and at an older solocron's record of a job: the files they point to stay
+    # untouched.
     victim = tmp_path / "victim"
     victim.write_text("precious\n")
     work = tmp_path / "w"
     (work / "state" / "leases").mkdir(parents=True)
     pid_file = work / "solocron.pid"
     os.symlink(victim, str(pid_file) + ".tmp")
+    os.symlink(victim, work / "state" / "leases" / "jobs.lease")
     os.symlink(victim, work / "state" / "leases" / "job-other.lease")
     table = tmp_path / "t.yaml"
     table.write_text("""
@@ -147,7 +147,8 @@ jobs:
         for name in (f"state.json.{d.proc.pid}.tmp", "state.json.tmp"):
             os.symlink(victim, work / "state" / name)
         d.event("run_finished", job="saver", count=2)
-        d.event("lease_unavailable", job="other")          # ELOOP: not followed
+        unavailable = d.event("lease_unavailable")         # ELOOP: not followed
+        assert "Too many levels of symbolic links" in unavailable["msg"], unavailable
         assert d.stop() == 0
     finally:
         d.stop()
@@ -222,16 +223,13 @@ def test_a_claim_that_waited_for_the_lock_has_its_own_key(daemon, tmp_path):
     """)
     first = d.event("run_finished", job="locked")
     t = calendar.timegm(time.strptime(first["scheduled"], "%Y-%m-%dT%H:%M:%SZ"))
-    lease = tmp_path / "state" / "leases" / "job-locked.lease"
     time.sleep(max(0.0, t + 1.3 - time.time()))       # between two firings of `locked`
-    holder = subprocess.Popen(["flock", str(lease), "-c", "echo held; exec sleep 1.9"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = hold_slot(tmp_path / "state", "locked", 1.9)
     try:
-        assert holder.stdout.readline() == "held\n"
         lines = d.output("locked", count=2)
     finally:
         holder.wait()
     status, scheduled, key = lines[1].split(" ")
     assert status == "won"
-    assert key.endswith(f"/leases/job-locked.lease#{scheduled}"), key
+    assert key.endswith(f"/leases/jobs.lease#locked@{scheduled}"), key
     assert not d.find("lease_unavailable")

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ctx_switches, BIN, Daemon, clean_env, run
+from conftest import ctx_switches, BIN, Daemon, clean_env, run, local_slot
 
 
 def utc_seconds(rfc3339):
@@ -591,8 +591,7 @@ def test_local_lease_record_is_the_proof_of_run(daemon, tmp_path):
     """)
     fin = d.event("run_finished", job="proof", timeout=10)
     d.stop()
-    text = (tmp_path / "state" / "leases" / "job-proof.lease").read_text()
-    rec = json.loads(text)
+    _, rec = local_slot(tmp_path / "state", "proof")
     assert rec["job"] == "proof" and rec["run"] == fin["run"]
     assert rec["scheduled"] == fin["scheduled"]
     assert rec["status"] == "failed" and rec["exit_status"] == 3
@@ -609,5 +608,5 @@ def test_lease_key_and_fencing_token_reach_the_job(daemon):
     """)
     first, second = d.output("fenced", count=2)
     key, token = first.split("|")
-    assert key.endswith("/leases/job-fenced.lease#" + key.split("#")[1])
+    assert key.endswith("/leases/jobs.lease#fenced@" + key.split("@")[-1])
     assert int(second.split("|")[1]) == int(token) + 1   # increases with every holder

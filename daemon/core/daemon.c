@@ -411,16 +411,8 @@ static int daemon_start(Daemon *d) {
         main_argv = d->opts.main_argv ?: t->config->main.argv;
         d->has_main = main_argv != NULL;
         r = daemon_setup_handles(d);
-        if (r >= 0) {
-                _cleanup_free_ char *err = NULL;
-                int k = guard_start(&err);
-
-                if (k < 0)
-                        log_event(LOG_WARNING, "guard_failed", NULL, NULL, NULL,
-                                  "%s, ignoring: jobs may outlive a daemon that is killed",
-                                  err ? err : strerror(-k));
-                r = daemon_apply(d, t, true);
-        }
+        if (r >= 0)
+                r = daemon_apply(d, t, true);   /* the guard starts with the first job */
         if (r < 0) {
                 log_event(LOG_ERR, "start_failed", NULL, NULL, NULL, "cannot start: %s", strerror(-r));
                 table_unref(t);

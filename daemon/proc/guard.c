@@ -9,12 +9,14 @@
 
 #include "guard.h"
 #include "log.h"
+#include "macro.h"
 #include "parse.h"
 #include "reterr.h"
 #include "reaper.h"
 #include "spawner.h"
 
 static int guard_fd = -1;       /* the writing end of the guard's pipe; -1: no guard */
+static bool guard_tried;        /* started (or found not needed, or failed), or stopped */
 static ReaperChild guard_child;
 
 static void guard_on_exit(ReaperChild *c, int64_t exit_status, int term_signal) {
@@ -33,6 +35,7 @@ int guard_start(char **reterr_message) {
         int p[2], r;
         pid_t pid;
 
+        guard_tried = true;
         if (getpid() == 1 || getenv("INVOCATION_ID"))
                 return 0;
         if (pipe2(p, O_CLOEXEC) < 0)
@@ -69,6 +72,17 @@ static void guard_send(const char *line) {
 void guard_group(pid_t pgid, bool add) {
         char line[24];
 
+        if (!guard_tried && add && pgid > 0) {
+                /* The first group: nothing needed guarding before (and a start-up without
+                 * the guard's spawn is a millisecond shorter). */
+                _cleanup_free_ char *err = NULL;
+                int r = guard_start(&err);
+
+                if (r < 0)
+                        log_event(LOG_WARNING, "guard_failed", NULL, NULL, NULL,
+                                  "%s, ignoring: jobs may outlive a daemon that is killed",
+                                  err ? err : strerror(-r));
+        }
         if (guard_fd < 0 || pgid <= 0)
                 return;
         (void) snprintf(line, sizeof(line), "%c%d\n", add ? '+' : '-', (int) pgid);
@@ -76,6 +90,7 @@ void guard_group(pid_t pgid, bool add) {
 }
 
 void guard_stop(void) {
+        guard_tried = true;
         guard_send("bye\n");
         if (guard_fd >= 0)
                 (void) close(guard_fd);

@@ -233,3 +233,30 @@ def test_a_claim_that_waited_for_the_lock_has_its_own_key(daemon, tmp_path):
     assert status == "won"
     assert key.endswith(f"/leases/jobs.lease#locked@{scheduled}"), key
     assert not d.find("lease_unavailable")
+
+
+def test_an_older_solocrons_lease_files_are_taken_over(daemon, tmp_path):
+    # Before jobs.lease, each job had job-NAME.lease and job-NAME.history. At the job's first
+    # firing under this solocron both are taken over: the fencing token goes on counting,
+    # the old history joins the history file, and the old files go.
+    leases = tmp_path / "state" / "leases"
+    leases.mkdir(parents=True, mode=0o700)
+    old = {"job": "old", "scheduled": "2026-01-01T00:00:00Z", "holder": "vm", "pid": 1,
+           "run": "0123456789abcdef", "attempt": 1, "status": "succeeded", "token": 41,
+           "started": "2026-01-01T00:00:00Z", "finished": "2026-01-01T00:00:01Z",
+           "duration_ms": 1000, "exit_status": 0}
+    (leases / "job-old.lease").write_text(json.dumps(old, separators=(",", ":")) + "   ")
+    (leases / "job-old.history").write_text(json.dumps(old, separators=(",", ":")) + "\n")
+    d = daemon("""
+        jobs:
+          - name: old
+            schedule: "* * * * * *"
+            command: 'echo "$SOLOCRON_FENCING_TOKEN"'
+    """)
+    assert d.output("old", count=2) == ["42", "43"]
+    d.event("run_finished", job="old", count=2)
+    d.stop()
+    assert not (leases / "job-old.lease").exists()
+    assert not (leases / "job-old.history").exists()
+    lines = [json.loads(l) for l in (leases / "history").read_text().splitlines()]
+    assert lines[0]["token"] == 41 and [l["token"] for l in lines[1:3]] == [42, 43]

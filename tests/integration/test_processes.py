@@ -152,6 +152,34 @@ def test_sigkilled_daemon_takes_its_jobs_along(tmp_path):
     assert any("the daemon is gone; killing 1 process group" in l for l in d.raw)
 
 
+def test_the_guard_starts_with_the_first_job(daemon):
+    # Nothing to guard before a job runs: no guard process until the first one starts.
+    second = (int(time.time()) + 3) % 60
+    d = daemon(f"""
+        jobs:
+          - name: later
+            schedule: "{second} * * * * *"
+            command: ["true"]
+    """)
+    d.event("ready")
+
+    def guards():
+        with open(f"/proc/{d.pid()}/task/{d.pid()}/children") as f:
+            kids = f.read().split()
+        out = []
+        for k in kids:
+            try:
+                with open(f"/proc/{k}/cmdline", "rb") as f:
+                    out.append(f.read().split(b"\0")[1:2] == [b"guard"])
+            except FileNotFoundError:
+                pass
+        return sum(out)
+
+    assert guards() == 0
+    d.event("run_finished", job="later", timeout=70)
+    assert guards() == 1
+
+
 def test_sigkilled_daemon_parent_death_signal(tmp_path):
     # Under systemd ($INVOCATION_ID) there is no guard (the unit's cgroup is killed); the
     # job's own process still dies with the daemon (PR_SET_PDEATHSIG).

@@ -102,13 +102,13 @@ void daemon_next_status(Daemon *d, char *buf, size_t size) {
         tz_offset_at(j->cfg->tz, top->key, &off);
         civil_from_seconds(top->key + off.utoff, &c);
         if (top->key - daemon_now_sec() < 86400 && c.second)
-                (void) snprintf(buf, size, "next: %s at %02d:%02d:%02d %s", j->name, c.hour, c.minute,
+                (void) snprintf(buf, size, "next: %s at %02d:%02d:%02d %s", j->cfg->name, c.hour, c.minute,
                                 c.second, off.abbr);
         else if (top->key - daemon_now_sec() < 86400)
-                (void) snprintf(buf, size, "next: %s at %02d:%02d %s", j->name, c.hour, c.minute,
+                (void) snprintf(buf, size, "next: %s at %02d:%02d %s", j->cfg->name, c.hour, c.minute,
                                 off.abbr);
         else
-                (void) snprintf(buf, size, "next: %s at %04d-%02d-%02d %02d:%02d %s", j->name,
+                (void) snprintf(buf, size, "next: %s at %04d-%02d-%02d %02d:%02d %s", j->cfg->name,
                                 (int) c.year, c.month, c.day, c.hour, c.minute, off.abbr);
 }
 
@@ -144,7 +144,7 @@ static void daemon_on_plan(const PlanStep *s, void *userdata) {
         case PLAN_RUN:
                 j->last_fired = s->firing.f.t;
                 if (s->catch_up)
-                        log_event(LOG_NOTICE, "firing_catch_up", j->name, NULL, NULL,
+                        log_event(LOG_NOTICE, "firing_catch_up", j->cfg->name, NULL, NULL,
                                   "firing %s was missed; running it now (catch_up)", utc);
                 job_fire(j, &s->firing, s->catch_up, false);
                 return;
@@ -157,7 +157,7 @@ static void daemon_on_plan(const PlanStep *s, void *userdata) {
                 if (s->n_missed > 1)
                         (void) snprintf(oldest, sizeof(oldest), "oldest %s, ",
                                         format_rfc3339_utc(s->oldest, (char[RFC3339_UTC_MAX]) {}));
-                log_event(LOG_WARNING, "firing_missed", j->name, NULL, NULL,
+                log_event(LOG_WARNING, "firing_missed", j->cfg->name, NULL, NULL,
                           "missed %llu firing%s (%snewest %s): the daemon was not running or the "
                           "clock jumped%s", (unsigned long long) s->n_missed,
                           s->n_missed == 1 ? "" : "s", oldest, utc,
@@ -166,7 +166,7 @@ static void daemon_on_plan(const PlanStep *s, void *userdata) {
         }
         case PLAN_EXCLUDED:
                 j->last_fired = s->firing.f.t;
-                log_event(LOG_INFO, "firing_excluded", j->name, NULL, NULL,
+                log_event(LOG_INFO, "firing_excluded", j->cfg->name, NULL, NULL,
                           "firing %s excluded by '%s'", utc, s->firing.excluded->text);
                 return;
         }
@@ -177,7 +177,7 @@ void daemon_requeue(Daemon *d, Job *j) {
                 (void) heap_set_key(&d->heap, &j->entry, j->next.firing.f.t);
         else {
                 heap_remove(&d->heap, &j->entry);
-                log_event(LOG_NOTICE, "schedule_ended", j->name, NULL, NULL, "no further firings");
+                log_event(LOG_NOTICE, "schedule_ended", j->cfg->name, NULL, NULL, "no further firings");
         }
 }
 
@@ -201,7 +201,7 @@ static void daemon_on_wake(WallClock *w, bool clock_changed) {
 /* Place a job in the schedule at start-up, or when a reload adds it. */
 void daemon_plan_job(Daemon *d, Job *j, int64_t now) {
         int64_t last;
-        bool have = d->state && state_get_last(d->state, j->name, &last);
+        bool have = d->state && state_get_last(d->state, j->cfg->name, &last);
 
         if (!j->cfg->enabled) {
                 heap_remove(&d->heap, &j->entry);
@@ -213,7 +213,7 @@ void daemon_plan_job(Daemon *d, Job *j, int64_t now) {
 
 Job *daemon_find_job(Daemon *d, const char *name) {
         for (size_t i = 0; i < d->n_jobs; i++)
-                if (strcmp(d->jobs[i]->name, name) == 0)
+                if (strcmp(d->jobs[i]->cfg->name, name) == 0)
                         return d->jobs[i];
         return NULL;
 }
@@ -244,7 +244,7 @@ static void daemon_on_run_finished(Job *j, const Run *r, const char *result, voi
         Daemon *d = userdata;
 
         (void) result;
-        if (!d->state || state_set_last(d->state, j->name, r->firing.f.t) < 0)
+        if (!d->state || state_set_last(d->state, j->cfg->name, r->firing.f.t) < 0)
                 return;
         /* Only catch_up: reads the state back, so only a catch_up job's run is worth an fsync
          * now; the others are written with the next save or at exit (an every-second job
@@ -257,7 +257,11 @@ static void daemon_on_job_idle(Job *j, void *userdata) {
         Daemon *d = userdata;
 
         if (j->retired) {
-                LIST_UNLINK_M(d->retired, j, retired_prev, retired_next);
+                for (Job **p = &d->retired; *p; p = &(*p)->retired_next)
+                        if (*p == j) {
+                                *p = j->retired_next;
+                                break;
+                        }
                 job_free(j);
         }
         daemon_maybe_done(d);
@@ -271,7 +275,7 @@ static void daemon_on_holder_died(const char *job, const JobFiring *f, void *use
 
         if (!j || d->env.stopping)
                 return;
-        log_event(LOG_WARNING, "firing_takeover", j->name, NULL, NULL,
+        log_event(LOG_WARNING, "firing_takeover", j->cfg->name, NULL, NULL,
                   "the holder of firing %s died while running it; trying to take it over",
                   format_rfc3339_utc(f->f.t, utc));
         job_fire(j, f, false, true);
@@ -411,8 +415,10 @@ static int daemon_start(Daemon *d) {
         main_argv = d->opts.main_argv ?: t->config->main.argv;
         d->has_main = main_argv != NULL;
         r = daemon_setup_handles(d);
-        if (r >= 0)
-                r = daemon_apply(d, t, true);   /* the guard starts with the first job */
+        if (r >= 0) {
+                guard_want();           /* it starts with the first job */
+                r = daemon_apply(d, t, true);
+        }
         if (r < 0) {
                 log_event(LOG_ERR, "start_failed", NULL, NULL, NULL, "cannot start: %s", strerror(-r));
                 table_unref(t);

@@ -91,7 +91,7 @@ static json_t *job_recent_json(const Job *j) {
 static json_t *job_json(const Job *j) {
         const JobConfig *c = j->cfg;
 
-        return json_pack("{s:s,s:s,s:s,s:b,s:b,s:b,s:o,s:o,s:o}", "name", j->name,
+        return json_pack("{s:s,s:s,s:s,s:b,s:b,s:b,s:o,s:o,s:o}", "name", j->cfg->name,
                          "schedule", c->schedule_text, "timezone", tz_name(c->tz),
                          "enabled", c->enabled, "paused", j->paused || c->suspend,
                          "suspended", c->suspend,
@@ -137,7 +137,7 @@ static void jobs_on_paused(char *const *jobs, size_t n, const char *error, void 
                 store_health_note(&d->env.store_health, d->env.now_usec(), error);
                 if (!error)
                         for (size_t i = 0; i < d->n_jobs; i++)
-                                d->jobs[i]->paused = strv_contains(jobs, d->jobs[i]->name);
+                                d->jobs[i]->paused = strv_contains(jobs, d->jobs[i]->cfg->name);
                 jobs_reply(d, jw->w.x, jw->name, error);
         }
         free(jw->name);

@@ -112,13 +112,13 @@ void endpoint_job_runs(Daemon *d, ApiExchange *x, Job *j, const char *query) {
         rw = api_wait_new(d, x, sizeof(RunsWait));
         if (!rw)
                 return;
-        rw->job = strdup(j->name);
+        rw->job = strdup(j->cfg->name);
         if (!rw->job) {
                 reply_error(x, 500, "out of memory");
                 free(rw);
                 return;
         }
-        s->ops->history(s, j->name, since, limit, runs_on_records, rw);
+        s->ops->history(s, j->cfg->name, since, limit, runs_on_records, rw);
 }
 
 /* ---- manual runs ---- */
@@ -305,13 +305,13 @@ void endpoint_job_run(Daemon *d, ApiExchange *x, Job *j, const ApiRequest *req) 
                                  .ended = manual_on_ended, .userdata = mw };
         mw->wait = api_query_get(req->query, "wait", wait, sizeof(wait)) &&
                    strcmp(wait, "0") != 0 && strcmp(wait, "false") != 0;
-        if (manual_key(x, req, &mw->key) < 0 || !(mw->job = strdup(j->name))) {
+        if (manual_key(x, req, &mw->key) < 0 || !(mw->job = strdup(j->cfg->name))) {
                 if (mw->key && !mw->job)
                         reply_error(x, 500, "out of memory");
                 manual_free(mw);
                 return;
         }
-        log_event(LOG_INFO, "manual_run", j->name, NULL, NULL, "manual run %s asked for%s",
+        log_event(LOG_INFO, "manual_run", j->cfg->name, NULL, NULL, "manual run %s asked for%s",
                   mw->key, req->idempotency_key ? " (Idempotency-Key)" : "");
         k = job_run_manual(j, mw->key, daemon_now_sec(), &mw->watch, &r);
         if (k == -EBUSY)
@@ -370,12 +370,12 @@ void endpoint_job_pause(Daemon *d, ApiExchange *x, Job *j, bool pause) {
         if (!pw)
                 return;
         pw->pause = pause;
-        pw->job = strdup(j->name);
+        pw->job = strdup(j->cfg->name);
         if (!pw->job) {
                 reply_error(x, 500, "out of memory");
                 free(pw);
                 return;
         }
         (void) snprintf(by, sizeof(by), "api on %s", daemon_hostname());
-        s->ops->set_paused(s, j->name, pause, by, pause_on_done, pw);
+        s->ops->set_paused(s, j->cfg->name, pause, by, pause_on_done, pw);
 }

@@ -22,7 +22,8 @@ static void daemon_retire(Daemon *d, Job *j) {
                 job_free(j);
                 return;
         }
-        LIST_PREPEND_M(d->retired, j, retired_prev, retired_next);
+        j->retired_next = d->retired;
+        d->retired = j;
         job_retire(j, d->opts.reload_kills_removed);
 }
 

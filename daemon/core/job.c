@@ -27,7 +27,6 @@ Job *job_new(const JobOwner *owner, Table *t, const JobConfig *cfg) {
         j->owner = owner;
         j->table = table_ref(t);
         j->cfg = cfg;
-        j->name = cfg->name;
         heap_entry_init(&j->entry);
         j->last_fired = INT64_MIN;
         return j;
@@ -48,14 +47,13 @@ void job_set_config(Job *j, Table *t, const JobConfig *cfg) {
 
         j->table = table_ref(t);
         j->cfg = cfg;
-        j->name = cfg->name;
         table_unref(old);
 }
 
 static void job_skip(Job *j, const JobFiring *f, const char *why) {
         char utc[RFC3339_UTC_MAX];
 
-        log_event(LOG_WARNING, "firing_skipped", j->name, j->runs ? j->runs->id : NULL, NULL,
+        log_event(LOG_WARNING, "firing_skipped", j->cfg->name, j->runs ? j->runs->id : NULL, NULL,
                   "firing %s SKIPPED (%s)", format_rfc3339_utc(f->f.t, utc), why);
 }
 
@@ -64,9 +62,9 @@ static int job_start(Job *j, const RunRequest *req, Run **ret) {
         Run *r;
         int k;
 
-        k = run_new(j->owner->env, &job_run_owner, j, j->table, j->cfg, j->name, req, &r);
+        k = run_new(j->owner->env, &job_run_owner, j, j->table, j->cfg, j->cfg->name, req, &r);
         if (k < 0) {
-                log_event(LOG_ERR, "run_failed", j->name, NULL, NULL, "cannot start run for %s: %s",
+                log_event(LOG_ERR, "run_failed", j->cfg->name, NULL, NULL, "cannot start run for %s: %s",
                           format_rfc3339_utc(req->firing.f.t, utc), strerror(-k));
                 return k;
         }
@@ -109,7 +107,7 @@ void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
         if (j->owner->env->stopping || j->retired)
                 return;
         if (j->cfg->suspend || (j->paused && j->cfg->policy->no_lease)) {
-                log_event(LOG_INFO, "firing_paused", j->name, NULL, NULL, "firing %s not run: %s",
+                log_event(LOG_INFO, "firing_paused", j->cfg->name, NULL, NULL, "firing %s not run: %s",
                           format_rfc3339_utc(f->f.t, utc),
                           j->cfg->suspend ? "the job is suspended (suspend: true)" :
                                             "the job is paused");
@@ -132,7 +130,7 @@ void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
                         job_skip(j, f, "still running, and out of memory to queue it");
                         return;
                 }
-                log_event(LOG_INFO, "firing_queued", j->name, NULL, NULL,
+                log_event(LOG_INFO, "firing_queued", j->cfg->name, NULL, NULL,
                           "still running; this firing runs when the current run ends");
                 return;
         case OVERLAP_REPLACE:
@@ -141,7 +139,7 @@ void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
                         job_skip(j, f, "still running, and out of memory to queue it");
                         return;
                 }
-                log_event(LOG_NOTICE, "run_replaced", j->name, j->runs->id, NULL,
+                log_event(LOG_NOTICE, "run_replaced", j->cfg->name, j->runs->id, NULL,
                           "still running; terminating it to start the new firing");
                 job_terminate(j, SIGTERM, j->cfg->policy->kill_after);
                 return;
@@ -184,7 +182,7 @@ static void job_on_run_won(Run *r, void *userdata) {
         if (!o)
                 return;
         /* See job_active_run(): an election outlasted the period. */
-        log_event(LOG_NOTICE, "run_overlap", j->name, r->id, NULL,
+        log_event(LOG_NOTICE, "run_overlap", j->cfg->name, r->id, NULL,
                   "firing %s won while run %s still runs: its election took longer than the "
                   "schedule's period; both run", format_rfc3339_utc(r->firing.f.t, utc), o->id);
 }

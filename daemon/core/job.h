@@ -29,8 +29,8 @@ typedef struct JobOwner {
 
 struct Job {                    /* one per job of the table: kept small (bench/) */
         const JobOwner *owner;  /* borrowed; owner->env is the daemon's */
-        const char *name;       /* cfg->name: cfg's table outlives it (the table is referenced) */
-        Table *table;           /* reference: the table cfg is in */
+        Table *table;           /* reference: the table cfg is in (so cfg->name, the job's
+                                 * name, lives as long as the job) */
         const JobConfig *cfg;
         HeapEntry entry;        /* key: next.firing.f.t */
         PlanNext next;
@@ -43,7 +43,7 @@ struct Job {                    /* one per job of the table: kept small (bench/)
                                  * decide for a job with a lease; `lease: none` obeys this */
         JobFiring *queued;      /* owned; overlap: queue or replace: the firing waiting, or NULL */
         JobStats *stats;        /* owned; NULL until there is something to count */
-        Job *retired_prev, *retired_next; /* the owner's list of retired jobs */
+        Job *retired_next;      /* the owner's list of retired jobs (a few: singly linked) */
 };
 
 /* A job for cfg, in table t (referenced). NULL when out of memory. */

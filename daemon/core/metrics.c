@@ -44,7 +44,7 @@ static void series(FILE *f, const char *metric, const Job *j, const char *key,
 
         fputs(metric, f);
         fputs("{job=\"", f);
-        fputs(j->name, f);
+        fputs(j->cfg->name, f);
         if (key) {
                 fputs("\",", f);
                 fputs(key, f);
@@ -76,7 +76,7 @@ static void cell_duration(FILE *f, const Job *j) {
         }
         series(f, "solocron_job_duration_seconds_bucket", j, "le", "+Inf",
                st ? st->duration_count : 0);
-        fprintf(f, "solocron_job_duration_seconds_sum{job=\"%s\"} %.6f\n", j->name,
+        fprintf(f, "solocron_job_duration_seconds_sum{job=\"%s\"} %.6f\n", j->cfg->name,
                 st ? st->duration_sum : 0.0);
         series(f, "solocron_job_duration_seconds_count", j, NULL, NULL,
                st ? st->duration_count : 0);

@@ -86,7 +86,7 @@ static void render_table(FILE *f, Daemon *d) {
                 const Job *j = d->jobs[i];
 
                 fputs("<tr><th scope=\"row\">", f);
-                put_escaped(f, j->name);
+                put_escaped(f, j->cfg->name);
                 fputs("</th><td>", f);
                 put_element(f, "code", j->cfg->schedule_text);
                 fputs("</td>", f);

@@ -16,6 +16,7 @@
 #include "spawner.h"
 
 static int guard_fd = -1;       /* the writing end of the guard's pipe; -1: no guard */
+static bool guard_wanted;       /* guard_want(): start it with the first group */
 static bool guard_tried;        /* started (or found not needed, or failed), or stopped */
 static ReaperChild guard_child;
 
@@ -72,7 +73,7 @@ static void guard_send(const char *line) {
 void guard_group(pid_t pgid, bool add) {
         char line[24];
 
-        if (!guard_tried && add && pgid > 0) {
+        if (guard_wanted && !guard_tried && add && pgid > 0) {
                 /* The first group: nothing needed guarding before (and a start-up without
                  * the guard's spawn is a millisecond shorter). */
                 _cleanup_free_ char *err = NULL;
@@ -87,6 +88,10 @@ void guard_group(pid_t pgid, bool add) {
                 return;
         (void) snprintf(line, sizeof(line), "%c%d\n", add ? '+' : '-', (int) pgid);
         guard_send(line);
+}
+
+void guard_want(void) {
+        guard_wanted = true;
 }
 
 void guard_stop(void) {

@@ -17,12 +17,14 @@
 
 /* Start the guard when it is needed (after reaper_setup(): the reaper watches it); 1 when
  * started, 0 when not needed. Negative errno on failure, with *reterr_message (caller
- * frees). guard_group() calls it for the first group, so a daemon that has not started a
- * job yet has no guard. */
+ * frees). */
 int guard_start(char **reterr_message);
+/* The daemon wants a guard: guard_group() starts it (guard_start()) with the first group, so
+ * a daemon that has not started a job yet has none. */
+void guard_want(void);
 /* Tell the guard that process group pgid is one of ours (add) or not any more, starting the
- * guard with the first (a failure is logged once: guard_failed). Non-blocking: a guard that
- * does not read loses the update. */
+ * guard with the first after guard_want() (a failure is logged once: guard_failed).
+ * Non-blocking: a guard that does not read loses the update. */
 void guard_group(pid_t pgid, bool add);
 /* The daemon is stopping cleanly: the guard exits without killing anything. */
 void guard_stop(void);

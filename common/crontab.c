@@ -26,8 +26,9 @@
  *   - macro: the same macro (solocron has them all, @reboot included).
  *   - command: the first '%' not escaped as "\%" ends it ("\%" is '%'); the rest is the
  *     command's standard input, each '%' a newline, and a newline added at the end if there
- *     is none (OpenBSD/Vixie do_command.c). In the table the input is a here-document fed to
- *     the whole command: "{\nCOMMAND\n} <<'SOLOCRON_STDIN'\nINPUT\nSOLOCRON_STDIN".
+ *     is none (OpenBSD/Vixie do_command.c). In the table the shell's standard input becomes
+ *     a here-document before the command runs, the command itself left as it was written:
+ *     "exec <<'SOLOCRON_STDIN'\nINPUT\nSOLOCRON_STDIN\nCOMMAND".
  *   - SHELL: cron runs `$SHELL -c COMMAND`. Another shell than /bin/sh makes the command the
  *     argv [SHELL, "-c", COMMAND] (solocron runs a string under /bin/sh -c).
  *   - CRON_TZ (cronie): the timezone: of the entries after it, else o->zone. TZ is only the
@@ -56,6 +57,8 @@
 
 #define CRONTAB_LINE_MAX 65536          /* bytes in one line; longer ones are refused */
 #define CRONTAB_ENTRIES_MAX 10000       /* solocron's own limit on jobs in a table */
+#define CRONTAB_VARIABLES_MAX 256       /* variable lines (each job's env: is made from all) */
+#define CRONTAB_LINES_MAX 100000        /* the rest of a longer file is refused */
 #define STDIN_DELIM "SOLOCRON_STDIN"
 
 /* --- small helpers ------------------------------------------------------------------ */
@@ -212,13 +215,11 @@ static bool has_line(const char *text, const char *line) {
 static int make_command(const char *cmd, const char *input, char **ret) {
         char delim[sizeof(STDIN_DELIM) + 16] = STDIN_DELIM;
 
-        if (input && input[strlen(input) - 1] != '\n')
-                return -EINVAL;         /* input ending in "%\": no here-document says that */
         if (!input)
                 return (*ret = strdup(cmd)) ? 0 : -ENOMEM;
         for (unsigned i = 1; has_line(input, delim); i++)
                 (void) snprintf(delim, sizeof(delim), "%s_%u", STDIN_DELIM, i);
-        return asprintf(ret, "{\n%s\n} <<'%s'\n%s%s", cmd, delim, input, delim) < 0 ? -ENOMEM : 0;
+        return asprintf(ret, "exec <<'%s'\n%s%s\n%s", delim, input, delim, cmd) < 0 ? -ENOMEM : 0;
 }
 
 static bool bourne_shell(const char *shell) {
@@ -283,9 +284,16 @@ static bool parse_variable(Conv *c, unsigned line, const char *s, size_t n) {
                 if (vn == 0 || vn >= sizeof(zone) || tz_load(zone, c->o->tzdir, &tz) < 0)
                         why = "unknown time zone";
                 tz_free(tz);
-        }
+        } else if ((size_t) (name_end - s) == 5 && memcmp(s, "SHELL", 5) == 0 &&
+                   (vn == 0 || *v != '/'))
+                why = "SHELL is not an absolute path (cron runs it as it is, without a PATH "
+                      "search)";
         if (why) {
                 conv_problem(c, line, s, n, why);
+                return true;
+        }
+        if (c->n_vars == CRONTAB_VARIABLES_MAX) {
+                conv_problem(c, line, s, n, "too many variable lines (more than 256)");
                 return true;
         }
         vars = realloc(c->vars, (c->n_vars + 1) * sizeof(Var));
@@ -392,6 +400,11 @@ static void parse_entry(Conv *c, unsigned line, const char *s, size_t n) {
                 c->oom = true;
                 return;
         }
+        if (cmd[strspn(cmd, " \t")] == 0) {
+                free(schedule);
+                conv_problem(c, line, s, n, "the command before the first '%' is empty");
+                return;
+        }
         shell = crontab_var_get(c, c->n_vars, "SHELL");
         if (input && input[strlen(input) - 1] != '\n') {
                 free(schedule);
@@ -481,6 +494,11 @@ int crontab_convert(const char *text, size_t n, const CrontabOptions *o, char **
                 const char *nl = memchr(text + at, '\n', n - at);
                 size_t len = nl ? (size_t) (nl - text - at) : n - at;
 
+                if (line > CRONTAB_LINES_MAX) {
+                        conv_problem(&c, line, "", 0, "too many lines (more than 100000); the "
+                                     "rest is not read");
+                        break;
+                }
                 parse_line(&c, line, text + at, len);
                 at += len + 1;
         }

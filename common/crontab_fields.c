@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cronexpr.h"
 #include "crontab_internal.h"
 #include "macro.h"
-#include "cronexpr.h"
 
 static bool is_digit(char c) {
         return c >= '0' && c <= '9';
@@ -131,14 +131,17 @@ static uint64_t cronexpr_field(const CronExpr *e, int i) {
         }
 }
 
-/* Does solocron read field i written as s[0..n) as `bits`? */
+/* Does solocron read field i written as s[0..n) as `bits`? (1 yes, 0 no, -ENOMEM) */
 static int same_in_solocron(const char *s, size_t n, int i, uint64_t bits) {
+        /* the field in its place, every other one '*' */
+        static const char *const before[5] = { "", "* ", "* * ", "* * * ", "* * * * " };
+        static const char *const after[5] = { " * * * *", " * * *", " * *", " *", "" };
         _cleanup_free_ char *expr = NULL;
         const char *msg;
         unsigned col;
         CronExpr e;
 
-        if (asprintf(&expr, "%s%.*s%s", &"* * * * "[8 - 2 * i], (int) n, s, &" * * * *"[2 * i]) < 0)
+        if (asprintf(&expr, "%s%.*s%s", before[i], (int) n, s, after[i]) < 0)
                 return -ENOMEM;
         return cronexpr_parse(expr, "", &e, &col, &msg) == 0 && cronexpr_field(&e, i) == bits;
 }
@@ -158,6 +161,21 @@ static void put_bits(FILE *out, int i, uint64_t bits) {
                 first = false;
                 v = w;
         }
+}
+
+/* "0 0 31 2 *": cron takes it and never runs it, solocron refuses it. True if schedule
+ * can fire, else false with the reason in why[]. */
+static bool can_fire(const char *schedule, char why[static 128]) {
+        const char *msg;
+        unsigned col;
+        CronExpr e;
+
+        if (cronexpr_parse(schedule, "", &e, &col, &msg) == 0 &&
+            cronexpr_check_satisfiable(&e) < 0) {
+                (void) snprintf(why, 128, "'%s' never fires (cron never runs it)", schedule);
+                return false;
+        }
+        return true;
 }
 
 /* The five fields at f[] → a solocron schedule (*ret, owned). Returns 0; -EINVAL with the
@@ -200,6 +218,8 @@ int crontab_convert_fields(const char *const f[5], const size_t len[5], char **r
                 r = -ENOMEM;
         if (r < 0)
                 return r;
+        if (!can_fire(text, why))
+                return -EINVAL;
         *ret = TAKE_PTR(text);
         return 0;
 }

@@ -1,45 +1,76 @@
 /* SPDX-License-Identifier: MIT */
 /* Writing the job table of a crontab read by crontab.c (the rules are there). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "crontab_internal.h"
 #include "macro.h"
 
-/* A YAML double-quoted scalar; '$' doubled where ${VAR} expansion would read it. */
+/* The length of the valid UTF-8 character at s (1..4), or 0; its code point in *ret. */
+static size_t utf8_char(const char *s, uint32_t *ret) {
+        unsigned char c = *s;
+        size_t k = 1;
+        uint32_t v;
+
+        while (k <= 4 && s[k - 1] && !crontab_utf8_valid(s, k))
+                k++;
+        if (k > 4 || !s[k - 1])
+                return 0;
+        v = k == 1 ? c : c & (0x3f >> (k - 1));
+        for (size_t i = 1; i < k; i++)
+                v = v << 6 | ((unsigned char) s[i] & 0x3f);
+        *ret = v;
+        return k;
+}
+
+/* What YAML does not take as it is: control characters (C0 but tab, DEL, C1), the line
+ * breaks NEL, LS and PS (a comment would end there), and the non-characters U+FFFE/FFFF. */
+static bool yaml_unprintable(uint32_t v) {
+        return (v < 0x20 && v != '\t') || (v >= 0x7f && v <= 0x9f) || v == 0x2028 ||
+               v == 0x2029 || v == 0xfffe || v == 0xffff;
+}
+
+/* A YAML double-quoted scalar of valid UTF-8; '$' doubled where ${VAR} expansion would
+ * read it. */
 static void put_quoted(FILE *out, const char *s) {
         fputc('"', out);
-        for (; *s; s++) {
-                unsigned char ch = *s;
+        while (*s) {
+                uint32_t v = 0;
+                size_t k = utf8_char(s, &v);
 
-                if (ch == '"' || ch == '\\')
-                        fprintf(out, "\\%c", ch);
-                else if (ch == '\n')
+                if (k == 0) {           /* not reached: the text was checked */
+                        v = (unsigned char) *s;
+                        k = 1;
+                }
+                if (v == '"' || v == '\\')
+                        fprintf(out, "\\%c", (char) v);
+                else if (v == '\n')
                         fputs("\\n", out);
-                else if (ch == '\t')
+                else if (v == '\t')
                         fputs("\\t", out);
-                else if (ch < 0x20 || ch == 0x7f)
-                        fprintf(out, "\\x%02x", ch);
-                else if (ch == '$' && (s[1] == '$' || s[1] == '{'))
+                else if (yaml_unprintable(v))
+                        fprintf(out, v <= 0xff ? "\\x%02x" : "\\u%04x", (unsigned) v);
+                else if (v == '$' && (s[1] == '$' || s[1] == '{'))
                         fputs("$$", out);
                 else
-                        fputc(ch, out);
+                        fwrite(s, 1, k, out);
+                s += k;
         }
         fputc('"', out);
 }
 
-/* A comment's text: valid UTF-8 kept, every other byte and control character as '?'. */
+/* A comment's text: valid UTF-8 kept, every other byte and every character YAML does not
+ * take (see above) as '?'. */
 static void put_comment(FILE *out, const char *indent, const char *s) {
         fprintf(out, "%s#", indent);
         while (*s) {
-                size_t k = 1;
+                uint32_t v = 0;
+                size_t k = utf8_char(s, &v);
 
-                while (k <= 4 && s[k - 1] && !crontab_utf8_valid(s, k))
-                        k++;
-                if (k > 4 || !s[k - 1] || (k == 1 && ((unsigned char) *s < 0x20 || *s == 0x7f) &&
-                                           *s != '\t')) {
+                if (k == 0 || yaml_unprintable(v)) {
                         fputc('?', out);
-                        s++;
+                        s += k ? k : 1;
                         continue;
                 }
                 fwrite(s, 1, k, out);

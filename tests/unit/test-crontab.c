@@ -85,7 +85,11 @@ TEST(problems) {
                 { "0 0 * *", "tab:2: expected 5 time fields and a command" },
                 { "0 0 * * * x \xff", "tab:2: not valid UTF-8" },
                 { "CRON_TZ=Mars/Olympus", "tab:2: unknown time zone" },
+                { "SHELL=bash", "tab:2: SHELL is not an absolute path" },
+                { "SHELL=", "tab:2: SHELL is not an absolute path" },
                 { "0 0 * * * cat%x%\\", "tab:2: standard input ending in" },
+                { "0 0 30 feb * x", "tab:2: '0 0 30 feb *' never fires (cron never runs it)" },
+                { "@daily  %input", "tab:2: the command before the first '%' is empty" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -109,11 +113,11 @@ TEST(percent) {
         _cleanup_(result_done) Result b = convert("0 0 * * * date +\\%F%\n", false);
         _cleanup_(result_done) Result c = convert("0 0 * * * cat%SOLOCRON_STDIN%x\\y\\%z\n", false);
 
-        ASSERT_HAS(a.yaml, "command: \"{\\nmail -s \\\"100% done\\\" root\\n} <<'SOLOCRON_STDIN'\\n"
-                           "Hi,\\n\\nall done\\nSOLOCRON_STDIN\"\n");
+        ASSERT_HAS(a.yaml, "command: \"exec <<'SOLOCRON_STDIN'\\nHi,\\n\\nall done\\n"
+                           "SOLOCRON_STDIN\\nmail -s \\\"100% done\\\" root\"\n");
         ASSERT_HAS(b.yaml, "command: \"date +%F\"\n");          /* "%" then nothing: no input */
-        ASSERT_HAS(c.yaml, "command: \"{\\ncat\\n} <<'SOLOCRON_STDIN_1'\\nSOLOCRON_STDIN\\n"
-                           "x\\\\y%z\\nSOLOCRON_STDIN_1\"\n");
+        ASSERT_HAS(c.yaml, "command: \"exec <<'SOLOCRON_STDIN_1'\\nSOLOCRON_STDIN\\n"
+                           "x\\\\y%z\\nSOLOCRON_STDIN_1\\ncat\"\n");
 }
 
 /* Variables: env: in order (defaults: when all jobs share it), CRON_TZ/TZ the zone, MAILTO a
@@ -147,7 +151,8 @@ TEST(variables) {
                            "    timezone: \"Europe/Berlin\"\n    overlap: allow\n"
                            "    env:\n      SHELL: \"/bin/bash\"\n      PATH: \"/bin\"\n");
         ASSERT_HAS(r.yaml, "    command: [\"/bin/bash\", \"-c\", \"third\"]\n"
-                           "    timezone: \"Europe/Berlin\"\n    overlap: allow\n" /* TZ: env only */
+                           /* TZ is only env: */
+                           "    timezone: \"Europe/Berlin\"\n    overlap: allow\n"
                            "    env:\n      SHELL: \"/bin/bash\"\n      PATH: \"/bin\"\n"
                            "      TZ: \":America/New_York\"\n");
         ASSERT_LACKS(r.yaml, "MAILTO: ");
@@ -190,6 +195,33 @@ TEST(names_and_dollars) {
         ASSERT_HAS(a.yaml, "  - name: job\n");
 }
 
+/* Bounds: 100000 lines, 256 variable lines (each job's env: is made from all of them). */
+TEST(limits) {
+        size_t n = 100001 * 2 + 64;
+        _cleanup_free_ char *text = malloc(n);
+        _cleanup_(result_done) Result lines = {}, vars = {};
+        char *p = text;
+
+        ASSERT_TRUE(text);
+        for (int i = 0; i < 100000; i++)
+                *p++ = '\n';
+        p += snprintf(p, n - (size_t) (p - text), "* * * * * late\n");
+        lines = convert(text, false);
+        ASSERT_TRUE(lines.problems && !lines.problems[1]);
+        ASSERT_STREQ(lines.problems[0], "tab:100001: too many lines (more than 100000); the "
+                                        "rest is not read");
+        ASSERT_LACKS(lines.yaml, "late");
+
+        p = text;
+        for (int i = 0; i < 257; i++)
+                p += snprintf(p, n - (size_t) (p - text), "V%d=%d\n", i, i);
+        (void) snprintf(p, n - (size_t) (p - text), "* * * * * x\n");
+        vars = convert(text, false);
+        ASSERT_TRUE(vars.problems && !vars.problems[1]);
+        ASSERT_STREQ(vars.problems[0], "tab:257: too many variable lines (more than 256)");
+        ASSERT_HAS(vars.yaml, "      V255: \"255\"\n");
+}
+
 TEST(empty_and_comments) {
         _cleanup_(result_done) Result e = convert("", false);
         _cleanup_(result_done) Result c = convert("  # caf\xc3\xa9 \xff\x01\n\n# b", false);
@@ -197,6 +229,17 @@ TEST(empty_and_comments) {
         ASSERT_HAS(e.yaml, "jobs: []\n");
         ASSERT_HAS(c.yaml, "jobs: []\n  # caf\xc3\xa9 ??\n\n  # b\n");
         ASSERT_TRUE(!c.problems);
+}
+
+/* What YAML does not take as it is: escaped in a value, '?' in a comment (a line separator
+ * would end the comment and let the rest be read as YAML). */
+TEST(unprintable) {
+        _cleanup_(result_done) Result r =
+                convert("# a\xe2\x80\xa8" "b: c\xc2\x82\n"
+                        "* * * * * echo \xc2\x85\xe2\x80\xa9\xef\xbf\xbf\x7f\xc2\xa0\n", false);
+
+        ASSERT_HAS(r.yaml, "  # a?b: c?\n");
+        ASSERT_HAS(r.yaml, "command: \"echo \\x85\\u2029\\uffff\\x7f\xc2\xa0\"\n");
 }
 
 TESTS_MAIN

@@ -87,6 +87,7 @@ def test_package_metadata(package):
     assert "Suggests: libsystemd0" in fields
     files = sh("dpkg-deb", "-c", str(package)).stdout
     for f in ("./usr/bin/solocron", "./etc/solocron/solocron.yaml",
+              "./usr/share/doc/solocron/examples/solocron.yaml",
               "./lib/systemd/system/solocron.service", "./usr/lib/sysusers.d/solocron.conf",
               "./usr/share/man/man8/solocron.8.gz", "./usr/share/man/man5/solocron.yaml.5.gz",
               "./usr/share/bash-completion/completions/solocron"):
@@ -94,8 +95,10 @@ def test_package_metadata(package):
 
 
 def test_installed_table_checks_and_unit_verifies(installed):
-    r = sh("solocron", "check", env=dict(os.environ, PATH="/usr/bin:/bin"), check=False)
-    assert r.returncode == 0 and "/etc/solocron/solocron.yaml: OK" in r.stderr, r.stderr
+    env = dict(os.environ, PATH="/usr/bin:/bin")
+    env.pop("SOLOCRON_CONFIG", None)
+    r = sh("solocron", "check", env=env, check=False)
+    assert r.returncode == 0 and r.stderr == "/etc/solocron/solocron.yaml: OK, 0 jobs\n", r.stderr
     assert sh("dpkg-query", "-W", "-f", "${Conffiles}", "solocron").stdout.strip() \
         .startswith("/etc/solocron/solocron.yaml ")
     if not shutil.which("systemd-analyze"):
@@ -106,6 +109,34 @@ def test_installed_table_checks_and_unit_verifies(installed):
            env=env)
     assert v.returncode == 0, v.stdout + v.stderr
     assert "solocron.service" not in v.stderr, v.stderr
+
+
+def test_migration_into_the_installed_table(installed, tmp_path):
+    """README's migration: a converted crontab dropped into /etc/solocron/conf.d/ is part of
+    the installed table."""
+    env = dict(os.environ, PATH="/usr/bin:/bin")
+    env.pop("SOLOCRON_CONFIG", None)
+    crontab = tmp_path / "crontab"
+    crontab.write_text("SHELL=/bin/sh\n17 * * * * root cd / && run-parts /etc/cron.hourly\n"
+                       "@reboot root echo booted\n")
+    conf_d = pathlib.Path("/etc/solocron/conf.d")
+    created = not conf_d.exists()
+    conf_d.mkdir(exist_ok=True)
+    out = conf_d / "test-crontab.yaml"
+    try:
+        with open(out, "w") as f:
+            r = subprocess.run(["solocron", "import-crontab", str(crontab), "--user-column"],
+                               stdout=f, stderr=subprocess.PIPE, text=True, env=env, timeout=60)
+        assert r.returncode == 0, r.stderr
+        c = sh("solocron", "check", env=env, check=False)
+        assert c.returncode == 0, c.stderr
+        assert c.stderr == "/etc/solocron/solocron.yaml: OK, 2 jobs\n"
+        assert [line.split("\t")[:2] for line in c.stdout.splitlines()] == \
+            [["run-parts-cron.hourly", "17 * * * *"], ["echo-booted", "@reboot"]]
+    finally:
+        out.unlink()
+        if created:
+            conf_d.rmdir()
 
 
 def test_enabled_not_started_user_created(installed):

@@ -292,6 +292,16 @@ def test_stdin_user_column_and_usage(tmp_path):
     assert '    user: "backup"\n' in p.stdout
     assert "Converted from (stdin)" in p.stdout
 
+    # without --timezone: the zone cron ran in is this machine's
+    src = tmp_path / "crontab"
+    src.write_text("0 5 * * * date\n")
+    r = run("import-crontab", str(src))
+    assert r.returncode == 0, r.stderr
+    if os.path.islink("/etc/localtime"):
+        zone = os.readlink("/etc/localtime").split("zoneinfo/", 1)[1]
+        assert f"# The zone cron ran in: {zone} (this machine's, from /etc/localtime;" in r.stdout
+        assert f'    timezone: "{zone}"\n' in r.stdout
+
     r = run("import-crontab", "--timezone", "Mars/Olympus", str(tmp_path))
     assert r.returncode == 64 and "--timezone: unknown time zone 'Mars/Olympus'" in r.stderr
     r = run("import-crontab", str(tmp_path / "missing"))

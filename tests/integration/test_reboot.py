@@ -70,6 +70,10 @@ def test_reboot_is_not_elected_every_replica_runs_it(tmp_path):
         for d in daemons:
             d.stop()
     assert [l.split()[0] for l in lines(log)] == ["booted", "booted"]
+    # no election at all (not merely two different start seconds): no lease record for it
+    leases = tmp_path / "shared-state" / "leases"
+    assert (leases / "job-tick.lease").exists()
+    assert not (leases / "job-boot.lease").exists()
 
 
 def test_reboot_in_check_and_next(table):

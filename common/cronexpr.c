@@ -6,7 +6,7 @@
  *
  *   expr      = macro | fields ;
  *   macro     = "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight"
- *             | "@hourly" | "@every" blank+ duration ;      (* "@reboot" is refused *)
+ *             | "@hourly" | "@every" blank+ duration | "@reboot" ;
  *   fields    = min hour dom month dow                      (* 5 fields *)
  *             | sec min hour dom month dow                  (* 6: seconds first, as Quartz *)
  *             | sec min hour dom month dow year ;           (* 7: seconds and year *)
@@ -47,6 +47,8 @@
  *     cronexpr_next.c); "@hourly" is "0 * * * *".
  *   - "@every D": D is a parse_duration() string, whole seconds, > 0; fires at every Unix
  *     time t with t % D == 0, in every zone.
+ *   - "@reboot": no calendar firing at all (CRON_REBOOT); the daemon runs such a job once
+ *     when it starts (daemon/core/daemon.c), as cron does when it starts at boot.
  */
 
 #include <errno.h>
@@ -540,8 +542,13 @@ static int parse_macro(Parser *P, const char *at, CronExpr *ret) {
                         q++;
                 return parse_every(P, q, ret);
         }
-        if (n == 6 && upper_eq(q, "REBOOT", 6) && is_end(q[6]))
-                return parser_fail(P, at, "'@reboot' is not supported");
+        if (n == 6 && upper_eq(q, "REBOOT", 6) && is_end(q[6])) {
+                for (const char *t = q + n; *t; t++)
+                        if (!is_blank(*t))
+                                return parser_fail(P, t, "unexpected text after the macro");
+                *ret = (CronExpr) { .flags = CRON_REBOOT };
+                return 0;
+        }
         for (size_t i = 0; i < ELEMENTSOF(macros); i++) {
                 const char *x = macros[i].expansion;
                 const char *starts[5] = { x, x + 2, x + 4, x + 6, x + 8 };

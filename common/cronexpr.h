@@ -22,6 +22,8 @@ typedef enum CronFlags {
         CRON_EVERY       = 1 << 3, /* @every: fixed interval anchored at the Unix epoch, zone-free */
         CRON_HAS_SECONDS = 1 << 4, /* written with a seconds field */
         CRON_HAS_YEAR    = 1 << 5, /* written with a year field */
+        CRON_REBOOT      = 1 << 6, /* @reboot: once when the daemon starts; never a calendar
+                                    * match, cronexpr_next() finds nothing */
 } CronFlags;
 
 typedef struct CronExpr {       /* plain value: copy freely, nothing to free */
@@ -78,4 +80,4 @@ int cronexpr_next(const CronExpr *e, const Tz *tz, int64_t after, CronFiring *re
 
 /* -ERANGE if e can never fire at all (e.g. "0 0 30 2 *"), else 0. Pure calendar check over
  * the whole supported year range; independent of the current time. */
-int cronexpr_check_satisfiable(const CronExpr *e);
+int cronexpr_check_satisfiable(const CronExpr *e);   /* @reboot: 0 */

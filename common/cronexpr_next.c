@@ -116,7 +116,7 @@ static uint32_t day_mask(const CronExpr *e, int32_t y, int m) {
 bool cronexpr_matches(const CronExpr *e, const Civil *c) {
         int i = c->year - CRON_YEAR_MIN;
 
-        if (e->flags & CRON_EVERY)      /* not a calendar expression */
+        if (e->flags & (CRON_EVERY | CRON_REBOOT))      /* not calendar expressions */
                 return false;
         if (c->year < CRON_YEAR_MIN || c->year > CRON_YEAR_MAX || c->month < 1 || c->month > 12 ||
             c->day < 1 || c->day > days_in_month(c->year, c->month) || c->hour < 0 ||
@@ -202,6 +202,8 @@ int cronexpr_check_satisfiable(const CronExpr *e) {
 
         if (e->flags & CRON_EVERY)
                 return e->every > 0 ? 0 : -ERANGE;
+        if (e->flags & CRON_REBOOT)     /* fires when the daemon starts */
+                return 0;
         return next_civil(e, CIVIL_BEGIN, &l) < 0 ? -ERANGE : 0;
 }
 
@@ -324,7 +326,7 @@ int cronexpr_next(const CronExpr *e, const Tz *tz, int64_t after, CronFiring *re
         int64_t l;
         int r;
 
-        if (after >= CIVIL_END + OFFSET_SPAN)
+        if (after >= CIVIL_END + OFFSET_SPAN || (e->flags & CRON_REBOOT))
                 return -ERANGE;
         if (after < CIVIL_BEGIN - OFFSET_SPAN)
                 after = CIVIL_BEGIN - OFFSET_SPAN;

@@ -92,10 +92,11 @@ int config_exclude_parse(const Scope *s, const Node *v, const char *hash_key, bo
                 r = config_parse_schedule(s, v, "exclude expression", hash_key, report, &x.expr);
                 if (r < 0)
                         return r;
-                if (x.expr.flags & CRON_EVERY) {
+                if (x.expr.flags & (CRON_EVERY | CRON_REBOOT)) {
                         if (report)
                                 config_error(s, v, "exclude '%s' must be a date (YYYY-MM-DD) "
-                                             "or a calendar expression, not @every", text);
+                                             "or a calendar expression, not %s", text,
+                                             x.expr.flags & CRON_EVERY ? "@every" : "@reboot");
                         return -EINVAL;
                 }
         }

@@ -30,6 +30,8 @@ static void help(FILE *f) {
                 "  check [-c FILE]                 validate the job table, show each job's next firing\n"
                 "  next [-c FILE] [JOB...] [-n N] [--from TIME] [--until TIME]\n"
                 "                                  list upcoming firings, with DST moves marked\n"
+                "  import-crontab [FILE|-] [--user-column] [--timezone ZONE] [--force]\n"
+                "                                  print a crontab as a job table\n"
                 "\n"
                 "Options:\n"
                 "  -c, --config FILE   job table (default $SOLOCRON_CONFIG, else %s)\n"
@@ -54,6 +56,7 @@ int main(int argc, char **argv) {
                 { "pause", cli_pause },
                 { "resume", cli_resume },
                 { "history", cli_history },
+                { "import-crontab", cli_import_crontab },
                 { "exec-job", exec_job_main },  /* internal: see exec_job.c */
                 { "guard", guard_main },        /* internal: see guard.c */
         };

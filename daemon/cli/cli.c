@@ -118,6 +118,8 @@ int cli_check(int argc, char **argv) {
                 printf("%s\t%s\t%s\t", j->name, j->schedule_text, tz_name(j->tz));
                 if (!j->enabled)
                         printf("disabled\n");
+                else if (j->schedule.flags & CRON_REBOOT)
+                        printf("when the daemon starts%s\n", j->suspend ? ", suspended" : "");
                 else if (firing_next_runnable(j, now, &jf) < 0)
                         printf("no further firing\n");
                 else

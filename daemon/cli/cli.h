@@ -37,3 +37,4 @@ int cli_run_now(int argc, char **argv);
 int cli_pause(int argc, char **argv);
 int cli_resume(int argc, char **argv);
 int cli_history(int argc, char **argv);
+int cli_import_crontab(int argc, char **argv);

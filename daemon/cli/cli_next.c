@@ -225,7 +225,8 @@ static int next_print(const JobConfig **selected, size_t n, int64_t from, int64_
                         ret = EXIT_FAILURE_RUNTIME;
                 }
         if (ret == EXIT_OK) {
-                qsort(lines.items, lines.n, sizeof(Line), line_compare);
+                if (lines.n > 0)        /* qsort(NULL, 0, …) is undefined */
+                        qsort(lines.items, lines.n, sizeof(Line), line_compare);
                 for (size_t i = 0; i < lines.n; i++)
                         print_line(&lines.items[i]);
                 if (lines.n >= NEXT_MAX_LINES)

@@ -177,7 +177,9 @@ void daemon_requeue(Daemon *d, Job *j) {
                 (void) heap_set_key(&d->heap, &j->entry, j->next.firing.f.t);
         else {
                 heap_remove(&d->heap, &j->entry);
-                log_event(LOG_NOTICE, "schedule_ended", j->cfg->name, NULL, NULL, "no further firings");
+                if (!(j->cfg->schedule.flags & CRON_REBOOT))     /* it never had any */
+                        log_event(LOG_NOTICE, "schedule_ended", j->cfg->name, NULL, NULL,
+                                  "no further firings");
         }
 }
 
@@ -209,6 +211,23 @@ void daemon_plan_job(Daemon *d, Job *j, int64_t now) {
         }
         plan_start(j->cfg, now, have ? &last : NULL, &j->next, daemon_on_plan, j);
         daemon_requeue(d, j);
+}
+
+/* The @reboot jobs run once, now that the daemon has started: their firing is this start
+ * (a reload never fires them; a job that becomes @reboot in a reload waits for the next start). */
+static void daemon_fire_reboot(Daemon *d) {
+        for (size_t i = 0; i < d->n_jobs; i++) {
+                Job *j = d->jobs[i];
+                JobFiring f = { .f = { .t = d->started } };
+                TzOffset off;
+
+                if (!j->cfg->enabled || !(j->cfg->schedule.flags & CRON_REBOOT))
+                        continue;
+                tz_offset_at(j->cfg->tz, f.f.t, &off);
+                f.f.local = f.f.t + off.utoff;
+                j->last_fired = f.f.t;
+                job_fire(j, &f, false, false);
+        }
 }
 
 Job *daemon_find_job(Daemon *d, const char *name) {
@@ -434,6 +453,7 @@ static int daemon_start(Daemon *d) {
         if (r < 0)
                 log_event(LOG_WARNING, "reaper", NULL, NULL, NULL,
                           "cannot become a subreaper, ignoring: %s", strerror(-r));
+        daemon_fire_reboot(d);
         if (d->has_main)
                 daemon_start_main(d, main_argv);
         return 0;

@@ -178,7 +178,9 @@ bool elect_start(Election *e, bool *ret_run) {
         LeaseInfo info = {};
         LeaseResult res;
 
-        if (e->cfg->policy->no_lease || !s) {
+        /* @reboot belongs to each daemon's start, not to the fleet: every replica runs its
+         * own (a manual run of the job is elected as any other). */
+        if (e->cfg->policy->no_lease || !s || ((e->cfg->schedule.flags & CRON_REBOOT) && !e->manual)) {
                 e->state = RUN_LEASE_NONE;
                 e->outcome = ELECT_NONE;
                 *ret_run = true;

@@ -236,6 +236,23 @@ TEST(parse_every) {
         }
 }
 
+/* @reboot is no calendar: it never matches and has no next firing, yet it is satisfiable
+ * (the daemon runs it when it starts). */
+TEST(parse_reboot) {
+        static const char *const spellings[] = { "@reboot", "@REBOOT ", " @Reboot\t" };
+        Civil c = { .year = 2026, .month = 1, .day = 1 };
+        CronFiring f;
+
+        for (size_t i = 0; i < ELEMENTSOF(spellings); i++) {
+                CronExpr e = parse(spellings[i]);
+
+                ASSERT_EQ(e.flags, CRON_REBOOT);
+                ASSERT_EQ(cronexpr_check_satisfiable(&e), 0);
+                ASSERT_EQ(cronexpr_next(&e, NULL, 0, &f), -ERANGE);
+                ASSERT_TRUE(!cronexpr_matches(&e, &c));
+        }
+}
+
 TEST(parse_errors) {
         static const struct {
                 const char *s;
@@ -316,7 +333,7 @@ TEST(parse_errors) {
                 { "H(5-70) * * * *", 5, "minute out of range 0-59" },
                 { "H(0-9)/20 * * * *", 8, "step larger than the 'H' range" },
                 { "HH * * * *", 1, "expected a number" },
-                { "@reboot", 1, "'@reboot' is not supported" },
+                { "@reboot now", 9, "unexpected text after the macro" },
                 { "@foo", 1, "unknown macro" },
                 { "@", 1, "unknown macro" },
                 { "@daily x", 8, "unexpected text after the macro" },

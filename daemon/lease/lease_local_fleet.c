@@ -18,16 +18,24 @@
 #include "lease_record.h"
 #include "macro.h"
 #include "parse.h"
+#include "testhook.h"
 #include "strv.h"
 #include "timeutil.h"
 
 /* The history file is trimmed once it is this big, to the records of the history period
- * among its newest HISTORY_KEEP bytes (some 50 000 runs of all jobs). A job's history is
+ * among its newest half (16 MiB: some 50 000 runs of all jobs). A job's history is
  * read from the end, a window growing fourfold from HISTORY_READ_FIRST, until it holds
  * enough of the job's records (or the whole file). */
 #define HISTORY_TRIM_SIZE       (32 * 1024 * 1024)
-#define HISTORY_KEEP            (HISTORY_TRIM_SIZE / 2)
 #define HISTORY_READ_FIRST      (256 * 1024)
+
+/* The trim size; the tests set a small one (SOLOCRON_TEST_HISTORY_TRIM, bytes). */
+static off_t history_trim_size(void) {
+        const char *v = test_hook_getenv("SOLOCRON_TEST_HISTORY_TRIM");
+        uint64_t n;
+
+        return v && parse_uint64(v, HISTORY_TRIM_SIZE, &n) == 0 && n > 0 ? (off_t) n : HISTORY_TRIM_SIZE;
+}
 
 /* ---- pause markers ---- */
 
@@ -172,19 +180,19 @@ static bool line_scheduled(const char *line, int64_t *ret) {
         return parse_timestamp(when, ret, &absolute) == 0 && absolute;
 }
 
-/* Keep the records of the history period among the newest HISTORY_KEEP bytes, in a new file
+/* Keep the records of the history period among the newest half, in a new file
  * renamed over the old one. A record another daemon appends meanwhile may be lost: this is
  * the history, not the election. */
-static void history_trim(LocalStore *ls, int fd, off_t size) {
+static void history_trim_locked(LocalStore *ls, off_t size) {
         _cleanup_free_ char *path = NULL, *tmp = NULL, *data = NULL;
         int64_t cutoff = time(NULL) - (int64_t) (ls->history / USEC_PER_SEC);
-        off_t from = size > HISTORY_KEEP ? size - HISTORY_KEEP : 0;
+        off_t keep = history_trim_size() / 2, from = size > keep ? size - keep : 0;
         int rfd, out = -1;
         ssize_t n = -1;
         char *p, *end;
 
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0 || asprintf(&path, "%s/history", ls->dir) < 0 ||
-            asprintf(&tmp, "%s.tmp", path) < 0 || !(data = malloc((size_t) (size - from) + 1)))
+        if (asprintf(&path, "%s/history", ls->dir) < 0 || asprintf(&tmp, "%s.tmp", path) < 0 ||
+            !(data = malloc((size_t) (size - from) + 1)))
                 return;
         rfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (rfd >= 0) {
@@ -211,13 +219,20 @@ static void history_trim(LocalStore *ls, int fd, off_t size) {
                         break;
         }
         if (*p == 0 && close(out) == 0) {
-                if (rename(tmp, path) == 0)
-                        lease_local_history_close(ls);  /* reopened at the next append */
+                (void) rename(tmp, path);       /* ours is reopened at the next append */
         } else {
                 if (*p)
                         (void) close(out);
                 (void) unlink(tmp);
         }
+}
+
+/* One daemon at a time (flock() on the file; another's trim is not waited for). */
+static void history_trim(LocalStore *ls, int fd, off_t size) {
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+                return;
+        history_trim_locked(ls, size);
+        (void) flock(fd, LOCK_UN);
 }
 
 void lease_local_history_append(LocalStore *ls, const char *text, size_t size) {
@@ -231,8 +246,9 @@ void lease_local_history_append(LocalStore *ls, const char *text, size_t size) {
         memcpy(line, text, size);
         line[size] = '\n';
         if (write(fd, line, size + 1) == (ssize_t) size + 1 &&
-            ++ls->history_appends % 256 == 0 &&         /* the size, now and then */
-            fstat(fd, &st) == 0 && st.st_size > HISTORY_TRIM_SIZE)
+            (++ls->history_appends % 256 == 0 ||        /* the size, now and then */
+             history_trim_size() < HISTORY_TRIM_SIZE) &&
+            fstat(fd, &st) == 0 && st.st_size > history_trim_size())
                 history_trim(ls, fd, st.st_size);
 }
 

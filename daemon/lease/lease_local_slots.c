@@ -209,40 +209,46 @@ static size_t import_old_record(LocalStore *ls, const char *job, char *buf) {
         return n > 0 ? (size_t) n : 0;
 }
 
+/* job's slot: from the index, else once what was added since is indexed; -ENOENT: none. */
+static int64_t slot_find(LocalStore *ls, const char *job) {
+        int64_t slot;
+        int r = lease_local_slots_open(ls);
+
+        if (r < 0)
+                return r;
+        slot = index_find(ls, job);
+        if (slot >= 0)
+                return slot;
+        r = slots_scan(ls);
+        if (r < 0)
+                return read_failed(ls, r);
+        slot = index_find(ls, job);
+        return slot >= 0 ? slot : -ENOENT;
+}
+
 int lease_local_slot_lock(LocalStore *ls, const char *job, bool create, off_t *ret_offset,
                           char *buf, size_t *ret_size) {
-        int64_t slot;
+        int64_t slot = slot_find(ls, job);
         ssize_t n;
         int r;
 
-        r = lease_local_slots_open(ls);
-        if (r < 0)
-                return r;
-        for (int pass = 0; pass < 2; pass++) {
-                slot = index_find(ls, job);
-                if (slot >= 0) {
-                        r = range_lock(ls->slots_fd, (off_t) slot * SLOT_SIZE, SLOT_SIZE, F_WRLCK);
-                        if (r < 0)
-                                return lock_failed(ls, job, r);
-                        n = pread(ls->slots_fd, buf, SLOT_SIZE, (off_t) slot * SLOT_SIZE);
-                        if (n == SLOT_SIZE && slot_is(buf, SLOT_SIZE, job)) {
-                                *ret_offset = (off_t) slot * SLOT_SIZE;
-                                *ret_size = SLOT_SIZE;
-                                return 0;
-                        }
-                        if (n < 0)
-                                r = -errno;
-                        (void) range_lock(ls->slots_fd, (off_t) slot * SLOT_SIZE, SLOT_SIZE, F_UNLCK);
-                        if (n < 0)
-                                return read_failed(ls, r);
-                }
-                if (pass > 0)
-                        break;
-                /* Not indexed (or another name with its hash): what was added since? */
-                r = slots_scan(ls);
+        if (slot >= 0) {
+                /* Slots never move: the name check guards against two names with one hash. */
+                r = range_lock(ls->slots_fd, (off_t) slot * SLOT_SIZE, SLOT_SIZE, F_WRLCK);
                 if (r < 0)
-                        return read_failed(ls, r);
+                        return lock_failed(ls, job, r);
+                n = pread(ls->slots_fd, buf, SLOT_SIZE, (off_t) slot * SLOT_SIZE);
+                if (n == SLOT_SIZE && slot_is(buf, SLOT_SIZE, job)) {
+                        *ret_offset = (off_t) slot * SLOT_SIZE;
+                        *ret_size = SLOT_SIZE;
+                        return 0;
+                }
+                r = n < 0 ? -errno : -ENOENT;
+                (void) range_lock(ls->slots_fd, (off_t) slot * SLOT_SIZE, SLOT_SIZE, F_UNLCK);
+                return read_failed(ls, r);
         }
+        if (slot != -ENOENT)
+                return (int) slot;      /* ls->detail says why */
         if (!create)
                 return read_failed(ls, -ENOENT);
 
@@ -284,22 +290,11 @@ void lease_local_slot_unlock(LocalStore *ls, const char *job, off_t offset, bool
 }
 
 int lease_local_slot_read(LocalStore *ls, const char *job, char *buf) {
-        int64_t slot;
+        int64_t slot = slot_find(ls, job);
         ssize_t n;
-        int r;
 
-        r = lease_local_slots_open(ls);
-        if (r < 0)
-                return r;
-        slot = index_find(ls, job);
-        if (slot < 0) {
-                r = slots_scan(ls);
-                if (r < 0)
-                        return r;
-                slot = index_find(ls, job);
-                if (slot < 0)
-                        return -ENOENT;
-        }
+        if (slot < 0)
+                return (int) slot;
         n = pread(ls->slots_fd, buf, SLOT_SIZE, (off_t) slot * SLOT_SIZE);
         if (n < 0)
                 return -errno;

@@ -24,8 +24,11 @@ int guard_start(char **reterr_message);
 void guard_want(void);
 /* Tell the guard that process group pgid is one of ours (add) or not any more, starting the
  * guard with the first after guard_want() (a failure is logged once: guard_failed).
- * Non-blocking: a guard that does not read loses the update. */
+ * Buffered until guard_flush(); non-blocking: a guard that does not read loses the update. */
 void guard_group(pid_t pgid, bool add);
+/* Write what guard_group() said since the last flush: once per loop iteration (a daemon
+ * killed before it leaves the new groups to their parent-death signal alone). */
+void guard_flush(void);
 /* The daemon is stopping cleanly: the guard exits without killing anything. */
 void guard_stop(void);
 

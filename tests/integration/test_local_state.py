@@ -260,3 +260,24 @@ def test_an_older_solocrons_lease_files_are_taken_over(daemon, tmp_path):
     assert not (leases / "job-old.history").exists()
     lines = [json.loads(l) for l in (leases / "history").read_text().splitlines()]
     assert lines[0]["token"] == 41 and [l["token"] for l in lines[1:3]] == [42, 43]
+
+
+def test_the_history_file_is_trimmed_to_its_newest_records(daemon, tmp_path):
+    # A test build lowers the trim size (32 MiB) to 2000 bytes: the history file keeps its
+    # newest half at each trim, goes on growing after one, and its lines stay whole records.
+    d = daemon("""
+        jobs:
+          - name: busy
+            schedule: "* * * * * *"
+            command: ["true"]
+    """, env=clean_env(SOLOCRON_TEST_HISTORY_TRIM="2000"))
+    d.event("run_finished", job="busy", count=12, timeout=30)
+    last = d.find("run_finished", job="busy")[-1]["run"]
+    d.stop()
+    history = tmp_path / "state" / "leases" / "history"
+    text = history.read_text()
+    assert len(text) <= 2000 + 400, len(text)
+    runs = [json.loads(l)["run"] for l in text.splitlines()]
+    first = d.find("run_finished", job="busy")[0]["run"]
+    assert first not in runs and last in runs, (runs, first, last)
+    assert not (tmp_path / "state" / "leases" / "history.tmp").exists()

@@ -57,6 +57,9 @@ typedef struct Candidate {              /* a record the history may read */
         char *key;
         int64_t t;                      /* scheduled (from its key); a manual run's:
                                          * Last-Modified */
+        int64_t scheduled;              /* once read: its record's instant, when it is one
+                                         * the answer counts (the job's, since since);
+                                         * INT64_MIN otherwise */
 } Candidate;
 
 typedef struct Fetch {                  /* one of the history's GETs */
@@ -550,18 +553,18 @@ static int newest_first_t(const void *a, const void *b) {
         return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* The scheduled instant of the limit-th newest record read (of those since since), or
- * INT64_MIN while fewer are read. */
+/* The scheduled instant of the limit-th newest record read that the answer counts, or
+ * INT64_MIN while fewer are read. Each record's instant was kept when it arrived
+ * (lease_s3_on_fetched()): nothing is parsed again here. */
 static int64_t read_cutoff(const S3Query *q) {
         _cleanup_free_ int64_t *t = calloc(q->i_fetch ?: 1, sizeof(int64_t));
-        LeaseRecord rec;
         size_t n = 0;
 
         if (!t)
                 return INT64_MAX;       /* no more reading: the answer says out of memory */
         for (size_t i = 0; i < q->i_fetch; i++)
-                if (q->got[i] && lease_record_from_json(q->got[i], &rec) && rec.scheduled >= q->since)
-                        t[n++] = rec.scheduled;
+                if (q->got[i] && q->cand[i].scheduled != INT64_MIN)
+                        t[n++] = q->cand[i].scheduled;
         if (n < q->limit)
                 return INT64_MIN;
         qsort(t, n, sizeof(int64_t), newest_first_t);
@@ -631,7 +634,12 @@ static void lease_s3_on_fetched(const S3Response *r, void *userdata) {
         if (lease_s3_is_2xx(r)) {
                 rec = json_loadb(r->body, r->body_size, 0, NULL);
                 if (json_is_object(rec)) {
+                        LeaseRecord lr;
+
                         q->got[f->i] = rec;
+                        q->cand[f->i].scheduled =
+                                lease_record_from_json(rec, &lr) && strcmp(lr.job, q->job) == 0 &&
+                                lr.scheduled >= q->since ? lr.scheduled : INT64_MIN;
                         q->n_read++;
                 } else
                         json_decref(rec);       /* not a record: left out */

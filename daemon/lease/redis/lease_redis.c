@@ -10,7 +10,11 @@
  *                    `history`: the running record, then the final one. It outlives the
  *                    lease: a record that says running without its lease is abandoned.
  *   PREFIX/:token    the fencing token counter (INCR): every holder of every firing under
- *                    this prefix gets a higher token than any before it.
+ *                    this prefix gets a higher token than any before it. It never falls
+ *                    behind the server's clock in milliseconds, so a replica promoted
+ *                    without the last increments still hands out higher tokens than the
+ *                    claims it lost (unless the two servers' clocks differ by more than the
+ *                    time between those claims).
  *   PREFIX/:paused   a hash, job → {"by", "at"}: the fleet-wide pause markers.
  *   PREFIX/JOB/:history  a sorted set, firing keys by scheduled instant: the history's index,
  *                    trimmed by claims to `history`.
@@ -68,7 +72,11 @@ static const char script_claim[] =
         "  if p then return {'paused', p} end\n"
         "end\n"
         "if rec and ARGV[6] ~= '1' then return {'held', rec, 0} end\n"
+        "if redis.replicate_commands then redis.replicate_commands() end\n"
+        "local now = redis.call('TIME')\n"
+        "local floor = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)\n"
         "local token = redis.call('INCR', KEYS[3])\n"
+        "if token < floor then redis.call('SET', KEYS[3], floor) token = floor end\n"
         "redis.call('HSET', KEYS[1], 'holder', ARGV[8], 'run', ARGV[1], 'token', token)\n"
         "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
         "local new = string.sub(ARGV[4], 1, -2) .. ',\"fencing_token\":' .. token\n"

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "internal.h"
+#include "parse.h"
 #include "strv.h"
 
 static const char *const lease_keys[] = {
@@ -103,6 +104,37 @@ static void lease_endpoints(const Scope *s, const Node *v, LeaseConfig *l) {
         }
 }
 
+/* What follows a redis:// URL's host: [:PORT][/DB], digits only, the port 1..65535. */
+static bool redis_port_db_valid(const char *rest) {
+        const char *p = rest[0] == '[' ? strchr(rest, ']') : rest + strcspn(rest, ":/");
+        uint64_t port = 6379;
+        char buf[6];
+        size_t n;
+
+        if (!p)
+                return false;
+        if (rest[0] == '[')
+                p++;
+        if (*p == ':') {
+                n = strspn(++p, "0123456789");
+                if (n == 0 || n > 5)
+                        return false;
+                memcpy(buf, p, n);
+                buf[n] = 0;
+                if (parse_uint64(buf, 65535, &port) < 0)
+                        return false;
+                p += n;
+        }
+        if (*p == '/' && p[1]) {
+                n = strspn(++p, "0123456789");
+                if (n == 0 || n > 6)
+                        return false;
+                p += n;
+        } else if (*p == '/')
+                p++;
+        return *p == 0 && port >= 1 && port <= 65535;
+}
+
 /* Each endpoint fits the backend: http(s):// for etcd; redis://HOST[:PORT][/DB] for redis,
  * without credentials (username: and password_file: keep them out of the table). */
 static void check_endpoints(const Scope *s, const Node *endpoints, LeaseBackendKind backend) {
@@ -142,6 +174,9 @@ static void check_endpoints(const Scope *s, const Node *endpoints, LeaseBackendK
                 else if (rest[0] == 0 || rest[0] == '/' || rest[0] == ':')
                         config_error(s, items[i], "redis endpoint '%s' has no host (e.g. "
                                      "redis://127.0.0.1:6379/0)", t);
+                else if (!redis_port_db_valid(rest))
+                        config_error(s, items[i], "redis endpoint '%s': the port must be 1 to "
+                                     "65535 and the database a number (redis://HOST:6379/0)", t);
         }
 }
 
@@ -195,7 +230,7 @@ static void warn_password_over_http(const Scope *s, const Node *endpoints) {
 
 void config_check_lease(const Scope *s, const Node *v) {
         LeaseConfig *l = &s->ctx->config->lease;
-        const Node *misplaced[ELEMENTSOF(lease_keys)] = {}, *endpoints = NULL;
+        const Node *seen[ELEMENTSOF(lease_keys)] = {}, *endpoints = NULL;
         int i;
 
         if (v->invalid || v->is_null)
@@ -217,7 +252,7 @@ void config_check_lease(const Scope *s, const Node *v) {
                         config_unknown_key(s, key, "lease", lease_keys, ELEMENTSOF(lease_keys));
                         continue;
                 }
-                misplaced[which] = key;
+                seen[which] = key;
                 switch (which) {
                 case 0:
                         if (config_get_enum(s, x, "lease.backend", "lease backend", backend_names,
@@ -255,9 +290,9 @@ void config_check_lease(const Scope *s, const Node *v) {
 
         /* Settings of another backend are mistakes, not noise. */
         for (size_t k = 0; k < ELEMENTSOF(lease_keys); k++)
-                if (misplaced[k] && !(key_backends[k] & (1U << l->backend)))
-                        config_error(s, misplaced[k], "'lease.%s' applies to %s, not '%s'",
-                                     misplaced[k]->value, key_backends_text[k],
+                if (seen[k] && !(key_backends[k] & (1U << l->backend)))
+                        config_error(s, seen[k], "'lease.%s' applies to %s, not '%s'",
+                                     seen[k]->value, key_backends_text[k],
                                      backend_names[l->backend]);
         if (l->backend == LEASE_BACKEND_ETCD && !l->endpoints)
                 config_error(s, v, "lease: the etcd backend needs 'endpoints' (e.g. "

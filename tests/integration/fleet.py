@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Real lease stores for the fleet tests, started on 127.0.0.1 by the tests themselves:
-Debian's etcd (a single node or a 3-node cluster) and the S3 servers (tests/integration/
+Debian's etcd (a single node or a 3-node cluster), Debian's redis-server, and the S3 servers (tests/integration/
 helpers/s3_double.py, a labelled S3-semantics test double)."""
 import json
 import os
@@ -12,6 +12,7 @@ import time
 import urllib.request
 
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
+REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 HELPERS = os.path.join(os.path.dirname(__file__), "helpers")
 
 
@@ -161,3 +162,89 @@ class S3Double:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=10)
+
+
+class RedisServer:
+    """redis-server on an ephemeral port of 127.0.0.1, in a private directory; password:
+    requirepass."""
+
+    def __init__(self, password=None):
+        self.dir = tempfile.mkdtemp(prefix="solocron-redis-")
+        self.port = free_port()
+        self.password = password
+        self.proc = None
+        self.start()
+
+    def start(self):
+        args = [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+                "--save", "", "--appendonly", "no", "--daemonize", "no"]
+        if self.password:
+            args += ["--requirepass", self.password]
+        log = open(os.path.join(self.dir, "redis.log"), "ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        self.wait_answering()
+
+    def wait_answering(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    reply = s.recv(64)
+                    if reply.startswith((b"+PONG", b"-NOAUTH")):
+                        return
+            except OSError:
+                pass
+            assert self.proc.poll() is None, "redis-server exited"
+            time.sleep(0.05)
+        raise AssertionError("redis-server did not answer")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    @property
+    def endpoint(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self, *args):
+        """One command over RESP; its answer (a bulk or simple string as bytes, an integer,
+        None)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            if self.password:
+                s.sendall(_resp("AUTH", self.password))
+                s.recv(64)
+            s.sendall(_resp(*args))
+            data = b""
+            while not data.endswith(b"\r\n") or (data[:1] == b"$" and
+                                                 len(data) < _bulk_end(data)):
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+        kind, rest = data[:1], data[1:data.index(b"\r\n")]
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            return None if rest == b"-1" else data[data.index(b"\r\n") + 2:_bulk_end(data) - 2]
+        return rest
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _resp(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a.encode() if isinstance(a, str) else a
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+def _bulk_end(data):
+    """Where a bulk string answer ends (its \\r\\n included)."""
+    head = data.index(b"\r\n")
+    n = int(data[1:head])
+    return head + 2 if n < 0 else head + 2 + n + 2

@@ -3,71 +3,17 @@
 127.0.0.1 (no persistence: a restart loses every key, as a failover to a replica that had
 not received them would)."""
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import tempfile
 import time
 
 import pytest
 
 from conftest import Daemon, clean_env, run
-from fleet import free_port
+from fleet import REDIS, RedisServer, free_port
 from test_fleet import at, race, read_runs, replicas, utc  # noqa: F401 (replicas: a fixture)
 
-REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 pytestmark = pytest.mark.skipif(not os.path.exists(REDIS),
                                 reason="redis-server is not installed")
-
-
-class RedisServer:
-    """redis-server on an ephemeral port of 127.0.0.1, in a private directory; password:
-    requirepass."""
-
-    def __init__(self, password=None):
-        self.dir = tempfile.mkdtemp(prefix="solocron-redis-")
-        self.port = free_port()
-        self.password = password
-        self.proc = None
-        self.start()
-
-    def start(self):
-        args = [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
-                "--save", "", "--appendonly", "no", "--daemonize", "no"]
-        if self.password:
-            args += ["--requirepass", self.password]
-        log = open(os.path.join(self.dir, "redis.log"), "ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        self.wait_answering()
-
-    def wait_answering(self, timeout=10):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    s.sendall(b"PING\r\n")
-                    reply = s.recv(64)
-                    if reply.startswith((b"+PONG", b"-NOAUTH")):
-                        return
-            except OSError:
-                pass
-            assert self.proc.poll() is None, "redis-server exited"
-            time.sleep(0.05)
-        raise AssertionError("redis-server did not answer")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-
-    @property
-    def endpoint(self):
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def close(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -238,24 +184,7 @@ jobs:
 """, 1)
     fin = d.event("run_finished", job="j")
     won = d.find("firing_won", job="j")[0]
-    rec = resp_get(redis.port, f"solocron/j/{fin['scheduled']}/record")
+    rec = redis.command("GET", f"solocron/j/{fin['scheduled']}/record")
     assert rec and b'"status":"succeeded"' in rec, rec
     token = won["msg"].split("fencing token ")[1].rstrip(")")
     assert b'"fencing_token":%s' % token.encode() in rec, rec
-
-
-def resp_get(port, key):
-    """GET key over RESP: the value, or None."""
-    k = key.encode()
-    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-        s.sendall(b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(k), k))
-        data = b""
-        while b"\r\n" not in data:
-            data += s.recv(65536)
-        if data.startswith(b"$-1"):
-            return None
-        n = int(data[1:data.index(b"\r\n")])
-        body = data[data.index(b"\r\n") + 2:]
-        while len(body) < n:
-            body += s.recv(65536)
-        return body[:n]

@@ -335,6 +335,7 @@ static int endpoint_parse(const char *url, Endpoint *ret) {
         if (!ret->host)
                 return -ENOMEM;
         (void) snprintf(ret->port, sizeof(ret->port), "%" PRIu64, port);
+        ret->port_number = (unsigned) port;
         ret->db = (unsigned) db;
         return 0;
 }

@@ -461,10 +461,9 @@ static void conn_send_handshake(RedisStore *s) {
 static void conn_connect(RedisStore *s, const char *ip) {
         const Endpoint *e = &s->endpoints[s->endpoint];
         redisAsyncContext *ac;
-        unsigned port = (unsigned) strtoul(e->port, NULL, 10);
         int r;
 
-        ac = sym_redisAsyncConnect(ip, (int) port);
+        ac = sym_redisAsyncConnect(ip, (int) e->port_number);
         if (!ac) {
                 conn_drop(s, "cannot connect to redis: out of memory");
                 return;

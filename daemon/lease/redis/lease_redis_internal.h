@@ -82,7 +82,8 @@ typedef enum ConnState {
 
 typedef struct Endpoint {
         char *host;
-        char port[8];
+        char port[8];           /* and as a number: */
+        unsigned port_number;
         unsigned db;
 } Endpoint;
 

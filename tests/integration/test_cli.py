@@ -271,9 +271,11 @@ def test_optional_libraries_are_listed_in_the_elf_note():
         notes += json.loads(desc)
         off = start + ((descsz + 3) & ~3)
     sonames = {s for n in notes for s in n["soname"]}
-    assert sonames == {"libcurl.so.4", "libcrypto.so.3", "libsystemd.so.0"}, notes
+    assert sonames == {"libcurl.so.4", "libcrypto.so.3", "libsystemd.so.0",
+                       "libhiredis.so.0.14"}, notes
     needed = subprocess.run(["readelf", "-d", BIN], capture_output=True, text=True).stdout
-    assert "libcurl" not in needed and "libcrypto" not in needed   # dlopen()ed, not linked
+    for lib in ("libcurl", "libcrypto", "libhiredis"):
+        assert lib not in needed                                    # dlopen()ed, not linked
 
 
 def complete(line, table_path):

@@ -128,7 +128,8 @@ static const char script_watch[] =
 /* KEYS: history index. ARGV: since, limit. Each firing's record and whether its lease lives. */
 static const char script_history[] =
         "local out = {}\n"
-        "local keys = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', ARGV[1], 'LIMIT', 0, ARGV[2])\n"
+        "local keys = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', ARGV[1],\n"
+        "                        'LIMIT', 0, ARGV[2])\n"
         "for _, k in ipairs(keys) do\n"
         "  local v = redis.call('GET', k .. '/record')\n"
         "  if v then\n"

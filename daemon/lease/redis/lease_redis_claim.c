@@ -91,17 +91,16 @@ void lease_redis_claim_release(LeaseClaim *c) {
                 claim_free(c);
 }
 
-/* The outcome of a PENDING claim other than WON: tell the daemon, then let go. */
+/* The outcome of a PENDING claim other than WON: tell the daemon, then forget it. */
 static void claim_conclude(LeaseClaim *c, LeaseResult result, LeaseHeld held,
                            const LeaseRecord *record) {
         LeaseInfo info = { .detail = c->detail, .key = c->key, .held = held, .record = record };
 
         c->state = CLAIM_DONE;
         c->cb.claimed(c, result, &info, c->cb.userdata);
-        if (result == LEASE_UNAVAILABLE)
-                claim_free(c);          /* nothing of ours in the store, or it expires */
-        else
-                lease_redis_claim_release(c);
+        /* HELD: the script made nothing of ours. UNAVAILABLE: a claim that did commit
+         * unanswered has a lease that expires by itself (its record is then abandoned). */
+        claim_free(c);
 }
 
 static void claim_on_renew(RedisAlarm *a);
@@ -253,7 +252,8 @@ LeaseResult lease_redis_claim(LeaseStore *store, const LeaseRequest *req, const 
         c = calloc(1, sizeof(LeaseClaim));
         if (!c)
                 goto oom;
-        *c = (LeaseClaim) { .store = s, .cb = *cb, .takeover = req->takeover, .manual = !!req->manual,
+        *c = (LeaseClaim) { .store = s, .cb = *cb, .takeover = req->takeover,
+                            .manual = !!req->manual,
                             .deadline = lease_redis_now_ms(s) + s->election_ms };
         (void) snprintf(c->run, sizeof(c->run), "%s", req->run_id ?: "");
         (void) snprintf(c->scheduled, sizeof(c->scheduled), "%" PRId64, req->scheduled);
@@ -351,11 +351,12 @@ static void claim_on_renew(RedisAlarm *a) {
 static void claim_on_final(RedisCall *k, const redisReply *reply, int error, void *owner) {
         LeaseClaim *c = owner;
 
-        /* Written (1), or another holder has the firing (0), or redis could not be reached
-         * in time: then the proof of run is lost. Either way the lease goes. */
+        /* Written, and the lease deleted with it (1); or another holder has the firing (0);
+         * or redis could not be reached in time: the proof of run is lost, and the lease
+         * expires by itself. */
         (void) k, (void) reply, (void) error;
         c->call = NULL;
-        lease_redis_claim_release(c);
+        claim_free(c);
 }
 
 void lease_redis_finish(LeaseClaim *c, const LeaseEnd *end) {

@@ -278,8 +278,8 @@ static void watch_on_reply(RedisCall *k, const redisReply *reply, int error, voi
                                       watch_look);
                 return;
         }
-        j = rec->type == REDIS_REPLY_STRING && rec->len ? json_loadb(rec->str, rec->len, 0, NULL) :
-                                                           NULL;
+        j = rec->type == REDIS_REPLY_STRING && rec->len ?
+            json_loadb(rec->str, rec->len, 0, NULL) : NULL;
         running = lease_redis_record_is_running(j);
         json_decref(j);
         w->ended(running, w->userdata); /* the caller's to unwatch(): maybe right now */

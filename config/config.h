@@ -37,6 +37,7 @@ typedef enum LeaseBackendKind {
         LEASE_BACKEND_ETCD,
         LEASE_BACKEND_S3,
         LEASE_BACKEND_REDIS,
+        LEASE_BACKEND_POSTGRES,
         _LEASE_BACKEND_MAX,
 } LeaseBackendKind;
 
@@ -121,6 +122,8 @@ typedef struct LeaseConfig {    /* the lease: section */
                                  * (failover in order) */
         char *username, *password;  /* password: etcd's */
         char *password_file;    /* redis: an absolute path, read when the store is made */
+        /* postgres: a libpq connection string, or an absolute path to a file holding one */
+        char *dsn, *dsn_file;
         char *ca_file, *cert_file, *key_file;  /* TLS: CA, and client cert/key for mTLS */
         /* s3 */
         char *bucket;

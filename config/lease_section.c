@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The lease: section: which store elects one replica per firing, and how.
  *   lease:
- *     backend: local | etcd | s3 | redis  # local (default): flock in the state directory
+ *     backend: local | etcd | s3 | redis | postgres  # local (default): flock in the state dir
  *     prefix: solocron                    # keys are PREFIX/JOB/SCHEDULED-UTC
  *     ttl: 30s                            # renewed every ttl/3 while a run lasts
  *     election_timeout: 10s               # then on_store_down (a job key) decides
@@ -9,7 +9,8 @@
  *     ca_file: /etc/ssl/private-ca.pem    # etcd and s3: the CA to verify the servers with
  *     # etcd: endpoints (required), username, password, cert_file, key_file
  *     # s3: bucket (required), endpoint, region, path_style, max_clock_skew
- *     # redis: endpoints (required, redis://HOST:PORT/DB), username, password_file */
+ *     # redis: endpoints (required, redis://HOST:PORT/DB), username, password_file
+ *     # postgres: dsn or dsn_file (one of them required; libpq's syntax) */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -26,11 +27,14 @@ static const char *const lease_keys[] = {
         "endpoints", "username", "password", "cert_file", "key_file",
         "bucket", "endpoint", "region", "path_style", "max_clock_skew",
         "password_file",
+        "dsn", "dsn_file",
 };
-static const char *const backend_names[_LEASE_BACKEND_MAX] = { "local", "etcd", "s3", "redis" };
+static const char *const backend_names[_LEASE_BACKEND_MAX] = {
+        "local", "etcd", "s3", "redis", "postgres",
+};
 
 #define B(x) (1U << LEASE_BACKEND_##x)
-#define B_ANY (B(LOCAL) | B(ETCD) | B(S3) | B(REDIS))
+#define B_ANY (B(LOCAL) | B(ETCD) | B(S3) | B(REDIS) | B(POSTGRES))
 /* The backends each key applies to, in lease_keys' order; and how to name them in an error. */
 static const unsigned key_backends[] = {
         B_ANY, B_ANY, B_ANY, B_ANY, B_ANY,
@@ -38,6 +42,7 @@ static const unsigned key_backends[] = {
         B(ETCD) | B(REDIS), B(ETCD) | B(REDIS), B(ETCD), B(ETCD), B(ETCD),
         B(S3), B(S3), B(S3), B(S3), B(S3),
         B(REDIS),
+        B(POSTGRES), B(POSTGRES),
 };
 static const char *const key_backends_text[] = {
         "", "", "", "", "",
@@ -46,6 +51,7 @@ static const char *const key_backends_text[] = {
         "the etcd backend", "the etcd backend",
         "the s3 backend", "the s3 backend", "the s3 backend", "the s3 backend", "the s3 backend",
         "the redis backend",
+        "the postgres backend", "the postgres backend",
 };
 
 void config_lease_defaults(LeaseConfig *l) {
@@ -64,6 +70,8 @@ void config_lease_done(LeaseConfig *l) {
         free(l->username);
         free(l->password);
         free(l->password_file);
+        free(l->dsn);
+        free(l->dsn_file);
         free(l->ca_file);
         free(l->cert_file);
         free(l->key_file);
@@ -285,6 +293,13 @@ void config_check_lease(const Scope *s, const Node *v) {
                                 config_error(s, x, "'lease.password_file' must be an absolute "
                                              "path, not '%s'", l->password_file);
                         break;
+                case 17: config_set_nonempty_string(s, x, "lease.dsn", &l->dsn); break;
+                case 18:
+                        config_set_nonempty_string(s, x, "lease.dsn_file", &l->dsn_file);
+                        if (l->dsn_file && l->dsn_file[0] != '/')
+                                config_error(s, x, "'lease.dsn_file' must be an absolute path, "
+                                             "not '%s'", l->dsn_file);
+                        break;
                 }
         }
 
@@ -302,6 +317,9 @@ void config_check_lease(const Scope *s, const Node *v) {
                              "[\"redis://127.0.0.1:6379/0\"])");
         if (endpoints && !endpoints->invalid)
                 check_endpoints(s, endpoints, l->backend);
+        if (l->backend == LEASE_BACKEND_POSTGRES && !l->dsn == !l->dsn_file)
+                config_error(s, v, "lease: the postgres backend needs exactly one of 'dsn' (e.g. "
+                             "\"host=127.0.0.1 dbname=app user=solocron\") or 'dsn_file'");
         if (l->backend == LEASE_BACKEND_REDIS && l->username && !l->password_file)
                 config_error(s, v, "lease: a redis 'username' needs its 'password_file' (AUTH "
                              "USERNAME PASSWORD)");
@@ -324,7 +342,8 @@ bool config_lease_equal(const LeaseConfig *a, const LeaseConfig *b) {
                a->election_timeout == b->election_timeout && a->history == b->history &&
                strv_equal(a->endpoints, b->endpoints) && str_equal(a->username, b->username) &&
                str_equal(a->password, b->password) &&
-               str_equal(a->password_file, b->password_file) && str_equal(a->ca_file, b->ca_file) &&
+               str_equal(a->password_file, b->password_file) && str_equal(a->dsn, b->dsn) &&
+               str_equal(a->dsn_file, b->dsn_file) && str_equal(a->ca_file, b->ca_file) &&
                str_equal(a->cert_file, b->cert_file) && str_equal(a->key_file, b->key_file) &&
                str_equal(a->bucket, b->bucket) && str_equal(a->endpoint, b->endpoint) &&
                str_equal(a->region, b->region) && a->path_style == b->path_style &&

@@ -2,6 +2,7 @@
 #include <errno.h>
 
 #include "lease_etcd.h"
+#include "lease_pg.h"
 #include "lease_redis.h"
 #include "lease_s3.h"
 #include "lease_store.h"
@@ -18,6 +19,8 @@ int lease_store_new(uv_loop_t *loop, const LeaseConfig *cfg, const char *state_d
                 return lease_etcd_new(loop, cfg, hostname, ret, reterr_message);
         case LEASE_BACKEND_REDIS:
                 return lease_redis_new(loop, cfg, hostname, ret, reterr_message);
+        case LEASE_BACKEND_POSTGRES:
+                return lease_pg_new(loop, cfg, hostname, ret, reterr_message);
         default:
                 return -EINVAL;
         }

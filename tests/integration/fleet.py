@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Real lease stores for the fleet tests, started on 127.0.0.1 by the tests themselves:
-Debian's etcd (a single node or a 3-node cluster), Debian's redis-server, and the S3 servers (tests/integration/
-helpers/s3_double.py, a labelled S3-semantics test double)."""
+Debian's etcd (a single node or a 3-node cluster), Debian's redis-server and PostgreSQL, and
+the S3 servers (tests/integration/helpers/s3_double.py, a labelled S3-semantics test
+double)."""
 import json
 import os
 import shutil
@@ -248,3 +249,62 @@ def _bulk_end(data):
     head = data.index(b"\r\n")
     n = int(data[1:head])
     return head + 2 if n < 0 else head + 2 + n + 2
+
+
+def _pg_bin():
+    """Debian's PostgreSQL server binaries (the newest version installed), or None."""
+    import glob
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
+                   key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    return os.path.dirname(found[-1]) if found else None
+
+
+class PgServer:
+    """A PostgreSQL cluster made with initdb in a private directory and started with pg_ctl
+    on an ephemeral port of 127.0.0.1, as the unprivileged user postgres when the tests run
+    as root (the server refuses to run as root). User solocron with the given password,
+    scram-sha-256 over TCP."""
+
+    def __init__(self, password="secret"):
+        self.bin = _pg_bin()
+        self.dir = tempfile.mkdtemp(prefix="solocron-pg-")
+        self.port = free_port()
+        self.password = password
+        self.as_user = []
+        if os.geteuid() == 0:
+            import pwd
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            self.as_user = ["setpriv", "--reuid", "postgres", "--regid", "postgres",
+                            "--init-groups"]
+        pwfile = os.path.join(self.dir, "pw")
+        with open(pwfile, "w") as f:
+            f.write(password + "\n")
+        if self.as_user:
+            os.chown(pwfile, pw.pw_uid, pw.pw_gid)
+        subprocess.run([*self.as_user, os.path.join(self.bin, "initdb"), "-D", self.data,
+                        "-U", "solocron", f"--pwfile={pwfile}", "--auth=scram-sha-256",
+                        "-E", "UTF8"], check=True, capture_output=True, cwd="/")
+        self.start()
+
+    @property
+    def data(self):
+        return os.path.join(self.dir, "data")
+
+    def dsn(self, password=None):
+        return (f"host=127.0.0.1 port={self.port} dbname=postgres user=solocron "
+                f"password={password or self.password} connect_timeout=5")
+
+    def start(self):
+        subprocess.run([*self.as_user, os.path.join(self.bin, "pg_ctl"), "-D", self.data,
+                        "-l", os.path.join(self.dir, "log"), "-w", "-o",
+                        f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
+                        "-c fsync=off", "start"], check=True, capture_output=True, cwd="/")
+
+    def stop(self):
+        subprocess.run([*self.as_user, os.path.join(self.bin, "pg_ctl"), "-D", self.data,
+                        "-m", "fast", "-w", "stop"], capture_output=True, cwd="/")
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

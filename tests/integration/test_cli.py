@@ -272,9 +272,9 @@ def test_optional_libraries_are_listed_in_the_elf_note():
         off = start + ((descsz + 3) & ~3)
     sonames = {s for n in notes for s in n["soname"]}
     assert sonames == {"libcurl.so.4", "libcrypto.so.3", "libsystemd.so.0",
-                       "libhiredis.so.0.14"}, notes
+                       "libhiredis.so.0.14", "libpq.so.5"}, notes
     needed = subprocess.run(["readelf", "-d", BIN], capture_output=True, text=True).stdout
-    for lib in ("libcurl", "libcrypto", "libhiredis"):
+    for lib in ("libcurl", "libcrypto", "libhiredis", "libpq"):
         assert lib not in needed                                    # dlopen()ed, not linked
 
 

@@ -32,6 +32,7 @@ const char *cli_format_local(const Tz *tz, int64_t t, char buf[static CLI_LOCAL_
 int cli_check(int argc, char **argv);
 /* check --store: probe c's lease store (cli_store.c); an exit code. */
 int cli_check_store(const Config *c, bool quiet);
+int cli_init_store(int argc, char **argv);
 int cli_next(int argc, char **argv);
 int cli_run(int argc, char **argv);
 int cli_reload(int argc, char **argv);

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* `solocron check --store`: make the table's lease store as the daemon would, ask it one
- * question (its probe: a connection, the credentials, one request) and say what it answered. */
+ * question (its probe: a connection, the credentials, one request) and say what it answered.
+ * `solocron init-store`: the same for a store with a schema (PostgreSQL), whose connection
+ * creates the schema when it is missing. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -69,4 +72,45 @@ int cli_check_store(const Config *c, bool quiet) {
         if (!quiet)
                 printf("lease: the %s store answers\n", name);
         return EXIT_OK;
+}
+
+int cli_init_store(int argc, char **argv) {
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        const char *arg_config = NULL;
+        Config *c = NULL;
+        int o, r;
+
+        while ((o = getopt_long(argc, argv, "c:h", options, NULL)) >= 0)
+                switch (o) {
+                case 'c':
+                        arg_config = optarg;
+                        break;
+                case 'h':
+                        printf("Usage: solocron init-store [-c FILE]\n"
+                               "Create the lease store's schema (PostgreSQL) if it is missing.\n");
+                        return EXIT_OK;
+                default:
+                        return EXIT_USAGE;
+                }
+        if (optind < argc) {
+                fprintf(stderr, "solocron init-store: unexpected argument '%s'\n", argv[optind]);
+                return EXIT_USAGE;
+        }
+        if (cli_load_config(cli_config_path(arg_config), &c) < 0)
+                return EXIT_BAD_CONFIG;
+        if (c->lease.backend != LEASE_BACKEND_POSTGRES) {
+                printf("lease: this backend has no schema to create\n");
+                config_free(c);
+                return EXIT_OK;
+        }
+        r = cli_check_store(c, true);
+        if (r == EXIT_OK)
+                printf("lease: the postgres schema is in place (solocron_firings, "
+                       "solocron_paused, solocron_token)\n");
+        config_free(c);
+        return r;
 }

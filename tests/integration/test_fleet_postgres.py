@@ -168,3 +168,34 @@ jobs:
     rec = ds[0].event("lease_unavailable", job="j", timeout=15)
     assert "skipping it (on_store_down: skip)" in rec["msg"]
     assert ds[0].proc.poll() is None
+
+
+def test_init_store_then_a_role_that_may_not_create(replicas, tmp_path):
+    # init-store creates the schema as the owner; the daemons' role, which may only use the
+    # tables (PostgreSQL 15 lets no other role create in public), then elects firings.
+    import subprocess
+    server = PgServer()
+    try:
+        owner = tmp_path / "owner.yaml"
+        owner.write_text(pg_lease(server) + "jobs: []\n")
+        r = run("init-store", "-c", str(owner))
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "schema is in place" in r.stdout
+        grants = ("CREATE ROLE app LOGIN PASSWORD 'app-pw'; "
+                  "GRANT SELECT, INSERT, UPDATE, DELETE ON solocron_firings, solocron_paused "
+                  "TO app; GRANT USAGE ON SEQUENCE solocron_token TO app;")
+        subprocess.run(["psql", server.dsn(), "-v", "ON_ERROR_STOP=1", "-qc", grants],
+                       check=True, capture_output=True, stdin=subprocess.DEVNULL)
+        app_dsn = server.dsn().replace("user=solocron", "user=app").replace(
+            f"password={server.password}", "password=app-pw")
+        d, = replicas(pg_lease(server, dsn=app_dsn) + """
+jobs:
+  - name: j
+    schedule: "* * * * * *"
+    command: ["true"]
+""", 1)
+        won = d.event("firing_won", job="j", timeout=15)
+        assert "postgres lease" in won["msg"]
+        assert not d.find("store_unavailable")
+    finally:
+        server.close()

@@ -38,30 +38,42 @@
 #include "reterr.h"
 #include "timeutil.h"
 
-const char lease_pg_schema[] =
-        "CREATE SEQUENCE IF NOT EXISTS solocron_token;\n"
-        "CREATE TABLE IF NOT EXISTS solocron_firings (\n"
-        "  prefix text NOT NULL,\n"
-        "  job text NOT NULL,\n"
-        "  scheduled text NOT NULL,\n"
-        "  scheduled_at bigint NOT NULL,\n"
-        "  holder text NOT NULL,\n"
-        "  run_id text NOT NULL,\n"
-        "  token bigint NOT NULL,\n"
-        "  state text NOT NULL,\n"
-        "  renewed_at timestamptz NOT NULL DEFAULT now(),\n"
-        "  expires_at timestamptz NOT NULL,\n"
-        "  finished_at timestamptz,\n"
-        "  result text,\n"
-        "  exit_status integer,\n"
-        "  record text NOT NULL,\n"
-        "  PRIMARY KEY (prefix, job, scheduled));\n"
-        "CREATE TABLE IF NOT EXISTS solocron_paused (\n"
-        "  prefix text NOT NULL,\n"
-        "  job text NOT NULL,\n"
-        "  paused_by text NOT NULL,\n"
-        "  paused_at timestamptz NOT NULL DEFAULT now(),\n"
-        "  PRIMARY KEY (prefix, job));\n";
+/* The schema, as solocron.yaml(5) shows it. */
+#define SCHEMA \
+        "CREATE SEQUENCE IF NOT EXISTS solocron_token;\n" \
+        "CREATE TABLE IF NOT EXISTS solocron_firings (\n" \
+        "  prefix text NOT NULL,\n" \
+        "  job text NOT NULL,\n" \
+        "  scheduled text NOT NULL,\n" \
+        "  scheduled_at bigint NOT NULL,\n" \
+        "  holder text NOT NULL,\n" \
+        "  run_id text NOT NULL,\n" \
+        "  token bigint NOT NULL,\n" \
+        "  state text NOT NULL,\n" \
+        "  renewed_at timestamptz NOT NULL DEFAULT now(),\n" \
+        "  expires_at timestamptz NOT NULL,\n" \
+        "  finished_at timestamptz,\n" \
+        "  result text,\n" \
+        "  exit_status integer,\n" \
+        "  record text NOT NULL,\n" \
+        "  PRIMARY KEY (prefix, job, scheduled));\n" \
+        "CREATE TABLE IF NOT EXISTS solocron_paused (\n" \
+        "  prefix text NOT NULL,\n" \
+        "  job text NOT NULL,\n" \
+        "  paused_by text NOT NULL,\n" \
+        "  paused_at timestamptz NOT NULL DEFAULT now(),\n" \
+        "  PRIMARY KEY (prefix, job));\n"
+
+/* Created only when a part is missing: CREATE … IF NOT EXISTS alone needs the right to
+ * create in the schema even when the table exists, which a role that only uses the tables
+ * (solocron init-store made them) does not have. */
+static const char setup_schema[] =
+        "DO $solocron$ BEGIN\n"
+        "IF to_regclass('solocron_firings') IS NULL OR to_regclass('solocron_paused') IS NULL\n"
+        "   OR to_regclass('solocron_token') IS NULL THEN\n"
+        SCHEMA
+        "END IF;\n"
+        "END $solocron$";
 
 #define PK "prefix = $1 AND job = $2 AND scheduled = $3"
 #define TTL(n) "now() + $" #n "::bigint * interval '1 millisecond'"
@@ -397,7 +409,7 @@ static void conn_send_next(PgStore *s) {
         if (s->current || (s->state != PG_SETUP && s->state != PG_UP))
                 return;
         if (s->state == PG_SETUP) {
-                ok = s->setup_step == 0 ? sym_PQsendQuery(s->conn, lease_pg_schema) :
+                ok = s->setup_step == 0 ? sym_PQsendQuery(s->conn, setup_schema) :
                      sym_PQsendPrepare(s->conn, stmt_names[s->setup_step - 1],
                                        statements[s->setup_step - 1], 0, NULL);
         } else {

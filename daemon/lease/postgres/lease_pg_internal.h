@@ -157,7 +157,6 @@ static inline uint64_t lease_pg_now_ms(const PgStore *s) {
 }
 
 /* lease_pg.c */
-extern const char lease_pg_schema[];
 void lease_pg_alarm_arm(PgStore *s, PgAlarm *a, uint64_t when, void (*fn)(PgAlarm *a));
 void lease_pg_alarm_disarm(PgStore *s, PgAlarm *a);
 void lease_pg_store_maybe_closed(PgStore *s);

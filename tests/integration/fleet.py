@@ -265,8 +265,9 @@ class PgServer:
     as root (the server refuses to run as root). User solocron with the given password,
     scram-sha-256 over TCP."""
 
-    def __init__(self, password="secret"):
+    def __init__(self, password="secret", options=""):
         self.bin = _pg_bin()
+        self.options = options          # more server settings: "-c log_statement=all"
         self.dir = tempfile.mkdtemp(prefix="solocron-pg-")
         self.port = free_port()
         self.password = password
@@ -299,7 +300,12 @@ class PgServer:
         subprocess.run([*self.as_user, os.path.join(self.bin, "pg_ctl"), "-D", self.data,
                         "-l", os.path.join(self.dir, "log"), "-w", "-o",
                         f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                        "-c fsync=off", "start"], check=True, capture_output=True, cwd="/")
+                        f"-c fsync=off {self.options}", "start"], check=True,
+                       capture_output=True, cwd="/")
+
+    @property
+    def log(self):
+        return os.path.join(self.dir, "log")
 
     def stop(self):
         subprocess.run([*self.as_user, os.path.join(self.bin, "pg_ctl"), "-D", self.data,

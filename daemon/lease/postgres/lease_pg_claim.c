@@ -144,9 +144,11 @@ static void claim_on_taken(PgCall *k, const PGresult *res, int error, void *owne
 /* Take over the row of a firing whose holder's lease expired while it ran. */
 static int claim_take_over(LeaseClaim *c, const char *previous) {
         PgStore *s = c->store;
-        char ttl[24];
+        char ttl[24], holder[320];
         _cleanup_free_ char *rec = NULL;
-        json_t *doc = json_loads(c->record, 0, NULL), *prev = json_loads(previous, 0, NULL);
+        json_t *doc = json_loads(c->record, 0, NULL);
+        json_t *prev = previous ? json_loads(previous, 0, NULL) : NULL;
+        const char *p[] = { s->prefix, c->job, c->scheduled, holder, c->run, ttl, NULL };
 
         if (doc && prev)
                 (void) json_object_set_new(doc, "previous", prev);
@@ -157,9 +159,8 @@ static int claim_take_over(LeaseClaim *c, const char *previous) {
         if (!rec)
                 return -ENOMEM;
         (void) snprintf(ttl, sizeof(ttl), "%" PRIu64, s->ttl_ms);
-        char holder[320];
         (void) snprintf(holder, sizeof(holder), "%s pid %" PRId64, s->hostname, s->pid);
-        const char *p[] = { s->prefix, c->job, c->scheduled, holder, c->run, ttl, rec };
+        p[6] = rec;
         c->took_over = true;
         c->renewed = lease_pg_now_ms(s);
         c->call = lease_pg_call(s, STMT_TAKEOVER, p, 7, c->deadline, claim_on_taken, c);

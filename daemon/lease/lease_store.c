@@ -28,6 +28,9 @@ int lease_store_new(uv_loop_t *loop, const LeaseConfig *cfg, const char *state_d
 
 const char *const *lease_store_secret_env(const LeaseConfig *cfg) {
         static const char *const none[] = { NULL };
+        /* libpq reads a password from the environment: the daemon's, not the jobs'. */
+        static const char *const postgres[] = { "PGPASSWORD", NULL };
 
-        return cfg->backend == LEASE_BACKEND_S3 ? lease_s3_secret_env : none;
+        return cfg->backend == LEASE_BACKEND_S3 ? lease_s3_secret_env :
+               cfg->backend == LEASE_BACKEND_POSTGRES ? postgres : none;
 }

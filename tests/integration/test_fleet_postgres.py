@@ -186,16 +186,18 @@ def test_init_store_then_a_role_that_may_not_create(replicas, tmp_path):
                   "TO app; GRANT USAGE ON SEQUENCE solocron_token TO app;")
         subprocess.run(["psql", server.dsn(), "-v", "ON_ERROR_STOP=1", "-qc", grants],
                        check=True, capture_output=True, stdin=subprocess.DEVNULL)
+        # The password comes from libpq's own PGPASSWORD, which jobs do not get.
         app_dsn = server.dsn().replace("user=solocron", "user=app").replace(
-            f"password={server.password}", "password=app-pw")
+            f"password={server.password}", "")
         d, = replicas(pg_lease(server, dsn=app_dsn) + """
 jobs:
   - name: j
     schedule: "* * * * * *"
-    command: ["true"]
-""", 1)
+    command: 'echo "pw=$PGPASSWORD"'
+""", 1, env={"PGPASSWORD": "app-pw"})
         won = d.event("firing_won", job="j", timeout=15)
         assert "postgres lease" in won["msg"]
+        assert d.output("j") == "pw="
         assert not d.find("store_unavailable")
     finally:
         server.close()

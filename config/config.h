@@ -36,6 +36,8 @@ typedef enum LeaseBackendKind {
         LEASE_BACKEND_LOCAL,    /* default: flock in the state directory */
         LEASE_BACKEND_ETCD,
         LEASE_BACKEND_S3,
+        LEASE_BACKEND_REDIS,
+        LEASE_BACKEND_POSTGRES,
         _LEASE_BACKEND_MAX,
 } LeaseBackendKind;
 
@@ -120,9 +122,13 @@ typedef struct LeaseConfig {    /* the lease: section */
         usec_t ttl;             /* lease time to live, default 30s (etcd minimum 2s); renewed every ttl/3 */
         usec_t election_timeout; /* how long a claim may retry a store that is down, default 10s */
         usec_t history;         /* how long proof-of-run records are kept, default 30d */
-        /* etcd */
-        char **endpoints;       /* "http://127.0.0.1:2379", … (failover in order) */
-        char *username, *password;
+        /* etcd and redis */
+        char **endpoints;       /* "http://127.0.0.1:2379", "redis://127.0.0.1:6379/0", …
+                                 * (failover in order) */
+        char *username, *password;  /* password: etcd's */
+        char *password_file;    /* redis: an absolute path, read when the store is made */
+        /* postgres: a libpq connection string, or an absolute path to a file holding one */
+        char *dsn, *dsn_file;
         char *ca_file, *cert_file, *key_file;  /* TLS: CA, and client cert/key for mTLS */
         /* s3 */
         char *bucket;

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* The lease: section: which store elects one replica per firing, and how.
  *   lease:
- *     backend: local | etcd | s3          # local (default): flock in the state directory
+ *     backend: local | etcd | s3 | redis | postgres  # local (default): flock in the state dir
  *     prefix: solocron                    # keys are PREFIX/JOB/SCHEDULED-UTC
  *     ttl: 30s                            # renewed every ttl/3 while a run lasts
  *     election_timeout: 10s               # then on_store_down (a job key) decides
  *     history: 30d                        # how long proof-of-run records are kept
  *     ca_file: /etc/ssl/private-ca.pem    # etcd and s3: the CA to verify the servers with
  *     # etcd: endpoints (required), username, password, cert_file, key_file
- *     # s3: bucket (required), endpoint, region, path_style, max_clock_skew */
+ *     # s3: bucket (required), endpoint, region, path_style, max_clock_skew
+ *     # redis: endpoints (required, redis://HOST:PORT/DB), username, password_file
+ *     # postgres: dsn or dsn_file (one of them required; libpq's syntax) */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include <strings.h>
 
 #include "internal.h"
+#include "parse.h"
 #include "strv.h"
 
 static const char *const lease_keys[] = {
@@ -23,11 +26,33 @@ static const char *const lease_keys[] = {
         "ca_file",
         "endpoints", "username", "password", "cert_file", "key_file",
         "bucket", "endpoint", "region", "path_style", "max_clock_skew",
+        "password_file",
+        "dsn", "dsn_file",
 };
-#define LEASE_FIRST_FLEET_KEY 5         /* keys of both fleet backends (etcd, s3) */
-#define LEASE_FIRST_ETCD_KEY 6
-#define LEASE_FIRST_S3_KEY 11
-static const char *const backend_names[_LEASE_BACKEND_MAX] = { "local", "etcd", "s3" };
+static const char *const backend_names[_LEASE_BACKEND_MAX] = {
+        "local", "etcd", "s3", "redis", "postgres",
+};
+
+#define B(x) (1U << LEASE_BACKEND_##x)
+#define B_ANY (B(LOCAL) | B(ETCD) | B(S3) | B(REDIS) | B(POSTGRES))
+/* The backends each key applies to, in lease_keys' order; and how to name them in an error. */
+static const unsigned key_backends[] = {
+        B_ANY, B_ANY, B_ANY, B_ANY, B_ANY,
+        B(ETCD) | B(S3),
+        B(ETCD) | B(REDIS), B(ETCD) | B(REDIS), B(ETCD), B(ETCD), B(ETCD),
+        B(S3), B(S3), B(S3), B(S3), B(S3),
+        B(REDIS),
+        B(POSTGRES), B(POSTGRES),
+};
+static const char *const key_backends_text[] = {
+        "", "", "", "", "",
+        "the etcd and s3 backends",
+        "the etcd and redis backends", "the etcd and redis backends", "the etcd backend",
+        "the etcd backend", "the etcd backend",
+        "the s3 backend", "the s3 backend", "the s3 backend", "the s3 backend", "the s3 backend",
+        "the redis backend",
+        "the postgres backend", "the postgres backend",
+};
 
 void config_lease_defaults(LeaseConfig *l) {
         *l = (LeaseConfig) {
@@ -44,6 +69,9 @@ void config_lease_done(LeaseConfig *l) {
         strv_free(l->endpoints);
         free(l->username);
         free(l->password);
+        free(l->password_file);
+        free(l->dsn);
+        free(l->dsn_file);
         free(l->ca_file);
         free(l->cert_file);
         free(l->key_file);
@@ -78,14 +106,85 @@ static void lease_endpoints(const Scope *s, const Node *v, LeaseConfig *l) {
 
                 if (config_get_string(s, items[i], "lease.endpoints", &t) < 0)
                         continue;
-                if (strncmp(t, "http://", 7) != 0 && strncmp(t, "https://", 8) != 0) {
-                        config_error(s, items[i], "etcd endpoint '%s' must start with http:// or "
-                                     "https://", t);
-                        continue;
-                }
                 l->endpoints[i] = strdup(t);
                 if (!l->endpoints[i])
                         s->ctx->oom = true;
+        }
+}
+
+/* What follows a redis:// URL's host: [:PORT][/DB], digits only, the port 1..65535. */
+static bool redis_port_db_valid(const char *rest) {
+        const char *p = rest[0] == '[' ? strchr(rest, ']') : rest + strcspn(rest, ":/");
+        uint64_t port = 6379;
+        char buf[6];
+        size_t n;
+
+        if (!p)
+                return false;
+        if (rest[0] == '[')
+                p++;
+        if (*p == ':') {
+                n = strspn(++p, "0123456789");
+                if (n == 0 || n > 5)
+                        return false;
+                memcpy(buf, p, n);
+                buf[n] = 0;
+                if (parse_uint64(buf, 65535, &port) < 0)
+                        return false;
+                p += n;
+        }
+        if (*p == '/' && p[1]) {
+                n = strspn(++p, "0123456789");
+                if (n == 0 || n > 6)
+                        return false;
+                p += n;
+        } else if (*p == '/')
+                p++;
+        return *p == 0 && port >= 1 && port <= 65535;
+}
+
+/* Each endpoint fits the backend: http(s):// for etcd; redis://HOST[:PORT][/DB] for redis,
+ * without credentials (username: and password_file: keep them out of the table). */
+static void check_endpoints(const Scope *s, const Node *endpoints, LeaseBackendKind backend) {
+        const Node *const *items = &endpoints;
+        size_t n = 1;
+
+        if (endpoints->kind == NODE_SEQUENCE) {
+                items = (const Node *const *) endpoints->items;
+                n = endpoints->n_items;
+        }
+        for (size_t i = 0; i < n; i++) {
+                const char *t = items[i]->value, *rest;
+
+                if (!config_node_is_string(items[i]) || items[i]->invalid)
+                        continue;
+                if (backend == LEASE_BACKEND_ETCD && strncmp(t, "http://", 7) != 0 &&
+                    strncmp(t, "https://", 8) != 0)
+                        config_error(s, items[i], "etcd endpoint '%s' must start with http:// or "
+                                     "https://", t);
+                if (backend != LEASE_BACKEND_REDIS)
+                        continue;
+                if (strncmp(t, "rediss://", 9) == 0) {
+                        config_error(s, items[i], "redis endpoint '%s': TLS (rediss://) is not "
+                                     "supported; use redis:// on a trusted network or a TLS "
+                                     "tunnel", t);
+                        continue;
+                }
+                if (strncmp(t, "redis://", 8) != 0) {
+                        config_error(s, items[i], "redis endpoint '%s' must look like "
+                                     "redis://HOST:6379/0", t);
+                        continue;
+                }
+                rest = t + 8;
+                if (memchr(rest, '@', strcspn(rest, "/")))
+                        config_error(s, items[i], "redis endpoint '%s' carries credentials: put "
+                                     "them in 'username' and 'password_file'", t);
+                else if (rest[0] == 0 || rest[0] == '/' || rest[0] == ':')
+                        config_error(s, items[i], "redis endpoint '%s' has no host (e.g. "
+                                     "redis://127.0.0.1:6379/0)", t);
+                else if (!redis_port_db_valid(rest))
+                        config_error(s, items[i], "redis endpoint '%s': the port must be 1 to "
+                                     "65535 and the database a number (redis://HOST:6379/0)", t);
         }
 }
 
@@ -139,7 +238,7 @@ static void warn_password_over_http(const Scope *s, const Node *endpoints) {
 
 void config_check_lease(const Scope *s, const Node *v) {
         LeaseConfig *l = &s->ctx->config->lease;
-        const Node *first_fleet = NULL, *first_etcd = NULL, *first_s3 = NULL, *endpoints = NULL;
+        const Node *seen[ELEMENTSOF(lease_keys)] = {}, *endpoints = NULL;
         int i;
 
         if (v->invalid || v->is_null)
@@ -161,13 +260,7 @@ void config_check_lease(const Scope *s, const Node *v) {
                         config_unknown_key(s, key, "lease", lease_keys, ELEMENTSOF(lease_keys));
                         continue;
                 }
-                if (which >= LEASE_FIRST_S3_KEY && !first_s3)
-                        first_s3 = key;
-                else if (which >= LEASE_FIRST_ETCD_KEY && which < LEASE_FIRST_S3_KEY && !first_etcd)
-                        first_etcd = key;
-                else if (which >= LEASE_FIRST_FLEET_KEY && which < LEASE_FIRST_ETCD_KEY &&
-                         !first_fleet)
-                        first_fleet = key;
+                seen[which] = key;
                 switch (which) {
                 case 0:
                         if (config_get_enum(s, x, "lease.backend", "lease backend", backend_names,
@@ -194,22 +287,42 @@ void config_check_lease(const Scope *s, const Node *v) {
                 case 14: (void) config_get_bool(s, x, "lease.path_style", &l->path_style); break;
                 case 15: (void) config_get_duration(s, x, "lease.max_clock_skew", false,
                                                     &l->max_clock_skew); break;
+                case 16:
+                        config_set_nonempty_string(s, x, "lease.password_file", &l->password_file);
+                        if (l->password_file && l->password_file[0] != '/')
+                                config_error(s, x, "'lease.password_file' must be an absolute "
+                                             "path, not '%s'", l->password_file);
+                        break;
+                case 17: config_set_nonempty_string(s, x, "lease.dsn", &l->dsn); break;
+                case 18:
+                        config_set_nonempty_string(s, x, "lease.dsn_file", &l->dsn_file);
+                        if (l->dsn_file && l->dsn_file[0] != '/')
+                                config_error(s, x, "'lease.dsn_file' must be an absolute path, "
+                                             "not '%s'", l->dsn_file);
+                        break;
                 }
         }
 
         /* Settings of another backend are mistakes, not noise. */
-        if (first_fleet && l->backend == LEASE_BACKEND_LOCAL)
-                config_error(s, first_fleet, "'lease.%s' applies to the etcd and s3 backends, "
-                             "not '%s'", first_fleet->value, backend_names[l->backend]);
-        if (first_etcd && l->backend != LEASE_BACKEND_ETCD)
-                config_error(s, first_etcd, "'lease.%s' applies to the etcd backend, not '%s'",
-                             first_etcd->value, backend_names[l->backend]);
-        if (first_s3 && l->backend != LEASE_BACKEND_S3)
-                config_error(s, first_s3, "'lease.%s' applies to the s3 backend, not '%s'",
-                             first_s3->value, backend_names[l->backend]);
+        for (size_t k = 0; k < ELEMENTSOF(lease_keys); k++)
+                if (seen[k] && !(key_backends[k] & (1U << l->backend)))
+                        config_error(s, seen[k], "'lease.%s' applies to %s, not '%s'",
+                                     seen[k]->value, key_backends_text[k],
+                                     backend_names[l->backend]);
         if (l->backend == LEASE_BACKEND_ETCD && !l->endpoints)
                 config_error(s, v, "lease: the etcd backend needs 'endpoints' (e.g. "
                              "[\"http://127.0.0.1:2379\"])");
+        if (l->backend == LEASE_BACKEND_REDIS && !l->endpoints)
+                config_error(s, v, "lease: the redis backend needs 'endpoints' (e.g. "
+                             "[\"redis://127.0.0.1:6379/0\"])");
+        if (endpoints && !endpoints->invalid)
+                check_endpoints(s, endpoints, l->backend);
+        if (l->backend == LEASE_BACKEND_POSTGRES && !l->dsn == !l->dsn_file)
+                config_error(s, v, "lease: the postgres backend needs exactly one of 'dsn' (e.g. "
+                             "\"host=127.0.0.1 dbname=app user=solocron\") or 'dsn_file'");
+        if (l->backend == LEASE_BACKEND_REDIS && l->username && !l->password_file)
+                config_error(s, v, "lease: a redis 'username' needs its 'password_file' (AUTH "
+                             "USERNAME PASSWORD)");
         if (l->backend == LEASE_BACKEND_S3 && !l->bucket)
                 config_error(s, v, "lease: the s3 backend needs 'bucket'");
         if (l->ttl % USEC_PER_SEC != 0 || l->ttl < 2 * USEC_PER_SEC)
@@ -228,7 +341,9 @@ bool config_lease_equal(const LeaseConfig *a, const LeaseConfig *b) {
         return a->backend == b->backend && str_equal(a->prefix, b->prefix) && a->ttl == b->ttl &&
                a->election_timeout == b->election_timeout && a->history == b->history &&
                strv_equal(a->endpoints, b->endpoints) && str_equal(a->username, b->username) &&
-               str_equal(a->password, b->password) && str_equal(a->ca_file, b->ca_file) &&
+               str_equal(a->password, b->password) &&
+               str_equal(a->password_file, b->password_file) && str_equal(a->dsn, b->dsn) &&
+               str_equal(a->dsn_file, b->dsn_file) && str_equal(a->ca_file, b->ca_file) &&
                str_equal(a->cert_file, b->cert_file) && str_equal(a->key_file, b->key_file) &&
                str_equal(a->bucket, b->bucket) && str_equal(a->endpoint, b->endpoint) &&
                str_equal(a->region, b->region) && a->path_style == b->path_style &&

@@ -27,7 +27,9 @@ static void help(FILE *f) {
                 "  pause JOB, resume JOB           stop or restart a job's firings (API)\n"
                 "  history JOB [--since TIME] [--limit N]\n"
                 "                                  the fleet's records of a job's runs (API)\n"
-                "  check [-c FILE]                 validate the job table, show each job's next firing\n"
+                "  check [-c FILE] [--store]       validate the job table, show each job's next firing\n"
+                "                                  (--store: and ask its lease store)\n"
+                "  init-store [-c FILE]            create the lease store's schema (PostgreSQL)\n"
                 "  next [-c FILE] [JOB...] [-n N] [--from TIME] [--until TIME]\n"
                 "                                  list upcoming firings, with DST moves marked\n"
                 "  import-crontab [FILE|-] [--user-column] [--timezone ZONE] [--force]\n"
@@ -48,6 +50,7 @@ int main(int argc, char **argv) {
                 int (*fn)(int argc, char **argv);
         } commands[] = {
                 { "check", cli_check },
+                { "init-store", cli_init_store },
                 { "next", cli_next },
                 { "run", cli_run },
                 { "reload", cli_reload },

@@ -79,16 +79,17 @@ int cli_check(int argc, char **argv) {
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "quiet", no_argument, NULL, 'q' },
+                { "store", no_argument, NULL, 's' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
         const char *arg_config = NULL;
-        bool arg_quiet = false;
+        bool arg_quiet = false, arg_store = false;
         Config *c = NULL;
         int64_t now = cli_now_sec();
         int o;
 
-        while ((o = getopt_long(argc, argv, "c:qh", options, NULL)) >= 0)
+        while ((o = getopt_long(argc, argv, "c:qsh", options, NULL)) >= 0)
                 switch (o) {
                 case 'c':
                         arg_config = optarg;
@@ -96,9 +97,13 @@ int cli_check(int argc, char **argv) {
                 case 'q':
                         arg_quiet = true;
                         break;
+                case 's':
+                        arg_store = true;
+                        break;
                 case 'h':
-                        printf("Usage: solocron check [-c FILE] [-q]\n"
-                               "Validate the job table; print each job with its next firing.\n");
+                        printf("Usage: solocron check [-c FILE] [-q] [--store]\n"
+                               "Validate the job table; print each job with its next firing.\n"
+                               "--store: also ask the table's lease store whether it answers.\n");
                         return EXIT_OK;
                 default:
                         return EXIT_USAGE;
@@ -129,6 +134,7 @@ int cli_check(int argc, char **argv) {
         if (!arg_quiet)
                 fprintf(stderr, "%s: OK, %zu job%s\n", cli_config_path(arg_config), c->n_jobs,
                         c->n_jobs == 1 ? "" : "s");
+        o = arg_store ? cli_check_store(c, arg_quiet) : EXIT_OK;
         config_free(c);
-        return EXIT_OK;
+        return o;
 }

@@ -10,6 +10,7 @@ enum {
         EXIT_OK = 0,
         EXIT_FAILURE_RUNTIME = 1, /* could not do what was asked (I/O, no such job, …) */
         EXIT_BAD_CONFIG = 2,      /* the job table is invalid or unreadable */
+        EXIT_STORE_DOWN = 3,      /* check --store: the lease store did not answer */
         EXIT_USAGE = 64,          /* bad command line (EX_USAGE) */
 };
 
@@ -29,6 +30,9 @@ int cli_load_config(const char *path, Config **ret);
 const char *cli_format_local(const Tz *tz, int64_t t, char buf[static CLI_LOCAL_TIME_MAX]);
 
 int cli_check(int argc, char **argv);
+/* check --store: probe c's lease store (cli_store.c); an exit code. */
+int cli_check_store(const Config *c, bool quiet);
+int cli_init_store(int argc, char **argv);
 int cli_next(int argc, char **argv);
 int cli_run(int argc, char **argv);
 int cli_reload(int argc, char **argv);

@@ -346,6 +346,16 @@ static int daemon_setup_handles(Daemon *d) {
         return reaper_setup(d->loop);
 }
 
+static void daemon_on_start_probe(const char *error, void *userdata) {
+        Daemon *d = userdata;
+
+        if (!error || !d->env.lease || !d->handles_open)
+                return;                 /* answered, or the daemon is stopping */
+        log_event(LOG_WARNING, "store_unavailable", NULL, NULL, NULL,
+                  "lease: the %s store does not answer: %s; until it does, each firing follows "
+                  "its job's on_store_down", d->env.lease->ops->name, error);
+}
+
 /* The state, the lease store and the pid file. Returns an exit status (1: cannot start). */
 static int daemon_setup_files(Daemon *d, Table *t) {
         _cleanup_free_ char *err = NULL;
@@ -369,6 +379,10 @@ static int daemon_setup_files(Daemon *d, Table *t) {
                           err ? err : strerror(-r));
                 return 1;
         }
+        /* A fleet store is asked once at start, so that a wrong password or an unreachable
+         * server is said now and not only at the first firing. */
+        if (!d->env.lease->ops->local && d->env.lease->ops->probe)
+                d->env.lease->ops->probe(d->env.lease, daemon_on_start_probe, d);
         if (d->opts.pid_file) {
                 err = mfree(err);
                 r = pidfile_write(d->opts.pid_file, &err);

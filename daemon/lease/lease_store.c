@@ -2,6 +2,8 @@
 #include <errno.h>
 
 #include "lease_etcd.h"
+#include "lease_pg.h"
+#include "lease_redis.h"
 #include "lease_s3.h"
 #include "lease_store.h"
 
@@ -15,6 +17,10 @@ int lease_store_new(uv_loop_t *loop, const LeaseConfig *cfg, const char *state_d
                 return lease_s3_new(loop, cfg, hostname, ret, reterr_message);
         case LEASE_BACKEND_ETCD:
                 return lease_etcd_new(loop, cfg, hostname, ret, reterr_message);
+        case LEASE_BACKEND_REDIS:
+                return lease_redis_new(loop, cfg, hostname, ret, reterr_message);
+        case LEASE_BACKEND_POSTGRES:
+                return lease_pg_new(loop, cfg, hostname, ret, reterr_message);
         default:
                 return -EINVAL;
         }
@@ -22,6 +28,9 @@ int lease_store_new(uv_loop_t *loop, const LeaseConfig *cfg, const char *state_d
 
 const char *const *lease_store_secret_env(const LeaseConfig *cfg) {
         static const char *const none[] = { NULL };
+        /* libpq reads a password from the environment: the daemon's, not the jobs'. */
+        static const char *const postgres[] = { "PGPASSWORD", NULL };
 
-        return cfg->backend == LEASE_BACKEND_S3 ? lease_s3_secret_env : none;
+        return cfg->backend == LEASE_BACKEND_S3 ? lease_s3_secret_env :
+               cfg->backend == LEASE_BACKEND_POSTGRES ? postgres : none;
 }

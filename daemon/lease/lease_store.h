@@ -8,7 +8,7 @@
 
 #include "lease.h"
 
-/* The store for cfg: the local lease in state_dir/leases, or an etcd or S3 one (hostname
+/* The store for cfg: the local lease in state_dir/leases, or an etcd, S3 or Redis one (hostname
  * names this replica in their records). Negative errno and *reterr_message (caller frees)
  * when it cannot be made. */
 int lease_store_new(uv_loop_t *loop, const LeaseConfig *cfg, const char *state_dir,

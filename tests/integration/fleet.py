@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Real lease stores for the fleet tests, started on 127.0.0.1 by the tests themselves:
-Debian's etcd (a single node or a 3-node cluster) and the S3 servers (tests/integration/
-helpers/s3_double.py, a labelled S3-semantics test double)."""
+Debian's etcd (a single node or a 3-node cluster), Debian's redis-server and PostgreSQL, and
+the S3 servers (tests/integration/helpers/s3_double.py, a labelled S3-semantics test
+double)."""
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import time
 import urllib.request
 
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
+REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 HELPERS = os.path.join(os.path.dirname(__file__), "helpers")
 
 
@@ -161,3 +163,154 @@ class S3Double:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=10)
+
+
+class RedisServer:
+    """redis-server on an ephemeral port of 127.0.0.1, in a private directory; password:
+    requirepass."""
+
+    def __init__(self, password=None):
+        self.dir = tempfile.mkdtemp(prefix="solocron-redis-")
+        self.port = free_port()
+        self.password = password
+        self.proc = None
+        self.start()
+
+    def start(self):
+        args = [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+                "--save", "", "--appendonly", "no", "--daemonize", "no"]
+        if self.password:
+            args += ["--requirepass", self.password]
+        log = open(os.path.join(self.dir, "redis.log"), "ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        self.wait_answering()
+
+    def wait_answering(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    reply = s.recv(64)
+                    if reply.startswith((b"+PONG", b"-NOAUTH")):
+                        return
+            except OSError:
+                pass
+            assert self.proc.poll() is None, "redis-server exited"
+            time.sleep(0.05)
+        raise AssertionError("redis-server did not answer")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    @property
+    def endpoint(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self, *args):
+        """One command over RESP; its answer (a bulk or simple string as bytes, an integer,
+        None)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            if self.password:
+                s.sendall(_resp("AUTH", self.password))
+                s.recv(64)
+            s.sendall(_resp(*args))
+            data = b""
+            while not data.endswith(b"\r\n") or (data[:1] == b"$" and
+                                                 len(data) < _bulk_end(data)):
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+        kind, rest = data[:1], data[1:data.index(b"\r\n")]
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            return None if rest == b"-1" else data[data.index(b"\r\n") + 2:_bulk_end(data) - 2]
+        return rest
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _resp(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a.encode() if isinstance(a, str) else a
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+def _bulk_end(data):
+    """Where a bulk string answer ends (its \\r\\n included)."""
+    head = data.index(b"\r\n")
+    n = int(data[1:head])
+    return head + 2 if n < 0 else head + 2 + n + 2
+
+
+def _pg_bin():
+    """Debian's PostgreSQL server binaries (the newest version installed), or None."""
+    import glob
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
+                   key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    return os.path.dirname(found[-1]) if found else None
+
+
+class PgServer:
+    """A PostgreSQL cluster made with initdb in a private directory and started with pg_ctl
+    on an ephemeral port of 127.0.0.1, as the unprivileged user postgres when the tests run
+    as root (the server refuses to run as root). User solocron with the given password,
+    scram-sha-256 over TCP."""
+
+    def __init__(self, password="secret", options=""):
+        self.bin = _pg_bin()
+        self.options = options          # more server settings: "-c log_statement=all"
+        self.dir = tempfile.mkdtemp(prefix="solocron-pg-")
+        self.port = free_port()
+        self.password = password
+        self.as_user = []
+        if os.geteuid() == 0:
+            import pwd
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            self.as_user = ["setpriv", "--reuid", "postgres", "--regid", "postgres",
+                            "--init-groups"]
+        pwfile = os.path.join(self.dir, "pw")
+        with open(pwfile, "w") as f:
+            f.write(password + "\n")
+        if self.as_user:
+            os.chown(pwfile, pw.pw_uid, pw.pw_gid)
+        subprocess.run([*self.as_user, os.path.join(self.bin, "initdb"), "-D", self.data,
+                        "-U", "solocron", f"--pwfile={pwfile}", "--auth=scram-sha-256",
+                        "-E", "UTF8"], check=True, capture_output=True, cwd="/")
+        self.start()
+
+    @property
+    def data(self):
+        return os.path.join(self.dir, "data")
+
+    def dsn(self, password=None):
+        return (f"host=127.0.0.1 port={self.port} dbname=postgres user=solocron "
+                f"password={password or self.password} connect_timeout=5")
+
+    def start(self):
+        subprocess.run([*self.as_user, os.path.join(self.bin, "pg_ctl"), "-D", self.data,
+                        "-l", os.path.join(self.dir, "log"), "-w", "-o",
+                        f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
+                        f"-c fsync=off {self.options}", "start"], check=True,
+                       capture_output=True, cwd="/")
+
+    @property
+    def log(self):
+        return os.path.join(self.dir, "log")
+
+    def stop(self):
+        subprocess.run([*self.as_user, os.path.join(self.bin, "pg_ctl"), "-D", self.data,
+                        "-m", "fast", "-w", "stop"], capture_output=True, cwd="/")
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

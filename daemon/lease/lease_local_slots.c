@@ -31,17 +31,17 @@ struct SlotEntry {
         uint32_t slot_plus1;    /* 0: empty */
 };
 
-static uint64_t name_hash(const char *s) {      /* FNV-1a */
+static uint64_t name_hash(const char *s, size_t len) {  /* FNV-1a */
         uint64_t h = UINT64_C(14695981039346656037);
 
-        for (; *s; s++)
-                h = (h ^ (unsigned char) *s) * UINT64_C(1099511628211);
+        for (size_t k = 0; k < len; k++)
+                h = (h ^ (unsigned char) s[k]) * UINT64_C(1099511628211);
         return h;
 }
 
 /* The slot the index has for job, or -1. */
 static int64_t index_find(const LocalStore *ls, const char *job) {
-        uint64_t h = name_hash(job);
+        uint64_t h = name_hash(job, strlen(job));
 
         if (ls->n_index == 0)
                 return -1;
@@ -54,10 +54,7 @@ static int64_t index_find(const LocalStore *ls, const char *job) {
 }
 
 static int index_add(LocalStore *ls, const char *job, size_t len, uint32_t slot) {
-        uint64_t h = UINT64_C(14695981039346656037);
-
-        for (size_t k = 0; k < len; k++)
-                h = (h ^ (unsigned char) job[k]) * UINT64_C(1099511628211);
+        uint64_t h = name_hash(job, len);
         if (2 * (ls->n_index + 1) > ls->index_cap) {
                 size_t cap = ls->index_cap ? 2 * ls->index_cap : 64;
                 SlotEntry *n = calloc(cap, sizeof(SlotEntry));
@@ -163,9 +160,10 @@ static bool slot_is(const char *buf, size_t size, const char *job) {
         return name && len == strlen(job) && memcmp(name, job, len) == 0;
 }
 
-/* Index the whole slots other daemons (or our earlier runs) wrote since the last scan. */
+/* Index the whole slots other daemons (or our earlier runs) wrote since the last scan, 8
+ * at a time (a bigger buffer would stay resident in the loop's stack). */
 static int slots_scan(LocalStore *ls) {
-        char buf[64 * SLOT_SIZE];
+        char buf[8 * SLOT_SIZE];
         struct stat st;
 
         if (fstat(ls->slots_fd, &st) < 0)

@@ -14,6 +14,7 @@
 #include "daemon_api.h"
 #include "log.h"
 #include "macro.h"
+#include "secretfile.h"
 #include "parse.h"
 #include "status_page.h"
 #include "testhook.h"
@@ -305,34 +306,21 @@ static void api_on_request(ApiExchange *x, const ApiRequest *req, void *userdata
         }
 }
 
-/* The token: the file's first line, which only the daemon's user may read. */
+/* The token: the file's first line, which only the daemon's user may read; trailing blanks
+ * are not part of it. */
 static int read_token(const char *path, char **ret) {
-        _cleanup_free_ char *line = NULL;
-        struct stat st;
-        size_t cap = 0;
-        ssize_t n;
-        FILE *f;
+        _cleanup_free_ char *line = NULL, *why = NULL;
+        size_t n;
+        int r;
 
-        f = fopen(path, "re");
-        if (!f) {
-                int r = -errno;
-
-                log_event(LOG_ERR, "api_failed", NULL, NULL, NULL, "api.token_file '%s': %s", path,
-                          strerror(-r));
+        r = secret_file_read(path, "api.token_file", &line, &why);
+        if (r < 0) {
+                log_event(LOG_ERR, "api_failed", NULL, NULL, NULL, "%s", why ?: strerror(-r));
                 return r;
         }
-        if (fstat(fileno(f), &st) < 0 || (st.st_mode & 0077)) {
-                fclose(f);
-                log_event(LOG_ERR, "api_failed", NULL, NULL, NULL, "api.token_file '%s' may be "
-                          "read by others (mode %03o): chmod 600 it", path,
-                          (unsigned) (st.st_mode & 0777));
-                return -EPERM;
-        }
-        n = getline(&line, &cap, f);
-        fclose(f);
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
+        for (n = strlen(line); n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\r');)
                 line[--n] = 0;
-        if (n <= 0) {
+        if (n == 0) {
                 log_event(LOG_ERR, "api_failed", NULL, NULL, NULL, "api.token_file '%s' is empty",
                           path);
                 return -EINVAL;

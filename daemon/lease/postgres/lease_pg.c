@@ -36,6 +36,7 @@
 #include "lease_pg_internal.h"
 #include "list.h"
 #include "reterr.h"
+#include "secretfile.h"
 #include "timeutil.h"
 
 /* The schema, as solocron.yaml(5) shows it. */
@@ -675,37 +676,6 @@ static const LeaseOps lease_pg_ops = {
 };
 
 /* The first line of path: the DSN (it may carry a password: others may not read it). */
-static int dsn_read(const char *path, char **ret, char **reterr_message) {
-        _cleanup_free_ char *line = NULL;
-        struct stat st;
-        size_t cap = 0;
-        ssize_t n;
-        FILE *f;
-        int r;
-
-        f = fopen(path, "re");
-        if (!f) {
-                r = -errno;
-                return reterr_printf(reterr_message, r, "postgres dsn_file '%s': %s", path,
-                                     strerror(-r));
-        }
-        if (fstat(fileno(f), &st) < 0 || (st.st_mode & 0077)) {
-                (void) fclose(f);
-                return reterr_printf(reterr_message, -EPERM, "postgres dsn_file '%s' may be "
-                                     "read by others (mode %03o): chmod 600 it", path,
-                                     (unsigned) (st.st_mode & 0777));
-        }
-        n = getline(&line, &cap, f);
-        (void) fclose(f);
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-                line[--n] = 0;
-        if (n <= 0)
-                return reterr_printf(reterr_message, -EINVAL, "postgres dsn_file '%s' is empty",
-                                     path);
-        *ret = TAKE_PTR(line);
-        return 0;
-}
-
 int lease_pg_new(uv_loop_t *loop, const LeaseConfig *cfg, const char *hostname,
                  LeaseStore **ret, char **reterr_message) {
         PgStore *s;
@@ -727,7 +697,7 @@ int lease_pg_new(uv_loop_t *loop, const LeaseConfig *cfg, const char *hostname,
                 return -ENOMEM;
         }
         if (cfg->dsn_file) {
-                r = dsn_read(cfg->dsn_file, &s->dsn, reterr_message);
+                r = secret_file_read(cfg->dsn_file, "postgres dsn_file", &s->dsn, reterr_message);
                 if (r < 0) {
                         store_free(s);
                         return r;

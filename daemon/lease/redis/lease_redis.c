@@ -50,6 +50,7 @@
 #include "lease_redis_internal.h"
 #include "parse.h"
 #include "reterr.h"
+#include "secretfile.h"
 #include "strv.h"
 #include "timeutil.h"
 
@@ -343,37 +344,6 @@ static int endpoint_parse(const char *url, Endpoint *ret) {
 
 /* The first line of path, without its line end, as the api's token_file is read: a file
  * others may read is refused. */
-static int password_read(const char *path, char **ret, char **reterr_message) {
-        _cleanup_free_ char *line = NULL;
-        struct stat st;
-        size_t cap = 0;
-        ssize_t n;
-        FILE *f;
-        int r;
-
-        f = fopen(path, "re");
-        if (!f) {
-                r = -errno;
-                return reterr_printf(reterr_message, r, "redis password_file '%s': %s", path,
-                                     strerror(-r));
-        }
-        if (fstat(fileno(f), &st) < 0 || (st.st_mode & 0077)) {
-                (void) fclose(f);
-                return reterr_printf(reterr_message, -EPERM, "redis password_file '%s' may be "
-                                     "read by others (mode %03o): chmod 600 it", path,
-                                     (unsigned) (st.st_mode & 0777));
-        }
-        n = getline(&line, &cap, f);
-        (void) fclose(f);
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-                line[--n] = 0;
-        if (n <= 0)
-                return reterr_printf(reterr_message, -EINVAL, "redis password_file '%s' is empty",
-                                     path);
-        *ret = TAKE_PTR(line);
-        return 0;
-}
-
 int lease_redis_new(uv_loop_t *loop, const LeaseConfig *cfg, const char *hostname,
                     LeaseStore **ret, char **reterr_message) {
         RedisStore *s;
@@ -403,7 +373,8 @@ int lease_redis_new(uv_loop_t *loop, const LeaseConfig *cfg, const char *hostnam
                 return -ENOMEM;
         }
         if (cfg->password_file) {
-                r = password_read(cfg->password_file, &s->password, reterr_message);
+                r = secret_file_read(cfg->password_file, "redis password_file", &s->password,
+                                     reterr_message);
                 if (r < 0) {
                         store_free(s);
                         return r;

@@ -451,6 +451,42 @@ static int parse_field(Parser *P, Field f, CronExpr *e, Bits *b) {
         }
 }
 
+/* The year field's bits (230, from CRON_YEAR_MIN) as CronExpr keeps them: a window of 64
+ * years from the first one set, and the shortest period with which the years after the window
+ * repeat the ones before them. -ERANGE: there is no such period of 64 years or less. */
+static int year_window(const Bits *b, CronExpr *e) {
+        int n = CRON_YEAR_MAX - CRON_YEAR_MIN + 1, lo = 0;
+        bool after = false;
+
+#define YEAR_SET(i) ((b->w[(i) / 64] >> ((i) % 64) & 1) != 0)
+        while (lo < n && !YEAR_SET(lo))
+                lo++;
+        if (lo == n)
+                return -ERANGE;         /* not reached: a field sets at least one year */
+        e->year_base = (uint16_t) (CRON_YEAR_MIN + lo);
+        e->year = 0;
+        for (int i = lo; i < n; i++)
+                if (i < lo + 64)
+                        e->year |= (uint64_t) YEAR_SET(i) << (i - lo);
+                else
+                        after = after || YEAR_SET(i);
+        e->year_period = 0;
+        if (!after)
+                return 0;
+        for (int p = 1; p <= 64; p++) {
+                int i = lo + 64;
+
+                while (i < n && YEAR_SET(i) == YEAR_SET(i - p))
+                        i++;
+                if (i == n) {
+                        e->year_period = (uint8_t) p;
+                        return 0;
+                }
+        }
+#undef YEAR_SET
+        return -ERANGE;
+}
+
 /* `starts` are the n (5..7) field positions. */
 static int parse_fields(Parser *P, const char *const *starts, int n, CronExpr *ret) {
         static const Field five[] = { FIELD_MINUTE, FIELD_HOUR, FIELD_DOM, FIELD_MONTH, FIELD_DOW };
@@ -479,6 +515,9 @@ static int parse_fields(Parser *P, const char *const *starts, int n, CronExpr *r
         else
                 bits_set_range(&b[FIELD_YEAR], FIELD_YEAR, CRON_YEAR_MIN, CRON_YEAR_MAX, 1, 0);
 
+        if (year_window(&b[FIELD_YEAR], &e) < 0)       /* only with a year field */
+                return parser_fail(P, starts[6], "a year field must fit in 64 consecutive years, "
+                                   "or repeat every 64 years or less (split the job in two)");
         if (n > 5)
                 e.second = b[FIELD_SECOND].w[0];
         e.minute = b[FIELD_MINUTE].w[0];
@@ -486,7 +525,6 @@ static int parse_fields(Parser *P, const char *const *starts, int n, CronExpr *r
         e.dom = (uint32_t) b[FIELD_DOM].w[0];
         e.month = (uint16_t) b[FIELD_MONTH].w[0];
         e.dow = (uint8_t) b[FIELD_DOW].w[0];
-        memcpy(e.year, b[FIELD_YEAR].w, sizeof(e.year));
         *ret = e;
         return 0;
 }

@@ -26,25 +26,34 @@ typedef enum CronFlags {
                                     * match, cronexpr_next() finds nothing */
 } CronFlags;
 
-typedef struct CronExpr {       /* plain value: copy freely, nothing to free */
+typedef struct CronExpr {       /* plain value: copy freely, nothing to free. 64 bytes: one
+                                 * sits in every job of a table (bench/: per-job memory) */
         uint64_t second;        /* bit n = second n, 0..59 */
         uint64_t minute;        /* bit n = minute n, 0..59 */
+        union {
+                uint64_t year;  /* bit n = year year_base + n, n < 64; after that window the
+                                 * pattern repeats every year_period years (0: no more years).
+                                 * No year field: year_base CRON_YEAR_MIN, all bits, period 1 */
+                int64_t every;  /* CRON_EVERY (which has no year): interval in seconds, > 0 */
+        };
         uint32_t hour;          /* bit n = hour n, 0..23 */
         uint32_t dom;           /* bit n = day n, 1..31 (plain days only) */
-        uint16_t month;         /* bit n = month n, 1..12 */
-        uint8_t dow;            /* bit n = weekday n, 0..6, Sunday = 0 (7 folded to 0) */
-        uint64_t year[4];       /* bit (y - CRON_YEAR_MIN); all set when no year field */
-        CronFlags flags;        /* (here: no padding holes, 96 bytes in all) */
+        CronFlags flags;
         /* Quartz extensions, all on top of the plain bitsets: */
         uint32_t dom_last;      /* bit k: "L-k", the k-th day before the last (k = 0: "L") */
         uint32_t dom_weekday;   /* bit n: "nW", the weekday nearest to day n */
-        bool dom_last_weekday;  /* "LW": last weekday (Mon..Fri) of the month */
+        uint16_t month;         /* bit n = month n, 1..12 */
+        uint16_t year_base;     /* the first year of year's window */
+        uint8_t dow;            /* bit n = weekday n, 0..6, Sunday = 0 (7 folded to 0) */
         uint8_t dow_last;       /* bit n: "nL", last weekday n of the month */
+        bool dom_last_weekday;  /* "LW": last weekday (Mon..Fri) of the month */
         uint8_t dow_nth[7];     /* dow_nth[n] bit k (1..5): "n#k", k-th weekday n of the month */
-        int64_t every;          /* CRON_EVERY: interval in seconds, > 0 */
+        uint8_t year_period;    /* 0..64, see year */
 } CronExpr;
 
-/* Parse s. `hash_key` (the job's name; may be NULL, then "") seeds the 'H' fields, so the same
+/* Parse s. A year field's years must lie within 64 consecutive years, or repeat from there on
+ * with a period of at most 64 years ("2030,2031", "2027-2199", "1970/2": yes; "2030,2150": no).
+ * `hash_key` (the job's name; may be NULL, then "") seeds the 'H' fields, so the same
  * name gives the same values on every machine. Returns 0, or -EINVAL and sets
  * *reterr_column (1-based, into s) and *reterr_message (static string) when s is invalid.
  * Parsing alone does not prove the expression can ever fire: see cronexpr_next(). */

@@ -38,17 +38,38 @@ static int next_bit(uint64_t mask, int from) {
         return mask ? __builtin_ctzll(mask) : -1;
 }
 
+/* Is year y in e's year field? Years after the 64-year window repeat those year_period years
+ * before them. */
+static bool year_matches(const CronExpr *e, int32_t y) {
+        int i = y - e->year_base;
+
+        if (i < 0 || y > CRON_YEAR_MAX)
+                return false;
+        if (i >= 64) {
+                if (e->year_period == 0)
+                        return false;
+                i = 64 - e->year_period + (i - 64) % e->year_period;
+        }
+        return e->year >> i & 1;
+}
+
 static int next_year(const CronExpr *e, int32_t y) {
-        int i = y - CRON_YEAR_MIN;
+        int b;
 
         if (y > CRON_YEAR_MAX)
                 return -1;
-        for (int w = i / 64; w < 4; w++) {
-                int b = next_bit(e->year[w], w == i / 64 ? i % 64 : 0);
-
+        if (y < e->year_base)
+                y = e->year_base;
+        if (y - e->year_base < 64) {
+                b = next_bit(e->year, y - e->year_base);
                 if (b >= 0)
-                        return CRON_YEAR_MIN + w * 64 + b;
+                        return e->year_base + b;
+                y = e->year_base + 64;
         }
+        /* After the window: one period holds a year, if any. */
+        for (int k = 0; k < 64 && y <= CRON_YEAR_MAX; k++, y++)
+                if (year_matches(e, y))
+                        return y;
         return -1;
 }
 
@@ -114,15 +135,13 @@ static uint32_t day_mask(const CronExpr *e, int32_t y, int m) {
 }
 
 bool cronexpr_matches(const CronExpr *e, const Civil *c) {
-        int i = c->year - CRON_YEAR_MIN;
-
         if (e->flags & (CRON_EVERY | CRON_REBOOT))      /* not calendar expressions */
                 return false;
         if (c->year < CRON_YEAR_MIN || c->year > CRON_YEAR_MAX || c->month < 1 || c->month > 12 ||
             c->day < 1 || c->day > days_in_month(c->year, c->month) || c->hour < 0 ||
             c->hour > 23 || c->minute < 0 || c->minute > 59 || c->second < 0 || c->second > 59)
                 return false;
-        return (e->year[i / 64] >> (i % 64) & 1) && (e->month >> c->month & 1) &&
+        return year_matches(e, c->year) && (e->month >> c->month & 1) &&
                (e->hour >> c->hour & 1) && (e->minute >> c->minute & 1) &&
                (e->second >> c->second & 1) && (day_mask(e, c->year, c->month) >> c->day & 1);
 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,8 @@
  * build), and owns the JobConfig/Config destructors. */
 
 void config_job_done(JobConfig *j) {
-        free(j->argv);          /* packed, with name, description and schedule_text */
+        free(j->shell ? (void *) j->command : (void *) j->argv);   /* packed, with name,
+                                                                     * description, schedule */
         strv_free(j->env);
         for (size_t i = 0; i < j->n_excludes; i++)
                 free(j->excludes[i].text);
@@ -72,13 +74,19 @@ static const JobPolicy *policy_intern(Config *c, JobPolicy *p) {
 
 /* argv packed (strv_pack()) with name, description and schedule_text after its strings: one
  * block per job instead of four. */
-static char **job_pack(char *const *argv, const char *name, const char *description,
-                       const char *schedule_text, JobConfig *c) {
+/* The job's command and its name, description and schedule text in one allocation: a string
+ * command is kept as the string alone (/bin/sh and -c are added when it runs). Returns the
+ * block, which is c->argv or c->command. */
+static void *job_pack(char *const *argv, bool shell, const char *name, const char *description,
+                      const char *schedule_text, JobConfig *c) {
         const char *extra[3] = { name, description, schedule_text };
         char **extra_ret[3] = { &c->name, &c->description, &c->schedule_text };
-        size_t n = strv_length(argv), size = (n + 1) * sizeof(char *);
-        char **l, *p;
+        size_t n = shell ? 0 : strv_length(argv), size = shell ? 0 : (n + 1) * sizeof(char *);
+        char **l, *p, *command = NULL;
 
+        assert(!shell || strv_length(argv) == 3);       /* /bin/sh -c COMMAND */
+        if (shell)
+                size += strlen(argv[2]) + 1;
         for (size_t i = 0; i < n; i++)
                 size += strlen(argv[i]) + 1;
         for (size_t i = 0; i < 3; i++)
@@ -86,21 +94,37 @@ static char **job_pack(char *const *argv, const char *name, const char *descript
         l = malloc(size);
         if (!l)
                 return NULL;
-        p = (char *) (l + n + 1);
+        p = shell ? (char *) l : (char *) (l + n + 1);
+        if (shell) {
+                command = p;
+                p = stpcpy(p, argv[2]) + 1;
+        }
         for (size_t i = 0; i < n; i++) {
-                size_t len = strlen(argv[i]) + 1;
-
-                l[i] = memcpy(p, argv[i], len);
-                p += len;
+                l[i] = p;
+                p = stpcpy(p, argv[i]) + 1;
         }
-        l[n] = NULL;
+        if (!shell)
+                l[n] = NULL;
         for (size_t i = 0; i < 3; i++) {
-                size_t len = extra[i] ? strlen(extra[i]) + 1 : 0;
-
-                *extra_ret[i] = extra[i] ? memcpy(p, extra[i], len) : NULL;
-                p += len;
+                *extra_ret[i] = extra[i] ? p : NULL;
+                if (extra[i])
+                        p = stpcpy(p, extra[i]) + 1;
         }
+        if (shell)
+                c->command = command;
+        else
+                c->argv = l;
         return l;
+}
+
+const char *const *config_job_argv(const JobConfig *j, const char *buf[static 4]) {
+        if (!j->shell)
+                return (const char *const *) j->argv;
+        buf[0] = "/bin/sh";
+        buf[1] = "-c";
+        buf[2] = j->command;
+        buf[3] = NULL;
+        return buf;
 }
 
 Config *config_free(Config *c) {
@@ -255,7 +279,8 @@ int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *d,
         JobPolicy p = {};
         bool oom = false;
 
-        c.argv = job_pack(j->argv, j->name, j->description, j->schedule_text, &c);
+        c.shell = j->shell;
+        oom = !job_pack(j->argv, j->shell, j->name, j->description, j->schedule_text, &c);
         c.enabled = j->enabled;
         c.suspend = j->suspend;
         c.file = ctx->config->files[f->index];
@@ -263,7 +288,6 @@ int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *d,
         c.column = j->node->column;
         c.schedule = j->schedule;
         c.tz = PICK(j, d, tz, JOB_FIELD_TIMEZONE, default_tz);
-        c.shell = j->shell;
         c.env = env_merge(d, j, &oom);
 
         p.timeout = PICK(j, d, timeout, JOB_FIELD_TIMEOUT, USEC_INFINITY);
@@ -307,7 +331,7 @@ int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *d,
         else
                 c.policy = policy_intern(ctx->config, &p);
 
-        if (oom || !c.policy || !c.argv || excludes_build(&s, d, j, &c) < 0) {
+        if (oom || !c.policy || excludes_build(&s, d, j, &c) < 0) {
                 config_job_done(&c);
                 ctx->oom = true;
                 return -ENOMEM;

@@ -104,8 +104,11 @@ typedef struct JobConfig {     /* one per job; fields ordered to leave no paddin
         CronExpr schedule;
         const Tz *tz;           /* borrowed from Config.zones */
 
-        char **argv;            /* NULL-terminated; a string command becomes /bin/sh -c CMD;
-                                 * one allocation (strv_pack()) with the strings above */
+        union {                 /* one allocation with the strings above; use config_job_argv() */
+                char **argv;    /* !shell: NULL-terminated */
+                char *command;  /* shell: a string command, run as /bin/sh -c COMMAND (no
+                                 * pointer array: most jobs are written so, bench/) */
+        };
         char **env;             /* NULL-terminated "KEY=VALUE" (defaults' env merged in, job wins);
                                  * NULL when neither sets any */
         const JobPolicy *policy; /* shared: borrowed from Config.policies */
@@ -208,6 +211,10 @@ int config_load(const char *path, const ConfigLoadOptions *opts, Config **ret, C
 /* config_load() maps libyaml while it reads (config/yamlib.c): a daemon unmaps it after each
  * load with this, so that its idle memory does not carry it. Harmless when not loaded. */
 void config_yaml_release(void);
+
+/* The job's command line: argv, or for a string command {"/bin/sh", "-c", command, NULL} in
+ * buf (which the result may point to). */
+const char *const *config_job_argv(const JobConfig *j, const char *buf[static 4]);
 
 Config *config_free(Config *c);
 /* Same lease section (backend and every setting)? */

@@ -278,16 +278,16 @@ static bool daemon_busy(const Daemon *d) {
         for (size_t i = 0; i < d->n_jobs; i++)
                 if (d->jobs[i]->n_runs > 0)
                         return true;
-        return d->retired != NULL;
+        return d->n_retired > 0;
 }
 
 static void daemon_on_job_idle(Job *j, void *userdata) {
         Daemon *d = userdata;
 
         if (j->retired) {
-                for (Job **p = &d->retired; *p; p = &(*p)->retired_next)
-                        if (*p == j) {
-                                *p = j->retired_next;
+                for (size_t i = 0; i < d->n_retired; i++)
+                        if (d->retired[i] == j) {
+                                d->retired[i] = d->retired[--d->n_retired];
                                 break;
                         }
                 job_free(j);
@@ -425,6 +425,7 @@ static void daemon_teardown(Daemon *d) {
         for (size_t i = 0; i < d->n_jobs; i++)
                 job_free(d->jobs[i]);
         free(d->jobs);
+        free(d->retired);
         table_unref(d->table);
         state_free(d->state);
         d->env.takeover = takeover_free(d->env.takeover);

@@ -30,7 +30,8 @@ typedef struct Daemon {
         Table *table;           /* current table (one reference) */
         Job **jobs;             /* runtime jobs of the current table, in table order */
         size_t n_jobs;
-        Job *retired;           /* removed by a reload, kept until their runs end (list) */
+        Job **retired;          /* removed by a reload, kept until their runs end */
+        size_t n_retired, allocated_retired;
         Heap heap;              /* jobs by next firing */
         WallClock wall;
         uv_signal_t signals[DAEMON_N_SIGNALS];

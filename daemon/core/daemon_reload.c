@@ -5,6 +5,7 @@
  * lease store is not replaced: changing it under running jobs would break their claims
  * (logged as needing a restart). */
 #include <errno.h>
+#include <assert.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,15 +17,36 @@
 #include "notify.h"
 #include "strv.h"
 
+/* Room for n more retired jobs, so that retiring cannot fail half-way through a reload. */
+static int daemon_reserve_retired(Daemon *d, size_t n) {
+        Job **l;
+
+        if (d->n_retired + n <= d->allocated_retired)
+                return 0;
+        l = reallocarray(d->retired, d->n_retired + n, sizeof(Job *));
+        if (!l)
+                return -ENOMEM;
+        d->retired = l;
+        d->allocated_retired = d->n_retired + n;
+        return 0;
+}
+
 static void daemon_retire(Daemon *d, Job *j) {
         heap_remove(&d->heap, &j->entry);
         if (j->n_runs == 0) {
                 job_free(j);
                 return;
         }
-        j->retired_next = d->retired;
-        d->retired = j;
+        assert(d->n_retired < d->allocated_retired);    /* daemon_reserve_retired() */
+        d->retired[d->n_retired++] = j;
         job_retire(j, d->opts.reload_kills_removed);
+}
+
+static bool daemon_job_kept(Job *const *jobs, size_t n, const Job *j) {
+        for (size_t k = 0; k < n; k++)
+                if (jobs[k] == j)
+                        return true;
+        return false;
 }
 
 /* The jobs of table t, in its order: those d has already, new ones for the rest (fresh). */
@@ -64,16 +86,18 @@ int daemon_apply(Daemon *d, Table *t, bool initial) {
         r = daemon_match_jobs(d, t, &jobs, &fresh);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < d->n_jobs; i++) {
-                bool still = false;
-
-                for (size_t k = 0; k < c->n_jobs && !still; k++)
-                        still = jobs[k] == d->jobs[i];
-                if (!still) {
-                        daemon_retire(d, d->jobs[i]);
-                        removed++;
-                }
+        for (size_t i = 0; i < d->n_jobs; i++)
+                removed += !daemon_job_kept(jobs, c->n_jobs, d->jobs[i]);
+        if (daemon_reserve_retired(d, removed) < 0) {
+                for (size_t i = 0; i < c->n_jobs; i++)
+                        if (fresh[i])
+                                job_free(jobs[i]);
+                free(jobs);
+                return -ENOMEM;
         }
+        for (size_t i = 0; i < d->n_jobs; i++)
+                if (!daemon_job_kept(jobs, c->n_jobs, d->jobs[i]))
+                        daemon_retire(d, d->jobs[i]);
         free(d->jobs);
         d->jobs = jobs;
         d->n_jobs = c->n_jobs;

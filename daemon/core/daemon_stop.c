@@ -18,8 +18,8 @@ static size_t daemon_count_runs(const Daemon *d) {
 
         for (size_t i = 0; i < d->n_jobs; i++)
                 n += d->jobs[i]->n_runs;
-        for (const Job *j = d->retired; j; j = j->retired_next)
-                n += j->n_runs;
+        for (size_t i = 0; i < d->n_retired; i++)
+                n += d->retired[i]->n_runs;
         return n;
 }
 
@@ -27,10 +27,10 @@ static size_t daemon_count_runs(const Daemon *d) {
 static void daemon_terminate_runs(Daemon *d, int sig) {
         for (size_t i = 0; i < d->n_jobs; i++)
                 job_terminate(d->jobs[i], sig, USEC_INFINITY);
-        for (Job *j = d->retired, *next; j; j = next) {
-                next = j->retired_next;
-                job_terminate(j, sig, USEC_INFINITY);
-        }
+        /* From the end: a job freed at i is replaced by the last one, already done. */
+        for (size_t i = d->n_retired; i-- > 0;)
+                if (i < d->n_retired)
+                        job_terminate(d->retired[i], sig, USEC_INFINITY);
 }
 
 void daemon_close_handles(Daemon *d) {

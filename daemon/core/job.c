@@ -19,6 +19,8 @@ static const RunOwner job_run_owner = {         /* every job's runs report to th
         .ended = job_on_run_ended,
 };
 
+_Static_assert(sizeof(Job) <= 120, "a Job fits a 128-byte malloc chunk (job.h)");
+
 Job *job_new(const JobOwner *owner, Table *t, const JobConfig *cfg) {
         Job *j = calloc(1, sizeof(Job));
 

@@ -27,7 +27,8 @@ typedef struct JobOwner {
         void *userdata;
 } JobOwner;
 
-struct Job {                    /* one per job of the table: kept small (bench/) */
+struct Job {                    /* one per job of the table: kept small (bench/): 120 bytes,
+                                 * a 128-byte malloc chunk */
         const JobOwner *owner;  /* borrowed; owner->env is the daemon's */
         Table *table;           /* reference: the table cfg is in (so cfg->name, the job's
                                  * name, lives as long as the job) */
@@ -43,7 +44,6 @@ struct Job {                    /* one per job of the table: kept small (bench/)
                                  * decide for a job with a lease; `lease: none` obeys this */
         JobFiring *queued;      /* owned; overlap: queue or replace: the firing waiting, or NULL */
         JobStats *stats;        /* owned; NULL until there is something to count */
-        Job *retired_next;      /* the owner's list of retired jobs (a few: singly linked) */
 };
 
 /* A job for cfg, in table t (referenced). NULL when out of memory. */

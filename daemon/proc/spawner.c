@@ -271,7 +271,8 @@ int spawn_lookup_creds(const JobConfig *cfg, SpawnCreds *ret, char **reterr_mess
 
 /* argv for the exec-job helper: solocron exec-job [options] -- COMMAND… */
 static int helper_argv(const JobConfig *cfg, const SpawnCreds *creds, char ***ret) {
-        size_t n = strv_length(cfg->argv), k = 0;
+        const char *buf[4], *const *argv = config_job_argv(cfg, buf);
+        size_t n = strv_length((char **) argv), k = 0;
         char **a = calloc(n + 16 + 2 * cfg->policy->n_limits, sizeof(char *));
         int r = 0;
 
@@ -295,7 +296,7 @@ static int helper_argv(const JobConfig *cfg, const SpawnCreds *creds, char ***re
                     (unsigned long long) cfg->policy->limits[i].soft, (unsigned long long) cfg->policy->limits[i].hard);
         ADD("--");
         for (size_t i = 0; i < n; i++)
-                ADD("%s", cfg->argv[i]);
+                ADD("%s", argv[i]);
 #undef ADD
         if (r < 0) {
                 strv_free(a);
@@ -468,7 +469,8 @@ int spawn_process(char *const *argv, char *const *envp, const char *cwd, const i
 
 int spawn_job(const JobConfig *cfg, const SpawnCreds *creds, char **envp, pid_t *ret_pid,
               int *ret_out, int *ret_err, char **reterr_message) {
-        char **argv = cfg->argv, **helper = NULL;
+        const char *buf[4], *const *job_argv = config_job_argv(cfg, buf);
+        char **argv = (char **) job_argv, **helper = NULL;
         int out[2] = { -1, -1 }, err[2] = { -1, -1 };
         int r;
 
@@ -494,7 +496,7 @@ int spawn_job(const JobConfig *cfg, const SpawnCreds *creds, char **envp, pid_t 
         r = spawn_process(argv, envp, cfg->policy->workdir, (int[3]) { SPAWN_DEVNULL, out[1], err[1] }, 0,
                           ret_pid);
         if (r < 0) {
-                r = reterr_printf(reterr_message, r, "cannot execute '%s': %s", cfg->argv[0], strerror(-r));
+                r = reterr_printf(reterr_message, r, "cannot execute '%s': %s", job_argv[0], strerror(-r));
                 goto finish;
         }
         *ret_out = out[0];

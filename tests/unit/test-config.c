@@ -262,7 +262,7 @@ TEST(ok_full_file) {
         ASSERT_TRUE(!j->enabled);
         ASSERT_TRUE(j->schedule.flags & CRON_EVERY);
         ASSERT_TRUE(j->shell);
-        ASSERT_STREQ(j->argv[2], "echo \"cost: $5\" > /tmp/out\n");
+        ASSERT_STREQ(j->command, "echo \"cost: $5\" > /tmp/out\n");
         ASSERT_STREQ(tz_name(j->tz), "America/New_York");
         ASSERT_EQ(j->policy->timeout, USEC_INFINITY);
         ASSERT_EQ(j->policy->overlap, OVERLAP_ALLOW);
@@ -397,10 +397,16 @@ TEST(builtin_defaults) {
         ASSERT_TRUE(j->enabled);
         ASSERT_STREQ(j->schedule_text, "0 1 * * *");
         ASSERT_TRUE(j->tz == tz_utc());
-        ASSERT_STREQ(j->argv[0], "/bin/sh");
-        ASSERT_STREQ(j->argv[1], "-c");
-        ASSERT_STREQ(j->argv[2], "true");
-        ASSERT_TRUE(!j->argv[3]);
+        ASSERT_TRUE(j->shell);
+        ASSERT_STREQ(j->command, "true");
+        {
+                const char *buf[4], *const *argv = config_job_argv(j, buf);
+
+                ASSERT_STREQ(argv[0], "/bin/sh");
+                ASSERT_STREQ(argv[1], "-c");
+                ASSERT_STREQ(argv[2], "true");
+                ASSERT_TRUE(!argv[3]);
+        }
         ASSERT_TRUE(j->shell);
         ASSERT_TRUE(!j->env);                   /* none: no array at all */
         ASSERT_TRUE(!j->policy->limits && j->policy->n_limits == 0);
@@ -1133,7 +1139,7 @@ TEST(too_many_jobs) {
 
 TEST(many_jobs_in_order) {
         /* 3000 jobs: the jobs: sequence outgrows the node pool's blocks (its item array is
-         * copied as it doubles), and every job keeps its own name and packed argv, and the
+         * copied as it doubles), and every job keeps its own name and packed command, and the
          * file path the Config holds once. */
         char name[16], cmd[32];
         Loaded l;
@@ -1148,10 +1154,8 @@ TEST(many_jobs_in_order) {
                 (void) snprintf(name, sizeof(name), "j%u", i);
                 (void) snprintf(cmd, sizeof(cmd), "echo %u", i);
                 ASSERT_STREQ(j->name, name);
-                ASSERT_STREQ(j->argv[0], "/bin/sh");
-                ASSERT_STREQ(j->argv[1], "-c");
-                ASSERT_STREQ(j->argv[2], cmd);
-                ASSERT_TRUE(!j->argv[3]);
+                ASSERT_TRUE(j->shell);
+                ASSERT_STREQ(j->command, cmd);
                 ASSERT_TRUE(j->file == l.c->files[0]);
                 ASSERT_EQ(j->line, i + 2);
         }

@@ -52,10 +52,10 @@ static const Tz *load_zone(const char *name) {
 static void assert_same_bits(const char *sa, const CronExpr *a, const char *sb, const CronExpr *b) {
         if (a->second != b->second || a->minute != b->minute || a->hour != b->hour ||
             a->dom != b->dom || a->month != b->month || a->dow != b->dow ||
-            memcmp(a->year, b->year, sizeof(a->year)) != 0 || a->dom_last != b->dom_last ||
+            a->year != b->year || a->year_base != b->year_base || a->dom_last != b->dom_last ||
             a->dom_weekday != b->dom_weekday || a->dom_last_weekday != b->dom_last_weekday ||
             a->dow_last != b->dow_last || memcmp(a->dow_nth, b->dow_nth, sizeof(a->dow_nth)) != 0 ||
-            a->every != b->every)
+            a->year_period != b->year_period)   /* year and every share a word */
                 TEST_FAIL("'%s' and '%s' differ: minute %" PRIx64 "/%" PRIx64
                           " hour %x/%x dom %x/%x month %x/%x dow %x/%x", sa, sb, a->minute,
                           b->minute, a->hour, b->hour, a->dom, b->dom, a->month, b->month,
@@ -73,8 +73,7 @@ TEST(parse_star) {
         ASSERT_EQ(e.dom, 0xfffffffe);
         ASSERT_EQ(e.month, 0x1ffe);
         ASSERT_EQ(e.dow, 0x7f);
-        ASSERT_TRUE(e.year[0] == UINT64_MAX && e.year[1] == UINT64_MAX && e.year[2] == UINT64_MAX);
-        ASSERT_TRUE(e.year[3] == (UINT64_C(1) << (230 - 192)) - 1);
+        ASSERT_TRUE(e.year == UINT64_MAX && e.year_base == CRON_YEAR_MIN && e.year_period == 1);
         ASSERT_EQ(e.flags, CRON_DOM_STAR | CRON_DOW_STAR | CRON_HOUR_STAR);
         ASSERT_EQ(e.dom_last | e.dom_weekday | e.dow_last, 0);
 
@@ -85,8 +84,20 @@ TEST(parse_star) {
         ASSERT_EQ(e.dom, 1 << 1);
         ASSERT_EQ(e.month, 1 << 1);
         ASSERT_EQ(e.dow, 1 << 1);
-        ASSERT_TRUE(e.year[0] == UINT64_C(1) << 60 && !e.year[1] && !e.year[2] && !e.year[3]);
+        ASSERT_TRUE(e.year == 1 && e.year_base == 2030);
         ASSERT_EQ(e.flags, CRON_HAS_SECONDS | CRON_HAS_YEAR);
+
+        /* Years: a window of 64 from the first, then a period of at most 64. */
+        e = parse("0 0 0 1 1 * 2026,2030-2031,2089");
+        ASSERT_TRUE(e.year_base == 2026 && e.year == (UINT64_C(1) | 3 << 4 | UINT64_C(1) << 63));
+        ASSERT_EQ(e.year_period, 0);
+        e = parse("0 0 0 1 1 * 2100-2199");
+        ASSERT_TRUE(e.year_base == 2100 && e.year == UINT64_MAX && e.year_period == 1);
+        e = parse("0 0 0 1 1 * */2");
+        ASSERT_TRUE(e.year_base == 1970 && e.year == UINT64_C(0x5555555555555555));
+        ASSERT_EQ(e.year_period, 2);
+        e = parse("0 0 0 1 1 * 2001/60");
+        ASSERT_TRUE(e.year_base == 2001 && e.year == (1 | UINT64_C(1) << 60) && e.year_period == 60);
 }
 
 /* Each expression against a plainer spelling of the same schedule. */
@@ -280,6 +291,10 @@ TEST(parse_errors) {
                 { "0 0 0 * * * 1969", 13, "year out of range 1970-2199" },
                 { "0 0 0 * * * 2200", 13, "year out of range 1970-2199" },
                 { "0 0 0 * * * 2030-2020", 13, "year range must be ascending" },
+                { "0 0 0 * * * 2030,2150", 13,
+                  "a year field must fit in 64 consecutive years, or repeat every 64 years or less (split the job in two)" },
+                { "0 0 0 * * * 1970/100", 13,
+                  "a year field must fit in 64 consecutive years, or repeat every 64 years or less (split the job in two)" },
                 { "* * * JNA *", 7, "unknown month name" },
                 { "* * * JANUARY *", 7, "unknown month name" },
                 { "* * * MON *", 7, "unknown month name" },
@@ -396,7 +411,6 @@ TEST(parse_hash_stability) {
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 CronExpr e = parse_key("H H H H H H H", cases[i].key);
-                int y = cases[i].year - CRON_YEAR_MIN;
 
                 ASSERT_TRUE(e.second == UINT64_C(1) << cases[i].second);
                 ASSERT_TRUE(e.minute == UINT64_C(1) << cases[i].minute);
@@ -404,7 +418,7 @@ TEST(parse_hash_stability) {
                 ASSERT_EQ(e.dom, 1u << cases[i].dom);
                 ASSERT_EQ(e.month, 1u << cases[i].month);
                 ASSERT_EQ(e.dow, 1u << cases[i].dow);
-                ASSERT_TRUE(e.year[y / 64] == UINT64_C(1) << (y % 64));
+                ASSERT_TRUE(e.year == 1 && e.year_base == cases[i].year);
 
                 /* The 5-field form hashes the same field indices. */
                 e = parse_key("H H H H H", cases[i].key);
@@ -933,9 +947,11 @@ static bool naive_day(const CronExpr *e, int32_t y, int m, int d) {
 }
 
 static bool naive_matches(const CronExpr *e, const Civil *c) {
-        int i = c->year - CRON_YEAR_MIN;
+        int i = c->year - e->year_base;
 
-        return i >= 0 && i < 230 && (e->year[i / 64] >> (i % 64) & 1) &&
+        if (i >= 64 && e->year_period)
+                i = 64 - e->year_period + (i - 64) % e->year_period;
+        return i >= 0 && i < 64 && c->year <= CRON_YEAR_MAX && (e->year >> i & 1) &&
                (e->month >> c->month & 1) && (e->hour >> c->hour & 1) &&
                (e->minute >> c->minute & 1) && (e->second >> c->second & 1) &&
                naive_day(e, c->year, c->month, c->day);

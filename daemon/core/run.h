@@ -14,6 +14,7 @@
 #include "elect.h"
 #include "env.h"
 #include "firing.h"
+#include "notifier.h"
 #include "output.h"
 #include "reaper.h"
 #include "spawner.h"
@@ -103,6 +104,7 @@ struct Run {
         bool terminated;        /* killed by solocron: replace, shutdown, removed by reload */
         bool no_retry;          /* told to stop: no further attempt */
         bool start_failed;      /* this attempt could not start (not retried) */
+        bool start_notified;    /* the notifier heard of the first attempt's start */
         int64_t exit_status;
         int term_signal;
         unsigned pending_closes;
@@ -115,6 +117,9 @@ int run_new(CoreEnv *env, const RunOwner *owner, void *owner_userdata, Table *t,
 /* Elect (the firing's identity is fixed), then the jitter delay and the attempts. The
  * owner's callbacks may run before this returns (a firing held elsewhere ends at once). */
 void run_start(Run *r);
+/* Tell the notifier (if the job has notifications) of an event of this run: kind with
+ * result; recovered: a success after failures (the job knows). */
+void run_notify(Run *r, NotifyKind kind, const char *result, bool recovered);
 /* Send sig to the run's process group, and SIGKILL after escalate_after unless that is
  * USEC_INFINITY (the caller sends it); a run still electing, waiting for jitter or a retry
  * just ends. No further attempt is made. */

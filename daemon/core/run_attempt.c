@@ -80,6 +80,7 @@ static void run_attempt_done(Run *r) {
                 log_event(LOG_WARNING, "attempt_failed", r->job, r->id, NULL,
                           "attempt %u %s (status %s) after %s, retrying in %s", r->attempt, result,
                           status, dur, wait);
+                run_notify(r, NOTIFY_RETRY, result, false);
                 r->phase = RUN_BACKOFF;
                 (void) uv_timer_start(&r->timer, run_on_backoff, run_usec_to_msec_ceil(backoff), 0);
                 return;
@@ -307,6 +308,10 @@ static void run_spawn(Run *r) {
         (void) output_start(&r->err, err_fd);
         log_event(LOG_INFO, "run_started", r->job, r->id, NULL, "started pid=%d attempt=%u%s",
                   (int) r->pid, r->attempt, r->catch_up && r->attempt == 1 ? " (catch-up)" : "");
+        if (!r->start_notified) {
+                r->start_notified = true;
+                run_notify(r, NOTIFY_START, "started", false);
+        }
         if (r->cfg->policy->timeout != USEC_INFINITY)
                 run_timer_at_least(&r->timer, run_on_timeout, r->cfg->policy->timeout);
 }

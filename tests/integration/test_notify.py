@@ -426,3 +426,41 @@ def test_check_reports_bad_notification_settings(table, tmp_path):
     assert "solocron.yaml:6:11: job 'j': 'ping' must be an http:// or https:// URL" in r.stderr
     assert "unknown notify event 'recoverd' (did you mean 'recovered'?)" in r.stderr
     assert "chmod 600" in r.stderr
+
+
+def test_shutdown_stops_a_running_hook(daemon, tmp_path):
+    d = daemon(f"""
+        jobs:
+          - name: done
+            schedule: "{once_soon()}"
+            command: 'true'
+            on_success: {{command: 'echo hook up; exec sleep 60', timeout: 5m}}
+        """)
+    d.event("output", job="done", line="hook up", timeout=80)
+    t0 = time.monotonic()
+    assert d.stop(timeout=20) == 0
+    assert time.monotonic() - t0 < 10
+    fin = d.event("hook_finished", job="done", hook="on_success")
+    assert fin["result"] == "signal" and fin["status"] == "SIGTERM"
+    assert d.event("stopped")
+
+
+def test_reload_lets_a_running_hook_finish(daemon, tmp_path):
+    import signal
+    gate = tmp_path / "gate"
+    d = daemon(f"""
+        jobs:
+          - name: gone
+            schedule: "{once_soon()}"
+            command: 'exit 1'
+            on_failure: 'echo waiting; while ! test -e {gate}; do sleep 0.1; done; echo released'
+        """)
+    d.event("output", job="gone", line="waiting", timeout=80)
+    with open(d.table_path, "w") as f:
+        f.write("jobs: []\n")
+    d.signal(signal.SIGHUP)
+    d.event("reloaded")
+    gate.touch()
+    d.event("output", job="gone", line="released")
+    fin = d.event("hook_finished", job="gone", hook="on_failure")
+    assert fin["result"] == "succeeded"

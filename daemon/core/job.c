@@ -200,6 +200,19 @@ static int64_t wall_now_sec(void) {
         return (int64_t) ts.tv_sec;
 }
 
+static void job_on_hold_released(void *t) {
+        table_unref(t);
+}
+
+void job_notify_missed(Job *j, int64_t scheduled) {
+        if (!j->owner->env->notifier || !j->cfg->policy->notify)
+                return;
+        notifier_event(j->owner->env->notifier, j->cfg, &(NotifyEvent) {
+                        .kind = NOTIFY_MISSED, .result = "missed", .exit_status = -1,
+                        .scheduled = scheduled, .hold = table_ref(j->table),
+                        .release = job_on_hold_released });
+}
+
 /* Did the job's last run that ended on its own (not cancelled, not stopped by solocron)
  * fail? What this replica has seen since it started: the first success after it is
  * "recovered". */

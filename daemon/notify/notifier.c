@@ -216,7 +216,7 @@ void notifier_event(Notifier *n, const JobConfig *job, const NotifyEvent *ev) {
                 hook = nc->hooks[HOOK_ON_SUCCESS];
                 break;
         case NOTIFY_FAILURE:
-                /* With every_attempt, the last attempt's hook ran as a retry's would. */
+                /* With every_attempt too: the earlier attempts had theirs as retries. */
                 hook = failure ? nc->hooks[HOOK_ON_FAILURE] : NULL;
                 break;
         case NOTIFY_MISSED:

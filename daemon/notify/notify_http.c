@@ -95,14 +95,11 @@ static void delivery_on_done(HttpResponse *resp, void *userdata) {
         else
                 (void) snprintf(d->last_error, sizeof(d->last_error), "HTTP status %ld",
                                 resp->status);
-        if (resp->error == -ECANCELED || n->closing || d->tries >= NOTIFY_HTTP_TRIES ||
+        /* Stopping: no retry (what waited for one was tried once more at the stop). */
+        if (resp->error == -ECANCELED || n->closing || n->stopping ||
+            d->tries >= NOTIFY_HTTP_TRIES ||
             (resp->error == 0 && !status_retryable(resp->status))) {
                 delivery_end(d, false);
-                return;
-        }
-        if (n->stopping) {              /* one last try now, no waiting */
-                d->tries = NOTIFY_HTTP_TRIES - 1;
-                delivery_try(d);
                 return;
         }
         wait = (uint64_t) n->backoff_ms << (d->tries - 1);

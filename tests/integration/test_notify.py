@@ -464,3 +464,49 @@ def test_reload_lets_a_running_hook_finish(daemon, tmp_path):
     d.event("output", job="gone", line="released")
     fin = d.event("hook_finished", job="gone", hook="on_failure")
     assert fin["result"] == "succeeded"
+
+
+def test_every_attempt_and_on_retry(daemon, tmp_path):
+    fail_out, fail_hook = hook_recorder(tmp_path, "every")
+    retry_out, retry_hook = hook_recorder(tmp_path, "retry")
+    d = daemon(f"""
+        jobs:
+          - name: flaky
+            schedule: "{once_soon()}"
+            command: 'exit 5'
+            retry: {{attempts: 3, backoff: 100ms}}
+            on_failure: {{command: {fail_hook}, every_attempt: true}}
+            on_retry: {retry_hook}
+        """)
+    d.event("run_finished", job="flaky", timeout=80)
+    d.event("hook_finished", job="flaky", hook="on_failure", count=3)
+    d.event("hook_finished", job="flaky", hook="on_retry", count=2)
+    fails, retries = hook_runs(fail_out), hook_runs(retry_out)
+    assert sorted(h["SOLOCRON_ATTEMPT"] for h in fails) == ["1", "2", "3"]
+    assert sorted(h["SOLOCRON_ATTEMPT"] for h in retries) == ["1", "2"]
+    assert {h["SOLOCRON_EVENT"] for h in retries} == {"retry"}
+    assert sorted(h["SOLOCRON_EVENT"] for h in fails) == ["failure", "retry", "retry"]
+
+
+def test_shutdown_sends_the_last_ping_and_does_not_wait_long(daemon, server):
+    server.modes["/hang"] = "hang"
+    d = daemon(f"""
+        jobs:
+          - name: long
+            schedule: "{once_soon()}"
+            command: 'exec sleep 60'
+            ping: {server.url('/hc/long')}
+          - name: hung
+            schedule: "{once_soon()}"
+            command: 'exec sleep 60'
+            ping: {server.url('/hang/hung')}
+        """, env=fast_env())
+    run = d.event("run_started", job="long", timeout=80)
+    d.event("run_started", job="hung")
+    server.wait(lambda r: r["path"] == "/hang/hung/start")
+    t0 = time.monotonic()
+    assert d.stop(timeout=30) == 0
+    assert time.monotonic() - t0 < 8
+    fail, = server.wait(lambda r: r["path"] == "/hc/long/fail")
+    assert fail["query"]["rid"] == [run["run"]]
+    assert d.find("notify_failed", job="hung", channel="ping")

@@ -449,7 +449,8 @@ int config_notify_build(ConfigCtx *ctx, const JobSpec *d, const JobSpec *j,
                         *ret = ctx->config->notifies[i];
                         return 0;
                 }
-        l = reallocarray(ctx->config->notifies, ctx->config->n_notifies + 1, sizeof(NotifyConfig *));
+        l = reallocarray(ctx->config->notifies, ctx->config->n_notifies + 1,
+                         sizeof(NotifyConfig *));
         if (!l) {
                 config_notify_free(n);
                 return -ENOMEM;

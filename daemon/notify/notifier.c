@@ -91,7 +91,8 @@ size_t notifier_capture_size(const JobConfig *job) {
 
 static void notifier_ping(Notifier *n, const JobConfig *job, const NotifyFacts *f,
                           NotifyKind kind) {
-        const char *suffix = kind == NOTIFY_START ? "/start" : kind == NOTIFY_FAILURE ? "/fail" : "";
+        const char *suffix = kind == NOTIFY_START ? "/start" :
+                             kind == NOTIFY_FAILURE ? "/fail" : "";
         _cleanup_free_ char *url = notify_ping_url(job->policy->notify->ping, job->name, suffix,
                                                    f->run_id);
         char *body = NULL;
@@ -127,7 +128,8 @@ static void notifier_webhook(Notifier *n, const JobConfig *job, const WebhookCon
                 if (r < 0) {
                         notifier_redact_url(w->url, where, sizeof(where));
                         log_event(LOG_WARNING, "notify_failed", job->name, f->run_id,
-                                  (LogKV[]) { { "channel", "webhook" }, { "notification", f->event },
+                                  (LogKV[]) { { "channel", "webhook" },
+                                              { "notification", f->event },
                                               { "url", where }, {} },
                                   "webhook %s to '%s' not sent: %s", f->event, where,
                                   error ?: strerror(-r));
@@ -147,7 +149,8 @@ static void notifier_webhook(Notifier *n, const JobConfig *job, const WebhookCon
 static bool webhook_wants(const WebhookConfig *w, const NotifyEvent *ev, bool failure) {
         switch (ev->kind) {
         case NOTIFY_SUCCESS:
-                return (w->on & NOTIFY_ON_SUCCESS) || (ev->recovered && (w->on & NOTIFY_ON_RECOVERED));
+                return (w->on & NOTIFY_ON_SUCCESS) ||
+                       (ev->recovered && (w->on & NOTIFY_ON_RECOVERED));
         case NOTIFY_FAILURE:
                 return failure && (w->on & NOTIFY_ON_FAILURE);
         case NOTIFY_MISSED:

@@ -24,8 +24,8 @@ struct Notifier {
         Hook *hooks;            /* owned: starting or running */
         unsigned n_pending;     /* deliveries + hooks, <= NOTIFY_MAX_PENDING */
         NotifierStats stats;
-        uint32_t timeout_ms;    /* NOTIFY_HTTP_TIMEOUT_MS (tests: SOLOCRON_TEST_NOTIFY_TIMEOUT_MS) */
-        uint32_t backoff_ms;    /* NOTIFY_HTTP_BACKOFF_MS (tests: SOLOCRON_TEST_NOTIFY_BACKOFF_MS) */
+        uint32_t timeout_ms;    /* NOTIFY_HTTP_TIMEOUT_MS (SOLOCRON_TEST_NOTIFY_TIMEOUT_MS) */
+        uint32_t backoff_ms;    /* NOTIFY_HTTP_BACKOFF_MS (SOLOCRON_TEST_NOTIFY_BACKOFF_MS) */
         bool stopping;
         bool closing;           /* notifier_close(): freed when pending_closes reaches 0 */
         unsigned pending_closes;

@@ -93,7 +93,8 @@ int notify_facts_init(NotifyFacts *f, const char *job, const char *host, const N
         };
         if (ev->output)
                 f->output_dropped = ev->output->dropped +
-                        (ev->output->len > CAPTURE_NOTIFY_MAX ? ev->output->len - CAPTURE_NOTIFY_MAX : 0);
+                        (ev->output->len > CAPTURE_NOTIFY_MAX ?
+                         ev->output->len - CAPTURE_NOTIFY_MAX : 0);
         if (!ev->output)
                 return (f->output = strdup("")) ? 0 : -ENOMEM;
         return capture_dup(ev->output, CAPTURE_NOTIFY_MAX, &f->output, &f->output_len);
@@ -192,7 +193,8 @@ char *notify_payload_slack(const NotifyFacts *f, size_t *ret_size) {
 
         format_rfc3339_utc(f->scheduled, sched);
         if (f->term_signal)
-                (void) snprintf(status, sizeof(status), "SIG%s", sigabbrev_np(f->term_signal) ?: "?");
+                (void) snprintf(status, sizeof(status), "SIG%s",
+                                sigabbrev_np(f->term_signal) ?: "?");
         else if (f->exit_status >= 0)
                 (void) snprintf(status, sizeof(status), "%lld", (long long) f->exit_status);
         else
@@ -212,7 +214,8 @@ char *notify_payload_slack(const NotifyFacts *f, size_t *ret_size) {
 
                 (void) snprintf(attempt, sizeof(attempt), "%u", f->attempt);
                 (void) json_array_append_new(blocks, json_pack(
-                        "{s:s, s:[{s:s, s:s+}, {s:s, s:s+}, {s:s, s:s+}, {s:s, s:s+}, {s:s, s:s+}]}",
+                        "{s:s, s:[{s:s, s:s+}, {s:s, s:s+}, {s:s, s:s+}, {s:s, s:s+}, "
+                        "{s:s, s:s+}]}",
                         "type", "section", "fields",
                         "type", "mrkdwn", "text", "*Result*\n", f->result,
                         "type", "mrkdwn", "text", "*Exit status*\n", status,

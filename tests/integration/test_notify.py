@@ -510,3 +510,40 @@ def test_shutdown_sends_the_last_ping_and_does_not_wait_long(daemon, server):
     fail, = server.wait(lambda r: r["path"] == "/hc/long/fail")
     assert fail["query"]["rid"] == [run["run"]]
     assert d.find("notify_failed", job="hung", channel="ping")
+
+
+def test_idle_after_notifications_makes_no_wakeups(daemon, server):
+    from conftest import ctx_switches
+    d = daemon(f"""
+        jobs:
+          - name: once
+            schedule: "{once_soon()}"
+            command: 'echo done'
+            ping: {server.url('/hc/once')}
+            notify: [{{url: {server.url('/hook/once')}, on: [success]}}]
+            on_success: 'true'
+        """, env=fast_env())
+    fin = d.event("run_finished", job="once", timeout=80)
+    server.wait(lambda r: r["path"] == "/hc/once" and r["query"]["rid"] == [fin["run"]])
+    server.wait(lambda r: r["path"] == "/hook/once")
+    d.event("hook_finished", job="once")
+    time.sleep(0.5)             # let the last close callbacks and writes finish
+    before = ctx_switches(d.proc.pid)
+    time.sleep(3)               # the measurement window itself
+    assert ctx_switches(d.proc.pid) == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run as nobody")
+def test_a_hook_runs_as_the_jobs_user(daemon, tmp_path):
+    d = daemon(f"""
+        jobs:
+          - name: as-nobody
+            schedule: "{once_soon()}"
+            command: 'echo secret tail; exit 1'
+            user: nobody
+            on_failure: 'echo "$(id -un) $(cat "$SOLOCRON_OUTPUT_FILE")"'
+        """)
+    line = d.event("output", job="as-nobody", run=d.event("run_finished", job="as-nobody",
+                                                          timeout=80)["run"] + "/on_failure")
+    assert line["line"] == "nobody secret tail"
+    assert d.event("hook_finished", job="as-nobody")["result"] == "succeeded"

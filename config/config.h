@@ -64,6 +64,55 @@ typedef struct JobLimit {
         uint64_t soft, hard;    /* RLIM_INFINITY for "unlimited" */
 } JobLimit;
 
+/* Who is told of a job's runs (pings, webhooks, hooks: solocron.yaml(5) "NOTIFICATIONS").
+ * Interned like JobPolicy, which points at it: jobs without notifications pay nothing. */
+typedef enum NotifyOn {
+        NOTIFY_ON_FAILURE   = 1 << 0,   /* a failed firing, after its last attempt */
+        NOTIFY_ON_MISSED    = 1 << 1,   /* the fleet-wide missed-firing alarm */
+        NOTIFY_ON_RECOVERED = 1 << 2,   /* the first success after failures */
+        NOTIFY_ON_SUCCESS   = 1 << 3,   /* every success */
+        NOTIFY_ON_DEFAULT   = NOTIFY_ON_FAILURE | NOTIFY_ON_MISSED | NOTIFY_ON_RECOVERED,
+} NotifyOn;
+
+typedef enum WebhookFormat {
+        WEBHOOK_JSON,           /* default */
+        WEBHOOK_SLACK,          /* Slack's incoming-webhook shape: text and blocks */
+        _WEBHOOK_FORMAT_MAX,
+} WebhookFormat;
+
+typedef struct WebhookConfig {
+        char *url;              /* http:// or https:// */
+        char *secret_file;      /* NULL: unsigned; else an absolute path, read when sent */
+        NotifyOn on;
+        WebhookFormat format;
+} WebhookConfig;
+
+typedef enum HookKind {
+        HOOK_ON_FAILURE,
+        HOOK_ON_SUCCESS,
+        HOOK_ON_RETRY,
+        _HOOK_KIND_MAX,
+} HookKind;
+
+typedef struct HookConfig {
+        char **argv;            /* NULL-terminated, one allocation (strv_pack()); a string
+                                 * becomes /bin/sh -c STRING */
+        usec_t timeout;         /* default 60 s; then SIGTERM, SIGKILL after the job's kill_after */
+        bool shell;
+        bool every_attempt;     /* on_failure: after every failed attempt, not once */
+} HookConfig;
+
+typedef struct NotifyConfig {
+        char *ping;             /* healthchecks.io-style URL; "${JOB}" in it stands for the
+                                 * job's name (replaced when sent); NULL: no pings */
+        WebhookConfig *webhooks; /* NULL when n_webhooks is 0 */
+        unsigned n_webhooks;
+        HookConfig *hooks[_HOOK_KIND_MAX]; /* NULL: none */
+} NotifyConfig;
+
+#define NOTIFY_HOOK_TIMEOUT_DEFAULT (60 * USEC_PER_SEC)
+#define NOTIFY_MAX_WEBHOOKS 16
+
 /* How a job runs, apart from what and when: every job whose policy is the same shares one
  * (interned by config_load(): most tables set these in defaults: or not at all, so a
  * 1000-job table holds one or a few). Fields ordered to leave no padding holes. */
@@ -81,6 +130,7 @@ typedef struct JobPolicy {
                                  * (defaults' and the job's; none with user:); NULL when none;
                                  * one allocation (strv_pack()) */
         JobLimit *limits;       /* NULL when n_limits is 0 */
+        const NotifyConfig *notify; /* shared: borrowed from Config.notifies; NULL: none */
         unsigned n_limits;
         unsigned retry_attempts; /* total tries including the first; 1 = no retry */
         OverlapPolicy overlap;
@@ -164,6 +214,8 @@ typedef struct Config {
         size_t n_jobs;
         JobPolicy **policies;   /* owned; the distinct policies of the jobs */
         size_t n_policies;
+        NotifyConfig **notifies; /* owned; the distinct notification settings of the jobs */
+        size_t n_notifies;
         Tz **zones;             /* owned; each distinct zone loaded once */
         size_t n_zones;
         const Tz *default_tz;   /* borrowed from zones (or tz_utc()) */
@@ -221,6 +273,11 @@ Config *config_free(Config *c);
 bool config_lease_equal(const LeaseConfig *a, const LeaseConfig *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
 const JobConfig *config_find_job(const Config *c, const char *name);
+/* "failure", "missed", "recovered", "success" (one bit of NotifyOn), or NULL. */
+const char *notify_on_to_string(NotifyOn on);
+/* A job's ping URL: tmpl with every "${JOB}" replaced by name, then suffix ("/start",
+ * "/fail", "" …) and "?rid=RUN" when run is not NULL. NULL when out of memory. */
+char *notify_ping_url(const char *tmpl, const char *name, const char *suffix, const char *run);
 
 /* "FILE:LINE:COL: message" (or "FILE: message" without a place); caller frees. */
 char *config_diag_format(const ConfigDiag *d);

@@ -123,6 +123,11 @@ static ssize_t expand_reference(const Scope *s, const Node *n, const char *in, s
         name = strndup(in + i + 2, name_len);
         if (!name)
                 return -ENOMEM;
+        if (s->ctx->keeping_job && !dflt && strcmp(name, "JOB") == 0) {
+                /* ping: ${JOB} is the job's name, put in when a ping is sent. */
+                r = out_append(o, "${JOB}", 6);
+                return r < 0 ? r : (ssize_t) inner_len + 3;
+        }
         value = expand_lookup(s->ctx, name);
         if (dflt && (!value || !*value))
                 r = out_append(o, dflt, (size_t) (end - dflt));
@@ -219,6 +224,23 @@ static void expand_node(const Scope *s, Node *n) {
         }
 }
 
+/* A job's or the defaults' mapping: as expand_node(), but ${JOB} in `ping:` is kept for
+ * the notifier (one template shared by every job that inherits it). */
+static void expand_spec(const Scope *s, Node *m) {
+        if (m->kind != NODE_MAPPING || m->walked) {
+                expand_node(s, m);
+                return;
+        }
+        m->walked = true;
+        for (size_t i = 0; i + 1 < m->n_items; i += 2) {
+                const Node *k = m->items[i];
+
+                s->ctx->keeping_job = !k->invalid && strcmp(k->value, "ping") == 0;
+                expand_node(s, m->items[i + 1]);
+                s->ctx->keeping_job = false;
+        }
+}
+
 /* A job's values get the job's prefix: its name is expanded first to make it. */
 static void expand_job(ConfigCtx *ctx, ConfigFile *f, Node *m, size_t index) {
         Scope s = { .ctx = ctx, .file = f, .prefix = "" };
@@ -233,7 +255,7 @@ static void expand_job(ConfigCtx *ctx, ConfigFile *f, Node *m, size_t index) {
         if (name)
                 expand_node(&s, name);
         s.by_index = false;
-        expand_node(&s, m);
+        expand_spec(&s, m);
 }
 
 void config_expand_file(ConfigCtx *ctx, ConfigFile *f) {
@@ -257,7 +279,7 @@ void config_expand_file(ConfigCtx *ctx, ConfigFile *f) {
                         for (size_t j = 0; j < v->n_items; j++)
                                 expand_job(ctx, f, v->items[j], j);
                 } else if (!k->invalid && strcmp(k->value, "defaults") == 0)
-                        expand_node(&ds, v);
+                        expand_spec(&ds, v);
                 else {
                         ctx->expanding_lease = !k->invalid && strcmp(k->value, "lease") == 0;
                         expand_node(&s, v);

@@ -108,6 +108,7 @@ typedef struct ConfigCtx {
 
         Config *config;         /* being built; owned by the context until handed out */
 
+        bool keeping_job;       /* expanding a ping: URL: ${JOB} stays as it is */
         bool expanding_lease;   /* expanding the lease: section: note the variables it reads */
         char **lease_env;       /* their names (owned, NULL-terminated, no repeats) */
         size_t n_lease_env;
@@ -237,10 +238,28 @@ typedef enum JobField {
         JOB_FIELD_TAKEOVER,
         JOB_FIELD_ON_LEASE_LOST,
         JOB_FIELD_ON_STORE_DOWN,
+        JOB_FIELD_PING,
+        JOB_FIELD_NOTIFY,
+        JOB_FIELD_ON_FAILURE,           /* the hooks: JOB_FIELD_ON_FAILURE + HookKind */
+        JOB_FIELD_ON_SUCCESS,
+        JOB_FIELD_ON_RETRY,
         _JOB_FIELD_MAX,
 } JobField;
 
 #define CONFIG_N_LIMITS 9       /* the resources of limits.c's table */
+
+typedef struct WebhookSpec {    /* borrowed strings */
+        const char *url, *secret_file;
+        NotifyOn on;
+        WebhookFormat format;
+} WebhookSpec;
+
+typedef struct HookSpec {
+        char **argv;            /* owned, shallow: the strings are borrowed; NULL: none */
+        bool shell;
+        bool every_attempt;
+        usec_t timeout;
+} HookSpec;
 
 typedef struct JobSpec {
         uint32_t set;           /* 1 << JobField: given (and valid) in this mapping */
@@ -279,6 +298,10 @@ typedef struct JobSpec {
         uint32_t limits_set;    /* 1 << index into the limits table */
         const Node **excludes;  /* owned array of valid exclude scalars */
         size_t n_excludes;
+        const char *ping;       /* NULL (with JOB_FIELD_PING set): `ping: ~`, none */
+        WebhookSpec *webhooks;  /* owned array */
+        size_t n_webhooks;
+        HookSpec hooks[_HOOK_KIND_MAX];
 } JobSpec;
 
 void config_jobspec_done(JobSpec *j);
@@ -286,6 +309,17 @@ void config_jobspec_parse(const Scope *s, const Node *m, bool is_defaults, JobSp
 
 /* jobspec.c: a command (string → /bin/sh -c, or argv); strings borrowed from the nodes. */
 int config_get_command(const Scope *s, const Node *v, char ***ret_argv, bool *ret_shell);
+
+/* notify_spec.c: ping:, notify:, on_failure:, on_success:, on_retry: of a job or defaults. */
+void config_spec_ping(const Scope *s, const Node *v, JobSpec *j);
+void config_spec_notify(const Scope *s, const Node *v, JobSpec *j);
+void config_spec_hook(const Scope *s, const Node *v, HookKind kind, JobSpec *j);
+void config_notify_spec_done(JobSpec *j);
+/* The job's notifications over the defaults', interned in ctx->config; *ret NULL when the
+ * job has none. -ENOMEM. */
+int config_notify_build(ConfigCtx *ctx, const JobSpec *d, const JobSpec *j,
+                        const NotifyConfig **ret);
+void config_notify_free(NotifyConfig *n);
 
 /* lease_section.c: the lease: section into ctx->config->lease. */
 void config_lease_defaults(LeaseConfig *l);

@@ -37,6 +37,11 @@ typedef enum JobKey {
         KEY_TAKEOVER,
         KEY_ON_LEASE_LOST,
         KEY_ON_STORE_DOWN,
+        KEY_PING,
+        KEY_NOTIFY,
+        KEY_ON_FAILURE,         /* the hooks: KEY_ON_FAILURE + HookKind */
+        KEY_ON_SUCCESS,
+        KEY_ON_RETRY,
         _KEY_MAX,
 } JobKey;
 
@@ -47,6 +52,7 @@ static const char *const job_keys[_KEY_MAX] = {
         "timezone", "timeout", "kill_after", "overlap", "retry", "retry_on", "jitter",
         "catch_up", "env", "env_keep", "user", "group", "workdir", "umask", "nice", "limits", "exclude",
         "lease", "takeover", "on_lease_lost", "on_store_down",
+        "ping", "notify", "on_failure", "on_success", "on_retry",
 };
 static const char *const lease_lost_names[] = { "kill", "continue" };
 static const char *const store_down_names[] = { "skip", "run" };
@@ -73,6 +79,7 @@ void config_jobspec_done(JobSpec *j) {
         free(j->env);
         free(j->env_keep);
         free(j->excludes);
+        config_notify_spec_done(j);
         *j = (JobSpec) {};
 }
 
@@ -533,6 +540,17 @@ static void spec_value(const Scope *s, JobKey key, const Node *v, JobSpec *j) {
                 break;
         case KEY_EXCLUDE:
                 config_spec_exclude(s, v, j);
+                break;
+        case KEY_PING:
+                config_spec_ping(s, v, j);
+                break;
+        case KEY_NOTIFY:
+                config_spec_notify(s, v, j);
+                break;
+        case KEY_ON_FAILURE:
+        case KEY_ON_SUCCESS:
+        case KEY_ON_RETRY:
+                config_spec_hook(s, v, (HookKind) (key - KEY_ON_FAILURE), j);
                 break;
         default:
                 spec_lease_value(s, key, v, j);

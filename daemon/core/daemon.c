@@ -463,6 +463,9 @@ static int daemon_start(Daemon *d) {
         main_argv = d->opts.main_argv ?: t->config->main.argv;
         d->has_main = main_argv != NULL;
         r = daemon_setup_handles(d);
+        if (r >= 0 && !(d->env.notifier = notifier_new(d->loop, daemon_hostname(),
+                                                       d->env.withheld_env)))
+                r = -ENOMEM;
         if (r >= 0) {
                 guard_want();           /* it starts with the first job */
                 r = daemon_apply(d, t, true);

@@ -9,6 +9,7 @@
 #include "daemon_internal.h"
 #include "daemon_stop.h"
 #include "log.h"
+#include "notifier.h"
 #include "notify.h"
 #include "reaper.h"
 #include "takeover.h"
@@ -49,6 +50,8 @@ void daemon_close_handles(Daemon *d) {
                 mainproc_close(&d->main);
         api_server_close(d->api);
         d->api = NULL;
+        notifier_close(d->env.notifier);        /* idle by now, unless start-up failed */
+        d->env.notifier = NULL;
         reaper_close();
         notify_close();
         uv_close((uv_handle_t *) &d->save_timer, NULL);
@@ -58,7 +61,7 @@ void daemon_close_handles(Daemon *d) {
 
 void daemon_maybe_done(Daemon *d) {
         if (!d->env.stopping || daemon_count_runs(d) > 0 || (d->has_main && d->main.alive) ||
-            !d->handles_open)
+            notifier_busy(d->env.notifier) || !d->handles_open)
                 return;
         log_event(LOG_INFO, "stopped", NULL, NULL, NULL, "stopped");
         daemon_close_handles(d);
@@ -81,6 +84,11 @@ static void daemon_stop_jobs(Daemon *d) {
         daemon_maybe_done(d);
 }
 
+/* Stopping, the last notification has gone (the hooks killed, the pings sent or given up). */
+static void daemon_on_notifier_idle(void *userdata) {
+        daemon_maybe_done(userdata);
+}
+
 /* The one stop sequence's beginning: no more firings, no more takeovers, the grace. */
 static void daemon_begin_stop(Daemon *d, const char *why) {
         usec_t grace = d->table->config->shutdown_grace;
@@ -89,6 +97,7 @@ static void daemon_begin_stop(Daemon *d, const char *why) {
         d->env.stopping = true;
         daemon_arm(d);
         takeover_stop_all(d->env.takeover);
+        notifier_stop(d->env.notifier, daemon_on_notifier_idle, d);
         notify_stopping(why);
         log_event(LOG_INFO, "stopping", NULL, NULL, NULL,
                   "%s; %s%zu run%s in progress, shutdown grace %llus", why,

@@ -202,9 +202,35 @@ static int64_t wall_now_sec(void) {
         return (int64_t) ts.tv_sec;
 }
 
+static void job_on_hold_released(void *t) {
+        table_unref(t);
+}
+
+void job_notify_missed(Job *j, int64_t scheduled) {
+        if (!j->owner->env->notifier || !j->cfg->policy->notify)
+                return;
+        notifier_event(j->owner->env->notifier, j->cfg, &(NotifyEvent) {
+                        .kind = NOTIFY_MISSED, .result = "missed", .exit_status = -1,
+                        .scheduled = scheduled, .hold = table_ref(j->table),
+                        .release = job_on_hold_released });
+}
+
+/* Did the job's last run that ended on its own (not cancelled, not stopped by solocron)
+ * fail? What this replica has seen since it started: the first success after it is
+ * "recovered". */
+static bool job_failed_last(const JobStats *st) {
+        const RecentRun *rr;
+
+        for (unsigned i = 0; st && (rr = job_stats_recent(st, i)); i++)
+                if (rr->result != RUN_CANCELLED && rr->result != RUN_TERMINATED)
+                        return rr->result != RUN_SUCCEEDED;
+        return false;
+}
+
 static void job_on_run_finished(Run *r, const char *result, void *userdata) {
         Job *j = userdata;
         JobStats *st = job_stats(j);
+        bool recovered = strcmp(result, "succeeded") == 0 && job_failed_last(st);
 
         if (st) {
                 RecentRun rr = { .scheduled = r->firing.f.t, .ended = wall_now_sec(),
@@ -216,6 +242,10 @@ static void job_on_run_finished(Run *r, const char *result, void *userdata) {
                 memcpy(rr.id, r->id, sizeof(rr.id));
                 job_stats_run(st, &rr);
         }
+        if (strcmp(result, "succeeded") == 0)
+                run_notify(r, NOTIFY_SUCCESS, result, recovered);
+        else if (strcmp(result, "cancelled") != 0)
+                run_notify(r, NOTIFY_FAILURE, result, false);
         j->owner->run_finished(j, r, result, j->owner->userdata);
 }
 

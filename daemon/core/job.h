@@ -64,5 +64,9 @@ int job_run_manual(Job *j, const char *key, int64_t now, const RunWatch *watch, 
 void job_terminate(Job *j, int sig, usec_t escalate_after);
 /* A removed job: no queued firing; its runs go on (or are terminated, with terminate). */
 void job_retire(Job *j, bool terminate);
+/* The fleet-wide missed-firing alarm for j's firing at scheduled (Unix seconds): its
+ * webhooks with `missed`, its on_failure hook (SOLOCRON_RESULT=missed). No-op for a job
+ * without notifications. */
+void job_notify_missed(Job *j, int64_t scheduled);
 /* Its stats, allocated on first use; NULL when out of memory. */
 JobStats *job_stats(Job *j);

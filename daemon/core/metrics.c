@@ -15,6 +15,7 @@
 
 #include "build-config.h"
 #include "daemon_internal.h"
+#include "notifier.h"
 
 /* A label value: backslash, double quote and newline escaped, as the format wants. (Job
  * names cannot hold them: they are written as they are; a backend's name or a version
@@ -164,6 +165,20 @@ static void render_daemon(FILE *f, const Daemon *d) {
         fputs("solocron_lease_request_duration_seconds_count{backend=\"", f);
         put_label(f, backend);
         fprintf(f, "\",operation=\"claim\"} %llu\n", (unsigned long long) st->count);
+
+        help(f, "solocron_notifications_total", "counter",
+             "Notifications by channel (ping, webhook, hook) and result: delivered, or failed "
+             "(given up after retries and logged; a hook that did not exit 0).");
+        for (int c = 0; c < _NOTIFY_CHANNEL_MAX; c++) {
+                const NotifierStats *ns = d->env.notifier ? notifier_stats(d->env.notifier) : NULL;
+
+                fprintf(f, "solocron_notifications_total{channel=\"%s\",result=\"delivered\"} "
+                        "%llu\n", notify_channel_to_string((NotifyChannel) c),
+                        (unsigned long long) (ns ? ns->delivered[c] : 0));
+                fprintf(f, "solocron_notifications_total{channel=\"%s\",result=\"failed\"} "
+                        "%llu\n", notify_channel_to_string((NotifyChannel) c),
+                        (unsigned long long) (ns ? ns->failed[c] : 0));
+        }
 
         help(f, "solocron_config_reloads_total", "counter", "Reloads of the table, by result.");
         fprintf(f, "solocron_config_reloads_total{result=\"success\"} %llu\n",

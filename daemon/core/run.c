@@ -51,12 +51,38 @@ static uint64_t random_below(uint64_t n) {
         return x % n;
 }
 
+/* How much of a run's output to keep: the most any of its consumers needs, 0 for a job
+ * that needs none (no buffer is ever allocated then). */
+static size_t run_capture_cap(const JobConfig *cfg) {
+        return notifier_capture_size(cfg);
+}
+
+static void run_on_hold_released(void *t) {
+        table_unref(t);
+}
+
+void run_notify(Run *r, NotifyKind kind, const char *result, bool recovered) {
+        if (!r->env->notifier || !r->cfg->policy->notify)
+                return;
+        if (kind == NOTIFY_FAILURE && !r->start_notified && strcmp(result, "terminated") == 0)
+                return;         /* stopped before it started: nothing began, nothing ends */
+        notifier_event(r->env->notifier, r->cfg, &(NotifyEvent) {
+                        .kind = kind, .run_id = r->id, .result = result,
+                        .exit_status = r->term_signal ? -1 : r->exit_status,
+                        .term_signal = r->term_signal,
+                        .duration_usec = r->env->now_usec() - r->run_start_usec,
+                        .attempt = r->attempt, .scheduled = r->firing.f.t,
+                        .recovered = recovered, .output = &r->capture,
+                        .hold = table_ref(r->table), .release = run_on_hold_released });
+}
+
 /* --- the end ------------------------------------------------------------------------- */
 
 static void run_on_timer_closed(uv_handle_t *h) {
         Run *r = h->data;
 
         spawn_creds_done(&r->creds);
+        capture_done(&r->capture);
         elect_done(&r->election);
         table_unref(r->table);
         free(r->manual);
@@ -167,6 +193,7 @@ int run_new(CoreEnv *env, const RunOwner *owner, void *owner_userdata, Table *t,
                      .takeover = req->takeover, .watch = req->watch,
                      .run_start_usec = env->now_usec() };
         run_new_id(r->id);
+        capture_init(&r->capture, run_capture_cap(cfg));
         if (req->manual && !(r->manual = strdup(req->manual))) {
                 table_unref(r->table);
                 free(r);

@@ -14,6 +14,7 @@
 #include "elect.h"
 #include "env.h"
 #include "firing.h"
+#include "notifier.h"
 #include "output.h"
 #include "reaper.h"
 #include "spawner.h"
@@ -96,12 +97,14 @@ struct Run {
         int64_t group_poll_msec; /* the next look at the group after the leader's exit */
         int64_t kill_deadline_usec; /* monotonic: SIGKILL to the group then; INT64_MAX: none */
         Output out, err;
+        Capture capture;        /* the run's output tail, all attempts (cap 0: not kept) */
         int64_t attempt_start_usec; /* env->now_usec(), for durations */
         int64_t run_start_usec;
         bool timed_out;         /* this attempt was killed for its timeout */
         bool terminated;        /* killed by solocron: replace, shutdown, removed by reload */
         bool no_retry;          /* told to stop: no further attempt */
         bool start_failed;      /* this attempt could not start (not retried) */
+        bool start_notified;    /* the notifier heard of the first attempt's start */
         int64_t exit_status;
         int term_signal;
         unsigned pending_closes;
@@ -114,6 +117,9 @@ int run_new(CoreEnv *env, const RunOwner *owner, void *owner_userdata, Table *t,
 /* Elect (the firing's identity is fixed), then the jitter delay and the attempts. The
  * owner's callbacks may run before this returns (a firing held elsewhere ends at once). */
 void run_start(Run *r);
+/* Tell the notifier (if the job has notifications) of an event of this run: kind with
+ * result; recovered: a success after failures (the job knows). */
+void run_notify(Run *r, NotifyKind kind, const char *result, bool recovered);
 /* Send sig to the run's process group, and SIGKILL after escalate_after unless that is
  * USEC_INFINITY (the caller sends it); a run still electing, waiting for jitter or a retry
  * just ends. No further attempt is made. */

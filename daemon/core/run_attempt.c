@@ -80,6 +80,7 @@ static void run_attempt_done(Run *r) {
                 log_event(LOG_WARNING, "attempt_failed", r->job, r->id, NULL,
                           "attempt %u %s (status %s) after %s, retrying in %s", r->attempt, result,
                           status, dur, wait);
+                run_notify(r, NOTIFY_RETRY, result, false);
                 r->phase = RUN_BACKOFF;
                 (void) uv_timer_start(&r->timer, run_on_backoff, run_usec_to_msec_ceil(backoff), 0);
                 return;
@@ -298,6 +299,7 @@ static void run_spawn(Run *r) {
         r->pending_closes = 3;
         (void) output_init(loop, &r->out, r->job, r->id, LOG_STREAM_STDOUT, run_on_output_closed);
         (void) output_init(loop, &r->err, r->job, r->id, LOG_STREAM_STDERR, run_on_output_closed);
+        r->out.capture = r->err.capture = &r->capture;
         r->child = (ReaperChild) { .pid = r->pid, .on_exit = run_on_exit };
         reaper_watch(&r->child);
         guard_group(r->pid, true);
@@ -306,6 +308,10 @@ static void run_spawn(Run *r) {
         (void) output_start(&r->err, err_fd);
         log_event(LOG_INFO, "run_started", r->job, r->id, NULL, "started pid=%d attempt=%u%s",
                   (int) r->pid, r->attempt, r->catch_up && r->attempt == 1 ? " (catch-up)" : "");
+        if (!r->start_notified) {
+                r->start_notified = true;
+                run_notify(r, NOTIFY_START, "started", false);
+        }
         if (r->cfg->policy->timeout != USEC_INFINITY)
                 run_timer_at_least(&r->timer, run_on_timeout, r->cfg->policy->timeout);
 }
@@ -379,6 +385,8 @@ void run_attempt(Run *r) {
         r->exit_status = 0;
         r->term_signal = 0;
         r->attempt_start_usec = r->env->now_usec();
+        if (r->attempt > 1)
+                capture_mark_attempt(&r->capture, r->attempt);
         if (r->has_creds) {
                 spawn_creds_done(&r->creds);
                 r->has_creds = false;

@@ -808,6 +808,160 @@ static void assert_job_error(const char *extra, const char *expected) {
         loaded_done(&l);
 }
 
+/* ping:, notify: and the hooks: inherited key by key from defaults:, `~` turning one off,
+ * ${JOB} kept for send time, equal settings interned once. */
+TEST(notifications) {
+        _cleanup_free_ char *secret = NULL, *yaml = NULL;
+        char *u;
+        const JobConfig *a, *b, *c, *dd;
+        const NotifyConfig *n;
+        Loaded l;
+
+        tmp_setup();
+        secret = tmp_write("hook.secret", "s3cret\n");
+        ASSERT_OK(chmod(secret, 0600));
+        ASSERT_TRUE(asprintf(&yaml,
+                      "defaults:\n"
+                      "  ping: https://hc.example/ping/${JOB}\n"
+                      "  notify:\n"
+                      "    - {url: \"https://hooks.example/x\", secret_file: %s}\n"
+                      "  on_failure: mail-admin\n"
+                      "jobs:\n"
+                      "  - name: a\n"
+                      "    schedule: \"0 1 * * *\"\n"
+                      "    command: \"true\"\n"
+                      "  - name: b\n"
+                      "    schedule: \"0 2 * * *\"\n"
+                      "    command: \"true\"\n"
+                      "    timeout: 5m\n"
+                      "  - name: c\n"
+                      "    schedule: \"0 3 * * *\"\n"
+                      "    command: \"true\"\n"
+                      "    ping: ~\n"
+                      "    notify: [{url: \"http://127.0.0.1:1/s\", on: [success, missed], "
+                      "format: slack}]\n"
+                      "    on_failure: {command: [/bin/x, y], timeout: 10s, every_attempt: true}\n"
+                      "    on_retry: [/bin/r]\n"
+                      "  - name: d\n"
+                      "    schedule: \"0 4 * * *\"\n"
+                      "    command: \"true\"\n"
+                      "    ping: ~\n"
+                      "    notify: ~\n"
+                      "    on_failure: ~\n", secret) > 0);
+        l = load_yaml(yaml);
+        ASSERT_LOADS(l);
+        a = config_find_job(l.c, "a");
+        b = config_find_job(l.c, "b");
+        c = config_find_job(l.c, "c");
+        dd = config_find_job(l.c, "d");
+        n = a->policy->notify;
+        ASSERT_TRUE(n);
+        ASSERT_STREQ(n->ping, "https://hc.example/ping/${JOB}");
+        ASSERT_EQ(n->n_webhooks, 1);
+        ASSERT_STREQ(n->webhooks[0].url, "https://hooks.example/x");
+        ASSERT_STREQ(n->webhooks[0].secret_file, secret);
+        ASSERT_EQ(n->webhooks[0].on, NOTIFY_ON_DEFAULT);
+        ASSERT_EQ(n->webhooks[0].format, WEBHOOK_JSON);
+        ASSERT_TRUE(n->hooks[HOOK_ON_FAILURE]);
+        ASSERT_TRUE(n->hooks[HOOK_ON_FAILURE]->shell);
+        ASSERT_STREQ(n->hooks[HOOK_ON_FAILURE]->argv[2], "mail-admin");
+        ASSERT_EQ(n->hooks[HOOK_ON_FAILURE]->timeout, NOTIFY_HOOK_TIMEOUT_DEFAULT);
+        ASSERT_TRUE(!n->hooks[HOOK_ON_FAILURE]->every_attempt);
+        ASSERT_TRUE(!n->hooks[HOOK_ON_SUCCESS] && !n->hooks[HOOK_ON_RETRY]);
+        /* b differs in its policy, not in its notifications: one NotifyConfig for both. */
+        ASSERT_TRUE(a->policy != b->policy);
+        ASSERT_TRUE(b->policy->notify == n);
+        n = c->policy->notify;
+        ASSERT_TRUE(n && n != a->policy->notify);
+        ASSERT_TRUE(!n->ping);
+        ASSERT_EQ(n->webhooks[0].on, NOTIFY_ON_SUCCESS | NOTIFY_ON_MISSED);
+        ASSERT_EQ(n->webhooks[0].format, WEBHOOK_SLACK);
+        ASSERT_TRUE(!n->webhooks[0].secret_file);
+        ASSERT_TRUE(!n->hooks[HOOK_ON_FAILURE]->shell);
+        ASSERT_STREQ(n->hooks[HOOK_ON_FAILURE]->argv[1], "y");
+        ASSERT_EQ(n->hooks[HOOK_ON_FAILURE]->timeout, 10 * USEC_PER_SEC);
+        ASSERT_TRUE(n->hooks[HOOK_ON_FAILURE]->every_attempt);
+        ASSERT_STREQ(n->hooks[HOOK_ON_RETRY]->argv[0], "/bin/r");
+        ASSERT_TRUE(!dd->policy->notify);       /* everything turned off: nothing at all */
+        ASSERT_EQ(l.c->n_notifies, 2);
+        loaded_done(&l);
+
+        /* A table without notifications has none. */
+        l = load_job("");
+        ASSERT_LOADS(l);
+        ASSERT_TRUE(!l.c->jobs[0].policy->notify);
+        ASSERT_EQ(l.c->n_notifies, 0);
+        loaded_done(&l);
+
+        u = notify_ping_url("https://hc.example/p/${JOB}-${JOB}", "backup", "/start", "ab12");
+        ASSERT_STREQ(u, "https://hc.example/p/backup-backup/start?rid=ab12");
+        free(u);
+        u = notify_ping_url("https://hc.example/uuid/", "x", "/fail", NULL);
+        ASSERT_STREQ(u, "https://hc.example/uuid/fail");
+        free(u);
+        u = notify_ping_url("https://hc.example/uuid", "x", "", "r");
+        ASSERT_STREQ(u, "https://hc.example/uuid?rid=r");
+        free(u);
+        tmp_cleanup();
+}
+
+TEST(notification_errors) {
+        _cleanup_free_ char *open_secret = NULL, *line = NULL;
+
+        tmp_setup();
+        assert_job_error("    ping: ftp://hc.example/x\n",
+                         "11: job 'j': 'ping' must be an http:// or https:// URL, not "
+                         "'ftp://hc.example/x'");
+        assert_job_error("    ping: https:///x\n", "11: job 'j': 'ping' has no host: 'https:///x'");
+        assert_job_error("    ping: https://hc.example/x?a=1\n",
+                         "11: job 'j': 'ping' must not have a query or a fragment "
+                         "('https://hc.example/x?a=1'): solocron adds /start, /fail and "
+                         "?rid=RUN_ID to it");
+        assert_job_error("    ping: \"https://hc.example/a b\"\n",
+                         "11: job 'j': 'ping' must not contain blanks or control characters "
+                         "(percent-encode them: %20 for a space)");
+        assert_job_error("    notify: {url: http://x}\n",
+                         "13: job 'j': 'notify' must be a sequence of webhooks ([{url: …, on: "
+                         "[failure], format: json}]), not a mapping");
+        assert_job_error("    notify: [{url: http://x, on: [failure, recoverd]}]\n",
+                         "44: job 'j': unknown notify event 'recoverd' (did you mean "
+                         "'recovered'?); expected failure, missed, recovered or success");
+        assert_job_error("    notify: [{url: http://x, format: teams}]\n",
+                         "38: job 'j': unknown webhook format 'teams'; expected json or slack");
+        assert_job_error("    notify: [{on: [failure]}]\n",
+                         "14: job 'j': a 'notify' entry needs a 'url'");
+        assert_job_error("    notify: [{url: http://x, secret: /x}]\n",
+                         "30: job 'j': unknown key 'secret' in 'notify[]'");
+        assert_job_error("    notify: [{url: http://x, secret_file: relative}]\n",
+                         "43: job 'j': 'secret_file' must be an absolute path, not 'relative'");
+        assert_job_error("    notify: [{url: http://x, secret_file: /nonexistent/s}]\n",
+                         "43: job 'j': notify secret_file '/nonexistent/s': No such file or "
+                         "directory");
+        open_secret = tmp_write("open.secret", "x\n");
+        ASSERT_OK(chmod(open_secret, 0644));
+        ASSERT_TRUE(asprintf(&line, "    notify: [{url: http://x, secret_file: %s}]\n",
+                             open_secret) > 0);
+        {
+                Loaded l = load_job(line);
+
+                ASSERT_EQ(l.r, -EINVAL);
+                ASSERT_TRUE(strstr(l.text, "chmod 600"));
+                loaded_done(&l);
+        }
+        assert_job_error("    on_failure: {timeout: 5s}\n", "17: job 'j': 'on_failure' needs a 'command'");
+        assert_job_error("    on_failure: {command: x, timeout: 0}\n",
+                         "39: job 'j': 'on_failure.timeout' must be more than 0: a hook that "
+                         "hangs is killed at its timeout");
+        assert_job_error("    on_success: {command: x, every_attempt: true}\n",
+                         "30: job 'j': 'every_attempt' is for 'on_failure' only ('on_success' "
+                         "runs once per successful firing)");
+        assert_job_error("    on_retry: \"\"\n", "15: job 'j': 'command' must not be empty");
+        assert_job_error("    on_failure: {command: x, timout: 5s}\n",
+                         "30: job 'j': unknown key 'timout' in 'on_failure' (did you mean "
+                         "'timeout'?)");
+        tmp_cleanup();
+}
+
 TEST(value_errors) {
         tmp_setup();
         assert_job_error("    enabled: 1\n", "14: job 'j': 'enabled' must be true or false, not '1'");

@@ -217,7 +217,7 @@ static void hook_spawn(Hook *h) {
         }
         /* The job as it is, with the hook's command. */
         hc.argv = h->hcfg->argv;
-        hc.shell = h->hcfg->shell;
+        hc.shell = false;       /* a hook's argv is whole: a string command is /bin/sh -c CMD */
         r = spawn_job(&hc, h->has_creds ? &h->creds : NULL, envp, &h->pid, &out_fd, &err_fd,
                       &error);
         free(envp);

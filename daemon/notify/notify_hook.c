@@ -77,10 +77,7 @@ static void hook_on_timer_closed(uv_handle_t *t) {
         free(h->lookup_error);
         if (h->output_fd >= 0)
                 close(h->output_fd);
-        if (h->output_path) {
-                (void) unlink(h->output_path);
-                free(h->output_path);
-        }
+        free(h->output_path);   /* unlinked by hook_end() */
         for (size_t i = 0; h->extra[i]; i++)
                 free(h->extra[i]);
         free(h->job);
@@ -96,6 +93,9 @@ static void hook_end(Hook *h, const char *error) {
         bool ok = !error && !h->timed_out && !h->term_signal && h->exit_status == 0;
         char status[32];
 
+        /* Gone before hook_finished is logged: whoever reads the log may rely on it. */
+        if (h->output_path)
+                (void) unlink(h->output_path);
         if (error)
                 log_event(LOG_ERR, "hook_failed", h->job, h->label,
                           (LogKV[]) { { "hook", hook_names[h->kind] }, {} },

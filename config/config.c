@@ -41,6 +41,7 @@ static bool policy_equal(const JobPolicy *a, const JobPolicy *b) {
                a->on_lease_lost == b->on_lease_lost && a->on_store_down == b->on_store_down &&
                a->retry_on == b->retry_on && a->umask == b->umask && a->nice == b->nice &&
                a->has_nice == b->has_nice && a->no_lease == b->no_lease && a->takeover == b->takeover &&
+               a->output == b->output &&
                str_equal(a->user, b->user) && str_equal(a->group, b->group) &&
                str_equal(a->workdir, b->workdir) && strv_equal(a->env_keep, b->env_keep) &&
                a->n_limits == b->n_limits &&
@@ -114,6 +115,9 @@ Config *config_free(Config *c) {
                 free(c->policies[i]);
         }
         free(c->policies);
+        for (size_t i = 0; i < c->n_outputs; i++)
+                config_output_free(c->outputs[i]);
+        free(c->outputs);
         for (size_t i = 0; i < c->n_zones; i++)
                 tz_free(c->zones[i]);
         free(c->zones);
@@ -302,6 +306,8 @@ int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *d,
                                 p.limits[p.n_limits++] = d->limits[i];
                 }
         }
+        if (!oom && config_output_build(ctx, d, j, &p.output) < 0)
+                oom = true;
         if (oom)
                 policy_done(&p);
         else

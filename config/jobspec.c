@@ -37,6 +37,7 @@ typedef enum JobKey {
         KEY_TAKEOVER,
         KEY_ON_LEASE_LOST,
         KEY_ON_STORE_DOWN,
+        KEY_OUTPUT,
         _KEY_MAX,
 } JobKey;
 
@@ -46,7 +47,7 @@ static const char *const job_keys[_KEY_MAX] = {
         "name", "description", "enabled", "suspend", "schedule", "command",
         "timezone", "timeout", "kill_after", "overlap", "retry", "retry_on", "jitter",
         "catch_up", "env", "env_keep", "user", "group", "workdir", "umask", "nice", "limits", "exclude",
-        "lease", "takeover", "on_lease_lost", "on_store_down",
+        "lease", "takeover", "on_lease_lost", "on_store_down", "output",
 };
 static const char *const lease_lost_names[] = { "kill", "continue" };
 static const char *const store_down_names[] = { "skip", "run" };
@@ -533,6 +534,9 @@ static void spec_value(const Scope *s, JobKey key, const Node *v, JobSpec *j) {
                 break;
         case KEY_EXCLUDE:
                 config_spec_exclude(s, v, j);
+                break;
+        case KEY_OUTPUT:
+                config_spec_output(s, v, j);
                 break;
         default:
                 spec_lease_value(s, key, v, j);

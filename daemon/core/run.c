@@ -51,12 +51,20 @@ static uint64_t random_below(uint64_t n) {
         return x % n;
 }
 
+/* How much of a run's output to keep: the most any of its consumers needs, 0 for a job
+ * that needs none (no buffer is ever allocated then). */
+static size_t run_capture_cap(const JobConfig *cfg) {
+        (void) cfg;
+        return 0;
+}
+
 /* --- the end ------------------------------------------------------------------------- */
 
 static void run_on_timer_closed(uv_handle_t *h) {
         Run *r = h->data;
 
         spawn_creds_done(&r->creds);
+        capture_done(&r->capture);
         elect_done(&r->election);
         table_unref(r->table);
         free(r->manual);
@@ -167,6 +175,7 @@ int run_new(CoreEnv *env, const RunOwner *owner, void *owner_userdata, Table *t,
                      .takeover = req->takeover, .watch = req->watch,
                      .run_start_usec = env->now_usec() };
         run_new_id(r->id);
+        capture_init(&r->capture, run_capture_cap(cfg));
         if (req->manual && !(r->manual = strdup(req->manual))) {
                 table_unref(r->table);
                 free(r);

@@ -96,6 +96,7 @@ struct Run {
         int64_t group_poll_msec; /* the next look at the group after the leader's exit */
         int64_t kill_deadline_usec; /* monotonic: SIGKILL to the group then; INT64_MAX: none */
         Output out, err;
+        Capture capture;        /* the run's output tail, all attempts (cap 0: not kept) */
         int64_t attempt_start_usec; /* env->now_usec(), for durations */
         int64_t run_start_usec;
         bool timed_out;         /* this attempt was killed for its timeout */

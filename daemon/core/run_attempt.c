@@ -298,6 +298,7 @@ static void run_spawn(Run *r) {
         r->pending_closes = 3;
         (void) output_init(loop, &r->out, r->job, r->id, LOG_STREAM_STDOUT, run_on_output_closed);
         (void) output_init(loop, &r->err, r->job, r->id, LOG_STREAM_STDERR, run_on_output_closed);
+        r->out.capture = r->err.capture = &r->capture;
         r->child = (ReaperChild) { .pid = r->pid, .on_exit = run_on_exit };
         reaper_watch(&r->child);
         guard_group(r->pid, true);
@@ -379,6 +380,8 @@ void run_attempt(Run *r) {
         r->exit_status = 0;
         r->term_signal = 0;
         r->attempt_start_usec = r->env->now_usec();
+        if (r->attempt > 1)
+                capture_mark_attempt(&r->capture, r->attempt);
         if (r->has_creds) {
                 spawn_creds_done(&r->creds);
                 r->has_creds = false;

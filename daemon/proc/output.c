@@ -69,6 +69,8 @@ static void output_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
 
                 o->len += (size_t) n;
                 o->bytes += (uint64_t) n;
+                if (o->capture)
+                        (void) capture_append(o->capture, o->buf + from, (size_t) n);
                 output_emit_lines(o, from);
                 return;
         }

@@ -3,11 +3,13 @@
 
 /* Relays one pipe of a child (stdout or stderr) to the log, line by line. Memory is bounded:
  * one OUTPUT_LINE_MAX buffer per stream, allocated on first data; a longer line is cut into
- * pieces marked "continued"; a partial last line is flushed at end of file. */
+ * pieces marked "continued"; a partial last line is flushed at end of file. The bytes may
+ * also go to a Capture (the run's tail), in the order they are read. */
 
 #include <stdbool.h>
 #include <uv.h>
 
+#include "capture.h"
 #include "log.h"
 
 #define OUTPUT_LINE_MAX (64 * 1024)
@@ -26,6 +28,8 @@ struct Output {
         bool open;              /* pipe handle initialised and not yet closed */
         output_closed_cb on_closed;
         uint64_t bytes;         /* total relayed, for the run summary */
+        Capture *capture;       /* borrowed, or NULL: every byte read is also kept there (set
+                                 * after output_init()) */
 };
 
 /* Initialise the pipe handle, before the child is started. */

@@ -264,6 +264,7 @@ typedef struct OutputSpec {     /* a mapping's output: as written (strings borro
         const Node *node;       /* the output: value; NULL: not given */
         uint32_t set;           /* 1 << S3Key or OutputKey: given (and valid) */
         bool none;              /* output: none */
+        bool invalid;           /* something in it was refused (and reported) */
         const char *str[_S3_KEY_MAX];   /* bucket, endpoint, region, -, ca_file */
         bool path_style, gzip;
         const char *prefix;

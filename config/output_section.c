@@ -70,12 +70,12 @@ static int output_size(const Scope *s, const Node *v, uint64_t *ret) {
         return 0;
 }
 
-static void output_s3(const Scope *s, const Node *v, OutputSpec *o, bool *failed) {
+static void output_s3(const Scope *s, const Node *v, OutputSpec *o) {
         if (v->invalid || v->is_null)
                 return;
         if (v->kind != NODE_MAPPING) {
                 (void) config_type_error(s, v, "output.s3", "a mapping (bucket, prefix, …)");
-                *failed = true;
+                o->invalid = true;
                 return;
         }
         for (size_t i = 0; i + 1 < v->n_items; i += 2) {
@@ -104,11 +104,11 @@ static void output_s3(const Scope *s, const Node *v, OutputSpec *o, bool *failed
                         r = config_get_bool(s, x, "output.s3.gzip", &o->gzip);
                 } else {
                         config_unknown_key(s, k, "output.s3", output_keys, _OUTPUT_KEY_MAX);
-                        *failed = true;
+                        o->invalid = true;
                         continue;
                 }
                 if (r < 0)
-                        *failed = true;
+                        o->invalid = true;
                 else
                         SET(o, key);
         }
@@ -119,8 +119,10 @@ void config_spec_output(const Scope *s, const Node *v, JobSpec *j) {
         OutputSpec *o = &j->output;
 
         *o = (OutputSpec) { .node = v };
-        if (v->invalid)
+        if (v->invalid) {
+                o->invalid = j->failed = true;
                 return;
+        }
         if (config_node_is_string(v) && strcmp(v->value, "none") == 0) {
                 o->none = true;
                 return;
@@ -130,7 +132,7 @@ void config_spec_output(const Scope *s, const Node *v, JobSpec *j) {
         if (v->kind != NODE_MAPPING) {
                 (void) config_type_error(s, v, "output", "a mapping ({s3: {bucket: …}}), 's3' "
                                          "or 'none'");
-                j->failed = true;
+                o->invalid = j->failed = true;
                 return;
         }
         for (size_t i = 0; i + 1 < v->n_items; i += 2) {
@@ -140,11 +142,13 @@ void config_spec_output(const Scope *s, const Node *v, JobSpec *j) {
                         continue;
                 if (strcmp(k->value, "s3") != 0) {
                         config_unknown_key(s, k, "output", kinds, ELEMENTSOF(kinds));
-                        j->failed = true;
+                        o->invalid = true;
                         continue;
                 }
-                output_s3(s, v->items[i + 1], o, &j->failed);
+                output_s3(s, v->items[i + 1], o);
         }
+        if (o->invalid)
+                j->failed = true;
 }
 
 /* The job's output:, else the defaults'; NULL when neither keeps output. */
@@ -170,8 +174,8 @@ bool config_output_check(const Scope *s, const JobSpec *d, const JobSpec *j) {
         const Node *at;
         Scope ds = *s;
 
-        if (!output_wanted(d, j))
-                return true;
+        if (!output_wanted(d, j) || j->output.invalid || d->output.invalid)
+                return true;    /* nothing to keep, or said already */
         at = j->output.node ?: d->output.node;
         if (!j->output.node) {
                 ds.job = NULL;

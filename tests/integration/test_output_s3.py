@@ -27,8 +27,8 @@ hooks = pytest.mark.skipif(not os.environ.get("SOLOCRON_TEST_HOOKS"),
                            reason="needs a build with -Dtest_hooks=true (upload timeouts)")
 
 
-def metrics(sock):
-    """GET /metrics over the API's unix socket (http.client: the body is chunked)."""
+def api_call(sock, target):
+    """GET target over the API's unix socket (http.client: /metrics is chunked)."""
     import http.client
 
     class Conn(http.client.HTTPConnection):
@@ -38,12 +38,17 @@ def metrics(sock):
             self.sock.connect(sock)
     c = Conn("localhost")
     try:
-        c.request("GET", "/metrics")
+        c.request("GET", target)
         r = c.getresponse()
-        assert r.status == 200
-        return r.read()
+        return r.status, r.read()
     finally:
         c.close()
+
+
+def metrics(sock):
+    status, body = api_call(sock, "/metrics")
+    assert status == 200
+    return body
 
 
 def env(**extra):
@@ -320,3 +325,38 @@ jobs:
     r = run("check", "-c", p)
     assert r.returncode != 0
     assert "virtual-hosted-style URLs need a host name (set path_style: true)" in r.stderr
+
+
+def api_get(sock, target):
+    status, body = api_call(sock, target)
+    return status, json.loads(body)
+
+
+@pytest.mark.skipif(not os.path.exists(__import__("fleet").ETCD),
+                    reason="etcd-server is not installed")
+def test_an_etcd_record_names_the_object_too(daemon, s3rver, tmp_path):
+    from fleet import EtcdCluster
+    etcd = EtcdCluster(1)
+    sock = str(tmp_path / "api.sock")
+    try:
+        d = daemon(output_table(s3rver, schedule="*/2 * * * * *",
+                                top=f"lease: {{backend: etcd, endpoints: {etcd.endpoints}}}\n"
+                                    f"api: {{socket: {sock}}}"),
+                   env=env(**S3RVER_ENV))
+        rec = d.event("output_uploaded", job="talk", timeout=20)
+        deadline = time.monotonic() + 10
+        while True:         # the final record and the upload end on their own
+            status, runs = api_get(sock, "/v1/jobs/talk/runs?limit=20")
+            assert status == 200
+            mine = [r for r in runs["runs"] if r["run"] == rec["run"]]
+            if (mine and mine[0]["result"] != "running") or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert mine and mine[0]["result"] == "succeeded"
+        assert mine[0]["output"] == rec["object"]
+        key = rec["object"].split("/", 3)[3]
+        body, headers = s3rver_get(s3rver, key)
+        assert sorted(body.split()) == [b"err", b"out"]
+    finally:
+        d.stop()
+        etcd.stop()

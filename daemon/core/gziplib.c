@@ -18,7 +18,7 @@ static __typeof__(zlibVersion) *sym_zlibVersion;
 
 DLIB_ELF_NOTE(zlib, "gzip of run output kept in S3 (output.s3.gzip)", "suggested", "libz.so.1");
 
-static int gziplib_load(void) {
+int gzip_load(void) {
         static Dlib lib;
         static const DlibSym syms[] = {
                 DLIB_SYM(sym_deflateInit2_, "deflateInit2_"),
@@ -35,7 +35,7 @@ int gzip_compress(const void *in, size_t n, char **ret, size_t *ret_size) {
         z_stream z = {};
         size_t bound;
         char *out;
-        int r = gziplib_load();
+        int r = gzip_load();
 
         if (r < 0)
                 return r;

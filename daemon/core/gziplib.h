@@ -7,6 +7,9 @@
 
 #include <stddef.h>
 
+/* Loads zlib (once): 0, or -EOPNOTSUPP when it is not installed. */
+int gzip_load(void);
+
 /* in[0..n) compressed into a new buffer *ret of *ret_size bytes (the caller frees). Returns 0,
  * -EOPNOTSUPP (zlib is not installed), -ENOMEM or -EIO. */
 int gzip_compress(const void *in, size_t n, char **ret, size_t *ret_size);

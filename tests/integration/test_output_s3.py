@@ -360,3 +360,18 @@ def test_an_etcd_record_names_the_object_too(daemon, s3rver, tmp_path):
     finally:
         d.stop()
         etcd.stop()
+
+
+def test_idle_after_an_upload_makes_no_wakeups(daemon, s3rver):
+    # An @reboot run's output is uploaded; then nothing is due for a year: the S3 client it
+    # left (and its kept-alive connection) must not wake the daemon.
+    from conftest import ctx_switches
+    d = daemon(output_table(s3rver, schedule="@reboot", command="echo booted"),
+               env=env(**S3RVER_ENV))
+    rec = d.event("output_uploaded", job="talk", timeout=20)
+    assert rec["bytes"] == "7"
+    time.sleep(0.5)         # what the upload set in motion settles
+    before = ctx_switches(d.proc.pid)
+    time.sleep(3)           # the measurement window itself
+    after = ctx_switches(d.proc.pid)
+    assert after == before, f"{after - before} context switches in 3 s of idling"

@@ -375,3 +375,35 @@ def test_idle_after_an_upload_makes_no_wakeups(daemon, s3rver):
     time.sleep(3)           # the measurement window itself
     after = ctx_switches(d.proc.pid)
     assert after == before, f"{after - before} context switches in 3 s of idling"
+
+
+def test_manual_runs_and_unelected_jobs_have_their_own_keys(daemon, s3rver, tmp_path):
+    import http.client
+    sock = str(tmp_path / "api.sock")
+    d = daemon(f"""
+api: {{socket: {sock}}}
+defaults:
+  output: {{s3: {{bucket: test-bucket, endpoint: {s3rver}, path_style: true, prefix: p}}}}
+jobs:
+  - {{name: by-hand, schedule: "0 0 1 1 *", command: echo manual}}
+  - {{name: everywhere, schedule: "*/2 * * * * *", command: echo here, lease: none}}
+""", env=env(**S3RVER_ENV))
+    d.event("ready")
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(sock)
+    c = Conn("localhost", timeout=10)
+    c.request("POST", "/v1/jobs/by-hand/run", headers={"Idempotency-Key": "k-1"})
+    assert c.getresponse().status == 202
+    c.close()
+    rec = d.event("output_uploaded", job="by-hand", timeout=20)
+    assert rec["object"] == "s3://test-bucket/p/by-hand/manual-k-1/output"
+    assert s3rver_get(s3rver, "p/by-hand/manual-k-1/output")[0] == b"manual\n"
+    # lease: none: every replica runs it, so each one's object names its host.
+    rec = d.event("output_uploaded", job="everywhere", timeout=20)
+    fin = d.event("run_finished", job="everywhere", run=rec["run"])
+    key = f"p/everywhere/{fin['scheduled']}/output-{socket.gethostname()}"
+    assert rec["object"] == f"s3://test-bucket/{key}"
+    assert s3rver_get(s3rver, key)[0] == b"here\n"

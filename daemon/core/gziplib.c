@@ -42,8 +42,8 @@ int gzip_compress(const void *in, size_t n, char **ret, size_t *ret_size) {
         if (n > UINT32_MAX)
                 return -EINVAL;
         /* windowBits 15 + 16: a gzip header and trailer instead of zlib's. */
-        if (sym_deflateInit2_(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
-                              Z_DEFAULT_STRATEGY, sym_zlibVersion(), (int) sizeof(z_stream)) != Z_OK)
+        if (sym_deflateInit2_(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
+                              sym_zlibVersion(), (int) sizeof(z_stream)) != Z_OK)
                 return -ENOMEM;
         bound = sym_deflateBound(&z, (uLong) n);
         out = malloc(bound ?: 1);

@@ -37,9 +37,10 @@ int output_body_build(const Capture *c, size_t max, char **ret, size_t *ret_size
                 n = capture_pieces(c, kept, pieces);
                 /* Do not start inside a character: at most 3 continuation bytes. */
                 for (size_t i = 0; i < n && skip < 3; i++) {
+                        const char *d = pieces[i].data;
                         size_t k = 0;
 
-                        while (k < pieces[i].len && skip < 3 && utf8_continuation(pieces[i].data[k]))
+                        while (k < pieces[i].len && skip < 3 && utf8_continuation(d[k]))
                                 k++, skip++;
                         if (k < pieces[i].len)
                                 break;

@@ -435,7 +435,7 @@ static void uploads_on_grace(uv_timer_t *t) {
 }
 
 void uploads_close(Uploads *u, usec_t grace) {
-        uint64_t ms = grace / 1000;
+        uint64_t ms = grace / 1000 < UPLOAD_GRACE_MAX_MS ? grace / 1000 : UPLOAD_GRACE_MAX_MS;
 
         if (!u || u->closing)
                 return;
@@ -450,10 +450,8 @@ void uploads_close(Uploads *u, usec_t grace) {
         if (u->uploads) {
                 log_event(LOG_INFO, "output_upload", NULL, NULL, NULL,
                           "stopping: %zu output upload%s in flight, waiting up to %llu ms",
-                          u->n_uploads, u->n_uploads == 1 ? "" : "s",
-                          (unsigned long long) (ms < UPLOAD_GRACE_MAX_MS ? ms : UPLOAD_GRACE_MAX_MS));
-                (void) uv_timer_start(&u->grace, uploads_on_grace,
-                                      ms < UPLOAD_GRACE_MAX_MS ? ms : UPLOAD_GRACE_MAX_MS, 0);
+                          u->n_uploads, u->n_uploads == 1 ? "" : "s", (unsigned long long) ms);
+                (void) uv_timer_start(&u->grace, uploads_on_grace, ms, 0);
         }
         uploads_maybe_freed(u);
 }

@@ -246,7 +246,8 @@ def test_a_server_that_never_answers_is_logged_counted_and_harmless(daemon, tmp_
     ran = tmp_path / "ran"
     try:
         d = daemon(output_table(f"http://127.0.0.1:{silent.port}", schedule="*/2 * * * * *",
-                                command=f'echo "$SOLOCRON_SCHEDULED_TIME $(date +%s.%N)" >> {ran}; echo hi',
+                                command=f'echo "$SOLOCRON_SCHEDULED_TIME $(date +%s.%N)" >> {ran}; '
+                                        'echo hi',
                                 top=f"api: {{socket: {sock}}}"),
                    env=env(SOLOCRON_TEST_OUTPUT_TIMEOUT_MS="400",
                            SOLOCRON_TEST_OUTPUT_BACKOFF_MS="200", **S3_ENV))

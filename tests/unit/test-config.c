@@ -855,7 +855,8 @@ TEST(output_s3_resolution) {
                       "  - {name: a, schedule: \"* * * * *\", command: \"true\"}\n"
                       "  - {name: b, schedule: \"* * * * *\", command: \"true\", timeout: 5s}\n"
                       "  - {name: c, schedule: \"* * * * *\", command: \"true\",\n"
-                      "     output: {s3: {bucket: logs, gzip: true, prefix: out/x, path_style: false,\n"
+                      "     output: {s3: {bucket: logs, gzip: true, prefix: out/x,\n"
+                      "                   path_style: false,\n"
                       "                   endpoint: \"https://logs.example\"}}}\n"
                       "  - {name: d, schedule: \"* * * * *\", command: \"true\", output: none}\n"
                       "  - {name: e, schedule: \"* * * * *\", command: \"true\", output: s3}\n");

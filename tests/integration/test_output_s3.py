@@ -333,16 +333,30 @@ def api_get(sock, target):
     return status, json.loads(body)
 
 
-@pytest.mark.skipif(not os.path.exists(__import__("fleet").ETCD),
-                    reason="etcd-server is not installed")
-def test_an_etcd_record_names_the_object_too(daemon, s3rver, tmp_path):
-    from fleet import EtcdCluster
-    etcd = EtcdCluster(1)
+def _etcd():
+    from fleet import ETCD, EtcdCluster
+    if not os.path.exists(ETCD):
+        pytest.skip("etcd-server is not installed")
+    cluster = EtcdCluster(1)
+    return cluster, f"{{backend: etcd, endpoints: {cluster.endpoints}}}"
+
+
+def _redis():
+    from fleet import REDIS, RedisServer
+    if not os.path.exists(REDIS):
+        pytest.skip("redis-server is not installed")
+    server = RedisServer()
+    return server, f"{{backend: redis, endpoints: [\"{server.endpoint}\"]}}"
+
+
+@pytest.mark.parametrize("store", [_etcd, _redis], ids=["etcd", "redis"])
+def test_other_leases_records_name_the_object_too(daemon, s3rver, tmp_path, store):
+    server, lease = store()
     sock = str(tmp_path / "api.sock")
+    d = None
     try:
         d = daemon(output_table(s3rver, schedule="*/2 * * * * *",
-                                top=f"lease: {{backend: etcd, endpoints: {etcd.endpoints}}}\n"
-                                    f"api: {{socket: {sock}}}"),
+                                top=f"lease: {lease}\napi: {{socket: {sock}}}"),
                    env=env(**S3RVER_ENV))
         rec = d.event("output_uploaded", job="talk", timeout=20)
         deadline = time.monotonic() + 10
@@ -359,8 +373,9 @@ def test_an_etcd_record_names_the_object_too(daemon, s3rver, tmp_path):
         body, headers = s3rver_get(s3rver, key)
         assert sorted(body.split()) == [b"err", b"out"]
     finally:
-        d.stop()
-        etcd.stop()
+        if d:
+            d.stop()        # before its store goes
+        server.stop()
 
 
 def test_idle_after_an_upload_makes_no_wakeups(daemon, s3rver):

@@ -349,7 +349,24 @@ def _redis():
     return server, f"{{backend: redis, endpoints: [\"{server.endpoint}\"]}}"
 
 
-@pytest.mark.parametrize("store", [_etcd, _redis], ids=["etcd", "redis"])
+class _Pg:
+    def __init__(self):
+        from fleet import PgServer
+        self.server = PgServer()
+
+    def stop(self):
+        self.server.close()
+
+
+def _postgres():
+    from fleet import _pg_bin
+    if not _pg_bin():
+        pytest.skip("postgresql is not installed")
+    pg = _Pg()
+    return pg, f"{{backend: postgres, dsn: \"{pg.server.dsn()}\"}}"
+
+
+@pytest.mark.parametrize("store", [_etcd, _redis, _postgres], ids=["etcd", "redis", "postgres"])
 def test_other_leases_records_name_the_object_too(daemon, s3rver, tmp_path, store):
     server, lease = store()
     sock = str(tmp_path / "api.sock")

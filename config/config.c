@@ -44,6 +44,7 @@ static bool policy_equal(const JobPolicy *a, const JobPolicy *b) {
                a->retry_on == b->retry_on && a->umask == b->umask && a->nice == b->nice &&
                a->has_nice == b->has_nice && a->no_lease == b->no_lease && a->takeover == b->takeover &&
                a->notify == b->notify &&       /* interned: one pointer per distinct setting */
+               a->output == b->output &&
                str_equal(a->user, b->user) && str_equal(a->group, b->group) &&
                str_equal(a->workdir, b->workdir) && strv_equal(a->env_keep, b->env_keep) &&
                a->n_limits == b->n_limits &&
@@ -142,6 +143,9 @@ Config *config_free(Config *c) {
         for (size_t i = 0; i < c->n_notifies; i++)
                 config_notify_free(c->notifies[i]);
         free(c->notifies);
+        for (size_t i = 0; i < c->n_outputs; i++)
+                config_output_free(c->outputs[i]);
+        free(c->outputs);
         for (size_t i = 0; i < c->n_zones; i++)
                 tz_free(c->zones[i]);
         free(c->zones);
@@ -331,6 +335,8 @@ int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *d,
                 }
         }
         if (!oom && config_notify_build(ctx, d, j, &p.notify) < 0)
+                oom = true;
+        if (!oom && config_output_build(ctx, d, j, &p.output) < 0)
                 oom = true;
         if (oom)
                 policy_done(&p);

@@ -112,6 +112,23 @@ typedef struct NotifyConfig {
 
 #define NOTIFY_HOOK_TIMEOUT_DEFAULT (60 * USEC_PER_SEC)
 #define NOTIFY_MAX_WEBHOOKS 16
+/* Where a job's runs' output goes (output: {s3: …}): interned like JobPolicy, so the jobs
+ * with the same settings share one. Every field is resolved: what the table leaves out comes
+ * from the S3 lease (bucket, endpoint, region, path_style, ca_file, prefix) or the defaults. */
+typedef struct OutputS3Config {
+        char *bucket;
+        char *prefix;           /* key prefix, no trailing '/': the lease's prefix, else "solocron" */
+        char *endpoint;         /* NULL: AWS (https://s3.REGION.amazonaws.com) */
+        char *region;           /* NULL: us-east-1 */
+        char *ca_file;          /* NULL: the system's CAs */
+        uint64_t max_size;      /* bytes of an object at most (before gzip), default 1 MiB */
+        bool path_style;
+        bool gzip;              /* Content-Encoding: gzip */
+} OutputS3Config;
+
+#define OUTPUT_MAX_SIZE_DEFAULT (UINT64_C(1) << 20)
+#define OUTPUT_MAX_SIZE_MIN     UINT64_C(1024)
+#define OUTPUT_MAX_SIZE_MAX     (UINT64_C(64) << 20)
 
 /* How a job runs, apart from what and when: every job whose policy is the same shares one
  * (interned by config_load(): most tables set these in defaults: or not at all, so a
@@ -131,6 +148,7 @@ typedef struct JobPolicy {
                                  * one allocation (strv_pack()) */
         JobLimit *limits;       /* NULL when n_limits is 0 */
         const NotifyConfig *notify; /* shared: borrowed from Config.notifies; NULL: none */
+        const OutputS3Config *output; /* borrowed from Config.outputs; NULL: output not kept */
         unsigned n_limits;
         unsigned retry_attempts; /* total tries including the first; 1 = no retry */
         OverlapPolicy overlap;
@@ -216,6 +234,8 @@ typedef struct Config {
         size_t n_policies;
         NotifyConfig **notifies; /* owned; the distinct notification settings of the jobs */
         size_t n_notifies;
+        OutputS3Config **outputs; /* owned; the distinct output: settings of the jobs */
+        size_t n_outputs;
         Tz **zones;             /* owned; each distinct zone loaded once */
         size_t n_zones;
         const Tz *default_tz;   /* borrowed from zones (or tz_utc()) */

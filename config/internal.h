@@ -260,6 +260,34 @@ typedef struct HookSpec {
         bool every_attempt;
         usec_t timeout;
 } HookSpec;
+/* The S3 connection keys, the same in lease: and output.s3: (s3_keys.c). */
+typedef enum S3Key {
+        S3_KEY_BUCKET,
+        S3_KEY_ENDPOINT,
+        S3_KEY_REGION,
+        S3_KEY_PATH_STYLE,
+        S3_KEY_CA_FILE,
+        _S3_KEY_MAX,
+} S3Key;
+
+/* output.s3's own keys follow the connection's (output_section.c). */
+typedef enum OutputKey {
+        OUTPUT_KEY_PREFIX = _S3_KEY_MAX,
+        OUTPUT_KEY_MAX_SIZE,
+        OUTPUT_KEY_GZIP,
+        _OUTPUT_KEY_MAX,
+} OutputKey;
+
+typedef struct OutputSpec {     /* a mapping's output: as written (strings borrowed) */
+        const Node *node;       /* the output: value; NULL: not given */
+        uint32_t set;           /* 1 << S3Key or OutputKey: given (and valid) */
+        bool none;              /* output: none */
+        bool invalid;           /* something in it was refused (and reported) */
+        const char *str[_S3_KEY_MAX];   /* bucket, endpoint, region, -, ca_file */
+        bool path_style, gzip;
+        const char *prefix;
+        uint64_t max_size;
+} OutputSpec;
 
 typedef struct JobSpec {
         uint32_t set;           /* 1 << JobField: given (and valid) in this mapping */
@@ -302,6 +330,7 @@ typedef struct JobSpec {
         WebhookSpec *webhooks;  /* owned array */
         size_t n_webhooks;
         HookSpec hooks[_HOOK_KIND_MAX];
+        OutputSpec output;
 } JobSpec;
 
 void config_jobspec_done(JobSpec *j);
@@ -325,6 +354,27 @@ void config_notify_free(NotifyConfig *n);
 void config_lease_defaults(LeaseConfig *l);
 void config_lease_done(LeaseConfig *l);
 void config_check_lease(const Scope *s, const Node *v);
+
+/* s3_keys.c: one S3 connection key's value, checked as S3 wants it (a bucket name, an
+ * http(s):// endpoint, a region name, a bool, a path); where names the section in messages
+ * ("lease", "output.s3"). A string in *ret_string (borrowed from the tree), path_style in
+ * *ret_bool. -1 when key is not one of them, else the S3Key, or -EINVAL after reporting. */
+extern const char *const config_s3_keys[_S3_KEY_MAX];
+int config_s3_key(const char *key);
+int config_s3_value(const Scope *s, const char *where, S3Key k, const Node *v,
+                    const char **ret_string, bool *ret_bool);
+/* A virtual-hosted-style URL needs a host name: endpoint (checked) names an IP address. */
+bool config_s3_endpoint_is_ip(const char *endpoint);
+
+/* output_section.c: a mapping's output: (jobs and defaults). */
+void config_spec_output(const Scope *s, const Node *v, JobSpec *j);
+/* Job over defaults over the S3 lease: a bucket is needed (reported at the job's output:,
+ * or the defaults'). false: reported. */
+bool config_output_check(const Scope *s, const JobSpec *defaults, const JobSpec *job);
+/* The job's resolved output settings, interned in ctx->config (*ret NULL: none). -ENOMEM. */
+int config_output_build(ConfigCtx *ctx, const JobSpec *defaults, const JobSpec *job,
+                        const OutputS3Config **ret);
+void config_output_free(OutputS3Config *o);
 
 /* api_section.c: the api: section into ctx->config->api. */
 void config_check_api(const Scope *s, const Node *v);

@@ -42,6 +42,7 @@ typedef enum JobKey {
         KEY_ON_FAILURE,         /* the hooks: KEY_ON_FAILURE + HookKind */
         KEY_ON_SUCCESS,
         KEY_ON_RETRY,
+        KEY_OUTPUT,
         _KEY_MAX,
 } JobKey;
 
@@ -52,7 +53,7 @@ static const char *const job_keys[_KEY_MAX] = {
         "timezone", "timeout", "kill_after", "overlap", "retry", "retry_on", "jitter",
         "catch_up", "env", "env_keep", "user", "group", "workdir", "umask", "nice", "limits", "exclude",
         "lease", "takeover", "on_lease_lost", "on_store_down",
-        "ping", "notify", "on_failure", "on_success", "on_retry",
+        "ping", "notify", "on_failure", "on_success", "on_retry", "output",
 };
 static const char *const lease_lost_names[] = { "kill", "continue" };
 static const char *const store_down_names[] = { "skip", "run" };
@@ -551,6 +552,9 @@ static void spec_value(const Scope *s, JobKey key, const Node *v, JobSpec *j) {
         case KEY_ON_SUCCESS:
         case KEY_ON_RETRY:
                 config_spec_hook(s, v, (HookKind) (key - KEY_ON_FAILURE), j);
+                break;
+        case KEY_OUTPUT:
+                config_spec_output(s, v, j);
                 break;
         default:
                 spec_lease_value(s, key, v, j);

@@ -236,6 +236,22 @@ static void warn_password_over_http(const Scope *s, const Node *endpoints) {
         }
 }
 
+/* An S3 connection key (s3_keys.c, shared with output.s3). */
+static void lease_s3_value(const Scope *s, S3Key k, const Node *v, LeaseConfig *l) {
+        char **dst[_S3_KEY_MAX] = {
+                [S3_KEY_BUCKET] = &l->bucket, [S3_KEY_ENDPOINT] = &l->endpoint,
+                [S3_KEY_REGION] = &l->region, [S3_KEY_CA_FILE] = &l->ca_file,
+        };
+        const char *t = NULL;
+
+        if (config_s3_value(s, "lease", k, v, &t, &l->path_style) < 0 || !t)
+                return;
+        free(*dst[k]);
+        *dst[k] = strdup(t);
+        if (!*dst[k])
+                s->ctx->oom = true;
+}
+
 void config_check_lease(const Scope *s, const Node *v) {
         LeaseConfig *l = &s->ctx->config->lease;
         const Node *seen[ELEMENTSOF(lease_keys)] = {}, *endpoints = NULL;
@@ -272,7 +288,7 @@ void config_check_lease(const Scope *s, const Node *v) {
                 case 3: (void) config_get_duration(s, x, "lease.election_timeout", false,
                                                    &l->election_timeout); break;
                 case 4: (void) config_get_duration(s, x, "lease.history", false, &l->history); break;
-                case 5: config_set_nonempty_string(s, x, "lease.ca_file", &l->ca_file); break;
+                case 5: lease_s3_value(s, S3_KEY_CA_FILE, x, l); break;
                 case 6:
                         lease_endpoints(s, x, l);
                         endpoints = x;
@@ -281,10 +297,10 @@ void config_check_lease(const Scope *s, const Node *v) {
                 case 8: config_set_nonempty_string(s, x, "lease.password", &l->password); break;
                 case 9: config_set_nonempty_string(s, x, "lease.cert_file", &l->cert_file); break;
                 case 10: config_set_nonempty_string(s, x, "lease.key_file", &l->key_file); break;
-                case 11: config_set_nonempty_string(s, x, "lease.bucket", &l->bucket); break;
-                case 12: config_set_nonempty_string(s, x, "lease.endpoint", &l->endpoint); break;
-                case 13: config_set_nonempty_string(s, x, "lease.region", &l->region); break;
-                case 14: (void) config_get_bool(s, x, "lease.path_style", &l->path_style); break;
+                case 11: lease_s3_value(s, S3_KEY_BUCKET, x, l); break;
+                case 12: lease_s3_value(s, S3_KEY_ENDPOINT, x, l); break;
+                case 13: lease_s3_value(s, S3_KEY_REGION, x, l); break;
+                case 14: lease_s3_value(s, S3_KEY_PATH_STYLE, x, l); break;
                 case 15: (void) config_get_duration(s, x, "lease.max_clock_skew", false,
                                                     &l->max_clock_skew); break;
                 case 16:

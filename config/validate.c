@@ -130,6 +130,8 @@ static void add_job(Validator *v, const ConfigFile *f, const Node *m, size_t ind
                              "consumes; set what it needs in 'env:'");
                 j.failed = true;
         }
+        if (!config_output_check(&s, &v->defaults, &j))
+                j.failed = true;
         if (j.name) {
                 v->names[v->n_names] = (NameRecord) {
                         .name = j.name, .file = f, .node = j.name_node, .seq = v->n_names,

@@ -57,7 +57,10 @@ typedef struct S3Request {              /* copied by s3_request_start() */
         bool if_none_match;             /* PUT: If-None-Match: * */
         const void *body;               /* PUT */
         size_t body_size;
+        bool body_borrowed;             /* the caller keeps body alive until done (or
+                                         * cancel): no copy of a large body */
         const char *content_type;       /* PUT */
+        const char *content_encoding;   /* PUT: "gzip", or NULL */
         uint32_t timeout_ms;            /* 0: HTTP_TIMEOUT_DEFAULT_MS */
         size_t max_body;                /* 0: HTTP_BODY_DEFAULT_MAX */
         s3_done_cb done;

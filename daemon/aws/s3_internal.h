@@ -56,8 +56,10 @@ struct S3Op {                           /* owned by its client */
         char *if_match;
         bool if_none_match;
         char *content_type;
+        char *content_encoding;
         void *body;
         size_t body_size;
+        bool body_borrowed;             /* body is the caller's: not freed */
         char body_sha256[SIGV4_SHA256_HEX_MAX];
         uint32_t timeout_ms;
         size_t max_body;

@@ -36,7 +36,9 @@ static void op_free(S3Op *op) {
         free(op->query);
         free(op->if_match);
         free(op->content_type);
-        free(op->body);
+        free(op->content_encoding);
+        if (!op->body_borrowed)
+                free(op->body);
         free(op);
 }
 
@@ -103,8 +105,8 @@ static char *join_query(const S3Op *op) {
 static void op_send(S3Op *op, const SigV4Credentials *creds) {
         S3Client *c = op->client;
         _cleanup_free_ char *key = NULL, *path = NULL, *query = NULL, *url = NULL;
-        char *lines[9] = {};
-        SigV4Header signed_headers[3];
+        char *lines[10] = {};
+        SigV4Header signed_headers[4];
         SigV4Signature sig = {};
         size_t n_signed = 0, n = 0;
         int r;
@@ -115,6 +117,9 @@ static void op_send(S3Op *op, const SigV4Credentials *creds) {
                 signed_headers[n_signed++] = (SigV4Header) { "If-Match", op->if_match };
         if (op->content_type)
                 signed_headers[n_signed++] = (SigV4Header) { "Content-Type", op->content_type };
+        if (op->content_encoding)
+                signed_headers[n_signed++] = (SigV4Header) { "Content-Encoding",
+                                                             op->content_encoding };
 
         r = op->key ? sigv4_encode_path(op->key, &key) : 0;
         if (r >= 0 && asprintf(&path, "%s%s%s", c->base_path, op->key || !*c->base_path ? "/" : "",
@@ -150,7 +155,9 @@ static void op_send(S3Op *op, const SigV4Credentials *creds) {
              asprintf(&lines[n++], "x-amz-security-token: %s", sig.security_token) < 0) ||
             (op->if_none_match && asprintf(&lines[n++], "If-None-Match: *") < 0) ||
             (op->if_match && asprintf(&lines[n++], "If-Match: %s", op->if_match) < 0) ||
-            (op->content_type && asprintf(&lines[n++], "Content-Type: %s", op->content_type) < 0)) {
+            (op->content_type && asprintf(&lines[n++], "Content-Type: %s", op->content_type) < 0) ||
+            (op->content_encoding &&
+             asprintf(&lines[n++], "Content-Encoding: %s", op->content_encoding) < 0)) {
                 lines[--n] = NULL;      /* asprintf leaves it undefined on failure */
                 r = -ENOMEM;
         }
@@ -233,6 +240,7 @@ int s3_request_start(S3Client *c, const S3Request *req, S3Op **ret_op) {
         if ((req->key && !(op->key = strdup(req->key))) ||
             (req->if_match && !(op->if_match = strdup(req->if_match))) ||
             (req->content_type && !(op->content_type = strdup(req->content_type))) ||
+            (req->content_encoding && !(op->content_encoding = strdup(req->content_encoding))) ||
             (req->n_query > 0 && !(op->query = calloc(req->n_query, sizeof(SigV4Param)))))
                 r = -ENOMEM;
         for (size_t i = 0; r == 0 && i < req->n_query; i++) {
@@ -242,7 +250,10 @@ int s3_request_start(S3Client *c, const S3Request *req, S3Op **ret_op) {
                 if (!op->query[i].key || !op->query[i].value)
                         r = -ENOMEM;
         }
-        if (r == 0 && req->body) {
+        if (r == 0 && req->body && req->body_borrowed) {
+                op->body = (void *) req->body;
+                op->body_borrowed = true;
+        } else if (r == 0 && req->body) {
                 op->body = malloc(op->body_size ?: 1);
                 if (op->body)
                         memcpy(op->body, req->body, op->body_size);

@@ -25,6 +25,7 @@
 #include "strv.h"
 #include "takeover.h"
 #include "tz.h"
+#include "upload.h"
 
 #define STATE_SAVE_DELAY_MSEC 1000
 #define MALLOC_TOP_PAD (512 * 1024)
@@ -374,6 +375,8 @@ static int daemon_setup_files(Daemon *d, Table *t) {
                                     daemon_hostname(), &d->env.lease, &err);
         if (r >= 0 && !(d->env.takeover = takeover_new(d->env.lease, daemon_on_holder_died, d)))
                 r = -ENOMEM;
+        if (r >= 0 && !(d->env.uploads = uploads_new(d->loop)))
+                r = -ENOMEM;
         if (r < 0) {
                 log_event(LOG_ERR, "start_failed", NULL, NULL, NULL, "lease: %s",
                           err ? err : strerror(-r));
@@ -415,6 +418,8 @@ static void daemon_start_main(Daemon *d, char **main_argv) {
 /* Whatever daemon_run() got: freed in reverse, each part only if it is there. */
 static void daemon_teardown(Daemon *d) {
         daemon_close_handles(d);
+        uploads_close(d->env.uploads, 0);       /* start-up failed: nothing in flight */
+        d->env.uploads = NULL;
         (void) uv_run(d->loop, UV_RUN_DEFAULT);         /* close callbacks */
         guard_stop();
         if (d->state) {
@@ -496,7 +501,8 @@ int daemon_run(const DaemonOptions *opts) {
         _cleanup_(daemon_teardown) Daemon d = { .loop = uv_default_loop(), .opts = *opts };
         int r;
 
-        d.env = (CoreEnv) { .loop = d.loop, .now_usec = core_now_usec };
+        d.env = (CoreEnv) { .loop = d.loop, .now_usec = core_now_usec,
+                            .hostname = daemon_hostname() };
         d.job_owner = (JobOwner) { .env = &d.env, .run_finished = daemon_on_run_finished,
                                    .idle = daemon_on_job_idle, .userdata = &d };
         /* A closed log pipe (`solocron run | head`) must not kill the daemon: writes fail

@@ -53,6 +53,8 @@ static json_t *record_json(const LeaseRecord *r) {
         if (o)
                 json_object_set_new(o, "duration_seconds", r->duration_msec >= 0 ?
                                     json_real((double) r->duration_msec / 1000) : json_null());
+        if (o && r->output)
+                json_object_set_new(o, "output", json_string(r->output));
         return o;
 }
 

@@ -13,6 +13,7 @@
 #include "notify.h"
 #include "reaper.h"
 #include "takeover.h"
+#include "upload.h"
 
 static size_t daemon_count_runs(const Daemon *d) {
         size_t n = 0;
@@ -54,6 +55,9 @@ void daemon_close_handles(Daemon *d) {
         d->env.notifier = NULL;
         reaper_close();
         notify_close();
+        /* Output uploads in flight get a short grace (the loop runs on for them). */
+        uploads_close(d->env.uploads, d->table ? d->table->config->shutdown_grace : 0);
+        d->env.uploads = NULL;
         uv_close((uv_handle_t *) &d->save_timer, NULL);
         uv_close((uv_handle_t *) &d->grace_timer, NULL);
         uv_close((uv_handle_t *) &d->flush, NULL);

@@ -14,6 +14,7 @@
 
 typedef struct Takeover Takeover;
 typedef struct Notifier Notifier;
+typedef struct Uploads Uploads;
 
 /* Histogram buckets of how long the lease store took to decide a claim, in seconds. */
 #define LEASE_CLAIM_BUCKETS 10
@@ -50,6 +51,8 @@ typedef struct CoreEnv {
         LeaseStore *lease;              /* NULL: firings are not elected */
         Takeover *takeover;             /* NULL: held firings are not watched */
         Notifier *notifier;             /* pings, webhooks, hooks; NULL: none */
+        Uploads *uploads;               /* runs' output kept in S3 (upload.h); NULL: none */
+        const char *hostname;           /* this machine's name; NULL: unknown */
         char **withheld_env;            /* what jobs do not get of our environment */
         int64_t (*now_usec)(void);      /* monotonic, for durations (tests inject theirs) */
         LeaseClaimStats claim_stats;    /* elections note how long their claims took */

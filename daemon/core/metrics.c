@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* GET /metrics: the Prometheus text exposition format 0.0.4. Per job: runs by result, the
  * duration histogram, the last run, the last success, the next firing, running now, paused,
- * missed firings, elections by outcome; the lease store's claim durations; reloads; the
- * build. Counters live with their job, so they survive reloads for jobs that survive them.
+ * missed firings, elections by outcome; the lease store's claim durations; output uploads;
+ * reloads; the build. Counters live with their job, so they survive reloads for jobs that survive them.
  *
  * The exposition is made a few hundred cells at a time (a cell: one family's series of one
  * job), so that with 1000 jobs (1.8 MB, some 20 ms of formatting in one go) the loop never
@@ -16,6 +16,7 @@
 #include "build-config.h"
 #include "daemon_internal.h"
 #include "notifier.h"
+#include "upload.h"
 
 /* A label value: backslash, double quote and newline escaped, as the format wants. (Job
  * names cannot hold them: they are written as they are; a backend's name or a version
@@ -147,6 +148,7 @@ static const struct {
 static void render_daemon(FILE *f, const Daemon *d) {
         const LeaseClaimStats *st = &d->env.claim_stats;
         const char *backend = d->env.lease ? d->env.lease->ops->name : "none";
+        const UploadStats *up = uploads_stats(d->env.uploads);
 
         help(f, "solocron_lease_request_duration_seconds", "histogram",
              "How long the lease store took to decide a claim.");
@@ -179,6 +181,20 @@ static void render_daemon(FILE *f, const Daemon *d) {
                         "%llu\n", notify_channel_to_string((NotifyChannel) c),
                         (unsigned long long) (ns ? ns->failed[c] : 0));
         }
+        help(f, "solocron_output_uploads_total", "counter",
+             "Runs' output uploads to S3 (output: {s3: …}), by how they ended.");
+        fprintf(f, "solocron_output_uploads_total{result=\"uploaded\"} %llu\n"
+                "solocron_output_uploads_total{result=\"failed\"} %llu\n"
+                "solocron_output_uploads_total{result=\"abandoned\"} %llu\n",
+                (unsigned long long) up->uploaded, (unsigned long long) up->failed,
+                (unsigned long long) up->abandoned);
+        help(f, "solocron_output_upload_retries_total", "counter",
+             "Output uploads tried again after a failure that may pass.");
+        fprintf(f, "solocron_output_upload_retries_total %llu\n",
+                (unsigned long long) up->retries);
+        help(f, "solocron_output_upload_bytes_total", "counter",
+             "Bytes of the output objects uploaded (after gzip).");
+        fprintf(f, "solocron_output_upload_bytes_total %llu\n", (unsigned long long) up->bytes);
 
         help(f, "solocron_config_reloads_total", "counter", "Reloads of the table, by result.");
         fprintf(f, "solocron_config_reloads_total{result=\"success\"} %llu\n",

@@ -11,7 +11,9 @@
 
 #include "log.h"
 #include "macro.h"
+#include "output_object.h"
 #include "run_internal.h"
+#include "upload.h"
 
 uint64_t run_usec_to_msec_ceil(usec_t u) {
         return u / 1000 + (u % 1000 != 0);
@@ -54,7 +56,10 @@ static uint64_t random_below(uint64_t n) {
 /* How much of a run's output to keep: the most any of its consumers needs, 0 for a job
  * that needs none (no buffer is ever allocated then). */
 static size_t run_capture_cap(const JobConfig *cfg) {
-        return notifier_capture_size(cfg);
+        size_t notify = notifier_capture_size(cfg);
+        size_t upload = cfg->policy->output ? (size_t) cfg->policy->output->max_size : 0;
+
+        return notify > upload ? notify : upload;
 }
 
 static void run_on_hold_released(void *t) {
@@ -118,13 +123,43 @@ static void run_log_summary(Run *r, const char *result) {
                   "finished");
 }
 
+/* output: {s3: …}: the run's captured output goes to its object; the upload runs on its
+ * own (upload.h). *ret_where: the object, for the proof-of-run record; NULL: none. */
+static void run_keep_output(Run *r, char **ret_where) {
+        const OutputS3Config *o = r->cfg->policy->output;
+        _cleanup_free_ char *key = NULL, *body = NULL;
+        uint64_t cut;
+        size_t size;
+        bool gzip;
+
+        *ret_where = NULL;
+        if (!o || !r->env->uploads || r->attempt_start_usec == 0)
+                return;         /* no output kept, or no attempt ever started */
+        gzip = o->gzip && uploads_gzip_available();
+        key = output_object_key(o->prefix, r->job, r->firing.f.t, r->manual,
+                                r->cfg->policy->no_lease ? r->env->hostname : NULL, gzip);
+        if (!key || output_body_build(&r->capture, (size_t) o->max_size, &body, &size, &cut) < 0 ||
+            asprintf(ret_where, "s3://%s/%s", o->bucket, key) < 0) {
+                *ret_where = NULL;
+                log_event(LOG_ERR, "output_upload_failed", r->job, r->id, NULL,
+                          "OUTPUT NOT KEPT: out of memory");
+                return;
+        }
+        uploads_submit(r->env->uploads, &(UploadRequest) {
+                        .cfg = o, .job = r->job, .run_id = r->id, .key = key,
+                        .body = TAKE_PTR(body), .size = size, .cut = cut, .gzip = gzip });
+}
+
 void run_finish(Run *r, const char *result) {
         int64_t duration = r->env->now_usec() - r->run_start_usec;
+        _cleanup_free_ char *output = NULL;
 
+        run_keep_output(r, &output);
         elect_finish(&r->election, &(LeaseEnd) {
                         .result = result,
                         .exit_status = r->term_signal ? 128 + r->term_signal : r->exit_status,
-                        .duration_msec = duration / 1000 });
+                        .duration_msec = duration / 1000,
+                        .output = output });
         run_log_summary(r, result);
         if (r->watch)
                 r->watch->finished(r, result, r->watch->userdata);

@@ -68,12 +68,15 @@ typedef struct LeaseRecord {    /* a firing's record as the store keeps it (the 
         int64_t duration_msec;  /* -1: unknown */
         unsigned attempt;
         uint64_t fencing_token;
+        const char *output;     /* where the run's output is kept ("s3://BUCKET/KEY"), or NULL */
 } LeaseRecord;
 
 typedef struct LeaseEnd {       /* how a run ended: finish() records it */
         const char *result;     /* "succeeded", "failed", "timed_out", … */
         int64_t exit_status;    /* -1: none */
         int64_t duration_msec;
+        const char *output;     /* where the run's output is kept ("s3://BUCKET/KEY"), for
+                                 * the record's "output"; NULL: nowhere */
 } LeaseEnd;
 
 typedef struct LeaseInfo {

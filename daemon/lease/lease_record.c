@@ -43,6 +43,7 @@ bool lease_record_from_json(json_t *rec, LeaseRecord *ret) {
                 .duration_msec = int_field(rec, "duration_ms", -1),
                 .attempt = (unsigned) int_field(rec, "attempt", 1),
                 .fencing_token = json_is_integer(token) ? (uint64_t) json_integer_value(token) : 0,
+                .output = json_string_value(json_object_get(rec, "output")),
         };
         return ret->job && ret->scheduled > 0;
 }

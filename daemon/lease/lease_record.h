@@ -5,7 +5,8 @@
  * record's JSON read into a LeaseRecord, and a list of them put in the API's order. The
  * backends write the same fields: job, scheduled, manual (manual runs), holder (a host name,
  * or {hostname, pid}), pid, run, attempt, status, token or fencing_token, started, finished,
- * exit_status and duration_ms (final records). */
+ * exit_status and duration_ms (final records), and output (where the run's output is kept,
+ * output: {s3: …}). */
 
 #include <jansson.h>
 #include <stdbool.h>

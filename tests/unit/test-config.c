@@ -1000,6 +1000,84 @@ TEST(value_errors) {
         tmp_cleanup();
 }
 
+/* output: {s3: …}: merged key by key over defaults:, the rest from the S3 lease; jobs with
+ * the same settings share one; none turns it off. */
+TEST(output_s3_resolution) {
+        const OutputS3Config *a, *b, *c, *e;
+        Loaded l;
+
+        tmp_setup();
+        l = load_yaml("lease: {backend: s3, bucket: fleet, endpoint: \"https://minio:9000\", "
+                      "region: eu-west-1, path_style: true, prefix: pfx}\n"
+                      "defaults:\n"
+                      "  output: {s3: {max_size: 64KiB}}\n"
+                      "jobs:\n"
+                      "  - {name: a, schedule: \"* * * * *\", command: \"true\"}\n"
+                      "  - {name: b, schedule: \"* * * * *\", command: \"true\", timeout: 5s}\n"
+                      "  - {name: c, schedule: \"* * * * *\", command: \"true\",\n"
+                      "     output: {s3: {bucket: logs, gzip: true, prefix: out/x,\n"
+                      "                   path_style: false,\n"
+                      "                   endpoint: \"https://logs.example\"}}}\n"
+                      "  - {name: d, schedule: \"* * * * *\", command: \"true\", output: none}\n"
+                      "  - {name: e, schedule: \"* * * * *\", command: \"true\", output: s3}\n");
+        ASSERT_LOADS(l);
+        a = config_find_job(l.c, "a")->policy->output;
+        b = config_find_job(l.c, "b")->policy->output;
+        c = config_find_job(l.c, "c")->policy->output;
+        e = config_find_job(l.c, "e")->policy->output;
+        ASSERT_TRUE(a && a == b);                       /* interned */
+        ASSERT_STREQ(a->bucket, "fleet");
+        ASSERT_STREQ(a->endpoint, "https://minio:9000");
+        ASSERT_STREQ(a->region, "eu-west-1");
+        ASSERT_TRUE(a->path_style);
+        ASSERT_STREQ(a->prefix, "pfx");
+        ASSERT_EQ(a->max_size, 64 * 1024);
+        ASSERT_TRUE(!a->gzip);
+        ASSERT_STREQ(c->bucket, "logs");
+        ASSERT_STREQ(c->endpoint, "https://logs.example");
+        ASSERT_STREQ(c->region, "eu-west-1");           /* not given: the lease's */
+        ASSERT_TRUE(!c->path_style && c->gzip);
+        ASSERT_STREQ(c->prefix, "out/x");
+        ASSERT_EQ(c->max_size, 64 * 1024);              /* the defaults' */
+        ASSERT_TRUE(!config_find_job(l.c, "d")->policy->output);
+        ASSERT_TRUE(e == a);                            /* s3 = {s3: {}} over the defaults */
+        ASSERT_EQ(l.c->n_outputs, 2);
+        loaded_done(&l);
+
+        /* Another backend lends nothing: the bucket is needed; the prefix is the lease's. */
+        l = load_job("    output: {s3: {bucket: logs, max_size: 1M}}\n");
+        ASSERT_LOADS(l);
+        a = l.c->jobs[0].policy->output;
+        ASSERT_STREQ(a->bucket, "logs");
+        ASSERT_TRUE(!a->endpoint && !a->region && !a->ca_file && !a->path_style);
+        ASSERT_STREQ(a->prefix, "solocron");
+        ASSERT_EQ(a->max_size, 1024 * 1024);
+        loaded_done(&l);
+        l = load_job("");
+        ASSERT_LOADS(l);
+        ASSERT_TRUE(!l.c->jobs[0].policy->output);      /* default: not kept */
+        loaded_done(&l);
+
+        assert_job_error("    output: s3\n",
+                         "13: job 'j': 'output.s3' needs a 'bucket' (only the s3 lease backend "
+                         "lends its own)");
+        assert_job_error("    output: file\n",
+                         "13: job 'j': 'output' must be a mapping ({s3: {bucket: …}}), 's3' or "
+                         "'none', not 'file'");
+        assert_job_error("    output: {s3: {bucket: b, max_size: 1T}}\n",
+                         "40: job 'j': 'output.s3.max_size' must be a size in bytes, optionally "
+                         "with K, M or G (or KiB, MiB, GiB), e.g. 1MiB, not '1T'");
+        assert_job_error("    output: {s3: {bucket: b, prefix: /x}}\n",
+                         "38: job 'j': 'output.s3.prefix' must not be empty, nor begin or end "
+                         "with '/'");
+        assert_job_error("    output: {s3: {bucket: b, endpoint: \"ftp://x\"}}\n",
+                         "40: job 'j': 'output.s3.endpoint' must look like https://HOST[:PORT], "
+                         "not 'ftp://x'");
+        assert_job_error("    output: {gcs: {}}\n",
+                         "14: job 'j': unknown key 'gcs' in 'output'");
+        tmp_cleanup();
+}
+
 /* An etcd password to a plain http:// endpoint on another host is a warning (the table
  * loads), placed at that endpoint; https:// and this machine's own addresses are not. */
 TEST(etcd_password_over_plain_http) {

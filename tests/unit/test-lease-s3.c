@@ -1062,6 +1062,12 @@ TEST(history_cleanup) {
         }
         ctl_do(&s, "PUT", "raw?key=solocron/hist/notes.txt", "not ours");
         ctl_do(&s, "POST", "age?key=solocron/hist/notes.txt&seconds=7200", NULL);
+        /* Runs' outputs (output: {s3: …}) go with their firings' records; a young one stays. */
+        ctl_do(&s, "PUT", "raw?key=solocron/hist/2020-01-01T00:00:00Z/output", "out");
+        ctl_do(&s, "POST", "age?key=solocron/hist/2020-01-01T00:00:00Z/output&seconds=7200", NULL);
+        ctl_do(&s, "PUT", "raw?key=solocron/hist/2020-01-02T00:00:00Z/output.gz", "gz");
+        ctl_do(&s, "PUT", "raw?key=solocron/hist/manual-old/output", "out");
+        ctl_do(&s, "POST", "age?key=solocron/hist/manual-old/output&seconds=7200", NULL);
         /* Manual runs' records: by Last-Modified alone. */
         ctl_do(&s, "PUT", "raw?key=solocron/hist/manual-old", "{}");
         ctl_do(&s, "POST", "age?key=solocron/hist/manual-old&seconds=7200", NULL);
@@ -1077,7 +1083,8 @@ TEST(history_cleanup) {
         keys = ctl(&s, "GET", "keys", NULL);
         dump = json_dumps(keys, JSON_COMPACT);
         fprintf(stderr, "  left: %s\n", dump);
-        ASSERT_STREQ(dump, "{\"keys\":[\"solocron/hist/2026-11-23T06:00:00Z\","
+        ASSERT_STREQ(dump, "{\"keys\":[\"solocron/hist/2020-01-02T00:00:00Z/output.gz\","
+                           "\"solocron/hist/2026-11-23T06:00:00Z\","
                            "\"solocron/hist/manual-new\","
                            "\"solocron/hist/notes.txt\","
                            "\"solocron/other/2020-01-01T00:00:00Z\"]}");

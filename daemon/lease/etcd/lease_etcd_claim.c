@@ -625,6 +625,8 @@ void lease_etcd_finish(LeaseClaim *c, const LeaseEnd *end) {
         if (end->duration_msec >= 0)
                 (void) json_object_set_new(c->record, "duration_ms",
                                            json_integer(end->duration_msec));
+        if (end->output)
+                (void) json_object_set_new(c->record, "output", json_string(end->output));
         (void) json_object_set_new(c->record, "fencing_token", json_integer((json_int_t) c->token));
         claim_final_step(c);
 }

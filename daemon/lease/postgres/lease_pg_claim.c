@@ -411,6 +411,8 @@ void lease_pg_finish(LeaseClaim *c, const LeaseEnd *end) {
                 if (end->duration_msec >= 0)
                         (void) json_object_set_new(doc, "duration_ms",
                                                    json_integer(end->duration_msec));
+                if (end->output)
+                        (void) json_object_set_new(doc, "output", json_string(end->output));
                 (void) json_object_set_new(doc, "fencing_token",
                                            json_integer((json_int_t) c->token));
                 rec = json_dumps(doc, JSON_COMPACT);

@@ -61,6 +61,8 @@ static json_t *record_new(const LeaseClaim *c, const char *status, bool final) {
                 if (c->duration_msec >= 0)
                         (void) json_object_set_new(rec, "duration_ms",
                                                    json_integer(c->duration_msec));
+                if (c->output)
+                        (void) json_object_set_new(rec, "output", json_string(c->output));
         }
         if (c->previous && json_array_size(c->previous) > 0)
                 (void) json_object_set(rec, "previous", c->previous);
@@ -140,6 +142,7 @@ static void lease_s3_on_claim_closed(uv_handle_t *h) {
         free(c->key);
         free(c->etag);
         free(c->result);
+        free(c->output);
         json_decref(c->previous);
         free(c);
         s->n_handles--;

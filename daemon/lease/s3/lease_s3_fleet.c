@@ -448,6 +448,10 @@ static int firing_on_key(const char *key, int64_t last_modified, void *userdata)
 static int manual_on_key(const char *key, int64_t last_modified, void *userdata) {
         S3Query *q = userdata;
 
+        /* PREFIX/JOB/manual-KEY/output: a run's output (output: {s3: …}), not a record. */
+        if (strncmp(key, q->prefix, strlen(q->prefix)) != 0 || strchr(key + strlen(q->prefix), '/'))
+                return 0;
+
         /* Asked for before it was last written: one written before since was asked for
          * before since too. */
         return last_modified < q->since ? 0 : candidate_add(q, key, last_modified);

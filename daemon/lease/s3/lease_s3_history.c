@@ -7,9 +7,10 @@
  * lists PREFIX/JOB/ with ListObjectsV2 one page at a time (keys sort by scheduled time, so the
  * oldest come first) and, after each page, deletes that page's records whose Last-Modified is
  * older than history by the server's clock (the page's Date), one DeleteObject each. Only
- * keys shaped PREFIX/JOB/TIMESTAMP are touched; then manual runs' records, PREFIX/JOB/manual-KEY,
- * whose Last-Modified is older than history, listed the same way (their keys say nothing of
- * time, so every page of them is read).
+ * keys shaped PREFIX/JOB/TIMESTAMP (and runs' outputs under them, PREFIX/JOB/TIMESTAMP/output)
+ * are touched; then manual runs' records, PREFIX/JOB/manual-KEY (and their outputs), whose
+ * Last-Modified is older than history, listed the same way (their keys say nothing of time,
+ * so every page of them is read).
  *
  * The next page follows the page's NextContinuationToken, so a job with more records than a
  * page holds (an every-second job makes 3600 an hour) is cleaned up in full. The pass over the
@@ -223,6 +224,9 @@ static int doom(S3Store *s, const char *key) {
  * every later key. */
 static int history_on_key(const char *key, int64_t last_modified, void *userdata) {
         PageScan *p = userdata;
+        char stamp[RFC3339_UTC_MAX];
+        const char *rest = key + p->plen;
+        size_t n = strcspn(rest, "/");
         int64_t when;
         bool absolute;
 
@@ -230,7 +234,14 @@ static int history_on_key(const char *key, int64_t last_modified, void *userdata
                 return 0;
         if (p->s->history_manual)
                 return older_than_history(p->s, p->date, last_modified) ? doom(p->s, key) : 0;
-        if (parse_timestamp(key + p->plen, &when, &absolute) < 0 || !absolute)
+        /* A firing's record, PREFIX/JOB/TIMESTAMP, or an object under it: its run's output
+         * (PREFIX/JOB/TIMESTAMP/output, output: {s3: …} in the same bucket and prefix), which
+         * goes with the record. */
+        if (n >= sizeof(stamp))
+                return 0;
+        memcpy(stamp, rest, n);
+        stamp[n] = 0;
+        if (parse_timestamp(stamp, &when, &absolute) < 0 || !absolute)
                 return 0;
         if (!older_than_history(p->s, p->date, when))
                 return 1;

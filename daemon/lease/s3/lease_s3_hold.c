@@ -259,6 +259,10 @@ void lease_s3_claim_finish(LeaseClaim *c, const LeaseEnd *end) {
         }
         c->exit_status = end->exit_status;
         c->duration_msec = end->duration_msec;
+        if (end->output && !(c->output = strdup(end->output))) {
+                lease_s3_claim_cancel(c);
+                return;
+        }
         c->retry_ms = LEASE_S3_RETRY_FIRST_MS;
         c->deadline_ms = lease_s3_now_ms(s) + MSEC(s->ttl > s->election_timeout ? s->ttl :
                                                     s->election_timeout);

@@ -114,6 +114,7 @@ struct LeaseClaim {                     /* owned by the store; the daemon borrow
         bool unconfirmed;
         bool lost, replaced, finish_pending;
         char *result;                   /* finish() */
+        char *output;                   /* finish(): where the output is kept, or NULL */
         int64_t exit_status, duration_msec;
         char detail[LEASE_S3_DETAIL_MAX];
 };

@@ -193,3 +193,15 @@ int parse_timestamp(const char *s, int64_t *ret, bool *ret_absolute) {
         }
         return -EINVAL;
 }
+
+bool parse_name_ok(const char *s, const char *extra, size_t max) {
+        size_t n = s ? strlen(s) : 0;
+
+        if (n == 0 || n > max)
+                return false;
+        for (; *s; s++)
+                if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+                      (*s >= '0' && *s <= '9') || strchr(extra, *s)))
+                        return false;
+        return true;
+}

@@ -25,3 +25,7 @@ int parse_date(const char *s, int32_t *ret_year, int *ret_month, int *ret_day);
  * local civil seconds (timeutil.h) and *ret_absolute false: the caller picks the zone.
  * Returns 0 or -EINVAL. */
 int parse_timestamp(const char *s, int64_t *ret, bool *ret_absolute);
+
+/* s is 1..max bytes of ASCII letters, digits and the characters in extra (S3 bucket and region
+ * names). NULL: false. */
+bool parse_name_ok(const char *s, const char *extra, size_t max);

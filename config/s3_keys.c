@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "internal.h"
+#include "parse.h"
 
 const char *const config_s3_keys[_S3_KEY_MAX] = {
         [S3_KEY_BUCKET] = "bucket",
@@ -24,19 +25,6 @@ int config_s3_key(const char *key) {
                 if (strcmp(key, config_s3_keys[k]) == 0)
                         return k;
         return -1;
-}
-
-/* Letters, digits and extra, 1..max bytes (s3.c's name_ok()). */
-static bool name_ok(const char *s, const char *extra, size_t max) {
-        size_t n = strlen(s);
-
-        if (n == 0 || n > max)
-                return false;
-        for (; *s; s++)
-                if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-                      (*s >= '0' && *s <= '9') || strchr(extra, *s)))
-                        return false;
-        return true;
 }
 
 /* "http[s]://HOST[:PORT][/]": the host part, or NULL. */
@@ -81,7 +69,7 @@ int config_s3_value(const Scope *s, const char *where, S3Key k, const Node *v,
         }
         switch (k) {
         case S3_KEY_BUCKET:
-                if (!name_ok(t, ".-_", 255)) {
+                if (!parse_name_ok(t, ".-_", 255)) {
                         config_error(s, v, "'%s': invalid S3 bucket name '%s' (letters, digits, "
                                      "'.', '-' and '_')", key, t);
                         return -EINVAL;
@@ -95,7 +83,7 @@ int config_s3_value(const Scope *s, const char *where, S3Key k, const Node *v,
                 }
                 break;
         case S3_KEY_REGION:
-                if (!name_ok(t, "-_", 64)) {
+                if (!parse_name_ok(t, "-_", 64)) {
                         config_error(s, v, "'%s': invalid S3 region '%s' (e.g. eu-west-1)", key, t);
                         return -EINVAL;
                 }

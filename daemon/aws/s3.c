@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "macro.h"
+#include "parse.h"
 #include "reterr.h"
 #include "s3.h"
 #include "s3_creds.h"
@@ -42,18 +43,6 @@ void s3_clock_follow(S3Client *c, int64_t server) {
 }
 
 /* ---- client ---- */
-
-static bool name_ok(const char *s, const char *extra, size_t max) {
-        size_t n = s ? strlen(s) : 0;
-
-        if (n == 0 || n > max)
-                return false;
-        for (; *s; s++)
-                if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-                      (*s >= '0' && *s <= '9') || strchr(extra, *s)))
-                        return false;
-        return true;
-}
 
 static S3Client *client_free(S3Client *c) {
         if (!c)
@@ -105,10 +94,10 @@ int s3_client_new(uv_loop_t *loop, const S3ClientConfig *cfg, S3Client **ret,
         const char *region = cfg->region ?: "us-east-1";
         int r;
 
-        if (!name_ok(cfg->bucket, ".-_", 255))
+        if (!parse_name_ok(cfg->bucket, ".-_", 255))
                 return reterr_printf(reterr_message, -EINVAL, "invalid S3 bucket name '%s'",
                                 cfg->bucket ?: "");
-        if (!name_ok(region, "-_", SIGV4_SCOPE_MAX))
+        if (!parse_name_ok(region, "-_", SIGV4_SCOPE_MAX))
                 return reterr_printf(reterr_message, -EINVAL, "invalid S3 region '%s'", region);
         c = calloc(1, sizeof(S3Client));
         if (!c)

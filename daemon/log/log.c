@@ -13,6 +13,7 @@
 #include "log.h"
 #include "parse.h"
 #include "timeutil.h"
+#include "utf8.h"
 
 /* Flush early past this much buffered text, so a chatty job cannot grow memory. */
 #define LOG_BUFFER_FLUSH_AT (256 * 1024)
@@ -66,35 +67,6 @@ void log_buffer_printf(LogBuffer *b, const char *fmt, ...) {
         va_end(ap);
         log_buffer_append(b, big, (size_t) n);
         free(big);
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if invalid. */
-static size_t utf8_valid_len(const unsigned char *s, size_t n) {
-        size_t len;
-        uint32_t cp;
-
-        if (s[0] < 0x80)
-                return 1;
-        if ((s[0] & 0xe0) == 0xc0)
-                len = 2, cp = s[0] & 0x1f;
-        else if ((s[0] & 0xf0) == 0xe0)
-                len = 3, cp = s[0] & 0x0f;
-        else if ((s[0] & 0xf8) == 0xf0)
-                len = 4, cp = s[0] & 0x07;
-        else
-                return 0;
-        if (len > n)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        /* Overlong forms, surrogates and out-of-range code points are invalid. */
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        return len;
 }
 
 void log_buffer_json_string(LogBuffer *b, const char *s, size_t n) {

@@ -13,6 +13,7 @@
 #include "notifier_internal.h"
 #include "secretfile.h"
 #include "timeutil.h"
+#include "utf8.h"
 
 #define SLACK_OUTPUT_MAX 1500   /* a section's text is at most 3000 characters */
 
@@ -29,34 +30,6 @@ void notify_format_seconds(int64_t usec, char buf[static 32]) {
                         (long long) (usec % 1000000 / 1000));
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-        size_t len;
-        uint32_t c;
-
-        if (s[0] < 0x80)
-                return s[0] != 0;       /* NUL is not passed on */
-        if ((s[0] & 0xe0) == 0xc0)
-                len = 2, c = s[0] & 0x1f;
-        else if ((s[0] & 0xf0) == 0xe0)
-                len = 3, c = s[0] & 0x0f;
-        else if ((s[0] & 0xf8) == 0xf0)
-                len = 4, c = s[0] & 0x07;
-        else
-                return 0;
-        if (len > n)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                c = c << 6 | (s[i] & 0x3f);
-        }
-        if ((len == 2 && c < 0x80) || (len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
-            c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-                return 0;
-        return len;
-}
-
 /* s[0..n) as valid UTF-8 (what is not becomes U+FFFD), NUL-terminated; NULL: no memory. */
 static char *utf8_clean(const char *s, size_t n, size_t *ret_len) {
         char *out = malloc(n * 3 + 1);
@@ -65,7 +38,8 @@ static char *utf8_clean(const char *s, size_t n, size_t *ret_len) {
         if (!out)
                 return NULL;
         for (size_t i = 0; i < n;) {
-                size_t l = utf8_seq((const unsigned char *) s + i, n - i);
+                /* NUL is not passed on either */
+                size_t l = s[i] ? utf8_valid_len((const unsigned char *) s + i, n - i) : 0;
 
                 if (l == 0) {
                         memcpy(out + k, "\xef\xbf\xbd", 3);

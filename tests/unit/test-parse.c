@@ -3,6 +3,7 @@
 
 #include "parse.h"
 #include "tests.h"
+#include "utf8.h"
 
 TEST(durations) {
         static const struct {
@@ -98,6 +99,29 @@ TEST(timestamps) {
         ASSERT_EQ(parse_timestamp("2026-11-23T25:00", &t, &abs), -EINVAL);
         ASSERT_EQ(parse_timestamp("2026-11-23T06:00+5", &t, &abs), -EINVAL);
         ASSERT_EQ(parse_timestamp("yesterday", &t, &abs), -EINVAL);
+}
+
+TEST(names) {
+        ASSERT_TRUE(parse_name_ok("my-bucket.logs", ".-_", 255));
+        ASSERT_TRUE(parse_name_ok("eu-west-1", "-_", 64));
+        ASSERT_TRUE(!parse_name_ok("", "-_", 64));
+        ASSERT_TRUE(!parse_name_ok(NULL, "-_", 64));
+        ASSERT_TRUE(!parse_name_ok("eu west", "-_", 64));
+        ASSERT_TRUE(!parse_name_ok("a/b", ".-_", 255));
+        ASSERT_TRUE(!parse_name_ok("abcd", "", 3));
+}
+
+TEST(utf8) {
+        ASSERT_EQ(utf8_valid_len((const unsigned char *) "a", 1), 1);
+        ASSERT_EQ(utf8_valid_len((const unsigned char *) "", 1), 1);           /* NUL */
+        ASSERT_EQ(utf8_valid_len((const unsigned char *) "\xc3\xa9", 2), 2);     /* é */
+        ASSERT_EQ(utf8_valid_len((const unsigned char *) "\xe2\x82\xac", 3), 3); /* € */
+        ASSERT_EQ(utf8_valid_len((const unsigned char *) "\xf0\x9f\x98\x80", 4), 4);
+        ASSERT_EQ(utf8_valid_len((const unsigned char *) "\xe2\x82\xac", 2), 0); /* cut short */
+        ASSERT_EQ(utf8_valid_len((const unsigned char *) "\x80", 1), 0);         /* continuation */
+        ASSERT_EQ(utf8_valid_len((const unsigned char *) "\xc0\xaf", 2), 0);     /* overlong */
+        ASSERT_EQ(utf8_valid_len((const unsigned char *) "\xed\xa0\x80", 3), 0); /* surrogate */
+        ASSERT_EQ(utf8_valid_len((const unsigned char *) "\xf4\x90\x80\x80", 4), 0); /* > U+10FFFF */
 }
 
 TESTS_MAIN

@@ -510,14 +510,17 @@ static int parse_fields(Parser *P, const char *const *starts, int n, CronExpr *r
                 e.second = 1;
         else
                 e.flags |= CRON_HAS_SECONDS;
-        if (n == 7)
+        if (n < 7) {                    /* every year */
+                e.year_base = CRON_YEAR_MIN;
+                e.year = UINT64_MAX;
+                e.year_period = 1;
+        } else {
                 e.flags |= CRON_HAS_YEAR;
-        else
-                bits_set_range(&b[FIELD_YEAR], FIELD_YEAR, CRON_YEAR_MIN, CRON_YEAR_MAX, 1, 0);
-
-        if (year_window(&b[FIELD_YEAR], &e) < 0)       /* only with a year field */
-                return parser_fail(P, starts[6], "a year field must fit in 64 consecutive years, "
-                                   "or repeat every 64 years or less (split the job in two)");
+                if (year_window(&b[FIELD_YEAR], &e) < 0)
+                        return parser_fail(P, starts[6], "a year field must fit in 64 consecutive "
+                                           "years, or repeat every 64 years or less (split the "
+                                           "job in two)");
+        }
         if (n > 5)
                 e.second = b[FIELD_SECOND].w[0];
         e.minute = b[FIELD_MINUTE].w[0];

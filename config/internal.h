@@ -237,6 +237,7 @@ typedef enum JobField {
         JOB_FIELD_TAKEOVER,
         JOB_FIELD_ON_LEASE_LOST,
         JOB_FIELD_ON_STORE_DOWN,
+        JOB_FIELD_MISSED_AFTER,
         _JOB_FIELD_MAX,
 } JobField;
 
@@ -262,6 +263,7 @@ typedef struct JobSpec {
         const char *timezone;
         const Tz *tz;
         usec_t timeout, kill_after, jitter, catch_up, retry_backoff, retry_max_backoff;
+        usec_t missed_after;    /* USEC_INFINITY: none (no missed-firing alarm) */
         OverlapPolicy overlap;
         bool no_lease, takeover;
         LeaseLostPolicy on_lease_lost;

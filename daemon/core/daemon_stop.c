@@ -11,6 +11,7 @@
 #include "log.h"
 #include "notify.h"
 #include "reaper.h"
+#include "missed.h"
 #include "takeover.h"
 
 static size_t daemon_count_runs(const Daemon *d) {
@@ -89,6 +90,7 @@ static void daemon_begin_stop(Daemon *d, const char *why) {
         d->env.stopping = true;
         daemon_arm(d);
         takeover_stop_all(d->env.takeover);
+        missed_stop(d->env.missed);
         notify_stopping(why);
         log_event(LOG_INFO, "stopping", NULL, NULL, NULL,
                   "%s; %s%zu run%s in progress, shutdown grace %llus", why,

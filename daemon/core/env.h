@@ -13,6 +13,7 @@
 #include "lease.h"
 
 typedef struct Takeover Takeover;
+typedef struct Missed Missed;
 
 /* Histogram buckets of how long the lease store took to decide a claim, in seconds. */
 #define LEASE_CLAIM_BUCKETS 10
@@ -48,6 +49,7 @@ typedef struct CoreEnv {
         uv_loop_t *loop;
         LeaseStore *lease;              /* NULL: firings are not elected */
         Takeover *takeover;             /* NULL: held firings are not watched */
+        Missed *missed;                 /* NULL: no missed-firing alarm (missed.h) */
         char **withheld_env;            /* what jobs do not get of our environment */
         int64_t (*now_usec)(void);      /* monotonic, for durations (tests inject theirs) */
         LeaseClaimStats claim_stats;    /* elections note how long their claims took */

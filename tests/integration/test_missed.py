@@ -227,3 +227,21 @@ def test_winner_killed_without_takeover_raises_one_alarm_s3(s3, fleet):
     assert_one_alarm(survivors, "long", t)
     marker = s3.record(f"solocron/:missed/long/{utc(t)}")
     assert marker["job"] == "long" and marker["scheduled"] == utc(t)
+
+
+@pytest.fixture
+def postgres():
+    from fleet import PgServer, _pg_bin
+    if not _pg_bin():
+        pytest.skip("postgresql is not installed")
+    server = PgServer()
+    yield server
+    server.close()
+
+
+def test_winner_killed_without_takeover_raises_one_alarm_postgres(postgres, fleet):
+    from test_fleet_postgres import pg_lease
+    t = int(time.time()) + 5
+    ds = fleet(pg_lease(postgres, ttl="2s"), long_job(t), 3)
+    survivors = kill_holder(ds, "long")
+    assert_one_alarm(survivors, "long", t)

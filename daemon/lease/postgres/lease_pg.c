@@ -63,7 +63,15 @@
         "  job text NOT NULL,\n" \
         "  paused_by text NOT NULL,\n" \
         "  paused_at timestamptz NOT NULL DEFAULT now(),\n" \
-        "  PRIMARY KEY (prefix, job));\n"
+        "  PRIMARY KEY (prefix, job));\n" \
+        "CREATE TABLE IF NOT EXISTS solocron_alarms (\n" \
+        "  prefix text NOT NULL,\n" \
+        "  job text NOT NULL,\n" \
+        "  scheduled text NOT NULL,\n" \
+        "  scheduled_at bigint NOT NULL,\n" \
+        "  raised_by text NOT NULL,\n" \
+        "  raised_at timestamptz NOT NULL DEFAULT now(),\n" \
+        "  PRIMARY KEY (prefix, job, scheduled));\n"
 
 /* Created only when a part is missing: CREATE … IF NOT EXISTS alone needs the right to
  * create in the schema even when the table exists, which a role that only uses the tables
@@ -71,7 +79,8 @@
 static const char setup_schema[] =
         "DO $solocron$ BEGIN\n"
         "IF to_regclass('solocron_firings') IS NULL OR to_regclass('solocron_paused') IS NULL\n"
-        "   OR to_regclass('solocron_token') IS NULL THEN\n"
+        "   OR to_regclass('solocron_token') IS NULL OR to_regclass('solocron_alarms') IS NULL\n"
+        "THEN\n"
         SCHEMA
         "END IF;\n"
         "END $solocron$";
@@ -120,10 +129,28 @@ static const char *const statements[_STMT_MAX] = {
                 "SELECT record, token, state, expires_at > now() FROM solocron_firings WHERE "
                 "prefix = $1 AND job = $2 AND scheduled_at >= $3::bigint "
                 "ORDER BY scheduled_at DESC LIMIT $4::bigint",
-        /* prefix, oldest scheduled_at kept */
+        /* prefix, oldest scheduled_at kept: the ended firings' rows and the alarms */
         [STMT_TRIM] =
+                "WITH a AS (DELETE FROM solocron_alarms WHERE prefix = $1 AND "
+                "scheduled_at < $2::bigint) "
                 "DELETE FROM solocron_firings WHERE prefix = $1 AND scheduled_at < $2::bigint "
                 "AND state <> 'running'",
+        /* prefix, job, scheduled, raise, by, scheduled_at → state, raised (lease_pg_missed.c):
+         * none, running, done, abandoned or paused; with raise and none or abandoned, the
+         * alarm's row inserted once */
+        [STMT_MISSED] =
+                "WITH f AS (SELECT state, expires_at > now() AS live FROM solocron_firings "
+                "WHERE " PK "), "
+                "p AS (SELECT EXISTS (SELECT 1 FROM solocron_paused WHERE prefix = $1 AND "
+                "job = $2) AS paused), "
+                "st AS (SELECT CASE WHEN f.state IS NOT NULL AND f.state <> 'running' THEN 'done' "
+                "WHEN f.live THEN 'running' WHEN p.paused THEN 'paused' "
+                "WHEN f.state IS NULL THEN 'none' ELSE 'abandoned' END AS s "
+                "FROM p LEFT JOIN f ON true), "
+                "ins AS (INSERT INTO solocron_alarms (prefix, job, scheduled, scheduled_at, "
+                "raised_by) SELECT $1, $2, $3, $6::bigint, $5 FROM st WHERE $4::boolean AND "
+                "st.s IN ('none', 'abandoned') ON CONFLICT DO NOTHING RETURNING 1) "
+                "SELECT st.s, EXISTS (SELECT 1 FROM ins) FROM st",
         /* prefix, job, by */
         [STMT_PAUSE] =
                 "INSERT INTO solocron_paused (prefix, job, paused_by) VALUES ($1, $2, $3) "
@@ -137,7 +164,7 @@ static const char *const stmt_names[_STMT_MAX] = {
         "solocron_claim", "solocron_look", "solocron_takeover", "solocron_renew",
         "solocron_final", "solocron_release", "solocron_watch", "solocron_history",
         "solocron_trim", "solocron_pause", "solocron_resume", "solocron_paused",
-        "solocron_ping",
+        "solocron_ping", "solocron_missed",
 };
 
 /* ---- alarms: one uv timer per store ---- */
@@ -614,7 +641,8 @@ static void pg_on_timer_closed(uv_handle_t *h) {
 }
 
 void lease_pg_store_maybe_closed(PgStore *s) {
-        if (!s->closing || s->timer_closing || s->claims || s->queries || s->n_live > 0)
+        if (!s->closing || s->timer_closing || s->claims || s->queries || s->missed ||
+            s->n_live > 0)
                 return;
         if (s->conn || s->poll) {
                 PgCall *k = s->current;
@@ -653,6 +681,7 @@ static void pg_close(LeaseStore *store, void (*done)(void *userdata), void *user
         while (s->watches)
                 lease_pg_unwatch(s->watches);
         lease_pg_queries_close(s);
+        lease_pg_missed_close(s);
         for (c = s->claims; c; c = next) {
                 next = c->next;
                 if (c->state == PG_CLAIM_ELECT || c->state == PG_CLAIM_WON)
@@ -671,6 +700,7 @@ static const LeaseOps lease_pg_ops = {
         .history = lease_pg_history,
         .set_paused = lease_pg_set_paused,
         .list_paused = lease_pg_list_paused,
+        .check_missed = lease_pg_check_missed,
         .probe = lease_pg_probe,
         .close = pg_close,
 };

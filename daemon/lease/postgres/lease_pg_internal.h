@@ -28,6 +28,7 @@ typedef struct PgStore PgStore;
 typedef struct PgCall PgCall;
 typedef struct PgAlarm PgAlarm;
 typedef struct PgQuery PgQuery;
+typedef struct PgMissed PgMissed;
 
 struct PgAlarm {                /* embedded in its owner; on store->alarms while armed */
         uint64_t when;          /* loop time, ms */
@@ -50,6 +51,7 @@ typedef enum PgStmt {           /* the prepared statements (lease_pg.c) */
         STMT_RESUME,
         STMT_PAUSED,
         STMT_PING,
+        STMT_MISSED,            /* lease_pg_missed.c */
         _STMT_MAX,
 } PgStmt;
 
@@ -146,6 +148,7 @@ struct PgStore {
         size_t n_claims;
         LeaseWatch *watches;
         PgQuery *queries;
+        PgMissed *missed;       /* check_missed() calls, until answered */
         bool closing, timer_closing;
         void (*close_done)(void *userdata);
         void *close_userdata;
@@ -186,3 +189,9 @@ int lease_pg_watch(LeaseStore *store, const LeaseRequest *req,
                    void (*ended)(bool holder_died, void *userdata), void *userdata,
                    LeaseWatch **ret);
 void lease_pg_unwatch(LeaseWatch *w);
+
+/* lease_pg_missed.c */
+void lease_pg_check_missed(LeaseStore *store, const LeaseRequest *req, bool raise,
+                           lease_missed_cb done, void *userdata);
+/* close(): every check still waiting is answered with an error, and freed. */
+void lease_pg_missed_close(PgStore *s);

@@ -63,7 +63,12 @@
         "  job text NOT NULL,\n" \
         "  paused_by text NOT NULL,\n" \
         "  paused_at timestamptz NOT NULL DEFAULT now(),\n" \
-        "  PRIMARY KEY (prefix, job));\n" \
+        "  PRIMARY KEY (prefix, job));\n"
+
+/* The missed-firing alarm's table (lease_pg_missed.c), added after the others: a schema made
+ * before it by init-store, for a role that may not create, lacks it. Such a connection still
+ * elects firings; only its missed-firing checks fail, until init-store adds the table. */
+#define SCHEMA_ALARMS \
         "CREATE TABLE IF NOT EXISTS solocron_alarms (\n" \
         "  prefix text NOT NULL,\n" \
         "  job text NOT NULL,\n" \
@@ -79,9 +84,14 @@
 static const char setup_schema[] =
         "DO $solocron$ BEGIN\n"
         "IF to_regclass('solocron_firings') IS NULL OR to_regclass('solocron_paused') IS NULL\n"
-        "   OR to_regclass('solocron_token') IS NULL OR to_regclass('solocron_alarms') IS NULL\n"
-        "THEN\n"
+        "   OR to_regclass('solocron_token') IS NULL THEN\n"
         SCHEMA
+        "END IF;\n"
+        "IF to_regclass('solocron_alarms') IS NULL THEN\n"
+        "  BEGIN\n"
+        SCHEMA_ALARMS
+        "  EXCEPTION WHEN insufficient_privilege THEN NULL;\n"
+        "  END;\n"
         "END IF;\n"
         "END $solocron$";
 
@@ -129,10 +139,8 @@ static const char *const statements[_STMT_MAX] = {
                 "SELECT record, token, state, expires_at > now() FROM solocron_firings WHERE "
                 "prefix = $1 AND job = $2 AND scheduled_at >= $3::bigint "
                 "ORDER BY scheduled_at DESC LIMIT $4::bigint",
-        /* prefix, oldest scheduled_at kept: the ended firings' rows and the alarms */
+        /* prefix, oldest scheduled_at kept */
         [STMT_TRIM] =
-                "WITH a AS (DELETE FROM solocron_alarms WHERE prefix = $1 AND "
-                "scheduled_at < $2::bigint) "
                 "DELETE FROM solocron_firings WHERE prefix = $1 AND scheduled_at < $2::bigint "
                 "AND state <> 'running'",
         /* prefix, job, scheduled, raise, by, scheduled_at → state, raised (lease_pg_missed.c):
@@ -151,6 +159,9 @@ static const char *const statements[_STMT_MAX] = {
                 "raised_by) SELECT $1, $2, $3, $6::bigint, $5 FROM st WHERE $4::boolean AND "
                 "st.s IN ('none', 'abandoned') ON CONFLICT DO NOTHING RETURNING 1) "
                 "SELECT st.s, EXISTS (SELECT 1 FROM ins) FROM st",
+        /* prefix, oldest scheduled_at kept */
+        [STMT_TRIM_ALARMS] =
+                "DELETE FROM solocron_alarms WHERE prefix = $1 AND scheduled_at < $2::bigint",
         /* prefix, job, by */
         [STMT_PAUSE] =
                 "INSERT INTO solocron_paused (prefix, job, paused_by) VALUES ($1, $2, $3) "
@@ -164,7 +175,7 @@ static const char *const stmt_names[_STMT_MAX] = {
         "solocron_claim", "solocron_look", "solocron_takeover", "solocron_renew",
         "solocron_final", "solocron_release", "solocron_watch", "solocron_history",
         "solocron_trim", "solocron_pause", "solocron_resume", "solocron_paused",
-        "solocron_ping", "solocron_missed",
+        "solocron_ping", "solocron_missed", "solocron_trim_alarms",
 };
 
 /* ---- alarms: one uv timer per store ---- */
@@ -474,7 +485,11 @@ static void conn_on_complete(PgStore *s) {
         s->result = NULL;
         s->current = NULL;
         if (s->state == PG_SETUP) {
-                if (!good) {
+                /* The alarm's statements, the last ones, need solocron_alarms, which an older
+                 * schema may lack: without them only check_missed() fails. */
+                if (!good && s->setup_step > STMT_MISSED)
+                        s->no_alarms = true;
+                else if (!good) {
                         conn_drop(s, "postgres refused the %s: %s",
                                   s->setup_step == 0 ? "schema" : "statements",
                                   pq_message(res ? sym_PQresultErrorMessage(res) : "", m,
@@ -527,6 +542,7 @@ static void conn_on_connecting(PgStore *s) {
                 }
                 s->state = PG_SETUP;
                 s->setup_step = 0;
+                s->no_alarms = false;
                 conn_send_next(s);
                 return;
         }

@@ -51,7 +51,8 @@ typedef enum PgStmt {           /* the prepared statements (lease_pg.c) */
         STMT_RESUME,
         STMT_PAUSED,
         STMT_PING,
-        STMT_MISSED,            /* lease_pg_missed.c */
+        STMT_MISSED,            /* lease_pg_missed.c; these last two may fail to prepare */
+        STMT_TRIM_ALARMS,
         _STMT_MAX,
 } PgStmt;
 
@@ -149,6 +150,7 @@ struct PgStore {
         LeaseWatch *watches;
         PgQuery *queries;
         PgMissed *missed;       /* check_missed() calls, until answered */
+        bool no_alarms;         /* solocron_alarms is missing: no missed-firing checks */
         bool closing, timer_closing;
         void (*close_done)(void *userdata);
         void *close_userdata;

@@ -4,7 +4,8 @@
  * and the pause, and, asked to raise, inserts (prefix, job, scheduled) into solocron_alarms
  * ON CONFLICT DO NOTHING when nobody holds or has run the firing: the one insert that makes
  * a row raised the alarm. One request per check, raising or not; alarms older than history
- * go with the hourly trim. */
+ * go with the hourly trim. A schema made by an older init-store may lack the table: then
+ * the check answers an error (the core logs missed_check_failed) and elections go on. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -77,8 +78,10 @@ void lease_pg_check_missed(LeaseStore *store, const LeaseRequest *req, bool rais
         char when[RFC3339_UTC_MAX], at[24], by[320];
         PgMissed *m;
 
-        if (s->closing) {
-                done(LEASE_FIRING_NONE, false, store_closing, userdata);
+        if (s->closing || s->no_alarms) {
+                done(LEASE_FIRING_NONE, false, s->closing ? store_closing :
+                     "the table solocron_alarms is missing (solocron init-store creates it)",
+                     userdata);
                 return;
         }
         m = calloc(1, sizeof(PgMissed));

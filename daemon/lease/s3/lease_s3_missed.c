@@ -21,6 +21,8 @@
 #include "list.h"
 #include "macro.h"
 
+#define MISSED_RETRIES_MAX      3
+
 static const char store_closing[] = "the S3 lease store is closing";
 
 typedef enum MissedStep {
@@ -38,6 +40,7 @@ struct S3Missed {               /* on store->missed until answered, which frees 
         char *job, *key, *alarm_key;
         char *body;             /* the alarm marker's */
         uint64_t deadline_ms;
+        unsigned retries;       /* transient failures retried at once so far */
         S3Op *op;
         lease_missed_cb done;
         void *userdata;
@@ -109,6 +112,14 @@ static void missed_on_answer(const S3Response *r, void *userdata) {
         json_t *rec;
 
         m->op = NULL;
+        /* 409 ConditionalRequestConflict (another replica's PUT of the marker in flight), a
+         * 5xx, no answer: again at once, a few times within election_timeout; the core asks
+         * again later after that. */
+        if (lease_s3_is_transient(r) && m->retries < MISSED_RETRIES_MAX &&
+            lease_s3_now_ms(m->store) < m->deadline_ms) {
+                m->retries++;
+                return missed_step(m, m->step);
+        }
         switch (m->step) {
         case MISSED_RECORD:
                 if (r->error == 0 && lease_s3_is_no_such_key(r))

@@ -187,6 +187,21 @@ def test_fleet_down_at_the_instant_is_raised_once_by_a_late_replica(etcd, fleet)
     assert not after.find("firing_missed_fleet")
 
 
+@needs_etcd
+def test_store_down_at_the_check_says_so_and_raises_nothing(etcd, fleet):
+    # The holder dies, and so does the store: the survivor cannot tell whether the firing
+    # ran. It asks three times, then says so (missed_check_failed); no alarm, no crash.
+    t = int(time.time()) + 4
+    ds = fleet(etcd_lease(etcd, ttl="2s"), long_job(t, missed_after="2s"), 2)
+    survivor, = kill_holder(ds, "long")
+    etcd.stop()
+    rec = survivor.event("missed_check_failed", job="long", timeout=40)
+    assert utc(t) in rec["msg"] and "cannot tell whether firing" in rec["msg"], rec["msg"]
+    assert not survivor.find("firing_missed_fleet")
+    assert survivor.proc.poll() is None
+    assert missed_metric(survivor, "long") == 0
+
+
 # ---- other stores: the SIGKILLed winner ----
 
 @pytest.fixture

@@ -338,7 +338,7 @@ static void daemon_on_missed_fleet(const char *job, const JobFiring *f, LeaseFir
 
 /* --- start-up and teardown --------------------------------------------------------- */
 
-static void daemon_on_check(uv_check_t *c) {
+static void daemon_on_prepare(uv_prepare_t *c) {
         (void) c;
         log_flush();
         guard_flush();
@@ -353,13 +353,13 @@ static int daemon_setup_handles(Daemon *d) {
         d->handles_open = true;
         (void) uv_timer_init(d->loop, &d->save_timer);
         (void) uv_timer_init(d->loop, &d->grace_timer);
-        (void) uv_check_init(d->loop, &d->flush);
+        (void) uv_prepare_init(d->loop, &d->flush);
         d->save_timer.data = d->grace_timer.data = d;
         uv_unref((uv_handle_t *) &d->save_timer);
         r = daemon_watch_signals(d);
         if (r < 0)
                 return r;
-        r = uv_check_start(&d->flush, daemon_on_check);
+        r = uv_prepare_start(&d->flush, daemon_on_prepare);
         if (r < 0)
                 return r;
         r = notify_setup(d->loop);

@@ -48,8 +48,8 @@ int64_t missed_after_sec(const Missed *m, const JobConfig *cfg);
 /* The firing f of cfg was elected here with that outcome: check it at its instant +
  * missed_after, if missed_should_check() says so. */
 void missed_expect(Missed *m, const JobConfig *cfg, const JobFiring *f, MissedReason why);
-/* The daemon starts (or a reload adds cfg) at now: the firings of cfg in (now - missed_after,
- * now) happened while it was not up; check them (MISSED_NOT_UP). */
+/* The daemon starts at now (a job a reload adds is not looked at): the firings of cfg in
+ * [now - missed_after, now) happened while it was not up; check them (MISSED_NOT_UP). */
 void missed_expect_started(Missed *m, const JobConfig *cfg, int64_t now);
 /* This replica runs f of job now (it won a takeover): no check of it is needed. */
 void missed_forget(Missed *m, const char *job, int64_t scheduled);

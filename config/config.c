@@ -45,6 +45,7 @@ static bool policy_equal(const JobPolicy *a, const JobPolicy *b) {
                a->has_nice == b->has_nice && a->no_lease == b->no_lease && a->takeover == b->takeover &&
                a->notify == b->notify &&       /* interned: one pointer per distinct setting */
                a->output == b->output &&
+               a->missed_after_sec == b->missed_after_sec &&
                str_equal(a->user, b->user) && str_equal(a->group, b->group) &&
                str_equal(a->workdir, b->workdir) && strv_equal(a->env_keep, b->env_keep) &&
                a->n_limits == b->n_limits &&
@@ -312,6 +313,12 @@ int config_jobspec_build(ConfigCtx *ctx, const ConfigFile *f, const JobSpec *d,
         p.retry_on = PICK(j, d, retry_on, JOB_FIELD_RETRY_ON, RETRY_ON_ALL);
         p.jitter = PICK(j, d, jitter, JOB_FIELD_JITTER, 0);
         p.catch_up = PICK(j, d, catch_up, JOB_FIELD_CATCH_UP, 0);
+        {
+                usec_t m = PICK(j, d, missed_after, JOB_FIELD_MISSED_AFTER, 0);
+
+                p.missed_after_sec = m == USEC_INFINITY ? MISSED_AFTER_NONE :
+                                     (uint32_t) (m / USEC_PER_SEC);
+        }
         p.user = strdup_or_null(PICK(j, d, user, JOB_FIELD_USER, NULL), &oom);
         p.env_keep = env_keep_merge(d, j, p.user != NULL, &oom);
         p.group = strdup_or_null(PICK(j, d, group, JOB_FIELD_GROUP, NULL), &oom);

@@ -16,6 +16,8 @@ typedef struct Tz Tz;
 
 #define CONFIG_MAX_JOBS     10000
 #define CONFIG_MAX_INCLUDES 256
+#define CONFIG_MISSED_AFTER_MAX_SEC (30ULL * 86400ULL)   /* missed_after: at most 30 days */
+#define MISSED_AFTER_NONE UINT32_MAX    /* JobPolicy.missed_after_sec: no alarm */
 
 typedef enum OverlapPolicy {
         OVERLAP_SKIP,           /* default: log and drop the firing */
@@ -157,6 +159,10 @@ typedef struct JobPolicy {
         RetryOn retry_on;
         int umask;              /* -1: inherit */
         int nice;               /* 0: inherit */
+        uint32_t missed_after_sec; /* the missed-firing alarm's delay after each firing's
+                                 * instant; 0: the default (jitter + election_timeout +
+                                 * a margin, daemon/core/missed.c); MISSED_AFTER_NONE: no
+                                 * alarm. Fits the tail padding: sizeof stays 128 */
         bool has_nice;
         bool no_lease;          /* lease: none — runs on every replica, no election */
         bool takeover;          /* re-run a firing whose holder died while running it */

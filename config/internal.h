@@ -243,6 +243,7 @@ typedef enum JobField {
         JOB_FIELD_ON_FAILURE,           /* the hooks: JOB_FIELD_ON_FAILURE + HookKind */
         JOB_FIELD_ON_SUCCESS,
         JOB_FIELD_ON_RETRY,
+        JOB_FIELD_MISSED_AFTER,
         _JOB_FIELD_MAX,
 } JobField;
 
@@ -309,6 +310,7 @@ typedef struct JobSpec {
         const char *timezone;
         const Tz *tz;
         usec_t timeout, kill_after, jitter, catch_up, retry_backoff, retry_max_backoff;
+        usec_t missed_after;    /* USEC_INFINITY: none (no missed-firing alarm) */
         OverlapPolicy overlap;
         bool no_lease, takeover;
         LeaseLostPolicy on_lease_lost;

@@ -43,6 +43,7 @@ typedef enum JobKey {
         KEY_ON_SUCCESS,
         KEY_ON_RETRY,
         KEY_OUTPUT,
+        KEY_MISSED_AFTER,
         _KEY_MAX,
 } JobKey;
 
@@ -53,7 +54,7 @@ static const char *const job_keys[_KEY_MAX] = {
         "timezone", "timeout", "kill_after", "overlap", "retry", "retry_on", "jitter",
         "catch_up", "env", "env_keep", "user", "group", "workdir", "umask", "nice", "limits", "exclude",
         "lease", "takeover", "on_lease_lost", "on_store_down",
-        "ping", "notify", "on_failure", "on_success", "on_retry", "output",
+        "ping", "notify", "on_failure", "on_success", "on_retry", "output", "missed_after",
 };
 static const char *const lease_lost_names[] = { "kill", "continue" };
 static const char *const store_down_names[] = { "skip", "run" };
@@ -92,6 +93,24 @@ static void spec_duration(const Scope *s, const Node *v, const char *key, bool a
         if (FAIL(j, r))
                 return;
         MARK(j, field);
+}
+
+/* missed_after: a duration from 1s to CONFIG_MISSED_AFTER_MAX_SEC, or none (no alarm). */
+static void spec_missed_after(const Scope *s, const Node *v, JobSpec *j) {
+        usec_t u;
+        int r;
+
+        r = config_get_duration(s, v, "missed_after", true, &u);
+        if (FAIL(j, r))
+                return;
+        if (u != USEC_INFINITY && (u < USEC_PER_SEC || u > CONFIG_MISSED_AFTER_MAX_SEC * USEC_PER_SEC)) {
+                config_error(s, v, "'missed_after' must be from 1s to 30d, not '%s' (or 'none' "
+                             "for no missed-firing alarm)", v->value);
+                j->failed = true;
+                return;
+        }
+        j->missed_after = u;
+        MARK(j, JOB_FIELD_MISSED_AFTER);
 }
 
 static void spec_string(const Scope *s, const Node *v, const char *key, JobField field,
@@ -508,6 +527,9 @@ static void spec_value(const Scope *s, JobKey key, const Node *v, JobSpec *j) {
                 break;
         case KEY_CATCH_UP:
                 spec_duration(s, v, "catch_up", false, JOB_FIELD_CATCH_UP, &j->catch_up, j);
+                break;
+        case KEY_MISSED_AFTER:
+                spec_missed_after(s, v, j);
                 break;
         case KEY_ENV:
                 spec_env(s, v, j);

@@ -110,7 +110,7 @@ int cli_init_store(int argc, char **argv) {
         r = cli_check_store(c, true);
         if (r == EXIT_OK)
                 printf("lease: the postgres schema is in place (solocron_firings, "
-                       "solocron_paused, solocron_token)\n");
+                       "solocron_paused, solocron_alarms, solocron_token)\n");
         config_free(c);
         return r;
 }

@@ -18,6 +18,7 @@
 #include "list.h"
 #include "log.h"
 #include "macro.h"
+#include "missed.h"
 #include "notify.h"
 #include "pidfile.h"
 #include "reaper.h"
@@ -314,9 +315,31 @@ static void daemon_on_holder_died(const char *job, const JobFiring *f, void *use
         job_fire(j, f, false, true);
 }
 
+/* The fleet-wide missed-firing alarm: job's firing f ran nowhere, and this replica is the one
+ * of the fleet that says so (it created the alarm marker in the store). */
+static void daemon_on_missed_fleet(const char *job, const JobFiring *f, LeaseFiringState state,
+                                   void *userdata) {
+        Daemon *d = userdata;
+        Job *j = daemon_find_job(d, job);
+        char utc[RFC3339_UTC_MAX];
+
+        format_rfc3339_utc(f->f.t, utc);
+        if (j && job_stats(j))
+                j->stats->missed_fleet++;
+        log_event(LOG_ERR, "firing_missed_fleet", job, NULL, NULL,
+                  "firing %s ran nowhere in the fleet: %s (raised once, by this replica)", utc,
+                  state == LEASE_FIRING_ABANDONED ?
+                  "its holder's lease expired without a final record and no takeover followed" :
+                  "no replica claimed it");
+        /* Told once, by this replica: webhooks whose on: lists missed, and on_failure with
+         * SOLOCRON_RESULT=missed. A job removed by a reload meanwhile has nobody to tell. */
+        if (j)
+                job_notify_missed(j, f->f.t);
+}
+
 /* --- start-up and teardown --------------------------------------------------------- */
 
-static void daemon_on_check(uv_check_t *c) {
+static void daemon_on_prepare(uv_prepare_t *c) {
         (void) c;
         log_flush();
         guard_flush();
@@ -331,13 +354,13 @@ static int daemon_setup_handles(Daemon *d) {
         d->handles_open = true;
         (void) uv_timer_init(d->loop, &d->save_timer);
         (void) uv_timer_init(d->loop, &d->grace_timer);
-        (void) uv_check_init(d->loop, &d->flush);
+        (void) uv_prepare_init(d->loop, &d->flush);
         d->save_timer.data = d->grace_timer.data = d;
         uv_unref((uv_handle_t *) &d->save_timer);
         r = daemon_watch_signals(d);
         if (r < 0)
                 return r;
-        r = uv_check_start(&d->flush, daemon_on_check);
+        r = uv_prepare_start(&d->flush, daemon_on_prepare);
         if (r < 0)
                 return r;
         r = notify_setup(d->loop);
@@ -376,6 +399,9 @@ static int daemon_setup_files(Daemon *d, Table *t) {
         if (r >= 0 && !(d->env.takeover = takeover_new(d->env.lease, daemon_on_holder_died, d)))
                 r = -ENOMEM;
         if (r >= 0 && !(d->env.uploads = uploads_new(d->loop)))
+                r = -ENOMEM;
+        if (r >= 0 && !(d->env.missed = missed_new(d->loop, d->env.lease, &t->config->lease,
+                                                   daemon_on_missed_fleet, d)))
                 r = -ENOMEM;
         if (r < 0) {
                 log_event(LOG_ERR, "start_failed", NULL, NULL, NULL, "lease: %s",
@@ -420,6 +446,7 @@ static void daemon_teardown(Daemon *d) {
         daemon_close_handles(d);
         uploads_close(d->env.uploads, 0);       /* start-up failed: nothing in flight */
         d->env.uploads = NULL;
+        missed_stop(d->env.missed);
         (void) uv_run(d->loop, UV_RUN_DEFAULT);         /* close callbacks */
         guard_stop();
         if (d->state) {
@@ -439,6 +466,8 @@ static void daemon_teardown(Daemon *d) {
                 d->env.lease->ops->close(d->env.lease, NULL, NULL);
                 (void) uv_run(d->loop, UV_RUN_DEFAULT);
         }
+        /* After the store: its close answered the checks still in flight. */
+        d->env.missed = missed_free(d->env.missed);
         if (d->opts.pid_file)
                 pidfile_remove(d->opts.pid_file);
         free(d->env.withheld_env);
@@ -481,6 +510,9 @@ static int daemon_start(Daemon *d) {
                 return 1;
         }
         d->last_reload_ok = d->started = daemon_now_sec();
+        /* The fleet may have been down at firings just before this start: check them. */
+        for (size_t i = 0; i < d->n_jobs; i++)
+                missed_expect_started(d->env.missed, d->jobs[i]->cfg, d->started);
         if (daemon_api_start(d) < 0)
                 return 1;
         /* Always a subreaper: the orphans of jobs come to us and are reaped at once (as

@@ -39,7 +39,8 @@ typedef struct Daemon {
         MainProc main;
         bool has_main;
         bool handles_open;      /* the handles below are initialised (close them) */
-        uv_check_t flush;       /* writes out the log buffer after each loop iteration */
+        uv_prepare_t flush;     /* writes out the log buffer before the loop waits: what a
+                                 * timer's callback logged is out before an idle wait */
         uv_timer_t save_timer;  /* saves the state file shortly after a run ends */
         uv_timer_t grace_timer; /* shutdown: SIGKILL what is left after shutdown_grace */
         State *state;

@@ -12,6 +12,7 @@
 #include "notifier.h"
 #include "notify.h"
 #include "reaper.h"
+#include "missed.h"
 #include "takeover.h"
 #include "upload.h"
 
@@ -102,6 +103,7 @@ static void daemon_begin_stop(Daemon *d, const char *why) {
         daemon_arm(d);
         takeover_stop_all(d->env.takeover);
         notifier_stop(d->env.notifier, daemon_on_notifier_idle, d);
+        missed_stop(d->env.missed);
         notify_stopping(why);
         log_event(LOG_INFO, "stopping", NULL, NULL, NULL,
                   "%s; %s%zu run%s in progress, shutdown grace %llus", why,

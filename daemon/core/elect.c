@@ -8,6 +8,7 @@
 
 #include "elect.h"
 #include "log.h"
+#include "missed.h"
 #include "takeover.h"
 
 const double lease_claim_buckets[LEASE_CLAIM_BUCKETS] = {
@@ -63,6 +64,8 @@ static void elect_won(Election *e, const LeaseInfo *info, const char *utc) {
                 log_event(LOG_NOTICE, "lease_recovered", e->job, e->run_id, NULL,
                           "the %s lease records claims again", s->ops->name);
         }
+        if (e->takeover && !e->manual)  /* ours now: nothing to check */
+                missed_forget(e->env->missed, e->job, e->firing.f.t);
         log_event(s->ops->watch ? LOG_INFO : LOG_DEBUG, "firing_won", e->job, e->run_id, NULL,
                   "firing %s won (%s lease, fencing token %llu)", utc, s->ops->name,
                   (unsigned long long) info->fencing_token);
@@ -83,6 +86,8 @@ static void elect_held(Election *e, const LeaseInfo *info, const char *utc) {
                 e->outcome = ELECT_PAUSED;
                 log_event(LOG_INFO, "firing_paused", e->job, NULL, NULL, "firing %s not run: %s",
                           utc, info->detail ? info->detail : "the job is paused");
+                if (!e->manual)
+                        missed_expect(e->env->missed, e->cfg, &e->firing, MISSED_PAUSED);
                 return;
         }
         e->outcome = ELECT_HELD;
@@ -100,6 +105,11 @@ static void elect_held(Election *e, const LeaseInfo *info, const char *utc) {
          * died) is watched, and taken over if the holder's lease goes. */
         if (e->cfg->policy->takeover && e->env->takeover && info->held != LEASE_HELD_DONE)
                 takeover_watch(e->env->takeover, e->job, &e->firing, e->run_id, e->attempt);
+        /* Did it run? The holder may die without a final record (missed.h). */
+        missed_expect(e->env->missed, e->cfg, &e->firing,
+                      info->held == LEASE_HELD_DONE ? MISSED_HELD_DONE :
+                      info->held == LEASE_HELD_ABANDONED ? MISSED_HELD_ABANDONED :
+                      MISSED_HELD_RUNNING);
 }
 
 /* The store could not decide: true to run it anyway. */
@@ -129,6 +139,8 @@ static bool elect_unavailable(Election *e, const LeaseInfo *info, const char *ut
                 return true;
         }
         e->outcome = ELECT_STORE_DOWN_SKIP;
+        if (!e->manual)         /* another replica may have run it, or none */
+                missed_expect(e->env->missed, e->cfg, &e->firing, MISSED_STORE_DOWN);
         log_event(LOG_WARNING, "lease_unavailable", e->job, NULL, NULL,
                   "cannot claim firing %s: %s; skipping it (on_store_down: skip)", utc, why);
         return false;

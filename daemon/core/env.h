@@ -15,6 +15,7 @@
 typedef struct Takeover Takeover;
 typedef struct Notifier Notifier;
 typedef struct Uploads Uploads;
+typedef struct Missed Missed;
 
 /* Histogram buckets of how long the lease store took to decide a claim, in seconds. */
 #define LEASE_CLAIM_BUCKETS 10
@@ -53,6 +54,7 @@ typedef struct CoreEnv {
         Notifier *notifier;             /* pings, webhooks, hooks; NULL: none */
         Uploads *uploads;               /* runs' output kept in S3 (upload.h); NULL: none */
         const char *hostname;           /* this machine's name; NULL: unknown */
+        Missed *missed;                 /* NULL: no missed-firing alarm (missed.h) */
         char **withheld_env;            /* what jobs do not get of our environment */
         int64_t (*now_usec)(void);      /* monotonic, for durations (tests inject theirs) */
         LeaseClaimStats claim_stats;    /* elections note how long their claims took */

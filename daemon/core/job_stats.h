@@ -46,6 +46,7 @@ typedef struct JobStats {
         double duration_sum;    /* seconds */
         int64_t last_run, last_success; /* wall clock, Unix seconds; 0: never */
         uint64_t missed;
+        uint64_t missed_fleet;  /* firings raised as missed fleet-wide by this replica */
         uint64_t elections[_ELECT_OUTCOME_MAX];
         RecentRun recent[JOB_STATS_RECENT];     /* a ring, newest at next_recent - 1 */
         unsigned n_recent, next_recent;

@@ -111,6 +111,11 @@ static void cell_missed(FILE *f, const Job *j) {
         series(f, "solocron_job_missed_total", j, NULL, NULL, j->stats ? j->stats->missed : 0);
 }
 
+static void cell_missed_fleet(FILE *f, const Job *j) {
+        series(f, "solocron_job_missed_fleet_total", j, NULL, NULL,
+               j->stats ? j->stats->missed_fleet : 0);
+}
+
 static void cell_elections(FILE *f, const Job *j) {
         for (int o = ELECT_NONE; o < _ELECT_OUTCOME_MAX; o++)
                 series(f, "solocron_lease_elections_total", j, "outcome",
@@ -139,6 +144,10 @@ static const struct {
         { "solocron_job_missed_total", "counter",
           "Firings missed (the daemon was down, the clock jumped) and not caught up.",
           cell_missed },
+        { "solocron_job_missed_fleet_total", "counter",
+          "Firings that ran nowhere in the fleet (nobody claimed them, or their holder died "
+          "without a final record and no takeover followed), raised by this replica; each "
+          "firing is counted by one replica of the fleet.", cell_missed_fleet },
         { "solocron_lease_elections_total", "counter", "Elections of firings, by outcome.",
           cell_elections },
 };

@@ -55,6 +55,14 @@ typedef enum LeaseHeld {        /* who has a HELD firing */
         LEASE_HELD_PAUSED,      /* the job is paused fleet-wide (set_paused) */
 } LeaseHeld;
 
+typedef enum LeaseFiringState { /* what check_missed() found of a firing */
+        LEASE_FIRING_NONE,      /* no replica claimed it (no record, no marker) */
+        LEASE_FIRING_RUNNING,   /* a live holder runs it */
+        LEASE_FIRING_DONE,      /* it has run: a final record */
+        LEASE_FIRING_ABANDONED, /* its holder's lease expired without a final record */
+        LEASE_FIRING_PAUSED,    /* the job is paused fleet-wide: not run, on purpose */
+} LeaseFiringState;
+
 typedef struct LeaseRecord {    /* a firing's record as the store keeps it (the proof of run) */
         const char *job;
         int64_t scheduled;      /* Unix seconds; a manual run's: when it was asked for */
@@ -106,6 +114,10 @@ typedef void (*lease_records_cb)(const LeaseRecord *records, size_t n, const cha
                                  void *userdata);
 typedef void (*lease_jobs_cb)(char *const *jobs, size_t n, const char *error, void *userdata);
 typedef void (*lease_done_cb)(const char *error, void *userdata);
+/* check_missed()'s answer: the firing's state; raised: this very call created the firing's
+ * alarm marker (exactly one call in the fleet does). */
+typedef void (*lease_missed_cb)(LeaseFiringState state, bool raised, const char *error,
+                                void *userdata);
 
 typedef struct LeaseOps {
         const char *name;
@@ -144,6 +156,14 @@ typedef struct LeaseOps {
                            lease_done_cb done, void *userdata);
         /* The jobs paused in the store. */
         void (*list_paused)(LeaseStore *s, lease_jobs_cb done, void *userdata);
+        /* The missed-firing alarm (daemon/core/missed.c): what has become of req's firing
+         * (one read); with raise, when nobody holds or has run it (NONE or ABANDONED) and
+         * the job is not paused, also create its alarm marker PREFIX/:missed/JOB/SCHEDULED
+         * unless it exists (a conditional write, kept for the history period): raised is
+         * true for exactly one caller in the fleet. Answers once, as the API's queries do.
+         * NULL: not supported (the local lease: one host has no one else to tell). */
+        void (*check_missed)(LeaseStore *s, const LeaseRequest *req, bool raise,
+                             lease_missed_cb done, void *userdata);
         /* One cheap request: does the store answer? */
         void (*probe)(LeaseStore *s, lease_done_cb done, void *userdata);
         /* Close: cancel what is in flight, then done(userdata) from the loop, then the store

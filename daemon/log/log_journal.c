@@ -36,6 +36,7 @@ static const struct {
         { "run_started",    "05f26b49490742aba28a2d956781de7c" },
         { "firing_skipped", "bb02896a6ef34138b4ea7f856e409c81" },
         { "firing_missed",  "ab74bb7f973a4fe0a05696207ca5dee6" },
+        { "firing_missed_fleet", "0868b2d7d520482ca72a70a3791a9d3f" },
         { "reloaded",       "db4f3af01ea74a02960b5f74b0d5e052" },
         { "reload_failed",  "b3674c5de8024408a88e7b42faed6874" },
         { "config_error",   "7f8db98d33e44588b0e848b8bc37fbed" },

@@ -182,7 +182,8 @@ def test_init_store_then_a_role_that_may_not_create(replicas, tmp_path):
         assert r.returncode == 0, r.stdout + r.stderr
         assert "schema is in place" in r.stdout
         grants = ("CREATE ROLE app LOGIN PASSWORD 'app-pw'; "
-                  "GRANT SELECT, INSERT, UPDATE, DELETE ON solocron_firings, solocron_paused "
+                  "GRANT SELECT, INSERT, UPDATE, DELETE ON solocron_firings, solocron_paused, "
+                  "solocron_alarms "
                   "TO app; GRANT USAGE ON SEQUENCE solocron_token TO app;")
         subprocess.run(["psql", server.dsn(), "-v", "ON_ERROR_STOP=1", "-qc", grants],
                        check=True, capture_output=True, stdin=subprocess.DEVNULL)

@@ -1948,4 +1948,140 @@ TEST(claim_latency) {
         tl_done(&tl);
 }
 
+/* ---- the missed-firing alarm: check_missed ---- */
+
+typedef struct Missed {
+        bool done, raised;
+        LeaseFiringState state;
+        char error[512];
+} Missed;
+
+static void on_missed(LeaseFiringState state, bool raised, const char *error, void *userdata) {
+        Missed *m = userdata;
+
+        ASSERT_TRUE(!m->done);          /* exactly once */
+        *m = (Missed) { .done = true, .state = state, .raised = raised };
+        if (error)
+                (void) snprintf(m->error, sizeof(m->error), "%s", error);
+}
+
+/* key holds a final record (no longer running). */
+static bool has_final_record(const Etcd *e, const char *key) {
+        Kv kv = kv_get(e, key);
+        const char *status = json_string_value(json_object_get(kv.record, "status"));
+        bool final = status && strcmp(status, "running") != 0;
+
+        json_decref(kv.record);
+        return final;
+}
+
+static void ask_missed(LeaseStore *s, const char *job, bool raise, Missed *m) {
+        *m = (Missed) {};
+        s->ops->check_missed(s, &(LeaseRequest) { .job = job, .scheduled = T0 }, raise,
+                             on_missed, m);
+}
+
+TEST(check_missed_states_and_one_raise) {
+        const Etcd *e = shared_etcd();
+        const char *ep[] = { e->url, NULL };
+        LeaseStore *a, *b, *c;
+        Outcome o, gone = {};
+        Missed mb, mc;
+        Answer p;
+        LeaseWatch *w;
+        uint64_t token;
+        pid_t child;
+        TestLoop tl;
+        Kv kv;
+
+        tl_init(&tl);
+        a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-a" });
+        b = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-b" });
+        c = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-c" });
+
+        /* nobody claimed it: a read alone says so and writes nothing */
+        ask_missed(b, "m-none", false, &mb);
+        ASSERT_TRUE(RUN_UNTIL(&tl, mb.done, 5000));
+        ASSERT_TRUE(!mb.error[0] && mb.state == LEASE_FIRING_NONE && !mb.raised);
+        ASSERT_TRUE(!kv_get(e, "test/:missed/m-none/2026-11-23T06:00:00Z").found);
+        /* two replicas raise it at once: exactly one creates the marker */
+        ask_missed(b, "m-none", true, &mb);
+        ask_missed(c, "m-none", true, &mc);
+        ASSERT_TRUE(RUN_UNTIL(&tl, mb.done && mc.done, 5000));
+        ASSERT_TRUE(!mb.error[0] && !mc.error[0]);
+        ASSERT_EQ(mb.state, LEASE_FIRING_NONE);
+        ASSERT_EQ(mc.state, LEASE_FIRING_NONE);
+        ASSERT_EQ((int) mb.raised + (int) mc.raised, 1);
+        kv = kv_get(e, "test/:missed/m-none/2026-11-23T06:00:00Z");
+        ASSERT_TRUE(kv.found && kv.lease != 0);         /* kept for the history period */
+        ASSERT_STREQ(json_string_value(json_object_get(kv.record, "by")),
+                     mb.raised ? "host-b" : "host-c");
+        ASSERT_STREQ(json_string_value(json_object_get(kv.record, "scheduled")),
+                     "2026-11-23T06:00:00Z");
+        json_decref(kv.record);
+        /* and asked again later, by anyone: not raised again */
+        ask_missed(a, "m-none", true, &mb);
+        ASSERT_TRUE(RUN_UNTIL(&tl, mb.done, 5000));
+        ASSERT_TRUE(!mb.raised && mb.state == LEASE_FIRING_NONE);
+
+        /* a live holder: running; its final record: done; neither raises */
+        claim(a, "m-ran", T0, 1, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000) && o.result == LEASE_WON);
+        ask_missed(b, "m-ran", true, &mb);
+        ASSERT_TRUE(RUN_UNTIL(&tl, mb.done, 5000));
+        ASSERT_TRUE(!mb.error[0] && mb.state == LEASE_FIRING_RUNNING && !mb.raised);
+        a->ops->finish(o.claim, &(LeaseEnd) { "failed", 1, 10 });
+        ASSERT_TRUE(RUN_UNTIL(&tl, has_final_record(e, "test/m-ran/2026-11-23T06:00:00Z"), 5000));
+        ask_missed(b, "m-ran", true, &mb);
+        ASSERT_TRUE(RUN_UNTIL(&tl, mb.done, 5000));
+        ASSERT_TRUE(mb.state == LEASE_FIRING_DONE && !mb.raised);      /* failed, but it ran */
+        ASSERT_TRUE(!kv_get(e, "test/:missed/m-ran/2026-11-23T06:00:00Z").found);
+
+        /* a holder that died mid-run: abandoned, raised once */
+        child = holder_start(e, "m-dead", &token);
+        ASSERT_OK(b->ops->watch(b, &(LeaseRequest) { .job = "m-dead", .scheduled = T0 },
+                                on_expired, &gone, &w));
+        ASSERT_OK(kill(child, SIGKILL));
+        ASSERT_EQ(waitpid(child, NULL, 0), child);
+        ASSERT_TRUE(RUN_UNTIL(&tl, gone.expired, 6000));
+        b->ops->unwatch(w);
+        ask_missed(c, "m-dead", false, &mc);
+        ASSERT_TRUE(RUN_UNTIL(&tl, mc.done, 5000));
+        ASSERT_TRUE(mc.state == LEASE_FIRING_ABANDONED && !mc.raised);
+        ask_missed(c, "m-dead", true, &mc);
+        ASSERT_TRUE(RUN_UNTIL(&tl, mc.done, 5000));
+        ASSERT_TRUE(!mc.error[0] && mc.raised);
+
+        /* a paused job's firing is never missed */
+        ask_paused(a, "m-paused", true, &p);
+        ASSERT_TRUE(RUN_UNTIL(&tl, p.done, 5000) && !p.failed);
+        ask_missed(b, "m-paused", true, &mb);
+        ASSERT_TRUE(RUN_UNTIL(&tl, mb.done, 5000));
+        ASSERT_TRUE(mb.state == LEASE_FIRING_PAUSED && !mb.raised);
+        ASSERT_TRUE(!kv_get(e, "test/:missed/m-paused/2026-11-23T06:00:00Z").found);
+
+        /* closing answers a check in flight, once, with an error */
+        ask_missed(c, "m-close", true, &mc);
+        store_close(&tl, c);
+        ASSERT_TRUE(mc.done && mc.error[0] && !mc.raised);
+        store_close(&tl, a);
+        store_close(&tl, b);
+        tl_done(&tl);
+}
+
+TEST(check_missed_store_down) {
+        const char *ep[] = { "http://127.0.0.1:1", NULL };
+        LeaseStore *a;
+        TestLoop tl;
+        Missed m;
+
+        tl_init(&tl);
+        a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .election_ms = 500 });
+        ask_missed(a, "m-down", true, &m);
+        ASSERT_TRUE(RUN_UNTIL(&tl, m.done, 5000));
+        ASSERT_TRUE(m.error[0] && !m.raised);
+        store_close(&tl, a);
+        tl_done(&tl);
+}
+
 TESTS_MAIN

@@ -2322,4 +2322,121 @@ __attribute__((constructor)) static void detect_single_test(void) {
         single_test = n > 0 && strnlen(buf, n) + 1 < n;
 }
 
+/* ---- the missed-firing alarm: check_missed ---- */
+
+typedef struct Missed {
+        bool done, raised;
+        int n_calls;
+        LeaseFiringState state;
+        char error[512];
+} Missed;
+
+static void on_missed(LeaseFiringState state, bool raised, const char *error, void *userdata) {
+        Missed *m = userdata;
+
+        m->done = true;
+        m->n_calls++;
+        m->state = state;
+        m->raised = raised;
+        (void) snprintf(m->error, sizeof(m->error), "%s", error ?: "");
+}
+
+static void missed_start(LeaseStore *st, const char *job, bool raise, Missed *m) {
+        *m = (Missed) {};
+        st->ops->check_missed(st, &(LeaseRequest) { .job = job, .scheduled = T0 }, raise,
+                              on_missed, m);
+}
+
+static void missed_wait(uv_loop_t *loop, Missed *m) {
+        (void) run_until(loop, &m->done, 10000);
+        ASSERT_TRUE(m->done);
+}
+
+TEST(check_missed_states_and_one_raise) {
+        uv_loop_t loop;
+        Server s;
+        LeaseStore *a, *b, *c;
+        Outcome oa;
+        Missed mb, mc;
+        Answer q = {};
+        json_t *rec;
+        json_int_t puts;
+
+        env_reset();
+        double_start(&s, NULL);
+        ASSERT_OK(uv_loop_init(&loop));
+        a = store_new(&loop, &s, "host-a", (Opts) { .ttl = 2 * USEC_PER_SEC });
+        b = store_new(&loop, &s, "host-b", (Opts) { .ttl = 2 * USEC_PER_SEC });
+        c = store_new(&loop, &s, "host-c", (Opts) { .ttl = 2 * USEC_PER_SEC });
+
+        /* nobody claimed it: one GET and the pause's, nothing written without raise */
+        run_for(&loop, 500);            /* the stores' conditional-write probes */
+        puts = stat_count(&s, "PUT");
+        missed_start(b, "m-none", false, &mb);
+        missed_wait(&loop, &mb);
+        ASSERT_TRUE(!mb.error[0] && mb.state == LEASE_FIRING_NONE && !mb.raised);
+        ASSERT_EQ(stat_count(&s, "PUT"), puts);
+        /* two replicas raise it at once: one conditional PUT wins */
+        missed_start(b, "m-none", true, &mb);
+        missed_start(c, "m-none", true, &mc);
+        missed_wait(&loop, &mb);
+        missed_wait(&loop, &mc);
+        if (mb.error[0] || mc.error[0])
+                TEST_FAIL("raising at once: '%s' '%s'", mb.error, mc.error);
+        ASSERT_EQ((int) mb.raised + (int) mc.raised, 1);
+        ASSERT_TRUE(mb.n_calls == 1 && mc.n_calls == 1);
+        rec = record_get(&s, "solocron/:missed/m-none/2026-11-23T06:00:00Z", NULL, NULL);
+        ASSERT_STREQ(json_string_value(json_object_get(rec, "by")), mb.raised ? "host-b" : "host-c");
+        json_decref(rec);
+
+        /* a live holder: running (one GET); its final record: done, even a failure */
+        ASSERT_EQ(claim(&loop, a, "m-ran", T0, "run-a", false, &oa), LEASE_WON);
+        missed_start(b, "m-ran", true, &mb);
+        missed_wait(&loop, &mb);
+        ASSERT_TRUE(!mb.error[0] && mb.state == LEASE_FIRING_RUNNING && !mb.raised);
+        a->ops->finish(oa.claim, &(LeaseEnd) { "failed", 1, 10 });
+        ASSERT_TRUE(run_until_true(&loop, record_is, &(RecordIs) { &s, "solocron/m-ran/2026-11-23T06:00:00Z",
+                                                                    "failed" }, 5000));
+        missed_start(b, "m-ran", true, &mb);
+        missed_wait(&loop, &mb);
+        ASSERT_TRUE(mb.state == LEASE_FIRING_DONE && !mb.raised);
+
+        /* a holder that stops renewing: abandoned once ttl + skew passed (server's clock) */
+        ASSERT_EQ(claim(&loop, a, "m-dead", T0, "run-d", false, &oa), LEASE_WON);
+        a->ops->cancel(oa.claim);
+        missed_start(b, "m-dead", false, &mb);
+        missed_wait(&loop, &mb);
+        ASSERT_EQ(mb.state, LEASE_FIRING_RUNNING);
+        run_for(&loop, 3500);
+        missed_start(b, "m-dead", true, &mb);
+        missed_wait(&loop, &mb);
+        ASSERT_TRUE(!mb.error[0] && mb.state == LEASE_FIRING_ABANDONED && mb.raised);
+
+        /* a paused job's firing is never missed */
+        set_paused(&loop, a, "m-paused", true, &q);
+        ASSERT_TRUE(!q.failed);
+        missed_start(b, "m-paused", true, &mb);
+        missed_wait(&loop, &mb);
+        ASSERT_TRUE(mb.state == LEASE_FIRING_PAUSED && !mb.raised);
+        answer_free(&q);
+
+        /* the server fails the GET, also the three retries: an error, no alarm */
+        ctl_do(&s, "POST", "fault", "{\"method\":\"GET\",\"status\":500,\"body\":\"oops\","
+                                    "\"count\":4}");
+        missed_start(b, "m-fault", true, &mb);
+        missed_wait(&loop, &mb);
+        ASSERT_TRUE(mb.error[0] && strstr(mb.error, "500") && !mb.raised);
+
+        /* closing answers a check in flight, once, with an error */
+        ctl_do(&s, "POST", "fault", "{\"action\":\"delay\",\"method\":\"GET\",\"delay_ms\":3000}");
+        missed_start(c, "m-close", true, &mc);
+        run_for(&loop, 50);
+        store_close(&loop, c);
+        ASSERT_TRUE(mc.done && mc.n_calls == 1 && mc.error[0] && !mc.raised);
+        store_close(&loop, a);
+        store_close(&loop, b);
+        loop_done(&loop);
+        server_stop(&s);
+}
+
 TESTS_MAIN

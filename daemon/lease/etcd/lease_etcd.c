@@ -214,7 +214,8 @@ static void etcd_on_http_closed(void *userdata) {
 
 /* Closing, and every background write and revoke is over: close the client, then the timer. */
 void lease_etcd_store_maybe_closed(EtcdStore *s) {
-        if (!s->closing || s->claims || s->queries || s->history_call || s->http_closing)
+        if (!s->closing || s->claims || s->queries || s->missed || s->history_call ||
+            s->http_closing)
                 return;
         s->http_closing = true;
         (void) uv_timer_stop(&s->timer);
@@ -232,6 +233,7 @@ static void etcd_close(LeaseStore *store, void (*done)(void *userdata), void *us
         while (s->watches)
                 lease_etcd_unwatch(s->watches);
         lease_etcd_queries_close(s);    /* answered: the store is closing */
+        lease_etcd_missed_close(s);
         /* Pending and won claims are let go (their leases revoked); final writes go on until
          * their deadline, so that a run that ended keeps its proof. */
         for (c = s->claims; c; c = next) {
@@ -259,6 +261,7 @@ static const LeaseOps lease_etcd_ops = {
         .history = lease_etcd_history,
         .set_paused = lease_etcd_set_paused,
         .list_paused = lease_etcd_list_paused,
+        .check_missed = lease_etcd_check_missed,
         .probe = lease_etcd_probe,
         .close = etcd_close,
 };

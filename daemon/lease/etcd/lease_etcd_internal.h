@@ -8,6 +8,7 @@
  *   lease_etcd_claim.c    a claim: grant and election, renewal, finish, cancel
  *   lease_etcd_watch.c    watching a held firing for its holder's expiry
  *   lease_etcd_fleet.c    what the API asks: the history, pause markers, the probe
+ *   lease_etcd_missed.c   the missed-firing alarm: a firing's state, its alarm marker
  * The design is described at the top of lease_etcd.c. */
 
 #include <jansson.h>
@@ -30,6 +31,7 @@ typedef struct EtcdStore EtcdStore;
 typedef struct EtcdCall EtcdCall;
 typedef struct EtcdQuery EtcdQuery;
 typedef struct Alarm Alarm;
+typedef struct EtcdMissed EtcdMissed;
 
 struct Alarm {                  /* embedded in its owner; on store->alarms while armed */
         uint64_t when;          /* loop time, ms */
@@ -181,6 +183,7 @@ struct EtcdStore {
         size_t n_claims;
         LeaseWatch *watches;
         EtcdQuery *queries;
+        EtcdMissed *missed;     /* check_missed() calls, until answered */
         unsigned n_streams;     /* watches streaming: <= ETCD_WATCH_STREAMS_MAX */
         Seen seen[ETCD_SEEN_MAX];
         size_t n_seen;
@@ -276,6 +279,12 @@ void lease_etcd_list_paused(LeaseStore *store, lease_jobs_cb done, void *userdat
 void lease_etcd_probe(LeaseStore *store, lease_done_cb done, void *userdata);
 /* close(): every query still waiting is answered with an error, and freed. */
 void lease_etcd_queries_close(EtcdStore *s);
+
+/* lease_etcd_missed.c */
+void lease_etcd_check_missed(LeaseStore *store, const LeaseRequest *req, bool raise,
+                             lease_missed_cb done, void *userdata);
+/* close(): every check still waiting is answered with an error, and freed. */
+void lease_etcd_missed_close(EtcdStore *s);
 
 /* lease_etcd_watch.c */
 int lease_etcd_watch(LeaseStore *store, const LeaseRequest *req,

@@ -65,6 +65,19 @@
         "  paused_at timestamptz NOT NULL DEFAULT now(),\n" \
         "  PRIMARY KEY (prefix, job));\n"
 
+/* The missed-firing alarm's table (lease_pg_missed.c), added after the others: a schema made
+ * before it by init-store, for a role that may not create, lacks it. Such a connection still
+ * elects firings; only its missed-firing checks fail, until init-store adds the table. */
+#define SCHEMA_ALARMS \
+        "CREATE TABLE IF NOT EXISTS solocron_alarms (\n" \
+        "  prefix text NOT NULL,\n" \
+        "  job text NOT NULL,\n" \
+        "  scheduled text NOT NULL,\n" \
+        "  scheduled_at bigint NOT NULL,\n" \
+        "  raised_by text NOT NULL,\n" \
+        "  raised_at timestamptz NOT NULL DEFAULT now(),\n" \
+        "  PRIMARY KEY (prefix, job, scheduled));\n"
+
 /* Created only when a part is missing: CREATE … IF NOT EXISTS alone needs the right to
  * create in the schema even when the table exists, which a role that only uses the tables
  * (solocron init-store made them) does not have. */
@@ -73,6 +86,12 @@ static const char setup_schema[] =
         "IF to_regclass('solocron_firings') IS NULL OR to_regclass('solocron_paused') IS NULL\n"
         "   OR to_regclass('solocron_token') IS NULL THEN\n"
         SCHEMA
+        "END IF;\n"
+        "IF to_regclass('solocron_alarms') IS NULL THEN\n"
+        "  BEGIN\n"
+        SCHEMA_ALARMS
+        "  EXCEPTION WHEN insufficient_privilege THEN NULL;\n"
+        "  END;\n"
         "END IF;\n"
         "END $solocron$";
 
@@ -124,6 +143,25 @@ static const char *const statements[_STMT_MAX] = {
         [STMT_TRIM] =
                 "DELETE FROM solocron_firings WHERE prefix = $1 AND scheduled_at < $2::bigint "
                 "AND state <> 'running'",
+        /* prefix, job, scheduled, raise, by, scheduled_at → state, raised (lease_pg_missed.c):
+         * none, running, done, abandoned or paused; with raise and none or abandoned, the
+         * alarm's row inserted once */
+        [STMT_MISSED] =
+                "WITH f AS (SELECT state, expires_at > now() AS live FROM solocron_firings "
+                "WHERE " PK "), "
+                "p AS (SELECT EXISTS (SELECT 1 FROM solocron_paused WHERE prefix = $1 AND "
+                "job = $2) AS paused), "
+                "st AS (SELECT CASE WHEN f.state IS NOT NULL AND f.state <> 'running' THEN 'done' "
+                "WHEN f.live THEN 'running' WHEN p.paused THEN 'paused' "
+                "WHEN f.state IS NULL THEN 'none' ELSE 'abandoned' END AS s "
+                "FROM p LEFT JOIN f ON true), "
+                "ins AS (INSERT INTO solocron_alarms (prefix, job, scheduled, scheduled_at, "
+                "raised_by) SELECT $1, $2, $3, $6::bigint, $5 FROM st WHERE $4::boolean AND "
+                "st.s IN ('none', 'abandoned') ON CONFLICT DO NOTHING RETURNING 1) "
+                "SELECT st.s, EXISTS (SELECT 1 FROM ins) FROM st",
+        /* prefix, oldest scheduled_at kept */
+        [STMT_TRIM_ALARMS] =
+                "DELETE FROM solocron_alarms WHERE prefix = $1 AND scheduled_at < $2::bigint",
         /* prefix, job, by */
         [STMT_PAUSE] =
                 "INSERT INTO solocron_paused (prefix, job, paused_by) VALUES ($1, $2, $3) "
@@ -137,7 +175,7 @@ static const char *const stmt_names[_STMT_MAX] = {
         "solocron_claim", "solocron_look", "solocron_takeover", "solocron_renew",
         "solocron_final", "solocron_release", "solocron_watch", "solocron_history",
         "solocron_trim", "solocron_pause", "solocron_resume", "solocron_paused",
-        "solocron_ping",
+        "solocron_ping", "solocron_missed", "solocron_trim_alarms",
 };
 
 /* ---- alarms: one uv timer per store ---- */
@@ -447,7 +485,11 @@ static void conn_on_complete(PgStore *s) {
         s->result = NULL;
         s->current = NULL;
         if (s->state == PG_SETUP) {
-                if (!good) {
+                /* The alarm's statements, the last ones, need solocron_alarms, which an older
+                 * schema may lack: without them only check_missed() fails. */
+                if (!good && s->setup_step > STMT_MISSED)
+                        s->no_alarms = true;
+                else if (!good) {
                         conn_drop(s, "postgres refused the %s: %s",
                                   s->setup_step == 0 ? "schema" : "statements",
                                   pq_message(res ? sym_PQresultErrorMessage(res) : "", m,
@@ -500,6 +542,7 @@ static void conn_on_connecting(PgStore *s) {
                 }
                 s->state = PG_SETUP;
                 s->setup_step = 0;
+                s->no_alarms = false;
                 conn_send_next(s);
                 return;
         }
@@ -614,7 +657,8 @@ static void pg_on_timer_closed(uv_handle_t *h) {
 }
 
 void lease_pg_store_maybe_closed(PgStore *s) {
-        if (!s->closing || s->timer_closing || s->claims || s->queries || s->n_live > 0)
+        if (!s->closing || s->timer_closing || s->claims || s->queries || s->missed ||
+            s->n_live > 0)
                 return;
         if (s->conn || s->poll) {
                 PgCall *k = s->current;
@@ -653,6 +697,7 @@ static void pg_close(LeaseStore *store, void (*done)(void *userdata), void *user
         while (s->watches)
                 lease_pg_unwatch(s->watches);
         lease_pg_queries_close(s);
+        lease_pg_missed_close(s);
         for (c = s->claims; c; c = next) {
                 next = c->next;
                 if (c->state == PG_CLAIM_ELECT || c->state == PG_CLAIM_WON)
@@ -671,6 +716,7 @@ static const LeaseOps lease_pg_ops = {
         .history = lease_pg_history,
         .set_paused = lease_pg_set_paused,
         .list_paused = lease_pg_list_paused,
+        .check_missed = lease_pg_check_missed,
         .probe = lease_pg_probe,
         .close = pg_close,
 };

@@ -257,6 +257,10 @@ static int claim_insert(LeaseClaim *c) {
                                 lease_pg_wall_sec() - (int64_t) (s->history_ms / 1000));
                 k = lease_pg_call(s, STMT_TRIM, t, 2, lease_pg_now_ms(s) + s->election_ms,
                                   trim_on_done, NULL);
+                if (k && !s->no_alarms)
+                        (void) lease_pg_call(s, STMT_TRIM_ALARMS, t, 2,
+                                             lease_pg_now_ms(s) + s->election_ms, trim_on_done,
+                                             NULL);
                 if (k)
                         s->trimmed = lease_pg_now_ms(s) ?: 1;
         }

@@ -28,6 +28,7 @@ typedef struct PgStore PgStore;
 typedef struct PgCall PgCall;
 typedef struct PgAlarm PgAlarm;
 typedef struct PgQuery PgQuery;
+typedef struct PgMissed PgMissed;
 
 struct PgAlarm {                /* embedded in its owner; on store->alarms while armed */
         uint64_t when;          /* loop time, ms */
@@ -50,6 +51,8 @@ typedef enum PgStmt {           /* the prepared statements (lease_pg.c) */
         STMT_RESUME,
         STMT_PAUSED,
         STMT_PING,
+        STMT_MISSED,            /* lease_pg_missed.c; these last two may fail to prepare */
+        STMT_TRIM_ALARMS,
         _STMT_MAX,
 } PgStmt;
 
@@ -146,6 +149,8 @@ struct PgStore {
         size_t n_claims;
         LeaseWatch *watches;
         PgQuery *queries;
+        PgMissed *missed;       /* check_missed() calls, until answered */
+        bool no_alarms;         /* solocron_alarms is missing: no missed-firing checks */
         bool closing, timer_closing;
         void (*close_done)(void *userdata);
         void *close_userdata;
@@ -186,3 +191,9 @@ int lease_pg_watch(LeaseStore *store, const LeaseRequest *req,
                    void (*ended)(bool holder_died, void *userdata), void *userdata,
                    LeaseWatch **ret);
 void lease_pg_unwatch(LeaseWatch *w);
+
+/* lease_pg_missed.c */
+void lease_pg_check_missed(LeaseStore *store, const LeaseRequest *req, bool raise,
+                           lease_missed_cb done, void *userdata);
+/* close(): every check still waiting is answered with an error, and freed. */
+void lease_pg_missed_close(PgStore *s);

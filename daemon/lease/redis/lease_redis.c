@@ -140,6 +140,25 @@ static const char script_history[] =
         "end\n"
         "return out\n";
 
+/* KEYS: lease, record, paused hash, alarm marker. ARGV: job, raise ("1"), the marker's value,
+ * history ms. The firing's state and whether this call raised its alarm (lease_redis_missed.c). */
+static const char script_missed[] =
+        "if redis.call('EXISTS', KEYS[1]) == 1 then return {'running', 0} end\n"
+        "local rec = redis.call('GET', KEYS[2])\n"
+        "if rec then\n"
+        "  local ok, r = pcall(cjson.decode, rec)\n"
+        "  if not (ok and type(r) == 'table' and r.status == 'running') then\n"
+        "    return {'done', 0}\n"
+        "  end\n"
+        "end\n"
+        "if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {'paused', 0} end\n"
+        "local state = rec and 'abandoned' or 'none'\n"
+        "if ARGV[2] ~= '1' then return {state, 0} end\n"
+        "if redis.call('SET', KEYS[4], ARGV[3], 'NX', 'PX', ARGV[4]) then\n"
+        "  return {state, 1}\n"
+        "end\n"
+        "return {state, 0}\n";
+
 const char *const lease_redis_scripts[_SCRIPT_MAX] = {
         [SCRIPT_CLAIM] = script_claim,
         [SCRIPT_RENEW] = script_renew,
@@ -147,6 +166,7 @@ const char *const lease_redis_scripts[_SCRIPT_MAX] = {
         [SCRIPT_RELEASE] = script_release,
         [SCRIPT_WATCH] = script_watch,
         [SCRIPT_HISTORY] = script_history,
+        [SCRIPT_MISSED] = script_missed,
 };
 
 /* ---- alarms: one uv timer per store ---- */
@@ -251,7 +271,8 @@ static void redis_on_timer_closed(uv_handle_t *h) {
 /* Closing: once the last background write is over, drop the connection; once libuv has let
  * go of its handle (and of a resolve in flight), close the timer. */
 void lease_redis_store_maybe_closed(RedisStore *s) {
-        if (!s->closing || s->timer_closing || s->claims || s->queries || s->n_live > 0)
+        if (!s->closing || s->timer_closing || s->claims || s->queries || s->missed ||
+            s->n_live > 0)
                 return;
         lease_redis_conn_close(s);
         if (!lease_redis_conn_closed(s))
@@ -272,6 +293,7 @@ static void redis_close(LeaseStore *store, void (*done)(void *userdata), void *u
         while (s->watches)
                 lease_redis_unwatch(s->watches);
         lease_redis_queries_close(s);
+        lease_redis_missed_close(s);
         /* Pending and won claims let go of their leases; final writes go on until their
          * deadline, so that a run that ended keeps its proof. */
         for (c = s->claims; c; c = next) {
@@ -292,6 +314,7 @@ static const LeaseOps lease_redis_ops = {
         .history = lease_redis_history,
         .set_paused = lease_redis_set_paused,
         .list_paused = lease_redis_list_paused,
+        .check_missed = lease_redis_check_missed,
         .probe = lease_redis_probe,
         .close = redis_close,
 };

@@ -43,6 +43,7 @@ typedef enum RedisScript {      /* the Lua scripts (lease_redis_claim.c, lease_r
         SCRIPT_RELEASE,
         SCRIPT_WATCH,
         SCRIPT_HISTORY,
+        SCRIPT_MISSED,          /* lease_redis_missed.c */
         _SCRIPT_MAX,
 } RedisScript;
 
@@ -128,6 +129,7 @@ struct LeaseWatch {             /* the daemon's; on store->watches */
 };
 
 typedef struct RedisQuery RedisQuery;
+typedef struct RedisMissed RedisMissed;
 
 struct RedisStore {
         LeaseStore store;
@@ -161,6 +163,7 @@ struct RedisStore {
         size_t n_claims;
         LeaseWatch *watches;
         RedisQuery *queries;
+        RedisMissed *missed;    /* check_missed() calls, until answered */
         bool closing, timer_closing;
         void (*close_done)(void *userdata);
         void *close_userdata;
@@ -222,3 +225,9 @@ int lease_redis_watch(LeaseStore *store, const LeaseRequest *req,
                       void (*ended)(bool holder_died, void *userdata), void *userdata,
                       LeaseWatch **ret);
 void lease_redis_unwatch(LeaseWatch *w);
+
+/* lease_redis_missed.c */
+void lease_redis_check_missed(LeaseStore *store, const LeaseRequest *req, bool raise,
+                              lease_missed_cb done, void *userdata);
+/* close(): every check still waiting is answered with an error, and freed. */
+void lease_redis_missed_close(RedisStore *s);

@@ -281,6 +281,7 @@ static void lease_s3_close(LeaseStore *store, void (*done)(void *userdata), void
         s->probe_op = NULL;
         lease_s3_history_stop(s);
         lease_s3_fleet_stop(s);
+        lease_s3_missed_stop(s);
         while (s->watches)
                 lease_s3_watch_stop(s->watches);
         /* Final records being written go on (without retries): a run that ended just before
@@ -299,6 +300,7 @@ static const LeaseOps lease_s3_ops = {
         .claim = lease_s3_claim_start,
         .finish = lease_s3_claim_finish,
         .cancel = lease_s3_claim_cancel,
+        .check_missed = lease_s3_check_missed,
         .watch = lease_s3_watch_start,
         .unwatch = lease_s3_watch_stop,
         .history = lease_s3_history_query,

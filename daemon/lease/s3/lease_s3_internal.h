@@ -8,6 +8,7 @@
  *   lease_s3_watch.c    watching a held firing for its holder's expiry
  *   lease_s3_history.c  listing keys; deleting our own records older than history
  *   lease_s3_fleet.c    the API's queries: a job's records, pause markers, the probe
+ *   lease_s3_missed.c   the missed-firing alarm: a firing's state, its alarm marker
  * The design is described at the top of lease_s3.c. */
 
 #include <jansson.h>
@@ -50,6 +51,7 @@ typedef enum ClaimState {
 
 typedef struct HistoryJob HistoryJob;
 typedef struct S3Query S3Query;
+typedef struct S3Missed S3Missed;
 
 typedef struct S3Store {                /* owned by the daemon until close() completes */
         LeaseStore store;
@@ -81,6 +83,7 @@ typedef struct S3Store {                /* owned by the daemon until close() com
         unsigned history_pages;         /* pages of the pass so far */
         bool history_manual;            /* the pass lists manual runs' records now */
         S3Query *queries;               /* the API's, until answered (lease_s3_fleet.c) */
+        S3Missed *missed;               /* check_missed() calls, until answered */
         unsigned n_handles;             /* timers being closed */
         bool closing, s3_closing;
         void (*close_done)(void *userdata);
@@ -227,3 +230,9 @@ void lease_s3_list_paused(LeaseStore *store, lease_jobs_cb done, void *userdata)
 void lease_s3_probe(LeaseStore *store, lease_done_cb done, void *userdata);
 /* Closing: answer every query still waiting with an error, and free it. */
 void lease_s3_fleet_stop(S3Store *s);
+
+/* lease_s3_missed.c */
+void lease_s3_check_missed(LeaseStore *store, const LeaseRequest *req, bool raise,
+                           lease_missed_cb done, void *userdata);
+/* Closing: answer every check still waiting with an error, and free it. */
+void lease_s3_missed_stop(S3Store *s);

@@ -1,0 +1,291 @@
+# SPDX-License-Identifier: MIT
+"""The fleet-wide missed-firing alarm (issue 13): a firing that ran nowhere is raised once
+by the fleet (log event firing_missed_fleet, solocron_job_missed_fleet_total), whichever
+replicas check it; a firing that ran, or was taken over, raises nothing. Real stores
+started by the tests on 127.0.0.1: etcd, Redis, and the S3 double (a labelled test
+double: s3rver ignores conditional writes, so the S3 lease refuses it)."""
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from conftest import Daemon, clean_env
+from fleet import ETCD, REDIS, EtcdCluster, RedisServer, S3Double
+from test_api import check_metrics, metric, unix_request
+from test_fleet import etcd_lease, utc
+from test_notify import Recorder
+
+needs_etcd = pytest.mark.skipif(not os.path.exists(ETCD), reason="etcd-server is not installed")
+
+
+@pytest.fixture
+def etcd():
+    cluster = EtcdCluster(1)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    """fleet(lease, jobs, n) starts n replicas (debug log, an API socket each) on one table."""
+    started = []
+
+    def start(lease, jobs, n, env=None, wait_ready=True):
+        table = tmp_path / "table.yaml"
+        table.write_text(lease + 'api: {socket: "${SOCK}"}\njobs:\n' + jobs)
+        ds = []
+        for i in range(len(started), len(started) + n):
+            work = tmp_path / f"r{i}"
+            work.mkdir()
+            d = Daemon(str(table), work, "--log-level", "debug",
+                       env=clean_env(REPLICA=f"r{i}", SOCK=str(work / "api.sock"), **(env or {})))
+            d.sock = str(work / "api.sock")
+            started.append(d)
+            ds.append(d)
+        if wait_ready:
+            for d in ds:
+                d.event("ready")
+        return ds
+    yield start
+    from conftest import stop_and_check
+    stop_and_check(started)
+
+
+def at_second(t):
+    g = time.gmtime(t)
+    return f"{g.tm_sec} {g.tm_min} {g.tm_hour} * * *"
+
+
+def wait_any(ds, event, timeout=20, **fields):
+    """The first replica of ds that logs event."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for d in ds:
+            if d.find(event, **fields):
+                return d
+        time.sleep(0.05)
+    raise AssertionError(f"no replica logged {event} {fields}; logs:\n" +
+                         "\n---\n".join("\n".join(d.raw[-30:]) for d in ds))
+
+
+def checks(d, what):
+    return [r for r in d.find("missed_check") if what in r.get("msg", "")]
+
+
+def wait_checks(ds, what, count, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sum(len(checks(d, what)) for d in ds) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {count} checks said '{what}'; logs:\n" +
+                         "\n---\n".join("\n".join(d.raw[-30:]) for d in ds))
+
+
+def kill_holder(ds, job):
+    """SIGKILL the replica that runs job, and the job's process group, as when its machine
+    dies; returns the survivors."""
+    holder = wait_any(ds, "run_started", job=job)
+    pid = int(holder.find("run_started", job=job)[0]["msg"].split("pid=")[1].split()[0])
+    holder.event("output", job=job)     # it really runs
+    holder.proc.send_signal(signal.SIGKILL)
+    holder.proc.wait()
+    os.killpg(pid, signal.SIGKILL)
+    return [d for d in ds if d is not holder]
+
+
+def dechunk(body):
+    """A chunked HTTP/1.1 body's bytes."""
+    out = b""
+    while True:
+        size, _, rest = body.partition(b"\r\n")
+        n = int(size, 16)
+        if n == 0:
+            return out
+        out += rest[:n]
+        body = rest[n + 2:]
+
+
+def missed_metric(d, job):
+    status, body = unix_request(d.sock, "GET", "/metrics")
+    assert status == 200
+    body = dechunk(body)
+    check_metrics(body)
+    return metric(body, "solocron_job_missed_fleet_total", job=job)
+
+
+def assert_one_alarm(survivors, job, t, fleet=()):
+    """Exactly one replica raised job's firing t; the others saw it raised elsewhere. The
+    events are counted across the logs of the whole fleet (the killed holder's too)."""
+    raiser = wait_any(survivors, "firing_missed_fleet", job=job, timeout=30)
+    wait_checks(survivors, "raised by another replica", len(survivors) - 1)
+    alarms = [r for d in set(survivors) | set(fleet) for r in d.find("firing_missed_fleet")]
+    assert len(alarms) == 1, alarms
+    assert utc(t) in alarms[0]["msg"] and "ran nowhere in the fleet" in alarms[0]["msg"]
+    for d in survivors:
+        assert missed_metric(d, job) == (1 if d is raiser else 0)
+    # the firing-missed-while-down counter is another thing
+    assert all(not d.find("firing_missed") for d in survivors)
+
+
+def long_job(t, takeover="false", missed_after="3s", command="echo up; exec sleep 60"):
+    return (f"  - name: long\n    schedule: \"{at_second(t)}\"\n    command: '{command}'\n"
+            f"    takeover: {takeover}\n    missed_after: {missed_after}\n")
+
+
+@needs_etcd
+def test_winner_killed_without_takeover_raises_one_alarm(etcd, fleet):
+    t = int(time.time()) + 4
+    ds = fleet(etcd_lease(etcd, ttl="2s"), long_job(t), 3)
+    survivors = kill_holder(ds, "long")
+    assert_one_alarm(survivors, "long", t, ds)
+
+
+@needs_etcd
+def test_the_alarm_is_told_once_to_webhooks_and_hooks(etcd, fleet, tmp_path):
+    """The replica that raises the alarm tells the job's notifications, once for the fleet:
+    a webhook whose on: lists missed, and on_failure with SOLOCRON_RESULT=missed."""
+    server = Recorder(secret=b"")
+    try:
+        out = tmp_path / "hook-runs"
+        t = int(time.time()) + 4
+        jobs = long_job(t) + (
+            f"    notify: [{{url: {server.url('/alarm')}, on: [missed]}}]\n"
+            f"    on_failure: 'echo \"$SOLOCRON_RESULT $SOLOCRON_JOB $SOLOCRON_SCHEDULED_TIME\" >> {out}'\n")
+        ds = fleet(etcd_lease(etcd, ttl="2s"), jobs, 3)
+        survivors = kill_holder(ds, "long")
+        assert_one_alarm(survivors, "long", t, ds)
+        raiser = wait_any(survivors, "hook_finished", job="long", timeout=30)
+        hooks = server.wait(lambda r: r["path"] == "/alarm")
+        body = json.loads(hooks[0]["body"])
+        assert body["event"] == "missed" and body["job"] == "long" and body["run_id"] is None
+        assert open(out).read().split() == ["missed", "long", utc(t)]
+        # once: no other replica tells anyone
+        assert all(not d.find("hook_finished") for d in survivors if d is not raiser)
+        assert len(server.matching(lambda r: r["path"] == "/alarm")) == 1
+    finally:
+        server.close()
+
+
+@needs_etcd
+def test_firing_that_ran_raises_nothing(etcd, fleet):
+    # The losers see the holder running; their checks (at t + 1 s) watch it until its final
+    # record: it ran, nothing is raised.
+    t = int(time.time()) + 4
+    ds = fleet(etcd_lease(etcd), long_job(t, missed_after="1s", command="sleep 2"), 3)
+    winner = wait_any(ds, "run_finished", job="long", timeout=20)
+    assert winner.find("run_finished", job="long")[0].get("result") == "succeeded"
+    losers = [d for d in ds if d is not winner]
+    wait_checks(losers, "it ran", 2)
+    assert not checks(winner, "")       # its own run is never checked
+    assert all(not d.find("firing_missed_fleet") for d in ds)
+    assert all(missed_metric(d, "long") == 0 for d in ds)
+
+
+@needs_etcd
+def test_takeover_that_ran_raises_nothing(etcd, fleet):
+    # The holder dies; a survivor takes the firing over (attempt 2 ends at once). The other
+    # survivor's check sees the holder die, waits for the takeover, then finds it ran.
+    t = int(time.time()) + 4
+    cmd = 'echo up; [ "$SOLOCRON_ATTEMPT" = 2 ] && exit 0; exec sleep 60'
+    ds = fleet(etcd_lease(etcd, ttl="2s"), long_job(t, takeover="true", missed_after="2s",
+                                                    command=cmd), 3)
+    survivors = kill_holder(ds, "long")
+    taker = wait_any(survivors, "run_finished", job="long", timeout=20)
+    other = [d for d in survivors if d is not taker]
+    wait_checks(other, "its holder died", 1)
+    wait_checks(other, "it ran", 1, timeout=40)
+    assert all(not d.find("firing_missed_fleet") for d in survivors)
+    assert all(missed_metric(d, "long") == 0 for d in survivors)
+
+
+@needs_etcd
+def test_fleet_down_at_the_instant_is_raised_once_by_a_late_replica(etcd, fleet):
+    # Nobody is up at t. Two replicas start after t, before t + missed_after: both check the
+    # firing; it is raised once. A third, started after t + missed_after, does not check it.
+    t = int(time.time()) + 1
+    while time.time() < t + 1:          # the instant has passed with no daemon up
+        time.sleep(0.05)
+    late = fleet(etcd_lease(etcd), long_job(t, missed_after="6s"), 2)
+    assert time.time() < t + 6
+    assert_one_alarm(late, "long", t)
+    after, = fleet(etcd_lease(etcd), long_job(t, missed_after="6s"), 1)
+    assert not checks(after, "")
+    assert not after.find("firing_missed_fleet")
+
+
+@needs_etcd
+def test_store_down_at_the_check_says_so_and_raises_nothing(etcd, fleet):
+    # The holder dies, and so does the store: the survivor cannot tell whether the firing
+    # ran. It asks three times, then says so (missed_check_failed); no alarm, no crash.
+    t = int(time.time()) + 4
+    ds = fleet(etcd_lease(etcd, ttl="2s"), long_job(t, missed_after="2s"), 2)
+    survivor, = kill_holder(ds, "long")
+    etcd.stop()
+    rec = survivor.event("missed_check_failed", job="long", timeout=40)
+    assert utc(t) in rec["msg"] and "cannot tell whether firing" in rec["msg"], rec["msg"]
+    assert not survivor.find("firing_missed_fleet")
+    assert survivor.proc.poll() is None
+    assert missed_metric(survivor, "long") == 0
+
+
+# ---- other stores: the SIGKILLed winner ----
+
+@pytest.fixture
+def redis():
+    if not os.path.exists(REDIS):
+        pytest.skip("redis-server is not installed")
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+def test_winner_killed_without_takeover_raises_one_alarm_redis(redis, fleet):
+    t = int(time.time()) + 4
+    lease = (f"lease:\n  backend: redis\n  endpoints: [\"redis://127.0.0.1:{redis.port}/0\"]\n"
+             f"  ttl: 2s\n  election_timeout: 2s\n")
+    ds = fleet(lease, long_job(t), 3)
+    survivors = kill_holder(ds, "long")
+    assert_one_alarm(survivors, "long", t, ds)
+
+
+@pytest.fixture
+def s3():
+    # The labelled S3 test double: s3rver (the installable emulator) ignores conditional
+    # writes, so the S3 lease's start-up probe refuses it (test_fleet.py) and no alarm marker
+    # could be created once on it.
+    double = S3Double()
+    yield double
+    double.stop()
+
+
+def test_winner_killed_without_takeover_raises_one_alarm_s3(s3, fleet):
+    t = int(time.time()) + 5
+    lease = (f"lease:\n  backend: s3\n  bucket: test-bucket\n  endpoint: {s3.endpoint}\n"
+             f"  path_style: true\n  ttl: 2s\n  max_clock_skew: 1s\n  election_timeout: 2s\n")
+    ds = fleet(lease, long_job(t), 3,
+               env={"AWS_ACCESS_KEY_ID": "AKIDDOUBLE", "AWS_SECRET_ACCESS_KEY": "any-secret"})
+    survivors = kill_holder(ds, "long")
+    assert_one_alarm(survivors, "long", t, ds)
+    marker = s3.record(f"solocron/:missed/long/{utc(t)}")
+    assert marker["job"] == "long" and marker["scheduled"] == utc(t)
+
+
+@pytest.fixture
+def postgres():
+    from fleet import PgServer, _pg_bin
+    if not _pg_bin():
+        pytest.skip("postgresql is not installed")
+    server = PgServer()
+    yield server
+    server.close()
+
+
+def test_winner_killed_without_takeover_raises_one_alarm_postgres(postgres, fleet):
+    from test_fleet_postgres import pg_lease
+    t = int(time.time()) + 5
+    ds = fleet(pg_lease(postgres, ttl="2s"), long_job(t), 3)
+    survivors = kill_holder(ds, "long")
+    assert_one_alarm(survivors, "long", t, ds)

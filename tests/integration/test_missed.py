@@ -187,7 +187,7 @@ def test_firing_that_ran_raises_nothing(etcd, fleet):
 @needs_etcd
 def test_takeover_that_ran_raises_nothing(etcd, fleet):
     # The holder dies; a survivor takes the firing over (attempt 2 ends at once). The other
-    # survivor's check sees the holder die, waits for the takeover, then finds it ran.
+    # survivor's check waits for the takeover, then finds it ran.
     t = int(time.time()) + 4
     cmd = 'echo up; [ "$SOLOCRON_ATTEMPT" = 2 ] && exit 0; exec sleep 60'
     ds = fleet(etcd_lease(etcd, ttl="2s"), long_job(t, takeover="true", missed_after="2s",
@@ -195,7 +195,9 @@ def test_takeover_that_ran_raises_nothing(etcd, fleet):
     survivors = kill_holder(ds, "long")
     taker = wait_any(survivors, "run_finished", job="long", timeout=20)
     other = [d for d in survivors if d is not taker]
-    wait_checks(other, "its holder died", 1)
+    # Whether its check still saw the dead holder, or already the one taking over, depends on
+    # which came first (the lease's expiry and the takeover are milliseconds apart): either
+    # way it ends finding the firing ran.
     wait_checks(other, "it ran", 1, timeout=40)
     assert all(not d.find("firing_missed_fleet") for d in survivors)
     assert all(missed_metric(d, "long") == 0 for d in survivors)

@@ -372,6 +372,10 @@ static int daemon_setup_files(Daemon *d, Table *t) {
         if (r >= 0)
                 r = lease_store_new(d->loop, &t->config->lease, d->opts.state_dir,
                                     daemon_hostname(), &d->env.lease, &err);
+        if (r >= 0 && d->env.lease->ops->join)
+                d->env.lease->ops->join(d->env.lease);
+        d->env.lease_stagger = t->config->lease.stagger;
+        d->env.lease_candidates = t->config->lease.candidates;
         if (r >= 0 && !(d->env.takeover = takeover_new(d->env.lease, daemon_on_holder_died, d)))
                 r = -ENOMEM;
         if (r < 0) {
@@ -415,7 +419,8 @@ static void daemon_start_main(Daemon *d, char **main_argv) {
 /* Whatever daemon_run() got: freed in reverse, each part only if it is there. */
 static void daemon_teardown(Daemon *d) {
         daemon_close_handles(d);
-        (void) uv_run(d->loop, UV_RUN_DEFAULT);         /* close callbacks */
+        daemon_close_lease(d);
+        (void) uv_run(d->loop, UV_RUN_DEFAULT);         /* close callbacks, the store's */
         guard_stop();
         if (d->state) {
                 d->state_failing = false;       /* the last word on it, whatever came before */

@@ -8,6 +8,7 @@
 
 #include "elect.h"
 #include "log.h"
+#include "rendezvous.h"
 #include "takeover.h"
 
 const double lease_claim_buckets[LEASE_CLAIM_BUCKETS] = {
@@ -63,9 +64,15 @@ static void elect_won(Election *e, const LeaseInfo *info, const char *utc) {
                 log_event(LOG_NOTICE, "lease_recovered", e->job, e->run_id, NULL,
                           "the %s lease records claims again", s->ops->name);
         }
-        log_event(s->ops->watch ? LOG_INFO : LOG_DEBUG, "firing_won", e->job, e->run_id, NULL,
-                  "firing %s won (%s lease, fencing token %llu)", utc, s->ops->name,
-                  (unsigned long long) info->fencing_token);
+        if (e->n_members > 0)
+                log_event(s->ops->watch ? LOG_INFO : LOG_DEBUG, "firing_won", e->job, e->run_id,
+                          NULL, "firing %s won (%s lease, rank %u of %u, fencing token %llu)",
+                          utc, s->ops->name, e->rank, e->n_members,
+                          (unsigned long long) info->fencing_token);
+        else
+                log_event(s->ops->watch ? LOG_INFO : LOG_DEBUG, "firing_won", e->job, e->run_id,
+                          NULL, "firing %s won (%s lease, fencing token %llu)", utc,
+                          s->ops->name, (unsigned long long) info->fencing_token);
 }
 
 static void elect_keep_record(Election *e, const LeaseRecord *rec) {
@@ -173,26 +180,19 @@ static void elect_on_lost(LeaseClaim *c, const char *why, void *userdata) {
         e->on_lost(e, why);
 }
 
-bool elect_start(Election *e, bool *ret_run) {
+/* Send the claim. true: decided now, *ret_run says whether to run it. */
+static bool elect_claim(Election *e, bool *ret_run) {
         LeaseStore *s = e->env->lease;
         LeaseInfo info = {};
         LeaseResult res;
 
-        /* @reboot belongs to each daemon's start, not to the fleet: every replica runs its
-         * own (a manual run of the job is elected as any other). */
-        if (e->cfg->policy->no_lease || !s || ((e->cfg->schedule.flags & CRON_REBOOT) && !e->manual)) {
-                e->state = RUN_LEASE_NONE;
-                e->outcome = ELECT_NONE;
-                *ret_run = true;
-                return true;
-        }
         e->lease_cb = (LeaseCallbacks) { .claimed = elect_on_claimed, .lost = elect_on_lost,
                                          .userdata = e };
         e->claim_start_usec = e->env->now_usec();
         res = s->ops->claim(s, &(LeaseRequest) { .job = e->job, .scheduled = e->firing.f.t,
                                                  .manual = e->manual,
                                                  .run_id = e->run_id, .attempt = e->attempt,
-                                                 .takeover = e->takeover },
+                                                 .takeover = e->takeover, .late = e->rank > 0 },
                             &e->lease_cb, &e->claim, &info);
         if (res == LEASE_PENDING)
                 return false;           /* elect_on_claimed() follows */
@@ -202,7 +202,71 @@ bool elect_start(Election *e, bool *ret_run) {
         return true;
 }
 
+/* Rendezvous candidates: the members the store knows, ranked for this firing (rendezvous.c).
+ * Rank 0 claims at once, rank r < candidates after r × stagger, the others after
+ * candidates × stagger + stagger, so that a fleet whose candidates all died still runs it.
+ * The conditional write stays the only arbiter: the ranking only decides who tries first,
+ * and a member that sees the firing claimed meanwhile does not ask the store at all. Manual
+ * runs (asked of this replica) and takeovers (already a race among watchers) claim at once.
+ * Returns the wait in ms. */
+static uint64_t elect_rank_wait(Election *e) {
+        LeaseStore *s = e->env->lease;
+        const char *const *ids = NULL;
+        const char *self = NULL;
+        unsigned k = e->env->lease_candidates ? e->env->lease_candidates : 1;
+        uint64_t stagger_ms = e->env->lease_stagger / USEC_PER_MSEC;
+        size_t n;
+
+        if (e->manual || e->takeover || !s->ops->members || stagger_ms == 0)
+                return 0;
+        n = s->ops->members(s, &ids, &self);
+        if (n == 0 || !self)
+                return 0;
+        e->rank = rendezvous_rank(self, ids, n, e->job, e->firing.f.t);
+        e->n_members = (unsigned) n;
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(ids[i], self) == 0)
+                        goto counted;
+        e->n_members++;         /* not registered (yet): ranked among them all the same */
+counted:
+        if (e->rank == 0)
+                return 0;
+        return e->rank < k ? e->rank * stagger_ms : (k + 1) * stagger_ms;
+}
+
+bool elect_start(Election *e, bool *ret_run) {
+        LeaseStore *s = e->env->lease;
+        uint64_t wait;
+
+        /* @reboot belongs to each daemon's start, not to the fleet: every replica runs its
+         * own (a manual run of the job is elected as any other). */
+        if (e->cfg->policy->no_lease || !s || ((e->cfg->schedule.flags & CRON_REBOOT) && !e->manual)) {
+                e->state = RUN_LEASE_NONE;
+                e->outcome = ELECT_NONE;
+                *ret_run = true;
+                return true;
+        }
+        wait = elect_rank_wait(e);
+        if (wait > 0 && e->on_wait) {
+                e->waiting = true;
+                e->on_wait(e, wait);
+                return false;           /* elect_resume(), then on_decided */
+        }
+        return elect_claim(e, ret_run);
+}
+
+void elect_resume(Election *e) {
+        bool run;
+
+        if (!e->waiting)
+                return;
+        e->waiting = false;
+        if (elect_claim(e, &run))
+                e->on_decided(e, run);
+}
+
 void elect_cancel(Election *e) {
+        e->waiting = false;     /* the owner stops its timer */
         if (e->claim)
                 e->env->lease->ops->cancel(e->claim);
         e->claim = NULL;

@@ -239,3 +239,49 @@ jobs:
         time.sleep(0.05)
     else:
         raise AssertionError(f"no new session: {members(etcd)}")
+
+
+@pytest.fixture
+def s3():
+    from fleet import S3Double
+    double = S3Double()
+    yield double
+    double.stop()
+
+
+def test_s3_members_and_lower_ranks_read_not_write(s3, replicas, tmp_path):
+    """S3 (the labelled test double): each daemon heartbeats PREFIX/:members/ID and lists the
+    members when a firing needs them; firings are ranked, and a lower rank reads the firing's
+    record and stands down instead of sending a conditional PUT that fails: no 412 at all."""
+    ran = tmp_path / "ran"
+    env = {"AWS_ACCESS_KEY_ID": "AKIDDOUBLE", "AWS_SECRET_ACCESS_KEY": "any-secret"}
+    ds = replicas(f"lease:\n  backend: s3\n  bucket: test-bucket\n  endpoint: {s3.endpoint}\n"
+                  f"  path_style: true\n  ttl: 3s\n  election_timeout: 2s\n  stagger: 400ms\n"
+                  + tick_table(ran), 3, env=env)
+    # Ranked once every daemon has listed all three.
+    for d in ds:
+        d.wait_for(lambda r: r.get("event") in ("firing_won", "firing_held") and
+                   (r.get("event") == "firing_held" or "of 3," in r.get("msg", "")),
+                   timeout=20, what="a firing ranked over 3 members")
+    start = int(time.time()) + 2
+    wait_decided(ds, start - 1)
+    before = s3.stats()
+    end = start + 10
+    wait_decided(ds, end)
+    after = s3.stats()
+    runs = read_runs(ran)
+    window = [utc(t) for t in range(start, end + 1)]
+    assert all(len(runs.get(f, [])) == 1 for f in window), runs
+    s412 = after["statuses"].get("412", 0) - before["statuses"].get("412", 0)
+    assert s412 == 0, (before, after)
+    won = [r for d in ds for r in d.find("firing_won", job="tick")
+           if any(f in r["msg"] for f in window)]
+    assert len(won) == len(window)
+    assert all(re.search(r"rank \d of 3,", r["msg"]) for r in won), won
+    members = s3.control("GET", "object?key=solocron/:members/" + member_of_s3(ds[0]))
+    assert json.loads(members["body"])["pid"] == ds[0].pid()
+
+
+def member_of_s3(d):
+    import socket
+    return f"{socket.gethostname()}:{d.pid()}"

@@ -371,7 +371,7 @@ size_t lease_etcd_members(LeaseStore *store, const char *const **ret_ids,
 static void members_on_event(EtcdStore *s, const json_t *ev) {
         const char *type = json_string_value(json_object_get(ev, "type"));
         const json_t *kvj = json_object_get(ev, "kv");
-        const char *key64 = json_string_value(json_object_get(kvj, "key")), *rest, *what;
+        const char *key64 = json_string_value(json_object_get(kvj, "key")), *rest, *what, *slash;
         _cleanup_free_ char *key = NULL;
         bool del = type && strcmp(type, "DELETE") == 0;
         size_t n, plen = strlen(s->prefix);
@@ -388,9 +388,10 @@ static void members_on_event(EtcdStore *s, const json_t *ev) {
                         member_add(s, rest + 9, n - plen - 1 - 9);
                 return;
         }
-        /* A firing's key is PREFIX/JOB/WHEN: one more '/', no ':' in JOB. */
-        if (rest[0] == ':' || !memchr(rest, '/', n - plen - 1) ||
-            memchr(strchr(rest, '/') + 1, '/', (size_t) (key + n - strchr(rest, '/') - 1)))
+        /* A firing's key is PREFIX/JOB/WHEN: one more '/', no ':' in JOB, no NUL. */
+        slash = memchr(rest, '/', n - plen - 1);
+        if (rest[0] == ':' || !slash || memchr(slash + 1, '/', (size_t) (key + n - slash - 1)) ||
+            strlen(key) != n)
                 return;
         if (del) {
                 claimed_forget(s, key, n);

@@ -482,16 +482,17 @@ static int members_on_range(EtcdCall *k, json_t *reply, int error, void *owner) 
         size_t i;
 
         (void) error;
+        if (reply && lease_etcd_json_u64(json_object_get(reply, "header"), "revision",
+                                         &revision) < 0) {
+                lease_etcd_call_why(k, "malformed range reply: no revision");
+                return -EAGAIN;         /* k tries again: still ours */
+        }
         s->member_call = NULL;
         if (!reply) {
                 lease_etcd_alarm_arm(s, &s->member_alarm, lease_etcd_now_ms(s) + s->ttl_ms / 3,
                                      members_sync);
                 lease_etcd_store_maybe_closed(s);
                 return 0;
-        }
-        if (lease_etcd_json_u64(json_object_get(reply, "header"), "revision", &revision) < 0) {
-                lease_etcd_call_why(k, "malformed range reply: no revision");
-                return -EAGAIN;
         }
         json_array_foreach(json_object_get(reply, "kvs"), i, kv) {
                 _cleanup_free_ char *key = NULL;

@@ -223,12 +223,10 @@ static uint64_t elect_rank_wait(Election *e) {
         if (n == 0 || !self)
                 return 0;
         e->rank = rendezvous_rank(self, ids, n, e->job, e->firing.f.t);
-        e->n_members = (unsigned) n;
+        e->n_members = (unsigned) n + 1;        /* not listed (yet): ranked among them all */
         for (size_t i = 0; i < n; i++)
                 if (strcmp(ids[i], self) == 0)
-                        goto counted;
-        e->n_members++;         /* not registered (yet): ranked among them all the same */
-counted:
+                        e->n_members = (unsigned) n;
         if (e->rank == 0)
                 return 0;
         return e->rank < k ? e->rank * stagger_ms : (k + 1) * stagger_ms;

@@ -199,6 +199,9 @@ typedef struct LeaseConfig {    /* the lease: section */
         usec_t ttl;             /* lease time to live, default 30s (etcd minimum 2s); renewed every ttl/3 */
         usec_t election_timeout; /* how long a claim may retry a store that is down, default 10s */
         usec_t history;         /* how long proof-of-run records are kept, default 30d */
+        usec_t stagger;         /* rank r of a firing claims after r x stagger, default 200ms */
+        unsigned candidates;    /* ranks that claim in turn, default 3; the others wait for
+                                 * candidates x stagger + stagger (core/elect.c) */
         /* etcd and redis */
         char **endpoints;       /* "http://127.0.0.1:2379", "redis://127.0.0.1:6379/0", …
                                  * (failover in order) */

@@ -6,6 +6,8 @@
  *     ttl: 30s                            # renewed every ttl/3 while a run lasts
  *     election_timeout: 10s               # then on_store_down (a job key) decides
  *     history: 30d                        # how long proof-of-run records are kept
+ *     stagger: 200ms                      # rank r of a firing claims after r x stagger
+ *     candidates: 3                       # ranks beyond try only when all those failed
  *     ca_file: /etc/ssl/private-ca.pem    # etcd and s3: the CA to verify the servers with
  *     # etcd: endpoints (required), username, password, cert_file, key_file
  *     # s3: bucket (required), endpoint, region, path_style, max_clock_skew
@@ -28,6 +30,7 @@ static const char *const lease_keys[] = {
         "bucket", "endpoint", "region", "path_style", "max_clock_skew",
         "password_file",
         "dsn", "dsn_file",
+        "stagger", "candidates",
 };
 static const char *const backend_names[_LEASE_BACKEND_MAX] = {
         "local", "etcd", "s3", "redis", "postgres",
@@ -43,6 +46,7 @@ static const unsigned key_backends[] = {
         B(S3), B(S3), B(S3), B(S3), B(S3),
         B(REDIS),
         B(POSTGRES), B(POSTGRES),
+        B_ANY, B_ANY,
 };
 static const char *const key_backends_text[] = {
         "", "", "", "", "",
@@ -52,6 +56,7 @@ static const char *const key_backends_text[] = {
         "the s3 backend", "the s3 backend", "the s3 backend", "the s3 backend", "the s3 backend",
         "the redis backend",
         "the postgres backend", "the postgres backend",
+        "", "",
 };
 
 void config_lease_defaults(LeaseConfig *l) {
@@ -61,6 +66,8 @@ void config_lease_defaults(LeaseConfig *l) {
                 .election_timeout = 10 * USEC_PER_SEC,
                 .history = 30 * 86400 * USEC_PER_SEC,
                 .max_clock_skew = 5 * USEC_PER_SEC,
+                .stagger = 200 * USEC_PER_MSEC,
+                .candidates = 3,
         };
 }
 
@@ -316,6 +323,11 @@ void config_check_lease(const Scope *s, const Node *v) {
                                 config_error(s, x, "'lease.dsn_file' must be an absolute path, "
                                              "not '%s'", l->dsn_file);
                         break;
+                case 19: (void) config_get_duration(s, x, "lease.stagger", false, &l->stagger); break;
+                case 20:
+                        if (config_get_int(s, x, "lease.candidates", 1, 1000, &i) >= 0)
+                                l->candidates = (unsigned) i;
+                        break;
                 }
         }
 
@@ -343,6 +355,10 @@ void config_check_lease(const Scope *s, const Node *v) {
                 config_error(s, v, "lease: the s3 backend needs 'bucket'");
         if (l->ttl % USEC_PER_SEC != 0 || l->ttl < 2 * USEC_PER_SEC)
                 config_error(s, v, "lease: 'ttl' must be whole seconds, at least 2s (etcd's minimum)");
+        if (seen[19] && l->stagger > l->election_timeout)
+                config_error(s, seen[19], "lease: 'stagger' (%llu ms) must not exceed "
+                             "'election_timeout': a lower rank would wait longer than a claim "
+                             "may take", (unsigned long long) (l->stagger / USEC_PER_MSEC));
         if ((l->cert_file != NULL) != (l->key_file != NULL))
                 config_error(s, v, "lease: 'cert_file' and 'key_file' go together (mTLS)");
         if (l->backend == LEASE_BACKEND_ETCD && l->password && endpoints && !endpoints->invalid)
@@ -363,5 +379,6 @@ bool config_lease_equal(const LeaseConfig *a, const LeaseConfig *b) {
                str_equal(a->cert_file, b->cert_file) && str_equal(a->key_file, b->key_file) &&
                str_equal(a->bucket, b->bucket) && str_equal(a->endpoint, b->endpoint) &&
                str_equal(a->region, b->region) && a->path_style == b->path_style &&
-               a->max_clock_skew == b->max_clock_skew;
+               a->max_clock_skew == b->max_clock_skew && a->stagger == b->stagger &&
+               a->candidates == b->candidates;
 }

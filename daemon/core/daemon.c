@@ -396,6 +396,10 @@ static int daemon_setup_files(Daemon *d, Table *t) {
         if (r >= 0)
                 r = lease_store_new(d->loop, &t->config->lease, d->opts.state_dir,
                                     daemon_hostname(), &d->env.lease, &err);
+        if (r >= 0 && d->env.lease->ops->join)
+                d->env.lease->ops->join(d->env.lease);
+        d->env.lease_stagger = t->config->lease.stagger;
+        d->env.lease_candidates = t->config->lease.candidates;
         if (r >= 0 && !(d->env.takeover = takeover_new(d->env.lease, daemon_on_holder_died, d)))
                 r = -ENOMEM;
         if (r >= 0 && !(d->env.uploads = uploads_new(d->loop)))
@@ -447,7 +451,8 @@ static void daemon_teardown(Daemon *d) {
         uploads_close(d->env.uploads, 0);       /* start-up failed: nothing in flight */
         d->env.uploads = NULL;
         missed_stop(d->env.missed);
-        (void) uv_run(d->loop, UV_RUN_DEFAULT);         /* close callbacks */
+        daemon_close_lease(d);
+        (void) uv_run(d->loop, UV_RUN_DEFAULT);         /* close callbacks, the store's */
         guard_stop();
         if (d->state) {
                 d->state_failing = false;       /* the last word on it, whatever came before */

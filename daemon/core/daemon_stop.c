@@ -70,6 +70,7 @@ void daemon_maybe_done(Daemon *d) {
                 return;
         log_event(LOG_INFO, "stopped", NULL, NULL, NULL, "stopped");
         daemon_close_handles(d);
+        daemon_close_lease(d);
 }
 
 static void daemon_on_grace_timer(uv_timer_t *t) {
@@ -92,6 +93,19 @@ static void daemon_stop_jobs(Daemon *d) {
 /* Stopping, the last notification has gone (the hooks killed, the pings sent or given up). */
 static void daemon_on_notifier_idle(void *userdata) {
         daemon_maybe_done(userdata);
+}
+
+/* Nothing runs any more: close the lease store now, not after the loop, since a fleet store
+ * keeps the loop busy for as long as it is open (etcd: its session's keep-alives and its
+ * watch). Its final writes and its goodbye (revoking the session) complete on the loop. */
+void daemon_close_lease(Daemon *d) {
+        LeaseStore *s = d->env.lease;
+
+        d->env.takeover = takeover_free(d->env.takeover);
+        if (!s)
+                return;
+        d->env.lease = NULL;
+        s->ops->close(s, NULL, NULL);
 }
 
 /* The one stop sequence's beginning: no more firings, no more takeovers, the grace. */

@@ -16,3 +16,6 @@ void daemon_on_main_exit(MainProc *m, int status, void *userdata);
 void daemon_maybe_done(Daemon *d);
 /* Close the loop's handles (once; any time, a failed start-up too). */
 void daemon_close_handles(Daemon *d);
+/* Free the takeover watches and close the lease store (asynchronously, on the loop): once
+ * nothing runs, before the loop can end. */
+void daemon_close_lease(Daemon *d);

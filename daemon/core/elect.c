@@ -3,12 +3,15 @@
  * not), act on the answer (run, stand down, or apply on_store_down), report a lease lost
  * while the run goes on, and, with takeover:, hand a firing held by a live holder to the
  * takeover watches, so that one replica runs it again if that holder dies. */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "elect.h"
 #include "log.h"
+#include "macro.h"
 #include "missed.h"
+#include "rendezvous.h"
 #include "takeover.h"
 
 const double lease_claim_buckets[LEASE_CLAIM_BUCKETS] = {
@@ -66,9 +69,15 @@ static void elect_won(Election *e, const LeaseInfo *info, const char *utc) {
         }
         if (e->takeover && !e->manual)  /* ours now: nothing to check */
                 missed_forget(e->env->missed, e->job, e->firing.f.t);
-        log_event(s->ops->watch ? LOG_INFO : LOG_DEBUG, "firing_won", e->job, e->run_id, NULL,
-                  "firing %s won (%s lease, fencing token %llu)", utc, s->ops->name,
-                  (unsigned long long) info->fencing_token);
+        if (e->n_members > 0)
+                log_event(s->ops->watch ? LOG_INFO : LOG_DEBUG, "firing_won", e->job, e->run_id,
+                          NULL, "firing %s won (%s lease, rank %u of %u, fencing token %llu)",
+                          utc, s->ops->name, e->rank, e->n_members,
+                          (unsigned long long) info->fencing_token);
+        else
+                log_event(s->ops->watch ? LOG_INFO : LOG_DEBUG, "firing_won", e->job, e->run_id,
+                          NULL, "firing %s won (%s lease, fencing token %llu)", utc,
+                          s->ops->name, (unsigned long long) info->fencing_token);
 }
 
 static void elect_keep_record(Election *e, const LeaseRecord *rec) {
@@ -79,6 +88,36 @@ static void elect_keep_record(Election *e, const LeaseRecord *rec) {
                            .status = rec->status ? strdup(rec->status) : NULL,
                            .exit_status = rec->exit_status, .duration_msec = rec->duration_msec,
                            .scheduled = rec->scheduled };
+}
+
+
+/* Is the missed-firing check of a firing held elsewhere ours? It belongs to the member ranked
+ * first for the firing among the members other than its holder (rendezvous.h), so that one
+ * replica asks the store, not every one that lost. Members or the holder not known (the local, redis
+ * and postgres stores; a record without its host): every replica that lost asks, and the
+ * alarm's conditional create keeps the raise to one. */
+static bool elect_checks_missed(Election *e, const LeaseRecord *holder) {
+        LeaseStore *s = e->env->lease;
+        const char *const *ids, *self = NULL;
+        _cleanup_free_ const char **others = NULL;
+        char holder_id[256];
+        size_t n, k = 0;
+
+        if (!holder || !holder->host || !s || !s->ops->members)
+                return true;
+        n = s->ops->members(s, &ids, &self);
+        if (n == 0 || !self)
+                return true;
+        (void) snprintf(holder_id, sizeof(holder_id), "%s:%" PRIi64, holder->host, holder->pid);
+        others = calloc(n, sizeof(char *));
+        if (!others)
+                return true;
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(ids[i], holder_id) != 0)
+                        others[k++] = ids[i];
+        if (k == n)             /* the holder is not among the members we know: unranked */
+                return true;
+        return rendezvous_rank(self, others, k, e->job, e->firing.f.t) == 0;
 }
 
 static void elect_held(Election *e, const LeaseInfo *info, const char *utc) {
@@ -105,11 +144,13 @@ static void elect_held(Election *e, const LeaseInfo *info, const char *utc) {
          * died) is watched, and taken over if the holder's lease goes. */
         if (e->cfg->policy->takeover && e->env->takeover && info->held != LEASE_HELD_DONE)
                 takeover_watch(e->env->takeover, e->job, &e->firing, e->run_id, e->attempt);
-        /* Did it run? The holder may die without a final record (missed.h). */
-        missed_expect(e->env->missed, e->cfg, &e->firing,
-                      info->held == LEASE_HELD_DONE ? MISSED_HELD_DONE :
-                      info->held == LEASE_HELD_ABANDONED ? MISSED_HELD_ABANDONED :
-                      MISSED_HELD_RUNNING);
+        /* Did it run? The holder may die without a final record (missed.h). One replica
+         * asks: the member ranked first for the firing once its holder is left out. */
+        if (info->held == LEASE_HELD_DONE || elect_checks_missed(e, info->record))
+                missed_expect(e->env->missed, e->cfg, &e->firing,
+                              info->held == LEASE_HELD_DONE ? MISSED_HELD_DONE :
+                              info->held == LEASE_HELD_ABANDONED ? MISSED_HELD_ABANDONED :
+                              MISSED_HELD_RUNNING);
 }
 
 /* The store could not decide: true to run it anyway. */
@@ -185,26 +226,19 @@ static void elect_on_lost(LeaseClaim *c, const char *why, void *userdata) {
         e->on_lost(e, why);
 }
 
-bool elect_start(Election *e, bool *ret_run) {
+/* Send the claim. true: decided now, *ret_run says whether to run it. */
+static bool elect_claim(Election *e, bool *ret_run) {
         LeaseStore *s = e->env->lease;
         LeaseInfo info = {};
         LeaseResult res;
 
-        /* @reboot belongs to each daemon's start, not to the fleet: every replica runs its
-         * own (a manual run of the job is elected as any other). */
-        if (e->cfg->policy->no_lease || !s || ((e->cfg->schedule.flags & CRON_REBOOT) && !e->manual)) {
-                e->state = RUN_LEASE_NONE;
-                e->outcome = ELECT_NONE;
-                *ret_run = true;
-                return true;
-        }
         e->lease_cb = (LeaseCallbacks) { .claimed = elect_on_claimed, .lost = elect_on_lost,
                                          .userdata = e };
         e->claim_start_usec = e->env->now_usec();
         res = s->ops->claim(s, &(LeaseRequest) { .job = e->job, .scheduled = e->firing.f.t,
                                                  .manual = e->manual,
                                                  .run_id = e->run_id, .attempt = e->attempt,
-                                                 .takeover = e->takeover },
+                                                 .takeover = e->takeover, .late = e->rank > 0 },
                             &e->lease_cb, &e->claim, &info);
         if (res == LEASE_PENDING)
                 return false;           /* elect_on_claimed() follows */
@@ -214,7 +248,69 @@ bool elect_start(Election *e, bool *ret_run) {
         return true;
 }
 
+/* Rendezvous candidates: the members the store knows, ranked for this firing (rendezvous.c).
+ * Rank 0 claims at once, rank r < candidates after r × stagger, the others after
+ * candidates × stagger + stagger, so that a fleet whose candidates all died still runs it.
+ * The conditional write stays the only arbiter: the ranking only decides who tries first,
+ * and a member that sees the firing claimed meanwhile does not ask the store at all. Manual
+ * runs (asked of this replica) and takeovers (already a race among watchers) claim at once.
+ * Returns the wait in ms. */
+static uint64_t elect_rank_wait(Election *e) {
+        LeaseStore *s = e->env->lease;
+        const char *const *ids = NULL;
+        const char *self = NULL;
+        unsigned k = e->env->lease_candidates ? e->env->lease_candidates : 1;
+        uint64_t stagger_ms = e->env->lease_stagger / USEC_PER_MSEC;
+        size_t n;
+
+        if (e->manual || e->takeover || !s->ops->members || stagger_ms == 0)
+                return 0;
+        n = s->ops->members(s, &ids, &self);
+        if (n == 0 || !self)
+                return 0;
+        e->rank = rendezvous_rank(self, ids, n, e->job, e->firing.f.t);
+        e->n_members = (unsigned) n + 1;        /* not listed (yet): ranked among them all */
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(ids[i], self) == 0)
+                        e->n_members = (unsigned) n;
+        if (e->rank == 0)
+                return 0;
+        return e->rank < k ? e->rank * stagger_ms : (k + 1) * stagger_ms;
+}
+
+bool elect_start(Election *e, bool *ret_run) {
+        LeaseStore *s = e->env->lease;
+        uint64_t wait;
+
+        /* @reboot belongs to each daemon's start, not to the fleet: every replica runs its
+         * own (a manual run of the job is elected as any other). */
+        if (e->cfg->policy->no_lease || !s || ((e->cfg->schedule.flags & CRON_REBOOT) && !e->manual)) {
+                e->state = RUN_LEASE_NONE;
+                e->outcome = ELECT_NONE;
+                *ret_run = true;
+                return true;
+        }
+        wait = elect_rank_wait(e);
+        if (wait > 0 && e->on_wait) {
+                e->waiting = true;
+                e->on_wait(e, wait);
+                return false;           /* elect_resume(), then on_decided */
+        }
+        return elect_claim(e, ret_run);
+}
+
+void elect_resume(Election *e) {
+        bool run;
+
+        if (!e->waiting)
+                return;
+        e->waiting = false;
+        if (elect_claim(e, &run))
+                e->on_decided(e, run);
+}
+
 void elect_cancel(Election *e) {
+        e->waiting = false;     /* the owner stops its timer */
         if (e->claim)
                 e->env->lease->ops->cancel(e->claim);
         e->claim = NULL;

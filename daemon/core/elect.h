@@ -48,6 +48,9 @@ typedef struct Election Election;
 typedef void (*elect_decided_cb)(Election *e, bool run);
 /* The won lease is lost while the run goes on; on_lease_lost is the owner's to apply. */
 typedef void (*elect_lost_cb)(Election *e, const char *why);
+/* A lower rank waits before it claims: the owner calls elect_resume() after msec (its
+ * timer, stopped by elect_cancel()'s caller when it closes the run). */
+typedef void (*elect_wait_cb)(Election *e, uint64_t msec);
 
 struct Election {                       /* embedded in a Run */
         CoreEnv *env;                   /* borrowed */
@@ -65,14 +68,21 @@ struct Election {                       /* embedded in a Run */
         RunLease state;
         ElectOutcome outcome;
         int64_t claim_start_usec;       /* env->now_usec() when the claim went out */
+        unsigned rank;                  /* this member's rank for the firing (0: first) */
+        unsigned n_members;             /* of how many members; 0: not ranked */
         bool lost;
+        bool waiting;                   /* a lower rank's wait: elect_resume() follows */
         elect_decided_cb on_decided;
         elect_lost_cb on_lost;
+        elect_wait_cb on_wait;
 };
 
 /* Claim the firing. true: decided now, *ret_run says whether to run it; false: on_decided
  * follows, from the loop. */
 bool elect_start(Election *e, bool *ret_run);
+/* A lower rank's wait is over: claim it now, unless the store knows it is claimed;
+ * on_decided follows (possibly from inside this call). */
+void elect_resume(Election *e);
 /* Forget a pending claim (no on_decided follows), or let a won lease go without a record. */
 void elect_cancel(Election *e);
 /* The run is over: record how it ended (the proof of run) and let the lease go. */

@@ -61,6 +61,8 @@ typedef struct CoreEnv {
         StoreHealth store_health;       /* elections note whether the store answered */
         bool stopping;                  /* shutting down: no new runs, no retries */
         bool lease_degraded;            /* the local lease cannot record claims (said once) */
+        unsigned lease_candidates;      /* lease.candidates: ranks that claim in turn */
+        usec_t lease_stagger;           /* lease.stagger: the wait per rank; 0: no ranking */
 } CoreEnv;
 
 /* uv_hrtime() in microseconds: CoreEnv.now_usec outside the tests. */

@@ -331,8 +331,12 @@ void missed_expect_started(Missed *m, const JobConfig *cfg, int64_t now) {
 void missed_forget(Missed *m, const char *job, int64_t scheduled) {
         Check *c = m ? check_find(m, job, scheduled) : NULL;
 
+        char utc[RFC3339_UTC_MAX];
+
         if (!c || c->in_flight)
                 return;
+        log_debug("missed_check", job, NULL, "firing %s: taken over here, nothing to check",
+                  format_rfc3339_utc(scheduled, utc));
         if (c->watch)
                 LIST_UNLINK(m->busy, c);
         else

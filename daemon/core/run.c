@@ -200,6 +200,20 @@ static void run_on_decided(Election *e, bool run) {
                 run_close(r);           /* it never ran here: no summary */
 }
 
+static void run_on_stagger(uv_timer_t *t) {
+        Run *r = t->data;
+
+        elect_resume(&r->election);
+}
+
+/* A lower rank's wait before its claim (core/elect.c): the run's timer is free until the
+ * election is over. */
+static void run_on_elect_wait(Election *e, uint64_t msec) {
+        Run *r = container_of(e, Run, election);
+
+        (void) uv_timer_start(&r->timer, run_on_stagger, msec, 0);
+}
+
 static void run_on_lease_lost(Election *e, const char *why) {
         Run *r = container_of(e, Run, election);
 
@@ -237,7 +251,8 @@ int run_new(CoreEnv *env, const RunOwner *owner, void *owner_userdata, Table *t,
         r->election = (Election) { .env = env, .cfg = cfg, .job = job, .run_id = r->id,
                                    .firing = req->firing, .attempt = r->attempt,
                                    .takeover = req->takeover, .manual = r->manual,
-                                   .on_decided = run_on_decided, .on_lost = run_on_lease_lost };
+                                   .on_decided = run_on_decided, .on_lost = run_on_lease_lost,
+                                   .on_wait = run_on_elect_wait };
         k = uv_timer_init(env->loop, &r->timer);
         if (k < 0) {
                 table_unref(r->table);
@@ -262,6 +277,7 @@ void run_terminate(Run *r, int sig, usec_t escalate_after) {
         r->no_retry = true;
         switch (r->phase) {
         case RUN_ELECTING:
+                (void) uv_timer_stop(&r->timer);        /* a lower rank's wait */
                 elect_cancel(&r->election);
                 r->terminated = true;
                 run_close(r);

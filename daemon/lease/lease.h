@@ -45,6 +45,9 @@ typedef struct LeaseRequest {
         unsigned attempt;       /* 1, or more for a takeover */
         bool takeover;          /* the firing's holder died while running it: take it over
                                  * (recording the old holder as abandoned) */
+        bool late;              /* a lower-ranked member's claim (core/elect.c): a backend
+                                 * that already knows the firing is claimed (etcd: seen on its
+                                 * watch) answers HELD without asking the store */
 } LeaseRequest;
 
 typedef enum LeaseHeld {        /* who has a HELD firing */
@@ -164,6 +167,16 @@ typedef struct LeaseOps {
          * NULL: not supported (the local lease: one host has no one else to tell). */
         void (*check_missed)(LeaseStore *s, const LeaseRequest *req, bool raise,
                              lease_missed_cb done, void *userdata);
+        /* The fleet's live members as this store knows them, for ranking firings
+         * (core/elect.c): *ret_ids (valid until the loop runs again) and this daemon's id in
+         * *ret_self. Returns how many; 0 when not known (every replica then claims at once).
+         * Never a request of its own: what a watch or the last listing saw. NULL: not known
+         * (the local, redis and postgres backends). */
+        size_t (*members)(LeaseStore *s, const char *const **ret_ids, const char **ret_self);
+        /* The daemon takes part in the fleet from now on: become a member (etcd: open the
+         * session and register), so that the others rank it. Not for a store made only to
+         * be asked something (check --store). NULL: nothing to join. */
+        void (*join)(LeaseStore *s);
         /* One cheap request: does the store answer? */
         void (*probe)(LeaseStore *s, lease_done_cb done, void *userdata);
         /* Close: cancel what is in flight, then done(userdata) from the loop, then the store

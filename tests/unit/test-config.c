@@ -638,6 +638,43 @@ TEST(expansion) {
         tmp_cleanup();
 }
 
+/* lease.stagger and lease.candidates: defaults, values, and what is refused. */
+TEST(lease_stagger_and_candidates) {
+        static const char jobs[] =
+                "jobs:\n"
+                "  - name: j\n"
+                "    schedule: \"0 1 * * *\"\n"
+                "    command: \"true\"\n";
+        _cleanup_free_ char *set = NULL, *bad = NULL, *slow = NULL;
+        Loaded l;
+
+        tmp_setup();
+        l = load_yaml(jobs);
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->lease.stagger, 200 * USEC_PER_MSEC);
+        ASSERT_EQ(l.c->lease.candidates, 3);
+        loaded_done(&l);
+        ASSERT_TRUE(asprintf(&set, "lease:\n  stagger: 500ms\n  candidates: 5\n%s", jobs) > 0);
+        l = load_yaml(set);
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->lease.stagger, 500 * USEC_PER_MSEC);
+        ASSERT_EQ(l.c->lease.candidates, 5);
+        loaded_done(&l);
+        ASSERT_TRUE(asprintf(&bad, "lease:\n  candidates: 0\n%s", jobs) > 0);
+        l = load_yaml(bad);
+        ASSERT_DIAGS(l, "main.yaml:2:15: 'lease.candidates' must be between 1 and 1000, "
+                        "not 0\n");
+        loaded_done(&l);
+        ASSERT_TRUE(asprintf(&slow, "lease:\n  election_timeout: 1s\n  stagger: 2s\n%s",
+                             jobs) > 0);
+        l = load_yaml(slow);
+        ASSERT_DIAGS(l, "main.yaml:3:3: lease: 'stagger' (2000 ms) must not exceed "
+                        "'election_timeout': a lower rank would wait longer than a claim may "
+                        "take\n");
+        loaded_done(&l);
+        tmp_cleanup();
+}
+
 /* The variables the lease: section reads are listed (once, in order), not those elsewhere;
  * env_keep merges defaults' and the job's names, and a user: job gets none. */
 TEST(lease_variables_and_env_keep) {

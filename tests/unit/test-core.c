@@ -18,6 +18,7 @@
 #include "log.h"
 #include "macro.h"
 #include "reaper.h"
+#include "rendezvous.h"
 #include "spawner.h"
 #include "takeover.h"
 #include "tests.h"
@@ -45,6 +46,9 @@ typedef struct FakeStore {
         unsigned n_watches;
         char manual[80];        /* the last claim's manual key ("" for a firing) */
         const LeaseRecord *record; /* what a HELD claim found */
+        bool late;              /* the last claim was a lower rank's */
+        const char *const *members; /* what members() answers, with self "me" */
+        size_t n_members;
 } FakeStore;
 
 static FakeStore fake;
@@ -54,6 +58,7 @@ static LeaseResult fake_claim(LeaseStore *s, const LeaseRequest *req, const Leas
                               LeaseClaim **ret_claim, LeaseInfo *ret_info) {
         (void) s;
         fake.n_claims++;
+        fake.late = req->late;
         (void) snprintf(fake.manual, sizeof(fake.manual), "%s", req->manual ?: "");
         *ret_info = (LeaseInfo) { .detail = "the fake store", .key = "fake/key", .held = fake.held,
                                   .fencing_token = 7, .record = fake.record };
@@ -111,6 +116,13 @@ static void fake_unwatch(LeaseWatch *w) {
         if (fake.watch == w)
                 fake.watch = NULL;
         free(w);
+}
+
+static size_t fake_members(LeaseStore *s, const char *const **ret_ids, const char **ret_self) {
+        (void) s;
+        *ret_ids = fake.members;
+        *ret_self = "me";
+        return fake.n_members;
 }
 
 static void fake_reset(LeaseResult result, bool local) {
@@ -324,6 +336,60 @@ TEST(local_store_that_cannot_write_runs_and_says_so_once) {
         ASSERT_TRUE(strstr(logged(), "cannot record local claims"));
         ASSERT_TRUE(!strstr(strstr(logged(), "cannot record local claims") + 1,
                             "cannot record local claims"));
+        teardown();
+}
+
+/* A firing for which "me" ranks `rank` among me and other. */
+static int64_t firing_ranked(const char *const *ids, size_t n, unsigned rank) {
+        for (int64_t t = 1795392000;; t++)
+                if (rendezvous_rank("me", ids, n, "j", t) == rank)
+                        return t;
+}
+
+/* Rendezvous candidates: rank 0 claims at once; rank 1 waits one stagger, then claims as a
+ * lower rank (late: the store may know it is claimed); with candidates: 1, rank 1 is no
+ * candidate and waits (candidates + 1) x stagger; a run terminated while it waits never
+ * claims. */
+TEST(ranked_claims_wait_their_turn) {
+        static const char *const ids[] = { "me", "other", "third" };
+        uint64_t t0;
+
+        setup("    command: [\"true\"]\n    overlap: allow\n", LEASE_HELD, false);
+        fake_ops.members = fake_members;
+        fake.members = ids;
+        fake.n_members = 3;
+        fake.held = LEASE_HELD_RUNNING;
+        h.env.lease_stagger = 60 * USEC_PER_MSEC;
+        h.env.lease_candidates = 3;
+        fire(firing_ranked(ids, 3, 0));
+        ASSERT_EQ(fake.n_claims, 1);            /* at once */
+        ASSERT_TRUE(!fake.late);
+        uv_update_time(&h.loop);
+        t0 = uv_now(&h.loop);
+        fire(firing_ranked(ids, 3, 1));
+        ASSERT_EQ(fake.n_claims, 1);            /* not yet */
+        run_until_idle();
+        ASSERT_EQ(fake.n_claims, 2);
+        ASSERT_TRUE(fake.late);
+        ASSERT_TRUE(uv_now(&h.loop) - t0 >= 60);
+        ASSERT_EQ(h.n_results, 0);              /* held: stood down */
+
+        h.env.lease_candidates = 1;             /* rank 1 is no candidate now */
+        uv_update_time(&h.loop);
+        t0 = uv_now(&h.loop);
+        h.idle = false;
+        fire(firing_ranked(ids, 3, 1));
+        run_until_idle();
+        ASSERT_EQ(fake.n_claims, 3);
+        ASSERT_TRUE(uv_now(&h.loop) - t0 >= 120);
+
+        /* terminated while it waits: no claim, nothing left */
+        h.idle = false;
+        fire(firing_ranked(ids, 3, 2));
+        job_terminate(h.job, SIGTERM, USEC_INFINITY);
+        run_until_idle();
+        ASSERT_EQ(fake.n_claims, 3);
+        ASSERT_EQ(fake.n_cancels, 0);
         teardown();
 }
 

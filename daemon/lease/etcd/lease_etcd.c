@@ -2,31 +2,38 @@
 /* The etcd lease backend, through etcd's v3 HTTP/JSON gateway, every request asynchronous on
  * the loop (http.c). One firing is one key, PREFIX/JOB/SCHEDULED-UTC (a manual run's:
  * PREFIX/JOB/manual-KEY), holding a JSON record, and a marker beside it, KEY/claimed, that
- * says the firing was claimed; every claim has a short lease of its own (lease_etcd_claim.c):
+ * says the firing was claimed. Nothing is granted or revoked per claim: the daemon holds one
+ * session (lease_etcd_session.c):
  *
- *   claim    lease/grant TTL → kv/txn "if neither the key nor the marker exists, and the job
- *            is not paused (no PREFIX/:paused/JOB; a manual run does not ask), put the
- *            running record on that lease and its copy, the marker, on the history lease,
- *            else range all three" → WON, fencing token = the txn's revision (the key's
- *            mod_revision: etcd revisions only grow), or HELD naming the holder, the final
- *            status or the pause. A record on our own lease is ours: a retried txn whose
- *            first try did commit still wins. A loser revokes its lease at once.
- *   orphaned the key goes with its holder's lease, the marker stays: a replica that claims
+ *   session  lease/grant TTL once, kv/put PREFIX/:members/HOST:PID on it (the others rank
+ *            firings over the members, core/elect.c), lease/keepalive every TTL/3, and one
+ *            /v3/watch stream over PREFIX/ for the members and the firings others claim (a
+ *            lower rank that saw its firing claimed answers HELD without a request). No
+ *            renewal for TTL, or a lease etcd no longer has, loses the session: lost() for
+ *            every claim won on it, and a new session. close() revokes it. Opened by
+ *            join() (the daemon), else at the first claim.
+ *   claim    kv/txn "if neither the key nor the marker exists, and the job is not paused
+ *            (no PREFIX/:paused/JOB; a manual run does not ask), put the running record on
+ *            the session and its copy, the marker, on the history lease, else range all
+ *            three" → WON, fencing token = the txn's revision (the key's mod_revision: etcd
+ *            revisions only grow), or HELD naming the holder, the final status or the pause.
+ *            A record on our own session is ours: a retried txn whose first try did commit
+ *            still wins.
+ *   orphaned the key goes with its holder's session, the marker stays: a replica that claims
  *            the firing after its holder died (catch-up, a slow replica) finds the marker
  *            alone and stands down, HELD "HOST pid N (its lease expired)", as it would have
  *            before the holder died. Only a takeover claim runs it again.
- *   renew    every TTL/3: lease/keepalive, then kv/range to see that the record is still ours.
- *            No renewal for TTL, a lease etcd no longer has, or another record → lost().
+ *   lost     the watch sees a won record deleted or overwritten → lost().
  *   finish   kv/txn "if mod_revision is still our token, put the final record on the
- *            history lease and delete the marker" (if the key is gone, create it) →
- *            lease/revoke the short lease. cancel() revokes the short lease: etcd deletes
- *            the running record with it, the marker stays, and watchers take the firing over.
+ *            history lease and delete the marker" (if the key is gone, create it): two
+ *            requests per firing in all. cancel() deletes a won record if it is still ours;
+ *            the marker stays, and watchers take the firing over.
  *   history  markers and final records share a history lease of HISTORY + 1 h, granted by the
  *            first claim that needs one (its waits are shared) and used for an hour: one
  *            lease per daemon per hour, not one per firing, and each record is kept at least
  *            HISTORY. A lease etcd no longer has ("requested lease not found") is granted
  *            again.
- *   takeover a holder that dies stops renewing; etcd deletes its key with its lease. watch()
+ *   takeover a holder that dies stops renewing; etcd deletes its key with its session. watch()
  *            (lease_etcd_watch.c) ranges the key, then follows it with a /v3/watch stream
  *            from that revision and calls ended(true) on its DELETE event (a stream per
  *            watched firing, at most 8 at once; beyond that, a kv/range every TTL/2). The
@@ -189,6 +196,7 @@ static void store_free(EtcdStore *s) {
         free(s->ca_file);
         free(s->cert_file);
         free(s->key_file);
+        lease_etcd_session_free(s);
         for (size_t i = 0; i < s->n_seen; i++) {
                 free(s->seen[i].key);
                 json_decref(s->seen[i].record);
@@ -215,7 +223,7 @@ static void etcd_on_http_closed(void *userdata) {
 /* Closing, and every background write and revoke is over: close the client, then the timer. */
 void lease_etcd_store_maybe_closed(EtcdStore *s) {
         if (!s->closing || s->claims || s->queries || s->missed || s->history_call ||
-            s->http_closing)
+            s->session_call || s->member_call || s->http_closing)
                 return;
         s->http_closing = true;
         (void) uv_timer_stop(&s->timer);
@@ -234,8 +242,9 @@ static void etcd_close(LeaseStore *store, void (*done)(void *userdata), void *us
                 lease_etcd_unwatch(s->watches);
         lease_etcd_queries_close(s);    /* answered: the store is closing */
         lease_etcd_missed_close(s);
-        /* Pending and won claims are let go (their leases revoked); final writes go on until
-         * their deadline, so that a run that ended keeps its proof. */
+        /* Pending and won claims are let go (the session's revoke below deletes the running
+         * records); final writes go on until their deadline, so that a run that ended keeps
+         * its proof. */
         for (c = s->claims; c; c = next) {
                 next = c->next;
                 if (c->state == CLAIM_GRANT || c->state == CLAIM_TXN || c->state == CLAIM_WON)
@@ -248,6 +257,7 @@ static void etcd_close(LeaseStore *store, void (*done)(void *userdata), void *us
                 lease_etcd_call_cancel(s->history_call);
                 s->history_call = NULL;
         }
+        lease_etcd_session_close(s);
         lease_etcd_store_maybe_closed(s);
 }
 
@@ -262,6 +272,8 @@ static const LeaseOps lease_etcd_ops = {
         .set_paused = lease_etcd_set_paused,
         .list_paused = lease_etcd_list_paused,
         .check_missed = lease_etcd_check_missed,
+        .members = lease_etcd_members,
+        .join = lease_etcd_join,
         .probe = lease_etcd_probe,
         .close = etcd_close,
 };
@@ -328,6 +340,10 @@ int lease_etcd_new(uv_loop_t *loop, const LeaseConfig *cfg, const char *hostname
         (void) snprintf(s->hostname, sizeof(s->hostname), "%s", hostname ?: "localhost");
         read_boot_id(s->boot_id, sizeof(s->boot_id));
         s->pid = getpid();
+        if (lease_etcd_session_init(s) < 0) {
+                store_free(s);
+                return -ENOMEM;
+        }
         s->http = http_client_new(loop);
         if (!s->http) {
                 int r = -errno;

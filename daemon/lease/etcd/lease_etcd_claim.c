@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* One claim of the etcd lease backend (see lease_etcd.c for the protocol): the election
- * (the store's history lease, lease/grant, then kv/txn), renewal while WON (lease/keepalive,
- * then kv/range), the final record, and letting go of its lease (lease/revoke). */
+ * (the daemon's session and the store's history lease, then one kv/txn), the final record,
+ * and letting go of a won record without one (cancel). No lease per claim: the session
+ * (lease_etcd_session.c) is renewed for all of them, and its loss is every claim's. */
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -23,12 +24,6 @@
 static char *u64_to_string(uint64_t v, char buf[static 21]) {
         (void) snprintf(buf, 21, "%" PRIu64, v);
         return buf;
-}
-
-static json_t *body_lease(uint64_t id) {
-        char buf[21];
-
-        return json_pack("{s:s}", "ID", u64_to_string(id, buf));
 }
 
 static json_t *compare(const char *key64, bool create, uint64_t expect) {
@@ -131,37 +126,42 @@ static void claim_free(LeaseClaim *c) {
         lease_etcd_store_maybe_closed(s);
 }
 
-static int claim_on_revoked(EtcdCall *k, json_t *reply, int error, void *owner);
+static int claim_on_released(EtcdCall *k, json_t *reply, int error, void *owner) {
+        LeaseClaim *c = owner;
 
-/* Let go of the short lease, if the claim still holds it, then free the claim. The history
- * lease is the store's: it expires on its own. */
+        (void) k, (void) reply, (void) error;  /* or it goes with the session */
+        c->call = NULL;
+        claim_free(c);
+        return 0;
+}
+
+/* Let go and free the claim. A won record without a final one is deleted if it is still
+ * ours, so that watchers take the firing over; the session and history leases are the
+ * store's. */
 void lease_etcd_claim_release(LeaseClaim *c) {
         EtcdStore *s = c->store;
-        uint64_t id = c->lease;
+        bool won = c->state == CLAIM_WON && c->token && !c->lost && !s->closing;
 
         c->state = CLAIM_RELEASE;
         c->history_wait = 0;
+        c->session_wait = 0;
+        c->lose_pending = false;
         lease_etcd_alarm_disarm(s, &c->alarm);
         lease_etcd_call_cancel(c->call);
         c->call = NULL;
-        if (!id) {
+        if (!won) {
                 claim_free(c);
                 return;
         }
-        c->lease = 0;
-        c->call = lease_etcd_call_start(s, "/v3/lease/revoke", body_lease(id),
-                                  lease_etcd_now_ms(s) + s->election_ms, claim_on_revoked, c);
+        c->call = lease_etcd_call_start(s, "/v3/kv/txn",
+                                        json_pack("{s:[o],s:[{s:{s:s}}]}",
+                                                  "compare", compare(c->key64, false, c->token),
+                                                  "success", "request_delete_range", "key",
+                                                  c->key64),
+                                        lease_etcd_now_ms(s) + s->election_ms,
+                                        claim_on_released, c);
         if (!c->call)
-                claim_free(c);          /* the lease expires on its own */
-}
-
-static int claim_on_revoked(EtcdCall *k, json_t *reply, int error, void *owner) {
-        LeaseClaim *c = owner;
-
-        (void) k, (void) reply, (void) error;  /* gone, not found, or unreachable: it expires */
-        c->call = NULL;
-        lease_etcd_claim_release(c);
-        return 0;
+                claim_free(c);
 }
 
 /* The outcome of a PENDING claim other than WON: tell the daemon, then let go. record: the
@@ -187,15 +187,11 @@ static void claim_unavailable(LeaseClaim *c, EtcdCall *k, int error) {
         claim_conclude(c, LEASE_UNAVAILABLE, 0, NULL);
 }
 
-static void claim_on_renew(Alarm *a);
-
 static void claim_won(LeaseClaim *c, uint64_t token) {
-        EtcdStore *s = c->store;
         LeaseInfo info = { .key = c->key, .fencing_token = token };
 
         c->state = CLAIM_WON;
         c->token = token;
-        lease_etcd_alarm_arm(s, &c->alarm, c->renewed + s->ttl_ms / 3, claim_on_renew);
         c->cb.claimed(c, LEASE_WON, &info, c->cb.userdata);
 }
 
@@ -283,13 +279,14 @@ static int claim_on_txn(EtcdCall *k, json_t *reply, int error, void *owner) {
         if (!reply) {
                 c->call = NULL;
                 if (error == -ENOENT && lease_etcd_now_ms(c->store) < c->deadline) {
-                        /* "requested lease not found": the short lease expired (a slow
-                         * election) or the history lease is gone (revoked by hand, etcd
-                         * restored from an old snapshot). Which one etcd does not say: get
-                         * both afresh. */
+                        /* "requested lease not found": the session is gone (revoked by
+                         * hand, expired in a long outage) or the history lease is (etcd
+                         * restored from an old snapshot). Which one etcd does not say: a
+                         * fresh history lease, and the session looked at now. */
                         lease_etcd_history_forget(c->store, c->history);
                         c->history = 0;
                         c->lease = 0;
+                        lease_etcd_session_check(c->store);
                         if (claim_elect(c) < 0)
                                 claim_out_of_memory(c);
                         return 0;
@@ -324,46 +321,29 @@ static int claim_on_txn(EtcdCall *k, json_t *reply, int error, void *owner) {
         return 0;
 }
 
-static int claim_on_grant(EtcdCall *k, json_t *reply, int error, void *owner) {
-        LeaseClaim *c = owner;
-
-        if (!reply) {
-                c->call = NULL;
-                claim_unavailable(c, k, error);
-                return 0;
-        }
-        if (lease_etcd_grant_parse(k, reply, &c->lease) < 0)
-                return -EAGAIN;
-        c->call = NULL;
-        c->renewed = k->sent;
-        if (claim_elect(c) < 0)
-                claim_out_of_memory(c);
-        return 0;
-}
-
-/* The election's next step: the store's history lease (for the marker), the short lease,
- * then the txn. 0, or -ENOMEM: nothing started. */
+/* The election's next step: the daemon's session (for the record), the store's history
+ * lease (for the marker), then the txn. 0, or -ENOMEM: nothing started. */
 static int claim_elect(LeaseClaim *c) {
         EtcdStore *s = c->store;
         _cleanup_free_ char *value64 = NULL;
         int r;
 
         c->state = CLAIM_GRANT;
+        if (!c->lease) {
+                r = lease_etcd_session_need(s, c, &c->lease);
+                if (r <= 0)
+                        return r;       /* 0: lease_etcd_claim_on_session() follows */
+        }
         if (!c->history) {
                 r = lease_etcd_history_lease(s, c, &c->history);
                 if (r <= 0)
                         return r;       /* 0: lease_etcd_claim_on_history() follows */
         }
-        if (!c->lease)
-                c->call = lease_etcd_call_start(s, "/v3/lease/grant", lease_etcd_body_grant(s->ttl_ms / 1000),
-                                          c->deadline, claim_on_grant, c);
-        else {
-                c->state = CLAIM_TXN;
-                value64 = lease_etcd_record_to_base64(c->record);
-                if (value64)
-                        c->call = lease_etcd_call_start(s, "/v3/kv/txn", body_claim(c, value64),
-                                                  c->deadline, claim_on_txn, c);
-        }
+        c->state = CLAIM_TXN;
+        value64 = lease_etcd_record_to_base64(c->record);
+        if (value64)
+                c->call = lease_etcd_call_start(s, "/v3/kv/txn", body_claim(c, value64),
+                                                c->deadline, claim_on_txn, c);
         return c->call ? 0 : -ENOMEM;
 }
 
@@ -408,6 +388,22 @@ LeaseResult lease_etcd_claim(LeaseStore *store, const LeaseRequest *req, const L
                 (void) snprintf(s->detail, sizeof(s->detail), "the etcd lease store is closing");
                 return LEASE_UNAVAILABLE;
         }
+        if (req->late && !req->manual && !req->takeover) {
+                /* A lower rank: the watch may have seen the firing claimed already. */
+                char key[1024];
+                LeaseHeld held;
+                const LeaseRecord *holder;
+                const char *who;
+
+                (void) snprintf(key, sizeof(key), "%s/%s/%s", s->prefix, req->job,
+                                format_rfc3339_utc(req->scheduled, when));
+                if (lease_etcd_session_seen_claimed(s, key, &held, &who, &holder)) {
+                        (void) snprintf(s->detail, sizeof(s->detail), "%s", who);
+                        *ret_info = (LeaseInfo) { .detail = s->detail, .held = held,
+                                                  .record = holder };
+                        return LEASE_HELD;
+                }
+        }
         if (s->n_claims >= ETCD_CLAIMS_MAX) {
                 (void) snprintf(s->detail, sizeof(s->detail), "too many etcd claims at once (%d)",
                                 ETCD_CLAIMS_MAX);
@@ -450,83 +446,11 @@ oom:
 }
 
 /* lost() once; the claim stays the daemon's until finish() or cancel(). Call last. */
-static void claim_lose(LeaseClaim *c, const char *why) {
-        if (c->lost)
+void lease_etcd_claim_lose(LeaseClaim *c, const char *why) {
+        if (c->lost || c->state != CLAIM_WON)
                 return;
         c->lost = true;
         c->cb.lost(c, why, c->cb.userdata);
-}
-
-static int claim_on_verify(EtcdCall *k, json_t *reply, int error, void *owner) {
-        LeaseClaim *c = owner;
-        EtcdStore *s = c->store;
-        char who[ETCD_WHY_MAX], why[ETCD_WHY_MAX + 64];
-        Kv kv = {};
-
-        (void) error;
-        if (reply && lease_etcd_range_reply_kv(k, reply, &kv) < 0)
-                return -EAGAIN;
-        c->call = NULL;
-        lease_etcd_alarm_arm(s, &c->alarm, c->renewed + s->ttl_ms / 3, claim_on_renew);
-        if (!reply)
-                return 0;               /* could not look: the keepalive decides */
-        if (!kv.found)
-                return claim_lose(c, "the lease record was deleted"), 0;
-        if (kv.mod_revision != c->token) {
-                lease_etcd_record_describe(kv.record, who, sizeof(who));
-                json_decref(kv.record);
-                (void) snprintf(why, sizeof(why), "the record now names another holder: %s", who);
-                return claim_lose(c, why), 0;
-        }
-        json_decref(kv.record);
-        return 0;
-}
-
-static int claim_on_keepalive(EtcdCall *k, json_t *reply, int error, void *owner) {
-        LeaseClaim *c = owner;
-        EtcdStore *s = c->store;
-        const json_t *result = json_object_get(reply, "result");
-        char why[ETCD_WHY_MAX + 64];
-        uint64_t now = lease_etcd_now_ms(s), ttl;
-
-        (void) error;
-        if (reply && (!json_is_object(result) || lease_etcd_json_u64(result, "TTL", &ttl) == -EBADMSG)) {
-                lease_etcd_call_why(k, "malformed reply to /v3/lease/keepalive");
-                return -EAGAIN;
-        }
-        c->call = NULL;
-        if (!reply) {
-                /* Keep trying: should etcd come back while our lease lives, the record stays
-                 * ours and nobody takes the firing over. */
-                lease_etcd_alarm_arm(s, &c->alarm, now + s->ttl_ms / 3, claim_on_renew);
-                if (now < c->renewed + s->ttl_ms)
-                        return 0;
-                (void) snprintf(why, sizeof(why), "renewal failed for %" PRIu64 " s: %s",
-                                (now - c->renewed) / 1000, k->why);
-                return claim_lose(c, why), 0;
-        }
-        if (ttl == 0)                   /* proto3: no TTL, the lease is gone */
-                return claim_lose(c, "the lease expired: etcd no longer has it"), 0;
-        if (k->sent > c->renewed)
-                c->renewed = k->sent;
-        c->call = lease_etcd_call_start(s, "/v3/kv/range", lease_etcd_body_range(c->key64),
-                                  now + s->ttl_ms / 3, claim_on_verify, c);
-        if (!c->call)
-                lease_etcd_alarm_arm(s, &c->alarm, c->renewed + s->ttl_ms / 3, claim_on_renew);
-        return 0;
-}
-
-static void claim_on_renew(Alarm *a) {
-        LeaseClaim *c = container_of(a, LeaseClaim, alarm);
-        EtcdStore *s = c->store;
-        uint64_t now = lease_etcd_now_ms(s), deadline = c->renewed + s->ttl_ms;
-
-        if (deadline < now + ETCD_BACKOFF_MS)   /* past the TTL already: keep trying a while */
-                deadline = now + s->ttl_ms / 3;
-        c->call = lease_etcd_call_start(s, "/v3/lease/keepalive", body_lease(c->lease), deadline,
-                                  claim_on_keepalive, c);
-        if (!c->call)
-                lease_etcd_alarm_arm(s, &c->alarm, now + s->ttl_ms / 3, claim_on_renew);
 }
 
 static void claim_final_step(LeaseClaim *c);
@@ -589,6 +513,14 @@ static void claim_final_step(LeaseClaim *c) {
                 lease_etcd_claim_release(c);
 }
 
+void lease_etcd_claim_on_session(LeaseClaim *c, EtcdCall *k, int error) {
+        assert(c->state == CLAIM_GRANT);
+        if (error < 0)
+                claim_unavailable(c, k, error);
+        else if (claim_elect(c) < 0)
+                claim_out_of_memory(c);
+}
+
 void lease_etcd_claim_on_history(LeaseClaim *c, EtcdCall *k, uint64_t lease, int error) {
         c->history = lease;
         if (c->state == CLAIM_FINAL) {
@@ -610,6 +542,7 @@ void lease_etcd_finish(LeaseClaim *c, const LeaseEnd *end) {
         char now[RFC3339_UTC_MAX];
 
         assert(c->state == CLAIM_WON);
+        c->lose_pending = false;
         lease_etcd_alarm_disarm(s, &c->alarm);
         lease_etcd_call_cancel(c->call);
         c->call = NULL;
@@ -633,7 +566,7 @@ void lease_etcd_finish(LeaseClaim *c, const LeaseEnd *end) {
 
 void lease_etcd_cancel(LeaseClaim *c) {
         assert(c->state == CLAIM_GRANT || c->state == CLAIM_TXN || c->state == CLAIM_WON);
-        /* Revoking the lease deletes a record we put: watchers may take the firing over. */
+        /* A won record is deleted: watchers may take the firing over. */
         lease_etcd_claim_release(c);
 }
 

@@ -9,6 +9,7 @@
  *   lease_etcd_watch.c    watching a held firing for its holder's expiry
  *   lease_etcd_fleet.c    what the API asks: the history, pause markers, the probe
  *   lease_etcd_missed.c   the missed-firing alarm: a firing's state, its alarm marker
+ *   lease_etcd_session.c  the daemon's session lease, its member key, the prefix watch
  * The design is described at the top of lease_etcd.c. */
 
 #include <jansson.h>
@@ -26,6 +27,7 @@
 #define ETCD_BACKOFF_MS         200U            /* after a round of failed endpoints; doubles */
 #define ETCD_SEEN_MAX           64              /* running records remembered for takeovers */
 #define ETCD_WHY_MAX            320
+#define ETCD_CLAIMED_MAX        128             /* firings the prefix watch saw claimed */
 
 typedef struct EtcdStore EtcdStore;
 typedef struct EtcdCall EtcdCall;
@@ -69,8 +71,16 @@ struct EtcdCall {               /* one request, retried; owned by itself, pointe
         char why[ETCD_WHY_MAX];
 };
 
+typedef struct EtcdClaimed {    /* a firing another member claimed, seen on the watch */
+        uint64_t hash;          /* FNV-1a of its key; 0: a free slot */
+        bool done;              /* its record is final */
+        char who[55];           /* "pid 4242 on web-1", for the HELD detail */
+        int64_t pid;            /* its holder's, while it runs (ranking the missed check) */
+        char host[64];          /* its holder's host name; "": not known or too long */
+} EtcdClaimed;
+
 typedef enum ClaimState {
-        CLAIM_GRANT,            /* PENDING: getting the history lease, granting the short one */
+        CLAIM_GRANT,            /* PENDING: waiting for the session and the history lease */
         CLAIM_TXN,              /* PENDING: the election */
         CLAIM_WON,              /* the daemon's: renewing */
         CLAIM_FINAL,            /* finish(): writing the final record */
@@ -95,14 +105,17 @@ struct LeaseClaim {             /* on store->claims; the daemon's while PENDING 
                                  * claim, which ignores it */
         bool takeover;          /* the claim may win while the marker exists */
         json_t *record;         /* the running record; finish() completes it */
-        uint64_t lease;         /* the short lease, 0 before the grant (and after its revoke) */
+        uint64_t lease;         /* the session lease the claim uses, 0 before it has one */
+        uint64_t session_wait;  /* waiting for the session of this session_gen:
+                                 * lease_etcd_claim_on_session() follows; 0: not waiting */
+        bool lose_pending;      /* the session or the watch found it lost: lost() follows
+                                 * from the loop, with detail */
         uint64_t history;       /* the store's history lease for the marker or the final
                                  * record; 0: none yet (never ours to revoke) */
         uint64_t history_wait;  /* waiting for the store's grant of this history_gen:
                                  * lease_etcd_claim_on_history() follows; 0: not waiting */
         uint64_t token;         /* WON: the key's mod_revision */
         uint64_t deadline;      /* election or final write: loop time, ms */
-        uint64_t renewed;       /* WON: the lease runs at least until renewed + ttl */
         bool lost;
         EtcdCall *call;
         Alarm alarm;            /* WON: the next renewal */
@@ -176,6 +189,26 @@ struct EtcdStore {
         uint64_t history_until; /* ... until then (loop time, ms); see lease_etcd.c */
         EtcdCall *history_call; /* granting the next one, for the claims waiting ... */
         uint64_t history_gen;   /* ... with this number in history_wait */
+        /* the session (lease_etcd_session.c) */
+        uint64_t session;       /* the session lease; 0: none (being granted, or lost) */
+        uint64_t session_renewed; /* loop time, ms: the session runs until this + ttl */
+        uint64_t session_gen;   /* claims waiting for it: their session_wait */
+        bool session_ready;     /* granted and the member key on it: claims use it */
+        EtcdCall *session_call; /* grant, member put, keepalive, or the revoke at close */
+        Alarm session_alarm;    /* the next keepalive, or the next try */
+        Alarm lost_alarm;       /* lost() for the claims marked lose_pending */
+        char member_id[300];    /* HOST:PID */
+        char *member_key64, *members_key64, *members_end64, *prefix64, *prefix_end64;
+        char **members;         /* the live members, as the range and the watch saw them */
+        size_t n_members;
+        EtcdCall *member_call;  /* the members' range, then the prefix watch */
+        Alarm member_alarm;     /* the next range */
+        bool watch_live;        /* the watch streams: claimed[] can be trusted */
+        char *wline;            /* the watch's incomplete line */
+        size_t wline_len;
+        EtcdClaimed *claimed;   /* ETCD_CLAIMED_MAX, a ring; NULL until the first */
+        LeaseRecord seen_holder; /* seen_claimed()'s answer */
+        size_t claimed_next;
         char hostname[256];
         char boot_id[64];
         int64_t pid;
@@ -264,8 +297,31 @@ LeaseResult lease_etcd_claim(LeaseStore *store, const LeaseRequest *req, const L
 void lease_etcd_finish(LeaseClaim *c, const LeaseEnd *end);
 void lease_etcd_cancel(LeaseClaim *c);
 void lease_etcd_claim_release(LeaseClaim *c);
+/* The session's start is over: error 0 (the store's session is ready), or its failure. */
+void lease_etcd_claim_on_session(LeaseClaim *c, EtcdCall *k, int error);
+/* lost() once, from the loop. */
+void lease_etcd_claim_lose(LeaseClaim *c, const char *why);
 /* The store's history grant is over: lease, or 0 and the call's failure. */
 void lease_etcd_claim_on_history(LeaseClaim *c, EtcdCall *k, uint64_t lease, int error);
+
+/* lease_etcd_session.c */
+int lease_etcd_session_init(EtcdStore *s);
+void lease_etcd_join(LeaseStore *store);
+/* The session for c: 1 with *ret set when it is ready; 0 when it is being granted
+ * (c->session_wait: lease_etcd_claim_on_session() follows, from the loop); -ENOMEM. */
+int lease_etcd_session_need(EtcdStore *s, LeaseClaim *c, uint64_t *ret);
+/* etcd said "lease not found": renew the session now, to find out whether it is gone. */
+void lease_etcd_session_check(EtcdStore *s);
+/* close(): stop the keepalives and the watch, revoke the session. */
+void lease_etcd_session_close(EtcdStore *s);
+void lease_etcd_session_free(EtcdStore *s);
+/* Has the watch seen key claimed by another member? *ret_who: valid until the loop runs. */
+/* *ret_holder: the holder as far as the watch saw it (host and pid; job and scheduled not
+ * set), valid until the loop runs again. */
+bool lease_etcd_session_seen_claimed(EtcdStore *s, const char *key, LeaseHeld *ret_held,
+                                     const char **ret_who, const LeaseRecord **ret_holder);
+size_t lease_etcd_members(LeaseStore *store, const char *const **ret_ids,
+                          const char **ret_self);
 
 /* lease_etcd_fleet.c */
 char *lease_etcd_pause_key64(const EtcdStore *s, const char *job);

@@ -41,6 +41,11 @@
  * 412), then DELETE it. lease_s3_new() starts it; claims wait for it; a refusal makes every
  * claim UNAVAILABLE with the reason, and a failure is retried by the next claim.
  *
+ * Members (lease_s3_members.c): a joined daemon PUTs PREFIX/:members/HOST:PID every ttl/3
+ * and lists PREFIX/:members/ at most once per ttl/3, when a firing needs the ranking. A lower
+ * rank's claim (late) reads the firing's record first and stands down if it is there; only
+ * a firing still unclaimed goes on to the pause marker and the conditional PUT.
+ *
  * Non-logging: outcomes reach the daemon through LeaseInfo.detail and lost(why). */
 #include <errno.h>
 #include <stdio.h>
@@ -247,6 +252,7 @@ void lease_s3_probe_start(S3Store *s) {
 
 static void store_free(S3Store *s) {
         lease_s3_history_free(s);
+        lease_s3_members_free(s);
         free(s->prefix);
         free(s->hostname);
         free(s->probe_key);
@@ -282,6 +288,7 @@ static void lease_s3_close(LeaseStore *store, void (*done)(void *userdata), void
         lease_s3_history_stop(s);
         lease_s3_fleet_stop(s);
         lease_s3_missed_stop(s);
+        lease_s3_members_stop(s);
         while (s->watches)
                 lease_s3_watch_stop(s->watches);
         /* Final records being written go on (without retries): a run that ended just before
@@ -298,6 +305,8 @@ static void lease_s3_close(LeaseStore *store, void (*done)(void *userdata), void
 static const LeaseOps lease_s3_ops = {
         .name = "s3",
         .claim = lease_s3_claim_start,
+        .members = lease_s3_members,
+        .join = lease_s3_join,
         .finish = lease_s3_claim_finish,
         .cancel = lease_s3_claim_cancel,
         .check_missed = lease_s3_check_missed,

@@ -402,6 +402,8 @@ static void claim_step(LeaseClaim *c) {
                 }
                 if (c->manual)
                         claim_elect(c);
+                else if (c->late)
+                        claim_read(c);          /* claimed already? then no pause look */
                 else
                         claim_check_pause(c);
                 return;
@@ -436,6 +438,16 @@ static void lease_s3_on_read(const S3Response *r, void *userdata) {
         json_t *rec;
 
         c->op = NULL;
+        if (r->error == 0 && r->status == 404 && c->late) {
+                /* A lower rank finds the firing still unclaimed: the ordinary claim. */
+                c->late = false;
+                if (lease_s3_now_ms(c->store) >= c->deadline_ms)
+                        lease_s3_claim_retry(c, CLAIM_PAUSE, "no decision: no time was left "
+                                             "after reading the record");
+                else
+                        claim_check_pause(c);
+                return;
+        }
         if (r->error == 0 && r->status == 404) {
                 /* Nothing there (any more): an ordinary election. */
                 free(c->etag);
@@ -530,6 +542,7 @@ LeaseResult lease_s3_claim_start(LeaseStore *store, const LeaseRequest *req,
         c->scheduled = req->scheduled;
         c->attempt = req->attempt > 0 ? req->attempt : 1;
         c->takeover = req->takeover;
+        c->late = req->late && !req->takeover && !req->manual;
         c->generation = 1;
         c->exit_status = -1;
         c->duration_msec = -1;

@@ -7,6 +7,7 @@
  *   lease_s3_hold.c     a won claim: renewal, read-back of a 412, the final record
  *   lease_s3_watch.c    watching a held firing for its holder's expiry
  *   lease_s3_history.c  listing keys; deleting our own records older than history
+ *   lease_s3_members.c  heartbeats and the members' listing, for ranking firings
  *   lease_s3_fleet.c    the API's queries: a job's records, pause markers, the probe
  *   lease_s3_missed.c   the missed-firing alarm: a firing's state, its alarm marker
  * The design is described at the top of lease_s3.c. */
@@ -84,6 +85,13 @@ typedef struct S3Store {                /* owned by the daemon until close() com
         bool history_manual;            /* the pass lists manual runs' records now */
         S3Query *queries;               /* the API's, until answered (lease_s3_fleet.c) */
         S3Missed *missed;               /* check_missed() calls, until answered */
+        bool joined;                    /* the members (lease_s3_members.c): heartbeats */
+        uv_timer_t member_timer;        /* the next heartbeat; initialised by join() */
+        S3Op *heartbeat_op, *members_op;
+        char *member_id, *member_key, *members_prefix;
+        char **members;                 /* the live members at the last listing */
+        size_t n_members;
+        uint64_t members_listed_ms;     /* 0: never listed */
         unsigned n_handles;             /* timers being closed */
         bool closing, s3_closing;
         void (*close_done)(void *userdata);
@@ -104,6 +112,8 @@ struct LeaseClaim {                     /* owned by the store; the daemon borrow
         int64_t scheduled;
         unsigned attempt;
         bool takeover;                  /* READ first, take over an expired record */
+        bool late;                      /* a lower rank: READ first, and stand down if the
+                                         * firing is claimed (a GET is one request, a 412 two) */
         uint64_t generation;            /* of the record we write: the fencing token */
         json_t *previous;               /* abandoned holders, for our record */
         char started[48];
@@ -190,6 +200,13 @@ int lease_s3_watch_start(LeaseStore *store, const LeaseRequest *req,
                          void (*ended)(bool holder_died, void *userdata), void *userdata,
                          LeaseWatch **ret);
 void lease_s3_watch_stop(LeaseWatch *w);
+
+/* lease_s3_members.c */
+void lease_s3_join(LeaseStore *store);
+size_t lease_s3_members(LeaseStore *store, const char *const **ret_ids, const char **ret_self);
+/* Closing: no more heartbeats; the member's object is deleted. */
+void lease_s3_members_stop(S3Store *s);
+void lease_s3_members_free(S3Store *s);
 
 /* lease_s3_history.c */
 typedef struct LeaseS3List {            /* one page of a ListObjectsV2 */

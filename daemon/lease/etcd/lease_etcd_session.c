@@ -1,0 +1,601 @@
+/* SPDX-License-Identifier: MIT */
+/* The session of the etcd lease backend (see lease_etcd.c for the design): one lease per
+ * daemon for its life, kept alive every TTL/3, with the daemon's member key on it,
+ * PREFIX/:members/HOST:PID; and one watch stream over the whole prefix that keeps the list of
+ * live members (for ranking firings, core/elect.c), notes which firings other members have
+ * claimed (so that a lower rank does not ask etcd), and sees a won record deleted or
+ * overwritten (lost). Losing the session (no renewal for TTL, or etcd no longer has it) is
+ * lost() for every claim won on it. */
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "lease_etcd_internal.h"
+#include "macro.h"
+#include "strv.h"
+
+#define ETCD_MEMBERS_MAX        4096U           /* members listed; more are not ranked */
+#define ETCD_SESSION_LINE_MAX   (256U * 1024U)  /* one watch message */
+#define ETCD_MEMBERS_REPLY_MAX  (1024U * 1024U)
+
+static void session_start(Alarm *a);
+static void session_keepalive(Alarm *a);
+static void members_sync(Alarm *a);
+
+/* ---- claims the watch has seen ---- */
+
+static uint64_t key_hash(const char *key, size_t n) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+        for (size_t i = 0; i < n; i++) {
+                h ^= (unsigned char) key[i];
+                h *= UINT64_C(0x100000001b3);
+        }
+        return h ? h : 1;
+}
+
+static EtcdClaimed *claimed_find(EtcdStore *s, uint64_t h) {
+        for (size_t i = 0; s->claimed && i < ETCD_CLAIMED_MAX; i++)
+                if (s->claimed[i].hash == h)
+                        return &s->claimed[i];
+        return NULL;
+}
+
+static void claimed_note(EtcdStore *s, const char *key, size_t n, const json_t *record) {
+        const json_t *holder = json_object_get(record, "holder");
+        const char *host = json_string_value(json_object_get(holder, "hostname"));
+        uint64_t h = key_hash(key, n);
+        EtcdClaimed *c;
+
+        if (!s->claimed && !(s->claimed = calloc(ETCD_CLAIMED_MAX, sizeof(EtcdClaimed))))
+                return;
+        c = claimed_find(s, h);
+        if (!c) {
+                c = &s->claimed[s->claimed_next];
+                s->claimed_next = (s->claimed_next + 1) % ETCD_CLAIMED_MAX;
+        }
+        c->hash = h;
+        c->done = !lease_etcd_record_is_running(record);
+        lease_etcd_record_describe(record, c->who, sizeof(c->who));
+        c->pid = json_integer_value(json_object_get(holder, "pid"));
+        if (!host || strlen(host) >= sizeof(c->host))
+                host = "";
+        strcpy(c->host, host);
+}
+
+static void claimed_forget(EtcdStore *s, const char *key, size_t n) {
+        EtcdClaimed *c = claimed_find(s, key_hash(key, n));
+
+        if (c)
+                *c = (EtcdClaimed) {};
+}
+
+bool lease_etcd_session_seen_claimed(EtcdStore *s, const char *key, LeaseHeld *ret_held,
+                                     const char **ret_who, const LeaseRecord **ret_holder) {
+        EtcdClaimed *c;
+
+        if (!s->watch_live)
+                return false;
+        c = claimed_find(s, key_hash(key, strlen(key)));
+        if (!c)
+                return false;
+        *ret_held = c->done ? LEASE_HELD_DONE : LEASE_HELD_RUNNING;
+        *ret_who = c->who;
+        s->seen_holder = (LeaseRecord) { .host = c->host[0] ? c->host : NULL, .pid = c->pid,
+                                         .status = c->done ? "done" : "running",
+                                         .exit_status = -1, .duration_msec = -1 };
+        *ret_holder = &s->seen_holder;
+        return true;
+}
+
+/* ---- lost(): delivered from the loop ---- */
+
+static void session_on_lost_alarm(Alarm *a) {
+        EtcdStore *s = container_of(a, EtcdStore, lost_alarm);
+        LeaseClaim *c;
+
+        /* One at a time, from the head again: lost() may finish or cancel claims. */
+        for (;;) {
+                for (c = s->claims; c && !c->lose_pending; c = c->next)
+                        ;
+                if (!c)
+                        return;
+                c->lose_pending = false;
+                lease_etcd_claim_lose(c, c->detail);
+        }
+}
+
+static void claim_mark_lost(EtcdStore *s, LeaseClaim *c, const char *why) {
+        if (c->state != CLAIM_WON || c->lost || c->lose_pending)
+                return;
+        c->lose_pending = true;
+        (void) snprintf(c->detail, sizeof(c->detail), "%s", why);
+        lease_etcd_alarm_arm(s, &s->lost_alarm, lease_etcd_now_ms(s), session_on_lost_alarm);
+}
+
+/* The session is gone: every claim won on it is lost; a new one is granted. */
+static void session_lost(EtcdStore *s, const char *why) {
+        uint64_t old = s->session;
+
+        s->session = 0;
+        s->session_ready = false;
+        for (LeaseClaim *c = s->claims; c; c = c->next)
+                if (c->lease == old)
+                        claim_mark_lost(s, c, why);
+        lease_etcd_alarm_arm(s, &s->session_alarm, lease_etcd_now_ms(s), session_start);
+}
+
+/* ---- the session lease ---- */
+
+/* The claims waiting for the session hear how its start went: a session, or error. */
+static void session_wake(EtcdStore *s, EtcdCall *k, int error) {
+        uint64_t gen = s->session_gen;
+        LeaseClaim *c;
+
+        for (;;) {
+                for (c = s->claims; c && c->session_wait != gen; c = c->next)
+                        ;
+                if (!c)
+                        break;
+                c->session_wait = 0;
+                lease_etcd_claim_on_session(c, k, error);
+        }
+}
+
+static void session_failed(EtcdStore *s, EtcdCall *k, int error) {
+        s->session_call = NULL;
+        session_wake(s, k, error ? error : -EIO);
+        /* Try again later: the members must know this daemon once etcd is back. */
+        if (!s->closing)
+                lease_etcd_alarm_arm(s, &s->session_alarm, lease_etcd_now_ms(s) + s->ttl_ms / 3,
+                                     session_start);
+        lease_etcd_store_maybe_closed(s);
+}
+
+static int session_on_put(EtcdCall *k, json_t *reply, int error, void *owner) {
+        EtcdStore *s = owner;
+
+        if (!reply) {
+                session_failed(s, k, error);
+                return 0;
+        }
+        s->session_call = NULL;
+        s->session_ready = true;
+        lease_etcd_alarm_arm(s, &s->session_alarm, s->session_renewed + s->ttl_ms / 3,
+                             session_keepalive);
+        if (!s->member_call && !s->member_alarm.armed)
+                lease_etcd_alarm_arm(s, &s->member_alarm, lease_etcd_now_ms(s), members_sync);
+        session_wake(s, k, 0);
+        lease_etcd_store_maybe_closed(s);
+        return 0;
+}
+
+/* Register: PREFIX/:members/ID on the session lease, its value who and since when. */
+static void session_register(EtcdStore *s, uint64_t deadline) {
+        char l[21], now[RFC3339_UTC_MAX];
+        _cleanup_free_ char *value = NULL, *value64 = NULL;
+        json_t *v;
+
+        v = json_pack("{s:s,s:I,s:s}", "hostname", s->hostname, "pid", (json_int_t) s->pid,
+                      "since", format_rfc3339_utc(lease_etcd_wall_sec(), now));
+        value = v ? json_dumps(v, JSON_COMPACT) : NULL;
+        json_decref(v);
+        value64 = value ? lease_etcd_b64_encode(value, strlen(value)) : NULL;
+        (void) snprintf(l, sizeof(l), "%" PRIu64, s->session);
+        s->session_call = value64 ?
+                lease_etcd_call_start(s, "/v3/kv/put",
+                                      json_pack("{s:s,s:s,s:s}", "key", s->member_key64,
+                                                "value", value64, "lease", l),
+                                      deadline, session_on_put, s) : NULL;
+}
+
+static int session_on_grant(EtcdCall *k, json_t *reply, int error, void *owner) {
+        EtcdStore *s = owner;
+        uint64_t id;
+
+        if (reply && lease_etcd_grant_parse(k, reply, &id) < 0)
+                return -EAGAIN;
+        if (!reply) {
+                session_failed(s, k, error);
+                return 0;
+        }
+        s->session = id;
+        s->session_renewed = k->sent;   /* the lease runs from no earlier than the request */
+        session_register(s, k->deadline);
+        if (!s->session_call) {
+                lease_etcd_call_why(k, "out of memory");
+                session_failed(s, k, -ENOMEM);
+        }
+        return 0;
+}
+
+static void session_start(Alarm *a) {
+        EtcdStore *s = container_of(a, EtcdStore, session_alarm);
+
+        if (s->closing || s->session_call)
+                return;
+        s->session_gen++;
+        s->session_call = lease_etcd_call_start(s, "/v3/lease/grant",
+                                                lease_etcd_body_grant(s->ttl_ms / 1000),
+                                                lease_etcd_now_ms(s) + s->election_ms,
+                                                session_on_grant, s);
+        if (!s->session_call)
+                lease_etcd_alarm_arm(s, &s->session_alarm, lease_etcd_now_ms(s) + s->ttl_ms / 3,
+                                     session_start);
+}
+
+int lease_etcd_session_need(EtcdStore *s, LeaseClaim *c, uint64_t *ret) {
+        if (s->session_ready) {
+                *ret = s->session;
+                return 1;
+        }
+        if (!s->session_call) {
+                lease_etcd_alarm_disarm(s, &s->session_alarm);
+                session_start(&s->session_alarm);
+                if (!s->session_call)
+                        return -ENOMEM;
+        }
+        c->session_wait = s->session_gen;
+        return 0;
+}
+
+static int session_on_keepalive(EtcdCall *k, json_t *reply, int error, void *owner) {
+        EtcdStore *s = owner;
+        const json_t *result = json_object_get(reply, "result");
+        char why[ETCD_WHY_MAX + 64];
+        uint64_t now = lease_etcd_now_ms(s), ttl;
+
+        (void) error;
+        if (reply && (!json_is_object(result) ||
+                      lease_etcd_json_u64(result, "TTL", &ttl) == -EBADMSG)) {
+                lease_etcd_call_why(k, "malformed reply to /v3/lease/keepalive");
+                return -EAGAIN;
+        }
+        s->session_call = NULL;
+        if (!reply) {
+                /* The call tried until the session's end: it is over. */
+                (void) snprintf(why, sizeof(why), "the session's renewal failed for %" PRIu64
+                                " s: %s", (now - s->session_renewed) / 1000, k->why);
+                session_lost(s, why);
+                lease_etcd_store_maybe_closed(s);
+                return 0;
+        }
+        if (ttl == 0) {                 /* proto3: no TTL, the lease is gone */
+                session_lost(s, "the session expired: etcd no longer has its lease (revoked?)");
+                return 0;
+        }
+        if (k->sent > s->session_renewed)
+                s->session_renewed = k->sent;
+        lease_etcd_alarm_arm(s, &s->session_alarm, s->session_renewed + s->ttl_ms / 3,
+                             session_keepalive);
+        return 0;
+}
+
+/* Every TTL/3: one lease/keepalive through the gateway, which answers one request with one
+ * response (a streamed request body would keep one HTTP request open; net/http has none).
+ * It tries until the session's end (renewed + TTL). */
+static void session_keepalive(Alarm *a) {
+        EtcdStore *s = container_of(a, EtcdStore, session_alarm);
+        uint64_t now = lease_etcd_now_ms(s), deadline = s->session_renewed + s->ttl_ms;
+        char l[21];
+
+        if (s->closing)
+                return;
+        if (deadline < now + ETCD_BACKOFF_MS)
+                deadline = now + ETCD_BACKOFF_MS;
+        (void) snprintf(l, sizeof(l), "%" PRIu64, s->session);
+        s->session_call = lease_etcd_call_start(s, "/v3/lease/keepalive",
+                                                json_pack("{s:s}", "ID", l), deadline,
+                                                session_on_keepalive, s);
+        if (!s->session_call)
+                lease_etcd_alarm_arm(s, &s->session_alarm, now + s->ttl_ms / 3,
+                                     session_keepalive);
+}
+
+void lease_etcd_session_check(EtcdStore *s) {
+        if (!s->session_ready || s->session_call || s->closing)
+                return;
+        lease_etcd_alarm_disarm(s, &s->session_alarm);
+        session_keepalive(&s->session_alarm);
+}
+
+static int session_on_revoked(EtcdCall *k, json_t *reply, int error, void *owner) {
+        EtcdStore *s = owner;
+
+        (void) k, (void) reply, (void) error;   /* or it expires on its own */
+        s->session_call = NULL;
+        lease_etcd_store_maybe_closed(s);
+        return 0;
+}
+
+void lease_etcd_session_close(EtcdStore *s) {
+        char l[21];
+
+        lease_etcd_alarm_disarm(s, &s->session_alarm);
+        lease_etcd_alarm_disarm(s, &s->member_alarm);
+        lease_etcd_alarm_disarm(s, &s->lost_alarm);
+        lease_etcd_call_cancel(s->member_call);
+        s->member_call = NULL;
+        s->watch_live = false;
+        lease_etcd_call_cancel(s->session_call);
+        s->session_call = NULL;
+        if (!s->session)
+                return;
+        /* Revoking the session deletes the member key and the running records on it: the
+         * others rank without us at once, and watchers take over what we ran. */
+        (void) snprintf(l, sizeof(l), "%" PRIu64, s->session);
+        s->session = 0;
+        s->session_ready = false;
+        s->session_call = lease_etcd_call_start(s, "/v3/lease/revoke",
+                                                json_pack("{s:s}", "ID", l),
+                                                lease_etcd_now_ms(s) + s->election_ms,
+                                                session_on_revoked, s);
+}
+
+/* ---- the members, and the watch over the prefix ---- */
+
+static void members_set(EtcdStore *s, char **list) {
+        strv_free(s->members);
+        s->members = list;
+        s->n_members = strv_length(list);
+}
+
+static void member_add(EtcdStore *s, const char *id, size_t n) {
+        _cleanup_free_ char *x = strndup(id, n);
+
+        if (!x || s->n_members >= ETCD_MEMBERS_MAX)
+                return;
+        for (size_t i = 0; i < s->n_members; i++)
+                if (strcmp(s->members[i], x) == 0)
+                        return;
+        (void) strv_push(&s->members, &s->n_members, TAKE_PTR(x));
+}
+
+static void member_remove(EtcdStore *s, const char *id, size_t n) {
+        for (size_t i = 0; i < s->n_members; i++)
+                if (strlen(s->members[i]) == n && memcmp(s->members[i], id, n) == 0) {
+                        free(s->members[i]);
+                        memmove(s->members + i, s->members + i + 1,
+                                (s->n_members - i) * sizeof(char *));
+                        s->n_members--;
+                        return;
+                }
+}
+
+size_t lease_etcd_members(LeaseStore *store, const char *const **ret_ids,
+                          const char **ret_self) {
+        EtcdStore *s = container_of(store, EtcdStore, store);
+
+        if (!s->watch_live && !s->session_ready)
+                return 0;
+        *ret_ids = (const char *const *) s->members;
+        *ret_self = s->member_id;
+        return s->n_members;
+}
+
+/* One event of the watch, from inside libcurl: no requests, only notes. */
+static void members_on_event(EtcdStore *s, const json_t *ev) {
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        const json_t *kvj = json_object_get(ev, "kv");
+        const char *key64 = json_string_value(json_object_get(kvj, "key")), *rest, *what, *slash;
+        _cleanup_free_ char *key = NULL;
+        bool del = type && strcmp(type, "DELETE") == 0;
+        size_t n, plen = strlen(s->prefix);
+        Kv kv = {};
+
+        if (!key64 || lease_etcd_b64_decode(key64, 4096, &key, &n) < 0 || n <= plen + 1 ||
+            memcmp(key, s->prefix, plen) != 0 || key[plen] != '/')
+                return;
+        rest = key + plen + 1;
+        if (strncmp(rest, ":members/", 9) == 0) {
+                if (del)
+                        member_remove(s, rest + 9, n - plen - 1 - 9);
+                else
+                        member_add(s, rest + 9, n - plen - 1 - 9);
+                return;
+        }
+        /* A firing's key is PREFIX/JOB/WHEN: one more '/', no ':' in JOB, no NUL. */
+        slash = memchr(rest, '/', n - plen - 1);
+        if (rest[0] == ':' || !slash || memchr(slash + 1, '/', (size_t) (key + n - slash - 1)) ||
+            strlen(key) != n)
+                return;
+        if (del) {
+                claimed_forget(s, key, n);
+                for (LeaseClaim *c = s->claims; c; c = c->next)
+                        if (c->state == CLAIM_WON && strcmp(c->key, key) == 0)
+                                claim_mark_lost(s, c, "the lease record was deleted");
+                return;
+        }
+        if (lease_etcd_kv_parse(kvj, &kv, &what) < 0)
+                return;
+        if (kv.record)
+                claimed_note(s, key, n, kv.record);
+        for (LeaseClaim *c = s->claims; c; c = c->next)
+                if (c->state == CLAIM_WON && c->token && kv.mod_revision != c->token &&
+                    strcmp(c->key, key) == 0) {
+                        char who[ETCD_WHY_MAX], why[ETCD_WHY_MAX + 64];
+
+                        lease_etcd_record_describe(kv.record, who, sizeof(who));
+                        (void) snprintf(why, sizeof(why),
+                                        "the record now names another holder: %s", who);
+                        claim_mark_lost(s, c, why);
+                }
+        json_decref(kv.record);
+}
+
+static bool members_on_data(const char *data, size_t size, void *owner) {
+        EtcdStore *s = owner;
+
+        while (size > 0) {
+                const char *nl = memchr(data, '\n', size);
+                size_t take = nl ? (size_t) (nl - data) : size;
+                json_t *msg, *result;
+                const json_t *ev;
+                size_t i;
+                char *p;
+
+                if (s->wline_len + take > ETCD_SESSION_LINE_MAX)
+                        return false;
+                p = realloc(s->wline, s->wline_len + take + 1);
+                if (!p)
+                        return false;
+                s->wline = p;
+                memcpy(s->wline + s->wline_len, data, take);
+                s->wline_len += take;
+                if (!nl)
+                        break;
+                msg = json_loadb(s->wline, s->wline_len, 0, NULL);
+                s->wline_len = 0;
+                data = nl + 1;
+                size -= take + 1;
+                result = json_object_get(msg, "result");
+                if (!json_is_object(result) || json_is_true(json_object_get(result, "canceled"))) {
+                        json_decref(msg);
+                        return false;   /* compacted past our revision, or an error: resync */
+                }
+                if (json_is_true(json_object_get(result, "created")))
+                        s->watch_live = true;
+                json_array_foreach(json_object_get(result, "events"), i, ev)
+                        members_on_event(s, ev);
+                json_decref(msg);
+        }
+        return true;
+}
+
+static int members_on_stream_end(EtcdCall *k, json_t *reply, int error, void *owner) {
+        EtcdStore *s = owner;
+
+        (void) k, (void) reply;
+        s->member_call = NULL;
+        s->watch_live = false;
+        free(s->wline);
+        s->wline = NULL;
+        s->wline_len = 0;
+        /* Its time is up: at once; a failure: TTL/3 later. */
+        lease_etcd_alarm_arm(s, &s->member_alarm, lease_etcd_now_ms(s) +
+                             (error == -ETIMEDOUT ? 0 : s->ttl_ms / 3), members_sync);
+        lease_etcd_store_maybe_closed(s);
+        return 0;
+}
+
+static int members_on_range(EtcdCall *k, json_t *reply, int error, void *owner) {
+        EtcdStore *s = owner;
+        char rev[24];
+        _cleanup_strv_free_ char **list = NULL;
+        size_t n_list = 0, plen = strlen(s->prefix) + strlen("/:members/");
+        const json_t *kv;
+        uint64_t revision;
+        size_t i;
+
+        (void) error;
+        if (reply && lease_etcd_json_u64(json_object_get(reply, "header"), "revision",
+                                         &revision) < 0) {
+                lease_etcd_call_why(k, "malformed range reply: no revision");
+                return -EAGAIN;         /* k tries again: still ours */
+        }
+        s->member_call = NULL;
+        if (!reply) {
+                lease_etcd_alarm_arm(s, &s->member_alarm, lease_etcd_now_ms(s) + s->ttl_ms / 3,
+                                     members_sync);
+                lease_etcd_store_maybe_closed(s);
+                return 0;
+        }
+        json_array_foreach(json_object_get(reply, "kvs"), i, kv) {
+                _cleanup_free_ char *key = NULL;
+                size_t n;
+
+                if (i >= ETCD_MEMBERS_MAX)
+                        break;
+                if (lease_etcd_b64_decode(json_string_value(json_object_get(kv, "key")) ?: "",
+                                          4096, &key, &n) < 0 || n <= plen)
+                        continue;
+                if (strv_push(&list, &n_list, strdup(key + plen)) < 0)
+                        break;
+        }
+        if (list || i == 0)
+                members_set(s, TAKE_PTR(list));
+        /* Follow the whole prefix from the revision this answer reflects, for an hour. */
+        (void) snprintf(rev, sizeof(rev), "%" PRIu64, revision + 1);
+        s->member_call = lease_etcd_call_stream(s, "/v3/watch",
+                                                json_pack("{s:{s:s,s:s,s:s}}", "create_request",
+                                                          "key", s->prefix64,
+                                                          "range_end", s->prefix_end64,
+                                                          "start_revision", rev),
+                                                lease_etcd_now_ms(s) + s->election_ms,
+                                                HTTP_TIMEOUT_MAX_MS, members_on_data,
+                                                members_on_stream_end, s);
+        if (!s->member_call)
+                lease_etcd_alarm_arm(s, &s->member_alarm, lease_etcd_now_ms(s) + s->ttl_ms / 3,
+                                     members_sync);
+        return 0;
+}
+
+static void members_sync(Alarm *a) {
+        EtcdStore *s = container_of(a, EtcdStore, member_alarm);
+
+        if (s->closing)
+                return;
+        s->member_call = lease_etcd_call_start(s, "/v3/kv/range",
+                                               json_pack("{s:s,s:s,s:b}", "key",
+                                                         s->members_key64, "range_end",
+                                                         s->members_end64, "keys_only", 1),
+                                               lease_etcd_now_ms(s) + s->election_ms,
+                                               members_on_range, s);
+        if (s->member_call)
+                s->member_call->reply_max = ETCD_MEMBERS_REPLY_MAX;
+        else
+                lease_etcd_alarm_arm(s, &s->member_alarm, lease_etcd_now_ms(s) + s->ttl_ms / 3,
+                                     members_sync);
+}
+
+/* "PREFIX/" and the key just after every key under it, "PREFIX0", in base64. */
+static int range_keys(const char *prefix, char **ret_key64, char **ret_end64) {
+        _cleanup_free_ char *k = NULL;
+        size_t n;
+
+        if (asprintf(&k, "%s", prefix) < 0)
+                return -ENOMEM;
+        n = strlen(k);
+        *ret_key64 = lease_etcd_b64_encode(k, n);
+        k[n - 1]++;                     /* '/' → '0' */
+        *ret_end64 = lease_etcd_b64_encode(k, n);
+        return *ret_key64 && *ret_end64 ? 0 : -ENOMEM;
+}
+
+int lease_etcd_session_init(EtcdStore *s) {
+        _cleanup_free_ char *p = NULL, *m = NULL, *mk = NULL;
+
+        (void) snprintf(s->member_id, sizeof(s->member_id), "%s:%" PRIi64, s->hostname, s->pid);
+        if (asprintf(&p, "%s/", s->prefix) < 0 || asprintf(&m, "%s/:members/", s->prefix) < 0 ||
+            asprintf(&mk, "%s/:members/%s", s->prefix, s->member_id) < 0)
+                return -ENOMEM;
+        if (range_keys(p, &s->prefix64, &s->prefix_end64) < 0 ||
+            range_keys(m, &s->members_key64, &s->members_end64) < 0)
+                return -ENOMEM;
+        s->member_key64 = lease_etcd_b64_encode(mk, strlen(mk));
+        return s->member_key64 ? 0 : -ENOMEM;
+}
+
+void lease_etcd_join(LeaseStore *store) {
+        EtcdStore *s = container_of(store, EtcdStore, store);
+
+        /* From the loop: the session, then the members and the watch. A store that is not
+         * joined opens its session at its first claim. */
+        if (!s->closing && !s->session && !s->session_call)
+                lease_etcd_alarm_arm(s, &s->session_alarm, lease_etcd_now_ms(s), session_start);
+}
+
+void lease_etcd_session_free(EtcdStore *s) {
+        strv_free(s->members);
+        free(s->wline);
+        free(s->claimed);
+        free(s->prefix64);
+        free(s->prefix_end64);
+        free(s->members_key64);
+        free(s->members_end64);
+        free(s->member_key64);
+}

@@ -1,0 +1,287 @@
+# SPDX-License-Identifier: MIT
+"""Elections at scale on a real etcd (issue 14): one session per daemon, rendezvous
+candidates (rank 0 claims at once, the others only if it is still unclaimed), the spread
+that follows from the hash, and a session lost under the daemon."""
+import base64
+import calendar
+import json
+import re
+import signal
+import time
+import urllib.request
+
+import pytest
+
+from fleet import EtcdCluster
+from test_fleet import needs_etcd, read_runs, replicas, utc  # noqa: F401 (fixture)
+
+
+@pytest.fixture
+def etcd():
+    cluster = EtcdCluster(1)
+    yield cluster
+    cluster.stop()
+
+
+def lease(cluster, ttl="3s", extra=""):
+    return (f"lease:\n  backend: etcd\n  endpoints: {cluster.endpoints}\n  ttl: {ttl}\n"
+            f"  election_timeout: 2s\n{extra}")
+
+
+def post(cluster, path, body):
+    req = urllib.request.Request(cluster.endpoints[0] + path, method="POST",
+                                 data=json.dumps(body).encode())
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.load(r)
+
+
+def members(cluster, prefix="solocron"):
+    """The member keys under PREFIX/:members/: {id: lease}."""
+    start = f"{prefix}/:members/"
+    end = start[:-1] + "0"
+    reply = post(cluster, "/v3/kv/range", {"key": base64.b64encode(start.encode()).decode(),
+                                          "range_end": base64.b64encode(end.encode()).decode()})
+    return {base64.b64decode(kv["key"]).decode()[len(start):]: int(kv.get("lease", 0))
+            for kv in reply.get("kvs") or []}
+
+
+def handled(cluster):
+    """etcd's own count of the requests it handled, by method (its /metrics)."""
+    with urllib.request.urlopen(cluster.endpoints[0] + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for m in re.finditer(r'^grpc_server_handled_total\{[^}]*grpc_method="(\w+)"[^}]*\} (\S+)$',
+                         text, re.M):
+        out[m.group(1)] = out.get(m.group(1), 0) + float(m.group(2))
+    return out
+
+
+def weight(member, job, t):
+    """common/rendezvous.c's weight, computed independently."""
+    mask = (1 << 64) - 1
+
+    def fnv(data, h):
+        for c in data:
+            h = ((h ^ c) * 0x100000001b3) & mask
+        return h
+    h = fnv(member.encode() + b"\0", 0xcbf29ce484222325)
+    h = fnv(job.encode() + b"\0", h)
+    h = fnv((t & mask).to_bytes(8, "little"), h)
+    h ^= h >> 33
+    h = (h * 0xff51afd7ed558ccd) & mask
+    h ^= h >> 33
+    h = (h * 0xc4ceb9fe1a85ec53) & mask
+    return h ^ (h >> 33)
+
+
+def first(ids, job, t):
+    return max(ids, key=lambda m: (weight(m, job, t), [-ord(c) for c in m]))
+
+
+def member_of(d, ids):
+    """The member id of daemon d: HOST:PID."""
+    mine = [m for m in ids if m.endswith(f":{d.pid()}")]
+    assert len(mine) == 1, (ids, d.pid())
+    return mine[0]
+
+
+def tick_table(ran, extra=""):
+    return f"""
+jobs:
+  - name: tick
+    schedule: "* * * * * *"
+    command: 'echo "$SOLOCRON_SCHEDULED_TIME $REPLICA" >> {ran}'
+{extra}"""
+
+
+def wait_decided(ds, t):
+    """Every daemon has decided the firing at t: ran it, or found it held."""
+    def decided(r):
+        return r.get("job") == "tick" and (
+            (r.get("event") == "run_finished" and r.get("scheduled") == utc(t)) or
+            (r.get("event") == "firing_held" and f"@{utc(t)} " in r.get("msg", "")))
+    for d in ds:
+        d.wait_for(decided, timeout=max(0, t - time.time()) + 30, what=f"the firing at {utc(t)}")
+
+
+def wait_members(etcd, n, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ids = members(etcd)
+        if len(ids) == n:
+            return ids
+        time.sleep(0.05)
+    raise AssertionError(f"members: {members(etcd)}")
+
+
+@needs_etcd
+def test_one_session_per_daemon_and_two_requests_per_firing(etcd, replicas, tmp_path):
+    """Four daemons, a firing a second: each daemon holds one lease for its life (its member
+    key on it); a firing costs the winner's claim and final record, two transactions, and
+    the lower ranks, who see the claim on their watch, send none; nothing is granted or
+    revoked per firing."""
+    ran = tmp_path / "ran"
+    ds = replicas(lease(etcd, extra="  stagger: 400ms\n") + tick_table(ran), 4)
+    ids = wait_members(etcd, 4)
+    assert len(set(ids.values())) == 4 and 0 not in ids.values()
+    start = int(time.time()) + 2
+    wait_decided(ds, start - 1)
+    before = handled(etcd)
+    end = start + 20
+    wait_decided(ds, end)
+    after = handled(etcd)
+    runs = read_runs(ran)
+    window = [utc(t) for t in range(start, end + 1)]
+    assert all(len(runs.get(f, [])) == 1 for f in window), runs
+    n = len(window)
+    txn = after.get("Txn", 0) - before.get("Txn", 0)
+    grants = after.get("LeaseGrant", 0) - before.get("LeaseGrant", 0)
+    revokes = after.get("LeaseRevoke", 0) - before.get("LeaseRevoke", 0)
+    # Two per firing (claim, final record); a little slack for a firing whose window
+    # edge was counted on one side only.
+    assert 2 * n - 2 <= txn <= 2 * n + 2, (txn, n, before, after)
+    # No lease per firing: at most each daemon's shared history lease (granted at its first
+    # claim of the hour), and no revoke.
+    assert grants <= len(ds) and revokes == 0, (grants, revokes)
+    # The same daemons, the same sessions: nothing was granted again.
+    assert members(etcd) == ids
+    # Each firing was won by the member its hash ranks first.
+    for f in window:
+        t = calendar.timegm(time.strptime(f, "%Y-%m-%dT%H:%M:%SZ"))
+        winner = runs[f][0]
+        d = ds[int(winner[1:])]
+        assert member_of(d, ids) == first(list(ids), "tick", t), f
+    # The lower ranks said why they stood down, without asking etcd.
+    held = [r for d in ds for r in d.find("firing_held", job="tick")]
+    assert len(held) >= 3 * (n - 1)
+
+
+@needs_etcd
+def test_spread_over_a_small_fleet(etcd, replicas, tmp_path):
+    """Five daemons, 60 firings: the hash spreads them; each daemon runs some (12 ± 9)."""
+    ran = tmp_path / "ran"
+    ds = replicas(lease(etcd) + tick_table(ran), 5)
+    wait_members(etcd, 5)
+    start = int(time.time()) + 2
+    end = start + 59
+    wait_decided(ds, end)
+    runs = read_runs(ran)
+    window = [utc(t) for t in range(start, end + 1)]
+    assert all(len(runs.get(f, [])) == 1 for f in window), runs
+    per = {f"r{i}": 0 for i in range(5)}
+    for f in window:
+        per[runs[f][0]] += 1
+    assert all(3 <= c <= 21 for c in per.values()), per
+
+
+@needs_etcd
+def test_all_candidates_dead_a_lower_rank_runs_it(etcd, replicas, tmp_path):
+    """candidates: 1 and three daemons, two of them killed: their member keys stay until
+    their session's TTL (20 s), so the survivor still ranks them first, yet it runs every
+    firing, rank 1 after one stagger and rank 2 after candidates x stagger + stagger."""
+    ran = tmp_path / "ran"
+    ds = replicas(lease(etcd, ttl="20s", extra="  stagger: 300ms\n  candidates: 1\n") +
+                  tick_table(ran), 3)
+    ids = wait_members(etcd, 3)
+    ds[0].proc.send_signal(signal.SIGKILL)
+    ds[1].proc.send_signal(signal.SIGKILL)
+    ds[0].proc.wait()
+    ds[1].proc.wait()
+    live = ds[2]
+    start = int(time.time()) + 1
+    end = start + 10
+    wait_decided([live], end)
+    assert len(members(etcd)) == 3         # the dead are still listed
+    runs = read_runs(ran)
+    window = [utc(t) for t in range(start, end + 1)]
+    assert all(runs.get(f) == ["r2"] for f in window), runs
+    me = member_of(live, ids)
+    ranks = set()
+    for r in live.find("firing_won", job="tick"):
+        m = re.search(r"firing (\S+) won \(etcd lease, rank (\d) of 3", r["msg"])
+        assert m, r
+        t = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%SZ"))
+        ordered = sorted(ids, key=lambda x: (weight(x, "tick", t), [-ord(c) for c in x]),
+                         reverse=True)
+        assert ordered.index(me) == int(m.group(2)), (r, ordered)
+        ranks.add(int(m.group(2)))
+    assert ranks & {1, 2}, ranks            # it did wait its turn at times
+
+
+@needs_etcd
+def test_session_revoked_under_the_daemon_is_lease_lost(etcd, replicas, tmp_path):
+    """Someone revokes the daemon's session lease: its running record goes with it, and the
+    run is lost (on_lease_lost: kill); the daemon registers again on a new session."""
+    t = int(time.time()) + 3
+    g = time.gmtime(t)
+    d, = replicas(lease(etcd) + f"""
+jobs:
+  - name: lasting
+    schedule: "{g.tm_sec} {g.tm_min} {g.tm_hour} * * *"
+    command: 'echo up; exec sleep 30'
+    on_lease_lost: kill
+    kill_after: 1s
+""", 1)
+    ids = wait_members(etcd, 1)
+    d.event("output", job="lasting")
+    session, = ids.values()
+    post(etcd, "/v3/lease/revoke", {"ID": str(session)})
+    lost = d.event("lease_lost", job="lasting", timeout=10)
+    assert "LEASE LOST" in lost["msg"]
+    fin = d.event("run_finished", job="lasting", timeout=10)
+    assert fin["result"] == "terminated"
+    # A new session, and the member key on it.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        now = members(etcd)
+        if now and list(now.values())[0] not in (0, session):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"no new session: {members(etcd)}")
+
+
+@pytest.fixture
+def s3():
+    from fleet import S3Double
+    double = S3Double()
+    yield double
+    double.stop()
+
+
+def test_s3_members_and_lower_ranks_read_not_write(s3, replicas, tmp_path):
+    """S3 (the labelled test double): each daemon heartbeats PREFIX/:members/ID and lists the
+    members when a firing needs them; firings are ranked, and a lower rank reads the firing's
+    record and stands down instead of sending a conditional PUT that fails: no 412 at all."""
+    ran = tmp_path / "ran"
+    env = {"AWS_ACCESS_KEY_ID": "AKIDDOUBLE", "AWS_SECRET_ACCESS_KEY": "any-secret"}
+    ds = replicas(f"lease:\n  backend: s3\n  bucket: test-bucket\n  endpoint: {s3.endpoint}\n"
+                  f"  path_style: true\n  ttl: 3s\n  election_timeout: 2s\n  stagger: 400ms\n"
+                  + tick_table(ran), 3, env=env)
+    # Ranked once every daemon has listed all three.
+    for d in ds:
+        d.wait_for(lambda r: r.get("event") in ("firing_won", "firing_held") and
+                   (r.get("event") == "firing_held" or "of 3," in r.get("msg", "")),
+                   timeout=20, what="a firing ranked over 3 members")
+    start = int(time.time()) + 2
+    wait_decided(ds, start - 1)
+    before = s3.stats()
+    end = start + 10
+    wait_decided(ds, end)
+    after = s3.stats()
+    runs = read_runs(ran)
+    window = [utc(t) for t in range(start, end + 1)]
+    assert all(len(runs.get(f, [])) == 1 for f in window), runs
+    s412 = after["statuses"].get("412", 0) - before["statuses"].get("412", 0)
+    assert s412 == 0, (before, after)
+    won = [r for d in ds for r in d.find("firing_won", job="tick")
+           if any(f in r["msg"] for f in window)]
+    assert len(won) == len(window)
+    assert all(re.search(r"rank \d of 3,", r["msg"]) for r in won), won
+    members = s3.control("GET", "object?key=solocron/:members/" + member_of_s3(ds[0]))
+    assert json.loads(members["body"])["pid"] == ds[0].pid()
+
+
+def member_of_s3(d):
+    import socket
+    return f"{socket.gethostname()}:{d.pid()}"

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/* common/rendezvous.c: the ranking of a firing over a fleet's members. */
+#include <stdio.h>
+
+#include "rendezvous.h"
+#include "tests.h"
+
+#define T0 INT64_C(1795413600)          /* 2026-11-23T06:00:00Z */
+
+/* A known value: the weight is part of the protocol (every member must compute the same). */
+TEST(weight_is_stable) {
+        ASSERT_EQ(rendezvous_weight("web-1:4242", "refresh", T0),
+                  rendezvous_weight("web-1:4242", "refresh", T0));
+        ASSERT_TRUE(rendezvous_weight("web-1:4242", "refresh", T0) !=
+                    rendezvous_weight("web-1:4242", "refresh", T0 + 1));
+        ASSERT_TRUE(rendezvous_weight("web-1:4242", "refresh", T0) !=
+                    rendezvous_weight("web-1:4243", "refresh", T0));
+        /* "ab" + "c" is not "a" + "bc": the ids are NUL-terminated in the hash */
+        ASSERT_TRUE(rendezvous_weight("ab", "c", T0) != rendezvous_weight("a", "bc", T0));
+        ASSERT_EQ(rendezvous_weight("m0", "job", 0), UINT64_C(0xc05a80827263e870));
+}
+
+/* Every member computes its own rank from the same list: the ranks of a firing are 0 … n-1,
+ * each once, whatever order each member lists the others in. */
+TEST(ranks_are_a_permutation) {
+        const char *m[7] = { "a", "b", "web-1:10", "web-2:10", "10.0.0.7:999", "x", "y" };
+        const char *rev[7];
+
+        for (size_t i = 0; i < 7; i++)
+                rev[i] = m[6 - i];
+        for (int64_t t = T0; t < T0 + 500; t++) {
+                unsigned seen = 0;
+
+                for (size_t i = 0; i < 7; i++) {
+                        unsigned r = rendezvous_rank(m[i], m, 7, "job", t);
+
+                        ASSERT_TRUE(r < 7);
+                        ASSERT_EQ(rendezvous_rank(m[i], rev, 7, "job", t), r);
+                        ASSERT_TRUE(!(seen & 1U << r));
+                        seen |= 1U << r;
+                }
+                ASSERT_EQ(seen, 0x7f);
+        }
+        /* alone, or not in the list yet: rank among the others */
+        ASSERT_EQ(rendezvous_rank("a", NULL, 0, "job", T0), 0);
+        ASSERT_EQ(rendezvous_rank("a", (const char *[]) { "a" }, 1, "job", T0), 0);
+}
+
+/* Spread: 20 members, 2000 firings of a few jobs a second apart: each ranks first 100 ± 30
+ * times (the bench's target); and a member that leaves moves only the firings it had. */
+TEST(uniform_enough_and_stable_under_churn) {
+        char names[20][32];
+        const char *m[20];
+        unsigned first[20] = {}, moved = 0, had = 0;
+
+        for (size_t i = 0; i < 20; i++) {
+                (void) snprintf(names[i], sizeof(names[i]), "host-%zu:%zu", i, 1000 + 7 * i);
+                m[i] = names[i];
+        }
+        for (int64_t k = 0; k < 2000; k++) {
+                const char *job = k % 3 == 0 ? "a" : k % 3 == 1 ? "backup" : "report";
+                size_t winner = 20, winner19 = 20;
+
+                for (size_t i = 0; i < 20; i++) {
+                        if (rendezvous_rank(m[i], m, 20, job, T0 + k) == 0)
+                                winner = i;
+                        /* the fleet without member 5 */
+                        if (i != 5 && rendezvous_rank(m[i], (const char *const *) m, 5, job,
+                                                      T0 + k) +
+                                      rendezvous_rank(m[i], m + 6, 14, job, T0 + k) == 0)
+                                winner19 = i;
+                }
+                ASSERT_TRUE(winner < 20 && winner19 < 20);
+                first[winner]++;
+                if (winner == 5)
+                        had++;
+                else if (winner19 != winner)
+                        moved++;
+        }
+        for (size_t i = 0; i < 20; i++) {
+                if (first[i] < 70 || first[i] > 130)
+                        TEST_FAIL("member %zu ranks first %u times of 2000", i, first[i]);
+        }
+        ASSERT_TRUE(had > 0);
+        ASSERT_EQ(moved, 0);
+}
+
+TESTS_MAIN

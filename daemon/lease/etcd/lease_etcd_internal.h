@@ -316,6 +316,8 @@ void lease_etcd_session_check(EtcdStore *s);
 void lease_etcd_session_close(EtcdStore *s);
 void lease_etcd_session_free(EtcdStore *s);
 /* Has the watch seen key claimed by another member? *ret_who: valid until the loop runs. */
+/* Has the prefix watch seen key's final record (and it is still there)? */
+bool lease_etcd_session_seen_done(EtcdStore *s, const char *key);
 /* *ret_holder: the holder as far as the watch saw it (host and pid; job and scheduled not
  * set), valid until the loop runs again. */
 bool lease_etcd_session_seen_claimed(EtcdStore *s, const char *key, LeaseHeld *ret_held,

@@ -244,11 +244,18 @@ static int missed_on_create(EtcdCall *k, json_t *reply, int error, void *owner) 
 void lease_etcd_check_missed(LeaseStore *store, const LeaseRequest *req, bool raise,
                              lease_missed_cb done, void *userdata) {
         EtcdStore *s = container_of(store, EtcdStore, store);
-        char when[RFC3339_UTC_MAX];
+        char when[RFC3339_UTC_MAX], key[1024];
         EtcdMissed *m;
 
         if (s->closing) {
                 done(LEASE_FIRING_NONE, false, store_closing, userdata);
+                return;
+        }
+        /* The session's watch saw its final record: it ran, no request needed. */
+        (void) snprintf(key, sizeof(key), "%s/%s/%s", s->prefix, req->job,
+                        format_rfc3339_utc(req->scheduled, when));
+        if (lease_etcd_session_seen_done(s, key)) {
+                done(LEASE_FIRING_DONE, false, NULL, userdata);
                 return;
         }
         m = calloc(1, sizeof(EtcdMissed));

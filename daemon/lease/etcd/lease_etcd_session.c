@@ -74,6 +74,15 @@ static void claimed_forget(EtcdStore *s, const char *key, size_t n) {
                 *c = (EtcdClaimed) {};
 }
 
+bool lease_etcd_session_seen_done(EtcdStore *s, const char *key) {
+        EtcdClaimed *c;
+
+        if (!s->watch_live)
+                return false;
+        c = claimed_find(s, key_hash(key, strlen(key)));
+        return c && c->done;
+}
+
 bool lease_etcd_session_seen_claimed(EtcdStore *s, const char *key, LeaseHeld *ret_held,
                                      const char **ret_who, const LeaseRecord **ret_holder) {
         EtcdClaimed *c;

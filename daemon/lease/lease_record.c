@@ -79,3 +79,20 @@ bool lease_manual_key_valid(const char *key) {
 
         return n > 0 && n <= 64 && key[n] == 0;
 }
+
+bool lease_firing_state_from_name(const char *name, LeaseFiringState *ret) {
+        static const char *const names[] = {
+                [LEASE_FIRING_NONE] = "none",
+                [LEASE_FIRING_RUNNING] = "running",
+                [LEASE_FIRING_DONE] = "done",
+                [LEASE_FIRING_ABANDONED] = "abandoned",
+                [LEASE_FIRING_PAUSED] = "paused",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (names[i] && strcmp(name, names[i]) == 0) {
+                        *ret = (LeaseFiringState) i;
+                        return true;
+                }
+        return false;
+}

@@ -19,5 +19,8 @@ bool lease_record_from_json(json_t *rec, LeaseRecord *ret);
 /* Sort records newest first, drop those scheduled before since, keep at most limit: the
  * number kept. */
 size_t lease_records_select(LeaseRecord *records, size_t n, int64_t since, unsigned limit);
+/* A firing's state as the missed-firing scripts and statements name it ("none", "running",
+ * "done", "abandoned", "paused"). false: no such name. */
+bool lease_firing_state_from_name(const char *name, LeaseFiringState *ret);
 /* A manual run's key: [A-Za-z0-9_.-]{1,64}. */
 bool lease_manual_key_valid(const char *key);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lease_pg_internal.h"
+#include "lease_record.h"
 #include "list.h"
 #include "macro.h"
 #include "pqlib.h"
@@ -39,21 +40,11 @@ static void missed_answer(PgMissed *m, LeaseFiringState state, bool raised, cons
         lease_pg_store_maybe_closed(s);
 }
 
-static const struct {
-        const char *name;
-        LeaseFiringState state;
-} states[] = {
-        { "none", LEASE_FIRING_NONE },
-        { "running", LEASE_FIRING_RUNNING },
-        { "done", LEASE_FIRING_DONE },
-        { "abandoned", LEASE_FIRING_ABANDONED },
-        { "paused", LEASE_FIRING_PAUSED },
-};
-
 static void missed_on_done(PgCall *k, const PGresult *res, int error, void *owner) {
         PgMissed *m = owner;
         char why[PG_WHY_MAX + 64];
         const char *st, *raised;
+        LeaseFiringState state;
 
         m->call = NULL;
         if (!res) {
@@ -64,10 +55,8 @@ static void missed_on_done(PgCall *k, const PGresult *res, int error, void *owne
             !sym_PQgetisnull(res, 0, 1)) {
                 st = sym_PQgetvalue(res, 0, 0);
                 raised = sym_PQgetvalue(res, 0, 1);
-                for (size_t i = 0; i < ELEMENTSOF(states); i++)
-                        if (strcmp(st, states[i].name) == 0)
-                                return missed_answer(m, states[i].state, strcmp(raised, "t") == 0,
-                                                     NULL);
+                if (lease_firing_state_from_name(st, &state))
+                        return missed_answer(m, state, strcmp(raised, "t") == 0, NULL);
         }
         missed_answer(m, LEASE_FIRING_NONE, false, "unexpected answer to the missed statement");
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lease_redis_internal.h"
+#include "lease_record.h"
 #include "list.h"
 #include "macro.h"
 #include "timeutil.h"
@@ -38,20 +39,10 @@ static void missed_answer(RedisMissed *m, LeaseFiringState state, bool raised, c
         lease_redis_store_maybe_closed(s);
 }
 
-static const struct {
-        const char *name;
-        LeaseFiringState state;
-} states[] = {
-        { "none", LEASE_FIRING_NONE },
-        { "running", LEASE_FIRING_RUNNING },
-        { "done", LEASE_FIRING_DONE },
-        { "abandoned", LEASE_FIRING_ABANDONED },
-        { "paused", LEASE_FIRING_PAUSED },
-};
-
 static void missed_on_reply(RedisCall *k, const redisReply *reply, int error, void *owner) {
         RedisMissed *m = owner;
         char why[REDIS_WHY_MAX + 64];
+        LeaseFiringState state;
 
         m->call = NULL;
         if (!reply || reply->type == REDIS_REPLY_ERROR) {
@@ -65,11 +56,9 @@ static void missed_on_reply(RedisCall *k, const redisReply *reply, int error, vo
         }
         if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
             reply->element[0]->type == REDIS_REPLY_STRING &&
-            reply->element[1]->type == REDIS_REPLY_INTEGER)
-                for (size_t i = 0; i < ELEMENTSOF(states); i++)
-                        if (strcmp(reply->element[0]->str, states[i].name) == 0)
-                                return missed_answer(m, states[i].state,
-                                                     reply->element[1]->integer == 1, NULL);
+            reply->element[1]->type == REDIS_REPLY_INTEGER &&
+            lease_firing_state_from_name(reply->element[0]->str, &state))
+                return missed_answer(m, state, reply->element[1]->integer == 1, NULL);
         missed_answer(m, LEASE_FIRING_NONE, false, "unexpected answer to the missed script");
 }
 

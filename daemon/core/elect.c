@@ -90,12 +90,11 @@ static void elect_keep_record(Election *e, const LeaseRecord *rec) {
                            .scheduled = rec->scheduled };
 }
 
-
 /* Is the missed-firing check of a firing held elsewhere ours? It belongs to the member ranked
  * first for the firing among the members other than its holder (rendezvous.h), so that one
- * replica asks the store, not every one that lost. Members or the holder not known (the local, redis
- * and postgres stores; a record without its host): every replica that lost asks, and the
- * alarm's conditional create keeps the raise to one. */
+ * replica asks the store, not every one that lost. Members or the holder not known (the
+ * local, redis and postgres stores; a record without its host): every replica that lost
+ * asks, and the alarm's conditional create keeps the raise to one. */
 static bool elect_checks_missed(Election *e, const LeaseRecord *holder) {
         LeaseStore *s = e->env->lease;
         const char *const *ids, *self = NULL;

@@ -311,6 +311,12 @@ static int poll_watch(PgStore *s, int events) {
 
 /* ---- calls ---- */
 
+static void call_release(PgCall *k) {       /* k is on no list */
+        for (int i = 0; i < k->n_params; i++)
+                free(k->params[i]);
+        free(k);
+}
+
 static void call_free(PgCall *k) {
         PgStore *s = k->store;
 
@@ -318,20 +324,24 @@ static void call_free(PgCall *k) {
         LIST_UNLINK(s->calls, k);
         if (!k->cancelled)
                 s->n_live--;
-        for (int i = 0; i < k->n_params; i++)
-                free(k->params[i]);
-        free(k);
+        call_release(k);
 }
 
 static void call_deliver(PgCall *k, const PGresult *res, int error) {
         PgStore *s = k->store;
+        bool sent = k->sent;
 
         k->cancelled = true;
         s->n_live--;
         lease_pg_alarm_disarm(s, &k->alarm);
+        /* done() may close the store, which frees the calls still listed and the one on the
+         * connection: k is not read after it. One not sent is taken off the list first and
+         * freed here; one on the connection goes with its answer, or with the store. */
+        if (!sent)
+                LIST_UNLINK(s->calls, k);
         k->done(k, res, error, k->owner);
-        if (!k->sent)
-                call_free(k);
+        if (!sent)
+                call_release(k);
         lease_pg_store_maybe_closed(s);
 }
 

@@ -5,6 +5,7 @@
  * has a username but no token yet. */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,16 @@ const char *lease_etcd_errno_text(int error, char buf[static 64]) {
         (void) snprintf(buf, 64, "%s", strerror(error < 0 ? -error : error));
         buf[0] = (char) tolower((unsigned char) buf[0]);
         return buf;
+}
+
+void lease_etcd_call_failure(const EtcdStore *s, const EtcdCall *k, int error, char *buf, size_t n) {
+        char e[64];
+
+        if (error == -ETIMEDOUT)
+                (void) snprintf(buf, n, "no usable answer from etcd within %" PRIu64 " ms: %s",
+                                s->election_ms, k->why);
+        else
+                (void) snprintf(buf, n, "%s", k->why[0] ? k->why : lease_etcd_errno_text(error, e));
 }
 
 /* A string from the server, made fit for a log line: printable, at most n - 1 bytes. */

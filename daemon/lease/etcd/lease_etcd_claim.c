@@ -176,14 +176,7 @@ static void claim_conclude(LeaseClaim *c, LeaseResult result, LeaseHeld held,
 }
 
 static void claim_unavailable(LeaseClaim *c, EtcdCall *k, int error) {
-        char e[64];
-
-        if (error == -ETIMEDOUT)
-                (void) snprintf(c->detail, sizeof(c->detail), "no usable answer from etcd within %"
-                                PRIu64 " ms: %s", c->store->election_ms, k->why);
-        else
-                (void) snprintf(c->detail, sizeof(c->detail), "%s",
-                                k->why[0] ? k->why : lease_etcd_errno_text(error, e));
+        lease_etcd_call_failure(c->store, k, error, c->detail, sizeof(c->detail));
         claim_conclude(c, LEASE_UNAVAILABLE, 0, NULL);
 }
 

@@ -123,14 +123,9 @@ static void query_fail(EtcdQuery *q, const char *why) {
 
 /* The call k gave up (error): say why, as a claim would. */
 static void query_fail_call(EtcdQuery *q, EtcdCall *k, int error) {
-        char why[ETCD_WHY_MAX + 64], e[64];
+        char why[ETCD_WHY_MAX + 64];
 
-        if (error == -ETIMEDOUT)
-                (void) snprintf(why, sizeof(why), "no usable answer from etcd within %" PRIu64
-                                " ms: %s", q->store->election_ms, k->why);
-        else
-                (void) snprintf(why, sizeof(why), "%s",
-                                k->why[0] ? k->why : lease_etcd_errno_text(error, e));
+        lease_etcd_call_failure(q->store, k, error, why, sizeof(why));
         query_fail(q, why);
 }
 

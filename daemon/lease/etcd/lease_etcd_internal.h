@@ -270,6 +270,9 @@ EtcdCall *lease_etcd_call_stream(EtcdStore *s, const char *path, json_t *body, u
 void lease_etcd_call_cancel(EtcdCall *k);
 void lease_etcd_call_why(EtcdCall *k, const char *fmt, ...) _printf_(2, 3);
 const char *lease_etcd_errno_text(int error, char buf[static 64]);
+/* Why call k gave up with error, for people (claims, queries, missed checks): the deadline
+ * and k's last problem after -ETIMEDOUT, else k's problem or the error's text. */
+void lease_etcd_call_failure(const EtcdStore *s, const EtcdCall *k, int error, char *buf, size_t n);
 const char *lease_etcd_clean(const char *in, char *buf, size_t n);
 
 /* lease_etcd_record.c */

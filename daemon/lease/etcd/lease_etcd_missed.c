@@ -86,14 +86,9 @@ static void missed_answer(EtcdMissed *m, LeaseFiringState state, bool raised, co
 }
 
 static void missed_fail_call(EtcdMissed *m, EtcdCall *k, int error) {
-        char why[ETCD_WHY_MAX + 64], e[64];
+        char why[ETCD_WHY_MAX + 64];
 
-        if (error == -ETIMEDOUT)
-                (void) snprintf(why, sizeof(why), "no usable answer from etcd within %" PRIu64
-                                " ms: %s", m->store->election_ms, k->why);
-        else
-                (void) snprintf(why, sizeof(why), "%s",
-                                k->why[0] ? k->why : lease_etcd_errno_text(error, e));
+        lease_etcd_call_failure(m->store, k, error, why, sizeof(why));
         missed_answer(m, LEASE_FIRING_NONE, false, why);
 }
 

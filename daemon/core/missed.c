@@ -12,9 +12,13 @@
  *                         be taking it over: check again raising after ttl + election_timeout
  *                         + the margin, and a takeover that ran by then (RUNNING, DONE) is
  *                         no miss
+ *   NONE, before start    a firing before this daemon's start (NOT_UP) that nobody claimed
+ *                         is raised only if the fleet had run the job's firing before that
+ *                         window (asked once per job: a new fleet or job raises nothing)
  *   an error              tried again after election_timeout, MISSED_TRIES times in all
  *
- * With `takeover: false` the first request already raises (check_missed with raise set).
+ * With `takeover: false` the first request already raises (check_missed with raise set),
+ * except for a firing before this daemon's start.
  * What this costs is in solocron.yaml(5), missed_after. */
 #include <errno.h>
 #include <time.h>
@@ -25,6 +29,7 @@
 #include "log.h"
 #include "macro.h"
 #include "missed.h"
+#include "rendezvous.h"
 
 #define MISSED_MARGIN_SEC       5       /* added to jitter + election_timeout by default */
 #define MISSED_TRIES            3       /* requests a check makes when the store fails */
@@ -39,9 +44,29 @@ typedef struct Check {
         bool takeover;          /* the job's takeover: at the time of its firing */
         bool raise;             /* ask the store to raise it when nobody has it */
         bool in_flight;         /* check_missed() has not answered yet */
+        bool ranked;            /* its owner was decided (missed_check_is_ours) */
+        MissedReason why;
+        struct Window *window;  /* NOT_UP: the start window it is in */
+        bool asking;            /* the request asks about the window's `before`, not c */
         unsigned tries;         /* failed requests so far */
         LeaseWatch *watch;      /* RUNNING: the holder is watched */
 } Check;
+
+/* The firings of a job in the window before this daemon's start (MISSED_NOT_UP) share
+ * what the store says of the job's last firing before them: one of them that nobody claimed
+ * is a miss only if the fleet had run that one (else the fleet, or the job, is new, and
+ * nothing ran it because nothing was there). Asked once, freed with the last check. */
+typedef enum Seen {
+        SEEN_UNKNOWN,
+        SEEN_RAN,               /* claimed: done, running, abandoned or paused */
+        SEEN_NONE,              /* nobody claimed it, or there is none */
+} Seen;
+
+typedef struct Window {
+        unsigned refs;
+        int64_t before;         /* 0: no firing before (in 800 days) */
+        Seen seen;
+} Window;
 
 struct Missed {
         LeaseStore *store;      /* borrowed */
@@ -83,9 +108,9 @@ Missed *missed_new(uv_loop_t *loop, LeaseStore *s, const LeaseConfig *lc,
 }
 
 bool missed_should_check(const Missed *m, const JobConfig *cfg, MissedReason why) {
-        /* Issue 14's rendezvous ranking belongs here: only the replica ranked first for the
-         * firing would check it. Until then every replica with a reason checks, and the
-         * alarm marker's conditional write keeps the raise to one. */
+        /* Who among the replicas with a reason asks: the member ranked first for the firing
+         * (elect.c for a held firing, check_is_ours() for the others); the alarm marker's
+         * conditional write keeps the raise to one whatever the members believe. */
         if (!m || m->stopped || !m->store || !m->store->ops->check_missed)
                 return false;
         if (cfg->policy->no_lease || !cfg->enabled || cfg->suspend ||
@@ -138,6 +163,8 @@ static void check_free(Check *c) {
                 m->store->ops->unwatch(c->watch);
         if (c->in_flight)
                 return;                 /* check_missed()'s answer frees it */
+        if (c->window && --c->window->refs == 0)
+                free(c->window);
         free(c->job);
         free(c);
         m->n--;
@@ -164,6 +191,45 @@ static void check_wait(Check *c, int64_t due) {
 }
 
 static void check_ask(Check *c);
+
+/* A check without a holder to leave out (NOT_UP, STORE_DOWN) is asked by the member ranked
+ * first for the firing among the members the store knows (rendezvous.h), not by every
+ * replica that has the reason: one request for the fleet. Members not known: ours. */
+static bool check_is_ours(const Check *c) {
+        LeaseStore *s = c->owner->store;
+        const char *const *ids = NULL;
+        const char *self = NULL;
+        size_t n;
+
+        if ((c->why != MISSED_NOT_UP && c->why != MISSED_STORE_DOWN) || !s->ops->members)
+                return true;
+        n = s->ops->members(s, &ids, &self);
+        return n == 0 || !self || rendezvous_rank(self, ids, n, c->job, c->firing.f.t) == 0;
+}
+
+/* Nobody claimed c's firing, which happened before this daemon started: had the fleet run
+ * the job's firing before the window? (Asked of the store once per window.) */
+static void check_gate(Check *c) {
+        Window *w = c->window;
+        char utc[RFC3339_UTC_MAX];
+
+        switch (w->seen) {
+        case SEEN_UNKNOWN:
+                c->asking = true;
+                check_ask(c);
+                return;
+        case SEEN_RAN:
+                c->raise = true;
+                check_wait(c, wall_now());
+                return;
+        default:
+                log_debug("missed_check", c->job, NULL, "firing %s: nobody claimed it, and the "
+                          "fleet had not run the job before: a new fleet or job, no miss",
+                          format_rfc3339_utc(c->firing.f.t, utc));
+                check_free(c);
+                return;
+        }
+}
 
 static void check_on_ended(bool holder_died, void *userdata) {
         Check *c = userdata;
@@ -210,6 +276,13 @@ static void check_on_answer(LeaseFiringState state, bool raised, const char *err
                 check_wait(c, wall_now() + m->election_timeout_sec);
                 return;
         }
+        if (c->asking) {                /* the job's firing before the start window */
+                c->window->seen = state == LEASE_FIRING_NONE ? SEEN_NONE : SEEN_RAN;
+                c->asking = false;
+                c->tries = 0;
+                check_gate(c);
+                return;
+        }
         if (raised) {
                 m->on_raised(c->job, &c->firing, state, m->userdata);
                 check_free(c);
@@ -236,6 +309,10 @@ static void check_on_answer(LeaseFiringState state, bool raised, const char *err
                 return;
         case LEASE_FIRING_NONE:
         case LEASE_FIRING_ABANDONED:
+                if (state == LEASE_FIRING_NONE && c->why == MISSED_NOT_UP && !c->raise) {
+                        check_gate(c);
+                        return;
+                }
                 if (c->raise) {
                         log_debug("missed_check", c->job, NULL, "firing %s: ran nowhere, "
                                   "raised by another replica", utc);
@@ -261,9 +338,11 @@ static void check_ask(Check *c) {
         LIST_PREPEND(m->busy, c);
         c->in_flight = true;
         m->store->ops->check_missed(m->store, &(LeaseRequest) { .job = c->job,
-                                                                .scheduled = c->firing.f.t,
+                                                                .scheduled = c->asking ?
+                                                                             c->window->before :
+                                                                             c->firing.f.t,
                                                                 .attempt = 1 },
-                                    c->raise, check_on_answer, c);
+                                    c->raise && !c->asking, check_on_answer, c);
 }
 
 static void missed_on_timer(uv_timer_t *t) {
@@ -273,6 +352,13 @@ static void missed_on_timer(uv_timer_t *t) {
 
         while ((c = m->waiting) && c->due <= now && !m->stopped) {
                 LIST_UNLINK(m->waiting, c);
+                if (!c->ranked) {       /* the members as they are now, at its due time */
+                        c->ranked = true;
+                        if (!check_is_ours(c)) {
+                                check_free(c);
+                                continue;
+                        }
+                }
                 check_ask(c);           /* may answer at once, and requeue c */
         }
         missed_arm(m);
@@ -288,13 +374,13 @@ static Check *check_find(Missed *m, const char *job, int64_t scheduled) {
         return NULL;
 }
 
-void missed_expect(Missed *m, const JobConfig *cfg, const JobFiring *f, MissedReason why) {
-        int64_t after;
+/* A check of f, due at its instant + missed_after; w: see Check. */
+static void check_add(Missed *m, const JobConfig *cfg, const JobFiring *f, MissedReason why,
+                      Window *w) {
         Check *c;
 
         if (!missed_should_check(m, cfg, why) || check_find(m, cfg->name, f->f.t))
                 return;
-        after = missed_after_sec(m, cfg);
         c = calloc(1, sizeof(Check));
         if (!c || !(c->job = strdup(cfg->name))) {
                 free(c);
@@ -302,30 +388,64 @@ void missed_expect(Missed *m, const JobConfig *cfg, const JobFiring *f, MissedRe
         }
         c->owner = m;
         c->firing = *f;
+        c->why = why;
+        if (w) {
+                c->window = w;
+                w->refs++;
+        }
         c->takeover = cfg->policy->takeover;
         /* A holder that lost its lease without a final record: takeover: false means no one
-         * runs it again, so the first request may raise. */
-        c->raise = !c->takeover;
+         * runs it again, so the first request may raise. A firing before this daemon's start
+         * is raised only once the fleet is known to have run the job before (check_gate). */
+        c->raise = !c->takeover && why != MISSED_NOT_UP;
         m->n++;
-        check_wait(c, f->f.t + after);
+        check_wait(c, f->f.t + missed_after_sec(m, cfg));
+}
+
+void missed_expect(Missed *m, const JobConfig *cfg, const JobFiring *f, MissedReason why) {
+        check_add(m, cfg, f, why, NULL);
+}
+
+/* The instant of cfg's last firing before t, or 0 when there is none in the 800 days
+ * before (looked for in windows four times longer each time: a firing every second finds
+ * one in the first, a yearly one in the last). */
+static int64_t firing_before(const JobConfig *cfg, int64_t t) {
+        JobFiring f;
+
+        for (int64_t w = 64; w <= 800 * 86400; w *= 4) {
+                int64_t last = 0;
+
+                for (int64_t from = t - w - 1;; from = f.f.t) {
+                        if (firing_next_runnable(cfg, from, &f) < 0 || f.f.t >= t)
+                                break;
+                        last = f.f.t;
+                }
+                if (last)
+                        return last;
+        }
+        return 0;
 }
 
 void missed_expect_started(Missed *m, const JobConfig *cfg, int64_t now) {
         int64_t after;
         JobFiring f;
         unsigned k = 0;
+        Window *w;
 
-        if (!missed_should_check(m, cfg, MISSED_NOT_UP))
+        if (!missed_should_check(m, cfg, MISSED_NOT_UP) || !(w = calloc(1, sizeof(Window))))
                 return;
         after = missed_after_sec(m, cfg);
         /* The firings in [now - missed_after, now): due before this daemon was up, their
          * check still ahead. Those at now or later are this daemon's own elections. */
-        for (int64_t t = now - after - 1; k < MISSED_STARTED_MAX; t = f.f.t, k++) {
+        for (int64_t t = now - after; k < MISSED_STARTED_MAX; t = f.f.t, k++) {
                 if (firing_next_runnable(cfg, t, &f) < 0 || f.f.t >= now)
                         break;
-                if (f.f.t + after > now)
-                        missed_expect(m, cfg, &f, MISSED_NOT_UP);
+                if (k == 0 && !(w->before = firing_before(cfg, f.f.t)))
+                        w->seen = SEEN_NONE;
+                check_add(m, cfg, &f, MISSED_NOT_UP, w);
         }
+        if (w->refs == 0)               /* no check took it */
+                free(w);
 }
 
 void missed_forget(Missed *m, const char *job, int64_t scheduled) {

@@ -39,8 +39,9 @@ typedef void (*missed_raised_cb)(const char *job, const JobFiring *f, LeaseFirin
 /* NULL when out of memory. lc: the table's lease section (election_timeout, ttl). */
 Missed *missed_new(uv_loop_t *loop, LeaseStore *s, const LeaseConfig *lc,
                    missed_raised_cb on_raised, void *userdata);
-/* The one place that decides whether this replica checks a firing. Today: any replica with
- * a reason (see MissedReason); with issue 14's ranking, only the first-ranked one. */
+/* Whether this replica has a reason to check a firing (see MissedReason). Of those that
+ * have one, the member ranked first asks: elect.c leaves the holder out for a held firing;
+ * missed.c ranks NOT_UP and STORE_DOWN firings among all the members at their due time. */
 bool missed_should_check(const Missed *m, const JobConfig *cfg, MissedReason why);
 /* cfg's missed_after in seconds: its own, or jitter + election_timeout + MISSED_MARGIN_SEC;
  * 0: no alarm (missed_after: none). */

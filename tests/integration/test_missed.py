@@ -135,7 +135,8 @@ def assert_one_alarm(survivors, job, t, fleet=(), ranked=False):
         for d in survivors:     # their logs complete: a check would have been logged by now
             d.stop()
         checkers = [d for d in survivors
-                    if d.find("missed_check", job=job) or d.find("firing_missed_fleet", job=job)]
+                    if any(utc(t) in r["msg"] for r in d.find("missed_check", job=job)) or
+                    d.find("firing_missed_fleet", job=job)]
         assert checkers == [raiser], [d.find("missed_check") for d in survivors]
 
 
@@ -217,19 +218,50 @@ def test_takeover_that_ran_raises_nothing(etcd, fleet):
     assert all(missed_metric(d, "long") == 0 for d in survivors)
 
 
+def two_instants_job(t0, t, missed_after="6s"):
+    """A job at the seconds of t0 and t of every minute (t - t0 < 60)."""
+    return (f"  - name: long\n    schedule: \"{t0 % 60},{t % 60} * * * * *\"\n"
+            f"    command: 'true'\n    missed_after: {missed_after}\n")
+
+
+def wait_past(t):
+    while time.time() < t:
+        time.sleep(0.05)
+
+
 @needs_etcd
 def test_fleet_down_at_the_instant_is_raised_once_by_a_late_replica(etcd, fleet):
-    # Nobody is up at t. Two replicas start after t, before t + missed_after: both check the
-    # firing; it is raised once. A third, started after t + missed_after, does not check it.
-    t = int(time.time()) + 1
-    while time.time() < t + 1:          # the instant has passed with no daemon up
-        time.sleep(0.05)
-    late = fleet(etcd_lease(etcd), long_job(t, missed_after="6s"), 2)
-    assert time.time() < t + 6
-    assert_one_alarm(late, "long", t)
-    after, = fleet(etcd_lease(etcd), long_job(t, missed_after="6s"), 1)
+    # The fleet ran the job at t0, then went down: nobody is up at t. Two replicas start
+    # after t, before t + missed_after (t0 is before that window): the one ranked first for
+    # the firing checks it, finds that the fleet had run the job's firing before the window
+    # (t0), and raises it once. A third, started after t + missed_after, does not check it.
+    t0 = int(time.time()) + 2
+    t = t0 + 7
+    first, = fleet(etcd_lease(etcd), two_instants_job(t0, t), 1)
+    first.event("run_finished", job="long")
+    first.stop()
+    wait_past(t + 1)                    # the instant has passed with no daemon up
+    late = fleet(etcd_lease(etcd), two_instants_job(t0, t), 2)
+    assert t0 < time.time() - 6 and time.time() < t + 6
+    assert_one_alarm(late, "long", t, ranked=True)
+    after, = fleet(etcd_lease(etcd), two_instants_job(t0, t), 1)
     assert not checks(after, "")
     assert not after.find("firing_missed_fleet")
+
+
+@needs_etcd
+def test_a_new_fleet_raises_nothing_for_firings_before_it_started(etcd, fleet):
+    # A fleet's first start, just after a firing: nobody claimed it, but nobody ran the job
+    # before either (its previous firing a minute earlier has no record): no miss. One
+    # replica asks (the one ranked first), not every one.
+    t = int(time.time()) + 1
+    wait_past(t + 1)
+    ds = fleet(etcd_lease(etcd), two_instants_job(t - 30, t), 3)
+    wait_checks(ds, "a new fleet or job", 1)
+    for d in ds:
+        d.stop()
+    assert sum(len(checks(d, "a new fleet or job")) for d in ds) == 1
+    assert all(not d.find("firing_missed_fleet") for d in ds)
 
 
 @needs_etcd

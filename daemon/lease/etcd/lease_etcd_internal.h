@@ -27,7 +27,6 @@
 #define ETCD_BACKOFF_MS         200U            /* after a round of failed endpoints; doubles */
 #define ETCD_SEEN_MAX           64              /* running records remembered for takeovers */
 #define ETCD_WHY_MAX            320
-#define ETCD_CLAIMED_MAX        128             /* firings the prefix watch saw claimed */
 
 typedef struct EtcdStore EtcdStore;
 typedef struct EtcdCall EtcdCall;
@@ -73,10 +72,11 @@ struct EtcdCall {               /* one request, retried; owned by itself, pointe
 
 typedef struct EtcdClaimed {    /* a firing another member claimed, seen on the watch */
         uint64_t hash;          /* FNV-1a of its key; 0: a free slot */
+        uint64_t at_ms;         /* when the watch last saw it (loop time) */
+        int64_t pid;            /* its holder's (ranking the missed check, the HELD detail) */
+        uint16_t host;          /* its holder's host name, interned (0: not known) */
+        uint16_t status;        /* its final status, interned (done only) */
         bool done;              /* its record is final */
-        char who[55];           /* "pid 4242 on web-1", for the HELD detail */
-        int64_t pid;            /* its holder's, while it runs (ranking the missed check) */
-        char host[64];          /* its holder's host name; "": not known or too long */
 } EtcdClaimed;
 
 typedef enum ClaimState {
@@ -206,9 +206,12 @@ struct EtcdStore {
         bool watch_live;        /* the watch streams: claimed[] can be trusted */
         char *wline;            /* the watch's incomplete line */
         size_t wline_len;
-        EtcdClaimed *claimed;   /* ETCD_CLAIMED_MAX, a ring; NULL until the first */
+        EtcdClaimed *claimed;   /* lease_etcd_claimed.c; NULL until the first */
+        size_t claimed_cap, n_claimed;
+        char **claimed_strings; /* interned host names and statuses */
+        size_t n_claimed_strings;
         LeaseRecord seen_holder; /* seen_claimed()'s answer */
-        size_t claimed_next;
+        char seen_who[ETCD_WHY_MAX];
         char hostname[256];
         char boot_id[64];
         int64_t pid;
@@ -319,6 +322,13 @@ void lease_etcd_session_check(EtcdStore *s);
 void lease_etcd_session_close(EtcdStore *s);
 void lease_etcd_session_free(EtcdStore *s);
 /* Has the watch seen key claimed by another member? *ret_who: valid until the loop runs. */
+/* The firings other members claimed, as the watch saw them (lease_etcd_claimed.c). */
+void lease_etcd_claimed_note(EtcdStore *s, const char *key, size_t n, const json_t *record);
+void lease_etcd_claimed_forget(EtcdStore *s, const char *key, size_t n);
+const EtcdClaimed *lease_etcd_claimed_find(EtcdStore *s, const char *key);
+/* An interned string of an entry (host, status); NULL for 0. */
+const char *lease_etcd_claimed_string(const EtcdStore *s, uint16_t i);
+void lease_etcd_claimed_free(EtcdStore *s);
 /* Has the prefix watch seen key's final record (and it is still there)? */
 bool lease_etcd_session_seen_done(EtcdStore *s, const char *key);
 /* *ret_holder: the holder as far as the watch saw it (host and pid; job and scheduled not

@@ -26,76 +26,41 @@ static void session_start(Alarm *a);
 static void session_keepalive(Alarm *a);
 static void members_sync(Alarm *a);
 
-/* ---- claims the watch has seen ---- */
-
-static uint64_t key_hash(const char *key, size_t n) {
-        uint64_t h = UINT64_C(0xcbf29ce484222325);
-
-        for (size_t i = 0; i < n; i++) {
-                h ^= (unsigned char) key[i];
-                h *= UINT64_C(0x100000001b3);
-        }
-        return h ? h : 1;
-}
-
-static EtcdClaimed *claimed_find(EtcdStore *s, uint64_t h) {
-        for (size_t i = 0; s->claimed && i < ETCD_CLAIMED_MAX; i++)
-                if (s->claimed[i].hash == h)
-                        return &s->claimed[i];
-        return NULL;
-}
-
-static void claimed_note(EtcdStore *s, const char *key, size_t n, const json_t *record) {
-        const json_t *holder = json_object_get(record, "holder");
-        const char *host = json_string_value(json_object_get(holder, "hostname"));
-        uint64_t h = key_hash(key, n);
-        EtcdClaimed *c;
-
-        if (!s->claimed && !(s->claimed = calloc(ETCD_CLAIMED_MAX, sizeof(EtcdClaimed))))
-                return;
-        c = claimed_find(s, h);
-        if (!c) {
-                c = &s->claimed[s->claimed_next];
-                s->claimed_next = (s->claimed_next + 1) % ETCD_CLAIMED_MAX;
-        }
-        c->hash = h;
-        c->done = !lease_etcd_record_is_running(record);
-        lease_etcd_record_describe(record, c->who, sizeof(c->who));
-        c->pid = json_integer_value(json_object_get(holder, "pid"));
-        if (!host || strlen(host) >= sizeof(c->host))
-                host = "";
-        strcpy(c->host, host);
-}
-
-static void claimed_forget(EtcdStore *s, const char *key, size_t n) {
-        EtcdClaimed *c = claimed_find(s, key_hash(key, n));
-
-        if (c)
-                *c = (EtcdClaimed) {};
-}
+/* ---- claims the watch has seen (lease_etcd_claimed.c) ---- */
 
 bool lease_etcd_session_seen_done(EtcdStore *s, const char *key) {
-        EtcdClaimed *c;
+        const EtcdClaimed *e;
 
         if (!s->watch_live)
                 return false;
-        c = claimed_find(s, key_hash(key, strlen(key)));
-        return c && c->done;
+        e = lease_etcd_claimed_find(s, key);
+        return e && e->done;
 }
 
 bool lease_etcd_session_seen_claimed(EtcdStore *s, const char *key, LeaseHeld *ret_held,
                                      const char **ret_who, const LeaseRecord **ret_holder) {
-        EtcdClaimed *c;
+        const char *host, *status;
+        const EtcdClaimed *e;
+        char clean[96];
 
         if (!s->watch_live)
                 return false;
-        c = claimed_find(s, key_hash(key, strlen(key)));
-        if (!c)
+        e = lease_etcd_claimed_find(s, key);
+        if (!e)
                 return false;
-        *ret_held = c->done ? LEASE_HELD_DONE : LEASE_HELD_RUNNING;
-        *ret_who = c->who;
-        s->seen_holder = (LeaseRecord) { .host = c->host[0] ? c->host : NULL, .pid = c->pid,
-                                         .status = c->done ? "done" : "running",
+        host = lease_etcd_claimed_string(s, e->host);
+        status = lease_etcd_claimed_string(s, e->status);
+        /* As lease_etcd_record_describe() says it of the record. */
+        if (e->done)
+                (void) snprintf(s->seen_who, sizeof(s->seen_who), "already run: %s",
+                                status ? lease_etcd_clean(status, clean, sizeof(clean)) : "?");
+        else
+                (void) snprintf(s->seen_who, sizeof(s->seen_who), "%s pid %" PRIi64,
+                                lease_etcd_clean(host ?: "?", clean, sizeof(clean)), e->pid);
+        *ret_held = e->done ? LEASE_HELD_DONE : LEASE_HELD_RUNNING;
+        *ret_who = s->seen_who;
+        s->seen_holder = (LeaseRecord) { .host = host, .pid = e->pid,
+                                         .status = e->done ? "done" : "running",
                                          .exit_status = -1, .duration_msec = -1 };
         *ret_holder = &s->seen_holder;
         return true;
@@ -413,7 +378,7 @@ static void members_on_event(EtcdStore *s, const json_t *ev) {
             strlen(key) != n)
                 return;
         if (del) {
-                claimed_forget(s, key, n);
+                lease_etcd_claimed_forget(s, key, n);
                 for (LeaseClaim *c = s->claims; c; c = c->next)
                         if (c->state == CLAIM_WON && strcmp(c->key, key) == 0)
                                 claim_mark_lost(s, c, "the lease record was deleted");
@@ -422,7 +387,7 @@ static void members_on_event(EtcdStore *s, const json_t *ev) {
         if (lease_etcd_kv_parse(kvj, &kv, &what) < 0)
                 return;
         if (kv.record)
-                claimed_note(s, key, n, kv.record);
+                lease_etcd_claimed_note(s, key, n, kv.record);
         for (LeaseClaim *c = s->claims; c; c = c->next)
                 if (c->state == CLAIM_WON && c->token && kv.mod_revision != c->token &&
                     strcmp(c->key, key) == 0) {
@@ -601,7 +566,7 @@ void lease_etcd_join(LeaseStore *store) {
 void lease_etcd_session_free(EtcdStore *s) {
         strv_free(s->members);
         free(s->wline);
-        free(s->claimed);
+        lease_etcd_claimed_free(s);
         free(s->prefix64);
         free(s->prefix_end64);
         free(s->members_key64);

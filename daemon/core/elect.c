@@ -253,10 +253,10 @@ static bool elect_claim(Election *e, bool *ret_run) {
  * candidates × stagger + stagger, so that a fleet whose candidates all died still runs it.
  * The conditional write stays the only arbiter: the ranking only decides who tries first,
  * and a member that sees the firing claimed meanwhile does not ask the store at all. Where
- * only a request can tell (S3: !sees_claims), a look costs one, so only ranks 1 and
- * candidates look besides rank 0, and a fleet sends as many requests per firing whatever
- * its size; a member not in the listing it ranks with (it joined since) looks as every one
- * did before, as it cannot know its place. Manual runs (asked of this replica) and
+ * only a request can tell (S3: !sees_claims), a look costs one, so besides rank 0 only
+ * rank 1 and the fallback rank look (rendezvous_looks()), and a fleet sends as many
+ * requests per firing whatever its size; a member not in the listing it ranks with (it
+ * joined since) looks as every one did before, as it cannot know its place. Manual runs (asked of this replica) and
  * takeovers (already a race among watchers) claim at once. Returns the wait in ms; false in
  * *ret_looks: this member stands down without a request. */
 static uint64_t elect_rank_wait(Election *e, bool *ret_looks) {
@@ -278,7 +278,8 @@ static uint64_t elect_rank_wait(Election *e, bool *ret_looks) {
         for (size_t i = 0; i < n; i++)
                 if (strcmp(ids[i], self) == 0)
                         listed = true;
-        e->n_members = (unsigned) n + !listed;  /* not listed (yet): ranked among them all */
+        /* not listed (yet): ranked among them all */
+        e->n_members = listed ? (unsigned) n : (unsigned) n + 1;
         if (listed && !s->ops->sees_claims)
                 *ret_looks = rendezvous_looks(e->rank, e->n_members, k);
         return rendezvous_turn(e->rank, k) * stagger_ms;

@@ -52,3 +52,15 @@ unsigned rendezvous_rank(const char *self, const char *const *members, size_t n,
         }
         return rank;
 }
+
+unsigned rendezvous_turn(unsigned rank, unsigned candidates) {
+        return rank < candidates ? rank : candidates + 1;
+}
+
+unsigned rendezvous_fallback(unsigned n, unsigned candidates) {
+        return n > 0 && n - 1 < candidates ? n - 1 : candidates;
+}
+
+bool rendezvous_looks(unsigned rank, unsigned n, unsigned candidates) {
+        return rank <= 1 || rank == rendezvous_fallback(n, candidates);
+}

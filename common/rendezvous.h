@@ -7,6 +7,7 @@
  * a hash of (member id, job, scheduled instant): each firing ranks the members afresh, so
  * work spreads evenly, and a member that leaves moves only the firings it ranked first. */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,3 +20,20 @@ uint64_t rendezvous_weight(const char *member, const char *job, int64_t schedule
  * not counted; members may be NULL when n is 0 (rank 0). */
 unsigned rendezvous_rank(const char *self, const char *const *members, size_t n,
                          const char *job, int64_t scheduled);
+
+/* The turn of rank `rank` for a firing, with `candidates` candidates (at least 1): how many
+ * staggers it waits before it looks at the firing. Rank 0 claims at once, rank r below
+ * candidates after r staggers, every other rank after candidates + 1 (the margin is one
+ * more stagger), so that a fleet whose candidates all died still runs the firing. */
+unsigned rendezvous_turn(unsigned rank, unsigned candidates);
+
+/* The fallback rank of a fleet of n members (self included), which looks when every
+ * candidate died: rank `candidates`, the first that is no candidate; a fleet of candidates
+ * members or fewer has none, and its last rank, n - 1, takes its place. */
+unsigned rendezvous_fallback(unsigned n, unsigned candidates);
+
+/* Does rank `rank` of a fleet of n members look at the firing at all, when a look costs the
+ * store a request (S3: a GET of the firing's record)? Rank 0 claims; of the lower ranks only
+ * two look, so that a firing costs the same whatever the fleet's size: rank 1, the backup
+ * when rank 0 died, and the fallback rank. With candidates 1, rank 1 is both. */
+bool rendezvous_looks(unsigned rank, unsigned n, unsigned candidates);

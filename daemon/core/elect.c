@@ -26,6 +26,7 @@ static const char *const outcome_names[_ELECT_OUTCOME_MAX] = {
         [ELECT_STORE_DOWN_RUN] = "store_down_run",
         [ELECT_STORE_DOWN_SKIP] = "store_down_skip",
         [ELECT_PAUSED] = "paused",
+        [ELECT_PASSED] = "passed",
 };
 
 const char *elect_outcome_to_string(ElectOutcome o) {
@@ -251,35 +252,56 @@ static bool elect_claim(Election *e, bool *ret_run) {
  * Rank 0 claims at once, rank r < candidates after r × stagger, the others after
  * candidates × stagger + stagger, so that a fleet whose candidates all died still runs it.
  * The conditional write stays the only arbiter: the ranking only decides who tries first,
- * and a member that sees the firing claimed meanwhile does not ask the store at all. Manual
- * runs (asked of this replica) and takeovers (already a race among watchers) claim at once.
- * Returns the wait in ms. */
-static uint64_t elect_rank_wait(Election *e) {
+ * and a member that sees the firing claimed meanwhile does not ask the store at all. Where
+ * only a request can tell (S3: !sees_claims), a look costs one, so besides rank 0 only
+ * rank 1 and the fallback rank look (rendezvous_looks()), and a fleet sends as many
+ * requests per firing whatever its size; a member not in the listing it ranks with (it
+ * joined since) looks as every one did before, as it cannot know its place. Manual runs (asked of this replica) and
+ * takeovers (already a race among watchers) claim at once. Returns the wait in ms; false in
+ * *ret_looks: this member stands down without a request. */
+static uint64_t elect_rank_wait(Election *e, bool *ret_looks) {
         LeaseStore *s = e->env->lease;
         const char *const *ids = NULL;
         const char *self = NULL;
         unsigned k = e->env->lease_candidates ? e->env->lease_candidates : 1;
         uint64_t stagger_ms = e->env->lease_stagger / USEC_PER_MSEC;
+        bool listed = false;
         size_t n;
 
+        *ret_looks = true;
         if (e->manual || e->takeover || !s->ops->members || stagger_ms == 0)
                 return 0;
         n = s->ops->members(s, &ids, &self);
         if (n == 0 || !self)
                 return 0;
         e->rank = rendezvous_rank(self, ids, n, e->job, e->firing.f.t);
-        e->n_members = (unsigned) n + 1;        /* not listed (yet): ranked among them all */
         for (size_t i = 0; i < n; i++)
                 if (strcmp(ids[i], self) == 0)
-                        e->n_members = (unsigned) n;
-        if (e->rank == 0)
-                return 0;
-        return e->rank < k ? e->rank * stagger_ms : (k + 1) * stagger_ms;
+                        listed = true;
+        /* not listed (yet): ranked among them all */
+        e->n_members = listed ? (unsigned) n : (unsigned) n + 1;
+        if (listed && !s->ops->sees_claims)
+                *ret_looks = rendezvous_looks(e->rank, e->n_members, k);
+        return rendezvous_turn(e->rank, k) * stagger_ms;
+}
+
+/* Not this member's turn (elect_rank_wait()): the firing is left to the ranks that look. */
+static void elect_pass(Election *e) {
+        unsigned k = e->env->lease_candidates ? e->env->lease_candidates : 1;
+        char utc[RFC3339_UTC_MAX];
+
+        e->outcome = ELECT_PASSED;
+        log_event(LOG_DEBUG, "firing_passed", e->job, NULL, NULL,
+                  "firing %s@%s left to ranks 0, 1 and %u (this member is rank %u of %u; "
+                  "the %s lease)", e->job, format_rfc3339_utc(e->firing.f.t, utc),
+                  rendezvous_fallback(e->n_members, k),
+                  e->rank, e->n_members, e->env->lease->ops->name);
 }
 
 bool elect_start(Election *e, bool *ret_run) {
         LeaseStore *s = e->env->lease;
         uint64_t wait;
+        bool looks;
 
         /* @reboot belongs to each daemon's start, not to the fleet: every replica runs its
          * own (a manual run of the job is elected as any other). */
@@ -289,7 +311,12 @@ bool elect_start(Election *e, bool *ret_run) {
                 *ret_run = true;
                 return true;
         }
-        wait = elect_rank_wait(e);
+        wait = elect_rank_wait(e, &looks);
+        if (!looks) {
+                elect_pass(e);
+                *ret_run = false;
+                return true;
+        }
         if (wait > 0 && e->on_wait) {
                 e->waiting = true;
                 e->on_wait(e, wait);

@@ -31,6 +31,8 @@ typedef enum ElectOutcome {
         ELECT_STORE_DOWN_RUN,   /* no decision; run anyway */
         ELECT_STORE_DOWN_SKIP,  /* no decision; skipped */
         ELECT_PAUSED,           /* the job is paused fleet-wide: not run */
+        ELECT_PASSED,           /* not this member's turn: a lower rank that does not look
+                                 * where a look costs a request (S3: rendezvous_looks()) */
         _ELECT_OUTCOME_MAX,
 } ElectOutcome;
 

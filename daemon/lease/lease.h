@@ -127,6 +127,11 @@ typedef struct LeaseOps {
         /* One host's store (the local lease): UNAVAILABLE means its record cannot be written,
          * not that another replica may have the firing; the firing runs, unrecorded. */
         bool local;
+        /* With members(): the same watch also tells a lower rank, for free, that a firing
+         * was claimed (etcd), so every rank looks in its turn. false: a look is a request
+         * (S3: a GET of the firing's record), so only ranks 0, 1 and `candidates` look, and
+         * the others stand down at once (core/elect.c, rendezvous_looks()). */
+        bool sees_claims;
         /* Start the election for one firing. A synchronous backend returns WON, HELD or
          * UNAVAILABLE at once (*ret_claim set for WON, *ret_info filled) and never calls
          * claimed(); an asynchronous one returns PENDING (*ret_claim set: it can be

@@ -321,6 +321,29 @@ def test_winner_killed_without_takeover_raises_one_alarm_s3(s3, fleet):
     assert marker["job"] == "long" and marker["scheduled"] == utc(t)
 
 
+def test_six_ranked_on_s3_the_check_is_rank_1s(s3, fleet):
+    """Six replicas on S3, ranked (a job every second keeps the member listings fresh): only
+    ranks 0, 1 and 3 look at a firing, the others leave it at once (firing_passed). The
+    holder (rank 0) is killed: the missed check belongs to the member ranked first once the
+    holder is left out, rank 1, which looked; so exactly one replica checks, and raises."""
+    t = int(time.time()) + 10
+    lease = (f"lease:\n  backend: s3\n  bucket: test-bucket\n  endpoint: {s3.endpoint}\n"
+             f"  path_style: true\n  ttl: 2s\n  max_clock_skew: 1s\n  election_timeout: 2s\n")
+    tick = ('  - name: tick\n    schedule: "* * * * * *"\n    command: "true"\n'
+            '    missed_after: none\n')
+    ds = fleet(lease, long_job(t) + tick, 6,
+               env={"AWS_ACCESS_KEY_ID": "AKIDDOUBLE", "AWS_SECRET_ACCESS_KEY": "any-secret"})
+    for d in ds:
+        d.wait_for(lambda r: r.get("event") in ("firing_won", "firing_passed") and
+                   r.get("job") == "tick" and " of 6" in r.get("msg", ""), timeout=20,
+                   what="a firing ranked over 6 members")
+    assert time.time() < t - 1, "the fleet was ranked too late for the test's firing"
+    survivors = kill_holder(ds, "long")
+    assert_one_alarm(survivors, "long", t, ds, ranked=True)
+    passed = [d for d in ds if d.find("firing_passed", job="long")]
+    assert len(passed) == 3, [d.find("firing_passed", job="long") for d in ds]
+
+
 @pytest.fixture
 def postgres():
     from fleet import PgServer, _pg_bin

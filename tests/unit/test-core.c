@@ -356,6 +356,7 @@ TEST(ranked_claims_wait_their_turn) {
 
         setup("    command: [\"true\"]\n    overlap: allow\n", LEASE_HELD, false);
         fake_ops.members = fake_members;
+        fake_ops.sees_claims = true;         /* etcd: every rank looks */
         fake.members = ids;
         fake.n_members = 3;
         fake.held = LEASE_HELD_RUNNING;
@@ -390,6 +391,59 @@ TEST(ranked_claims_wait_their_turn) {
         run_until_idle();
         ASSERT_EQ(fake.n_claims, 3);
         ASSERT_EQ(fake.n_cancels, 0);
+        teardown();
+}
+
+/* Where a look costs a request (S3: !sees_claims), only ranks 0, 1 and candidates look:
+ * in a fleet of six with candidates: 3, rank 2 and rank 4 stand down at once (no claim,
+ * outcome "passed", no missed-firing check); rank 3 waits (candidates + 1) x stagger and
+ * looks. A member not in the listing (joined since) looks as before, in its turn. */
+TEST(ranked_s3_only_three_ranks_look) {
+        static const char *const ids[] = { "me", "b", "c", "d", "e", "f" };
+        static const char *const without_me[] = { "b", "c", "d", "e", "f" };
+        uint64_t t0;
+
+        setup("    command: [\"true\"]\n    overlap: allow\n", LEASE_HELD, false);
+        fake_ops.members = fake_members;
+        fake.members = ids;
+        fake.n_members = 6;
+        fake.held = LEASE_HELD_RUNNING;
+        h.env.lease_stagger = 40 * USEC_PER_MSEC;
+        h.env.lease_candidates = 3;
+        fire(firing_ranked(ids, 6, 2));
+        run_until_idle();
+        ASSERT_EQ(fake.n_claims, 0);
+        ASSERT_EQ(h.n_results, 0);
+        ASSERT_EQ(h.job->stats->elections[ELECT_PASSED], 1);
+        ASSERT_TRUE(strstr(logged(), "left to ranks 0, 1 and 3 (this member is rank 2 of 6"));
+        h.idle = false;
+        fire(firing_ranked(ids, 6, 4));
+        run_until_idle();
+        ASSERT_EQ(fake.n_claims, 0);
+        ASSERT_EQ(h.job->stats->elections[ELECT_PASSED], 2);
+        ASSERT_TRUE(!strstr(logged(), "firing_held"));  /* nor a missed-firing check */
+
+        uv_update_time(&h.loop);
+        t0 = uv_now(&h.loop);
+        h.idle = false;
+        fire(firing_ranked(ids, 6, 3));
+        run_until_idle();
+        ASSERT_EQ(fake.n_claims, 1);
+        ASSERT_TRUE(fake.late);
+        ASSERT_TRUE(uv_now(&h.loop) - t0 >= 160);
+        h.idle = false;
+        fire(firing_ranked(ids, 6, 1));
+        run_until_idle();
+        ASSERT_EQ(fake.n_claims, 2);
+
+        /* not listed (yet): rank 2 of the five others plus itself, and it looks */
+        fake.members = without_me;
+        fake.n_members = 5;
+        h.idle = false;
+        fire(firing_ranked(without_me, 5, 2));
+        run_until_idle();
+        ASSERT_EQ(fake.n_claims, 3);
+        ASSERT_EQ(h.job->stats->elections[ELECT_PASSED], 2);
         teardown();
 }
 

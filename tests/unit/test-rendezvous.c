@@ -85,4 +85,50 @@ TEST(uniform_enough_and_stable_under_churn) {
         ASSERT_EQ(moved, 0);
 }
 
+/* The turns: rank 0 at once, rank r < candidates after r staggers, the rest after
+ * candidates + 1. */
+TEST(turns) {
+        ASSERT_EQ(rendezvous_turn(0, 3), 0);
+        ASSERT_EQ(rendezvous_turn(1, 3), 1);
+        ASSERT_EQ(rendezvous_turn(2, 3), 2);
+        ASSERT_EQ(rendezvous_turn(3, 3), 4);
+        ASSERT_EQ(rendezvous_turn(19, 3), 4);
+        ASSERT_EQ(rendezvous_turn(0, 1), 0);
+        ASSERT_EQ(rendezvous_turn(1, 1), 2);
+}
+
+/* Who looks where a look costs a request: ranks 0, 1 and the fallback, whatever the size of
+ * the fleet, so a firing costs the same with 6 members as with 100. */
+TEST(three_ranks_look_whatever_the_fleet) {
+        for (unsigned n = 1; n <= 100; n++) {
+                unsigned lookers = 0;
+
+                for (unsigned r = 0; r < n; r++)
+                        lookers += rendezvous_looks(r, n, 3);
+                if (lookers != (n < 3 ? n : 3))
+                        TEST_FAIL("%u members: %u look", n, lookers);
+        }
+        /* candidates 3: rank 1 (the backup), rank 3 (the first non-candidate) */
+        ASSERT_TRUE(rendezvous_looks(0, 6, 3));
+        ASSERT_TRUE(rendezvous_looks(1, 6, 3));
+        ASSERT_TRUE(!rendezvous_looks(2, 6, 3));
+        ASSERT_TRUE(rendezvous_looks(3, 6, 3));
+        ASSERT_TRUE(!rendezvous_looks(4, 6, 3));
+        ASSERT_TRUE(!rendezvous_looks(5, 6, 3));
+        ASSERT_EQ(rendezvous_fallback(6, 3), 3);
+        /* a fleet no larger than its candidates: the last rank is the fallback */
+        ASSERT_EQ(rendezvous_fallback(3, 3), 2);
+        ASSERT_TRUE(rendezvous_looks(2, 3, 3));
+        ASSERT_EQ(rendezvous_fallback(3, 5), 2);
+        ASSERT_TRUE(rendezvous_looks(2, 3, 5));
+        /* candidates 1: rank 1 is backup and fallback both */
+        ASSERT_EQ(rendezvous_fallback(6, 1), 1);
+        ASSERT_TRUE(rendezvous_looks(1, 6, 1));
+        ASSERT_TRUE(!rendezvous_looks(2, 6, 1));
+        /* candidates 10 in a fleet of 20: rank 10 */
+        ASSERT_TRUE(!rendezvous_looks(9, 20, 10));
+        ASSERT_TRUE(rendezvous_looks(10, 20, 10));
+        ASSERT_TRUE(!rendezvous_looks(11, 20, 10));
+}
+
 TESTS_MAIN

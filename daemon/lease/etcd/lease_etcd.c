@@ -263,6 +263,7 @@ static void etcd_close(LeaseStore *store, void (*done)(void *userdata), void *us
 
 static const LeaseOps lease_etcd_ops = {
         .name = "etcd",
+        .sees_claims = true,
         .claim = lease_etcd_claim,
         .finish = lease_etcd_finish,
         .cancel = lease_etcd_cancel,

@@ -29,7 +29,10 @@ ListObjectsV2, "Conditional writes", "Error responses"):
 Test-only control routes (a bucket name cannot start with '_'):
   GET  /_double/stats                 {"requests": {"PUT": n, ...}, "total": n,
                                       "statuses": {"409": n, ...}, "fetches": n,
-                                      "dropped": n}
+                                      "dropped": n, "members": n, "lists": n}; members:
+                                      the requests on keys (or listings of a prefix) with
+                                      ":members/" in them (the fleet's heartbeats); lists:
+                                      the other ListObjectsV2 (history clean-ups)
   POST /_double/reset-stats
   POST /_double/fault                 JSON {"status": 500, "body": "...", "count": 1,
                                       "method": "PUT", "content_type": "application/xml",
@@ -96,6 +99,8 @@ class State:
             self.keys[kid] = token or None
         self.inflight = set()                           # (bucket, key) of conditional writes
         self.stats = {}
+        self.members = 0                                # requests on ":members/" keys
+        self.lists = 0                                  # other ListObjectsV2 requests
         self.statuses = {}                              # answers by status, control included
         self.faults = []
         self.fetches = 0                                # --metadata: credentials handed out
@@ -171,6 +176,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         bucket, key = self.address(urllib.parse.unquote(url.path))
         with st.lock:
             st.stats[self.command] = st.stats.get(self.command, 0) + 1
+            if ":members/" in (key or query.get("prefix", "")):
+                st.members += 1
+            elif not key and query.get("list-type") == "2":
+                st.lists += 1
             fault = None
             for f in st.faults:
                 if (f.get("method") not in (None, self.command) or f["count"] <= 0 or
@@ -398,10 +407,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with st.lock:
                 reply = {"requests": dict(st.stats), "total": sum(st.stats.values()),
                          "statuses": dict(st.statuses), "fetches": st.fetches,
-                         "dropped": st.dropped}
+                         "dropped": st.dropped, "members": st.members,
+                         "lists": st.lists}
         elif what == "reset-stats":
             with st.lock:
                 st.stats = {}
+                st.members = 0
+                st.lists = 0
                 st.statuses = {}
                 st.dropped = 0
         elif what == "fault":

@@ -256,9 +256,9 @@ static bool elect_claim(Election *e, bool *ret_run) {
  * only a request can tell (S3: !sees_claims), a look costs one, so besides rank 0 only
  * rank 1 and the fallback rank look (rendezvous_looks()), and a fleet sends as many
  * requests per firing whatever its size; a member not in the listing it ranks with (it
- * joined since) looks as every one did before, as it cannot know its place. Manual runs (asked of this replica) and
- * takeovers (already a race among watchers) claim at once. Returns the wait in ms; false in
- * *ret_looks: this member stands down without a request. */
+ * joined since) looks as every one did before, as it cannot know its place. Manual runs
+ * (asked of this replica) and takeovers (already a race among watchers) claim at once.
+ * Returns the wait in ms; false in *ret_looks: this member stands down without a request. */
 static uint64_t elect_rank_wait(Election *e, bool *ret_looks) {
         LeaseStore *s = e->env->lease;
         const char *const *ids = NULL;

@@ -44,7 +44,7 @@ typedef struct Check {
         bool takeover;          /* the job's takeover: at the time of its firing */
         bool raise;             /* ask the store to raise it when nobody has it */
         bool in_flight;         /* check_missed() has not answered yet */
-        bool ranked;            /* its owner was decided (missed_check_is_ours) */
+        bool ranked;            /* whose it is was decided (check_is_ours) */
         MissedReason why;
         struct Window *window;  /* NOT_UP: the start window it is in */
         bool asking;            /* the request asks about the window's `before`, not c */

@@ -237,6 +237,7 @@ static void claim_on_timer_closed(uv_handle_t *h) {
         LocalStore *ls = c->store;
 
         claim_free(c);
+        ls->timers--;
         local_maybe_closed(ls);
 }
 
@@ -266,6 +267,7 @@ static bool claim_wait(LeaseClaim *c) {
                         return false;
                 c->timer.data = c;
                 c->timer_open = true;
+                ls->timers++;
         }
         uv_update_time(ls->loop);
         now = uv_now(ls->loop);
@@ -481,7 +483,7 @@ static void local_maybe_closed(LocalStore *ls) {
         void (*done)(void *userdata) = ls->closed;
         void *userdata = ls->closed_userdata;
 
-        if (!ls->closing || ls->waiting)
+        if (!ls->closing || ls->waiting || ls->timers)
                 return;
         local_free(ls);
         if (done)

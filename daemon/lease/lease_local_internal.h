@@ -38,6 +38,7 @@ typedef struct LocalStore {
                                  * into it) */
         LeaseRecord held_record;
         LeaseClaim *waiting;    /* claims and final records waiting for a lock (list) */
+        unsigned timers;        /* claims' timers not yet closed: close() waits for them too */
         int slots_fd;           /* jobs.lease, opened on first use; -1 before */
         SlotEntry *index;       /* hash of a job's name → its slot (open addressing) */
         size_t n_index, index_cap;

@@ -235,6 +235,38 @@ def test_a_claim_that_waited_for_the_lock_has_its_own_key(daemon, tmp_path):
     assert not d.find("lease_unavailable")
 
 
+def test_stopping_during_a_run_whose_claim_waited_is_clean(daemon, tmp_path):
+    # A claim that waited for the lock keeps a timer; its run is still going when the daemon
+    # is told to stop. The run ends (terminated), its claim's timer closes, and the store
+    # closes only after that timer: under ASan+UBSan the fixture fails on a use after free.
+    import calendar
+    import signal
+    flag = tmp_path / "long"
+    d = daemon(f"""
+        lease:
+          election_timeout: 3s
+        jobs:
+          - name: locked
+            schedule: "*/2 * * * * *"
+            command: 'echo "$SOLOCRON_LEASE $SOLOCRON_SCHEDULED_TIME"; [ -e {flag} ] && exec sleep 60'
+    """)
+    first = d.event("run_finished", job="locked")
+    t = calendar.timegm(time.strptime(first["scheduled"], "%Y-%m-%dT%H:%M:%SZ"))
+    flag.touch()
+    time.sleep(max(0.0, t + 1.5 - time.time()))       # just before the next firing
+    holder = hold_slot(tmp_path / "state", "locked", 1.0)
+    try:
+        status, scheduled = d.output("locked", count=2)[1].split(" ")
+    finally:
+        holder.wait()
+    assert status == "won"      # after waiting: the lock was held across this firing
+    assert calendar.timegm(time.strptime(scheduled, "%Y-%m-%dT%H:%M:%SZ")) == t + 2
+    d.signal(signal.SIGTERM)
+    fin = d.event("run_finished", job="locked", count=2)[1]
+    assert fin["result"] == "terminated"
+    assert d.stop() == 0
+
+
 def test_an_older_solocrons_lease_files_are_taken_over(daemon, tmp_path):
     # Before jobs.lease, each job had job-NAME.lease and job-NAME.history. At the job's first
     # firing under this solocron both are taken over: the fencing token goes on counting,

@@ -15,7 +15,7 @@
 #include "run_internal.h"
 #include "upload.h"
 
-uint64_t run_usec_to_msec_ceil(usec_t u) {
+static uint64_t usec_to_msec_ceil(usec_t u) {
         return u / 1000 + (u % 1000 != 0);
 }
 
@@ -23,7 +23,7 @@ void run_timer_at_least(uv_timer_t *t, uv_timer_cb cb, usec_t u) {
         /* The loop's time was read when this iteration began, in whole milliseconds rounded
          * down: from the time now, and 1 ms more. */
         uv_update_time(t->loop);
-        (void) uv_timer_start(t, cb, run_usec_to_msec_ceil(u) + 1, 0);
+        (void) uv_timer_start(t, cb, usec_to_msec_ceil(u) + 1, 0);
 }
 
 void run_format_duration(int64_t usec, char buf[static 32]) {

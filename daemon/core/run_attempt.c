@@ -82,7 +82,7 @@ static void run_attempt_done(Run *r) {
                           status, dur, wait);
                 run_notify(r, NOTIFY_RETRY, result, false);
                 r->phase = RUN_BACKOFF;
-                (void) uv_timer_start(&r->timer, run_on_backoff, run_usec_to_msec_ceil(backoff), 0);
+                run_timer_at_least(&r->timer, run_on_backoff, backoff);
                 return;
         }
         run_finish(r, result);

@@ -17,6 +17,5 @@ void run_attempt_terminate(Run *r, int sig, usec_t escalate_after);
 void run_finish(Run *r, const char *result);
 /* "1.503s" */
 void run_format_duration(int64_t usec, char buf[static 32]);
-uint64_t run_usec_to_msec_ceil(usec_t u);
-/* Start t to call cb no earlier than u from now (a timeout: the job gets all of it). */
+/* Start t to call cb no earlier than u from now (a timeout or a backoff: all of it). */
 void run_timer_at_least(uv_timer_t *t, uv_timer_cb cb, usec_t u);

@@ -399,6 +399,14 @@ int config_notify_build(ConfigCtx *ctx, const JobSpec *d, const JobSpec *j,
         NotifyConfig *n, **l;
         bool oom = false, any;
 
+        /* Most jobs have none: nothing to allocate. */
+        any = (has(j, JOB_FIELD_PING) ? j->ping : d->ping) || wsrc->n_webhooks > 0;
+        for (size_t k = 0; k < _HOOK_KIND_MAX; k++)
+                any = any || (has(j, JOB_FIELD_ON_FAILURE + k) ? &j->hooks[k] : &d->hooks[k])->argv;
+        if (!any) {
+                *ret = NULL;
+                return 0;
+        }
         n = calloc(1, sizeof(NotifyConfig));
         if (!n)
                 return -ENOMEM;

@@ -177,29 +177,42 @@ static void check_jobs(Validator *v, const ConfigFile *f, const Node *jobs) {
         }
 }
 
-static int name_compare(const void *a, const void *b) {
-        const NameRecord *x = a, *y = b;
-        int c = strcmp(x->name, y->name);
+static size_t name_hash(const char *s) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325);      /* FNV-1a */
 
-        if (c != 0)
-                return c;
-        return x->seq < y->seq ? -1 : x->seq > y->seq;
+        for (; *s; s++)
+                h = (h ^ (unsigned char) *s) * UINT64_C(0x100000001b3);
+        return (size_t) h;
 }
 
+/* Each name after its first use is reported: names in table order into a hash set of the
+ * first of each (a sort of 1000 names was a tenth of the validation). */
 static void check_names_unique(Validator *v) {
-        qsort(v->names, v->n_names, sizeof(NameRecord), name_compare);
-        for (size_t i = 1, first = 0; i < v->n_names; i++) {
-                const NameRecord *a = &v->names[first], *b = &v->names[i];
+        _cleanup_free_ const NameRecord **first = NULL;
+        size_t cap = 16;
+
+        while (cap < 2 * v->n_names)
+                cap *= 2;
+        first = calloc(cap, sizeof(NameRecord *));
+        if (!first) {
+                v->ctx->oom = true;
+                return;
+        }
+        for (size_t i = 0; i < v->n_names; i++) {
+                const NameRecord *b = &v->names[i];
                 char prefix[CONFIG_MAX_JOB_NAME + 16];
                 Scope s = { .ctx = v->ctx, .file = b->file, .prefix = prefix };
+                size_t h = name_hash(b->name) & (cap - 1);
 
-                if (strcmp(a->name, b->name) != 0) {
-                        first = i;
+                while (first[h] && strcmp(first[h]->name, b->name) != 0)
+                        h = (h + 1) & (cap - 1);
+                if (!first[h]) {
+                        first[h] = b;
                         continue;
                 }
                 (void) snprintf(prefix, sizeof(prefix), "job '%s': ", b->name);
                 config_error(&s, b->node, "duplicate job name (first defined at %s:%u)",
-                             a->file->path, a->node->line);
+                             first[h]->file->path, first[h]->node->line);
         }
 }
 

@@ -603,8 +603,8 @@ void config_jobspec_parse(const Scope *s, const Node *m, bool is_defaults, JobSp
 
                 if (k->invalid)
                         continue;
-                for (key = 0; key < _KEY_MAX; key++)
-                        if (strcmp(k->value, job_keys[key]) == 0)
+                for (key = 0; key < _KEY_MAX; key++)     /* the first letter first: cheaper */
+                        if (k->value[0] == job_keys[key][0] && strcmp(k->value, job_keys[key]) == 0)
                                 break;
                 if (key == _KEY_MAX) {
                         if (is_defaults)

@@ -240,7 +240,7 @@ static void builder_scalar(Builder *b, const yaml_event_t *e) {
                 builder_oom(b);
                 return;
         }
-        if (n->quote == 0)
+        if (n->quote == 0 && n->length <= 4)
                 n->is_null = n->length == 0 || strcmp(n->value, "~") == 0 ||
                              strcmp(n->value, "null") == 0 || strcmp(n->value, "Null") == 0 ||
                              strcmp(n->value, "NULL") == 0;

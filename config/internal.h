@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <yaml.h>
@@ -41,10 +42,11 @@ struct Node {
         bool invalid;           /* a diagnostic was already given for this value: skip quietly */
         bool walked;            /* expand.c: visited once (aliases share nodes) */
         bool changed;           /* expand.c: ${} changed the text, columns inside no longer map */
+        unsigned height;        /* nested collections below, aliases expanded (scalar: 0) */
         char *value;            /* scalar text, NUL-terminated (NULs inside are refused) */
         size_t length;
-        size_t weight;          /* nodes in this subtree with aliases expanded, itself included */
-        unsigned height;        /* nested collections below, aliases expanded (scalar: 0) */
+        uint32_t weight;        /* nodes in this subtree with aliases expanded, itself included:
+                                 * at most CONFIG_MAX_NODES (a Node is 80 bytes, 7000 per 1000 jobs) */
         unsigned start_line0, start_col0; /* 0-based marks of the source text */
         unsigned end_line0, end_col0;
         Node **items;           /* sequence: items; mapping: key, value, key, value, ... */

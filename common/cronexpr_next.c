@@ -216,12 +216,27 @@ static int next_civil(const CronExpr *e, int64_t from, int64_t *ret) {
         }
 }
 
+/* Without a search, for most tables: no year field, and a day that every month has (1..28)
+ * whatever the weekday, or any weekday on every day. Days only add to these (day_mask()). */
+static bool surely_satisfiable(const CronExpr *e) {
+        const uint32_t days_1_28 = UINT32_C(0x1ffffffe);
+        bool any_month = (e->flags & CRON_DOW_STAR && e->dow == 0x7f && e->dom & days_1_28) ||
+                         (e->flags & CRON_DOM_STAR && (e->dom & days_1_28) == days_1_28 &&
+                          e->dow & 0x7f);
+
+        return any_month && e->year_base == CRON_YEAR_MIN && e->year == UINT64_MAX &&
+               e->year_period == 1 && e->month & 0x1ffe && e->hour & 0xffffff &&
+               e->minute & (UINT64_MAX >> 4) && e->second & (UINT64_MAX >> 4);
+}
+
 int cronexpr_check_satisfiable(const CronExpr *e) {
         int64_t l;
 
         if (e->flags & CRON_EVERY)
                 return e->every > 0 ? 0 : -ERANGE;
         if (e->flags & CRON_REBOOT)     /* fires when the daemon starts */
+                return 0;
+        if (surely_satisfiable(e))
                 return 0;
         return next_civil(e, CIVIL_BEGIN, &l) < 0 ? -ERANGE : 0;
 }

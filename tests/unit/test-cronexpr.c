@@ -851,6 +851,36 @@ TEST(check_satisfiable) {
         }
 }
 
+/* Day d of month m, with any weekday, a weekday list, or a year: satisfiable exactly when
+ * some year in range has that day (the common cases skip the search). */
+TEST(check_satisfiable_days) {
+        static const int max_day[13] = { 0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+
+        for (int m = 1; m <= 12; m++)
+                for (int d = 1; d <= 31; d++) {
+                        char s[64];
+                        CronExpr e;
+
+                        (void) snprintf(s, sizeof(s), "0 0 %d %d *", d, m);
+                        e = parse(s);
+                        if (cronexpr_check_satisfiable(&e) != (d <= max_day[m] ? 0 : -ERANGE))
+                                TEST_FAIL("'%s'", s);
+                        (void) snprintf(s, sizeof(s), "0 0 0 %d %d ? 2023", d, m);
+                        e = parse(s);
+                        if (cronexpr_check_satisfiable(&e) !=
+                            (d <= (m == 2 ? 28 : max_day[m]) ? 0 : -ERANGE))
+                                TEST_FAIL("'%s'", s);
+                }
+        for (int w = 0; w < 7; w++) {
+                char s[64];
+                CronExpr e;
+
+                (void) snprintf(s, sizeof(s), "*/5 1-3 * 2 %d", w);
+                e = parse(s);
+                ASSERT_OK(cronexpr_check_satisfiable(&e));
+        }
+}
+
 TEST(check_satisfiable_fast) {
         CronExpr e = parse("0 0 31 4,6,9,11 *");
         struct timespec a, b;

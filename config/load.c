@@ -160,13 +160,59 @@ static int key_compare(const void *a, const void *b) {
         return x->column < y->column ? -1 : x->column > y->column;
 }
 
+/* A key that is no string or a merge key: reported and marked invalid. */
+static bool builder_bad_key(Builder *b, Node *k) {
+        char buf[64];
+
+        if (k->kind != NODE_SCALAR || k->is_null) {
+                config_error(&b->scope, k, "a mapping key must be a string, not %s",
+                             config_node_describe(k, buf, sizeof(buf)));
+                k->invalid = true;
+        } else if (k->quote == 0 && strcmp(k->value, "<<") == 0) {
+                config_error(&b->scope, k, "merge keys ('<<') are not supported");
+                k->invalid = true;
+        }
+        return k->invalid;
+}
+
+/* builder_check_keys() of a mapping of at most 16 keys, none anchored (so none twice). */
+static void builder_check_keys_few(Builder *b, Node *m, Node **keys) {
+        size_t n_keys = 0;
+
+        for (size_t i = 0; i + 1 < m->n_items; i += 2) {
+                Node *k = m->items[i];
+
+                if (k->invalid || builder_bad_key(b, k))
+                        continue;
+                for (size_t j = 0; j < n_keys; j++)
+                        if (strcmp(k->value, keys[j]->value) == 0) {
+                                config_error(&b->scope, k, "duplicate key '%s' (first defined "
+                                             "at line %u)", k->value, keys[j]->line);
+                                k->invalid = true;
+                                break;
+                        }
+                keys[n_keys++] = k;
+        }
+}
+
 /* Keys must be non-null scalars, not "<<", and unique. Bad keys are marked invalid so the
  * checks in validate.c skip their pairs quietly. */
 static void builder_check_keys(Builder *b, Node *m) {
         _cleanup_free_ Node **keys = NULL;
+        Node *few[16];
         size_t n_keys = 0;
-        char buf[64];
+        bool aliased = false;
 
+        /* A small mapping (a job's) without anchored keys is checked in place: its keys are
+         * in document order, so the first of equal keys is the earliest, as after the sort. */
+        if (m->n_items / 2 <= ELEMENTSOF(few)) {
+                for (size_t i = 0; i + 1 < m->n_items; i += 2)
+                        aliased = aliased || m->items[i]->has_props;
+                if (!aliased) {
+                        builder_check_keys_few(b, m, few);
+                        return;
+                }
+        }
         keys = calloc(m->n_items / 2 + 1, sizeof(Node *));
         if (!keys) {
                 builder_oom(b);
@@ -175,16 +221,7 @@ static void builder_check_keys(Builder *b, Node *m) {
         for (size_t i = 0; i + 1 < m->n_items; i += 2) {
                 Node *k = m->items[i];
 
-                if (k->invalid)
-                        continue;
-                if (k->kind != NODE_SCALAR || k->is_null) {
-                        config_error(&b->scope, k, "a mapping key must be a string, not %s",
-                                     config_node_describe(k, buf, sizeof(buf)));
-                        k->invalid = true;
-                } else if (k->quote == 0 && strcmp(k->value, "<<") == 0) {
-                        config_error(&b->scope, k, "merge keys ('<<') are not supported");
-                        k->invalid = true;
-                } else
+                if (!k->invalid && !builder_bad_key(b, k))
                         keys[n_keys++] = k;
         }
         qsort(keys, n_keys, sizeof(Node *), key_compare);

@@ -546,17 +546,17 @@ int daemon_run(const DaemonOptions *opts) {
          * with EPIPE and the log drops them. Children get every signal at its default
          * (spawner.c), so a job's own pipelines still end on SIGPIPE. */
         (void) signal(SIGPIPE, SIG_IGN);
+        /* The heap grows and shrinks with the load and then with the runs: move its top in
+         * steps of MALLOC_TOP_PAD and keep up to MALLOC_TRIM_THRESHOLD free there, instead of
+         * a brk() per few runs (a tenth of a 1000-job burst's CPU: bench/) or per 128 KiB of a
+         * large table's load; daemon_on_job_idle() trims once the last run is over. */
+        (void) mallopt(M_TOP_PAD, MALLOC_TOP_PAD);
+        (void) mallopt(M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD);
         r = daemon_start(&d);
         if (r != 0)
                 return r;
         /* Loading freed the YAML trees and zone files: give that memory back (idle RSS). */
         (void) malloc_trim(0);
-        /* While jobs run, the heap grows and shrinks with them: move its top in steps of
-         * MALLOC_TOP_PAD and keep up to MALLOC_TRIM_THRESHOLD free there, instead of a brk()
-         * per few runs (a tenth of a 1000-job burst's CPU: bench/); daemon_on_job_idle()
-         * trims once the last run is over. */
-        (void) mallopt(M_TOP_PAD, MALLOC_TOP_PAD);
-        (void) mallopt(M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD);
         d.ready = true;
         daemon_next_status(&d, d.status, sizeof(d.status));
         log_event(LOG_INFO, "ready", NULL, NULL, NULL, "ready: %zu job%s, %s", d.n_jobs,

@@ -164,20 +164,23 @@ def test_the_guard_starts_with_the_first_job(daemon):
     d.event("ready")
 
     def guards():
-        with open(f"/proc/{d.pid()}/task/{d.pid()}/children") as f:
-            kids = f.read().split()
+        # The daemon's children by their PPid in /proc (its task's `children` file can miss
+        # one while another child exits), and which of them run `solocron guard`.
         out = []
-        for k in kids:
+        for k in filter(str.isdigit, os.listdir("/proc")):
             try:
-                with open(f"/proc/{k}/cmdline", "rb") as f:
-                    out.append(f.read().split(b"\0")[1:2] == [b"guard"])
-            except FileNotFoundError:
+                with open(f"/proc/{k}/stat", "rb") as f:
+                    ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+                if ppid == d.pid():
+                    with open(f"/proc/{k}/cmdline", "rb") as f:
+                        out.append(f.read().split(b"\0")[1:2] == [b"guard"])
+            except (FileNotFoundError, ProcessLookupError):
                 pass
         return sum(out)
 
     assert guards() == 0
     d.event("run_finished", job="later", timeout=70)
-    assert guards() == 1
+    assert guards() == 1, [r for r in d.records if "guard" in r.get("event", "")]
 
 
 def test_sigkilled_daemon_parent_death_signal(tmp_path):

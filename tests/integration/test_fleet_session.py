@@ -7,12 +7,13 @@ import calendar
 import json
 import re
 import signal
+import threading
 import time
 import urllib.request
 
 import pytest
 
-from fleet import EtcdCluster
+from fleet import EtcdCluster, free_port
 from test_fleet import needs_etcd, read_runs, replicas, utc  # noqa: F401 (fixture)
 
 
@@ -246,6 +247,55 @@ jobs:
         time.sleep(0.05)
     else:
         raise AssertionError(f"no new session: {members(etcd)}")
+
+
+def watchers(cluster):
+    """etcd's count of the watchers it serves (its /metrics)."""
+    with urllib.request.urlopen(cluster.endpoints[0] + "/metrics", timeout=5) as r:
+        m = re.search(r"^etcd_debugging_mvcc_watcher_total (\S+)$", r.read().decode(), re.M)
+    return float(m.group(1)) if m else 0
+
+
+@needs_etcd
+def test_stopping_with_etcd_down_and_a_question_in_flight_still_revokes(etcd, replicas,
+                                                                         tmp_path):
+    """etcd dies under a daemon whose members watch is streaming; a question from the API
+    is in flight (it is retried until election_timeout) when SIGTERM comes. Answering it
+    must not close the store's client before the session's revoke has started: etcd comes
+    back within election_timeout and the revoke reaches it, so the member key is gone at
+    once, not a TTL later (a revoke never sent also leaked under ASan)."""
+    port = free_port()
+    d, = replicas(f"api:\n  listen: 127.0.0.1:{port}\n" +
+                  lease(etcd, ttl="60s").replace("election_timeout: 2s", "election_timeout: 8s") +
+                  "jobs:\n  - name: yearly\n    schedule: '0 0 1 1 *'\n    command: 'true'\n",
+                  1)
+    wait_members(etcd, 1)
+    deadline = time.monotonic() + 10
+    while watchers(etcd) < 1:           # the members watch is streaming
+        assert time.monotonic() < deadline, "no watcher on etcd"
+        time.sleep(0.05)
+    etcd.kill(0)                        # the watch ends; the next sync is a TTL/3 away
+    answers = []
+
+    def ask():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/jobs/yearly/runs",
+                                        timeout=20) as r:
+                answers.append(r.status)
+        except Exception as e:          # the daemon stops under it
+            answers.append(repr(e))
+    asking = threading.Thread(target=ask)
+    asking.start()
+    # The question is retried for 8 s: half a second puts SIGTERM well inside that window.
+    time.sleep(0.5)
+    assert asking.is_alive() and not answers, answers
+    t0 = time.monotonic()
+    d.signal(signal.SIGTERM)
+    etcd.restart(0)
+    assert d.proc.wait(timeout=30) == 0
+    asking.join(timeout=10)
+    assert answers and answers[0] != 200, answers
+    assert members(etcd) == {}, (members(etcd), time.monotonic() - t0)
 
 
 @pytest.fixture

@@ -222,8 +222,8 @@ static void etcd_on_http_closed(void *userdata) {
 
 /* Closing, and every background write and revoke is over: close the client, then the timer. */
 void lease_etcd_store_maybe_closed(EtcdStore *s) {
-        if (!s->closing || s->claims || s->queries || s->missed || s->history_call ||
-            s->session_call || s->member_call || s->http_closing)
+        if (!s->closing || s->in_close || s->claims || s->queries || s->missed ||
+            s->history_call || s->session_call || s->member_call || s->http_closing)
                 return;
         s->http_closing = true;
         (void) uv_timer_stop(&s->timer);
@@ -236,6 +236,7 @@ static void etcd_close(LeaseStore *store, void (*done)(void *userdata), void *us
 
         assert(!s->closing);
         s->closing = true;
+        s->in_close = true;     /* answering a query below must not close the client early */
         s->close_done = done;
         s->close_userdata = userdata;
         while (s->watches)
@@ -258,6 +259,7 @@ static void etcd_close(LeaseStore *store, void (*done)(void *userdata), void *us
                 s->history_call = NULL;
         }
         lease_etcd_session_close(s);
+        s->in_close = false;
         lease_etcd_store_maybe_closed(s);
 }
 

@@ -224,6 +224,7 @@ struct EtcdStore {
         Seen seen[ETCD_SEEN_MAX];
         size_t n_seen;
         bool closing, http_closing;
+        bool in_close;          /* inside etcd_close(): the session's revoke not started yet */
         void (*close_done)(void *userdata);
         void *close_userdata;
         char detail[ETCD_WHY_MAX];      /* claim()'s synchronous UNAVAILABLE */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api_parse.h"
+#include "httplib.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -17,6 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         if (size == 0)
                 return 0;
+        if (httplib_load() < 0)
+                abort();                /* libhttp-parser is not installed */
         piece = 1 + data[0] % 64;
         data++;
         size--;

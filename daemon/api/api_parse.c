@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api_parse.h"
+#include "httplib.h"
 #include "macro.h"
 
 static ApiParse *parse_of(http_parser *p) {
@@ -104,8 +105,8 @@ static int on_message_complete(http_parser *p) {
         ApiParse *r = parse_of(p);
 
         r->complete = true;
-        r->keep_alive = http_should_keep_alive(p);
-        http_parser_pause(p, 1);        /* one request at a time */
+        r->keep_alive = sym_http_should_keep_alive(p);
+        sym_http_parser_pause(p, 1);        /* one request at a time */
         return 0;
 }
 
@@ -120,7 +121,7 @@ static const http_parser_settings parse_settings = {
 
 void api_parse_init(ApiParse *r) {
         *r = (ApiParse) {};
-        http_parser_init(&r->parser, HTTP_REQUEST);
+        sym_http_parser_init(&r->parser, HTTP_REQUEST);
 }
 
 void api_parse_done(ApiParse *r) {
@@ -139,7 +140,7 @@ void api_parse_reset(ApiParse *r) {
 }
 
 size_t api_parse_feed(ApiParse *r, const char *data, size_t size) {
-        size_t used = http_parser_execute(&r->parser, &parse_settings, data, size);
+        size_t used = sym_http_parser_execute(&r->parser, &parse_settings, data, size);
         enum http_errno e = HTTP_PARSER_ERRNO(&r->parser);
 
         if (!r->error && e != HPE_OK && e != HPE_PAUSED)
@@ -151,7 +152,7 @@ size_t api_parse_feed(ApiParse *r, const char *data, size_t size) {
 }
 
 const char *api_parse_method(const ApiParse *r) {
-        return http_method_str((enum http_method) r->parser.method);
+        return sym_http_method_str((enum http_method) r->parser.method);
 }
 
 static int hex_value(char h) {

@@ -28,6 +28,7 @@ typedef struct ApiParse {
         int error;                      /* the HTTP status to answer with, once it stops */
 } ApiParse;
 
+/* After a 0 from httplib_load() (httplib.h): the parser is libhttp-parser. */
 void api_parse_init(ApiParse *r);
 /* Forget the request, for the next one on the connection. */
 void api_parse_reset(ApiParse *p);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api_internal.h"
+#include "httplib.h"
 #include "list.h"
 #include "macro.h"
 #include "parse.h"
@@ -224,9 +225,14 @@ static int server_listen_unix(ApiServer *s, const char *path, gid_t gid, char **
 
 int api_server_new(uv_loop_t *loop, const ApiServerConfig *cfg, api_request_cb on_request,
                    void *userdata, ApiServer **ret, char **reterr_message) {
-        ApiServer *s = calloc(1, sizeof(ApiServer));
-        int r = 0;
+        ApiServer *s;
+        int r = httplib_load();
 
+        if (r < 0)
+                return reterr_printf(reterr_message, r, "cannot load %s, which parses the "
+                                     "API's requests (Debian: apt-get install libhttp-parser2.9)",
+                                     HTTPLIB_SONAME);
+        s = calloc(1, sizeof(ApiServer));
         if (!s)
                 return -ENOMEM;
         *s = (ApiServer) {

@@ -94,15 +94,23 @@ def api(daemon, tmp_path):
     return start
 
 
+def maps_http_parser(d):
+    with open(f"/proc/{d.pid()}/maps") as f:
+        return "libhttp_parser" in f.read()
+
+
 def test_api_is_off_without_its_section(daemon, tmp_path):
     d = daemon("jobs: []\n")
     d.event("ready")
     assert not d.find("api_listening")
     assert not list(tmp_path.glob("*.sock"))
+    # api/httplib.c: libhttp-parser is loaded when the API starts, not before.
+    assert not maps_http_parser(d)
 
 
 def test_health_ready_and_jobs(api):
     d = api()
+    assert maps_http_parser(d)
     status, headers, body = request(d.port, "GET", "/healthz")
     assert (status, json.loads(body)) == (200, {"status": "ok"})
     status, _, body = request(d.port, "GET", "/readyz")

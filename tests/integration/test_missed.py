@@ -252,15 +252,18 @@ def test_fleet_down_at_the_instant_is_raised_once_by_a_late_replica(etcd, fleet)
 @needs_etcd
 def test_a_new_fleet_raises_nothing_for_firings_before_it_started(etcd, fleet):
     # A fleet's first start, just after a firing: nobody claimed it, but nobody ran the job
-    # before either (its previous firing a minute earlier has no record): no miss. One
-    # replica asks (the one ranked first), not every one.
+    # before either (its previous firing a minute earlier has no record): no miss. The
+    # replica ranked first asks; the three start together, and one whose view of the members
+    # is not complete yet may rank itself first too (seen once under ASan: two asked). The
+    # alarm marker's conditional write keeps a raise to one whatever they believe.
     t = int(time.time()) + 1
     wait_past(t + 1)
     ds = fleet(etcd_lease(etcd), two_instants_job(t - 30, t), 3)
     wait_checks(ds, "a new fleet or job", 1)
     for d in ds:
         d.stop()
-    assert sum(len(checks(d, "a new fleet or job")) for d in ds) == 1
+    asked = [len(checks(d, "a new fleet or job")) for d in ds]
+    assert 1 <= sum(asked) and max(asked) == 1, asked
     assert all(not d.find("firing_missed_fleet") for d in ds)
 
 

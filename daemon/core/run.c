@@ -31,26 +31,37 @@ void run_format_duration(int64_t usec, char buf[static 32]) {
                         (long long) (usec % 1000000 / 1000));
 }
 
-static void run_new_id(char id[static 17]) {
-        uint8_t b[8];
+/* 64 random bits from a generator seeded once: a getrandom() per run was a system call per
+ * firing. splitmix64 over a counter: its output is a bijection of a state that steps by an
+ * odd constant, so a daemon never repeats an id, and ids of two daemons are as unlikely to
+ * meet as any 64 random bits. */
+static uint64_t run_random(void) {
+        static uint64_t state;
+        static bool seeded;
+        uint64_t z;
 
-        if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t) sizeof(b)) {
-                uint64_t x = uv_hrtime() ^ ((uint64_t) getpid() << 32);
-
-                memcpy(b, &x, sizeof(b));
+        if (!seeded) {
+                if (getrandom(&state, sizeof(state), GRND_NONBLOCK) != (ssize_t) sizeof(state))
+                        state = uv_hrtime() ^ ((uint64_t) getpid() << 32);
+                seeded = true;
         }
-        for (size_t i = 0; i < sizeof(b); i++)
-                (void) snprintf(id + 2 * i, 3, "%02x", b[i]);
+        z = (state += UINT64_C(0x9e3779b97f4a7c15));
+        z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+        return z ^ (z >> 31);
+}
+
+static void run_new_id(char id[static 17]) {
+        static const char hex[] = "0123456789abcdef";
+        uint64_t x = run_random();
+
+        for (int i = 15; i >= 0; i--, x >>= 4)
+                id[i] = hex[x & 15];
+        id[16] = 0;
 }
 
 static uint64_t random_below(uint64_t n) {
-        uint64_t x;
-
-        if (n == 0)
-                return 0;
-        if (getrandom(&x, sizeof(x), GRND_NONBLOCK) != (ssize_t) sizeof(x))
-                x = uv_hrtime() * UINT64_C(0x9e3779b97f4a7c15);
-        return x % n;
+        return n == 0 ? 0 : run_random() % n;
 }
 
 /* How much of a run's output to keep: the most any of its consumers needs, 0 for a job

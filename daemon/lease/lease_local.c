@@ -147,7 +147,7 @@ static int record_write(const Place *p, const LeaseClaim *c, bool final,
                      "\"run\":\"%s\",\"attempt\":%u,\"status\":\"%s\",\"token\":%llu,"
                      "\"started\":\"%s\"%s}",
                      c->job, format_rfc3339_utc(c->scheduled, sched), manual,
-                     c->store->holder_json, (long long) getpid(), c->run_id, c->attempt,
+                     c->store->holder_json, (long long) c->store->pid, c->run_id, c->attempt,
                      final ? c->end_result : "running", (unsigned long long) c->token,
                      format_rfc3339_utc(c->started, started), tail);
         if (k < 0 || (size_t) k >= sizeof(text) || (p->slot && (size_t) k > old_size))
@@ -533,6 +533,7 @@ int lease_local_new(uv_loop_t *loop, const char *dir, usec_t timeout, usec_t his
         ls->store.ops = &lease_local_ops;
         ls->loop = loop;
         ls->slots_fd = ls->history_fd = -1;
+        ls->history_seen = ls->markers_seen = NEVER;
         ls->timeout_msec = timeout / 1000;
         ls->history = history;
         if (asprintf(&ls->dir, "%s/leases", dir) < 0) {
@@ -562,6 +563,7 @@ int lease_local_new(uv_loop_t *loop, const char *dir, usec_t timeout, usec_t his
         if (gethostname(hostname, sizeof(hostname) - 1) < 0)
                 (void) snprintf(hostname, sizeof(hostname), "localhost");
         holder = json_string(hostname);
+        ls->pid = getpid();
         ls->holder_json = holder ? json_dumps(holder, JSON_ENCODE_ANY) : NULL;
         json_decref(holder);
         if (!ls->holder_json) {

@@ -45,13 +45,55 @@ static char *marker_path(const LocalStore *ls, const char *job) {
         return asprintf(&p, "%s/paused/job-%s", ls->dir, job) < 0 ? NULL : p;
 }
 
+static bool dir_empty(const char *path) {
+        DIR *d = opendir(path);
+        struct dirent *e;
+        bool empty = true;
+
+        if (!d)
+                return errno == ENOENT;
+        while (empty && (e = readdir(d)))
+                empty = e->d_name[0] == '.';    /* markers are job-NAME */
+        (void) closedir(d);
+        return empty;
+}
+
+/* Whether paused/ may hold a marker: one look per loop millisecond (a burst claims hundreds
+ * of firings in one), instead of an open() of the job's marker per firing. No directory, or
+ * one whose mtime has not changed since it was listed empty, holds none. That mtime is
+ * remembered only when it is over a second old, so that a change after the listing always
+ * gives another (file times are coarse). A pause of our own looks again at once. */
+static bool markers_maybe(LocalStore *ls) {
+        _cleanup_free_ char *dir = NULL;
+        uint64_t now = uv_now(ls->loop);
+        struct stat st;
+        bool empty;
+
+        if (ls->markers_seen == now)
+                return ls->markers_maybe;
+        if (asprintf(&dir, "%s/paused", ls->dir) < 0)
+                return true;
+        ls->markers_seen = now;
+        if (stat(dir, &st) < 0)
+                return ls->markers_maybe = errno != ENOENT;
+        if (st.st_ino == ls->markers_empty_ino && st.st_mtim.tv_sec == ls->markers_empty_mtime.tv_sec &&
+            st.st_mtim.tv_nsec == ls->markers_empty_mtime.tv_nsec)
+                return ls->markers_maybe = false;
+        empty = dir_empty(dir);
+        if (empty && st.st_mtim.tv_sec + 1 < time(NULL)) {
+                ls->markers_empty_ino = st.st_ino;
+                ls->markers_empty_mtime = st.st_mtim;
+        }
+        return ls->markers_maybe = !empty;
+}
+
 bool lease_local_paused(LocalStore *ls, const char *job) {
-        _cleanup_free_ char *path = marker_path(ls, job);
+        _cleanup_free_ char *path = NULL;
         char text[200];
         ssize_t n;
         int fd;
 
-        if (!path)
+        if (!markers_maybe(ls) || !(path = marker_path(ls, job)))
                 return false;
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
@@ -72,6 +114,7 @@ void lease_local_set_paused(LeaseStore *s, const char *job, bool paused, const c
         json_t *marker;
         int fd;
 
+        ls->markers_seen = NEVER;       /* ours counts from now on */
         if (!path || asprintf(&dir, "%s/paused", ls->dir) < 0) {
                 done("out of memory", userdata);
                 return;
@@ -143,16 +186,25 @@ void lease_local_list_paused(LeaseStore *s, lease_jobs_cb done, void *userdata) 
 
 static int history_open(LocalStore *ls) {
         _cleanup_free_ char *path = NULL;
+        uint64_t now = uv_now(ls->loop);
         struct stat st;
 
-        /* Renamed over by another daemon's trim: ours is the old file; open the new one. */
-        if (ls->history_fd >= 0 && fstat(ls->history_fd, &st) == 0 && st.st_nlink > 0)
+        /* Renamed over by another daemon's trim: ours is the old file; open the new one.
+         * Looked at once per loop millisecond: a burst appends hundreds of records in one. */
+        if (ls->history_fd >= 0 && ls->history_seen == now)
                 return ls->history_fd;
+        if (ls->history_fd >= 0 && fstat(ls->history_fd, &st) == 0 && st.st_nlink > 0) {
+                ls->history_seen = now;
+                return ls->history_fd;
+        }
         lease_local_history_close(ls);
         if (asprintf(&path, "%s/history", ls->dir) < 0)
                 return -ENOMEM;
         ls->history_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        return ls->history_fd >= 0 ? ls->history_fd : -errno;
+        if (ls->history_fd < 0)
+                return -errno;
+        ls->history_seen = now;
+        return ls->history_fd;
 }
 
 void lease_local_history_close(LocalStore *ls) {
@@ -232,6 +284,7 @@ static void history_trim(LocalStore *ls, int fd, off_t size) {
         if (flock(fd, LOCK_EX | LOCK_NB) < 0)
                 return;
         history_trim_locked(ls, size);
+        ls->history_seen = NEVER;       /* renamed over: reopened at the next append */
         (void) flock(fd, LOCK_UN);
 }
 

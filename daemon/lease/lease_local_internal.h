@@ -15,6 +15,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 #include <uv.h>
 
 #include "lease.h"
@@ -25,12 +27,14 @@
 typedef struct SlotEntry SlotEntry;
 #define LOCK_RETRY_FIRST_MSEC 1 /* the lock is taken: try again after this, doubling … */
 #define LOCK_RETRY_MAX_MSEC 50  /* … up to this */
+#define NEVER UINT64_MAX        /* history_seen, markers_seen: look again */
 
 typedef struct LocalStore {
         LeaseStore store;
         uv_loop_t *loop;
         char *dir;
         char *holder_json;      /* the host name as a JSON string, quotes and escapes included */
+        pid_t pid;              /* ours, in every record (read once: the daemon never forks) */
         uint64_t timeout_msec;  /* election_timeout: how long a taken lock is waited for */
         usec_t history;         /* how long final records are kept */
         char detail[256];       /* the last HELD/UNAVAILABLE explanation */
@@ -46,6 +50,12 @@ typedef struct LocalStore {
         bool alloc_locked;      /* a new slot is being written: the allocation lock is ours */
         int history_fd;         /* history, opened on first use (O_APPEND); -1 before */
         unsigned history_appends; /* its size is looked at every 256 appends */
+        uint64_t history_seen;  /* loop time (ms) at which history_fd was last seen to be the
+                                 * file's name (not renamed over by a trim); NEVER: not yet */
+        uint64_t markers_seen;  /* loop time (ms) of the last look at paused/ … */
+        bool markers_maybe;     /* … whether it may hold a marker then */
+        struct timespec markers_empty_mtime; /* paused/'s mtime when it was last seen empty */
+        ino_t markers_empty_ino;
         void (*closed)(void *userdata);  /* close(): called once nothing waits any more */
         void *closed_userdata;
         bool closing;

@@ -28,8 +28,12 @@ static void text_event(LogBuffer *out, int64_t now_usec, const LogRecord *r) {
         text_head(out, now_usec, r->job, r->run);
         log_buffer_puts(out, level_prefix(r->level));
         log_buffer_puts(out, r->message);
-        for (size_t i = 0; i < r->n_kv; i++)
-                log_buffer_printf(out, " %s=%s", r->kv[i].key, r->kv[i].value);
+        for (size_t i = 0; i < r->n_kv; i++) {
+                log_buffer_puts(out, " ");
+                log_buffer_puts(out, r->kv[i].key);
+                log_buffer_puts(out, "=");
+                log_buffer_puts(out, r->kv[i].value);
+        }
         log_buffer_puts(out, "\n");
 }
 

@@ -25,6 +25,7 @@
 extern char **environ;
 
 static char self_exe[PATH_MAX];
+static pid_t self_pid;  /* for the children's parent-death check: the daemon never forks */
 
 /* The descriptor limit we were started with, for the children; ours is raised to the hard
  * limit (each running job holds two pipes: under systemd's default soft limit of 1024, a
@@ -436,12 +437,14 @@ int spawn_process(char *const *argv, char *const *envp, const char *cwd, const i
                   SpawnFlags flags, pid_t *ret_pid) {
         _cleanup_free_ char *file = NULL;
         ChildSetup cs = { .argv = argv, .envp = envp ?: environ, .argc = strv_length((char **) argv),
-                          .cwd = cwd, .stdio = { stdio[0], stdio[1], stdio[2] }, .parent = getpid(),
+                          .cwd = cwd, .stdio = { stdio[0], stdio[1], stdio[2] }, .parent = self_pid,
                           .pdeathsig = !(flags & SPAWN_OUTLIVE_DAEMON) };
         sigset_t all, old;
         pid_t pid;
         int r;
 
+        if (self_pid == 0)
+                self_pid = cs.parent = getpid();
         r = find_program(argv[0], cs.envp, cwd, &file);
         if (r < 0)
                 return r;

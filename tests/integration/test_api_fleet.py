@@ -178,6 +178,19 @@ def test_pause_on_one_replica_stops_the_firing_on_all(fleet, tmp_path):
     n = len([r for r in rs[0].records if r.get("event") == "run_finished"])
     rs[0].wait_for(lambda r: r.get("event") == "run_finished", count=n + 1, timeout=20,
                    what="a firing after the resume")
+    # Paused again after the replicas have fired for a while with no marker (the local store
+    # then trusts its paused/ directory's time instead of opening a marker per firing): every
+    # replica stands down again.
+    for d in rs:
+        d.wait_for(lambda r: r.get("event") in ("run_finished", "firing_held"), timeout=20,
+                   count=len([r for r in d.records
+                              if r.get("event") in ("run_finished", "firing_held")]) + 3,
+                   what="firings after the resume")
+    seen = [len(d.find("firing_paused", job="tick")) for d in rs]
+    status, body = call(rs[1], "POST", "/v1/jobs/tick/pause")
+    assert status == 200 and body["paused"]
+    for d, k in zip(rs, seen):
+        d.event("firing_paused", job="tick", count=k + 1, timeout=20)
 
 
 def test_the_fleet_history_from_any_replica(fleet, backend):

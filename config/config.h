@@ -202,6 +202,9 @@ typedef struct LeaseConfig {    /* the lease: section */
         usec_t stagger;         /* rank r of a firing claims after r x stagger, default 200ms */
         unsigned candidates;    /* ranks that claim in turn, default 3; the others wait for
                                  * candidates x stagger + stagger (core/elect.c) */
+        usec_t elect_ahead;     /* how long before a firing its election starts, so that the
+                                 * winner starts the job on time; default 100ms for a store
+                                 * over the network, 0 for local (at most 1s) */
         /* etcd and redis */
         char **endpoints;       /* "http://127.0.0.1:2379", "redis://127.0.0.1:6379/0", …
                                  * (failover in order) */

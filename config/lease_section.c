@@ -8,6 +8,7 @@
  *     history: 30d                        # how long proof-of-run records are kept
  *     stagger: 200ms                      # rank r of a firing claims after r x stagger
  *     candidates: 3                       # ranks beyond try only when all those failed
+ *     elect_ahead: 100ms                  # elect this long before the firing (local: 0)
  *     ca_file: /etc/ssl/private-ca.pem    # etcd and s3: the CA to verify the servers with
  *     # etcd: endpoints (required), username, password, cert_file, key_file
  *     # s3: bucket (required), endpoint, region, path_style, max_clock_skew
@@ -30,7 +31,7 @@ static const char *const lease_keys[] = {
         "bucket", "endpoint", "region", "path_style", "max_clock_skew",
         "password_file",
         "dsn", "dsn_file",
-        "stagger", "candidates",
+        "stagger", "candidates", "elect_ahead",
 };
 static const char *const backend_names[_LEASE_BACKEND_MAX] = {
         "local", "etcd", "s3", "redis", "postgres",
@@ -46,7 +47,7 @@ static const unsigned key_backends[] = {
         B(S3), B(S3), B(S3), B(S3), B(S3),
         B(REDIS),
         B(POSTGRES), B(POSTGRES),
-        B_ANY, B_ANY,
+        B_ANY, B_ANY, B_ANY,
 };
 static const char *const key_backends_text[] = {
         "", "", "", "", "",
@@ -56,7 +57,7 @@ static const char *const key_backends_text[] = {
         "the s3 backend", "the s3 backend", "the s3 backend", "the s3 backend", "the s3 backend",
         "the redis backend",
         "the postgres backend", "the postgres backend",
-        "", "",
+        "", "", "",
 };
 
 void config_lease_defaults(LeaseConfig *l) {
@@ -328,6 +329,9 @@ void config_check_lease(const Scope *s, const Node *v) {
                         if (config_get_int(s, x, "lease.candidates", 1, 1000, &i) >= 0)
                                 l->candidates = (unsigned) i;
                         break;
+                case 21:
+                        (void) config_get_duration(s, x, "lease.elect_ahead", false, &l->elect_ahead);
+                        break;
                 }
         }
 
@@ -359,6 +363,11 @@ void config_check_lease(const Scope *s, const Node *v) {
                 config_error(s, seen[19], "lease: 'stagger' (%llu ms) must not exceed "
                              "'election_timeout': a lower rank would wait longer than a claim "
                              "may take", (unsigned long long) (l->stagger / USEC_PER_MSEC));
+        if (!seen[21] && l->backend != LEASE_BACKEND_LOCAL)
+                l->elect_ahead = 100 * USEC_PER_MSEC;
+        if (seen[21] && l->elect_ahead > USEC_PER_SEC)
+                config_error(s, seen[21], "lease: 'elect_ahead' (%llu ms) must be at most 1s",
+                             (unsigned long long) (l->elect_ahead / USEC_PER_MSEC));
         if ((l->cert_file != NULL) != (l->key_file != NULL))
                 config_error(s, v, "lease: 'cert_file' and 'key_file' go together (mTLS)");
         if (l->backend == LEASE_BACKEND_ETCD && l->password && endpoints && !endpoints->invalid)
@@ -380,5 +389,5 @@ bool config_lease_equal(const LeaseConfig *a, const LeaseConfig *b) {
                str_equal(a->bucket, b->bucket) && str_equal(a->endpoint, b->endpoint) &&
                str_equal(a->region, b->region) && a->path_style == b->path_style &&
                a->max_clock_skew == b->max_clock_skew && a->stagger == b->stagger &&
-               a->candidates == b->candidates;
+               a->candidates == b->candidates && a->elect_ahead == b->elect_ahead;
 }

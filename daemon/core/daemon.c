@@ -127,11 +127,28 @@ static void daemon_update_status(Daemon *d) {
         notify_status(status);
 }
 
+/* When the wall clock is to wake for the earliest firing: at its instant, or, with
+ * lease.elect_ahead, that much before it the first time (daemon_on_wake() elects then). */
+static int64_t daemon_wake_usec(const Daemon *d, const HeapEntry *top) {
+        int64_t at;
+
+        if (!top || d->env.stopping)
+                return INT64_MAX;
+        if (top->key <= 0)
+                return 0;
+        if (top->key >= INT64_MAX / (int64_t) USEC_PER_SEC)
+                return INT64_MAX - 1;
+        at = top->key * (int64_t) USEC_PER_SEC;
+        if (d->env.lease_elect_ahead > 0 && top->key != d->env.ahead_key)
+                at -= (int64_t) d->env.lease_elect_ahead;
+        return at;
+}
+
 void daemon_arm(Daemon *d) {
         HeapEntry *top = heap_peek(&d->heap);
         int r;
 
-        r = wallclock_arm(&d->wall, top && !d->env.stopping ? top->key : INT64_MAX);
+        r = wallclock_arm_usec(&d->wall, daemon_wake_usec(d, top));
         if (r < 0)
                 log_event(LOG_ERR, "timer_failed", NULL, NULL, NULL, "cannot arm the timer: %s",
                           strerror(-r));
@@ -187,6 +204,41 @@ void daemon_requeue(Daemon *d, Job *j) {
         }
 }
 
+/* lease.elect_ahead: the jobs whose next firing is at `key` (the heap's top and the
+ * entries under it with the same key), elected now. Collected first: nothing moves in the
+ * heap meanwhile, but a run decided at once may call back into the daemon. */
+static void daemon_elect_ahead(Daemon *d, int64_t key) {
+        _cleanup_free_ Job **jobs = NULL;
+        size_t n = 0, allocated = 0, *stack = NULL, depth = 0;
+
+        if (d->heap.n == 0 || !(stack = malloc(d->heap.n * sizeof(size_t))))
+                return;
+        stack[depth++] = 0;
+        while (depth > 0) {
+                size_t i = stack[--depth];
+
+                if (d->heap.items[i]->key != key)
+                        continue;
+                if (n == allocated) {
+                        size_t a = allocated ? 2 * allocated : 16;
+                        Job **p = realloc(jobs, a * sizeof(Job *));
+
+                        if (!p)
+                                break;
+                        jobs = p;
+                        allocated = a;
+                }
+                jobs[n++] = container_of(d->heap.items[i], Job, entry);
+                /* A child's key is at least its parent's. Each index is pushed once. */
+                for (size_t c = 2 * i + 1; c <= 2 * i + 2 && c < d->heap.n; c++)
+                        stack[depth++] = c;
+        }
+        free(stack);
+        for (size_t i = 0; i < n; i++)
+                if (jobs[i]->next.has && jobs[i]->next.firing.f.t == key)
+                        job_fire_ahead(jobs[i], &jobs[i]->next.firing);
+}
+
 static void daemon_on_wake(WallClock *w, bool clock_changed) {
         Daemon *d = w->userdata;
         int64_t now = daemon_now_sec();
@@ -200,6 +252,12 @@ static void daemon_on_wake(WallClock *w, bool clock_changed) {
 
                 plan_due(j->cfg, now, &j->next, daemon_on_plan, j);
                 daemon_requeue(d, j);
+        }
+        top = heap_peek(&d->heap);
+        if (top && !d->env.stopping && d->env.lease_elect_ahead > 0 && top->key != d->env.ahead_key &&
+            wallclock_now_usec() >= daemon_wake_usec(d, top)) {
+                d->env.ahead_key = top->key;
+                daemon_elect_ahead(d, top->key);
         }
         daemon_arm(d);
 }
@@ -399,6 +457,7 @@ static int daemon_setup_files(Daemon *d, Table *t) {
         if (r >= 0 && d->env.lease->ops->join)
                 d->env.lease->ops->join(d->env.lease);
         d->env.lease_stagger = t->config->lease.stagger;
+        d->env.lease_elect_ahead = t->config->lease.elect_ahead;
         d->env.lease_candidates = t->config->lease.candidates;
         if (r >= 0 && !(d->env.takeover = takeover_new(d->env.lease, daemon_on_holder_died, d)))
                 r = -ENOMEM;
@@ -535,7 +594,8 @@ static int daemon_start(Daemon *d) {
 
 int daemon_run(const DaemonOptions *opts) {
         /* Whatever start-up got, the teardown undoes, on every way out. */
-        _cleanup_(daemon_teardown) Daemon d = { .loop = uv_default_loop(), .opts = *opts };
+        _cleanup_(daemon_teardown) Daemon d = { .loop = uv_default_loop(), .opts = *opts,
+                                              .env.ahead_key = INT64_MIN };
         int r;
 
         d.env = (CoreEnv) { .loop = d.loop, .now_usec = core_now_usec,

@@ -63,6 +63,9 @@ typedef struct CoreEnv {
         bool lease_degraded;            /* the local lease cannot record claims (said once) */
         unsigned lease_candidates;      /* lease.candidates: ranks that claim in turn */
         usec_t lease_stagger;           /* lease.stagger: the wait per rank; 0: no ranking */
+        usec_t lease_elect_ahead;       /* lease.elect_ahead: firings elected this early */
+        int64_t ahead_key;              /* the instant whose firings were last elected ahead;
+                                         * INT64_MIN: none yet */
 } CoreEnv;
 
 /* uv_hrtime() in microseconds: CoreEnv.now_usec outside the tests. */

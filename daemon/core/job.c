@@ -103,9 +103,32 @@ static bool job_queue(Job *j, const JobFiring *f) {
         return true;
 }
 
+void job_fire_ahead(Job *j, const JobFiring *f) {
+        const JobConfig *cfg = j->cfg;
+
+        /* What job_fire() would not start now is decided when it is due, as without. */
+        j->ahead = false;
+        if (j->owner->env->stopping || j->retired || !cfg->enabled || cfg->suspend ||
+            cfg->policy->no_lease || f->excluded ||
+            (cfg->policy->overlap != OVERLAP_ALLOW && job_active_run(j, NULL)))
+                return;
+        if (job_start(j, &(RunRequest) { .firing = *f, .ahead = true }, NULL) == 0)
+                j->ahead = true;
+}
+
 void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
         char utc[RFC3339_UTC_MAX];
 
+        if (!takeover && j->ahead && f->f.t == j->owner->env->ahead_key) {
+                /* Elected ahead: its run (if it won and is still there) starts now. */
+                j->ahead = false;
+                for (Run *r = j->runs; r; r = r->next)
+                        if (r->ahead && !r->manual && r->firing.f.t == f->f.t) {
+                                run_due(r);
+                                break;
+                        }
+                return;
+        }
         if (j->owner->env->stopping || j->retired)
                 return;
         if (j->cfg->suspend || (j->paused && j->cfg->policy->no_lease)) {

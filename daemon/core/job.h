@@ -39,6 +39,8 @@ struct Job {                    /* one per job of the table: kept small (bench/)
         Run *runs;              /* in progress (election, jitter wait, running, backoff) */
         unsigned n_runs;
         bool retired;           /* removed by a reload: kept until its runs end */
+        bool ahead;             /* the firing at env->ahead_key was elected ahead (lease.
+                                 * elect_ahead): job_fire() of it starts that run */
         bool paused;            /* paused fleet-wide, as last seen: an election answered so,
                                  * or the store's list, or a pause asked here. Elections
                                  * decide for a job with a lease; `lease: none` obeys this */
@@ -56,6 +58,9 @@ void job_set_config(Job *j, Table *t, const JobConfig *cfg);
 /* A firing is due now: apply the overlap policy and start (or queue, or skip) a run;
  * takeover: run it again, its holder died. */
 void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover);
+/* lease.elect_ahead: f is due in a moment; elect it now when nothing would stop it then
+ * (its run waits for job_fire() of f to start). */
+void job_fire_ahead(Job *j, const JobFiring *f);
 /* A manual run of j under key (LeaseRequest.manual), asked for at now (Unix seconds):
  * elected like a firing; watch hears how it goes. -EBUSY: a run is in progress and the
  * overlap policy allows no other; -ESHUTDOWN: the daemon stops, or j was removed. */

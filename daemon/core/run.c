@@ -14,6 +14,7 @@
 #include "output_object.h"
 #include "run_internal.h"
 #include "upload.h"
+#include "wallclock.h"
 
 static uint64_t usec_to_msec_ceil(usec_t u) {
         return u / 1000 + (u % 1000 != 0);
@@ -184,10 +185,8 @@ static void run_on_jitter(uv_timer_t *t) {
         run_attempt(t->data);
 }
 
-/* Elected: the jitter wait, then the first attempt. */
-static void run_begin(Run *r) {
-        r->phase = RUN_WAITING;
-        r->owner->won(r, r->owner_userdata);
+/* The jitter wait, then the first attempt. */
+static void run_go(Run *r) {
         if (r->cfg->policy->jitter > 0) {
                 uint64_t delay = random_below(r->cfg->policy->jitter);
                 char dur[32];
@@ -198,6 +197,39 @@ static void run_begin(Run *r) {
                 (void) uv_timer_start(&r->timer, run_on_jitter, delay / 1000, 0);
         } else
                 run_attempt(r);
+}
+
+void run_due(Run *r) {
+        if (!r->ahead)
+                return;
+        r->ahead = false;
+        if (r->phase == RUN_WAITING) {          /* won: it starts now */
+                (void) uv_timer_stop(&r->timer);
+                r->run_start_usec = r->env->now_usec();
+                run_go(r);
+        }
+        /* still electing: run_begin() starts it once won */
+}
+
+static void run_on_due(uv_timer_t *t) {
+        run_due(t->data);
+}
+
+/* Elected: the wait for the instant (elected ahead), the jitter wait, then the first
+ * attempt. The daemon's wall clock wakes at the instant and calls run_due(); the timer is
+ * the backstop for a run whose job a reload removed meanwhile (up to 2 ms late: it never
+ * starts the job before its instant). */
+static void run_begin(Run *r) {
+        int64_t wait;
+
+        r->phase = RUN_WAITING;
+        r->owner->won(r, r->owner_userdata);
+        if (r->ahead && (wait = r->firing.f.t * (int64_t) USEC_PER_SEC - wallclock_now_usec()) > 0) {
+                run_timer_at_least(&r->timer, run_on_due, (usec_t) wait);
+                return;
+        }
+        r->ahead = false;
+        run_go(r);
 }
 
 static void run_on_decided(Election *e, bool run) {
@@ -250,7 +282,7 @@ int run_new(CoreEnv *env, const RunOwner *owner, void *owner_userdata, Table *t,
                      .attempt = req->takeover ? 2 : 1, .env = env, .owner = owner,
                      .owner_userdata = owner_userdata,
                      .table = table_ref(t), .cfg = cfg, .catch_up = req->catch_up,
-                     .takeover = req->takeover, .watch = req->watch,
+                     .takeover = req->takeover, .watch = req->watch, .ahead = req->ahead,
                      .run_start_usec = env->now_usec() };
         run_new_id(r->id);
         capture_init(&r->capture, run_capture_cap(cfg));

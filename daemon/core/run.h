@@ -49,11 +49,14 @@ typedef struct RunRequest {     /* what a run is for */
         bool takeover;          /* re-running a firing whose holder died */
         const char *manual;     /* a manual run's key (copied); NULL: a firing */
         const RunWatch *watch;  /* borrowed until its ended(); NULL: none */
+        bool ahead;             /* elected before it is due (lease.elect_ahead): once won,
+                                 * the run waits for run_due() or the instant */
 } RunRequest;
 
 typedef enum RunPhase {
         RUN_ELECTING,           /* claiming the firing from the lease backend */
-        RUN_WAITING,            /* jitter delay before the first attempt */
+        RUN_WAITING,            /* won ahead, the instant not come yet; or the jitter delay
+                                 * before the first attempt */
         RUN_STARTING,           /* resolving user:/group: off the loop, or waiting to retry */
         RUN_RUNNING,            /* a process is alive, or its output is draining */
         RUN_BACKOFF,            /* waiting to retry */
@@ -77,6 +80,7 @@ struct Run {
         const JobConfig *cfg;
         bool catch_up;
         bool takeover;          /* re-running a firing whose holder died */
+        bool ahead;             /* elected ahead, and not yet due (run_due()) */
         char *manual;           /* a manual run's key, or NULL */
         const RunWatch *watch;  /* or NULL */
         Election election;
@@ -117,6 +121,8 @@ int run_new(CoreEnv *env, const RunOwner *owner, void *owner_userdata, Table *t,
 /* Elect (the firing's identity is fixed), then the jitter delay and the attempts. The
  * owner's callbacks may run before this returns (a firing held elsewhere ends at once). */
 void run_start(Run *r);
+/* The firing of a run elected ahead is due: once won, it starts (at once if it is). */
+void run_due(Run *r);
 /* Tell the notifier (if the job has notifications) of an event of this run: kind with
  * result; recovered: a success after failures (the job knows). */
 void run_notify(Run *r, NotifyKind kind, const char *result, bool recovered);

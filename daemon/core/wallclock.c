@@ -46,11 +46,18 @@ int wallclock_init(uv_loop_t *loop, WallClock *w, wallclock_cb cb, void *userdat
 }
 
 int wallclock_arm(WallClock *w, int64_t at) {
+        return wallclock_arm_usec(w, at == INT64_MAX ? INT64_MAX :
+                                     at > INT64_MAX / 1000000 ? INT64_MAX - 1 : at * 1000000);
+}
+
+int wallclock_arm_usec(WallClock *w, int64_t at_usec) {
         struct itimerspec its = {};
 
-        if (at != INT64_MAX)
-                its.it_value.tv_sec = at > 0 ? (time_t) at : 0;
-        if (at != INT64_MAX && its.it_value.tv_sec == 0)
+        if (at_usec != INT64_MAX && at_usec > 0) {
+                its.it_value.tv_sec = (time_t) (at_usec / 1000000);
+                its.it_value.tv_nsec = (long) (at_usec % 1000000) * 1000;
+        }
+        if (at_usec != INT64_MAX && its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
                 its.it_value.tv_nsec = 1;       /* all zero would disarm */
         if (timerfd_settime(w->fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL) < 0)
                 return -errno;

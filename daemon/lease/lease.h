@@ -50,6 +50,12 @@ typedef struct LeaseRequest {
                                  * watch) answers HELD without asking the store */
 } LeaseRequest;
 
+/* A claim record's "started": now, or, for a firing elected ahead of its instant (core's
+ * lease.elect_ahead), that instant: its run starts then. */
+static inline int64_t lease_started_at(const LeaseRequest *req, int64_t now) {
+        return !req->manual && req->scheduled > now ? req->scheduled : now;
+}
+
 typedef enum LeaseHeld {        /* who has a HELD firing */
         LEASE_HELD_RUNNING,     /* a live holder runs it */
         LEASE_HELD_DONE,        /* it has run: a final record */

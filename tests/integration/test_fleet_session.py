@@ -216,6 +216,53 @@ def test_all_candidates_dead_a_lower_rank_runs_it(etcd, replicas, tmp_path):
     assert ranks & {1, 2}, ranks            # it did wait its turn at times
 
 
+def log_time(r):
+    """A JSON log record's time, Unix seconds (millisecond resolution)."""
+    day, ms = r["time"].rstrip("Z").split(".")
+    return calendar.timegm(time.strptime(day, "%Y-%m-%dT%H:%M:%S")) + int(ms) / 1000
+
+
+@needs_etcd
+@pytest.mark.parametrize("ahead", ["1s", "0"])
+def test_a_firing_is_elected_ahead_and_starts_at_its_instant(etcd, replicas, tmp_path, ahead):
+    """lease.elect_ahead: the claim goes out before the firing is due, so the winner starts
+    the job at its instant rather than a store round trip after it, and never before it;
+    the claim's record says it started at the instant. With elect_ahead: 0 the claim goes
+    out at the instant."""
+    ran = tmp_path / "ran"
+    ds = replicas(lease(etcd, extra=f"  elect_ahead: {ahead}\n") + f"""
+jobs:
+  - name: tick
+    schedule: "*/2 * * * * *"
+    command: 'echo "$SOLOCRON_SCHEDULED_TIME $REPLICA $(date +%s.%N)" >> {ran}'
+""", 2)
+    first = (int(time.time()) + 3) // 2 * 2 + 2
+    firings = [first, first + 2, first + 4]
+    wait_decided(ds, firings[-1])
+    started = {}
+    for line in ran.read_text().splitlines():
+        f, _, at = line.split()
+        started.setdefault(f, []).append(float(at))
+    for t in firings:
+        assert len(started.get(utc(t), [])) == 1, (utc(t), started)
+        assert started[utc(t)][0] >= t, (utc(t), started)      # never before its instant
+        won = [r for d in ds for r in d.find("firing_won", job="tick")
+               if f"firing {utc(t)} won" in r["msg"]]
+        assert len(won) == 1, won
+        if ahead == "0":
+            assert log_time(won[0]) >= t, won
+        else:
+            assert log_time(won[0]) < t, won            # won before it was due
+    # The records' "started" is the instant (not the claim's time, a second before).
+    key = base64.b64encode(b"solocron/").decode()
+    end = base64.b64encode(b"solocron0").decode()
+    reply = post(etcd, "/v3/kv/range", {"key": key, "range_end": end})
+    records = [json.loads(base64.b64decode(kv["value"])) for kv in reply.get("kvs") or []]
+    records = [r for r in records if isinstance(r, dict) and r.get("job") == "tick" and
+               r.get("scheduled") in [utc(t) for t in firings]]
+    assert records and all(r["started"] >= r["scheduled"] for r in records), records
+
+
 @needs_etcd
 def test_session_revoked_under_the_daemon_is_lease_lost(etcd, replicas, tmp_path):
     """Someone revokes the daemon's session lease: its running record goes with it, and the

@@ -675,6 +675,44 @@ TEST(lease_stagger_and_candidates) {
         tmp_cleanup();
 }
 
+/* lease.elect_ahead: 0 for the local lease, 100ms for a store over the network, at most 1s. */
+TEST(lease_elect_ahead) {
+        static const char jobs[] =
+                "jobs:\n"
+                "  - name: j\n"
+                "    schedule: \"0 1 * * *\"\n"
+                "    command: \"true\"\n";
+        static const char etcd[] = "lease:\n  backend: etcd\n  endpoints: http://127.0.0.1:2379\n";
+        _cleanup_free_ char *remote = NULL, *none = NULL, *set = NULL, *big = NULL;
+        Loaded l;
+
+        tmp_setup();
+        l = load_yaml(jobs);
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->lease.elect_ahead, 0);
+        loaded_done(&l);
+        ASSERT_TRUE(asprintf(&remote, "%s%s", etcd, jobs) > 0);
+        l = load_yaml(remote);
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->lease.elect_ahead, 100 * USEC_PER_MSEC);
+        loaded_done(&l);
+        ASSERT_TRUE(asprintf(&none, "%s  elect_ahead: 0s\n%s", etcd, jobs) > 0);
+        l = load_yaml(none);
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->lease.elect_ahead, 0);
+        loaded_done(&l);
+        ASSERT_TRUE(asprintf(&set, "lease:\n  elect_ahead: 250ms\n%s", jobs) > 0);
+        l = load_yaml(set);
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->lease.elect_ahead, 250 * USEC_PER_MSEC);
+        loaded_done(&l);
+        ASSERT_TRUE(asprintf(&big, "%s  elect_ahead: 2s\n%s", etcd, jobs) > 0);
+        l = load_yaml(big);
+        ASSERT_DIAGS(l, "main.yaml:4:3: lease: 'elect_ahead' (2000 ms) must be at most 1s\n");
+        loaded_done(&l);
+        tmp_cleanup();
+}
+
 /* The variables the lease: section reads are listed (once, in order), not those elsewhere;
  * env_keep merges defaults' and the job's names, and a user: job gets none. */
 TEST(lease_variables_and_env_keep) {

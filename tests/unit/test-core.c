@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "job.h"
@@ -466,6 +467,85 @@ TEST(pending_then_held) {
         fake_decide(LEASE_HELD, LEASE_HELD_RUNNING);
         run_until_idle();
         ASSERT_EQ(h.n_results, 0);
+        teardown();
+}
+
+/* --- elected ahead (lease.elect_ahead) ----------------------------------------------- */
+
+/* The daemon elects the firing at t ahead of it: the instant is ahead_key. */
+static void fire_ahead(int64_t t) {
+        JobFiring f = {};
+
+        f.f.t = t;
+        h.env.ahead_key = t;
+        job_fire_ahead(h.job, &f);
+}
+
+TEST(elected_ahead_it_waits_for_its_firing) {
+        int64_t t = time(NULL) + 3600;  /* the backstop timer is an hour away */
+
+        setup("    command: [\"true\"]\n", LEASE_WON, false);
+        fire_ahead(t);
+        ASSERT_EQ(fake.n_claims, 1);
+        ASSERT_EQ(h.job->n_runs, 1);
+        for (int i = 0; i < 20; i++)
+                (void) uv_run(&h.loop, UV_RUN_NOWAIT);
+        ASSERT_TRUE(!strstr(logged(), "run_started"));  /* won, not due */
+        fire(t);                                        /* due: it starts, no second claim */
+        run_until_idle();
+        ASSERT_EQ(fake.n_claims, 1);
+        ASSERT_STREQ(h.results[0], "succeeded");
+        teardown();
+}
+
+TEST(elected_ahead_and_won_late_starts_at_once) {
+        int64_t t = time(NULL) + 3600;
+
+        setup("    command: [\"true\"]\n", LEASE_PENDING, false);
+        fire_ahead(t);
+        fire(t);                        /* due while the store has not answered */
+        ASSERT_EQ(h.job->n_runs, 1);
+        fake_decide(LEASE_WON, 0);
+        run_until_idle();
+        ASSERT_EQ(fake.n_claims, 1);
+        ASSERT_STREQ(h.results[0], "succeeded");
+        teardown();
+}
+
+TEST(elected_ahead_and_held_is_not_claimed_again_but_taken_over) {
+        JobFiring f = {};
+        int64_t t = time(NULL) + 3600;
+
+        setup("    command: [\"true\"]\n    takeover: true\n", LEASE_HELD, false);
+        fake.held = LEASE_HELD_RUNNING;
+        fire_ahead(t);
+        fire(t);
+        run_until_idle();
+        ASSERT_EQ(fake.n_claims, 1);
+        ASSERT_EQ(h.n_results, 0);
+        /* Its holder died: the takeover is not mistaken for the firing elected ahead. */
+        fake.held = 0;
+        fake.result = LEASE_WON;
+        f.f.t = t;
+        job_fire(h.job, &f, false, true);
+        run_until_idle();
+        ASSERT_EQ(fake.n_claims, 2);
+        ASSERT_STREQ(h.results[0], "succeeded");
+        teardown();
+}
+
+TEST(a_job_still_running_is_not_elected_ahead) {
+        int64_t t = time(NULL) + 3600;
+
+        setup("    command: 'sleep 0.3'\n", LEASE_WON, false);
+        fire(t - 1);
+        fire_ahead(t);                  /* its run is still going: decided at t */
+        ASSERT_EQ(fake.n_claims, 1);
+        ASSERT_EQ(h.job->n_runs, 1);
+        fire(t);                        /* overlap: skip, as without elect_ahead */
+        ASSERT_TRUE(strstr(logged(), "SKIPPED (still running)"));
+        run_until_idle();
+        ASSERT_EQ(h.n_results, 1);
         teardown();
 }
 

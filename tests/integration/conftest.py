@@ -104,6 +104,17 @@ class Daemon:
         self.thread = threading.Thread(target=self._reader, daemon=True)
         self.thread.start()
 
+    def wait(self, timeout=15):
+        """Its exit status, once it has exited and its log is read to the end: the records of
+        its last moments are in `records` then (the reader thread may lag behind the exit)."""
+        rc = self.proc.wait(timeout=timeout)
+        self.drained(timeout)
+        return rc
+
+    def drained(self, timeout=15):
+        """Wait until the reader thread has read the log to its end (the process exited)."""
+        self.thread.join(timeout)
+
     def _reader(self):
         for raw in self.proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip("\n")

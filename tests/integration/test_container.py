@@ -90,6 +90,7 @@ def test_example_as_its_container_runs_it(tmp_path):
         os.kill(pid, signal.SIGTERM)
         rc = d.proc.wait(timeout=10)
         assert time.monotonic() - t0 < 10
+        d.drained()
         assert rc == 0                          # gunicorn's own status after a graceful stop
         assert any("Shutting down: Master" in r.get("line", "") for r in d.records)
         assert d.find("main_exited")

@@ -98,7 +98,7 @@ def test_pid1_reaps_orphans_and_keeps_job_statuses(daemon, tmp_path):
     assert all(f["result"] == "failed" and f["status"] == "3" for f in failed)
     assert_no_zombies(pid)
     d.signal(signal.SIGTERM)
-    rc = d.proc.wait(timeout=15)
+    rc = d.wait(timeout=15)
     assert rc == 3                      # the main process's own status
     # every run that started also finished: no exit status was stolen by the reaper
     started = {r["run"] for r in d.find("run_started")}
@@ -121,7 +121,7 @@ def test_signals_are_forwarded_to_the_main_process(daemon, tmp_path):
     # solocron waits for it; SIGTERM then ends it with its status.
     os.kill(pid, signal.SIGTERM)
     wait_record(rec, "TERM")
-    assert d.proc.wait(timeout=15) == 3
+    assert d.wait(timeout=15) == 3
 
 
 @needs_root
@@ -150,6 +150,7 @@ def test_shutdown_order_main_first_then_jobs_within_grace(daemon, tmp_path):
     os.kill(solocron_pid(d), signal.SIGTERM)
     rc = d.proc.wait(timeout=15)
     elapsed = time.monotonic() - t0
+    d.drained()
     assert rc == 3
     term = wait_record(rec, "TERM")
     exited = [r for r in records(rec) if r[0] == "EXIT"][0]
@@ -171,7 +172,7 @@ def test_main_exit_stops_solocron_with_its_status(daemon, tmp_path):
             command: 'echo up; exec sleep 60'
     """, "--", "/usr/bin/python3", MAIN, rec, "0", "2.5", argv_prefix=UNSHARE)
     d.event("output", job="sleeper")
-    assert d.proc.wait(timeout=15) == 5
+    assert d.wait(timeout=15) == 5
     fin = d.find("run_finished", job="sleeper")[0]
     assert fin["result"] == "terminated" and fin["status"] == "SIGTERM"
 
@@ -179,7 +180,7 @@ def test_main_exit_stops_solocron_with_its_status(daemon, tmp_path):
 @needs_root
 def test_main_killed_by_signal_gives_128_plus_n(daemon, tmp_path):
     d = daemon("jobs: []\n", "--", "/bin/sh", "-c", "kill -KILL $$", argv_prefix=UNSHARE)
-    assert d.proc.wait(timeout=15) == 128 + 9
+    assert d.wait(timeout=15) == 128 + 9
 
 
 def test_subreaper_mode_reaps_orphans(daemon):
@@ -192,7 +193,7 @@ def test_subreaper_mode_reaps_orphans(daemon):
 
 def test_main_process_that_cannot_start(daemon):
     d = daemon("jobs: []\n", "--", "/nonexistent/gunicorn")
-    assert d.proc.wait(timeout=15) == 127
+    assert d.wait(timeout=15) == 127
     assert "cannot start the main process '/nonexistent/gunicorn'" in d.find("main_failed")[0]["msg"]
 
 
@@ -209,7 +210,7 @@ def test_main_section_in_the_table_with_restart_on_failure(daemon, tmp_path):
     d.event("main_restart", count=3)
     assert runs.read_text().count("started") >= 3
     d.signal(signal.SIGTERM)
-    assert d.proc.wait(timeout=15) == 4
+    assert d.wait(timeout=15) == 4
     d.event("stopped")
 
 
@@ -219,5 +220,5 @@ def test_command_line_main_wins_over_the_table(daemon, tmp_path):
           command: ["/bin/false"]
         jobs: []
     """, "--", "/bin/sh", "-c", "exit 6")
-    assert d.proc.wait(timeout=15) == 6
+    assert d.wait(timeout=15) == 6
     assert d.find("main_process")

@@ -120,7 +120,7 @@ def test_shutdown_kills_what_the_leader_left(daemon, tmp_path):
     pgid = started_pgid(d, "long")
     d.event("output", job="long")
     d.signal(signal.SIGTERM)
-    assert d.proc.wait(timeout=15) == 0
+    assert d.wait(timeout=15) == 0
     fin = d.find("run_finished", job="long")[0]
     assert fin["result"] == "terminated"
     assert not wait_group_empty(pgid), "a job's process outlived the daemon"

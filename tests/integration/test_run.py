@@ -459,6 +459,7 @@ def test_sigterm_grace_then_sigkill(daemon):
     d.signal(signal.SIGTERM)
     rc = d.proc.wait(timeout=10)
     elapsed = time.monotonic() - t0
+    d.drained()
     assert rc == 0
     assert 1.0 <= elapsed < 3.0, elapsed
     assert d.find("run_finished", job="polite")[0]["status"] == "SIGTERM"

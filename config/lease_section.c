@@ -330,7 +330,8 @@ void config_check_lease(const Scope *s, const Node *v) {
                                 l->candidates = (unsigned) i;
                         break;
                 case 21:
-                        (void) config_get_duration(s, x, "lease.elect_ahead", false, &l->elect_ahead);
+                        (void) config_get_duration(s, x, "lease.elect_ahead", false,
+                                                   &l->elect_ahead);
                         break;
                 }
         }

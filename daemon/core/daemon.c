@@ -254,8 +254,8 @@ static void daemon_on_wake(WallClock *w, bool clock_changed) {
                 daemon_requeue(d, j);
         }
         top = heap_peek(&d->heap);
-        if (top && !d->env.stopping && d->env.lease_elect_ahead > 0 && top->key != d->env.ahead_key &&
-            wallclock_now_usec() >= daemon_wake_usec(d, top)) {
+        if (top && !d->env.stopping && d->env.lease_elect_ahead > 0 &&
+            top->key != d->env.ahead_key && wallclock_now_usec() >= daemon_wake_usec(d, top)) {
                 d->env.ahead_key = top->key;
                 daemon_elect_ahead(d, top->key);
         }

@@ -224,7 +224,8 @@ static void run_begin(Run *r) {
 
         r->phase = RUN_WAITING;
         r->owner->won(r, r->owner_userdata);
-        if (r->ahead && (wait = r->firing.f.t * (int64_t) USEC_PER_SEC - wallclock_now_usec()) > 0) {
+        wait = r->firing.f.t * (int64_t) USEC_PER_SEC - wallclock_now_usec();
+        if (r->ahead && wait > 0) {
                 run_timer_at_least(&r->timer, run_on_due, (usec_t) wait);
                 return;
         }

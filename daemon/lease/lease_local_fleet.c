@@ -76,7 +76,8 @@ static bool markers_maybe(LocalStore *ls) {
         ls->markers_seen = now;
         if (stat(dir, &st) < 0)
                 return ls->markers_maybe = errno != ENOENT;
-        if (st.st_ino == ls->markers_empty_ino && st.st_mtim.tv_sec == ls->markers_empty_mtime.tv_sec &&
+        if (st.st_ino == ls->markers_empty_ino &&
+            st.st_mtim.tv_sec == ls->markers_empty_mtime.tv_sec &&
             st.st_mtim.tv_nsec == ls->markers_empty_mtime.tv_nsec)
                 return ls->markers_maybe = false;
         empty = dir_empty(dir);

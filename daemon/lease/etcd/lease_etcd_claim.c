@@ -351,7 +351,9 @@ static json_t *record_new(EtcdStore *s, const LeaseRequest *req, const char *key
                         "holder", "hostname", s->hostname, "pid", (json_int_t) s->pid,
                         "boot_id", s->boot_id,
                         "run", req->run_id ?: "", "attempt", (json_int_t) req->attempt,
-                        "status", "running", "started", format_rfc3339_utc(lease_started_at(req, lease_etcd_wall_sec()), now));
+                        "status", "running",
+                        "started", format_rfc3339_utc(lease_started_at(req, lease_etcd_wall_sec()),
+                                                      now));
         if (rec && req->takeover) {
                 prev = lease_etcd_seen_take(s, key);
                 if (prev)

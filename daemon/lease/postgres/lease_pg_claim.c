@@ -280,7 +280,9 @@ static char *record_new(PgStore *s, const LeaseRequest *req) {
                                 "holder", "hostname", s->hostname, "pid", (json_int_t) s->pid,
                                 "run", req->run_id ?: "", "attempt", (json_int_t) req->attempt,
                                 "status", "running",
-                                "started", format_rfc3339_utc(lease_started_at(req, lease_pg_wall_sec()), now));
+                                "started",
+                                format_rfc3339_utc(lease_started_at(req, lease_pg_wall_sec()),
+                                                   now));
         char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
 
         json_decref(rec);

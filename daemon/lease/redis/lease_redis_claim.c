@@ -229,7 +229,8 @@ static json_t *record_new(RedisStore *s, const LeaseRequest *req) {
                          "holder", "hostname", s->hostname, "pid", (json_int_t) s->pid,
                          "run", req->run_id ?: "", "attempt", (json_int_t) req->attempt,
                          "status", "running",
-                         "started", format_rfc3339_utc(lease_started_at(req, lease_redis_wall_sec()), now));
+                         "started",
+                         format_rfc3339_utc(lease_started_at(req, lease_redis_wall_sec()), now));
 }
 
 LeaseResult lease_redis_claim(LeaseStore *store, const LeaseRequest *req, const LeaseCallbacks *cb,

@@ -204,39 +204,19 @@ void daemon_requeue(Daemon *d, Job *j) {
         }
 }
 
-/* lease.elect_ahead: the jobs whose next firing is at `key` (the heap's top and the
- * entries under it with the same key), elected now. Collected first: nothing moves in the
- * heap meanwhile, but a run decided at once may call back into the daemon. */
-static void daemon_elect_ahead(Daemon *d, int64_t key) {
-        _cleanup_free_ Job **jobs = NULL;
-        size_t n = 0, allocated = 0, *stack = NULL, depth = 0;
+/* lease.elect_ahead: the jobs whose next firing is the heap's earliest, elected now.
+ * Collected first: nothing moves in the heap meanwhile, but a run decided at once may call
+ * back into the daemon. */
+static void daemon_elect_ahead(Daemon *d) {
+        _cleanup_free_ HeapEntry **due = malloc(d->heap.n * sizeof(HeapEntry *));
+        size_t n = due ? heap_peek_all(&d->heap, due) : 0;
 
-        if (d->heap.n == 0 || !(stack = malloc(d->heap.n * sizeof(size_t))))
-                return;
-        stack[depth++] = 0;
-        while (depth > 0) {
-                size_t i = stack[--depth];
+        for (size_t i = 0; i < n; i++) {
+                Job *j = container_of(due[i], Job, entry);
 
-                if (d->heap.items[i]->key != key)
-                        continue;
-                if (n == allocated) {
-                        size_t a = allocated ? 2 * allocated : 16;
-                        Job **p = realloc(jobs, a * sizeof(Job *));
-
-                        if (!p)
-                                break;
-                        jobs = p;
-                        allocated = a;
-                }
-                jobs[n++] = container_of(d->heap.items[i], Job, entry);
-                /* A child's key is at least its parent's. Each index is pushed once. */
-                for (size_t c = 2 * i + 1; c <= 2 * i + 2 && c < d->heap.n; c++)
-                        stack[depth++] = c;
+                if (j->next.has && j->next.firing.f.t == due[i]->key)
+                        job_fire_ahead(j, &j->next.firing);
         }
-        free(stack);
-        for (size_t i = 0; i < n; i++)
-                if (jobs[i]->next.has && jobs[i]->next.firing.f.t == key)
-                        job_fire_ahead(jobs[i], &jobs[i]->next.firing);
 }
 
 static void daemon_on_wake(WallClock *w, bool clock_changed) {
@@ -257,7 +237,7 @@ static void daemon_on_wake(WallClock *w, bool clock_changed) {
         if (top && !d->env.stopping && d->env.lease_elect_ahead > 0 &&
             top->key != d->env.ahead_key && wallclock_now_usec() >= daemon_wake_usec(d, top)) {
                 d->env.ahead_key = top->key;
-                daemon_elect_ahead(d, top->key);
+                daemon_elect_ahead(d);
         }
         daemon_arm(d);
 }

@@ -220,16 +220,17 @@ static void run_on_due(uv_timer_t *t) {
  * the backstop for a run whose job a reload removed meanwhile (up to 2 ms late: it never
  * starts the job before its instant). */
 static void run_begin(Run *r) {
-        int64_t wait;
-
         r->phase = RUN_WAITING;
         r->owner->won(r, r->owner_userdata);
-        wait = r->firing.f.t * (int64_t) USEC_PER_SEC - wallclock_now_usec();
-        if (r->ahead && wait > 0) {
-                run_timer_at_least(&r->timer, run_on_due, (usec_t) wait);
-                return;
+        if (r->ahead) {
+                int64_t wait = r->firing.f.t * (int64_t) USEC_PER_SEC - wallclock_now_usec();
+
+                if (wait > 0) {
+                        run_timer_at_least(&r->timer, run_on_due, (usec_t) wait);
+                        return;
+                }
+                r->ahead = false;
         }
-        r->ahead = false;
         run_go(r);
 }
 

@@ -45,11 +45,6 @@ int wallclock_init(uv_loop_t *loop, WallClock *w, wallclock_cb cb, void *userdat
         return uv_poll_start(&w->poll, UV_READABLE, wallclock_on_poll);
 }
 
-int wallclock_arm(WallClock *w, int64_t at) {
-        return wallclock_arm_usec(w, at == INT64_MAX ? INT64_MAX :
-                                     at > INT64_MAX / 1000000 ? INT64_MAX - 1 : at * 1000000);
-}
-
 int wallclock_arm_usec(WallClock *w, int64_t at_usec) {
         struct itimerspec its = {};
 

@@ -22,8 +22,6 @@ struct WallClock {
 };
 
 int wallclock_init(uv_loop_t *loop, WallClock *w, wallclock_cb cb, void *userdata);
-/* Wake at Unix second `at` (INT64_MAX: disarm). */
-int wallclock_arm(WallClock *w, int64_t at);
 /* Wake at `at_usec`, microseconds since the epoch (INT64_MAX: disarm). */
 int wallclock_arm_usec(WallClock *w, int64_t at_usec);
 void wallclock_close(WallClock *w, uv_close_cb cb);

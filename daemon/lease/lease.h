@@ -52,8 +52,8 @@ typedef struct LeaseRequest {
 
 /* A claim record's "started": now, or, for a firing elected ahead of its instant (core's
  * lease.elect_ahead), that instant: its run starts then. */
-static inline int64_t lease_started_at(const LeaseRequest *req, int64_t now) {
-        return !req->manual && req->scheduled > now ? req->scheduled : now;
+static inline int64_t lease_started_at(int64_t scheduled, const char *manual, int64_t now) {
+        return !manual && scheduled > now ? scheduled : now;
 }
 
 typedef enum LeaseHeld {        /* who has a HELD firing */

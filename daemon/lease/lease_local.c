@@ -331,7 +331,7 @@ static LeaseResult claim_try(LeaseClaim *c, LeaseInfo *ret_info) {
                 json_decref(rec);
         }
         c->token = token;
-        c->started = !c->manual && c->scheduled > time(NULL) ? c->scheduled : time(NULL);
+        c->started = lease_started_at(c->scheduled, c->manual, time(NULL));
         r = record_write(&p, c, false, &c->written, &c->written_size);
         place_unlock(c, &p, r >= 0);
         if (r < 0) {

@@ -25,7 +25,13 @@
 extern char **environ;
 
 static char self_exe[PATH_MAX];
-static pid_t self_pid;  /* for the children's parent-death check: the daemon never forks */
+
+/* Ours, for the children's parent-death check: read once (the daemon never forks). */
+static pid_t spawn_self_pid(void) {
+        static pid_t pid;
+
+        return pid ?: (pid = getpid());
+}
 
 /* The descriptor limit we were started with, for the children; ours is raised to the hard
  * limit (each running job holds two pipes: under systemd's default soft limit of 1024, a
@@ -437,14 +443,13 @@ int spawn_process(char *const *argv, char *const *envp, const char *cwd, const i
                   SpawnFlags flags, pid_t *ret_pid) {
         _cleanup_free_ char *file = NULL;
         ChildSetup cs = { .argv = argv, .envp = envp ?: environ, .argc = strv_length((char **) argv),
-                          .cwd = cwd, .stdio = { stdio[0], stdio[1], stdio[2] }, .parent = self_pid,
+                          .cwd = cwd, .stdio = { stdio[0], stdio[1], stdio[2] },
+                          .parent = spawn_self_pid(),
                           .pdeathsig = !(flags & SPAWN_OUTLIVE_DAEMON) };
         sigset_t all, old;
         pid_t pid;
         int r;
 
-        if (self_pid == 0)
-                self_pid = cs.parent = getpid();
         r = find_program(argv[0], cs.envp, cwd, &file);
         if (r < 0)
                 return r;

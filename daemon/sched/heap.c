@@ -85,6 +85,21 @@ int heap_set_key(Heap *h, HeapEntry *e, int64_t key) {
         return 0;
 }
 
+size_t heap_peek_all(const Heap *h, HeapEntry **ret) {
+        size_t n = 0;
+
+        if (h->n == 0)
+                return 0;
+        ret[n++] = h->items[0];
+        /* A child's key is at least its parent's: the matches form a subtree at the top,
+         * found by following each match's children (ret doubles as the queue). */
+        for (size_t q = 0; q < n; q++)
+                for (size_t c = 2 * ret[q]->index + 1; c <= 2 * ret[q]->index + 2 && c < h->n; c++)
+                        if (h->items[c]->key == h->items[0]->key)
+                                ret[n++] = h->items[c];
+        return n;
+}
+
 void heap_done(Heap *h) {
         for (size_t i = 0; i < h->n; i++)
                 h->items[i]->index = HEAP_NOT_QUEUED;

@@ -35,4 +35,7 @@ int heap_set_key(Heap *h, HeapEntry *e, int64_t key);
 static inline HeapEntry *heap_peek(const Heap *h) {
         return h->n > 0 ? h->items[0] : NULL;
 }
+/* The entries whose key is the earliest one (the top and those under it with its key),
+ * into ret (room for h->n entries), in no particular order; their number. */
+size_t heap_peek_all(const Heap *h, HeapEntry **ret);
 void heap_done(Heap *h);

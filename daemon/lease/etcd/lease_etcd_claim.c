@@ -343,6 +343,7 @@ static int claim_elect(LeaseClaim *c) {
 /* The running record: who, which run, since when; and whom a takeover replaces. */
 static json_t *record_new(EtcdStore *s, const LeaseRequest *req, const char *key) {
         char sched[RFC3339_UTC_MAX], now[RFC3339_UTC_MAX];
+        int64_t started = lease_started_at(req->scheduled, req->manual, lease_etcd_wall_sec());
         json_t *rec, *prev;
 
         rec = json_pack("{s:s,s:s,s:s*,s:{s:s,s:I,s:s},s:s,s:I,s:s,s:s}",
@@ -351,9 +352,7 @@ static json_t *record_new(EtcdStore *s, const LeaseRequest *req, const char *key
                         "holder", "hostname", s->hostname, "pid", (json_int_t) s->pid,
                         "boot_id", s->boot_id,
                         "run", req->run_id ?: "", "attempt", (json_int_t) req->attempt,
-                        "status", "running",
-                        "started", format_rfc3339_utc(lease_started_at(req, lease_etcd_wall_sec()),
-                                                      now));
+                        "status", "running", "started", format_rfc3339_utc(started, now));
         if (rec && req->takeover) {
                 prev = lease_etcd_seen_take(s, key);
                 if (prev)

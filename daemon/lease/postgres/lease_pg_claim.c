@@ -273,6 +273,7 @@ static int claim_insert(LeaseClaim *c) {
 
 static char *record_new(PgStore *s, const LeaseRequest *req) {
         char sched[RFC3339_UTC_MAX], now[RFC3339_UTC_MAX];
+        int64_t started = lease_started_at(req->scheduled, req->manual, lease_pg_wall_sec());
         json_t *rec = json_pack("{s:s,s:s,s:s*,s:{s:s,s:I},s:s,s:I,s:s,s:s}",
                                 "job", req->job,
                                 "scheduled", format_rfc3339_utc(req->scheduled, sched),
@@ -280,9 +281,7 @@ static char *record_new(PgStore *s, const LeaseRequest *req) {
                                 "holder", "hostname", s->hostname, "pid", (json_int_t) s->pid,
                                 "run", req->run_id ?: "", "attempt", (json_int_t) req->attempt,
                                 "status", "running",
-                                "started",
-                                format_rfc3339_utc(lease_started_at(req, lease_pg_wall_sec()),
-                                                   now));
+                                "started", format_rfc3339_utc(started, now));
         char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
 
         json_decref(rec);

@@ -222,6 +222,7 @@ static int claim_elect(LeaseClaim *c) {
  * for a takeover the abandoned record as "previous". */
 static json_t *record_new(RedisStore *s, const LeaseRequest *req) {
         char sched[RFC3339_UTC_MAX], now[RFC3339_UTC_MAX];
+        int64_t started = lease_started_at(req->scheduled, req->manual, lease_redis_wall_sec());
 
         return json_pack("{s:s,s:s,s:s*,s:{s:s,s:I},s:s,s:I,s:s,s:s}",
                          "job", req->job, "scheduled", format_rfc3339_utc(req->scheduled, sched),
@@ -229,8 +230,7 @@ static json_t *record_new(RedisStore *s, const LeaseRequest *req) {
                          "holder", "hostname", s->hostname, "pid", (json_int_t) s->pid,
                          "run", req->run_id ?: "", "attempt", (json_int_t) req->attempt,
                          "status", "running",
-                         "started",
-                         format_rfc3339_utc(lease_started_at(req, lease_redis_wall_sec()), now));
+                         "started", format_rfc3339_utc(started, now));
 }
 
 LeaseResult lease_redis_claim(LeaseStore *store, const LeaseRequest *req, const LeaseCallbacks *cb,

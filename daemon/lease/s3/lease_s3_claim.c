@@ -549,7 +549,8 @@ LeaseResult lease_s3_claim_start(LeaseStore *store, const LeaseRequest *req,
         c->retry_ms = LEASE_S3_RETRY_FIRST_MS;
         c->deadline_ms = lease_s3_now_ms(s) + MSEC(s->election_timeout);
         (void) snprintf(c->started, sizeof(c->started), "%s",
-                        format_rfc3339_utc(lease_started_at(req, s3_client_now(s->s3)), now));
+                        format_rfc3339_utc(lease_started_at(req->scheduled, req->manual,
+                                                            s3_client_now(s->s3)), now));
         c->job = strdup(req->job ?: "");
         c->run_id = strdup(req->run_id ?: "");
         c->manual = req->manual ? strdup(req->manual) : NULL;

@@ -676,37 +676,37 @@ TEST(lease_stagger_and_candidates) {
 }
 
 /* lease.elect_ahead: 0 for the local lease, 100ms for a store over the network, at most 1s. */
+static const char elect_ahead_jobs[] =
+        "jobs:\n"
+        "  - name: j\n"
+        "    schedule: \"0 1 * * *\"\n"
+        "    command: \"true\"\n";
+#define ETCD_LEASE "lease:\n  backend: etcd\n  endpoints: http://127.0.0.1:2379\n"
+
+/* Loads `lease` (a lease: section, or "") before one job; the elect_ahead it gets. */
+static usec_t loaded_elect_ahead(const char *lease) {
+        _cleanup_free_ char *text = NULL;
+        usec_t v;
+        Loaded l;
+
+        ASSERT_TRUE(asprintf(&text, "%s%s", lease, elect_ahead_jobs) > 0);
+        l = load_yaml(text);
+        ASSERT_LOADS(l);
+        v = l.c->lease.elect_ahead;
+        loaded_done(&l);
+        return v;
+}
+
 TEST(lease_elect_ahead) {
-        static const char jobs[] =
-                "jobs:\n"
-                "  - name: j\n"
-                "    schedule: \"0 1 * * *\"\n"
-                "    command: \"true\"\n";
-        static const char etcd[] = "lease:\n  backend: etcd\n  endpoints: http://127.0.0.1:2379\n";
-        _cleanup_free_ char *remote = NULL, *none = NULL, *set = NULL, *big = NULL;
+        _cleanup_free_ char *big = NULL;
         Loaded l;
 
         tmp_setup();
-        l = load_yaml(jobs);
-        ASSERT_LOADS(l);
-        ASSERT_EQ(l.c->lease.elect_ahead, 0);
-        loaded_done(&l);
-        ASSERT_TRUE(asprintf(&remote, "%s%s", etcd, jobs) > 0);
-        l = load_yaml(remote);
-        ASSERT_LOADS(l);
-        ASSERT_EQ(l.c->lease.elect_ahead, 100 * USEC_PER_MSEC);
-        loaded_done(&l);
-        ASSERT_TRUE(asprintf(&none, "%s  elect_ahead: 0s\n%s", etcd, jobs) > 0);
-        l = load_yaml(none);
-        ASSERT_LOADS(l);
-        ASSERT_EQ(l.c->lease.elect_ahead, 0);
-        loaded_done(&l);
-        ASSERT_TRUE(asprintf(&set, "lease:\n  elect_ahead: 250ms\n%s", jobs) > 0);
-        l = load_yaml(set);
-        ASSERT_LOADS(l);
-        ASSERT_EQ(l.c->lease.elect_ahead, 250 * USEC_PER_MSEC);
-        loaded_done(&l);
-        ASSERT_TRUE(asprintf(&big, "%s  elect_ahead: 2s\n%s", etcd, jobs) > 0);
+        ASSERT_EQ(loaded_elect_ahead(""), 0);
+        ASSERT_EQ(loaded_elect_ahead(ETCD_LEASE), 100 * USEC_PER_MSEC);
+        ASSERT_EQ(loaded_elect_ahead(ETCD_LEASE "  elect_ahead: 0s\n"), 0);
+        ASSERT_EQ(loaded_elect_ahead("lease:\n  elect_ahead: 250ms\n"), 250 * USEC_PER_MSEC);
+        ASSERT_TRUE(asprintf(&big, ETCD_LEASE "  elect_ahead: 2s\n%s", elect_ahead_jobs) > 0);
         l = load_yaml(big);
         ASSERT_DIAGS(l, "main.yaml:4:3: lease: 'elect_ahead' (2000 ms) must be at most 1s\n");
         loaded_done(&l);

@@ -412,7 +412,8 @@ def wait_ranked(ds, n):
 def s3_firing_requests(s3, ds, ran, firings=10):
     """S3 requests per firing over `firings` firings of a one-second job, once every daemon
     ranks over them all: the double's requests, less the fleet's heartbeats and listings of
-    members and the hourly history clean-ups (no firing's). Every firing ran exactly once."""
+    members and the hourly history clean-ups (no firing's). Every firing ran exactly once.
+    Returns the requests per firing and the window's firings (UTC text)."""
     wait_ranked(ds, len(ds))
     start = int(time.time()) + 2
     wait_decided(ds, start - 1)
@@ -426,7 +427,7 @@ def s3_firing_requests(s3, ds, ran, firings=10):
     sent = ((after["total"] - before["total"]) - (after["members"] - before["members"]) -
             (after["lists"] - before["lists"]))
     print(f"{len(ds)} daemons: {sent} S3 requests for {len(window)} firings")
-    return sent / len(window)
+    return sent / len(window), window
 
 
 def test_s3_requests_per_firing_do_not_grow_with_the_fleet(s3, tmp_path):
@@ -450,11 +451,14 @@ def test_s3_requests_per_firing_do_not_grow_with_the_fleet(s3, tmp_path):
                                  env=clean_env(REPLICA=f"r{i}", **S3_ENV)))
             for d in ds:
                 d.event("ready")
-            per[n] = s3_firing_requests(s3, ds, ran)
+            per[n], window = s3_firing_requests(s3, ds, ran)
             if n == 6:
-                # Three ranks looked at each firing, the others left it at once.
-                passed = [r for d in ds for r in d.find("firing_passed", job="tick")]
-                assert passed and all(re.search(r"rank [245] of 6;", r["msg"]) for r in passed)
+                # Three ranks looked at each firing of the window (every listing had all six
+                # members by then), the others left it at once.
+                passed = [r for d in ds for r in d.find("firing_passed", job="tick")
+                          if any(f"tick@{f} " in r["msg"] for f in window)]
+                assert len(passed) == 3 * len(window), passed
+                assert all(re.search(r"rank [245] of 6;", r["msg"]) for r in passed)
                 assert all("left to ranks 0, 1 and 3" in r["msg"] for r in passed)
         finally:
             stop_and_check(ds)

@@ -50,8 +50,8 @@
  * backoff (200 ms, doubling) until the call's deadline (the election timeout, or the lease's
  * expiry for renewals). With a username, /v3/auth/authenticate gives a token for the
  * Authorization header, fetched again when etcd rejects it (simple tokens are per member and
- * expire). Timers are alarms on one uv_timer_t per store (this file), so objects holding them
- * free synchronously.
+ * expire). Timers are alarms on one uv_timer_t per store (lease_etcd_alarm.c), so objects
+ * holding them free synchronously.
  *
  * Non-logging: what went wrong is in the detail and why strings, which never carry the
  * password or the token. */
@@ -68,62 +68,6 @@
 #include "reterr.h"
 #include "strv.h"
 #include "timeutil.h"
-
-/* ---- alarms: one uv timer per store ---- */
-
-static void etcd_on_timer(uv_timer_t *t);
-
-static void alarms_rearm(EtcdStore *s) {
-        uint64_t now = lease_etcd_now_ms(s);
-
-        if (!s->alarms || s->http_closing)
-                (void) uv_timer_stop(&s->timer);
-        else
-                (void) uv_timer_start(&s->timer, etcd_on_timer,
-                                      s->alarms->when > now ? s->alarms->when - now : 0, 0);
-}
-
-void lease_etcd_alarm_disarm(EtcdStore *s, Alarm *a) {
-        if (!a->armed)
-                return;
-        for (Alarm **p = &s->alarms; *p; p = &(*p)->next)
-                if (*p == a) {
-                        *p = a->next;
-                        break;
-                }
-        a->next = NULL;
-        a->armed = false;
-        alarms_rearm(s);
-}
-
-void lease_etcd_alarm_arm(EtcdStore *s, Alarm *a, uint64_t when, void (*fn)(Alarm *a)) {
-        Alarm **p;
-
-        lease_etcd_alarm_disarm(s, a);
-        a->when = when;
-        a->fn = fn;
-        for (p = &s->alarms; *p && (*p)->when <= when; p = &(*p)->next)
-                ;
-        a->next = *p;
-        *p = a;
-        a->armed = true;
-        alarms_rearm(s);
-}
-
-static void etcd_on_timer(uv_timer_t *t) {
-        EtcdStore *s = container_of(t, EtcdStore, timer);
-        uint64_t now = lease_etcd_now_ms(s);
-
-        while (s->alarms && s->alarms->when <= now) {
-                Alarm *a = s->alarms;
-
-                s->alarms = a->next;
-                a->next = NULL;
-                a->armed = false;
-                a->fn(a);               /* may arm and disarm alarms, free its owner */
-        }
-        alarms_rearm(s);
-}
 
 /* ---- the history lease: one per store per hour ---- */
 
@@ -263,6 +207,15 @@ static void etcd_close(LeaseStore *store, void (*done)(void *userdata), void *us
         lease_etcd_store_maybe_closed(s);
 }
 
+/* A claim made now reaches the others in about two round trips: the claim's own, and the
+ * watch's that brings it. At most half the election timeout. */
+static uint64_t etcd_claim_lag_ms(LeaseStore *store) {
+        EtcdStore *s = container_of(store, EtcdStore, store);
+        uint64_t lag = 2 * s->round_trip_ms;
+
+        return lag < s->election_ms / 2 ? lag : s->election_ms / 2;
+}
+
 static const LeaseOps lease_etcd_ops = {
         .name = "etcd",
         .sees_claims = true,
@@ -276,6 +229,7 @@ static const LeaseOps lease_etcd_ops = {
         .list_paused = lease_etcd_list_paused,
         .check_missed = lease_etcd_check_missed,
         .members = lease_etcd_members,
+        .claim_lag_ms = etcd_claim_lag_ms,
         .join = lease_etcd_join,
         .probe = lease_etcd_probe,
         .close = etcd_close,

@@ -2,7 +2,8 @@
 #pragma once
 
 /* Shared by the files of the etcd lease backend only:
- *   lease_etcd.c          the store: creation, the alarms on its one timer, closing
+ *   lease_etcd.c          the store: creation, closing
+ *   lease_etcd_alarm.c    the alarms on the store's one timer
  *   lease_etcd_call.c     one request: across the endpoints, with authentication and backoff
  *   lease_etcd_record.c   records and their encoding, range replies, the seen cache
  *   lease_etcd_claim.c    a claim: grant and election, renewal, finish, cancel
@@ -34,10 +35,12 @@ typedef struct EtcdQuery EtcdQuery;
 typedef struct Alarm Alarm;
 typedef struct EtcdMissed EtcdMissed;
 
-struct Alarm {                  /* embedded in its owner; on store->alarms while armed */
+struct Alarm {                  /* embedded in its owner; in store->alarms while armed */
         uint64_t when;          /* loop time, ms */
+        uint64_t seq;           /* the order of arming: first armed, first run */
         void (*fn)(Alarm *a);
-        Alarm *next;
+        Alarm *child, *sibling, *prev;  /* the pairing heap (lease_etcd_alarm.c); prev: the
+                                         * left sibling, or the parent of a first child */
         bool armed;
 };
 
@@ -178,13 +181,15 @@ struct EtcdStore {
         uv_loop_t *loop;
         HttpClient *http;
         uv_timer_t timer;       /* the earliest alarm */
-        Alarm *alarms;          /* earliest first */
+        Alarm *alarms;          /* the heap's root: the earliest */
+        uint64_t alarm_seq;
         char *prefix;
         char **endpoints;       /* without a trailing '/' */
         size_t n_endpoints, current;
         char *username, *password, *ca_file, *cert_file, *key_file;
         char *token;            /* auth token; "" when etcd has auth disabled; NULL: none yet */
         uint64_t ttl_ms, history_s, election_ms;
+        uint64_t round_trip_ms; /* of the answered requests, a running average (call.c) */
         uint64_t history_lease; /* shared by the markers and final records of this store ... */
         uint64_t history_until; /* ... until then (loop time, ms); see lease_etcd.c */
         EtcdCall *history_call; /* granting the next one, for the claims waiting ... */

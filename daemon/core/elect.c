@@ -256,15 +256,17 @@ static bool elect_claim(Election *e, bool *ret_run) {
  * only a request can tell (S3: !sees_claims), a look costs one, so besides rank 0 only
  * rank 1 and the fallback rank look (rendezvous_looks()), and a fleet sends as many
  * requests per firing whatever its size; a member not in the listing it ranks with (it
- * joined since) looks as every one did before, as it cannot know its place. Manual runs
- * (asked of this replica) and takeovers (already a race among watchers) claim at once.
- * Returns the wait in ms; false in *ret_looks: this member stands down without a request. */
+ * joined since) looks as every one did before, as it cannot know its place. A lower rank
+ * also waits for the store's claim lag (claim_lag_ms: a slow store's claims reach the
+ * others late). Manual runs (asked of this replica) and takeovers (already a race among
+ * watchers) claim at once. Returns the wait in ms; false in *ret_looks: this member stands
+ * down without a request. */
 static uint64_t elect_rank_wait(Election *e, bool *ret_looks) {
         LeaseStore *s = e->env->lease;
         const char *const *ids = NULL;
         const char *self = NULL;
         unsigned k = e->env->lease_candidates ? e->env->lease_candidates : 1;
-        uint64_t stagger_ms = e->env->lease_stagger / USEC_PER_MSEC;
+        uint64_t stagger_ms = e->env->lease_stagger / USEC_PER_MSEC, wait;
         bool listed = false;
         size_t n;
 
@@ -282,7 +284,10 @@ static uint64_t elect_rank_wait(Election *e, bool *ret_looks) {
         e->n_members = listed ? (unsigned) n : (unsigned) n + 1;
         if (listed && !s->ops->sees_claims)
                 *ret_looks = rendezvous_looks(e->rank, e->n_members, k);
-        return rendezvous_turn(e->rank, k) * stagger_ms;
+        wait = rendezvous_turn(e->rank, k) * stagger_ms;
+        if (wait > 0 && s->ops->claim_lag_ms)
+                wait += s->ops->claim_lag_ms(s);        /* a slow store: its claim is late */
+        return wait;
 }
 
 /* Not this member's turn (elect_rank_wait()): the firing is left to the ranks that look. */

@@ -184,6 +184,12 @@ typedef struct LeaseOps {
          * Never a request of its own: what a watch or the last listing saw. NULL: not known
          * (the local, redis and postgres backends). */
         size_t (*members)(LeaseStore *s, const char *const **ret_ids, const char **ret_self);
+        /* With sees_claims: how long a claim made now takes to reach the other members, in
+         * ms, as this daemon's own requests have found the store lately (etcd: twice its
+         * round trip, the claim's and the watch's). A lower rank waits that much longer than
+         * its turn, so that a slow store is not sent a transaction by every rank for every
+         * firing, which would slow it further. NULL: 0. */
+        uint64_t (*claim_lag_ms)(LeaseStore *s);
         /* The daemon takes part in the fleet from now on: become a member (etcd: open the
          * session and register), so that the others rank it. Not for a store made only to
          * be asked something (check --store). NULL: nothing to join. */

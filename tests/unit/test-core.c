@@ -50,6 +50,7 @@ typedef struct FakeStore {
         bool late;              /* the last claim was a lower rank's */
         const char *const *members; /* what members() answers, with self "me" */
         size_t n_members;
+        uint64_t claim_lag_ms;  /* what claim_lag_ms() answers */
 } FakeStore;
 
 static FakeStore fake;
@@ -124,6 +125,11 @@ static size_t fake_members(LeaseStore *s, const char *const **ret_ids, const cha
         *ret_ids = fake.members;
         *ret_self = "me";
         return fake.n_members;
+}
+
+static uint64_t fake_claim_lag_ms(LeaseStore *s) {
+        (void) s;
+        return fake.claim_lag_ms;
 }
 
 static void fake_reset(LeaseResult result, bool local) {
@@ -392,6 +398,34 @@ TEST(ranked_claims_wait_their_turn) {
         run_until_idle();
         ASSERT_EQ(fake.n_claims, 3);
         ASSERT_EQ(fake.n_cancels, 0);
+        teardown();
+}
+
+/* A slow store (etcd: its claim lag, twice its recent round trip): rank 0 still claims at
+ * once, a lower rank waits its turn plus the lag before it looks. */
+TEST(lower_ranks_wait_for_a_slow_store) {
+        static const char *const ids[] = { "me", "other", "third" };
+        uint64_t t0;
+
+        setup("    command: [\"true\"]\n    overlap: allow\n", LEASE_HELD, false);
+        fake_ops.members = fake_members;
+        fake_ops.sees_claims = true;
+        fake_ops.claim_lag_ms = fake_claim_lag_ms;
+        fake.members = ids;
+        fake.n_members = 3;
+        fake.held = LEASE_HELD_RUNNING;
+        fake.claim_lag_ms = 150;
+        h.env.lease_stagger = 60 * USEC_PER_MSEC;
+        h.env.lease_candidates = 3;
+        fire(firing_ranked(ids, 3, 0));
+        ASSERT_EQ(fake.n_claims, 1);            /* at once, lag or not */
+        uv_update_time(&h.loop);
+        t0 = uv_now(&h.loop);
+        fire(firing_ranked(ids, 3, 1));
+        run_until_idle();
+        ASSERT_EQ(fake.n_claims, 2);
+        ASSERT_TRUE(fake.late);
+        ASSERT_TRUE(uv_now(&h.loop) - t0 >= 60 + 150);
         teardown();
 }
 

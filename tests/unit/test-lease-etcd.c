@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -2025,7 +2026,7 @@ TEST(claim_latency) {
         const Etcd *e = shared_etcd();
         const char *ep[] = { e->url, NULL };
         static uint64_t won_us[N], held_us[N];
-        uint64_t sum_w = 0, sum_h = 0;
+        uint64_t sum_w = 0, sum_h = 0, lag;
         TestLoop tl;
         LeaseStore *a, *b;
         Outcome oa, ob;
@@ -2055,6 +2056,34 @@ TEST(claim_latency) {
                 (double) sum_w / N / 1000, won_us[N / 2] / 1000.0, won_us[N * 99 / 100] / 1000.0);
         fprintf(stderr, "  HELD (one txn):                   mean %.2f ms, median %.2f, p99 %.2f\n",
                 (double) sum_h / N / 1000, held_us[N / 2] / 1000.0, held_us[N * 99 / 100] / 1000.0);
+        /* The claim lag a lower rank waits for (claim_lag_ms): twice the recent round trip,
+         * a few ms here; one answer 300 ms late (etcd stopped meanwhile) raises it at once,
+         * a few quick ones bring it down again. */
+        lag = a->ops->claim_lag_ms(a);
+        fprintf(stderr, "  claim lag: %" PRIu64 " ms\n", lag);
+        ASSERT_TRUE(lag <= 2 * (won_us[N - 1] / 1000 + 1));
+        ASSERT_OK(kill(e->pid, SIGSTOP));
+        claim(a, "lat", T0 + N, 1, &oa);
+        ASSERT_TRUE(!RUN_UNTIL(&tl, oa.done, 300));
+        ASSERT_OK(kill(e->pid, SIGCONT));
+        ASSERT_TRUE(RUN_UNTIL(&tl, oa.done, 5000));
+        ASSERT_EQ(oa.result, LEASE_WON);
+        lag = a->ops->claim_lag_ms(a);
+        fprintf(stderr, "  claim lag after a stop of 300 ms: %" PRIu64 " ms\n", lag);
+        ASSERT_TRUE(lag >= 300);
+        a->ops->finish(oa.claim, &(LeaseEnd) { "succeeded", 0, -1 });
+        for (int i = 0; i < 10; i++) {
+                claim(b, "lat", T0 + N + 1 + i, 1, &ob);
+                ASSERT_TRUE(RUN_UNTIL(&tl, ob.done, 5000));
+                ASSERT_EQ(ob.result, LEASE_WON);
+                b->ops->finish(ob.claim, &(LeaseEnd) { "succeeded", 0, -1 });
+                claim(a, "lat", T0 + N + 1 + i, 1, &oa);
+                ASSERT_TRUE(RUN_UNTIL(&tl, oa.done, 5000));
+                ASSERT_EQ(oa.result, LEASE_HELD);
+        }
+        lag = a->ops->claim_lag_ms(a);
+        fprintf(stderr, "  claim lag ten answers later: %" PRIu64 " ms\n", lag);
+        ASSERT_TRUE(lag < 300 / 4);
         store_close(&tl, a);
         store_close(&tl, b);
         tl_done(&tl);

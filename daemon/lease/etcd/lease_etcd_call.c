@@ -200,6 +200,12 @@ static void call_on_error_reply(EtcdCall *k, long status, json_t *reply) {
         call_fail(k, status == 404 ? -ENOENT : status == 403 ? -EACCES : -EINVAL);
 }
 
+/* One more answered request's round trip in the store's running average, which weighs the
+ * last one half: a slow spell is forgotten after a few quick answers (etcd_claim_lag_ms()). */
+static void call_note_round_trip(EtcdStore *s, uint64_t ms) {
+        s->round_trip_ms = (s->round_trip_ms + ms + 1) / 2;
+}
+
 static void call_on_http_done(HttpResponse *resp, void *userdata) {
         EtcdCall *k = userdata;
         EtcdStore *s = k->store;
@@ -259,6 +265,7 @@ static void call_on_http_done(HttpResponse *resp, void *userdata) {
                 call_attempt(k);
                 return;
         }
+        call_note_round_trip(s, lease_etcd_now_ms(s) - k->sent);
         call_deliver(k, reply, 0);
         json_decref(reply);
 }

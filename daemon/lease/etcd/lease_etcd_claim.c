@@ -113,6 +113,8 @@ bad:
 static void claim_free(LeaseClaim *c) {
         EtcdStore *s = c->store;
 
+        if (c->state == CLAIM_WON)
+                s->n_won--;
         lease_etcd_alarm_disarm(s, &c->alarm);
         lease_etcd_call_cancel(c->call);
         LIST_UNLINK(s->claims, c);
@@ -142,6 +144,8 @@ void lease_etcd_claim_release(LeaseClaim *c) {
         EtcdStore *s = c->store;
         bool won = c->state == CLAIM_WON && c->token && !c->lost && !s->closing;
 
+        if (c->state == CLAIM_WON)
+                s->n_won--;
         c->state = CLAIM_RELEASE;
         c->history_wait = 0;
         c->session_wait = 0;
@@ -184,6 +188,7 @@ static void claim_won(LeaseClaim *c, uint64_t token) {
         LeaseInfo info = { .key = c->key, .fencing_token = token };
 
         c->state = CLAIM_WON;
+        c->store->n_won++;
         c->token = token;
         c->cb.claimed(c, LEASE_WON, &info, c->cb.userdata);
 }
@@ -536,6 +541,7 @@ void lease_etcd_finish(LeaseClaim *c, const LeaseEnd *end) {
         char now[RFC3339_UTC_MAX];
 
         assert(c->state == CLAIM_WON);
+        s->n_won--;
         c->lose_pending = false;
         lease_etcd_alarm_disarm(s, &c->alarm);
         lease_etcd_call_cancel(c->call);

@@ -222,6 +222,7 @@ struct EtcdStore {
         int64_t pid;
         LeaseClaim *claims;
         size_t n_claims;
+        size_t n_won;           /* of them in CLAIM_WON: the watch matches events to those */
         LeaseWatch *watches;
         EtcdQuery *queries;
         EtcdMissed *missed;     /* check_missed() calls, until answered */

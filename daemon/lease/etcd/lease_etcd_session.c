@@ -379,7 +379,9 @@ static void members_on_event(EtcdStore *s, const json_t *ev) {
                 return;
         if (del) {
                 lease_etcd_claimed_forget(s, key, n);
-                for (LeaseClaim *c = s->claims; c; c = c->next)
+                /* Only the claims this daemon won and runs can be lost (n_won: a daemon past
+                 * its store's limit holds thousands of claims in flight, none of them won). */
+                for (LeaseClaim *c = s->n_won ? s->claims : NULL; c; c = c->next)
                         if (c->state == CLAIM_WON && strcmp(c->key, key) == 0)
                                 claim_mark_lost(s, c, "the lease record was deleted");
                 return;
@@ -388,7 +390,7 @@ static void members_on_event(EtcdStore *s, const json_t *ev) {
                 return;
         if (kv.record)
                 lease_etcd_claimed_note(s, key, n, kv.record);
-        for (LeaseClaim *c = s->claims; c; c = c->next)
+        for (LeaseClaim *c = s->n_won ? s->claims : NULL; c; c = c->next)
                 if (c->state == CLAIM_WON && c->token && kv.mod_revision != c->token &&
                     strcmp(c->key, key) == 0) {
                         char who[ETCD_WHY_MAX], why[ETCD_WHY_MAX + 64];

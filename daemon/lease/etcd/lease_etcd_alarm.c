@@ -2,8 +2,9 @@
 /* The alarms of the etcd lease backend: one uv timer per store at the earliest alarm, so
  * that objects holding an alarm free synchronously (no uv_close to wait for). The armed
  * alarms form a pairing heap through the Alarm structs themselves: arming is O(1) and
- * disarming or running the earliest O(log n) amortized, with nothing to allocate, so that
- * a store with thousands of calls, watches and retries in flight (a fleet at its limit)
+ * disarming or running the earliest O(log n) amortized, with nothing to allocate (arming
+ * cannot fail, unlike a push onto the scheduler's array heap, sched/heap.c), so that a
+ * store with thousands of calls, watches and retries in flight (a fleet at its limit)
  * does not spend its time walking a sorted list. Alarms due at the same millisecond run in
  * the order they were armed. */
 #include "lease_etcd_internal.h"

@@ -110,11 +110,19 @@ bad:
 
 /* ---- claims ---- */
 
+/* Every change of a claim's state goes through here: the store counts its won claims
+ * (n_won), which the session's watch matches events against. */
+static void claim_set_state(LeaseClaim *c, ClaimState state) {
+        if (c->state == CLAIM_WON)
+                c->store->n_won--;
+        if (state == CLAIM_WON)
+                c->store->n_won++;
+        c->state = state;
+}
+
 static void claim_free(LeaseClaim *c) {
         EtcdStore *s = c->store;
 
-        if (c->state == CLAIM_WON)
-                s->n_won--;
         lease_etcd_alarm_disarm(s, &c->alarm);
         lease_etcd_call_cancel(c->call);
         LIST_UNLINK(s->claims, c);
@@ -144,9 +152,7 @@ void lease_etcd_claim_release(LeaseClaim *c) {
         EtcdStore *s = c->store;
         bool won = c->state == CLAIM_WON && c->token && !c->lost && !s->closing;
 
-        if (c->state == CLAIM_WON)
-                s->n_won--;
-        c->state = CLAIM_RELEASE;
+        claim_set_state(c, CLAIM_RELEASE);
         c->history_wait = 0;
         c->session_wait = 0;
         c->lose_pending = false;
@@ -174,7 +180,7 @@ static void claim_conclude(LeaseClaim *c, LeaseResult result, LeaseHeld held,
                            const LeaseRecord *record) {
         LeaseInfo info = { .detail = c->detail, .key = c->key, .held = held, .record = record };
 
-        c->state = CLAIM_DONE;          /* close() leaves it to us */
+        claim_set_state(c, CLAIM_DONE);         /* close() leaves it to us */
         c->cb.claimed(c, result, &info, c->cb.userdata);
         lease_etcd_claim_release(c);
 }
@@ -187,8 +193,7 @@ static void claim_unavailable(LeaseClaim *c, EtcdCall *k, int error) {
 static void claim_won(LeaseClaim *c, uint64_t token) {
         LeaseInfo info = { .key = c->key, .fencing_token = token };
 
-        c->state = CLAIM_WON;
-        c->store->n_won++;
+        claim_set_state(c, CLAIM_WON);
         c->token = token;
         c->cb.claimed(c, LEASE_WON, &info, c->cb.userdata);
 }
@@ -326,7 +331,7 @@ static int claim_elect(LeaseClaim *c) {
         _cleanup_free_ char *value64 = NULL;
         int r;
 
-        c->state = CLAIM_GRANT;
+        claim_set_state(c, CLAIM_GRANT);
         if (!c->lease) {
                 r = lease_etcd_session_need(s, c, &c->lease);
                 if (r <= 0)
@@ -337,7 +342,7 @@ static int claim_elect(LeaseClaim *c) {
                 if (r <= 0)
                         return r;       /* 0: lease_etcd_claim_on_history() follows */
         }
-        c->state = CLAIM_TXN;
+        claim_set_state(c, CLAIM_TXN);
         value64 = lease_etcd_record_to_base64(c->record);
         if (value64)
                 c->call = lease_etcd_call_start(s, "/v3/kv/txn", body_claim(c, value64),
@@ -541,12 +546,11 @@ void lease_etcd_finish(LeaseClaim *c, const LeaseEnd *end) {
         char now[RFC3339_UTC_MAX];
 
         assert(c->state == CLAIM_WON);
-        s->n_won--;
         c->lose_pending = false;
         lease_etcd_alarm_disarm(s, &c->alarm);
         lease_etcd_call_cancel(c->call);
         c->call = NULL;
-        c->state = CLAIM_FINAL;
+        claim_set_state(c, CLAIM_FINAL);
         c->step = FINAL_UPDATE;
         c->history = 0;         /* the marker's may be too old to keep a record for history */
         c->deadline = lease_etcd_now_ms(s) + s->election_ms;

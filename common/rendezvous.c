@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Rendezvous hashing of firings over a fleet's members (see rendezvous.h). */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rendezvous.h"
@@ -63,4 +65,42 @@ unsigned rendezvous_fallback(unsigned n, unsigned candidates) {
 
 bool rendezvous_looks(unsigned rank, unsigned n, unsigned candidates) {
         return rank <= 1 || rank == rendezvous_fallback(n, candidates);
+}
+
+typedef struct Ranked {
+        uint64_t weight;
+        const char *id;
+} Ranked;
+
+/* Heavier first; of equal weights, the smaller id first (as rendezvous_rank() counts). */
+static int ranked_compare(const void *a, const void *b) {
+        const Ranked *x = a, *y = b;
+
+        if (x->weight != y->weight)
+                return x->weight > y->weight ? -1 : 1;
+        return strcmp(x->id, y->id);
+}
+
+int rendezvous_lookers(const char *self, const char *const *members, size_t n,
+                       const char *job, int64_t scheduled, unsigned candidates,
+                       const char *ret[static 3]) {
+        Ranked *all = malloc((n + 1) * sizeof(Ranked));
+        size_t m = 0;
+        unsigned fallback;
+        int k = 0;
+
+        if (!all)
+                return -ENOMEM;
+        all[m++] = (Ranked) { rendezvous_weight(self, job, scheduled), self };
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(members[i], self) != 0)
+                        all[m++] = (Ranked) { rendezvous_weight(members[i], job, scheduled),
+                                              members[i] };
+        qsort(all, m, sizeof(Ranked), ranked_compare);
+        fallback = rendezvous_fallback((unsigned) m, candidates ? candidates : 1);
+        for (size_t r = 0; r < m; r++)
+                if ((r <= 1 || r == fallback) && all[r].id != self)
+                        ret[k++] = all[r].id;
+        free(all);
+        return k;
 }

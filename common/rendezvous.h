@@ -37,3 +37,12 @@ unsigned rendezvous_fallback(unsigned n, unsigned candidates);
  * two look, so that a firing costs the same whatever the fleet's size: rank 1, the backup
  * when rank 0 died, and the fallback rank. With candidates 1, rank 1 is both. */
 bool rendezvous_looks(unsigned rank, unsigned n, unsigned candidates);
+
+/* The members that look at the firing (rendezvous_looks()) other than self, which claimed
+ * it: the members ranked 0, 1 and fallback among members and self (self may or may not be
+ * in members; members has no duplicates). At most three into ret, best first; returns how
+ * many, or -ENOMEM. A claim that won tells them (etcd: a note in their inbox), so that
+ * they stand down without asking the store. */
+int rendezvous_lookers(const char *self, const char *const *members, size_t n,
+                       const char *job, int64_t scheduled, unsigned candidates,
+                       const char *ret[static 3]);

@@ -226,11 +226,33 @@ static void elect_on_lost(LeaseClaim *c, const char *why, void *userdata) {
         e->on_lost(e, why);
 }
 
+/* The members a won claim tells (rendezvous_lookers()): the other ranks that look at the
+ * firing, so that a backend that can leave them a note (etcd) spares them a request. None
+ * for manual runs and takeovers, which nobody else waits on. */
+static size_t elect_tell(Election *e, const char *ret[static 3]) {
+        LeaseStore *s = e->env->lease;
+        const char *const *ids = NULL;
+        const char *self = NULL;
+        size_t n;
+        int k;
+
+        if (e->manual || e->takeover || !s->ops->members || e->env->lease_stagger == 0)
+                return 0;               /* stagger 0: every member claims at once */
+        n = s->ops->members(s, &ids, &self);
+        if (n == 0 || !self)
+                return 0;
+        k = rendezvous_lookers(self, ids, n, e->job, e->firing.f.t, e->env->lease_candidates,
+                               ret);
+        return k > 0 ? (size_t) k : 0;  /* out of memory: the others ask the store */
+}
+
 /* Send the claim. true: decided now, *ret_run says whether to run it. */
 static bool elect_claim(Election *e, bool *ret_run) {
         LeaseStore *s = e->env->lease;
         LeaseInfo info = {};
         LeaseResult res;
+        const char *tell[3];
+        size_t n_tell = elect_tell(e, tell);
 
         e->lease_cb = (LeaseCallbacks) { .claimed = elect_on_claimed, .lost = elect_on_lost,
                                          .userdata = e };
@@ -238,7 +260,8 @@ static bool elect_claim(Election *e, bool *ret_run) {
         res = s->ops->claim(s, &(LeaseRequest) { .job = e->job, .scheduled = e->firing.f.t,
                                                  .manual = e->manual,
                                                  .run_id = e->run_id, .attempt = e->attempt,
-                                                 .takeover = e->takeover, .late = e->rank > 0 },
+                                                 .takeover = e->takeover, .late = e->rank > 0,
+                                                 .tell = tell, .n_tell = n_tell },
                             &e->lease_cb, &e->claim, &info);
         if (res == LEASE_PENDING)
                 return false;           /* elect_on_claimed() follows */
@@ -251,16 +274,16 @@ static bool elect_claim(Election *e, bool *ret_run) {
 /* Rendezvous candidates: the members the store knows, ranked for this firing (rendezvous.c).
  * Rank 0 claims at once, rank r < candidates after r × stagger, the others after
  * candidates × stagger + stagger, so that a fleet whose candidates all died still runs it.
- * The conditional write stays the only arbiter: the ranking only decides who tries first,
- * and a member that sees the firing claimed meanwhile does not ask the store at all. Where
- * only a request can tell (S3: !sees_claims), a look costs one, so besides rank 0 only
- * rank 1 and the fallback rank look (rendezvous_looks()), and a fleet sends as many
- * requests per firing whatever its size; a member not in the listing it ranks with (it
- * joined since) looks as every one did before, as it cannot know its place. A lower rank
- * also waits for the store's claim lag (claim_lag_ms: a slow store's claims reach the
- * others late). Manual runs (asked of this replica) and takeovers (already a race among
- * watchers) claim at once. Returns the wait in ms; false in *ret_looks: this member stands
- * down without a request. */
+ * The conditional write stays the only arbiter: the ranking only decides who tries first.
+ * Besides rank 0 only rank 1 and the fallback rank look (rendezvous_looks()), so that a
+ * fleet sends as many requests per firing whatever its size: the winner tells them
+ * (elect_tell(); etcd: a note in their inbox, so they stand down without a request), or
+ * their look asks the store (S3: a GET of the firing's record). A member not in the
+ * listing it ranks with (it joined since) looks, as it cannot know its place. A lower
+ * rank also waits for the store's claim lag (claim_lag_ms: a slow store's claims reach
+ * the others late). Manual runs (asked of this replica) and takeovers (already a race
+ * among watchers) claim at once. Returns the wait in ms; false in *ret_looks: this member
+ * stands down without a request. */
 static uint64_t elect_rank_wait(Election *e, bool *ret_looks) {
         LeaseStore *s = e->env->lease;
         const char *const *ids = NULL;
@@ -282,7 +305,7 @@ static uint64_t elect_rank_wait(Election *e, bool *ret_looks) {
                         listed = true;
         /* not listed (yet): ranked among them all */
         e->n_members = listed ? (unsigned) n : (unsigned) n + 1;
-        if (listed && !s->ops->sees_claims)
+        if (listed)
                 *ret_looks = rendezvous_looks(e->rank, e->n_members, k);
         wait = rendezvous_turn(e->rank, k) * stagger_ms;
         if (wait > 0 && s->ops->claim_lag_ms)

@@ -46,8 +46,14 @@ typedef struct LeaseRequest {
         bool takeover;          /* the firing's holder died while running it: take it over
                                  * (recording the old holder as abandoned) */
         bool late;              /* a lower-ranked member's claim (core/elect.c): a backend
-                                 * that already knows the firing is claimed (etcd: seen on its
-                                 * watch) answers HELD without asking the store */
+                                 * that already knows the firing is claimed (etcd: a note in
+                                 * its inbox) answers HELD without asking the store */
+        const char *const *tell; /* the other members that look at the firing (ranks 0, 1
+                                 * and the fallback, core/elect.c): a backend that can leave
+                                 * them a note when the claim wins (etcd: their inboxes) does,
+                                 * so that they stand down without a request of their own.
+                                 * Valid during claim() */
+        size_t n_tell;
 } LeaseRequest;
 
 /* A claim record's "started": now, or, for a firing elected ahead of its instant (core's
@@ -133,11 +139,6 @@ typedef struct LeaseOps {
         /* One host's store (the local lease): UNAVAILABLE means its record cannot be written,
          * not that another replica may have the firing; the firing runs, unrecorded. */
         bool local;
-        /* With members(): the same watch also tells a lower rank, for free, that a firing
-         * was claimed (etcd), so every rank looks in its turn. false: a look is a request
-         * (S3: a GET of the firing's record), so only ranks 0, 1 and `candidates` look, and
-         * the others stand down at once (core/elect.c, rendezvous_looks()). */
-        bool sees_claims;
         /* Start the election for one firing. A synchronous backend returns WON, HELD or
          * UNAVAILABLE at once (*ret_claim set for WON, *ret_info filled) and never calls
          * claimed(); an asynchronous one returns PENDING (*ret_claim set: it can be
@@ -184,9 +185,9 @@ typedef struct LeaseOps {
          * Never a request of its own: what a watch or the last listing saw. NULL: not known
          * (the local, redis and postgres backends). */
         size_t (*members)(LeaseStore *s, const char *const **ret_ids, const char **ret_self);
-        /* With sees_claims: how long a claim made now takes to reach the other members, in
-         * ms, as this daemon's own requests have found the store lately (etcd: twice its
-         * round trip, the claim's and the watch's). A lower rank waits that much longer than
+        /* How long a claim made now takes to reach the other members, in ms, as this
+         * daemon's own requests have found the store lately (etcd: twice its round trip,
+         * the claim's and the inbox watch's). A lower rank waits that much longer than
          * its turn, so that a slow store is not sent a transaction by every rank for every
          * firing, which would slow it further. NULL: 0. */
         uint64_t (*claim_lag_ms)(LeaseStore *s);

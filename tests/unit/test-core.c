@@ -48,6 +48,8 @@ typedef struct FakeStore {
         char manual[80];        /* the last claim's manual key ("" for a firing) */
         const LeaseRecord *record; /* what a HELD claim found */
         bool late;              /* the last claim was a lower rank's */
+        char tell[3][16];       /* the last claim's tell (members other than "me") */
+        size_t n_tell;
         const char *const *members; /* what members() answers, with self "me" */
         size_t n_members;
         uint64_t claim_lag_ms;  /* what claim_lag_ms() answers */
@@ -61,6 +63,9 @@ static LeaseResult fake_claim(LeaseStore *s, const LeaseRequest *req, const Leas
         (void) s;
         fake.n_claims++;
         fake.late = req->late;
+        fake.n_tell = req->n_tell;
+        for (size_t i = 0; i < req->n_tell && i < 3; i++)
+                (void) snprintf(fake.tell[i], sizeof(fake.tell[i]), "%s", req->tell[i]);
         (void) snprintf(fake.manual, sizeof(fake.manual), "%s", req->manual ?: "");
         *ret_info = (LeaseInfo) { .detail = "the fake store", .key = "fake/key", .held = fake.held,
                                   .fencing_token = 7, .record = fake.record };
@@ -363,7 +368,6 @@ TEST(ranked_claims_wait_their_turn) {
 
         setup("    command: [\"true\"]\n    overlap: allow\n", LEASE_HELD, false);
         fake_ops.members = fake_members;
-        fake_ops.sees_claims = true;         /* etcd: every rank looks */
         fake.members = ids;
         fake.n_members = 3;
         fake.held = LEASE_HELD_RUNNING;
@@ -392,6 +396,7 @@ TEST(ranked_claims_wait_their_turn) {
         ASSERT_TRUE(uv_now(&h.loop) - t0 >= 120);
 
         /* terminated while it waits: no claim, nothing left */
+        h.env.lease_candidates = 3;             /* rank 2 is a candidate again */
         h.idle = false;
         fire(firing_ranked(ids, 3, 2));
         job_terminate(h.job, SIGTERM, USEC_INFINITY);
@@ -409,7 +414,6 @@ TEST(lower_ranks_wait_for_a_slow_store) {
 
         setup("    command: [\"true\"]\n    overlap: allow\n", LEASE_HELD, false);
         fake_ops.members = fake_members;
-        fake_ops.sees_claims = true;
         fake_ops.claim_lag_ms = fake_claim_lag_ms;
         fake.members = ids;
         fake.n_members = 3;
@@ -429,7 +433,7 @@ TEST(lower_ranks_wait_for_a_slow_store) {
         teardown();
 }
 
-/* Where a look costs a request (S3: !sees_claims), only ranks 0, 1 and candidates look:
+/* Only ranks 0, 1 and candidates look (a look may cost a request: S3's GET, etcd's txn):
  * in a fleet of six with candidates: 3, rank 2 and rank 4 stand down at once (no claim,
  * outcome "passed", no missed-firing check); rank 3 waits (candidates + 1) x stagger and
  * looks. A member not in the listing (joined since) looks as before, in its turn. */
@@ -470,6 +474,19 @@ TEST(ranked_s3_only_three_ranks_look) {
         fire(firing_ranked(ids, 6, 1));
         run_until_idle();
         ASSERT_EQ(fake.n_claims, 2);
+        /* a claim tells the other ranks that look: 0 and 3 here */
+        ASSERT_EQ(fake.n_tell, 2);
+        {
+                int64_t t = firing_ranked(ids, 6, 1);
+                const char *const others[] = { "me", "b", "c", "d", "e", "f" };
+
+                for (size_t i = 0; i < 2; i++) {
+                        unsigned r = rendezvous_rank(fake.tell[i], others, 6, "j", t);
+
+                        ASSERT_TRUE(strcmp(fake.tell[i], "me") != 0);
+                        ASSERT_TRUE(r == 0 || r == 3);
+                }
+        }
 
         /* not listed (yet): rank 2 of the five others plus itself, and it looks */
         fake.members = without_me;

@@ -802,7 +802,7 @@ TEST(concurrent_claims_share_one_history_lease) {
         tl_done(&tl);
 }
 
-TEST(lost_when_the_record_or_lease_goes) {
+TEST(lost_when_the_session_goes) {
         const Etcd *e = shared_etcd();
         const char *ep[] = { e->url, NULL };
         char body[256], *k64;
@@ -820,16 +820,15 @@ TEST(lost_when_the_record_or_lease_goes) {
         ASSERT_EQ(o1.result, LEASE_WON);
         ASSERT_EQ(o2.result, LEASE_WON);
 
-        /* someone deletes the record of the first (the watch sees it); then the daemon's
-         * session, which the second's record is on, is revoked */
+        /* someone deletes the record of the first by hand: not watched for, the run goes
+         * on; then the daemon's session, which the second's record is on, is revoked: the
+         * keep-alive finds it gone, and both are lost */
         k64 = b64(o1.key);
         (void) snprintf(body, sizeof(body), "{\"key\":\"%s\"}", k64);
         free(k64);
         r = post(e, "/v3/kv/deleterange", body, NULL);
         ASSERT_TRUE(r);
         json_decref(r);
-        ASSERT_TRUE(RUN_UNTIL(&tl, o1.lost, 3000));
-        ASSERT_TRUE(!o2.lost);
         kv = kv_get(e, o2.key);
         (void) snprintf(body, sizeof(body), "{\"ID\":\"%" PRIu64 "\"}", kv.lease);
         json_decref(kv.record);
@@ -838,10 +837,8 @@ TEST(lost_when_the_record_or_lease_goes) {
         json_decref(r);
         ASSERT_TRUE(RUN_UNTIL(&tl, o1.lost && o2.lost, 3000));
         fprintf(stderr, "  %s\n  %s\n", o1.why, o2.why);
-        ASSERT_STREQ(o1.why, "the lease record was deleted");
-        /* the watch sees the record go with the session, or the keep-alive the session */
-        ASSERT_TRUE(strcmp(o2.why, "the lease record was deleted") == 0 ||
-                    strncmp(o2.why, "the session expired", 19) == 0);
+        ASSERT_TRUE(strncmp(o1.why, "the session expired", 19) == 0);
+        ASSERT_STREQ(o2.why, o1.why);
 
         /* the runs did happen: their final records are written all the same */
         a->ops->finish(o1.claim, &(LeaseEnd) { "succeeded", 0, -1 });
@@ -857,7 +854,7 @@ TEST(lost_when_the_record_or_lease_goes) {
         tl_done(&tl);
 }
 
-/* A late (lower-ranked) claim of b: HELD at once when b's watch has seen the firing claimed;
+/* A late (lower-ranked) claim of b: HELD at once when b's inbox has a note of the firing;
  * else the claim it started is cancelled and false returned (try again). */
 static bool late_held(LeaseStore *b, const char *job, int64_t when, LeaseHeld *ret_held) {
         Outcome o = {};
@@ -885,18 +882,20 @@ static size_t members_of(LeaseStore *s, const char **ret_self) {
 }
 
 /* One session per store: joined, each registers a member key on its session lease, and the
- * records it claims go on that same lease; the other store sees the member and the claims
- * on its watch, so its late claims stand down without a request; closing revokes the session
- * and the member goes. */
+ * records it claims go on that same lease. A claim that tells b leaves a note in b's inbox
+ * (on the history lease), so b's late claims stand down without a request, and its final
+ * record deletes the note, so b knows it ran; a claim that tells nobody costs b's late
+ * claim a request; a cancelled claim leaves its note (the run did not finish). Closing
+ * revokes the session and the member goes. */
 TEST(session_members_and_late_claims) {
         const Etcd *e = shared_etcd();
         const char *ep[] = { e->url, NULL };
-        const char *self = NULL;
-        char mkey[128];
+        const char *self = NULL, *tell[1];
+        char mkey[128], note[256], b_id[64], utc[RFC3339_UTC_MAX];
         LeaseHeld held = LEASE_HELD_PAUSED;
         TestLoop tl;
         LeaseStore *a, *b;
-        Outcome o1, o2;
+        Outcome o1, o2, o3;
         Kv kv, m;
 
         tl_init(&tl);
@@ -912,9 +911,12 @@ TEST(session_members_and_late_claims) {
         m = kv_get(e, mkey);
         ASSERT_TRUE(m.found && m.lease != 0);
         json_decref(m.record);
+        (void) snprintf(b_id, sizeof(b_id), "host-b:%d", (int) getpid());
+        tell[0] = b_id;
 
-        claim(a, "tick", T0, 1, &o1);
-        claim(a, "tick", T0 + 1, 1, &o2);
+        claim_req(a, &(LeaseRequest) { .job = "tick", .scheduled = T0, .run_id = "r",
+                                       .attempt = 1, .tell = tell, .n_tell = 1 }, &o1);
+        claim(a, "tick", T0 + 1, 1, &o2);               /* tells nobody */
         ASSERT_TRUE(RUN_UNTIL(&tl, o1.done && o2.done, 5000));
         ASSERT_EQ(o1.result, LEASE_WON);
         ASSERT_EQ(o2.result, LEASE_WON);
@@ -924,11 +926,26 @@ TEST(session_members_and_late_claims) {
         kv = kv_get(e, o2.key);
         ASSERT_EQ(kv.lease, m.lease);
         json_decref(kv.record);
+        /* the note: in b's inbox, the running record, on the marker's (history) lease */
+        (void) snprintf(note, sizeof(note), "sess/:inbox/%s/tick/%s", b_id,
+                        format_rfc3339_utc(T0, utc));
+        kv = kv_get(e, note);
+        m = mark_get(e, o1.key);
+        ASSERT_TRUE(kv.found && kv.lease == m.lease && kv.lease != 0);
+        ASSERT_STREQ(json_string_value(json_object_get(kv.record, "status")), "running");
+        json_decref(kv.record);
+        json_decref(m.record);
         ASSERT_TRUE(RUN_UNTIL(&tl, late_held(b, "tick", T0, &held), 5000));
         ASSERT_EQ(held, LEASE_HELD_RUNNING);
         a->ops->finish(o1.claim, &(LeaseEnd) { "succeeded", 0, 5 });
         ASSERT_TRUE(RUN_UNTIL(&tl, late_held(b, "tick", T0, &held) &&
                                    held == LEASE_HELD_DONE, 5000));
+        ASSERT_TRUE(!kv_exists(e, note));               /* the final record deleted it */
+        /* no note for T0 + 1: b's late claim asks etcd (and finds it held) */
+        claim_req(b, &(LeaseRequest) { .job = "tick", .scheduled = T0 + 1, .run_id = "r",
+                                       .attempt = 1, .late = true }, &o3);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o3.done, 5000));
+        ASSERT_EQ(o3.result, LEASE_HELD);
         /* a firing nobody claimed: a late claim asks etcd, and wins */
         claim_req(b, &(LeaseRequest) { .job = "tick", .scheduled = T0 + 2, .run_id = "r",
                                        .attempt = 1, .late = true }, &o1);
@@ -936,6 +953,18 @@ TEST(session_members_and_late_claims) {
         ASSERT_EQ(o1.result, LEASE_WON);
         b->ops->finish(o1.claim, &(LeaseEnd) { "succeeded", 0, 5 });
         a->ops->finish(o2.claim, &(LeaseEnd) { "succeeded", 0, 5 });
+        /* cancelled: the record goes, the note stays and still says it runs */
+        claim_req(a, &(LeaseRequest) { .job = "tick", .scheduled = T0 + 3, .run_id = "r",
+                                       .attempt = 1, .tell = tell, .n_tell = 1 }, &o1);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o1.done, 5000));
+        ASSERT_EQ(o1.result, LEASE_WON);
+        (void) snprintf(note, sizeof(note), "sess/:inbox/%s/tick/%s", b_id,
+                        format_rfc3339_utc(T0 + 3, utc));
+        ASSERT_TRUE(RUN_UNTIL(&tl, late_held(b, "tick", T0 + 3, &held), 5000));
+        a->ops->cancel(o1.claim);
+        ASSERT_TRUE(RUN_UNTIL(&tl, !kv_exists(e, o1.key), 5000));
+        ASSERT_TRUE(kv_exists(e, note));
+        ASSERT_TRUE(late_held(b, "tick", T0 + 3, &held) && held == LEASE_HELD_RUNNING);
         store_close(&tl, a);
         /* a's session is revoked: its member key goes, and b sees it go */
         ASSERT_TRUE(!kv_exists(e, mkey));

@@ -131,4 +131,46 @@ TEST(three_ranks_look_whatever_the_fleet) {
         ASSERT_TRUE(!rendezvous_looks(11, 20, 10));
 }
 
+/* Whom a winner tells: the members that look (ranks 0, 1 and the fallback) other than
+ * itself, as each of them ranks itself; whether or not the winner is in the list. */
+TEST(lookers_are_the_ranks_that_look) {
+        char ids[20][16];
+        const char *members[20], *got[3];
+
+        for (unsigned i = 0; i < 20; i++) {
+                (void) snprintf(ids[i], sizeof(ids[i]), "web-%u:1", i);
+                members[i] = ids[i];
+        }
+        for (int64_t t = T0; t < T0 + 200; t++)
+                for (unsigned n = 1; n <= 20; n += 3)
+                        for (unsigned self = 0; self < n; self++) {
+                                int k = rendezvous_lookers(members[self], members, n, "job", t,
+                                                           3, got);
+                                unsigned want = 0, found = 0;
+
+                                ASSERT_TRUE(k >= 0 && k <= 3);
+                                for (unsigned i = 0; i < n; i++) {
+                                        unsigned r = rendezvous_rank(members[i], members, n,
+                                                                     "job", t);
+                                        bool told = false;
+
+                                        for (int j = 0; j < k; j++)
+                                                told |= got[j] == members[i];
+                                        if (i != self && rendezvous_looks(r, n, 3))
+                                                want++;
+                                        if (told) {
+                                                ASSERT_TRUE(i != self);
+                                                ASSERT_TRUE(rendezvous_looks(r, n, 3));
+                                                found++;
+                                        }
+                                }
+                                ASSERT_EQ(found, want);
+                                ASSERT_EQ((unsigned) k, want);
+                        }
+        /* a winner not listed (it joined since) tells the lookers of the list with it */
+        ASSERT_EQ(rendezvous_lookers("new:1", members, 1, "job", T0, 3, got), 1);
+        ASSERT_TRUE(got[0] == members[0]);
+        ASSERT_EQ(rendezvous_lookers("new:1", members, 0, "job", T0, 3, got), 0);
+}
+
 TESTS_MAIN

@@ -6,28 +6,37 @@
  * session (lease_etcd_session.c):
  *
  *   session  lease/grant TTL once, kv/put PREFIX/:members/HOST:PID on it (the others rank
- *            firings over the members, core/elect.c), lease/keepalive every TTL/3, and one
- *            /v3/watch stream over PREFIX/ for the members and the firings others claim (a
- *            lower rank that saw its firing claimed answers HELD without a request). No
- *            renewal for TTL, or a lease etcd no longer has, loses the session: lost() for
- *            every claim won on it, and a new session. close() revokes it. Opened by
- *            join() (the daemon), else at the first claim.
+ *            firings over the members, core/elect.c), lease/keepalive every TTL/3, and two
+ *            /v3/watch streams: over PREFIX/:members/, and over the daemon's inbox,
+ *            PREFIX/:inbox/HOST:PID/. No renewal for TTL, or a lease etcd no longer has,
+ *            loses the session: lost() for every claim won on it, and a new session.
+ *            close() revokes it. Opened by join() (the daemon), else at the first claim.
  *   claim    kv/txn "if neither the key nor the marker exists, and the job is not paused
  *            (no PREFIX/:paused/JOB; a manual run does not ask), put the running record on
- *            the session and its copy, the marker, on the history lease, else range all
- *            three" → WON, fencing token = the txn's revision (the key's mod_revision: etcd
- *            revisions only grow), or HELD naming the holder, the final status or the pause.
- *            A record on our own session is ours: a retried txn whose first try did commit
- *            still wins.
+ *            the session, and on the history lease its copies: the marker, and a note in
+ *            the inbox of each other member that looks at the firing (LeaseRequest.tell:
+ *            ranks 0, 1 and the fallback), else range all three" → WON, fencing token =
+ *            the txn's revision (the key's mod_revision: etcd revisions only grow), or HELD
+ *            naming the holder, the final status or the pause. A record on our own session
+ *            is ours: a retried txn whose first try did commit still wins.
+ *   notes    a lower rank that finds a note for its firing in its inbox answers HELD
+ *            without a request, and a deleted note (the final record deletes them) tells
+ *            its missed-firing check that the firing ran. So a firing costs two watch
+ *            messages per member told, not per member of the fleet; the members not told
+ *            stand down at once (core/elect.c). A note is on the history lease, not the
+ *            holder's session: a holder that dies leaves it, and it still says "not
+ *            finished" (the missed-firing check then asks etcd).
  *   orphaned the key goes with its holder's session, the marker stays: a replica that claims
  *            the firing after its holder died (catch-up, a slow replica) finds the marker
  *            alone and stands down, HELD "HOST pid N (its lease expired)", as it would have
  *            before the holder died. Only a takeover claim runs it again.
- *   lost     the watch sees a won record deleted or overwritten → lost().
+ *   lost     the session lost (above). A won record deleted or overwritten by hand is not
+ *            watched for: the run goes on, and finish() writes its final record if the key
+ *            is gone, not over another holder's record.
  *   finish   kv/txn "if mod_revision is still our token, put the final record on the
- *            history lease and delete the marker" (if the key is gone, create it): two
- *            requests per firing in all. cancel() deletes a won record if it is still ours;
- *            the marker stays, and watchers take the firing over.
+ *            history lease and delete the marker and the notes" (if the key is gone, create
+ *            it): two requests per firing in all. cancel() deletes a won record if it is
+ *            still ours; the marker and the notes stay, and watchers take the firing over.
  *   history  markers and final records share a history lease of HISTORY + 1 h, granted by the
  *            first claim that needs one (its waits are shared) and used for an hour: one
  *            lease per daemon per hour, not one per firing, and each record is kept at least
@@ -167,7 +176,8 @@ static void etcd_on_http_closed(void *userdata) {
 /* Closing, and every background write and revoke is over: close the client, then the timer. */
 void lease_etcd_store_maybe_closed(EtcdStore *s) {
         if (!s->closing || s->in_close || s->claims || s->queries || s->missed ||
-            s->history_call || s->session_call || s->member_call || s->http_closing)
+            s->history_call || s->session_call || s->follow_members.call ||
+            s->follow_inbox.call || s->http_closing)
                 return;
         s->http_closing = true;
         (void) uv_timer_stop(&s->timer);
@@ -208,7 +218,7 @@ static void etcd_close(LeaseStore *store, void (*done)(void *userdata), void *us
 }
 
 /* A claim made now reaches the others in about two round trips: the claim's own, and the
- * watch's that brings it. At most half the election timeout. */
+ * inbox watch's that brings its note. At most half the election timeout. */
 static uint64_t etcd_claim_lag_ms(LeaseStore *store) {
         EtcdStore *s = container_of(store, EtcdStore, store);
         uint64_t lag = 2 * s->round_trip_ms;
@@ -218,7 +228,6 @@ static uint64_t etcd_claim_lag_ms(LeaseStore *store) {
 
 static const LeaseOps lease_etcd_ops = {
         .name = "etcd",
-        .sees_claims = true,
         .claim = lease_etcd_claim,
         .finish = lease_etcd_finish,
         .cancel = lease_etcd_cancel,

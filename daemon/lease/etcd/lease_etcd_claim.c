@@ -15,6 +15,7 @@
 #include "lease_etcd_internal.h"
 #include "list.h"
 #include "macro.h"
+#include "strv.h"
 #include "timeutil.h"
 
 #define ETCD_CLAIMS_MAX         4096            /* claims in flight, won, or finishing */
@@ -50,12 +51,13 @@ static json_t *range(const char *key64) {
 }
 
 /* The election: if the key (and, unless a takeover, the marker) was never created and the
- * job is not paused (unless a manual run): put the record on the short lease and the marker
- * on the history lease; else range all three. A pause holds back takeovers too: it means
- * that no run of the schedule starts anywhere until it is lifted, and the run of a holder
- * that died while the job was paused is not started again elsewhere. */
+ * job is not paused (unless a manual run): put the record on the session, and the marker
+ * and the notes to the members told on the history lease; else range all three. A pause
+ * holds back takeovers too: it means that no run of the schedule starts anywhere until it
+ * is lifted, and the run of a holder that died while the job was paused is not started
+ * again elsewhere. */
 static json_t *body_claim(const LeaseClaim *c, const char *value64) {
-        json_t *cmp = json_pack("[o]", compare(c->key64, true, 0)), *failure;
+        json_t *cmp = json_pack("[o]", compare(c->key64, true, 0)), *failure, *success;
 
         if (cmp && !c->takeover)
                 (void) json_array_append_new(cmp, compare(c->mark64, true, 0));
@@ -64,22 +66,31 @@ static json_t *body_claim(const LeaseClaim *c, const char *value64) {
         failure = json_pack("[o,o]", range(c->key64), range(c->mark64));
         if (failure && c->pause64)
                 (void) json_array_append_new(failure, range(c->pause64));
-        return json_pack("{s:o,s:[o,o],s:o}", "compare", cmp,
-                         "success", put(c->key64, value64, c->lease),
-                                    put(c->mark64, value64, c->history),
+        success = json_pack("[o,o]", put(c->key64, value64, c->lease),
+                            put(c->mark64, value64, c->history));
+        for (size_t i = 0; success && i < c->n_notes; i++)
+                (void) json_array_append_new(success, put(c->notes64[i], value64, c->history));
+        return json_pack("{s:o,s:o,s:o}", "compare", cmp, "success", success,
                          "failure", failure);
 }
 
+static json_t *delete(const char *key64) {
+        return json_pack("{s:{s:s}}", "request_delete_range", "key", key64);
+}
+
 /* The final record: if the key is still ours (or, CREATE, gone): put the record on the
- * history lease in its place and delete the marker, which it replaces; else range the key. */
+ * history lease in its place and delete the marker, which it replaces, and the notes, which
+ * tells the members that had them that it finished; else range the key. */
 static json_t *body_final(const LeaseClaim *c, const char *value64) {
         bool create = c->step == FINAL_CREATE;
+        json_t *success = json_pack("[o,o]", put(c->key64, value64, c->history),
+                                    delete(c->mark64));
 
-        return json_pack("{s:[o],s:[o,{s:{s:s}}],s:[o]}",
+        for (size_t i = 0; success && i < c->n_notes; i++)
+                (void) json_array_append_new(success, delete(c->notes64[i]));
+        return json_pack("{s:[o],s:o,s:[o]}",
                          "compare", compare(c->key64, create, create ? 0 : c->token),
-                         "success", put(c->key64, value64, c->history),
-                                    "request_delete_range", "key", c->mark64,
-                         "failure", range(c->key64));
+                         "success", success, "failure", range(c->key64));
 }
 
 /* A txn's outcome: succeeded (proto3 omits false) with the revision of the put, or the
@@ -110,16 +121,6 @@ bad:
 
 /* ---- claims ---- */
 
-/* Every change of a claim's state goes through here: the store counts its won claims
- * (n_won), which the session's watch matches events against. */
-static void claim_set_state(LeaseClaim *c, ClaimState state) {
-        if (c->state == CLAIM_WON)
-                c->store->n_won--;
-        if (state == CLAIM_WON)
-                c->store->n_won++;
-        c->state = state;
-}
-
 static void claim_free(LeaseClaim *c) {
         EtcdStore *s = c->store;
 
@@ -131,6 +132,7 @@ static void claim_free(LeaseClaim *c) {
         free(c->key64);
         free(c->mark64);
         free(c->pause64);
+        strv_free(c->notes64);
         json_decref(c->record);
         free(c);
         lease_etcd_store_maybe_closed(s);
@@ -152,7 +154,7 @@ void lease_etcd_claim_release(LeaseClaim *c) {
         EtcdStore *s = c->store;
         bool won = c->state == CLAIM_WON && c->token && !c->lost && !s->closing;
 
-        claim_set_state(c, CLAIM_RELEASE);
+        c->state = CLAIM_RELEASE;
         c->history_wait = 0;
         c->session_wait = 0;
         c->lose_pending = false;
@@ -180,7 +182,7 @@ static void claim_conclude(LeaseClaim *c, LeaseResult result, LeaseHeld held,
                            const LeaseRecord *record) {
         LeaseInfo info = { .detail = c->detail, .key = c->key, .held = held, .record = record };
 
-        claim_set_state(c, CLAIM_DONE);         /* close() leaves it to us */
+        c->state = CLAIM_DONE;          /* close() leaves it to us */
         c->cb.claimed(c, result, &info, c->cb.userdata);
         lease_etcd_claim_release(c);
 }
@@ -193,7 +195,7 @@ static void claim_unavailable(LeaseClaim *c, EtcdCall *k, int error) {
 static void claim_won(LeaseClaim *c, uint64_t token) {
         LeaseInfo info = { .key = c->key, .fencing_token = token };
 
-        claim_set_state(c, CLAIM_WON);
+        c->state = CLAIM_WON;
         c->token = token;
         c->cb.claimed(c, LEASE_WON, &info, c->cb.userdata);
 }
@@ -331,7 +333,7 @@ static int claim_elect(LeaseClaim *c) {
         _cleanup_free_ char *value64 = NULL;
         int r;
 
-        claim_set_state(c, CLAIM_GRANT);
+        c->state = CLAIM_GRANT;
         if (!c->lease) {
                 r = lease_etcd_session_need(s, c, &c->lease);
                 if (r <= 0)
@@ -342,7 +344,7 @@ static int claim_elect(LeaseClaim *c) {
                 if (r <= 0)
                         return r;       /* 0: lease_etcd_claim_on_history() follows */
         }
-        claim_set_state(c, CLAIM_TXN);
+        c->state = CLAIM_TXN;
         value64 = lease_etcd_record_to_base64(c->record);
         if (value64)
                 c->call = lease_etcd_call_start(s, "/v3/kv/txn", body_claim(c, value64),
@@ -369,6 +371,25 @@ static json_t *record_new(EtcdStore *s, const LeaseRequest *req, const char *key
                         (void) json_object_set_new(rec, "previous", prev);
         }
         return rec;
+}
+
+/* The notes a claim of key leaves, one in the inbox of each member told: PREFIX/:inbox/
+ * MEMBER/JOB/WHEN, in base64 (NULL, and no notes for no member). -ENOMEM */
+static int notes_key64(const EtcdStore *s, const char *key, const LeaseRequest *req,
+                       char ***ret) {
+        _cleanup_strv_free_ char **notes = NULL;
+        size_t n = 0;
+
+        for (size_t i = 0; i < req->n_tell; i++) {
+                _cleanup_free_ char *note = NULL;
+
+                if (asprintf(&note, "%s/:inbox/%s/%s", s->prefix, req->tell[i],
+                             key + strlen(s->prefix) + 1) < 0 ||
+                    strv_push(&notes, &n, lease_etcd_b64_encode(note, strlen(note))) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(notes);
+        return 0;
 }
 
 /* The marker's key: KEY/claimed (job names have no '/': no job's key is a marker's). */
@@ -426,8 +447,10 @@ LeaseResult lease_etcd_claim(LeaseStore *store, const LeaseRequest *req, const L
         c->mark64 = c->key ? mark_key64(c->key) : NULL;
         c->pause64 = req->manual ? NULL : lease_etcd_pause_key64(s, req->job);
         c->takeover = req->takeover;
-        c->record = c->key64 && c->mark64 && (req->manual || c->pause64) ?
+        c->record = c->key64 && c->mark64 && (req->manual || c->pause64) &&
+                    notes_key64(s, c->key, req, &c->notes64) >= 0 ?
                     record_new(s, req, c->key) : NULL;
+        c->n_notes = strv_length(c->notes64);
         /* Its first step: a call, or a wait for the history lease, both from the loop. */
         if (!c->record || claim_elect(c) < 0) {
                 json_decref(c->record);
@@ -435,6 +458,7 @@ LeaseResult lease_etcd_claim(LeaseStore *store, const LeaseRequest *req, const L
                 free(c->key64);
                 free(c->mark64);
                 free(c->pause64);
+                strv_free(c->notes64);
                 free(c);
                 goto oom;
         }
@@ -550,7 +574,7 @@ void lease_etcd_finish(LeaseClaim *c, const LeaseEnd *end) {
         lease_etcd_alarm_disarm(s, &c->alarm);
         lease_etcd_call_cancel(c->call);
         c->call = NULL;
-        claim_set_state(c, CLAIM_FINAL);
+        c->state = CLAIM_FINAL;
         c->step = FINAL_UPDATE;
         c->history = 0;         /* the marker's may be too old to keep a record for history */
         c->deadline = lease_etcd_now_ms(s) + s->election_ms;

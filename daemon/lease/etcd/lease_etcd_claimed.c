@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* The firings other members claimed, as the session's watch saw them (lease_etcd_session.c),
- * so that a lower rank that finds its firing claimed, and a missed-firing check that finds
- * its final record, answer without a request. An open-addressing table (linear probing) of
- * small entries keyed by a hash of the firing's key; an entry is kept ETCD_CLAIMED_KEEP_MS
- * after the watch last saw its key (the default missed_after is well inside that), and the
- * table is swept of older entries whenever it would grow, so it holds about the fleet's
- * firing rate times that: a firing a second costs a few KiB, 300 a second about 1 MiB. A
- * lookup that finds nothing costs a request, never a wrong answer. Host names and final
- * statuses are interned: a fleet has few of each. */
+/* The firings other members claimed, as the notes in this daemon's inbox said
+ * (lease_etcd_session.c), so that a lower rank that finds its firing claimed, and a
+ * missed-firing check that finds it finished, answer without a request. An open-addressing
+ * table (linear probing) of small entries keyed by a hash of the firing's key; an entry is
+ * kept CLAIMED_KEEP_MS after the inbox last saw its note (the default missed_after is well
+ * inside that), and the table is swept of older entries whenever it would grow, so it holds
+ * about the firings this daemon is told of in that time: at most three per firing of the
+ * fleet, a few KiB at a firing a second. A lookup that finds nothing costs a request, never
+ * a wrong answer. Host names are interned: a fleet has few. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +16,7 @@
 #define CLAIMED_KEEP_MS         60000U          /* kept this long after last seen */
 #define CLAIMED_CAP_MIN         64U
 #define CLAIMED_CAP_MAX         (1U << 20)      /* entries; beyond: not noted (requests) */
-#define CLAIMED_STRINGS_MAX     1024U           /* interned host names and statuses */
+#define CLAIMED_STRINGS_MAX     1024U           /* interned host names */
 
 static uint64_t key_hash(const char *key, size_t n) {
         uint64_t h = UINT64_C(0xcbf29ce484222325);
@@ -97,29 +97,18 @@ void lease_etcd_claimed_note(EtcdStore *s, const char *key, size_t n, const json
                           .pid = json_integer_value(json_object_get(holder, "pid")),
                           .host = intern(s, json_string_value(json_object_get(holder, "hostname"))),
                           .done = !lease_etcd_record_is_running(record) };
-        if (e->done)
-                e->status = intern(s, json_string_value(json_object_get(record, "status")));
 }
 
-void lease_etcd_claimed_forget(EtcdStore *s, const char *key, size_t n) {
-        size_t cap = s->claimed_cap, i, j;
+void lease_etcd_claimed_done(EtcdStore *s, const char *key, size_t n) {
+        EtcdClaimed *e;
 
         if (!s->claimed)
                 return;
-        i = slot_of(s->claimed, cap, key_hash(key, n));
-        if (!s->claimed[i].hash)
-                return;
-        /* Backward-shift deletion: move up each later entry of the run that may fill i. */
-        for (j = (i + 1) & (cap - 1); s->claimed[j].hash; j = (j + 1) & (cap - 1)) {
-                size_t home = (size_t) (s->claimed[j].hash & (cap - 1));
-
-                if (((j - home) & (cap - 1)) >= ((j - i) & (cap - 1))) {
-                        s->claimed[i] = s->claimed[j];
-                        i = j;
-                }
-        }
-        s->claimed[i] = (EtcdClaimed) {};
-        s->n_claimed--;
+        e = &s->claimed[slot_of(s->claimed, s->claimed_cap, key_hash(key, n))];
+        if (!e->hash)
+                return;         /* not told of its claim (or long ago): nothing to say */
+        e->done = true;
+        e->at_ms = lease_etcd_now_ms(s);
 }
 
 const EtcdClaimed *lease_etcd_claimed_find(EtcdStore *s, const char *key) {

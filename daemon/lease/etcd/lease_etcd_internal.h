@@ -10,7 +10,8 @@
  *   lease_etcd_watch.c    watching a held firing for its holder's expiry
  *   lease_etcd_fleet.c    what the API asks: the history, pause markers, the probe
  *   lease_etcd_missed.c   the missed-firing alarm: a firing's state, its alarm marker
- *   lease_etcd_session.c  the daemon's session lease, its member key, the prefix watch
+ *   lease_etcd_session.c  the daemon's session lease, its member key, the members' watch
+ *                         and the inbox's
  * The design is described at the top of lease_etcd.c. */
 
 #include <jansson.h>
@@ -73,13 +74,12 @@ struct EtcdCall {               /* one request, retried; owned by itself, pointe
         char why[ETCD_WHY_MAX];
 };
 
-typedef struct EtcdClaimed {    /* a firing another member claimed, seen on the watch */
+typedef struct EtcdClaimed {    /* a firing another member claimed, from a note in our inbox */
         uint64_t hash;          /* FNV-1a of its key; 0: a free slot */
-        uint64_t at_ms;         /* when the watch last saw it (loop time) */
+        uint64_t at_ms;         /* when the inbox last saw it (loop time) */
         int64_t pid;            /* its holder's (ranking the missed check, the HELD detail) */
         uint16_t host;          /* its holder's host name, interned (0: not known) */
-        uint16_t status;        /* its final status, interned (done only) */
-        bool done;              /* its record is final */
+        bool done;              /* its holder deleted the note with its final record */
 } EtcdClaimed;
 
 typedef enum ClaimState {
@@ -106,6 +106,9 @@ struct LeaseClaim {             /* on store->claims; the daemon's while PENDING 
         char *mark64;           /* the firing's marker, KEY/claimed, in base64 */
         char *pause64;          /* the job's pause marker in base64; NULL: a manual run's
                                  * claim, which ignores it */
+        char **notes64;         /* the notes the claim leaves in the inboxes of the members
+                                 * it tells (LeaseRequest.tell), in base64 */
+        size_t n_notes;
         bool takeover;          /* the claim may win while the marker exists */
         json_t *record;         /* the running record; finish() completes it */
         uint64_t lease;         /* the session lease the claim uses, 0 before it has one */
@@ -170,6 +173,14 @@ struct EtcdQuery {              /* on store->queries until answered, which frees
         EtcdCall *call;
 };
 
+typedef struct EtcdFollow {     /* one of the session's watch streams */
+        EtcdCall *call;         /* its request: the members' first range, then the stream */
+        Alarm alarm;            /* its next start */
+        bool live;              /* it streams: what it keeps can be trusted */
+        char *line;             /* the stream's incomplete line */
+        size_t line_len;
+} EtcdFollow;
+
 typedef struct Seen {           /* a running record seen in a claim or a watch */
         char *key;
         json_t *record;
@@ -203,14 +214,12 @@ struct EtcdStore {
         Alarm session_alarm;    /* the next keepalive, or the next try */
         Alarm lost_alarm;       /* lost() for the claims marked lose_pending */
         char member_id[300];    /* HOST:PID */
-        char *member_key64, *members_key64, *members_end64, *prefix64, *prefix_end64;
+        char *member_key64, *members_key64, *members_end64;
         char **members;         /* the live members, as the range and the watch saw them */
         size_t n_members;
-        EtcdCall *member_call;  /* the members' range, then the prefix watch */
-        Alarm member_alarm;     /* the next range */
-        bool watch_live;        /* the watch streams: claimed[] can be trusted */
-        char *wline;            /* the watch's incomplete line */
-        size_t wline_len;
+        char *inbox64, *inbox_end64;    /* PREFIX/:inbox/MEMBER/ and its range's end */
+        EtcdFollow follow_members;      /* the members' range, then their watch */
+        EtcdFollow follow_inbox;        /* the watch of our inbox: claimed[] */
         EtcdClaimed *claimed;   /* lease_etcd_claimed.c; NULL until the first */
         size_t claimed_cap, n_claimed;
         char **claimed_strings; /* interned host names and statuses */
@@ -222,7 +231,6 @@ struct EtcdStore {
         int64_t pid;
         LeaseClaim *claims;
         size_t n_claims;
-        size_t n_won;           /* of them in CLAIM_WON: the watch matches events to those */
         LeaseWatch *watches;
         EtcdQuery *queries;
         EtcdMissed *missed;     /* check_missed() calls, until answered */
@@ -328,18 +336,19 @@ void lease_etcd_session_check(EtcdStore *s);
 /* close(): stop the keepalives and the watch, revoke the session. */
 void lease_etcd_session_close(EtcdStore *s);
 void lease_etcd_session_free(EtcdStore *s);
-/* Has the watch seen key claimed by another member? *ret_who: valid until the loop runs. */
-/* The firings other members claimed, as the watch saw them (lease_etcd_claimed.c). */
+/* The firings other members claimed, as the notes in our inbox say (lease_etcd_claimed.c):
+ * a note put (record: the holder's running record), a note deleted (its holder finished). */
 void lease_etcd_claimed_note(EtcdStore *s, const char *key, size_t n, const json_t *record);
-void lease_etcd_claimed_forget(EtcdStore *s, const char *key, size_t n);
+void lease_etcd_claimed_done(EtcdStore *s, const char *key, size_t n);
 const EtcdClaimed *lease_etcd_claimed_find(EtcdStore *s, const char *key);
 /* An interned string of an entry (host, status); NULL for 0. */
 const char *lease_etcd_claimed_string(const EtcdStore *s, uint16_t i);
 void lease_etcd_claimed_free(EtcdStore *s);
-/* Has the prefix watch seen key's final record (and it is still there)? */
+/* Has the inbox seen key's holder finish it? */
 bool lease_etcd_session_seen_done(EtcdStore *s, const char *key);
-/* *ret_holder: the holder as far as the watch saw it (host and pid; job and scheduled not
- * set), valid until the loop runs again. */
+/* Has the inbox seen key claimed by another member? *ret_who, and *ret_holder: the holder
+ * as far as its note says (host and pid; job and scheduled not set), valid until the loop
+ * runs again. */
 bool lease_etcd_session_seen_claimed(EtcdStore *s, const char *key, LeaseHeld *ret_held,
                                      const char **ret_who, const LeaseRecord **ret_holder);
 size_t lease_etcd_members(LeaseStore *store, const char *const **ret_ids,

@@ -246,7 +246,8 @@ void lease_etcd_check_missed(LeaseStore *store, const LeaseRequest *req, bool ra
                 done(LEASE_FIRING_NONE, false, store_closing, userdata);
                 return;
         }
-        /* The session's watch saw its final record: it ran, no request needed. */
+        /* Its holder deleted its note in our inbox with its final record: it ran, no
+         * request needed. */
         (void) snprintf(key, sizeof(key), "%s/%s/%s", s->prefix, req->job,
                         format_rfc3339_utc(req->scheduled, when));
         if (lease_etcd_session_seen_done(s, key)) {

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* The session of the etcd lease backend (see lease_etcd.c for the design): one lease per
  * daemon for its life, kept alive every TTL/3, with the daemon's member key on it,
- * PREFIX/:members/HOST:PID; and one watch stream over the whole prefix that keeps the list of
- * live members (for ranking firings, core/elect.c), notes which firings other members have
- * claimed (so that a lower rank does not ask etcd), and sees a won record deleted or
- * overwritten (lost). Losing the session (no renewal for TTL, or etcd no longer has it) is
- * lost() for every claim won on it. */
+ * PREFIX/:members/HOST:PID; and two watch streams: one over PREFIX/:members/ that keeps the
+ * list of live members (for ranking firings, core/elect.c), one over the daemon's inbox,
+ * PREFIX/:inbox/HOST:PID/, where a member that wins a firing this daemon would look at
+ * leaves a note, and deletes it with its final record (so that a lower rank, and a
+ * missed-firing check, do not ask etcd). Losing the session (no renewal for TTL, or etcd no
+ * longer has it) is lost() for every claim won on it. */
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -25,13 +26,15 @@
 static void session_start(Alarm *a);
 static void session_keepalive(Alarm *a);
 static void members_sync(Alarm *a);
+static void inbox_follow(Alarm *a);
+static void follow_stop(EtcdStore *s, EtcdFollow *f);
 
-/* ---- claims the watch has seen (lease_etcd_claimed.c) ---- */
+/* ---- claims the inbox was told of (lease_etcd_claimed.c) ---- */
 
 bool lease_etcd_session_seen_done(EtcdStore *s, const char *key) {
         const EtcdClaimed *e;
 
-        if (!s->watch_live)
+        if (!s->follow_inbox.live)
                 return false;
         e = lease_etcd_claimed_find(s, key);
         return e && e->done;
@@ -39,24 +42,21 @@ bool lease_etcd_session_seen_done(EtcdStore *s, const char *key) {
 
 bool lease_etcd_session_seen_claimed(EtcdStore *s, const char *key, LeaseHeld *ret_held,
                                      const char **ret_who, const LeaseRecord **ret_holder) {
-        const char *host, *status;
+        const char *host;
         const EtcdClaimed *e;
         char clean[96];
 
-        if (!s->watch_live)
+        if (!s->follow_inbox.live)
                 return false;
         e = lease_etcd_claimed_find(s, key);
         if (!e)
                 return false;
         host = lease_etcd_claimed_string(s, e->host);
-        status = lease_etcd_claimed_string(s, e->status);
-        /* As lease_etcd_record_describe() says it of the record. */
-        if (e->done)
-                (void) snprintf(s->seen_who, sizeof(s->seen_who), "already run: %s",
-                                status ? lease_etcd_clean(status, clean, sizeof(clean)) : "?");
-        else
-                (void) snprintf(s->seen_who, sizeof(s->seen_who), "%s pid %" PRIi64,
-                                lease_etcd_clean(host ?: "?", clean, sizeof(clean)), e->pid);
+        /* As lease_etcd_record_describe() says it of the record; a deleted note does not
+         * say how the run ended. */
+        (void) snprintf(s->seen_who, sizeof(s->seen_who), "%s%s pid %" PRIi64,
+                        e->done ? "already run by " : "",
+                        lease_etcd_clean(host ?: "?", clean, sizeof(clean)), e->pid);
         *ret_held = e->done ? LEASE_HELD_DONE : LEASE_HELD_RUNNING;
         *ret_who = s->seen_who;
         s->seen_holder = (LeaseRecord) { .host = host, .pid = e->pid,
@@ -141,8 +141,12 @@ static int session_on_put(EtcdCall *k, json_t *reply, int error, void *owner) {
         s->session_ready = true;
         lease_etcd_alarm_arm(s, &s->session_alarm, s->session_renewed + s->ttl_ms / 3,
                              session_keepalive);
-        if (!s->member_call && !s->member_alarm.armed)
-                lease_etcd_alarm_arm(s, &s->member_alarm, lease_etcd_now_ms(s), members_sync);
+        if (!s->follow_members.call && !s->follow_members.alarm.armed)
+                lease_etcd_alarm_arm(s, &s->follow_members.alarm, lease_etcd_now_ms(s),
+                                     members_sync);
+        if (!s->follow_inbox.call && !s->follow_inbox.alarm.armed)
+                lease_etcd_alarm_arm(s, &s->follow_inbox.alarm, lease_etcd_now_ms(s),
+                                     inbox_follow);
         session_wake(s, k, 0);
         lease_etcd_store_maybe_closed(s);
         return 0;
@@ -290,17 +294,16 @@ void lease_etcd_session_close(EtcdStore *s) {
         char l[21];
 
         lease_etcd_alarm_disarm(s, &s->session_alarm);
-        lease_etcd_alarm_disarm(s, &s->member_alarm);
         lease_etcd_alarm_disarm(s, &s->lost_alarm);
-        lease_etcd_call_cancel(s->member_call);
-        s->member_call = NULL;
-        s->watch_live = false;
+        follow_stop(s, &s->follow_members);
+        follow_stop(s, &s->follow_inbox);
         lease_etcd_call_cancel(s->session_call);
         s->session_call = NULL;
         if (!s->session)
                 return;
         /* Revoking the session deletes the member key and the running records on it: the
-         * others rank without us at once, and watchers take over what we ran. */
+         * others rank without us at once, and watchers take over what we ran (the notes we
+         * left are on the history lease: they still say that those runs did not finish). */
         (void) snprintf(l, sizeof(l), "%" PRIu64, s->session);
         s->session = 0;
         s->session_ready = false;
@@ -310,7 +313,7 @@ void lease_etcd_session_close(EtcdStore *s) {
                                                 session_on_revoked, s);
 }
 
-/* ---- the members, and the watch over the prefix ---- */
+/* ---- the members, and the session's two watch streams ---- */
 
 static void members_set(EtcdStore *s, char **list) {
         strv_free(s->members);
@@ -344,68 +347,82 @@ size_t lease_etcd_members(LeaseStore *store, const char *const **ret_ids,
                           const char **ret_self) {
         EtcdStore *s = container_of(store, EtcdStore, store);
 
-        if (!s->watch_live && !s->session_ready)
+        if (!s->follow_members.live && !s->session_ready)
                 return 0;
         *ret_ids = (const char *const *) s->members;
         *ret_self = s->member_id;
         return s->n_members;
 }
 
-/* One event of the watch, from inside libcurl: no requests, only notes. */
+/* An event's key, decoded, if it is under base (which ends in '/') with more after it:
+ * *ret_rest points past base, *ret_n is the rest's length. NULL: not such a key. */
+static char *event_key(const json_t *kvj, const char *base, const char **ret_rest,
+                       size_t *ret_n) {
+        const char *key64 = json_string_value(json_object_get(kvj, "key"));
+        size_t n, blen = strlen(base);
+        char *key;
+
+        if (!key64 || lease_etcd_b64_decode(key64, 4096, &key, &n) < 0)
+                return NULL;
+        if (n <= blen || memcmp(key, base, blen) != 0 || strlen(key) != n) {
+                free(key);
+                return NULL;
+        }
+        *ret_rest = key + blen;
+        *ret_n = n - blen;
+        return key;
+}
+
+/* One event of the members' watch, from inside libcurl: no requests, only notes. */
 static void members_on_event(EtcdStore *s, const json_t *ev) {
-        const char *type = json_string_value(json_object_get(ev, "type"));
+        const char *type = json_string_value(json_object_get(ev, "type")), *id;
+        _cleanup_free_ char *base = NULL, *key = NULL;
+        size_t n;
+
+        if (asprintf(&base, "%s/:members/", s->prefix) < 0)
+                return;
+        key = event_key(json_object_get(ev, "kv"), base, &id, &n);
+        if (!key)
+                return;
+        if (type && strcmp(type, "DELETE") == 0)
+                member_remove(s, id, n);
+        else
+                member_add(s, id, n);
+}
+
+/* One event of the inbox's watch: a note PREFIX/:inbox/SELF/JOB/WHEN put (with its holder's
+ * running record) or deleted (by its holder's final record) says so of the firing
+ * PREFIX/JOB/WHEN. A note on the history lease also goes when that lease expires, long after
+ * this daemon has forgotten its firing (lease_etcd_claimed.c). */
+static void inbox_on_event(EtcdStore *s, const json_t *ev) {
+        const char *type = json_string_value(json_object_get(ev, "type")), *rest, *what;
         const json_t *kvj = json_object_get(ev, "kv");
-        const char *key64 = json_string_value(json_object_get(kvj, "key")), *rest, *what, *slash;
-        _cleanup_free_ char *key = NULL;
-        bool del = type && strcmp(type, "DELETE") == 0;
-        size_t n, plen = strlen(s->prefix);
+        _cleanup_free_ char *base = NULL, *key = NULL, *firing = NULL;
+        size_t n;
         Kv kv = {};
 
-        if (!key64 || lease_etcd_b64_decode(key64, 4096, &key, &n) < 0 || n <= plen + 1 ||
-            memcmp(key, s->prefix, plen) != 0 || key[plen] != '/')
+        if (asprintf(&base, "%s/:inbox/%s/", s->prefix, s->member_id) < 0)
                 return;
-        rest = key + plen + 1;
-        if (strncmp(rest, ":members/", 9) == 0) {
-                if (del)
-                        member_remove(s, rest + 9, n - plen - 1 - 9);
-                else
-                        member_add(s, rest + 9, n - plen - 1 - 9);
+        key = event_key(kvj, base, &rest, &n);
+        /* JOB/WHEN: one '/', no ':' in JOB */
+        if (!key || rest[0] == ':' || !memchr(rest, '/', n) ||
+            asprintf(&firing, "%s/%s", s->prefix, rest) < 0)
                 return;
-        }
-        /* A firing's key is PREFIX/JOB/WHEN: one more '/', no ':' in JOB, no NUL. */
-        slash = memchr(rest, '/', n - plen - 1);
-        if (rest[0] == ':' || !slash || memchr(slash + 1, '/', (size_t) (key + n - slash - 1)) ||
-            strlen(key) != n)
-                return;
-        if (del) {
-                lease_etcd_claimed_forget(s, key, n);
-                /* Only the claims this daemon won and runs can be lost (n_won: a daemon past
-                 * its store's limit holds thousands of claims in flight, none of them won). */
-                for (LeaseClaim *c = s->n_won ? s->claims : NULL; c; c = c->next)
-                        if (c->state == CLAIM_WON && strcmp(c->key, key) == 0)
-                                claim_mark_lost(s, c, "the lease record was deleted");
+        if (type && strcmp(type, "DELETE") == 0) {
+                lease_etcd_claimed_done(s, firing, strlen(firing));
                 return;
         }
         if (lease_etcd_kv_parse(kvj, &kv, &what) < 0)
                 return;
         if (kv.record)
-                lease_etcd_claimed_note(s, key, n, kv.record);
-        for (LeaseClaim *c = s->n_won ? s->claims : NULL; c; c = c->next)
-                if (c->state == CLAIM_WON && c->token && kv.mod_revision != c->token &&
-                    strcmp(c->key, key) == 0) {
-                        char who[ETCD_WHY_MAX], why[ETCD_WHY_MAX + 64];
-
-                        lease_etcd_record_describe(kv.record, who, sizeof(who));
-                        (void) snprintf(why, sizeof(why),
-                                        "the record now names another holder: %s", who);
-                        claim_mark_lost(s, c, why);
-                }
+                lease_etcd_claimed_note(s, firing, strlen(firing), kv.record);
         json_decref(kv.record);
 }
 
-static bool members_on_data(const char *data, size_t size, void *owner) {
-        EtcdStore *s = owner;
-
+/* A stream's data, line by line (one JSON message each), to on_event. false: stop it (too
+ * long a line, compacted past its revision, an error), and it starts again. */
+static bool follow_on_data(EtcdStore *s, EtcdFollow *f, const char *data, size_t size,
+                           void (*on_event)(EtcdStore *s, const json_t *ev)) {
         while (size > 0) {
                 const char *nl = memchr(data, '\n', size);
                 size_t take = nl ? (size_t) (nl - data) : size;
@@ -414,48 +431,92 @@ static bool members_on_data(const char *data, size_t size, void *owner) {
                 size_t i;
                 char *p;
 
-                if (s->wline_len + take > ETCD_SESSION_LINE_MAX)
+                if (f->line_len + take > ETCD_SESSION_LINE_MAX)
                         return false;
-                p = realloc(s->wline, s->wline_len + take + 1);
+                p = realloc(f->line, f->line_len + take + 1);
                 if (!p)
                         return false;
-                s->wline = p;
-                memcpy(s->wline + s->wline_len, data, take);
-                s->wline_len += take;
+                f->line = p;
+                memcpy(f->line + f->line_len, data, take);
+                f->line_len += take;
                 if (!nl)
                         break;
-                msg = json_loadb(s->wline, s->wline_len, 0, NULL);
-                s->wline_len = 0;
+                msg = json_loadb(f->line, f->line_len, 0, NULL);
+                f->line_len = 0;
                 data = nl + 1;
                 size -= take + 1;
                 result = json_object_get(msg, "result");
                 if (!json_is_object(result) || json_is_true(json_object_get(result, "canceled"))) {
                         json_decref(msg);
-                        return false;   /* compacted past our revision, or an error: resync */
+                        return false;
                 }
                 if (json_is_true(json_object_get(result, "created")))
-                        s->watch_live = true;
+                        f->live = true;
                 json_array_foreach(json_object_get(result, "events"), i, ev)
-                        members_on_event(s, ev);
+                        on_event(s, ev);
                 json_decref(msg);
         }
         return true;
+}
+
+static bool members_on_data(const char *data, size_t size, void *owner) {
+        EtcdStore *s = owner;
+
+        return follow_on_data(s, &s->follow_members, data, size, members_on_event);
+}
+
+static bool inbox_on_data(const char *data, size_t size, void *owner) {
+        EtcdStore *s = owner;
+
+        return follow_on_data(s, &s->follow_inbox, data, size, inbox_on_event);
+}
+
+/* The stream is over: start it again, at once when its time was up, else TTL/3 later. */
+static void follow_ended(EtcdStore *s, EtcdFollow *f, int error, void (*start)(Alarm *a)) {
+        f->call = NULL;
+        f->live = false;
+        free(f->line);
+        f->line = NULL;
+        f->line_len = 0;
+        lease_etcd_alarm_arm(s, &f->alarm, lease_etcd_now_ms(s) +
+                             (error == -ETIMEDOUT ? 0 : s->ttl_ms / 3), start);
+        lease_etcd_store_maybe_closed(s);
+}
+
+static void follow_stop(EtcdStore *s, EtcdFollow *f) {
+        lease_etcd_alarm_disarm(s, &f->alarm);
+        lease_etcd_call_cancel(f->call);
+        f->call = NULL;
+        f->live = false;
 }
 
 static int members_on_stream_end(EtcdCall *k, json_t *reply, int error, void *owner) {
         EtcdStore *s = owner;
 
         (void) k, (void) reply;
-        s->member_call = NULL;
-        s->watch_live = false;
-        free(s->wline);
-        s->wline = NULL;
-        s->wline_len = 0;
-        /* Its time is up: at once; a failure: TTL/3 later. */
-        lease_etcd_alarm_arm(s, &s->member_alarm, lease_etcd_now_ms(s) +
-                             (error == -ETIMEDOUT ? 0 : s->ttl_ms / 3), members_sync);
-        lease_etcd_store_maybe_closed(s);
+        follow_ended(s, &s->follow_members, error, members_sync);
         return 0;
+}
+
+static int inbox_on_stream_end(EtcdCall *k, json_t *reply, int error, void *owner) {
+        EtcdStore *s = owner;
+
+        (void) k, (void) reply;
+        follow_ended(s, &s->follow_inbox, error, inbox_follow);
+        return 0;
+}
+
+/* A watch of [key64, end64) for an hour; rev: from that revision (NULL: from now). */
+static EtcdCall *follow_start(EtcdStore *s, const char *key64, const char *end64,
+                              const char *rev, lease_etcd_call_data_cb on_data,
+                              lease_etcd_call_done_cb on_end) {
+        json_t *req = json_pack("{s:s,s:s}", "key", key64, "range_end", end64);
+
+        if (req && rev)
+                (void) json_object_set_new(req, "start_revision", json_string(rev));
+        return lease_etcd_call_stream(s, "/v3/watch", json_pack("{s:o}", "create_request", req),
+                                      lease_etcd_now_ms(s) + s->election_ms,
+                                      HTTP_TIMEOUT_MAX_MS, on_data, on_end, s);
 }
 
 static int members_on_range(EtcdCall *k, json_t *reply, int error, void *owner) {
@@ -473,10 +534,10 @@ static int members_on_range(EtcdCall *k, json_t *reply, int error, void *owner) 
                 lease_etcd_call_why(k, "malformed range reply: no revision");
                 return -EAGAIN;         /* k tries again: still ours */
         }
-        s->member_call = NULL;
+        s->follow_members.call = NULL;
         if (!reply) {
-                lease_etcd_alarm_arm(s, &s->member_alarm, lease_etcd_now_ms(s) + s->ttl_ms / 3,
-                                     members_sync);
+                lease_etcd_alarm_arm(s, &s->follow_members.alarm,
+                                     lease_etcd_now_ms(s) + s->ttl_ms / 3, members_sync);
                 lease_etcd_store_maybe_closed(s);
                 return 0;
         }
@@ -494,41 +555,48 @@ static int members_on_range(EtcdCall *k, json_t *reply, int error, void *owner) 
         }
         if (list || i == 0)
                 members_set(s, TAKE_PTR(list));
-        /* Follow the whole prefix from the revision this answer reflects, for an hour. */
+        /* Follow the members from the revision this answer reflects. */
         (void) snprintf(rev, sizeof(rev), "%" PRIu64, revision + 1);
-        s->member_call = lease_etcd_call_stream(s, "/v3/watch",
-                                                json_pack("{s:{s:s,s:s,s:s}}", "create_request",
-                                                          "key", s->prefix64,
-                                                          "range_end", s->prefix_end64,
-                                                          "start_revision", rev),
-                                                lease_etcd_now_ms(s) + s->election_ms,
-                                                HTTP_TIMEOUT_MAX_MS, members_on_data,
-                                                members_on_stream_end, s);
-        if (!s->member_call)
-                lease_etcd_alarm_arm(s, &s->member_alarm, lease_etcd_now_ms(s) + s->ttl_ms / 3,
-                                     members_sync);
+        s->follow_members.call = follow_start(s, s->members_key64, s->members_end64, rev,
+                                              members_on_data, members_on_stream_end);
+        if (!s->follow_members.call)
+                lease_etcd_alarm_arm(s, &s->follow_members.alarm,
+                                     lease_etcd_now_ms(s) + s->ttl_ms / 3, members_sync);
         return 0;
 }
 
 static void members_sync(Alarm *a) {
-        EtcdStore *s = container_of(a, EtcdStore, member_alarm);
+        EtcdStore *s = container_of(a, EtcdStore, follow_members.alarm);
 
         if (s->closing)
                 return;
-        s->member_call = lease_etcd_call_start(s, "/v3/kv/range",
-                                               json_pack("{s:s,s:s,s:b}", "key",
-                                                         s->members_key64, "range_end",
-                                                         s->members_end64, "keys_only", 1),
-                                               lease_etcd_now_ms(s) + s->election_ms,
-                                               members_on_range, s);
-        if (s->member_call)
-                s->member_call->reply_max = ETCD_MEMBERS_REPLY_MAX;
+        s->follow_members.call = lease_etcd_call_start(s, "/v3/kv/range",
+                                                       json_pack("{s:s,s:s,s:b}", "key",
+                                                                 s->members_key64, "range_end",
+                                                                 s->members_end64, "keys_only",
+                                                                 1),
+                                                       lease_etcd_now_ms(s) + s->election_ms,
+                                                       members_on_range, s);
+        if (s->follow_members.call)
+                s->follow_members.call->reply_max = ETCD_MEMBERS_REPLY_MAX;
         else
-                lease_etcd_alarm_arm(s, &s->member_alarm, lease_etcd_now_ms(s) + s->ttl_ms / 3,
-                                     members_sync);
+                lease_etcd_alarm_arm(s, a, lease_etcd_now_ms(s) + s->ttl_ms / 3, members_sync);
 }
 
-/* "PREFIX/" and the key just after every key under it, "PREFIX0", in base64. */
+/* The inbox, from now: notes put before it streams are not seen, and their firings cost the
+ * request they would have cost without a note. */
+static void inbox_follow(Alarm *a) {
+        EtcdStore *s = container_of(a, EtcdStore, follow_inbox.alarm);
+
+        if (s->closing)
+                return;
+        s->follow_inbox.call = follow_start(s, s->inbox64, s->inbox_end64, NULL, inbox_on_data,
+                                            inbox_on_stream_end);
+        if (!s->follow_inbox.call)
+                lease_etcd_alarm_arm(s, a, lease_etcd_now_ms(s) + s->ttl_ms / 3, inbox_follow);
+}
+
+/* "BASE/" and the key just after every key under it, "BASE0", in base64. */
 static int range_keys(const char *prefix, char **ret_key64, char **ret_end64) {
         _cleanup_free_ char *k = NULL;
         size_t n;
@@ -543,13 +611,14 @@ static int range_keys(const char *prefix, char **ret_key64, char **ret_end64) {
 }
 
 int lease_etcd_session_init(EtcdStore *s) {
-        _cleanup_free_ char *p = NULL, *m = NULL, *mk = NULL;
+        _cleanup_free_ char *i = NULL, *m = NULL, *mk = NULL;
 
         (void) snprintf(s->member_id, sizeof(s->member_id), "%s:%" PRIi64, s->hostname, s->pid);
-        if (asprintf(&p, "%s/", s->prefix) < 0 || asprintf(&m, "%s/:members/", s->prefix) < 0 ||
+        if (asprintf(&i, "%s/:inbox/%s/", s->prefix, s->member_id) < 0 ||
+            asprintf(&m, "%s/:members/", s->prefix) < 0 ||
             asprintf(&mk, "%s/:members/%s", s->prefix, s->member_id) < 0)
                 return -ENOMEM;
-        if (range_keys(p, &s->prefix64, &s->prefix_end64) < 0 ||
+        if (range_keys(i, &s->inbox64, &s->inbox_end64) < 0 ||
             range_keys(m, &s->members_key64, &s->members_end64) < 0)
                 return -ENOMEM;
         s->member_key64 = lease_etcd_b64_encode(mk, strlen(mk));
@@ -567,10 +636,11 @@ void lease_etcd_join(LeaseStore *store) {
 
 void lease_etcd_session_free(EtcdStore *s) {
         strv_free(s->members);
-        free(s->wline);
+        free(s->follow_members.line);
+        free(s->follow_inbox.line);
         lease_etcd_claimed_free(s);
-        free(s->prefix64);
-        free(s->prefix_end64);
+        free(s->inbox64);
+        free(s->inbox_end64);
         free(s->members_key64);
         free(s->members_end64);
         free(s->member_key64);

@@ -45,8 +45,8 @@
  * and lists PREFIX/:members/ at most once per ttl/3, when a firing needs the ranking. A lower
  * rank's claim (late) reads the firing's record first and stands down if it is there; only
  * a firing still unclaimed goes on to the pause marker and the conditional PUT. As that read
- * is a request, only rank 1 and the fallback rank make one (no sees_claims: core/elect.c);
- * the other ranks leave the firing alone.
+ * is a request, only rank 1 and the fallback rank make one (core/elect.c); the other ranks
+ * leave the firing alone.
  *
  * Non-logging: outcomes reach the daemon through LeaseInfo.detail and lost(why). */
 #include <errno.h>

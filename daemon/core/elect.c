@@ -297,8 +297,16 @@ static uint64_t elect_rank_wait(Election *e, bool *ret_looks) {
         if (e->manual || e->takeover || !s->ops->members || stagger_ms == 0)
                 return 0;
         n = s->ops->members(s, &ids, &self);
+        if ((n == 0 || !self) && !e->rank_later) {
+                /* Not known yet: the daemon has just started, its session or first listing
+                 * is on its way. Claiming at once would have every replica of a fleet that
+                 * started together claim every firing (a surge of requests that a loaded
+                 * store may not get out of): wait the fallback's turn, then rank again. */
+                e->rank_later = true;
+                return rendezvous_turn(k, k) * stagger_ms;
+        }
         if (n == 0 || !self)
-                return 0;
+                return 0;               /* still not known: claim, unranked */
         e->rank = rendezvous_rank(self, ids, n, e->job, e->firing.f.t);
         for (size_t i = 0; i < n; i++)
                 if (strcmp(ids[i], self) == 0)
@@ -354,11 +362,19 @@ bool elect_start(Election *e, bool *ret_run) {
 }
 
 void elect_resume(Election *e) {
-        bool run;
+        bool run, looks = true;
 
         if (!e->waiting)
                 return;
         e->waiting = false;
+        /* Ranked only now: its turn, whatever it is, has come (the fallback's was waited). */
+        if (e->rank_later)
+                (void) elect_rank_wait(e, &looks);
+        if (!looks) {
+                elect_pass(e);
+                e->on_decided(e, false);
+                return;
+        }
         if (elect_claim(e, &run))
                 e->on_decided(e, run);
 }

@@ -74,6 +74,8 @@ struct Election {                       /* embedded in a Run */
         unsigned n_members;             /* of how many members; 0: not ranked */
         bool lost;
         bool waiting;                   /* a lower rank's wait: elect_resume() follows */
+        bool rank_later;                /* the members were not known yet: the wait is the
+                                         * fallback's, and elect_resume() ranks again */
         elect_decided_cb on_decided;
         elect_lost_cb on_lost;
         elect_wait_cb on_wait;
@@ -82,8 +84,9 @@ struct Election {                       /* embedded in a Run */
 /* Claim the firing. true: decided now, *ret_run says whether to run it; false: on_decided
  * follows, from the loop. */
 bool elect_start(Election *e, bool *ret_run);
-/* A lower rank's wait is over: claim it now, unless the store knows it is claimed;
- * on_decided follows (possibly from inside this call). */
+/* A lower rank's wait is over: claim it now, unless the store knows it is claimed (or,
+ * ranked only now, this member is not one that looks); on_decided follows (possibly from
+ * inside this call). */
 void elect_resume(Election *e);
 /* Forget a pending claim (no on_decided follows), or let a won lease go without a record. */
 void elect_cancel(Election *e);

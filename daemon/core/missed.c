@@ -34,6 +34,7 @@
 #define MISSED_MARGIN_SEC       5       /* added to jitter + election_timeout by default */
 #define MISSED_TRIES            3       /* requests a check makes when the store fails */
 #define MISSED_STARTED_MAX      64      /* firings per job checked at start-up, at most */
+#define MISSED_UNRANKED_SEC     10      /* a check waits this long at most for the members */
 
 typedef struct Check {
         Missed *owner;
@@ -44,7 +45,8 @@ typedef struct Check {
         bool takeover;          /* the job's takeover: at the time of its firing */
         bool raise;             /* ask the store to raise it when nobody has it */
         bool in_flight;         /* check_missed() has not answered yet */
-        bool ranked;            /* whose it is was decided (check_is_ours) */
+        bool ranked;            /* whose it is was decided (check_whose) */
+        unsigned postponed;     /* seconds waited for the members to be known */
         MissedReason why;
         struct Window *window;  /* NOT_UP: the start window it is in */
         bool asking;            /* the request asks about the window's `before`, not c */
@@ -109,7 +111,7 @@ Missed *missed_new(uv_loop_t *loop, LeaseStore *s, const LeaseConfig *lc,
 
 bool missed_should_check(const Missed *m, const JobConfig *cfg, MissedReason why) {
         /* Who among the replicas with a reason asks: the member ranked first for the firing
-         * (elect.c for a held firing, check_is_ours() for the others); the alarm marker's
+         * (elect.c for a held firing, check_whose() for the others); the alarm marker's
          * conditional write keeps the raise to one whatever the members believe. */
         if (!m || m->stopped || !m->store || !m->store->ops->check_missed)
                 return false;
@@ -194,17 +196,22 @@ static void check_ask(Check *c);
 
 /* A check without a holder to leave out (NOT_UP, STORE_DOWN) is asked by the member ranked
  * first for the firing among the members the store knows (rendezvous.h), not by every
- * replica that has the reason: one request for the fleet. Members not known: ours. */
-static bool check_is_ours(const Check *c) {
+ * replica that has the reason: one request for the fleet. 1: ours, 0: another member's,
+ * -EAGAIN: the members are not known yet (the daemon has just started: the first of its
+ * start-up checks are due at once, and every replica of a fleet started together would ask
+ * them all). */
+static int check_whose(const Check *c) {
         LeaseStore *s = c->owner->store;
         const char *const *ids = NULL;
         const char *self = NULL;
         size_t n;
 
         if ((c->why != MISSED_NOT_UP && c->why != MISSED_STORE_DOWN) || !s->ops->members)
-                return true;
+                return 1;
         n = s->ops->members(s, &ids, &self);
-        return n == 0 || !self || rendezvous_rank(self, ids, n, c->job, c->firing.f.t) == 0;
+        if (n == 0 || !self)
+                return -EAGAIN;
+        return rendezvous_rank(self, ids, n, c->job, c->firing.f.t) == 0;
 }
 
 /* Nobody claimed c's firing, which happened before this daemon started: had the fleet run
@@ -353,8 +360,15 @@ static void missed_on_timer(uv_timer_t *t) {
         while ((c = m->waiting) && c->due <= now && !m->stopped) {
                 LIST_UNLINK(m->waiting, c);
                 if (!c->ranked) {       /* the members as they are now, at its due time */
-                        c->ranked = true;
-                        if (!check_is_ours(c)) {
+                        int r = check_whose(c);
+
+                        if (r == -EAGAIN && c->postponed < MISSED_UNRANKED_SEC) {
+                                c->postponed++; /* not known yet: a second later */
+                                check_wait(c, now + 1);
+                                continue;
+                        }
+                        c->ranked = true;       /* still not known: ours */
+                        if (r == 0) {
                                 check_free(c);
                                 continue;
                         }

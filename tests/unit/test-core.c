@@ -499,6 +499,54 @@ TEST(ranked_s3_only_three_ranks_look) {
         teardown();
 }
 
+static const char *const known_later[] = { "me", "b", "c", "d", "e", "f" };
+
+static void on_members_known(uv_timer_t *t) {
+        (void) t;
+        fake.members = known_later;
+        fake.n_members = 6;
+}
+
+/* The members not known yet (a daemon that has just started): no claim at once, which would
+ * have every replica of a fleet started together claim every firing; after the fallback's
+ * turn ((candidates + 1) x stagger) it ranks again: not a looker now, it passes; still not
+ * known, it claims unranked. */
+TEST(members_not_known_yet_wait_the_fallbacks_turn) {
+        uv_timer_t known;
+        uint64_t t0;
+
+        setup("    command: [\"true\"]\n    overlap: allow\n", LEASE_HELD, false);
+        fake_ops.members = fake_members;
+        fake.members = NULL;
+        fake.n_members = 0;
+        fake.held = LEASE_HELD_RUNNING;
+        h.env.lease_stagger = 30 * USEC_PER_MSEC;
+        h.env.lease_candidates = 3;
+        uv_update_time(&h.loop);
+        t0 = uv_now(&h.loop);
+        fire(firing_ranked(known_later, 6, 2));
+        ASSERT_EQ(fake.n_claims, 0);            /* not at once */
+        ASSERT_OK(uv_timer_init(&h.loop, &known));
+        ASSERT_OK(uv_timer_start(&known, on_members_known, 20, 0));
+        run_until_idle();
+        ASSERT_TRUE(uv_now(&h.loop) - t0 >= 120);
+        ASSERT_EQ(fake.n_claims, 0);            /* rank 2 of 6: not a looker */
+        ASSERT_EQ(h.job->stats->elections[ELECT_PASSED], 1);
+
+        fake.members = NULL;                    /* never known: claims, unranked */
+        fake.n_members = 0;
+        uv_update_time(&h.loop);
+        t0 = uv_now(&h.loop);
+        h.idle = false;
+        fire(firing_ranked(known_later, 6, 2));
+        run_until_idle();
+        ASSERT_TRUE(uv_now(&h.loop) - t0 >= 120);
+        ASSERT_EQ(fake.n_claims, 1);
+        ASSERT_TRUE(!fake.late);
+        uv_close((uv_handle_t *) &known, NULL);
+        teardown();
+}
+
 TEST(pending_then_won) {
         setup("    command: [\"true\"]\n", LEASE_PENDING, false);
         fire(1795392000);

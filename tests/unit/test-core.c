@@ -358,6 +358,18 @@ static int64_t firing_ranked(const char *const *ids, size_t n, unsigned rank) {
                         return t;
 }
 
+/* A fleet of n ranked members (ids, "me" among them; NULL and 0: not known yet), whose
+ * store finds every firing held by a running holder; candidates 3. */
+static void setup_ranked(const char *const *ids, size_t n, unsigned stagger_ms) {
+        setup("    command: [\"true\"]\n    overlap: allow\n", LEASE_HELD, false);
+        fake_ops.members = fake_members;
+        fake.members = ids;
+        fake.n_members = n;
+        fake.held = LEASE_HELD_RUNNING;
+        h.env.lease_stagger = stagger_ms * USEC_PER_MSEC;
+        h.env.lease_candidates = 3;
+}
+
 /* Rendezvous candidates: rank 0 claims at once; rank 1 waits one stagger, then claims as a
  * lower rank (late: the store may know it is claimed); with candidates: 1, rank 1 is no
  * candidate and waits (candidates + 1) x stagger; a run terminated while it waits never
@@ -366,13 +378,7 @@ TEST(ranked_claims_wait_their_turn) {
         static const char *const ids[] = { "me", "other", "third" };
         uint64_t t0;
 
-        setup("    command: [\"true\"]\n    overlap: allow\n", LEASE_HELD, false);
-        fake_ops.members = fake_members;
-        fake.members = ids;
-        fake.n_members = 3;
-        fake.held = LEASE_HELD_RUNNING;
-        h.env.lease_stagger = 60 * USEC_PER_MSEC;
-        h.env.lease_candidates = 3;
+        setup_ranked(ids, 3, 60);
         fire(firing_ranked(ids, 3, 0));
         ASSERT_EQ(fake.n_claims, 1);            /* at once */
         ASSERT_TRUE(!fake.late);
@@ -412,15 +418,9 @@ TEST(lower_ranks_wait_for_a_slow_store) {
         static const char *const ids[] = { "me", "other", "third" };
         uint64_t t0;
 
-        setup("    command: [\"true\"]\n    overlap: allow\n", LEASE_HELD, false);
-        fake_ops.members = fake_members;
+        setup_ranked(ids, 3, 60);
         fake_ops.claim_lag_ms = fake_claim_lag_ms;
-        fake.members = ids;
-        fake.n_members = 3;
-        fake.held = LEASE_HELD_RUNNING;
         fake.claim_lag_ms = 150;
-        h.env.lease_stagger = 60 * USEC_PER_MSEC;
-        h.env.lease_candidates = 3;
         fire(firing_ranked(ids, 3, 0));
         ASSERT_EQ(fake.n_claims, 1);            /* at once, lag or not */
         uv_update_time(&h.loop);
@@ -442,13 +442,7 @@ TEST(ranked_s3_only_three_ranks_look) {
         static const char *const without_me[] = { "b", "c", "d", "e", "f" };
         uint64_t t0;
 
-        setup("    command: [\"true\"]\n    overlap: allow\n", LEASE_HELD, false);
-        fake_ops.members = fake_members;
-        fake.members = ids;
-        fake.n_members = 6;
-        fake.held = LEASE_HELD_RUNNING;
-        h.env.lease_stagger = 40 * USEC_PER_MSEC;
-        h.env.lease_candidates = 3;
+        setup_ranked(ids, 6, 40);
         fire(firing_ranked(ids, 6, 2));
         run_until_idle();
         ASSERT_EQ(fake.n_claims, 0);
@@ -515,13 +509,7 @@ TEST(members_not_known_yet_wait_the_fallbacks_turn) {
         uv_timer_t known;
         uint64_t t0;
 
-        setup("    command: [\"true\"]\n    overlap: allow\n", LEASE_HELD, false);
-        fake_ops.members = fake_members;
-        fake.members = NULL;
-        fake.n_members = 0;
-        fake.held = LEASE_HELD_RUNNING;
-        h.env.lease_stagger = 30 * USEC_PER_MSEC;
-        h.env.lease_candidates = 3;
+        setup_ranked(NULL, 0, 30);
         uv_update_time(&h.loop);
         t0 = uv_now(&h.loop);
         fire(firing_ranked(known_later, 6, 2));

@@ -217,7 +217,8 @@ struct EtcdStore {
         char *member_key64, *members_key64, *members_end64;
         char **members;         /* the live members, as the range and the watch saw them */
         size_t n_members;
-        char *inbox64, *inbox_end64;    /* PREFIX/:inbox/MEMBER/ and its range's end */
+        char *members_base, *inbox_base; /* PREFIX/:members/, PREFIX/:inbox/MEMBER/ */
+        char *inbox64, *inbox_end64;    /* the inbox and its range's end, in base64 */
         EtcdFollow follow_members;      /* the members' range, then their watch */
         EtcdFollow follow_inbox;        /* the watch of our inbox: claimed[] */
         EtcdClaimed *claimed;   /* lease_etcd_claimed.c; NULL until the first */

@@ -376,12 +376,10 @@ static char *event_key(const json_t *kvj, const char *base, const char **ret_res
 /* One event of the members' watch, from inside libcurl: no requests, only notes. */
 static void members_on_event(EtcdStore *s, const json_t *ev) {
         const char *type = json_string_value(json_object_get(ev, "type")), *id;
-        _cleanup_free_ char *base = NULL, *key = NULL;
+        _cleanup_free_ char *key = NULL;
         size_t n;
 
-        if (asprintf(&base, "%s/:members/", s->prefix) < 0)
-                return;
-        key = event_key(json_object_get(ev, "kv"), base, &id, &n);
+        key = event_key(json_object_get(ev, "kv"), s->members_base, &id, &n);
         if (!key)
                 return;
         if (type && strcmp(type, "DELETE") == 0)
@@ -397,13 +395,11 @@ static void members_on_event(EtcdStore *s, const json_t *ev) {
 static void inbox_on_event(EtcdStore *s, const json_t *ev) {
         const char *type = json_string_value(json_object_get(ev, "type")), *rest, *what;
         const json_t *kvj = json_object_get(ev, "kv");
-        _cleanup_free_ char *base = NULL, *key = NULL, *firing = NULL;
+        _cleanup_free_ char *key = NULL, *firing = NULL;
         size_t n;
         Kv kv = {};
 
-        if (asprintf(&base, "%s/:inbox/%s/", s->prefix, s->member_id) < 0)
-                return;
-        key = event_key(kvj, base, &rest, &n);
+        key = event_key(kvj, s->inbox_base, &rest, &n);
         /* JOB/WHEN: one '/', no ':' in JOB */
         if (!key || rest[0] == ':' || !memchr(rest, '/', n) ||
             asprintf(&firing, "%s/%s", s->prefix, rest) < 0)
@@ -611,15 +607,18 @@ static int range_keys(const char *prefix, char **ret_key64, char **ret_end64) {
 }
 
 int lease_etcd_session_init(EtcdStore *s) {
-        _cleanup_free_ char *i = NULL, *m = NULL, *mk = NULL;
+        _cleanup_free_ char *mk = NULL;
 
         (void) snprintf(s->member_id, sizeof(s->member_id), "%s:%" PRIi64, s->hostname, s->pid);
-        if (asprintf(&i, "%s/:inbox/%s/", s->prefix, s->member_id) < 0 ||
-            asprintf(&m, "%s/:members/", s->prefix) < 0 ||
+        if (asprintf(&s->inbox_base, "%s/:inbox/%s/", s->prefix, s->member_id) < 0)
+                s->inbox_base = NULL;
+        if (asprintf(&s->members_base, "%s/:members/", s->prefix) < 0)
+                s->members_base = NULL;
+        if (!s->inbox_base || !s->members_base ||
             asprintf(&mk, "%s/:members/%s", s->prefix, s->member_id) < 0)
                 return -ENOMEM;
-        if (range_keys(i, &s->inbox64, &s->inbox_end64) < 0 ||
-            range_keys(m, &s->members_key64, &s->members_end64) < 0)
+        if (range_keys(s->inbox_base, &s->inbox64, &s->inbox_end64) < 0 ||
+            range_keys(s->members_base, &s->members_key64, &s->members_end64) < 0)
                 return -ENOMEM;
         s->member_key64 = lease_etcd_b64_encode(mk, strlen(mk));
         return s->member_key64 ? 0 : -ENOMEM;
@@ -639,8 +638,10 @@ void lease_etcd_session_free(EtcdStore *s) {
         free(s->follow_members.line);
         free(s->follow_inbox.line);
         lease_etcd_claimed_free(s);
+        free(s->inbox_base);
         free(s->inbox64);
         free(s->inbox_end64);
+        free(s->members_base);
         free(s->members_key64);
         free(s->members_end64);
         free(s->member_key64);

@@ -37,17 +37,26 @@ static void daemon_terminate_runs(Daemon *d, int sig) {
 }
 
 void daemon_close_handles(Daemon *d) {
+        sigset_t late, old;
+
         if (!d->handles_open)
                 return;
         d->handles_open = false;
         wallclock_close(&d->wall, NULL);
+        /* Closing the watchers restores the default actions; a late SIGTERM must not kill us
+         * before the state is saved and the pid file removed. It is blocked from before the
+         * close until it is ignored: one that comes in between stays pending, then goes. */
+        sigemptyset(&late);
+        sigaddset(&late, SIGTERM);
+        sigaddset(&late, SIGINT);
+        sigaddset(&late, SIGHUP);
+        (void) pthread_sigmask(SIG_BLOCK, &late, &old);
         for (size_t i = 0; i < d->n_signals; i++)
                 uv_close((uv_handle_t *) &d->signals[i], NULL);
-        /* Closing the watchers restored the default actions; a late SIGTERM must not kill us
-         * before the state is saved and the pid file removed. */
         (void) signal(SIGTERM, SIG_IGN);
         (void) signal(SIGINT, SIG_IGN);
         (void) signal(SIGHUP, SIG_IGN);
+        (void) pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (d->has_main)
                 mainproc_close(&d->main);
         api_server_close(d->api);

@@ -468,6 +468,27 @@ def test_sigterm_grace_then_sigkill(daemon):
     d.event("stopped")
 
 
+def test_signals_during_the_last_moments_of_a_stop_do_not_kill_it(daemon, tmp_path):
+    # Closing the signal watchers restores the default actions; a SIGTERM that came just
+    # then killed the daemon (status -15) before its state was saved. Each daemon here gets
+    # SIGTERM after SIGTERM until it has exited; every one exits 0 and logs `stopped`.
+    for i in range(10):
+        d = daemon("""
+            jobs:
+              - name: idle
+                schedule: "0 0 1 1 *"
+                command: "true"
+        """, name=f"t{i}.yaml")
+        d.event("ready")
+        while d.proc.poll() is None:
+            try:
+                d.signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        assert d.wait() == 0, d.raw[-5:]
+        assert d.find("stopped")
+
+
 def test_bad_table_at_start_exits_2(tmp_path):
     p = tmp_path / "t.yaml"
     p.write_text("jobs:\n  - name: x\n    schedule: nope\n    command: [true]\n")

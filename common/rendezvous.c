@@ -81,26 +81,73 @@ static int ranked_compare(const void *a, const void *b) {
         return strcmp(x->id, y->id);
 }
 
-int rendezvous_lookers(const char *self, const char *const *members, size_t n,
-                       const char *job, int64_t scheduled, unsigned candidates,
-                       const char *ret[static 3]) {
+/* self and the members other than self, ranked for the firing: an array of *ret_m (caller
+ * frees); NULL when out of memory. */
+static Ranked *rank_all(const char *self, const char *const *members, size_t n,
+                        const char *job, int64_t scheduled, size_t *ret_m) {
         Ranked *all = malloc((n + 1) * sizeof(Ranked));
         size_t m = 0;
-        unsigned fallback;
-        int k = 0;
 
         if (!all)
-                return -ENOMEM;
+                return NULL;
         all[m++] = (Ranked) { rendezvous_weight(self, job, scheduled), self };
         for (size_t i = 0; i < n; i++)
                 if (strcmp(members[i], self) != 0)
                         all[m++] = (Ranked) { rendezvous_weight(members[i], job, scheduled),
                                               members[i] };
         qsort(all, m, sizeof(Ranked), ranked_compare);
+        *ret_m = m;
+        return all;
+}
+
+int rendezvous_lookers(const char *self, const char *const *members, size_t n,
+                       const char *job, int64_t scheduled, unsigned candidates,
+                       const char *ret[static 3]) {
+        size_t m;
+        Ranked *all = rank_all(self, members, n, job, scheduled, &m);
+        unsigned fallback;
+        int k = 0;
+
+        if (!all)
+                return -ENOMEM;
         fallback = rendezvous_fallback((unsigned) m, candidates ? candidates : 1);
         for (size_t r = 0; r < m; r++)
                 if ((r <= 1 || r == fallback) && all[r].id != self)
                         ret[k++] = all[r].id;
         free(all);
         return k;
+}
+
+int rendezvous_successor(const char *self, const char *const *members, size_t n,
+                         const char *job, int64_t scheduled, unsigned candidates,
+                         const char **ret) {
+        size_t m, lookers = 0, spares = 0, to = SIZE_MAX;
+        Ranked *all = rank_all(self, members, n, job, scheduled, &m);
+        unsigned k = candidates ? candidates : 1;
+        bool self_looks = false;
+
+        *ret = NULL;
+        if (!all)
+                return -ENOMEM;
+        for (size_t r = 0; r < m; r++) {
+                bool looks = rendezvous_looks((unsigned) r, (unsigned) m, k);
+
+                if (all[r].id == self) {        /* the looker's index, or the spare's */
+                        self_looks = looks;
+                        to = looks ? lookers : spares;
+                }
+                if (looks)
+                        lookers++;
+                else
+                        spares++;
+        }
+        if (!self_looks && to != SIZE_MAX)
+                to += lookers;                  /* the next spare in self's lane */
+        for (size_t r = 0, j = 0; r < m && to < spares; r++)
+                if (!rendezvous_looks((unsigned) r, (unsigned) m, k) && j++ == to) {
+                        *ret = all[r].id;
+                        break;
+                }
+        free(all);
+        return *ret ? 1 : 0;
 }

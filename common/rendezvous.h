@@ -46,3 +46,14 @@ bool rendezvous_looks(unsigned rank, unsigned n, unsigned candidates);
 int rendezvous_lookers(const char *self, const char *const *members, size_t n,
                        const char *job, int64_t scheduled, unsigned candidates,
                        const char *ret[static 3]);
+
+/* Who takes over self's turn at a firing that self cannot run (its previous run of the job is
+ * still going and its overlap policy skips): the members that do not look at the firing are
+ * its spares, in rank order. The i-th of the L lookers (rank 0, 1, the fallback) hands its
+ * turn to spare i, and spare j, when it stood in and cannot either, to spare j + L: each
+ * looker has a lane of spares of its own, so that no member is handed the same turn twice.
+ * Returns 1 with *ret (one of members), 0 when there is none (the lane has no further
+ * spare), -ENOMEM. */
+int rendezvous_successor(const char *self, const char *const *members, size_t n,
+                         const char *job, int64_t scheduled, unsigned candidates,
+                         const char **ret);

@@ -353,6 +353,23 @@ static void daemon_on_holder_died(const char *job, const JobFiring *f, void *use
         job_fire(j, f, false, true);
 }
 
+/* A turn dropped (a hand-on of nothing): a failure leaves its note until its sender's
+ * session goes; not worth a word. */
+static void daemon_on_turn_dropped(const char *error, void *userdata) {
+        (void) error;
+        (void) userdata;
+}
+
+/* A member that looks at a firing cannot run it, and hands this replica its turn. */
+static void daemon_on_turn(const LeaseTurn *t, void *userdata) {
+        Daemon *d = userdata;
+        Job *j = daemon_find_job(d, t->job);
+
+        if (d->env.stopping || !j || !job_stand_in(j, t))
+                d->env.lease->ops->pass_turn(d->env.lease, NULL, t, true,
+                                             daemon_on_turn_dropped, NULL);
+}
+
 /* The fleet-wide missed-firing alarm: job's firing f ran nowhere, and this replica is the one
  * of the fleet that says so (it created the alarm marker in the store). */
 static void daemon_on_missed_fleet(const char *job, const JobFiring *f, LeaseFiringState state,
@@ -435,7 +452,8 @@ static int daemon_setup_files(Daemon *d, Table *t) {
                 r = lease_store_new(d->loop, &t->config->lease, d->opts.state_dir,
                                     daemon_hostname(), &d->env.lease, &err);
         if (r >= 0 && d->env.lease->ops->join)
-                d->env.lease->ops->join(d->env.lease);
+                d->env.lease->ops->join(d->env.lease, &(LeaseFleetCallbacks) {
+                                                .turn = daemon_on_turn, .userdata = d });
         d->env.lease_stagger = t->config->lease.stagger;
         d->env.lease_elect_ahead = t->config->lease.elect_ahead;
         d->env.lease_candidates = t->config->lease.candidates;

@@ -4,6 +4,7 @@
  * while the run goes on, and, with takeover:, hand a firing held by a live holder to the
  * takeover watches, so that one replica runs it again if that holder dies. */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 #include "missed.h"
 #include "rendezvous.h"
 #include "takeover.h"
+#include "wallclock.h"
 
 const double lease_claim_buckets[LEASE_CLAIM_BUCKETS] = {
         0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5, 10,
@@ -260,7 +262,9 @@ static bool elect_claim(Election *e, bool *ret_run) {
         res = s->ops->claim(s, &(LeaseRequest) { .job = e->job, .scheduled = e->firing.f.t,
                                                  .manual = e->manual,
                                                  .run_id = e->run_id, .attempt = e->attempt,
-                                                 .takeover = e->takeover, .late = e->rank > 0,
+                                                 .takeover = e->takeover,
+                                                 .late = e->rank > 0 || e->stand_in,
+                                                 .stand_in = e->stand_in > 0,
                                                  .tell = tell, .n_tell = n_tell },
                             &e->lease_cb, &e->claim, &info);
         if (res == LEASE_PENDING)
@@ -269,6 +273,22 @@ static bool elect_claim(Election *e, bool *ret_run) {
                 e->claim = NULL;
         *ret_run = elect_decide(e, res, &info);
         return true;
+}
+
+/* A stand-in claims at the turn of the rank it stands in for, counted from the firing's
+ * instant (the turn was handed on then), as that rank would have: at once when that time
+ * has passed. */
+static uint64_t elect_stand_in_wait(Election *e, unsigned k, uint64_t stagger_ms) {
+        LeaseStore *s = e->env->lease;
+        int64_t due_ms = e->firing.f.t * 1000 +
+                         (int64_t) (rendezvous_turn(e->stand_in - 1, k) * stagger_ms);
+        int64_t now_ms = wallclock_now_usec() / 1000;
+        uint64_t wait = due_ms > now_ms ? (uint64_t) (due_ms - now_ms) : 0;
+
+        e->rank = e->stand_in - 1;
+        if (wait > 0 && s->ops->claim_lag_ms)
+                wait += s->ops->claim_lag_ms(s);
+        return wait;
 }
 
 /* Rendezvous candidates: the members the store knows, ranked for this firing (rendezvous.c).
@@ -296,6 +316,8 @@ static uint64_t elect_rank_wait(Election *e, bool *ret_looks) {
         *ret_looks = true;
         if (e->manual || e->takeover || !s->ops->members || stagger_ms == 0)
                 return 0;
+        if (e->stand_in)
+                return elect_stand_in_wait(e, k, stagger_ms);
         n = s->ops->members(s, &ids, &self);
         if ((n == 0 || !self) && !e->rank_later) {
                 /* Not known yet: the daemon has just started, its session or first listing
@@ -392,6 +414,61 @@ void elect_finish(Election *e, const LeaseEnd *end) {
         /* The proof of run: how it ended; then the lease is let go. */
         e->env->lease->ops->finish(e->claim, end);
         e->claim = NULL;
+}
+
+/* A hand-on's answer: only a failure is said (the firing then runs only if another member
+ * that looks at it can). */
+static void elect_on_handed(const char *error, void *userdata) {
+        char *what = userdata;
+
+        if (error)
+                log_event(LOG_WARNING, "firing_hand_on_failed", NULL, NULL, NULL,
+                          "cannot hand on the turn at %s: %s", what ? what : "a firing", error);
+        free(what);
+}
+
+void elect_hand_on(CoreEnv *env, const JobConfig *cfg, const char *job, const JobFiring *f,
+                   const LeaseTurn *stood_in) {
+        LeaseStore *s = env->lease;
+        unsigned k = env->lease_candidates ? env->lease_candidates : 1, rank = 0;
+        const char *const *ids = NULL;
+        const char *self = NULL, *to = NULL;
+        char utc[RFC3339_UTC_MAX], *what = NULL;
+        bool listed = false;
+        LeaseTurn turn;
+        size_t n = 0;
+
+        if (!s || !s->ops->pass_turn)
+                return;                 /* no store can take a turn: S3, local, … */
+        if (s->ops->members && env->lease_stagger > 0 && !cfg->policy->no_lease &&
+            !(cfg->schedule.flags & CRON_REBOOT))
+                n = s->ops->members(s, &ids, &self);
+        if (n > 0 && self) {
+                rank = rendezvous_rank(self, ids, n, job, f->f.t);
+                for (size_t i = 0; i < n; i++)
+                        listed |= strcmp(ids[i], self) == 0;
+                if (!stood_in && !rendezvous_looks(rank, listed ? (unsigned) n :
+                                                                  (unsigned) n + 1, k))
+                        return;         /* not its turn anyway */
+                if (rendezvous_successor(self, ids, n, job, f->f.t, k, &to) < 0)
+                        to = NULL;
+        } else if (!stood_in)
+                return;                 /* unranked: every member claims (or nobody is told) */
+        turn = stood_in ? *stood_in : (LeaseTurn) { .job = job, .scheduled = f->f.t,
+                                                    .rank = rank };
+        format_rfc3339_utc(f->f.t, utc);
+        if (to)
+                log_event(LOG_INFO, "firing_handed_on", job, NULL, NULL,
+                          "firing %s: the turn of rank %u handed on to %s", utc, turn.rank, to);
+        else if (stood_in)
+                log_event(LOG_WARNING, "firing_not_handed_on", job, NULL, NULL,
+                          "firing %s: stood in for rank %u, but no member is left to hand "
+                          "the turn on to", utc, turn.rank);
+        else
+                return;                 /* no spares: a fleet of three or fewer */
+        if (asprintf(&what, "%s@%s", job, utc) < 0)
+                what = NULL;
+        s->ops->pass_turn(s, to, &turn, stood_in != NULL, elect_on_handed, what);
 }
 
 void elect_done(Election *e) {

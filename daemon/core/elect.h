@@ -61,6 +61,8 @@ struct Election {                       /* embedded in a Run */
         JobFiring firing;
         unsigned attempt;
         bool takeover;                  /* taking over a firing whose holder died */
+        unsigned stand_in;              /* standing in for rank stand_in - 1, which handed
+                                         * its turn on (RunRequest.stand_in); 0: not */
         const char *manual;             /* borrowed: a manual run's key, or NULL */
         LeaseClaim *claim;              /* pending or won; NULL otherwise */
         LeaseCallbacks lease_cb;
@@ -92,6 +94,14 @@ void elect_resume(Election *e);
 void elect_cancel(Election *e);
 /* The run is over: record how it ended (the proof of run) and let the lease go. */
 void elect_finish(Election *e, const LeaseEnd *end);
+/* This member cannot run firing f of job (its previous run is still going, and the overlap
+ * policy skips it): if it is one that looks at the firing, or stood in for one (stood_in:
+ * the turn it was handed), hand the turn on to the member after it (rendezvous_successor()),
+ * so that the firing still runs where a spare member can run it. A turn it cannot hand on
+ * is dropped (its note deleted). */
+void elect_hand_on(CoreEnv *env, const JobConfig *cfg, const char *job, const JobFiring *f,
+                   const LeaseTurn *stood_in);
+
 /* "won", "none", "unavailable" for SOLOCRON_LEASE. */
 const char *run_lease_to_string(RunLease l);
 void elect_done(Election *e);

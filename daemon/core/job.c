@@ -131,6 +131,10 @@ void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
         }
         if (j->owner->env->stopping || j->retired)
                 return;
+        if (!takeover)
+                for (const Run *r = j->runs; r; r = r->next)
+                        if (!r->manual && r->firing.f.t == f->f.t)
+                                return; /* a stand-in for it came first (job_stand_in()) */
         if (j->cfg->suspend || (j->paused && j->cfg->policy->no_lease)) {
                 log_event(LOG_INFO, "firing_paused", j->cfg->name, NULL, NULL, "firing %s not run: %s",
                           format_rfc3339_utc(f->f.t, utc),
@@ -145,10 +149,14 @@ void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
         switch (j->cfg->policy->overlap) {
         case OVERLAP_SKIP:
                 job_skip(j, f, "still running");
+                if (!catch_up)
+                        elect_hand_on(j->owner->env, j->cfg, j->cfg->name, f, NULL);
                 return;
         case OVERLAP_QUEUE:
                 if (j->queued) {
                         job_skip(j, f, "still running, and one firing is already queued");
+                        if (!catch_up)
+                                elect_hand_on(j->owner->env, j->cfg, j->cfg->name, f, NULL);
                         return;
                 }
                 if (!job_queue(j, f)) {
@@ -171,6 +179,42 @@ void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
         default:
                 return;
         }
+}
+
+static int64_t wall_now_sec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t) ts.tv_sec;
+}
+
+bool job_stand_in(Job *j, const LeaseTurn *t) {
+        const JobConfig *cfg = j->cfg;
+        char utc[RFC3339_UTC_MAX];
+        JobFiring f;
+
+        if (j->owner->env->stopping || j->retired || !cfg->enabled || cfg->suspend ||
+            cfg->policy->no_lease || (cfg->schedule.flags & CRON_REBOOT))
+                return false;
+        /* A firing of the schedule, and not long past: a note that comes late (a watch that
+         * lagged) is not a firing to start now. */
+        if (firing_next(cfg, t->scheduled - 1, &f) < 0 || f.f.t != t->scheduled || f.excluded ||
+            wall_now_sec() - t->scheduled > JOB_STAND_IN_LATE_MAX_SEC)
+                return false;
+        for (const Run *r = j->runs; r; r = r->next)
+                if (!r->manual && r->firing.f.t == t->scheduled)
+                        return false;   /* it has its election here already */
+        log_event(LOG_INFO, "firing_stand_in", cfg->name, NULL, NULL,
+                  "firing %s: %s handed on the turn of rank %u", format_rfc3339_utc(f.f.t, utc),
+                  t->from, t->rank);
+        if ((cfg->policy->overlap == OVERLAP_SKIP || cfg->policy->overlap == OVERLAP_QUEUE) &&
+            job_active_run(j, NULL)) {
+                /* Busy too: the turn goes on, to the spare after this one. */
+                job_skip(j, &f, "still running");
+                elect_hand_on(j->owner->env, cfg, cfg->name, &f, t);
+                return true;
+        }
+        return job_start(j, &(RunRequest) { .firing = f, .stand_in = t->rank + 1 }, NULL) == 0;
 }
 
 int job_run_manual(Job *j, const char *key, int64_t now, const RunWatch *watch, Run **ret) {
@@ -216,13 +260,6 @@ JobStats *job_stats(Job *j) {
         if (!j->stats)
                 j->stats = calloc(1, sizeof(JobStats));
         return j->stats;
-}
-
-static int64_t wall_now_sec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t) ts.tv_sec;
 }
 
 static void job_on_hold_released(void *t) {

@@ -296,8 +296,8 @@ int run_new(CoreEnv *env, const RunOwner *owner, void *owner_userdata, Table *t,
         r->election = (Election) { .env = env, .cfg = cfg, .job = job, .run_id = r->id,
                                    .firing = req->firing, .attempt = r->attempt,
                                    .takeover = req->takeover, .manual = r->manual,
-                                   .on_decided = run_on_decided, .on_lost = run_on_lease_lost,
-                                   .on_wait = run_on_elect_wait };
+                                   .stand_in = req->stand_in, .on_decided = run_on_decided,
+                                   .on_lost = run_on_lease_lost, .on_wait = run_on_elect_wait };
         k = uv_timer_init(env->loop, &r->timer);
         if (k < 0) {
                 table_unref(r->table);

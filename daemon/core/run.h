@@ -51,6 +51,8 @@ typedef struct RunRequest {     /* what a run is for */
         const RunWatch *watch;  /* borrowed until its ended(); NULL: none */
         bool ahead;             /* elected before it is due (lease.elect_ahead): once won,
                                  * the run waits for run_due() or the instant */
+        unsigned stand_in;      /* standing in for a busy member that looks at the firing
+                                 * (a turn handed on): its rank + 1; 0: not */
 } RunRequest;
 
 typedef enum RunPhase {

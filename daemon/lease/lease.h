@@ -48,6 +48,8 @@ typedef struct LeaseRequest {
         bool late;              /* a lower-ranked member's claim (core/elect.c): a backend
                                  * that already knows the firing is claimed (etcd: a note in
                                  * its inbox) answers HELD without asking the store */
+        bool stand_in;          /* claiming a turn another member handed on (pass_turn()):
+                                 * the claim also deletes the turn's note */
         const char *const *tell; /* the other members that look at the firing (ranks 0, 1
                                  * and the fallback, core/elect.c): a backend that can leave
                                  * them a note when the claim wins (etcd: their inboxes) does,
@@ -134,6 +136,22 @@ typedef void (*lease_done_cb)(const char *error, void *userdata);
 typedef void (*lease_missed_cb)(LeaseFiringState state, bool raised, const char *error,
                                 void *userdata);
 
+/* A turn handed on (pass_turn()): a member that looks at a firing cannot run it (its previous
+ * run of the job is still going) and asks another to stand in: claim it at the turn of rank
+ * `rank` (core/elect.c), unless the store knows it claimed by then. */
+typedef struct LeaseTurn {
+        const char *job;
+        int64_t scheduled;
+        unsigned rank;          /* whose turn: the rank of the looker that handed it on */
+        const char *from;       /* the member that handed it on, for the log */
+} LeaseTurn;
+
+typedef struct LeaseFleetCallbacks {
+        /* A member handed this daemon a turn; from the loop. */
+        void (*turn)(const LeaseTurn *t, void *userdata);
+        void *userdata;
+} LeaseFleetCallbacks;
+
 typedef struct LeaseOps {
         const char *name;
         /* One host's store (the local lease): UNAVAILABLE means its record cannot be written,
@@ -192,9 +210,17 @@ typedef struct LeaseOps {
          * firing, which would slow it further. NULL: 0. */
         uint64_t (*claim_lag_ms)(LeaseStore *s);
         /* The daemon takes part in the fleet from now on: become a member (etcd: open the
-         * session and register), so that the others rank it. Not for a store made only to
-         * be asked something (check --store). NULL: nothing to join. */
-        void (*join)(LeaseStore *s);
+         * session and register), so that the others rank it, and hear of the turns handed
+         * to it (cb, copied). Not for a store made only to be asked something (check
+         * --store). NULL: nothing to join. */
+        void (*join)(LeaseStore *s, const LeaseFleetCallbacks *cb);
+        /* Hand turn t on to member `to` (etcd: a note in its inbox, on this daemon's
+         * session: PREFIX/:inbox/TO/:turn/JOB/WHEN); with own, also delete the note of t's
+         * firing in this daemon's inbox (it stood in, and cannot either); to NULL: only
+         * that. done() once, as the API's queries. NULL: not supported (S3, where a member
+         * hears of nothing without asking). */
+        void (*pass_turn)(LeaseStore *s, const char *to, const LeaseTurn *t, bool own,
+                          lease_done_cb done, void *userdata);
         /* One cheap request: does the store answer? */
         void (*probe)(LeaseStore *s, lease_done_cb done, void *userdata);
         /* Close: cancel what is in flight, then done(userdata) from the loop, then the store

@@ -237,6 +237,68 @@ def test_all_candidates_dead_a_lower_rank_runs_it(etcd, replicas, tmp_path):
     assert 2 in ranks, ranks                # the fallback ran the last one
 
 
+def turn_notes(cluster, prefix="solocron"):
+    """The turns handed on that wait in the members' inboxes: PREFIX/:inbox/*/:turn/…"""
+    start = f"{prefix}/:inbox/"
+    end = start[:-1] + "0"
+    reply = post(cluster, "/v3/kv/range", {"key": base64.b64encode(start.encode()).decode(),
+                                          "range_end": base64.b64encode(end.encode()).decode(),
+                                          "keys_only": True})
+    return [k for k in (base64.b64decode(kv["key"]).decode() for kv in reply.get("kvs") or [])
+            if "/:turn/" in k]
+
+
+@needs_etcd
+def test_busy_lookers_hand_their_turn_on(etcd, replicas, tmp_path):
+    """Five daemons, a job every second that never ends on three of them (overlap: skip):
+    once those three are busy, a firing whose three lookers (ranks 0, 1 and the fallback,
+    rank 3) are exactly those would be skipped by each, and lost. Each busy looker hands its
+    turn on to a spare instead (a note in its inbox), which claims it in that turn: every
+    firing runs exactly once, on one of the two free daemons, and the notes go with the
+    claims that took the turns."""
+    ran = tmp_path / "ran"
+    ds = replicas(lease(etcd, ttl="60s", extra="  stagger: 300ms\n") + f"""
+jobs:
+  - name: busy
+    schedule: "* * * * * *"
+    command: 'echo "$SOLOCRON_SCHEDULED_TIME $REPLICA" >> {ran};
+              case $REPLICA in r[012]) exec sleep 600;; esac'
+""", 5)
+    ids = wait_members(etcd, 5)
+    busy = {member_of(d, ids) for d in ds[:3]}
+    for d in ds[:3]:                        # each has won a firing, and runs it still
+        d.event("run_started", job="busy", timeout=90)
+
+    def lookers(t):
+        order = sorted(ids, key=lambda x: (weight(x, "busy", t), [-ord(c) for c in x]),
+                       reverse=True)
+        return {order[0], order[1], order[3]}
+    start = int(time.time()) + 1
+    end = start + 10
+    while lookers(end) != busy and end < start + 60:    # one firing in ten
+        end += 1
+    assert lookers(end) == busy
+    deadline = time.monotonic() + (end - time.time()) + 15
+    while time.monotonic() < deadline:
+        runs = read_runs(ran)
+        if all(utc(t) in runs for t in range(start, end + 1)):
+            break
+        time.sleep(0.2)
+    runs = read_runs(ran)
+    for t in range(start, end + 1):
+        assert len(runs.get(utc(t), [])) == 1, (utc(t), runs.get(utc(t)))
+        assert runs[utc(t)][0] in ("r3", "r4"), (utc(t), runs[utc(t)])
+    stood_in = [r for d in ds[3:] for r in d.find("firing_stand_in", job="busy")
+                if r["msg"].startswith(f"firing {utc(end)}: ")]
+    assert stood_in, "nobody stood in for the firing whose lookers were all busy"
+    handed = [r for d in ds[:3] for r in d.find("firing_handed_on", job="busy")
+              if r["msg"].startswith(f"firing {utc(end)}: ")]
+    assert len(handed) == 2, handed         # ranks 0 and 1; the fallback's lane has no spare
+    # every turn handed on was taken, and its note deleted by the claim that took it
+    left = [k for k in turn_notes(etcd) if k.rsplit("/", 1)[1] < utc(end - 1)]
+    assert not left, left
+
+
 def log_time(r):
     """A JSON log record's time, Unix seconds (millisecond resolution)."""
     day, ms = r["time"].rstrip("Z").split(".")

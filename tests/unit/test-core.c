@@ -53,6 +53,11 @@ typedef struct FakeStore {
         const char *const *members; /* what members() answers, with self "me" */
         size_t n_members;
         uint64_t claim_lag_ms;  /* what claim_lag_ms() answers */
+        bool stand_in;          /* the last claim was a stand-in's */
+        unsigned n_passes;      /* pass_turn() calls */
+        char pass_to[16];       /* the last one's: to ("" for NULL), own, the turn's rank */
+        bool pass_own;
+        unsigned pass_rank;
 } FakeStore;
 
 static FakeStore fake;
@@ -63,6 +68,7 @@ static LeaseResult fake_claim(LeaseStore *s, const LeaseRequest *req, const Leas
         (void) s;
         fake.n_claims++;
         fake.late = req->late;
+        fake.stand_in = req->stand_in;
         fake.n_tell = req->n_tell;
         for (size_t i = 0; i < req->n_tell && i < 3; i++)
                 (void) snprintf(fake.tell[i], sizeof(fake.tell[i]), "%s", req->tell[i]);
@@ -130,6 +136,16 @@ static size_t fake_members(LeaseStore *s, const char *const **ret_ids, const cha
         *ret_ids = fake.members;
         *ret_self = "me";
         return fake.n_members;
+}
+
+static void fake_pass_turn(LeaseStore *s, const char *to, const LeaseTurn *t, bool own,
+                           lease_done_cb done, void *userdata) {
+        (void) s;
+        fake.n_passes++;
+        (void) snprintf(fake.pass_to, sizeof(fake.pass_to), "%s", to ?: "");
+        fake.pass_own = own;
+        fake.pass_rank = t->rank;
+        done(NULL, userdata);
 }
 
 static uint64_t fake_claim_lag_ms(LeaseStore *s) {
@@ -352,10 +368,16 @@ TEST(local_store_that_cannot_write_runs_and_says_so_once) {
 }
 
 /* A firing for which "me" ranks `rank` among me and other. */
-static int64_t firing_ranked(const char *const *ids, size_t n, unsigned rank) {
-        for (int64_t t = 1795392000;; t++)
+/* The first firing from `from` on (step 1) or back (step -1) where "me" has rank `rank`. */
+static int64_t firing_ranked_from(const char *const *ids, size_t n, unsigned rank,
+                                  int64_t from, int step) {
+        for (int64_t t = from;; t += step)
                 if (rendezvous_rank("me", ids, n, "j", t) == rank)
                         return t;
+}
+
+static int64_t firing_ranked(const char *const *ids, size_t n, unsigned rank) {
+        return firing_ranked_from(ids, n, rank, 1795392000, 1);
 }
 
 /* A fleet of n ranked members (ids, "me" among them; NULL and 0: not known yet), whose
@@ -490,6 +512,68 @@ TEST(ranked_s3_only_three_ranks_look) {
         run_until_idle();
         ASSERT_EQ(fake.n_claims, 3);
         ASSERT_EQ(h.job->stats->elections[ELECT_PASSED], 2);
+        teardown();
+}
+
+/* A looker still running the job's previous run (overlap: skip) hands its turn on to its
+ * spare (the members that do not look, in rank order: the i-th looker's is spare i); a
+ * member that does not look does not. A turn handed to this member: taken when it can run
+ * it (a stand-in's claim, in the turn of the rank it stands in for); handed on down its lane
+ * when busy too, or dropped when the lane ends there; dropped when it is long past. */
+TEST(busy_lookers_hand_their_turn_on) {
+        static const char *const ids[] = { "me", "b", "c", "d", "e", "f" };
+        const char *spare;
+        int64_t now = time(NULL), t;
+
+        setup("    command: 'sleep 0.3'\n", LEASE_WON, false);
+        fake_ops.members = fake_members;
+        fake_ops.pass_turn = fake_pass_turn;
+        fake.members = ids;
+        fake.n_members = 6;
+        h.env.lease_stagger = 30 * USEC_PER_MSEC;
+        h.env.lease_candidates = 3;
+        fire(firing_ranked(ids, 6, 0));
+        ASSERT_EQ(fake.n_claims, 1);            /* won: it runs for 0.3 s */
+        t = firing_ranked(ids, 6, 1);
+        fire(t);
+        ASSERT_TRUE(strstr(logged(), "SKIPPED (still running)"));
+        ASSERT_EQ(fake.n_passes, 1);
+        ASSERT_EQ(rendezvous_successor("me", ids, 6, "j", t, 3, &spare), 1);
+        ASSERT_STREQ(fake.pass_to, spare);
+        ASSERT_EQ(rendezvous_rank(spare, ids, 6, "j", t), 4);  /* looker 1's: spare 1 */
+        ASSERT_EQ(fake.pass_rank, 1);
+        ASSERT_TRUE(!fake.pass_own);
+        fire(firing_ranked(ids, 6, 2));         /* a spare: not its turn anyway */
+        ASSERT_EQ(fake.n_passes, 1);
+
+        /* handed a turn while busy: rank 2 is spare 0, whose lane ends (3 spares) */
+        t = firing_ranked_from(ids, 6, 2, now, -1);
+        ASSERT_TRUE(job_stand_in(h.job, &(LeaseTurn) { .job = "j", .scheduled = t, .rank = 0,
+                                                       .from = "b" }));
+        ASSERT_EQ(fake.n_passes, 2);
+        ASSERT_STREQ(fake.pass_to, "");        /* only its own note goes */
+        ASSERT_TRUE(fake.pass_own);
+        ASSERT_EQ(fake.pass_rank, 0);
+        ASSERT_TRUE(strstr(logged(), "stood in for rank 0, but no member is left"));
+        run_until_idle();
+
+        /* free: it stands in, claiming as rank 1 would (late), and says so */
+        t = firing_ranked_from(ids, 6, 2, now, -1);
+        h.idle = false;
+        ASSERT_TRUE(job_stand_in(h.job, &(LeaseTurn) { .job = "j", .scheduled = t, .rank = 1,
+                                                       .from = "b" }));
+        ASSERT_TRUE(!job_stand_in(h.job, &(LeaseTurn) { .job = "j", .scheduled = t,
+                                                        .rank = 1, .from = "b" }));
+        run_until_idle();
+        ASSERT_EQ(fake.n_claims, 2);
+        ASSERT_TRUE(fake.stand_in && fake.late);
+        ASSERT_TRUE(strstr(logged(), "handed on the turn of rank 1"));
+        ASSERT_EQ(h.n_results, 2);
+
+        /* long past: not taken */
+        ASSERT_TRUE(!job_stand_in(h.job, &(LeaseTurn) { .job = "j", .scheduled = now - 120,
+                                                        .rank = 0, .from = "b" }));
+        ASSERT_EQ(fake.n_claims, 2);
         teardown();
 }
 

@@ -902,8 +902,8 @@ TEST(session_members_and_late_claims) {
         a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-a", .prefix = "sess" });
         b = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-b", .prefix = "sess" });
         ASSERT_EQ(members_of(b, &self), 0);             /* not joined: nothing known */
-        a->ops->join(a);
-        b->ops->join(b);
+        a->ops->join(a, NULL);
+        b->ops->join(b, NULL);
         ASSERT_TRUE(RUN_UNTIL(&tl, members_of(b, &self) == 2 && members_of(a, &self) == 2,
                               5000));
         (void) snprintf(mkey, sizeof(mkey), "sess/:members/host-a:%d", (int) getpid());
@@ -969,6 +969,115 @@ TEST(session_members_and_late_claims) {
         /* a's session is revoked: its member key goes, and b sees it go */
         ASSERT_TRUE(!kv_exists(e, mkey));
         ASSERT_TRUE(RUN_UNTIL(&tl, members_of(b, &self) == 1, 5000));
+        store_close(&tl, b);
+        tl_done(&tl);
+}
+
+typedef struct TurnSeen {
+        unsigned n;
+        char job[32], from[64];
+        int64_t scheduled;
+        unsigned rank;
+        bool answered;
+        char error[128];
+} TurnSeen;
+
+static void on_turn(const LeaseTurn *t, void *userdata) {
+        TurnSeen *ts = userdata;
+
+        ts->n++;
+        (void) snprintf(ts->job, sizeof(ts->job), "%s", t->job);
+        (void) snprintf(ts->from, sizeof(ts->from), "%s", t->from);
+        ts->scheduled = t->scheduled;
+        ts->rank = t->rank;
+}
+
+static void on_passed(const char *error, void *userdata) {
+        TurnSeen *ts = userdata;
+
+        ts->answered = true;
+        (void) snprintf(ts->error, sizeof(ts->error), "%s", error ?: "");
+}
+
+/* A turn handed on: a's note in b's inbox (on a's session), which b hears of with its
+ * firing, rank and sender; b's stand-in claim deletes it (won or held). A turn b cannot
+ * take is dropped (b's own note deleted). A note goes with its sender's session. */
+TEST(turns_handed_on) {
+        const Etcd *e = shared_etcd();
+        const char *ep[] = { e->url, NULL };
+        const char *self = NULL;
+        char note[256], a_id[64], b_id[64], utc[RFC3339_UTC_MAX];
+        TurnSeen seen_b = {}, seen_a = {}, pass = {};
+        TestLoop tl;
+        LeaseStore *a, *b;
+        Outcome o;
+        Kv kv;
+
+        tl_init(&tl);
+        a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-a", .prefix = "turn" });
+        b = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-b", .prefix = "turn" });
+        a->ops->join(a, &(LeaseFleetCallbacks) { .turn = on_turn, .userdata = &seen_a });
+        b->ops->join(b, &(LeaseFleetCallbacks) { .turn = on_turn, .userdata = &seen_b });
+        ASSERT_TRUE(RUN_UNTIL(&tl, members_of(b, &self) == 2 && members_of(a, &self) == 2,
+                              5000));
+        (void) snprintf(a_id, sizeof(a_id), "host-a:%d", (int) getpid());
+        (void) snprintf(b_id, sizeof(b_id), "host-b:%d", (int) getpid());
+        (void) snprintf(note, sizeof(note), "turn/:inbox/%s/:turn/tick/%s", b_id,
+                        format_rfc3339_utc(T0, utc));
+        a->ops->pass_turn(a, b_id, &(LeaseTurn) { .job = "tick", .scheduled = T0, .rank = 1 },
+                          false, on_passed, &pass);
+        ASSERT_TRUE(RUN_UNTIL(&tl, pass.answered && seen_b.n == 1, 5000));
+        ASSERT_STREQ(pass.error, "");
+        ASSERT_STREQ(seen_b.job, "tick");
+        ASSERT_STREQ(seen_b.from, a_id);
+        ASSERT_EQ(seen_b.scheduled, T0);
+        ASSERT_EQ(seen_b.rank, 1);
+        ASSERT_EQ(seen_a.n, 0);
+        kv = kv_get(e, note);
+        ASSERT_TRUE(kv.found && kv.lease != 0);         /* on a's session */
+        json_decref(kv.record);
+        claim_req(b, &(LeaseRequest) { .job = "tick", .scheduled = T0, .run_id = "r",
+                                       .attempt = 1, .late = true, .stand_in = true }, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_WON);
+        ASSERT_TRUE(!kv_exists(e, note));               /* the won claim took it */
+        b->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, 5 });
+        /* handed again, the same firing: b's stand-in claim is held, and still deletes it */
+        pass = (TurnSeen) {};
+        a->ops->pass_turn(a, b_id, &(LeaseTurn) { .job = "tick", .scheduled = T0, .rank = 0 },
+                          false, on_passed, &pass);
+        ASSERT_TRUE(RUN_UNTIL(&tl, pass.answered && seen_b.n == 2, 5000));
+        ASSERT_TRUE(kv_exists(e, note));
+        claim_req(b, &(LeaseRequest) { .job = "tick", .scheduled = T0, .run_id = "r",
+                                       .attempt = 1, .late = true, .stand_in = true }, &o);
+        ASSERT_TRUE(RUN_UNTIL(&tl, o.done, 5000));
+        ASSERT_EQ(o.result, LEASE_HELD);
+        ASSERT_TRUE(!kv_exists(e, note));
+        /* one b cannot take: dropped (to NULL, own) */
+        pass = (TurnSeen) {};
+        a->ops->pass_turn(a, b_id, &(LeaseTurn) { .job = "tick", .scheduled = T0 + 1,
+                                                  .rank = 0 }, false, on_passed, &pass);
+        ASSERT_TRUE(RUN_UNTIL(&tl, pass.answered && seen_b.n == 3, 5000));
+        (void) snprintf(note, sizeof(note), "turn/:inbox/%s/:turn/tick/%s", b_id,
+                        format_rfc3339_utc(T0 + 1, utc));
+        ASSERT_TRUE(kv_exists(e, note));
+        pass = (TurnSeen) {};
+        b->ops->pass_turn(b, NULL, &(LeaseTurn) { .job = "tick", .scheduled = T0 + 1,
+                                                  .rank = 0 }, true, on_passed, &pass);
+        ASSERT_TRUE(RUN_UNTIL(&tl, pass.answered, 5000));
+        ASSERT_STREQ(pass.error, "");
+        ASSERT_TRUE(!kv_exists(e, note));
+        /* a note left when its sender goes: it goes with the sender's session */
+        pass = (TurnSeen) {};
+        a->ops->pass_turn(a, b_id, &(LeaseTurn) { .job = "tick", .scheduled = T0 + 2,
+                                                  .rank = 0 }, false, on_passed, &pass);
+        ASSERT_TRUE(RUN_UNTIL(&tl, pass.answered && seen_b.n == 4, 5000));
+        (void) snprintf(note, sizeof(note), "turn/:inbox/%s/:turn/tick/%s", b_id,
+                        format_rfc3339_utc(T0 + 2, utc));
+        ASSERT_TRUE(kv_exists(e, note));
+        store_close(&tl, a);
+        ASSERT_TRUE(!kv_exists(e, note));
+        ASSERT_EQ(seen_b.n, 4);                         /* its deletion is no turn */
         store_close(&tl, b);
         tl_done(&tl);
 }

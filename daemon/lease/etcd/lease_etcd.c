@@ -240,6 +240,7 @@ static const LeaseOps lease_etcd_ops = {
         .members = lease_etcd_members,
         .claim_lag_ms = etcd_claim_lag_ms,
         .join = lease_etcd_join,
+        .pass_turn = lease_etcd_pass_turn,
         .probe = lease_etcd_probe,
         .close = etcd_close,
 };

@@ -46,6 +46,10 @@ static json_t *put(const char *key64, const char *value64, uint64_t lease) {
                          "lease", u64_to_string(lease, l));
 }
 
+static json_t *delete(const char *key64) {
+        return json_pack("{s:{s:s}}", "request_delete_range", "key", key64);
+}
+
 static json_t *range(const char *key64) {
         return json_pack("{s:{s:s}}", "request_range", "key", key64);
 }
@@ -70,12 +74,13 @@ static json_t *body_claim(const LeaseClaim *c, const char *value64) {
                             put(c->mark64, value64, c->history));
         for (size_t i = 0; success && i < c->n_notes; i++)
                 (void) json_array_append_new(success, put(c->notes64[i], value64, c->history));
+        if (c->turn64) {        /* a stand-in's: the turn is taken, either way (after the
+                                 * failure's ranges, which txn_parse() reads by position) */
+                (void) json_array_append_new(success, delete(c->turn64));
+                (void) json_array_append_new(failure, delete(c->turn64));
+        }
         return json_pack("{s:o,s:o,s:o}", "compare", cmp, "success", success,
                          "failure", failure);
-}
-
-static json_t *delete(const char *key64) {
-        return json_pack("{s:{s:s}}", "request_delete_range", "key", key64);
 }
 
 /* The final record: if the key is still ours (or, CREATE, gone): put the record on the
@@ -131,6 +136,7 @@ static void claim_free(LeaseClaim *c) {
         free(c->key);
         free(c->key64);
         free(c->mark64);
+        free(c->turn64);
         free(c->pause64);
         strv_free(c->notes64);
         json_decref(c->record);
@@ -447,6 +453,12 @@ LeaseResult lease_etcd_claim(LeaseStore *store, const LeaseRequest *req, const L
         c->mark64 = c->key ? mark_key64(c->key) : NULL;
         c->pause64 = req->manual ? NULL : lease_etcd_pause_key64(s, req->job);
         c->takeover = req->takeover;
+        if (req->stand_in && !req->manual) {
+                _cleanup_free_ char *turn = lease_etcd_turn_key(s, s->member_id, req->job,
+                                                                req->scheduled);
+
+                c->turn64 = turn ? lease_etcd_b64_encode(turn, strlen(turn)) : NULL;
+        }
         c->record = c->key64 && c->mark64 && (req->manual || c->pause64) &&
                     notes_key64(s, c->key, req, &c->notes64) >= 0 ?
                     record_new(s, req, c->key) : NULL;
@@ -457,6 +469,7 @@ LeaseResult lease_etcd_claim(LeaseStore *store, const LeaseRequest *req, const L
                 free(c->key);
                 free(c->key64);
                 free(c->mark64);
+                free(c->turn64);
                 free(c->pause64);
                 strv_free(c->notes64);
                 free(c);

@@ -72,6 +72,7 @@ static void answer_error(QueryKind kind, QueryCallback cb, void *userdata, const
                 break;
         case QUERY_SET_PAUSED:
         case QUERY_PROBE:
+        case QUERY_PASS_TURN:
                 cb.done(why, userdata);
                 break;
         }
@@ -576,4 +577,62 @@ void lease_etcd_probe(LeaseStore *store, lease_done_cb done, void *userdata) {
         key64 = key64_printf("%s/:paused/", s->prefix);
         body = key64 ? range_keys_only(key64, NULL, 1) : NULL;
         query_start(q, "/v3/kv/range", body, 0, query_on_answer);
+}
+
+/* ---- turns handed on ---- */
+
+char *lease_etcd_turn_key(const EtcdStore *s, const char *to, const char *job,
+                          int64_t scheduled) {
+        char when[RFC3339_UTC_MAX];
+        char *key;
+
+        if (asprintf(&key, "%s/:inbox/%s/:turn/%s/%s", s->prefix, to, job,
+                     format_rfc3339_utc(scheduled, when)) < 0)
+                return NULL;
+        return key;
+}
+
+static char *turn_key64(const EtcdStore *s, const char *to, const LeaseTurn *t) {
+        _cleanup_free_ char *key = lease_etcd_turn_key(s, to, t->job, t->scheduled);
+
+        return key ? lease_etcd_b64_encode(key, strlen(key)) : NULL;
+}
+
+/* One txn: the note in to's inbox, on our session (it goes with us), and our own deleted. */
+void lease_etcd_pass_turn(LeaseStore *store, const char *to, const LeaseTurn *t, bool own,
+                          lease_done_cb done, void *userdata) {
+        EtcdStore *s = container_of(store, EtcdStore, store);
+        _cleanup_free_ char *to64 = NULL, *own64 = NULL, *value64 = NULL;
+        json_t *ops, *note, *body = NULL;
+        char lease[21];
+        EtcdQuery *q;
+
+        q = query_new(s, QUERY_PASS_TURN, sizeof(EtcdQuery), (QueryCallback) { .done = done },
+                      userdata);
+        if (!q)
+                return;                 /* answered */
+        if (to && !s->session_ready) {
+                query_fail(q, "no etcd session yet");
+                return;
+        }
+        (void) snprintf(lease, sizeof(lease), "%" PRIu64, s->session);
+        note = json_pack("{s:s,s:I,s:I,s:s}", "job", t->job, "scheduled",
+                         (json_int_t) t->scheduled, "rank", (json_int_t) t->rank,
+                         "from", s->member_id);
+        value64 = note ? lease_etcd_record_to_base64(note) : NULL;
+        json_decref(note);
+        to64 = to ? turn_key64(s, to, t) : NULL;
+        own64 = own ? turn_key64(s, s->member_id, t) : NULL;
+        ops = json_array();
+        if (ops && to && to64 && value64)
+                (void) json_array_append_new(ops, json_pack("{s:{s:s,s:s,s:s}}", "request_put",
+                                                            "key", to64, "value", value64,
+                                                            "lease", lease));
+        if (ops && own && own64)
+                (void) json_array_append_new(ops, json_pack("{s:{s:s}}", "request_delete_range",
+                                                            "key", own64));
+        if (ops && json_array_size(ops) == (size_t) (to != NULL) + (size_t) own)
+                body = json_pack("{s:O}", "success", ops);
+        json_decref(ops);
+        query_start(q, "/v3/kv/txn", body, 0, query_on_answer);
 }

@@ -74,6 +74,12 @@ struct EtcdCall {               /* one request, retried; owned by itself, pointe
         char why[ETCD_WHY_MAX];
 };
 
+typedef struct EtcdTurn {       /* a turn handed to us: a note in our inbox (LeaseTurn) */
+        char *job, *from;
+        int64_t scheduled;
+        unsigned rank;
+} EtcdTurn;
+
 typedef struct EtcdClaimed {    /* a firing another member claimed, from a note in our inbox */
         uint64_t hash;          /* FNV-1a of its key; 0: a free slot */
         uint64_t at_ms;         /* when the inbox last saw it (loop time) */
@@ -109,6 +115,8 @@ struct LeaseClaim {             /* on store->claims; the daemon's while PENDING 
         char **notes64;         /* the notes the claim leaves in the inboxes of the members
                                  * it tells (LeaseRequest.tell), in base64 */
         size_t n_notes;
+        char *turn64;           /* a stand-in's: the turn's note in our inbox, which the
+                                 * election deletes (LeaseRequest.stand_in); or NULL */
         bool takeover;          /* the claim may win while the marker exists */
         json_t *record;         /* the running record; finish() completes it */
         uint64_t lease;         /* the session lease the claim uses, 0 before it has one */
@@ -155,6 +163,7 @@ typedef enum QueryKind {        /* what the API asks (lease_etcd_fleet.c) */
         QUERY_SET_PAUSED,
         QUERY_LIST_PAUSED,
         QUERY_PROBE,
+        QUERY_PASS_TURN,
 } QueryKind;
 
 typedef union QueryCallback {
@@ -221,6 +230,10 @@ struct EtcdStore {
         char *inbox64, *inbox_end64;    /* the inbox and its range's end, in base64 */
         EtcdFollow follow_members;      /* the members' range, then their watch */
         EtcdFollow follow_inbox;        /* the watch of our inbox: claimed[] */
+        LeaseFleetCallbacks fleet_cb;   /* join()'s: turns handed to us */
+        EtcdTurn *turns;        /* turns our inbox was handed, for fleet_cb from the loop */
+        size_t n_turns;
+        Alarm turns_alarm;      /* their delivery */
         EtcdClaimed *claimed;   /* lease_etcd_claimed.c; NULL until the first */
         size_t claimed_cap, n_claimed;
         char **claimed_strings; /* interned host names and statuses */
@@ -328,7 +341,7 @@ void lease_etcd_claim_on_history(LeaseClaim *c, EtcdCall *k, uint64_t lease, int
 
 /* lease_etcd_session.c */
 int lease_etcd_session_init(EtcdStore *s);
-void lease_etcd_join(LeaseStore *store);
+void lease_etcd_join(LeaseStore *store, const LeaseFleetCallbacks *cb);
 /* The session for c: 1 with *ret set when it is ready; 0 when it is being granted
  * (c->session_wait: lease_etcd_claim_on_session() follows, from the loop); -ENOMEM. */
 int lease_etcd_session_need(EtcdStore *s, LeaseClaim *c, uint64_t *ret);
@@ -374,6 +387,11 @@ void lease_etcd_check_missed(LeaseStore *store, const LeaseRequest *req, bool ra
 /* close(): every check still waiting is answered with an error, and freed. */
 void lease_etcd_missed_close(EtcdStore *s);
 
+/* A turn's note, PREFIX/:inbox/TO/:turn/JOB/WHEN; NULL when out of memory. */
+char *lease_etcd_turn_key(const EtcdStore *s, const char *to, const char *job,
+                          int64_t scheduled);
+void lease_etcd_pass_turn(LeaseStore *store, const char *to, const LeaseTurn *t, bool own,
+                          lease_done_cb done, void *userdata);
 /* lease_etcd_watch.c */
 int lease_etcd_watch(LeaseStore *store, const LeaseRequest *req,
                void (*ended)(bool holder_died, void *userdata), void *userdata, LeaseWatch **ret);

@@ -22,12 +22,15 @@
 #define ETCD_MEMBERS_MAX        4096U           /* members listed; more are not ranked */
 #define ETCD_SESSION_LINE_MAX   (256U * 1024U)  /* one watch message */
 #define ETCD_MEMBERS_REPLY_MAX  (1024U * 1024U)
+#define ETCD_TURNS_MAX          1024U           /* turns waiting for the loop; more: dropped */
+#define ETCD_TURN_VALUE_MAX     (4U * 1024U)    /* a turn's note */
 
 static void session_start(Alarm *a);
 static void session_keepalive(Alarm *a);
 static void members_sync(Alarm *a);
 static void inbox_follow(Alarm *a);
 static void follow_stop(EtcdStore *s, EtcdFollow *f);
+static void turns_free(EtcdStore *s);
 
 /* ---- claims the inbox was told of (lease_etcd_claimed.c) ---- */
 
@@ -295,6 +298,8 @@ void lease_etcd_session_close(EtcdStore *s) {
 
         lease_etcd_alarm_disarm(s, &s->session_alarm);
         lease_etcd_alarm_disarm(s, &s->lost_alarm);
+        lease_etcd_alarm_disarm(s, &s->turns_alarm);
+        turns_free(s);
         follow_stop(s, &s->follow_members);
         follow_stop(s, &s->follow_inbox);
         lease_etcd_call_cancel(s->session_call);
@@ -388,6 +393,72 @@ static void members_on_event(EtcdStore *s, const json_t *ev) {
                 member_add(s, id, n);
 }
 
+/* ---- turns handed to us ---- */
+
+static void turns_free(EtcdStore *s) {
+        for (size_t i = 0; i < s->n_turns; i++) {
+                free(s->turns[i].job);
+                free(s->turns[i].from);
+        }
+        s->turns = mfree(s->turns);
+        s->n_turns = 0;
+}
+
+/* From the loop: to the daemon, which may claim at once (no requests from inside libcurl). */
+static void turns_deliver(Alarm *a) {
+        EtcdStore *s = container_of(a, EtcdStore, turns_alarm);
+        EtcdTurn *turns = TAKE_PTR(s->turns);
+        size_t n = s->n_turns;
+
+        s->n_turns = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (!s->closing && s->fleet_cb.turn)
+                        s->fleet_cb.turn(&(LeaseTurn) { .job = turns[i].job,
+                                                        .scheduled = turns[i].scheduled,
+                                                        .rank = turns[i].rank,
+                                                        .from = turns[i].from },
+                                         s->fleet_cb.userdata);
+                free(turns[i].job);
+                free(turns[i].from);
+        }
+        free(turns);
+}
+
+/* A turn's note put in our inbox: {"job", "scheduled" (Unix seconds), "rank", "from"}. One
+ * whose value is not that is ignored (and goes with its sender's session). */
+static void turn_noted(EtcdStore *s, const json_t *kvj) {
+        const char *value64 = json_string_value(json_object_get(kvj, "value"));
+        _cleanup_free_ char *text = NULL;
+        json_t *v = NULL;
+        const char *job = NULL, *from = NULL;
+        json_int_t scheduled = 0, rank = -1;
+        EtcdTurn *p;
+        size_t n;
+
+        if (s->n_turns >= ETCD_TURNS_MAX || !value64 ||
+            lease_etcd_b64_decode(value64, ETCD_TURN_VALUE_MAX, &text, &n) < 0)
+                return;
+        v = json_loadb(text, n, 0, NULL);
+        if (json_unpack(v, "{s:s,s:I,s:I,s:s}", "job", &job, "scheduled", &scheduled,
+                        "rank", &rank, "from", &from) < 0 || rank < 0 || rank > UINT16_MAX ||
+            !(p = realloc(s->turns, (s->n_turns + 1) * sizeof(EtcdTurn)))) {
+                json_decref(v);
+                return;
+        }
+        s->turns = p;
+        p[s->n_turns] = (EtcdTurn) { .job = strdup(job), .from = strdup(from),
+                                     .scheduled = scheduled, .rank = (unsigned) rank };
+        if (p[s->n_turns].job && p[s->n_turns].from)
+                s->n_turns++;
+        else {
+                free(p[s->n_turns].job);
+                free(p[s->n_turns].from);
+        }
+        json_decref(v);
+        if (s->n_turns > 0 && !s->turns_alarm.armed)
+                lease_etcd_alarm_arm(s, &s->turns_alarm, lease_etcd_now_ms(s), turns_deliver);
+}
+
 /* One event of the inbox's watch: a note PREFIX/:inbox/SELF/JOB/WHEN put (with its holder's
  * running record) or deleted (by its holder's final record) says so of the firing
  * PREFIX/JOB/WHEN. A note on the history lease also goes when that lease expires, long after
@@ -400,6 +471,11 @@ static void inbox_on_event(EtcdStore *s, const json_t *ev) {
         Kv kv = {};
 
         key = event_key(kvj, s->inbox_base, &rest, &n);
+        if (key && n > 6 && memcmp(rest, ":turn/", 6) == 0) {
+                if (!type || strcmp(type, "DELETE") != 0)
+                        turn_noted(s, kvj);     /* its deletion: the turn was taken */
+                return;
+        }
         /* JOB/WHEN: one '/', no ':' in JOB */
         if (!key || rest[0] == ':' || !memchr(rest, '/', n) ||
             asprintf(&firing, "%s/%s", s->prefix, rest) < 0)
@@ -624,9 +700,11 @@ int lease_etcd_session_init(EtcdStore *s) {
         return s->member_key64 ? 0 : -ENOMEM;
 }
 
-void lease_etcd_join(LeaseStore *store) {
+void lease_etcd_join(LeaseStore *store, const LeaseFleetCallbacks *cb) {
         EtcdStore *s = container_of(store, EtcdStore, store);
 
+        if (cb)
+                s->fleet_cb = *cb;
         /* From the loop: the session, then the members and the watch. A store that is not
          * joined opens its session at its first claim. */
         if (!s->closing && !s->session && !s->session_call)
@@ -634,6 +712,7 @@ void lease_etcd_join(LeaseStore *store) {
 }
 
 void lease_etcd_session_free(EtcdStore *s) {
+        turns_free(s);
         strv_free(s->members);
         free(s->follow_members.line);
         free(s->follow_inbox.line);

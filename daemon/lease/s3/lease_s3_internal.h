@@ -202,7 +202,7 @@ int lease_s3_watch_start(LeaseStore *store, const LeaseRequest *req,
 void lease_s3_watch_stop(LeaseWatch *w);
 
 /* lease_s3_members.c */
-void lease_s3_join(LeaseStore *store);
+void lease_s3_join(LeaseStore *store, const LeaseFleetCallbacks *cb);
 size_t lease_s3_members(LeaseStore *store, const char *const **ret_ids, const char **ret_self);
 /* Closing: no more heartbeats; the member's object is deleted. */
 void lease_s3_members_stop(S3Store *s);

@@ -275,6 +275,14 @@ static bool elect_claim(Election *e, bool *ret_run) {
         return true;
 }
 
+/* Is self among the members ids (a member that joined since the listing is not)? */
+static bool elect_listed(const char *const *ids, size_t n, const char *self) {
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(ids[i], self) == 0)
+                        return true;
+        return false;
+}
+
 /* A stand-in claims at the turn of the rank it stands in for, counted from the firing's
  * instant (the turn was handed on then), as that rank would have: at once when that time
  * has passed. */
@@ -310,7 +318,7 @@ static uint64_t elect_rank_wait(Election *e, bool *ret_looks) {
         const char *self = NULL;
         unsigned k = e->env->lease_candidates ? e->env->lease_candidates : 1;
         uint64_t stagger_ms = e->env->lease_stagger / USEC_PER_MSEC, wait;
-        bool listed = false;
+        bool listed;
         size_t n;
 
         *ret_looks = true;
@@ -330,9 +338,7 @@ static uint64_t elect_rank_wait(Election *e, bool *ret_looks) {
         if (n == 0 || !self)
                 return 0;               /* still not known: claim, unranked */
         e->rank = rendezvous_rank(self, ids, n, e->job, e->firing.f.t);
-        for (size_t i = 0; i < n; i++)
-                if (strcmp(ids[i], self) == 0)
-                        listed = true;
+        listed = elect_listed(ids, n, self);
         /* not listed (yet): ranked among them all */
         e->n_members = listed ? (unsigned) n : (unsigned) n + 1;
         if (listed)
@@ -434,7 +440,6 @@ void elect_hand_on(CoreEnv *env, const JobConfig *cfg, const char *job, const Jo
         const char *const *ids = NULL;
         const char *self = NULL, *to = NULL;
         char utc[RFC3339_UTC_MAX], *what = NULL;
-        bool listed = false;
         LeaseTurn turn;
         size_t n = 0;
 
@@ -445,10 +450,8 @@ void elect_hand_on(CoreEnv *env, const JobConfig *cfg, const char *job, const Jo
                 n = s->ops->members(s, &ids, &self);
         if (n > 0 && self) {
                 rank = rendezvous_rank(self, ids, n, job, f->f.t);
-                for (size_t i = 0; i < n; i++)
-                        listed |= strcmp(ids[i], self) == 0;
-                if (!stood_in && !rendezvous_looks(rank, listed ? (unsigned) n :
-                                                                  (unsigned) n + 1, k))
+                if (!stood_in && !rendezvous_looks(rank, elect_listed(ids, n, self) ?
+                                                   (unsigned) n : (unsigned) n + 1, k))
                         return;         /* not its turn anyway */
                 if (rendezvous_successor(self, ids, n, job, f->f.t, k, &to) < 0)
                         to = NULL;

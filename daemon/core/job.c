@@ -95,6 +95,14 @@ static const Run *job_active_run(const Job *j, const Run *except) {
         return NULL;
 }
 
+/* Has j a run (electing or past it) for its firing at t already? */
+static bool job_has_firing(const Job *j, int64_t t) {
+        for (const Run *r = j->runs; r; r = r->next)
+                if (!r->manual && r->firing.f.t == t)
+                        return true;
+        return false;
+}
+
 /* Keep f as the one firing waiting; false when out of memory. */
 static bool job_queue(Job *j, const JobFiring *f) {
         if (!j->queued && !(j->queued = malloc(sizeof(JobFiring))))
@@ -131,10 +139,8 @@ void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover) {
         }
         if (j->owner->env->stopping || j->retired)
                 return;
-        if (!takeover)
-                for (const Run *r = j->runs; r; r = r->next)
-                        if (!r->manual && r->firing.f.t == f->f.t)
-                                return; /* a stand-in for it came first (job_stand_in()) */
+        if (!takeover && job_has_firing(j, f->f.t))
+                return;                 /* a stand-in for it came first (job_stand_in()) */
         if (j->cfg->suspend || (j->paused && j->cfg->policy->no_lease)) {
                 log_event(LOG_INFO, "firing_paused", j->cfg->name, NULL, NULL, "firing %s not run: %s",
                           format_rfc3339_utc(f->f.t, utc),
@@ -201,9 +207,8 @@ bool job_stand_in(Job *j, const LeaseTurn *t) {
         if (firing_next(cfg, t->scheduled - 1, &f) < 0 || f.f.t != t->scheduled || f.excluded ||
             wall_now_sec() - t->scheduled > JOB_STAND_IN_LATE_MAX_SEC)
                 return false;
-        for (const Run *r = j->runs; r; r = r->next)
-                if (!r->manual && r->firing.f.t == t->scheduled)
-                        return false;   /* it has its election here already */
+        if (job_has_firing(j, t->scheduled))
+                return false;           /* it has its election here already */
         log_event(LOG_INFO, "firing_stand_in", cfg->name, NULL, NULL,
                   "firing %s: %s handed on the turn of rank %u", format_rfc3339_utc(f.f.t, utc),
                   t->from, t->rank);

@@ -999,6 +999,21 @@ static void on_passed(const char *error, void *userdata) {
         (void) snprintf(ts->error, sizeof(ts->error), "%s", error ?: "");
 }
 
+/* from hands `to` the turn at T0 + dt (rank), and (to_seen, when given) `to` hears of it as
+ * its turn number n: the note's key into note. The hand-on answers without an error. */
+static void hand_turn(TestLoop *tl, LeaseStore *from, const char *to, int64_t dt,
+                      unsigned rank, const TurnSeen *to_seen, unsigned n, char note[static 256]) {
+        TurnSeen pass = {};
+        char utc[RFC3339_UTC_MAX];
+
+        (void) snprintf(note, 256, "turn/:inbox/%s/:turn/tick/%s", to,
+                        format_rfc3339_utc(T0 + dt, utc));
+        from->ops->pass_turn(from, to, &(LeaseTurn) { .job = "tick", .scheduled = T0 + dt,
+                                                      .rank = rank }, false, on_passed, &pass);
+        ASSERT_TRUE(RUN_UNTIL(tl, pass.answered && to_seen->n == n, 5000));
+        ASSERT_STREQ(pass.error, "");
+}
+
 /* A turn handed on: a's note in b's inbox (on a's session), which b hears of with its
  * firing, rank and sender; b's stand-in claim deletes it (won or held). A turn b cannot
  * take is dropped (b's own note deleted). A note goes with its sender's session. */
@@ -1006,7 +1021,7 @@ TEST(turns_handed_on) {
         const Etcd *e = shared_etcd();
         const char *ep[] = { e->url, NULL };
         const char *self = NULL;
-        char note[256], a_id[64], b_id[64], utc[RFC3339_UTC_MAX];
+        char note[256], a_id[64], b_id[64];
         TurnSeen seen_b = {}, seen_a = {}, pass = {};
         TestLoop tl;
         LeaseStore *a, *b;
@@ -1022,12 +1037,7 @@ TEST(turns_handed_on) {
                               5000));
         (void) snprintf(a_id, sizeof(a_id), "host-a:%d", (int) getpid());
         (void) snprintf(b_id, sizeof(b_id), "host-b:%d", (int) getpid());
-        (void) snprintf(note, sizeof(note), "turn/:inbox/%s/:turn/tick/%s", b_id,
-                        format_rfc3339_utc(T0, utc));
-        a->ops->pass_turn(a, b_id, &(LeaseTurn) { .job = "tick", .scheduled = T0, .rank = 1 },
-                          false, on_passed, &pass);
-        ASSERT_TRUE(RUN_UNTIL(&tl, pass.answered && seen_b.n == 1, 5000));
-        ASSERT_STREQ(pass.error, "");
+        hand_turn(&tl, a, b_id, 0, 1, &seen_b, 1, note);
         ASSERT_STREQ(seen_b.job, "tick");
         ASSERT_STREQ(seen_b.from, a_id);
         ASSERT_EQ(seen_b.scheduled, T0);
@@ -1043,10 +1053,7 @@ TEST(turns_handed_on) {
         ASSERT_TRUE(!kv_exists(e, note));               /* the won claim took it */
         b->ops->finish(o.claim, &(LeaseEnd) { "succeeded", 0, 5 });
         /* handed again, the same firing: b's stand-in claim is held, and still deletes it */
-        pass = (TurnSeen) {};
-        a->ops->pass_turn(a, b_id, &(LeaseTurn) { .job = "tick", .scheduled = T0, .rank = 0 },
-                          false, on_passed, &pass);
-        ASSERT_TRUE(RUN_UNTIL(&tl, pass.answered && seen_b.n == 2, 5000));
+        hand_turn(&tl, a, b_id, 0, 0, &seen_b, 2, note);
         ASSERT_TRUE(kv_exists(e, note));
         claim_req(b, &(LeaseRequest) { .job = "tick", .scheduled = T0, .run_id = "r",
                                        .attempt = 1, .late = true, .stand_in = true }, &o);
@@ -1054,12 +1061,7 @@ TEST(turns_handed_on) {
         ASSERT_EQ(o.result, LEASE_HELD);
         ASSERT_TRUE(!kv_exists(e, note));
         /* one b cannot take: dropped (to NULL, own) */
-        pass = (TurnSeen) {};
-        a->ops->pass_turn(a, b_id, &(LeaseTurn) { .job = "tick", .scheduled = T0 + 1,
-                                                  .rank = 0 }, false, on_passed, &pass);
-        ASSERT_TRUE(RUN_UNTIL(&tl, pass.answered && seen_b.n == 3, 5000));
-        (void) snprintf(note, sizeof(note), "turn/:inbox/%s/:turn/tick/%s", b_id,
-                        format_rfc3339_utc(T0 + 1, utc));
+        hand_turn(&tl, a, b_id, 1, 0, &seen_b, 3, note);
         ASSERT_TRUE(kv_exists(e, note));
         pass = (TurnSeen) {};
         b->ops->pass_turn(b, NULL, &(LeaseTurn) { .job = "tick", .scheduled = T0 + 1,
@@ -1068,12 +1070,7 @@ TEST(turns_handed_on) {
         ASSERT_STREQ(pass.error, "");
         ASSERT_TRUE(!kv_exists(e, note));
         /* a note left when its sender goes: it goes with the sender's session */
-        pass = (TurnSeen) {};
-        a->ops->pass_turn(a, b_id, &(LeaseTurn) { .job = "tick", .scheduled = T0 + 2,
-                                                  .rank = 0 }, false, on_passed, &pass);
-        ASSERT_TRUE(RUN_UNTIL(&tl, pass.answered && seen_b.n == 4, 5000));
-        (void) snprintf(note, sizeof(note), "turn/:inbox/%s/:turn/tick/%s", b_id,
-                        format_rfc3339_utc(T0 + 2, utc));
+        hand_turn(&tl, a, b_id, 2, 0, &seen_b, 4, note);
         ASSERT_TRUE(kv_exists(e, note));
         store_close(&tl, a);
         ASSERT_TRUE(!kv_exists(e, note));

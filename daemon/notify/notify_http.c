@@ -2,7 +2,9 @@
 /* Pings and webhooks: one POST each, through the notifier's HTTP client, made on first use.
  * A delivery is tried NOTIFY_HTTP_TRIES times (a connection error, a timeout, a 5xx, 408 or
  * 429 is tried again after 1 s, 2 s, 4 s; any other status is final), then logged as
- * failed ("notify_failed") and counted. Its timer runs only while it waits to retry. */
+ * failed ("notify_failed") and counted. Its timer runs only while it waits to retry.
+ * A run's end ping waits until its start ping is over (delivered or given up): sent at once,
+ * the end of a short run could overtake its start, and the service would see it running. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,7 @@ struct Delivery {
         HttpTransfer *transfer; /* in flight, or NULL */
         uv_timer_t timer;       /* the wait before a retry */
         bool waiting;           /* the timer is armed */
+        bool held;              /* an end ping not tried yet: its run's start ping is not over */
         char last_error[160];
 };
 
@@ -43,6 +46,34 @@ static void delivery_on_timer_closed(uv_handle_t *h) {
         free(d);
         n->pending_closes--;
         notifier_check_idle(n);
+}
+
+static void delivery_try(Delivery *d);
+
+static bool is_start_ping(const Delivery *d) {
+        return d->channel == NOTIFY_CHANNEL_PING && d->run_id && strcmp(d->what, "start") == 0;
+}
+
+/* The start ping of d's run, still pending; or NULL. */
+static Delivery *start_ping_of(Notifier *n, const Delivery *d) {
+        if (d->channel != NOTIFY_CHANNEL_PING || !d->run_id)
+                return NULL;
+        for (Delivery *e = n->deliveries; e; e = e->next)
+                if (e != d && is_start_ping(e) && strcmp(e->run_id, d->run_id) == 0 &&
+                    strcmp(e->job, d->job) == 0)
+                        return e;
+        return NULL;
+}
+
+/* start, a start ping, is over: the end ping that waited for it goes. */
+static void start_ping_over(Notifier *n, const Delivery *start) {
+        for (Delivery *e = n->deliveries; e; e = e->next)
+                if (e->held && strcmp(e->run_id, start->run_id) == 0 &&
+                    strcmp(e->job, start->job) == 0) {
+                        e->held = false;
+                        delivery_try(e);
+                        return;         /* one end per run */
+                }
 }
 
 /* Over, delivered or not. */
@@ -64,9 +95,9 @@ static void delivery_end(Delivery *d, bool delivered) {
         n->n_pending--;
         n->pending_closes++;
         uv_close((uv_handle_t *) &d->timer, delivery_on_timer_closed);
+        if (is_start_ping(d) && !n->closing)
+                start_ping_over(n, d);
 }
-
-static void delivery_try(Delivery *d);
 
 static void delivery_on_timer(uv_timer_t *t) {
         Delivery *d = t->data;
@@ -183,7 +214,9 @@ void notify_http_send(Notifier *n, DeliveryRequest *req) {
                 delivery_end(d, false);
                 return;
         }
-        delivery_try(d);
+        d->held = start_ping_of(n, d) != NULL;
+        if (!d->held)
+                delivery_try(d);
 }
 
 /* Shutdown: what waits to retry is tried once more, now. */
@@ -210,7 +243,7 @@ static void notify_http_on_client_closed(void *userdata) {
 void notify_http_close(Notifier *n) {
         for (Delivery *d = n->deliveries, *next; d; d = next) {
                 next = d->next;
-                if (d->waiting) {
+                if (d->waiting || d->held) {
                         (void) uv_timer_stop(&d->timer);
                         d->waiting = false;
                         (void) snprintf(d->last_error, sizeof(d->last_error),

@@ -354,6 +354,25 @@ def test_unreachable_and_failing_servers_are_logged_and_counted(daemon, server, 
     assert metric(body, "solocron_notifications_total", channel="hook", result="delivered") == 0
 
 
+def test_the_end_ping_waits_for_the_start_ping(daemon, server):
+    """A run over in a moment: its success ping is sent once its start ping is answered (the
+    service would see the run start after it ended, and wait for an end that was sent)."""
+    server.modes["/ping/quick/start"] = "slow"
+    server.slow_seconds = 0.8           # under the test build's 1.5 s timeout
+    d = daemon(f"""
+        jobs:
+          - name: quick
+            schedule: "{once_soon()}"
+            command: 'true'
+            ping: {server.url('/ping/${JOB}')}
+        """, env=fast_env())
+    rid = d.event("run_finished", job="quick", timeout=80)["run"]
+    start, = server.wait(lambda r: r["path"] == "/ping/quick/start" and r["query"]["rid"] == [rid])
+    end, = server.wait(lambda r: r["path"] == "/ping/quick" and r["query"]["rid"] == [rid])
+    assert end["time"] >= start["time"] + 0.8, end["time"] - start["time"]
+    assert not d.find("notify_failed")
+
+
 def test_a_server_that_never_answers_does_not_delay_the_job(daemon, server):
     server.modes["/hang"] = "hang"
     d = daemon(f"""

@@ -365,7 +365,7 @@ static void daemon_on_turn(const LeaseTurn *t, void *userdata) {
         Daemon *d = userdata;
         Job *j = daemon_find_job(d, t->job);
 
-        if (d->env.stopping || !j || !job_stand_in(j, t))
+        if ((d->env.stopping || !j || !job_stand_in(j, t)) && d->env.lease->ops->pass_turn)
                 d->env.lease->ops->pass_turn(d->env.lease, NULL, t, true,
                                              daemon_on_turn_dropped, NULL);
 }
@@ -532,6 +532,7 @@ static void daemon_teardown(Daemon *d) {
         d->env.missed = missed_free(d->env.missed);
         if (d->opts.pid_file)
                 pidfile_remove(d->opts.pid_file);
+        daemon_close_signals(d);        /* the last: a late SIGTERM finds nothing left undone */
         free(d->env.withheld_env);
         (void) uv_loop_close(d->loop);
         log_flush();

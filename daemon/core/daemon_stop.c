@@ -37,26 +37,15 @@ static void daemon_terminate_runs(Daemon *d, int sig) {
 }
 
 void daemon_close_handles(Daemon *d) {
-        sigset_t late, old;
-
         if (!d->handles_open)
                 return;
         d->handles_open = false;
         wallclock_close(&d->wall, NULL);
-        /* Closing the watchers restores the default actions; a late SIGTERM must not kill us
-         * before the state is saved and the pid file removed. It is blocked from before the
-         * close until it is ignored: one that comes in between stays pending, then goes. */
-        sigemptyset(&late);
-        sigaddset(&late, SIGTERM);
-        sigaddset(&late, SIGINT);
-        sigaddset(&late, SIGHUP);
-        (void) pthread_sigmask(SIG_BLOCK, &late, &old);
+        /* The signal watchers stay open, deaf (daemon_on_signal()) and not keeping the loop
+         * alive, until the state is saved and the pid file removed: closing them restores
+         * the default actions, and a late SIGTERM would kill us before that. */
         for (size_t i = 0; i < d->n_signals; i++)
-                uv_close((uv_handle_t *) &d->signals[i], NULL);
-        (void) signal(SIGTERM, SIG_IGN);
-        (void) signal(SIGINT, SIG_IGN);
-        (void) signal(SIGHUP, SIG_IGN);
-        (void) pthread_sigmask(SIG_SETMASK, &old, NULL);
+                uv_unref((uv_handle_t *) &d->signals[i]);
         if (d->has_main)
                 mainproc_close(&d->main);
         api_server_close(d->api);
@@ -182,6 +171,8 @@ void daemon_on_main_exit(MainProc *m, int status, void *userdata) {
 static void daemon_on_signal(uv_signal_t *s, int signum) {
         Daemon *d = s->data;
 
+        if (!d->handles_open)
+                return;                 /* stopped: see daemon_close_handles() */
         switch (signum) {
         case SIGHUP:
                 if (d->has_main && !d->opts.reload_on_hup)
@@ -199,18 +190,42 @@ static void daemon_on_signal(uv_signal_t *s, int signum) {
         }
 }
 
+void daemon_close_signals(Daemon *d) {
+        sigset_t watched, old;
+
+        /* Each is blocked from before its watcher closes (which restores its default action)
+         * until it is ignored: one that comes in between stays pending, then goes. Only
+         * this thread blocks them: one that libuv's thread pool takes in that instant still
+         * acts, but all is saved by now. */
+        sigemptyset(&watched);
+        for (size_t i = 0; i < d->n_signals; i++)
+                sigaddset(&watched, d->signals[i].signum);
+        (void) pthread_sigmask(SIG_BLOCK, &watched, &old);
+        for (size_t i = 0; i < d->n_signals; i++) {
+                int signum = d->signals[i].signum;
+
+                uv_close((uv_handle_t *) &d->signals[i], NULL);
+                if (signum > 0)
+                        (void) signal(signum, SIG_IGN);
+        }
+        d->n_signals = 0;
+        (void) pthread_sigmask(SIG_SETMASK, &old, NULL);
+        (void) uv_run(d->loop, UV_RUN_DEFAULT);         /* their close callbacks */
+}
+
 int daemon_watch_signals(Daemon *d) {
         /* PID 1 gets no default signal actions: every signal we act on has a handler. */
         static const int sigs[DAEMON_N_SIGNALS] = {
                 SIGHUP, SIGTERM, SIGINT,
                 SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGTTIN, SIGTTOU,
         };
+        size_t want = d->has_main ? DAEMON_N_SIGNALS : 3;
         int r;
 
-        d->n_signals = d->has_main ? DAEMON_N_SIGNALS : 3;
-        for (size_t i = 0; i < d->n_signals; i++) {
+        for (size_t i = 0; i < want; i++) {
                 (void) uv_signal_init(d->loop, &d->signals[i]);
                 d->signals[i].data = d;
+                d->n_signals = i + 1;           /* to close, whatever follows */
                 r = uv_signal_start(&d->signals[i], daemon_on_signal, sigs[i]);
                 if (r < 0)
                         return r;

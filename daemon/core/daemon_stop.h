@@ -8,6 +8,10 @@
 /* Watch the signals solocron acts on (SIGHUP, SIGTERM, SIGINT, and those it forwards to a
  * main process). */
 int daemon_watch_signals(Daemon *d);
+/* Close the signal watchers, ignoring their signals from then on: the very last thing, once
+ * the state is saved and the pid file removed (daemon_close_handles() only makes them deaf,
+ * as closing them restores the default actions). Runs the loop for their close. */
+void daemon_close_signals(Daemon *d);
 /* SIGTERM/SIGINT: stop (again: kill what still runs). */
 void daemon_stop(Daemon *d, int sig);
 /* The main process exited (mainproc_exit_cb): stop with its status. */

@@ -248,6 +248,26 @@ static size_t elect_tell(Election *e, const char *ret[static 3]) {
         return k > 0 ? (size_t) k : 0;  /* out of memory: the others ask the store */
 }
 
+static void elect_on_turn_dropped(const char *error, void *userdata) {
+        (void) error;           /* the note then goes with its sender's session */
+        (void) userdata;
+}
+
+/* A stand-in that will send no claim (cancelled while it waits, or a claim the store
+ * refused before sending it): its turn's note goes now, as its claim would have deleted it. */
+static void elect_drop_turn(Election *e) {
+        LeaseStore *s = e->env->lease;
+
+        if (!e->turn_open)
+                return;
+        e->turn_open = false;
+        if (s && s->ops->pass_turn)
+                s->ops->pass_turn(s, NULL, &(LeaseTurn) { .job = e->job,
+                                                          .scheduled = e->firing.f.t,
+                                                          .rank = e->stand_in - 1 },
+                                  true, elect_on_turn_dropped, NULL);
+}
+
 /* Send the claim. true: decided now, *ret_run says whether to run it. */
 static bool elect_claim(Election *e, bool *ret_run) {
         LeaseStore *s = e->env->lease;
@@ -267,6 +287,9 @@ static bool elect_claim(Election *e, bool *ret_run) {
                                                  .stand_in = e->stand_in > 0,
                                                  .tell = tell, .n_tell = n_tell },
                             &e->lease_cb, &e->claim, &info);
+        if (res == LEASE_UNAVAILABLE)
+                elect_drop_turn(e);     /* refused before it was sent */
+        e->turn_open = false;           /* else the claim deletes it */
         if (res == LEASE_PENDING)
                 return false;           /* elect_on_claimed() follows */
         if (res != LEASE_WON)
@@ -324,8 +347,10 @@ static uint64_t elect_rank_wait(Election *e, bool *ret_looks) {
         *ret_looks = true;
         if (e->manual || e->takeover || !s->ops->members || stagger_ms == 0)
                 return 0;
-        if (e->stand_in)
+        if (e->stand_in) {
+                e->turn_open = true;
                 return elect_stand_in_wait(e, k, stagger_ms);
+        }
         n = s->ops->members(s, &ids, &self);
         if ((n == 0 || !self) && !e->rank_later) {
                 /* Not known yet: the daemon has just started, its session or first listing
@@ -408,6 +433,7 @@ void elect_resume(Election *e) {
 }
 
 void elect_cancel(Election *e) {
+        elect_drop_turn(e);     /* a stand-in cancelled before it claimed */
         e->waiting = false;     /* the owner stops its timer */
         if (e->claim)
                 e->env->lease->ops->cancel(e->claim);
@@ -465,8 +491,9 @@ void elect_hand_on(CoreEnv *env, const JobConfig *cfg, const char *job, const Jo
                           "firing %s: the turn of rank %u handed on to %s", utc, turn.rank, to);
         else if (stood_in)
                 log_event(LOG_WARNING, "firing_not_handed_on", job, NULL, NULL,
-                          "firing %s: stood in for rank %u, but no member is left to hand "
-                          "the turn on to", utc, turn.rank);
+                          "firing %s: stood in for rank %u, but %s", utc, turn.rank,
+                          n > 0 ? "no member is left to hand the turn on to" :
+                                  "the members are not known to hand the turn on");
         else
                 return;                 /* no spares: a fleet of three or fewer */
         if (asprintf(&what, "%s@%s", job, utc) < 0)

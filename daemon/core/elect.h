@@ -63,6 +63,8 @@ struct Election {                       /* embedded in a Run */
         bool takeover;                  /* taking over a firing whose holder died */
         unsigned stand_in;              /* standing in for rank stand_in - 1, which handed
                                          * its turn on (RunRequest.stand_in); 0: not */
+        bool turn_open;                 /* a stand-in whose claim has not gone out: the
+                                         * turn's note is still to be deleted */
         const char *manual;             /* borrowed: a manual run's key, or NULL */
         LeaseClaim *claim;              /* pending or won; NULL otherwise */
         LeaseCallbacks lease_cb;

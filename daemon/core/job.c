@@ -117,7 +117,7 @@ void job_fire_ahead(Job *j, const JobFiring *f) {
         /* What job_fire() would not start now is decided when it is due, as without. */
         j->ahead = false;
         if (j->owner->env->stopping || j->retired || !cfg->enabled || cfg->suspend ||
-            cfg->policy->no_lease || f->excluded ||
+            cfg->policy->no_lease || f->excluded || job_has_firing(j, f->f.t) ||
             (cfg->policy->overlap != OVERLAP_ALLOW && job_active_run(j, NULL)))
                 return;
         if (job_start(j, &(RunRequest) { .firing = *f, .ahead = true }, NULL) == 0)
@@ -196,25 +196,31 @@ static int64_t wall_now_sec(void) {
 
 bool job_stand_in(Job *j, const LeaseTurn *t) {
         const JobConfig *cfg = j->cfg;
+        int64_t now = wall_now_sec();
         char utc[RFC3339_UTC_MAX];
         JobFiring f;
 
-        if (j->owner->env->stopping || j->retired || !cfg->enabled || cfg->suspend ||
-            cfg->policy->no_lease || (cfg->schedule.flags & CRON_REBOOT))
+        if (j->owner->env->stopping || j->retired || cfg->policy->no_lease ||
+            (cfg->schedule.flags & CRON_REBOOT))
                 return false;
-        /* A firing of the schedule, and not long past: a note that comes late (a watch that
-         * lagged) is not a firing to start now. */
-        if (firing_next(cfg, t->scheduled - 1, &f) < 0 || f.f.t != t->scheduled || f.excluded ||
-            wall_now_sec() - t->scheduled > JOB_STAND_IN_LATE_MAX_SEC)
+        /* A firing of the schedule, neither long past nor ahead: a note that comes late (a
+         * watch that lagged) is not a firing to start now. */
+        if (t->scheduled < now - JOB_STAND_IN_LATE_MAX_SEC ||
+            t->scheduled > now + JOB_STAND_IN_LATE_MAX_SEC ||
+            firing_next(cfg, t->scheduled - 1, &f) < 0 || f.f.t != t->scheduled || f.excluded ||
+            job_has_firing(j, t->scheduled))    /* it has its election here already */
                 return false;
-        if (job_has_firing(j, t->scheduled))
-                return false;           /* it has its election here already */
         log_event(LOG_INFO, "firing_stand_in", cfg->name, NULL, NULL,
                   "firing %s: %s handed on the turn of rank %u", format_rfc3339_utc(f.f.t, utc),
                   t->from, t->rank);
+        if (!cfg->enabled || cfg->suspend) {
+                /* Not to run here (a table that differs, mid-rollout): the turn goes on. */
+                elect_hand_on(j->owner->env, cfg, cfg->name, &f, t);
+                return true;
+        }
         if ((cfg->policy->overlap == OVERLAP_SKIP || cfg->policy->overlap == OVERLAP_QUEUE) &&
             job_active_run(j, NULL)) {
-                /* Busy too: the turn goes on, to the spare after this one. */
+                /* Busy too: the turn goes on, down this member's lane of spares. */
                 job_skip(j, &f, "still running");
                 elect_hand_on(j->owner->env, cfg, cfg->name, &f, t);
                 return true;

@@ -61,12 +61,13 @@ void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover);
 /* lease.elect_ahead: f is due in a moment; elect it now when nothing would stop it then
  * (its run waits for job_fire() of f to start). */
 void job_fire_ahead(Job *j, const JobFiring *f);
-/* How late after its firing a turn handed on is still taken (job_stand_in()). */
+/* How far from its firing (late, or ahead: clocks that differ) a turn handed on is still
+ * taken (job_stand_in()). */
 #define JOB_STAND_IN_LATE_MAX_SEC 60
 /* Another member that looks at one of j's firings cannot run it and handed this replica its
- * turn (t): stand in, claiming it at that rank's turn, or, busy too, hand it on. false: not
- * taken (not a firing of j's schedule, too late, already elected here, j cannot run): the
- * caller drops the turn. */
+ * turn (t): stand in, claiming it at that rank's turn, or, busy too (or suspended, or
+ * disabled here), hand it on. false: not taken (not a firing of j's schedule, too far from
+ * now, already elected here, a job without a lease): the caller drops the turn. */
 bool job_stand_in(Job *j, const LeaseTurn *t);
 /* A manual run of j under key (LeaseRequest.manual), asked for at now (Unix seconds):
  * elected like a firing; watch hears how it goes. -EBUSY: a run is in progress and the

@@ -975,6 +975,7 @@ TEST(session_members_and_late_claims) {
 
 typedef struct TurnSeen {
         unsigned n;
+        int64_t all[8];         /* the firings of the first eight */
         char job[32], from[64];
         int64_t scheduled;
         unsigned rank;
@@ -985,6 +986,8 @@ typedef struct TurnSeen {
 static void on_turn(const LeaseTurn *t, void *userdata) {
         TurnSeen *ts = userdata;
 
+        if (ts->n < 8)
+                ts->all[ts->n] = t->scheduled - T0;
         ts->n++;
         (void) snprintf(ts->job, sizeof(ts->job), "%s", t->job);
         (void) snprintf(ts->from, sizeof(ts->from), "%s", t->from);
@@ -1077,6 +1080,65 @@ TEST(turns_handed_on) {
         ASSERT_EQ(seen_b.n, 4);                         /* its deletion is no turn */
         store_close(&tl, b);
         tl_done(&tl);
+}
+
+/* The inbox's watch resumes where it left off: a turn's note put while it was down (etcd
+ * restarted; the daemon's watch reconnects a TTL/3 later) still reaches b. */
+TEST(inbox_resumes_where_it_left_off) {
+        const char *ep[2] = {}, *self = NULL;
+        char note[256], b_id[64], utc[RFC3339_UTC_MAX], body[1024];
+        _cleanup_free_ char *key64 = NULL, *value64 = NULL;
+        TurnSeen seen_a = {}, seen_b = {}, pass = {};
+        Etcd e = {};
+        TestLoop tl;
+        LeaseStore *a, *b;
+        json_t *r;
+
+        etcd_start_n(&e, 1, false);
+        etcd_launch(&e, 1);
+        ep[0] = e.url;
+        tl_init(&tl);
+        a = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-a", .prefix = "res",
+                                          .ttl_s = 6 });
+        b = store_new(&tl, &(StoreOpts) { .endpoints = ep, .host = "host-b", .prefix = "res",
+                                          .ttl_s = 6 });
+        a->ops->join(a, &(LeaseFleetCallbacks) { .turn = on_turn, .userdata = &seen_a });
+        b->ops->join(b, &(LeaseFleetCallbacks) { .turn = on_turn, .userdata = &seen_b });
+        ASSERT_TRUE(RUN_UNTIL(&tl, members_of(b, &self) == 2 && members_of(a, &self) == 2,
+                              5000));
+        (void) snprintf(b_id, sizeof(b_id), "host-b:%d", (int) getpid());
+        a->ops->pass_turn(a, b_id, &(LeaseTurn) { .job = "tick", .scheduled = T0, .rank = 0 },
+                          false, on_passed, &pass);
+        ASSERT_TRUE(RUN_UNTIL(&tl, seen_b.n == 1, 5000));       /* b's inbox streams */
+        etcd_kill(&e);
+        (void) RUN_UNTIL(&tl, false, 300);                      /* the streams end */
+        etcd_spawn(&e);
+        etcd_wait(&e);
+        /* put at once, before b's watch is back */
+        (void) snprintf(note, sizeof(note), "res/:inbox/%s/:turn/tick/%s", b_id,
+                        format_rfc3339_utc(T0 + 1, utc));
+        key64 = b64(note);
+        (void) snprintf(body, sizeof(body), "{\"job\":\"tick\",\"scheduled\":%" PRIi64
+                        ",\"rank\":1,\"from\":\"test\"}", (int64_t) (T0 + 1));
+        value64 = b64(body);
+        (void) snprintf(body, sizeof(body), "{\"key\":\"%s\",\"value\":\"%s\"}", key64,
+                        value64);
+        r = post(&e, "/v3/kv/put", body, NULL);
+        ASSERT_TRUE(r);
+        json_decref(r);
+        if (!RUN_UNTIL(&tl, seen_b.n >= 2, 20000))
+                TEST_FAIL("b never heard of the turn put while its watch was down "
+                          "(%u turns heard)", seen_b.n);
+        if (seen_b.n != 2)
+                TEST_FAIL("b heard of %u turns: T0+%" PRIi64 ", T0+%" PRIi64 ", T0+%" PRIi64,
+                          seen_b.n, seen_b.all[0], seen_b.all[1], seen_b.all[2]);
+        ASSERT_EQ(seen_b.scheduled, T0 + 1);
+        ASSERT_EQ(seen_b.rank, 1);
+        ASSERT_STREQ(seen_b.from, "test");
+        store_close(&tl, a);
+        store_close(&tl, b);
+        tl_done(&tl);
+        etcd_stop(&e);
 }
 
 /* The holder: a child process that claims job@T0, reports its token on fd, then renews for

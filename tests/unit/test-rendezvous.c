@@ -173,6 +173,36 @@ TEST(lookers_are_the_ranks_that_look) {
         ASSERT_EQ(rendezvous_lookers("new:1", members, 0, "job", T0, 3, got), 0);
 }
 
+static void check_successors(const char *const *members, unsigned n, int64_t t, unsigned c) {
+        const char *by_rank[20], *to;
+        unsigned lookers = 0, spares = 0, spare_rank[20];
+        unsigned l = n < 3 ? n : c == 1 ? 2 : 3;        /* how many look */
+
+        for (unsigned i = 0; i < n; i++)
+                by_rank[rendezvous_rank(members[i], members, n, "job", t)] = members[i];
+        for (unsigned r = 0; r < n; r++)
+                if (!rendezvous_looks(r, n, c))
+                        spare_rank[spares++] = r;
+        for (unsigned r = 0; r < n; r++) {
+                int k = rendezvous_successor(by_rank[r], members, n, "job", t, c, &to);
+
+                if (rendezvous_looks(r, n, c)) {
+                        ASSERT_EQ(k, lookers < spares);
+                        if (k)
+                                ASSERT_TRUE(to == by_rank[spare_rank[lookers]]);
+                        lookers++;
+                        continue;
+                }
+                for (unsigned j = 0; j < spares; j++)
+                        if (spare_rank[j] == r) {
+                                ASSERT_EQ(k, j + l < spares);
+                                if (k)
+                                        ASSERT_TRUE(to == by_rank[spare_rank[j + l]]);
+                        }
+        }
+        ASSERT_EQ(lookers, l);
+}
+
 /* Whom a busy member hands its turn: the i-th looker to spare i, spare j to spare j + L
  * (L lookers): lanes that never meet, and end. */
 TEST(successors_are_the_spares_in_rank_order) {
@@ -183,40 +213,10 @@ TEST(successors_are_the_spares_in_rank_order) {
                 (void) snprintf(ids[i], sizeof(ids[i]), "web-%u:1", i);
                 members[i] = ids[i];
         }
-        for (int64_t t = T0; t < T0 + 100; t++)
-                for (unsigned n = 1; n <= 20; n++) {
-                        const char *by_rank[20];
-                        unsigned lookers = 0, spares = 0, spare_rank[20];
-
-                        for (unsigned i = 0; i < n; i++)
-                                by_rank[rendezvous_rank(members[i], members, n, "job", t)] =
-                                        members[i];
-                        for (unsigned r = 0; r < n; r++)
-                                if (!rendezvous_looks(r, n, 3))
-                                        spare_rank[spares++] = r;
-                        for (unsigned r = 0; r < n; r++) {
-                                int k = rendezvous_successor(by_rank[r], members, n, "job", t, 3,
-                                                             &to);
-
-                                unsigned l = n < 3 ? n : 3;
-
-                                if (rendezvous_looks(r, n, 3)) {
-                                        ASSERT_EQ(k, lookers < spares);
-                                        if (k)
-                                                ASSERT_TRUE(to == by_rank[spare_rank[lookers]]);
-                                        lookers++;
-                                        continue;
-                                }
-                                for (unsigned j = 0; j < spares; j++)
-                                        if (spare_rank[j] == r) {
-                                                ASSERT_EQ(k, j + l < spares);
-                                                if (k)
-                                                        ASSERT_TRUE(to ==
-                                                                    by_rank[spare_rank[j + l]]);
-                                        }
-                        }
-                        ASSERT_EQ(lookers, n < 3 ? n : 3);
-                }
+        for (unsigned c = 1; c <= 3; c += 2)    /* candidates 1 (two lookers) and 3 */
+                for (int64_t t = T0; t < T0 + 100; t++)
+                        for (unsigned n = 1; n <= 20; n++)
+                                check_successors(members, n, t, c);
         /* alone: nobody to hand it to */
         ASSERT_EQ(rendezvous_successor("x:1", members, 0, "job", T0, 3, &to), 0);
         ASSERT_TRUE(to == NULL);

@@ -255,6 +255,15 @@ static void claim_held(LeaseClaim *c, const Kv *kv) {
                        found ? &rec : NULL);
 }
 
+/* Is the key found our own put: on our session and naming this claim's run (another claim
+ * of this daemon for the same firing is no earlier try of this one)? */
+static bool claim_is_ours(const LeaseClaim *c, const Kv *kv) {
+        const char *mine = json_string_value(json_object_get(c->record, "run"));
+        const char *found = json_string_value(json_object_get(kv->record, "run"));
+
+        return kv->found && kv->lease == c->lease && mine && found && strcmp(mine, found) == 0;
+}
+
 /* The ranges of a failed election: the key, the marker, the pause marker (if asked for).
  * -EAGAIN after filling k->why when they are malformed, or show no reason for the failure. */
 static int claim_txn_ranges(EtcdCall *k, const json_t *ranges[static 3], Kv *ret_kv,
@@ -317,7 +326,7 @@ static int claim_on_txn(EtcdCall *k, json_t *reply, int error, void *owner) {
         if (r < 0)
                 return r;
         c->call = NULL;
-        if (kv.found && kv.lease == c->lease)
+        if (claim_is_ours(c, &kv))
                 /* Our own put: an earlier try of this txn did commit. */
                 claim_won(c, kv.mod_revision);
         else if (kv.found)              /* run or running: say so, paused or not */
@@ -419,8 +428,9 @@ LeaseResult lease_etcd_claim(LeaseStore *store, const LeaseRequest *req, const L
                 (void) snprintf(s->detail, sizeof(s->detail), "the etcd lease store is closing");
                 return LEASE_UNAVAILABLE;
         }
-        if (req->late && !req->manual && !req->takeover) {
-                /* A lower rank: the watch may have seen the firing claimed already. */
+        if (req->late && !req->manual && !req->takeover && !req->stand_in) {
+                /* A lower rank: the watch may have seen the firing claimed already. (Not a
+                 * stand-in: its claim is what deletes the note of its turn.) */
                 char key[1024];
                 LeaseHeld held;
                 const LeaseRecord *holder;

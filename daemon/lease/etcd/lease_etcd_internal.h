@@ -188,6 +188,8 @@ typedef struct EtcdFollow {     /* one of the session's watch streams */
         bool live;              /* it streams: what it keeps can be trusted */
         char *line;             /* the stream's incomplete line */
         size_t line_len;
+        uint64_t revision;      /* the newest revision it has streamed (the inbox's next
+                                 * stream resumes after it); 0: none */
 } EtcdFollow;
 
 typedef struct Seen {           /* a running record seen in a claim or a watch */

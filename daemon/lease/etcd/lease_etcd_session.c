@@ -142,6 +142,9 @@ static int session_on_put(EtcdCall *k, json_t *reply, int error, void *owner) {
         }
         s->session_call = NULL;
         s->session_ready = true;
+        if (s->follow_inbox.revision == 0)      /* the inbox's first watch starts there */
+                (void) lease_etcd_json_u64(json_object_get(reply, "header"), "revision",
+                                           &s->follow_inbox.revision);
         lease_etcd_alarm_arm(s, &s->session_alarm, s->session_renewed + s->ttl_ms / 3,
                              session_keepalive);
         if (!s->follow_members.call && !s->follow_members.alarm.armed)
@@ -441,6 +444,7 @@ static void turn_noted(EtcdStore *s, const json_t *kvj) {
         v = json_loadb(text, n, 0, NULL);
         if (json_unpack(v, "{s:s,s:I,s:I,s:s}", "job", &job, "scheduled", &scheduled,
                         "rank", &rank, "from", &from) < 0 || rank < 0 || rank > UINT16_MAX ||
+            scheduled < 0 || scheduled > INT64_MAX / 1000 ||
             !(p = realloc(s->turns, (s->n_turns + 1) * sizeof(EtcdTurn)))) {
                 json_decref(v);
                 return;
@@ -472,8 +476,13 @@ static void inbox_on_event(EtcdStore *s, const json_t *ev) {
 
         key = event_key(kvj, s->inbox_base, &rest, &n);
         if (key && n > 6 && memcmp(rest, ":turn/", 6) == 0) {
-                if (!type || strcmp(type, "DELETE") != 0)
-                        turn_noted(s, kvj);     /* its deletion: the turn was taken */
+                uint64_t version = 0;
+
+                /* Its deletion: the turn was taken. Put again (the sender's txn tried again
+                 * after its reply was lost): told already. */
+                if ((!type || strcmp(type, "DELETE") != 0) &&
+                    lease_etcd_json_u64(kvj, "version", &version) == 0 && version == 1)
+                        turn_noted(s, kvj);
                 return;
         }
         /* JOB/WHEN: one '/', no ':' in JOB */
@@ -500,11 +509,14 @@ static bool follow_on_data(EtcdStore *s, EtcdFollow *f, const char *data, size_t
                 size_t take = nl ? (size_t) (nl - data) : size;
                 json_t *msg, *result;
                 const json_t *ev;
+                uint64_t seen;
                 size_t i;
                 char *p;
 
-                if (f->line_len + take > ETCD_SESSION_LINE_MAX)
+                if (f->line_len + take > ETCD_SESSION_LINE_MAX) {
+                        f->revision = 0;        /* resumed, it would come again: from now */
                         return false;
+                }
                 p = realloc(f->line, f->line_len + take + 1);
                 if (!p)
                         return false;
@@ -519,13 +531,32 @@ static bool follow_on_data(EtcdStore *s, EtcdFollow *f, const char *data, size_t
                 size -= take + 1;
                 result = json_object_get(msg, "result");
                 if (!json_is_object(result) || json_is_true(json_object_get(result, "canceled"))) {
+                        uint64_t compacted = 0;
+
+                        /* Asked to resume before what etcd still has: from its oldest. */
+                        if (lease_etcd_json_u64(result, "compact_revision", &compacted) == 0 &&
+                            compacted > 0)
+                                f->revision = compacted - 1;
                         json_decref(msg);
                         return false;
                 }
-                if (json_is_true(json_object_get(result, "created")))
+                if (json_is_true(json_object_get(result, "created"))) {
                         f->live = true;
-                json_array_foreach(json_object_get(result, "events"), i, ev)
+                        if (f->revision == 0)   /* from now: what it streams comes after */
+                                (void) lease_etcd_json_u64(json_object_get(result, "header"),
+                                                           "revision", &f->revision);
+                }
+                seen = f->revision;
+                json_array_foreach(json_object_get(result, "events"), i, ev) {
+                        uint64_t rev = 0;
+
+                        if (lease_etcd_json_u64(json_object_get(ev, "kv"), "mod_revision",
+                                                &rev) == 0 && seen > 0 && rev <= seen)
+                                continue;       /* seen already: told once, not twice */
                         on_event(s, ev);
+                        if (rev > f->revision)
+                                f->revision = rev;
+                }
                 json_decref(msg);
         }
         return true;
@@ -655,15 +686,20 @@ static void members_sync(Alarm *a) {
                 lease_etcd_alarm_arm(s, a, lease_etcd_now_ms(s) + s->ttl_ms / 3, members_sync);
 }
 
-/* The inbox, from now: notes put before it streams are not seen, and their firings cost the
- * request they would have cost without a note. */
+/* The inbox, from where its last stream left off (the first: from our member key's put, so
+ * that no note put once the others can rank us goes unseen); a turn handed on has no other
+ * way to us. Etcd replays what came meanwhile; when it has compacted that, from its oldest
+ * revision left. */
 static void inbox_follow(Alarm *a) {
         EtcdStore *s = container_of(a, EtcdStore, follow_inbox.alarm);
+        char rev[24];
 
         if (s->closing)
                 return;
-        s->follow_inbox.call = follow_start(s, s->inbox64, s->inbox_end64, NULL, inbox_on_data,
-                                            inbox_on_stream_end);
+        (void) snprintf(rev, sizeof(rev), "%" PRIu64, s->follow_inbox.revision + 1);
+        s->follow_inbox.call = follow_start(s, s->inbox64, s->inbox_end64,
+                                            s->follow_inbox.revision ? rev : NULL,
+                                            inbox_on_data, inbox_on_stream_end);
         if (!s->follow_inbox.call)
                 lease_etcd_alarm_arm(s, a, lease_etcd_now_ms(s) + s->ttl_ms / 3, inbox_follow);
 }

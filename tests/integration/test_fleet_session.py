@@ -153,8 +153,10 @@ def test_one_session_per_daemon_and_two_requests_per_firing(etcd, replicas, tmp_
     grants = after.get("LeaseGrant", 0) - before.get("LeaseGrant", 0)
     revokes = after.get("LeaseRevoke", 0) - before.get("LeaseRevoke", 0)
     # Two per firing (claim, final record); a little slack for a firing whose window
-    # edge was counted on one side only.
-    assert 2 * n - 2 <= txn <= 2 * n + 2, (txn, n, before, after)
+    # edge was counted on one side only. On a loaded machine a lower rank's note can come
+    # after its turn, and its claim loses (CI once counted 53 for 21 firings): up to one
+    # more per firing; four contending daemons would send at least four.
+    assert 2 * n - 2 <= txn <= 3 * n, (txn, n, before, after)
     # No lease per firing: at most each daemon's shared history lease (granted at its first
     # claim of the hour), and no revoke.
     assert grants <= len(ds) and revokes == 0, (grants, revokes)

@@ -504,6 +504,10 @@ static void inbox_on_event(EtcdStore *s, const json_t *ev) {
  * long a line, compacted past its revision, an error), and it starts again. */
 static bool follow_on_data(EtcdStore *s, EtcdFollow *f, const char *data, size_t size,
                            void (*on_event)(EtcdStore *s, const json_t *ev)) {
+        /* Only the inbox resumes from what it saw; the members' stream starts after its own
+         * range (members_on_range()), and all it streams is new to it. */
+        bool resumes = f == &s->follow_inbox;
+
         while (size > 0) {
                 const char *nl = memchr(data, '\n', size);
                 size_t take = nl ? (size_t) (nl - data) : size;
@@ -542,11 +546,11 @@ static bool follow_on_data(EtcdStore *s, EtcdFollow *f, const char *data, size_t
                 }
                 if (json_is_true(json_object_get(result, "created"))) {
                         f->live = true;
-                        if (f->revision == 0)   /* from now: what it streams comes after */
+                        if (resumes && f->revision == 0)        /* from now */
                                 (void) lease_etcd_json_u64(json_object_get(result, "header"),
                                                            "revision", &f->revision);
                 }
-                seen = f->revision;
+                seen = resumes ? f->revision : 0;
                 json_array_foreach(json_object_get(result, "events"), i, ev) {
                         uint64_t rev = 0;
 

@@ -67,6 +67,10 @@ bool rendezvous_looks(unsigned rank, unsigned n, unsigned candidates) {
         return rank <= 1 || rank == rendezvous_fallback(n, candidates);
 }
 
+bool rendezvous_looks_alone(unsigned rank, unsigned n, unsigned candidates) {
+        return rank == 0 || rank == rendezvous_fallback(n, candidates);
+}
+
 typedef struct Ranked {
         uint64_t weight;
         const char *id;

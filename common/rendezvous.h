@@ -38,6 +38,12 @@ unsigned rendezvous_fallback(unsigned n, unsigned candidates);
  * when rank 0 died, and the fallback rank. With candidates 1, rank 1 is both. */
 bool rendezvous_looks(unsigned rank, unsigned n, unsigned candidates);
 
+/* The same where the winner cannot tell the others and every look costs a request (S3):
+ * only rank 0 and the fallback rank look, so that a firing costs one look, not two. A
+ * firing whose rank 0 died then runs at the fallback's turn, not rank 1's, and one is left
+ * unrun only when rank 0 and the fallback rank died together. */
+bool rendezvous_looks_alone(unsigned rank, unsigned n, unsigned candidates);
+
 /* The members that look at the firing (rendezvous_looks()) other than self, which claimed
  * it: the members ranked 0, 1 and fallback among members and self (self may or may not be
  * in members; members has no duplicates). At most three into ret, best first; returns how

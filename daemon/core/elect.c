@@ -95,9 +95,10 @@ static void elect_keep_record(Election *e, const LeaseRecord *rec) {
 
 /* Is the missed-firing check of a firing held elsewhere ours? It belongs to the member ranked
  * first for the firing among the members other than its holder (rendezvous.h), so that one
- * replica asks the store, not every one that lost. Members or the holder not known (the
- * local, redis and postgres stores; a record without its host): every replica that lost
- * asks, and the alarm's conditional create keeps the raise to one. */
+ * replica asks the store, not every one that lost; where only the fallback rank looks
+ * (looks_alone), to the fallback. Members or the holder not known (the local, redis and
+ * postgres stores; a record without its host): every replica that lost asks, and the
+ * alarm's conditional create keeps the raise to one. */
 static bool elect_checks_missed(Election *e, const LeaseRecord *holder) {
         LeaseStore *s = e->env->lease;
         const char *const *ids, *self = NULL;
@@ -107,6 +108,10 @@ static bool elect_checks_missed(Election *e, const LeaseRecord *holder) {
 
         if (!holder || !holder->host || !s || !s->ops->members)
                 return true;
+        if (s->ops->looks_alone && e->n_members > 0)
+                /* Rank 0 holds it, as a rule, and of the others only the fallback looked. */
+                return e->rank == rendezvous_fallback(e->n_members, e->env->lease_candidates ?
+                                                                    e->env->lease_candidates : 1);
         n = s->ops->members(s, &ids, &self);
         if (n == 0 || !self)
                 return true;
@@ -328,8 +333,9 @@ static uint64_t elect_stand_in_wait(Election *e, unsigned k, uint64_t stagger_ms
  * The conditional write stays the only arbiter: the ranking only decides who tries first.
  * Besides rank 0 only rank 1 and the fallback rank look (rendezvous_looks()), so that a
  * fleet sends as many requests per firing whatever its size: the winner tells them
- * (elect_tell(); etcd: a note in their inbox, so they stand down without a request), or
- * their look asks the store (S3: a GET of the firing's record). A member not in the
+ * (elect_tell(); etcd: a note in their inbox, so they stand down without a request), or,
+ * where it cannot and a look asks the store (looks_alone; S3: a GET of the firing's
+ * record), only the fallback looks (rendezvous_looks_alone()). A member not in the
  * listing it ranks with (it joined since) looks, as it cannot know its place. A lower
  * rank also waits for the store's claim lag (claim_lag_ms: a slow store's claims reach
  * the others late). Manual runs (asked of this replica) and takeovers (already a race
@@ -367,7 +373,9 @@ static uint64_t elect_rank_wait(Election *e, bool *ret_looks) {
         /* not listed (yet): ranked among them all */
         e->n_members = listed ? (unsigned) n : (unsigned) n + 1;
         if (listed)
-                *ret_looks = rendezvous_looks(e->rank, e->n_members, k);
+                *ret_looks = s->ops->looks_alone ?
+                             rendezvous_looks_alone(e->rank, e->n_members, k) :
+                             rendezvous_looks(e->rank, e->n_members, k);
         wait = rendezvous_turn(e->rank, k) * stagger_ms;
         if (wait > 0 && s->ops->claim_lag_ms)
                 wait += s->ops->claim_lag_ms(s);        /* a slow store: its claim is late */
@@ -381,8 +389,9 @@ static void elect_pass(Election *e) {
 
         e->outcome = ELECT_PASSED;
         log_event(LOG_DEBUG, "firing_passed", e->job, NULL, NULL,
-                  "firing %s@%s left to ranks 0, 1 and %u (this member is rank %u of %u; "
+                  "firing %s@%s left to ranks 0%s and %u (this member is rank %u of %u; "
                   "the %s lease)", e->job, format_rfc3339_utc(e->firing.f.t, utc),
+                  e->env->lease->ops->looks_alone ? "" : ", 1",
                   rendezvous_fallback(e->n_members, k),
                   e->rank, e->n_members, e->env->lease->ops->name);
 }

@@ -157,6 +157,10 @@ typedef struct LeaseOps {
         /* One host's store (the local lease): UNAVAILABLE means its record cannot be written,
          * not that another replica may have the firing; the firing runs, unrecorded. */
         bool local;
+        /* A look at a firing (a lower rank's) costs this store a request, and a winner cannot
+         * tell the others (S3): of the lower ranks only the fallback looks
+         * (rendezvous_looks_alone()). false: rank 1 looks too (etcd tells them). */
+        bool looks_alone;
         /* Start the election for one firing. A synchronous backend returns WON, HELD or
          * UNAVAILABLE at once (*ret_claim set for WON, *ret_info filled) and never calls
          * claimed(); an asynchronous one returns PENDING (*ret_claim set: it can be

@@ -16,6 +16,8 @@ import pytest
 from conftest import Daemon, clean_env, stop_and_check
 from fleet import EtcdCluster, S3Double, free_port
 from test_api import check_metrics, metric
+from test_fleet import utc
+from test_missed import wait_any
 
 CLONE_NEWUTS = 0x04000000
 TOKEN = "fleet-token"
@@ -313,3 +315,49 @@ def test_healthz_when_s3_is_unreachable_longer_than_the_ttl(fleet, backend):
     n = len(d.find("run_finished", job="tick"))
     d.event("run_finished", job="tick", count=n + 1, timeout=20)
     assert call(d, "GET", "/healthz") == (200, {"status": "ok"})
+
+
+@pytest.mark.parametrize("backend", ["s3"], indirect=True)
+def test_s3_pause_answers_once_every_replica_knows_and_resume_at_once(fleet, backend, tmp_path):
+    """S3 (the labelled test double, ttl 3s): a firing reads no pause marker while nothing is
+    paused (the markers come with the fleet's listing, at most one per ttl/3 and replica).
+    A pause is answered once every replica's listing has it (ttl/3, 1 s here): no firing
+    elected after the answer runs, on any replica. A resume takes at once: the first firing
+    elected after its answer runs. (missed_after: none: the missed-firing checks of the
+    firings before the fleet started read the marker, and are not what is counted.)"""
+    ran = tmp_path / "ran"
+    rs = fleet(f"""jobs:
+  - name: tick
+    schedule: "* * * * * *"
+    command: 'echo "$SOLOCRON_SCHEDULED_TIME" >> {ran}'
+    missed_after: none
+""")
+    for d in rs:
+        d.wait_for(lambda r: r.get("event") in ("firing_won", "firing_held") and
+                   (r.get("event") == "firing_held" or " of 3," in r.get("msg", "")),
+                   timeout=20, what="a firing ranked over 3 members")
+    t = int(time.time()) + 1
+    wait_any(rs, "run_finished", job="tick", scheduled=utc(t))
+    before = backend.server.stats()["kinds"]
+    wait_any(rs, "run_finished", job="tick", scheduled=utc(t + 5))
+    after = backend.server.stats()["kinds"]
+    assert after.get("GET :paused", 0) == before.get("GET :paused", 0), (before, after)
+
+    t0 = time.time()
+    status, body = call(rs[0], "POST", "/v1/jobs/tick/pause")
+    answered = time.time()
+    assert status == 200 and body["paused"] and body["scope"] == "fleet"
+    assert answered - t0 >= 0.95, answered - t0
+    for d in rs:
+        d.event("firing_paused", job="tick", count=1, timeout=20)
+    rs[1].event("firing_paused", job="tick", count=3, timeout=20)
+    # An election starts up to elect_ahead (100 ms) before its instant.
+    late = [f for f in ran.read_text().split() if f > utc(answered + 0.1)]
+    assert late == [], late
+
+    t0 = time.time()
+    status, body = call(rs[2], "POST", "/v1/jobs/tick/resume")
+    resumed = time.time()
+    assert status == 200 and not body["paused"]
+    assert resumed - t0 < 0.9, resumed - t0
+    wait_any(rs, "run_finished", job="tick", scheduled=utc(int(resumed + 0.1) + 1))

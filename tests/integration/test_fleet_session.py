@@ -444,14 +444,14 @@ def s3():
 
 
 def test_s3_members_and_lower_ranks_read_not_write(s3, replicas, tmp_path):
-    """S3 (the labelled test double): each daemon heartbeats PREFIX/:members/ID and lists the
+    """S3 (the labelled test double): each daemon heartbeats PREFIX/:peers/ID and lists the
     members when a firing needs them; firings are ranked, and a lower rank reads the firing's
     record and stands down instead of sending a conditional PUT that fails: no 412 at all."""
     ran = tmp_path / "ran"
     env = {"AWS_ACCESS_KEY_ID": "AKIDDOUBLE", "AWS_SECRET_ACCESS_KEY": "any-secret"}
     ds = replicas(f"lease:\n  backend: s3\n  bucket: test-bucket\n  endpoint: {s3.endpoint}\n"
                   f"  path_style: true\n  ttl: 3s\n  election_timeout: 2s\n  stagger: 400ms\n"
-                  + tick_table(ran), 3, env=env)
+                  + tick_table(ran), 3, "--log-level", "debug", env=env)
     # Ranked once every daemon has listed all three.
     for d in ds:
         d.wait_for(lambda r: r.get("event") in ("firing_won", "firing_held") and
@@ -472,7 +472,7 @@ def test_s3_members_and_lower_ranks_read_not_write(s3, replicas, tmp_path):
            if any(f in r["msg"] for f in window)]
     assert len(won) == len(window)
     assert all(re.search(r"rank \d of 3,", r["msg"]) for r in won), won
-    members = s3.control("GET", "object?key=solocron/:members/" + member_of_s3(ds[0]))
+    members = s3.control("GET", "object?key=solocron/:peers/" + member_of_s3(ds[0]))
     assert json.loads(members["body"])["pid"] == ds[0].pid()
 
 
@@ -521,11 +521,13 @@ def s3_firing_requests(s3, ds, ran, firings=10):
 
 
 def test_s3_requests_per_firing_do_not_grow_with_the_fleet(s3, tmp_path):
-    """S3 (the labelled double), default candidates (3): a firing costs the pause GET, the
-    claim PUT and the final record PUT of rank 0, one GET each from rank 1 and rank 3 (the
-    first non-candidate), and rank 1's missed-firing check: six requests with six daemons as
-    with three (where rank 2 is the last rank and stands in for rank 3). Before, each of the
-    N - 1 lower ranks sent a GET: 9 with six daemons."""
+    """S3 (the labelled double), default candidates (3): a firing costs the claim PUT and the
+    final record PUT of rank 0 and one GET from rank 3 (the fallback; rank 2 with three
+    daemons): three requests with six daemons as with three. The pause markers come with the
+    members' listing (a cost per daemon and window, not per firing: not counted here). Before,
+    rank 0 also read the pause marker, and rank 1 read the record and checked the firing
+    later for the missed-firing alarm: six with six daemons; before the ranking, each of the N -
+    1 lower ranks sent a GET: 9."""
     from conftest import Daemon, clean_env, stop_and_check
     per = {}
     for n in (3, 6):
@@ -543,24 +545,24 @@ def test_s3_requests_per_firing_do_not_grow_with_the_fleet(s3, tmp_path):
                 d.event("ready")
             per[n], window = s3_firing_requests(s3, ds, ran)
             if n == 6:
-                # Three ranks looked at each firing of the window (every listing had all six
+                # Two ranks looked at each firing of the window (every listing had all six
                 # members by then), the others left it at once.
                 passed = [r for d in ds for r in d.find("firing_passed", job="tick")
                           if any(f"tick@{f} " in r["msg"] for f in window)]
-                assert len(passed) == 3 * len(window), passed
-                assert all(re.search(r"rank [245] of 6;", r["msg"]) for r in passed)
-                assert all("left to ranks 0, 1 and 3" in r["msg"] for r in passed)
+                assert len(passed) == 4 * len(window), passed
+                assert all(re.search(r"rank [1245] of 6;", r["msg"]) for r in passed)
+                assert all("left to ranks 0 and 3" in r["msg"] for r in passed)
         finally:
             stop_and_check(ds)
-    assert per[6] <= per[3] + 1, per
-    assert per[6] <= 7, per
+    assert per[6] <= per[3] + 0.5, per
+    assert per[3] <= 3.5 and per[6] <= 3.5, per
 
 
-def test_s3_rank_0_killed_the_backup_runs_its_firings(s3, replicas, tmp_path):
+def test_s3_rank_0_killed_the_fallback_runs_its_firings(s3, replicas, tmp_path):
     """Six daemons on S3; the one ranked first for most of the next firings is killed
     (SIGKILL): it stays listed (its heartbeat is fresh for ttl + max_clock_skew), so it still
-    ranks first, and rank 1 runs those firings after one stagger; every firing runs exactly
-    once, none is missed."""
+    ranks first, and the fallback (rank 3: on S3 rank 1 does not look) runs those firings
+    after four staggers; every firing runs exactly once, none is missed."""
     ran = tmp_path / "ran"
     ds = replicas(s3_lease(s3, ttl="20s") + tick_table(ran), 6, "--log-level", "debug",
                   env=S3_ENV)
@@ -583,10 +585,10 @@ def test_s3_rank_0_killed_the_backup_runs_its_firings(s3, replicas, tmp_path):
     missing = [utc(t) for t in window if utc(t) not in runs]
     twice = {utc(t): runs[utc(t)] for t in window if len(runs.get(utc(t), [])) > 1}
     assert not missing and not twice, (missing, twice)
-    # The victim's firings went to the member ranked next, as rank 1 of 6.
+    # The victim's firings went to the fallback, rank 3 of 6.
     orphaned = [t for t in window if first(list(ids), "tick", t) == victim_id]
     assert orphaned
     for t in orphaned:
         won = [r for d in live for r in d.find("firing_won", job="tick")
                if f"firing {utc(t)} won" in r["msg"]]
-        assert len(won) == 1 and "rank 1 of 6," in won[0]["msg"], won
+        assert len(won) == 1 and "rank 3 of 6," in won[0]["msg"], won

@@ -131,6 +131,29 @@ TEST(three_ranks_look_whatever_the_fleet) {
         ASSERT_TRUE(!rendezvous_looks(11, 20, 10));
 }
 
+/* Where nobody can be told and a look costs a request (S3): rank 0 and the fallback only,
+ * two members whatever the fleet's size (one when it has one member). */
+TEST(two_ranks_look_alone_whatever_the_fleet) {
+        for (unsigned n = 1; n <= 100; n++) {
+                unsigned lookers = 0;
+
+                for (unsigned r = 0; r < n; r++)
+                        lookers += rendezvous_looks_alone(r, n, 3);
+                if (lookers != (n < 2 ? n : 2))
+                        TEST_FAIL("%u members: %u look alone", n, lookers);
+        }
+        ASSERT_TRUE(rendezvous_looks_alone(0, 6, 3));
+        ASSERT_TRUE(!rendezvous_looks_alone(1, 6, 3));
+        ASSERT_TRUE(!rendezvous_looks_alone(2, 6, 3));
+        ASSERT_TRUE(rendezvous_looks_alone(3, 6, 3));
+        ASSERT_TRUE(!rendezvous_looks_alone(4, 6, 3));
+        /* two members: rank 1 is the fallback */
+        ASSERT_TRUE(rendezvous_looks_alone(1, 2, 3));
+        /* three members, candidates 3: rank 2, not rank 1 */
+        ASSERT_TRUE(!rendezvous_looks_alone(1, 3, 3));
+        ASSERT_TRUE(rendezvous_looks_alone(2, 3, 3));
+}
+
 /* Whom a winner tells: the members that look (ranks 0, 1 and the fallback) other than
  * itself, as each of them ranks itself; whether or not the winner is in the list. */
 TEST(lookers_are_the_ranks_that_look) {

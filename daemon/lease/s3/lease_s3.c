@@ -3,8 +3,9 @@
  * PREFIX/JOB/manual-KEY), holding a JSON record of who runs it. S3's conditional writes are
  * the election (lease_s3_claim.c):
  *
- *   pause:    GET PREFIX/:paused/JOB first (not for a manual run): there, HELD (paused)
- *             (lease_s3_fleet.c, which also answers the API's queries)
+ *   pause:    is PREFIX/:paused/JOB there (not asked for a manual run)? HELD (paused):
+ *             from the fleet's listing when it is recent, else a GET (lease_s3_members.c,
+ *             lease_s3_fleet.c, which also answers the API's queries)
  *   claim:    PUT If-None-Match: *      2xx: won (generation 1)
  *                                       412: GET it: another holder (or our own earlier PUT
  *                                            whose answer was lost: then won after all),
@@ -41,12 +42,14 @@
  * 412), then DELETE it. lease_s3_new() starts it; claims wait for it; a refusal makes every
  * claim UNAVAILABLE with the reason, and a failure is retried by the next claim.
  *
- * Members (lease_s3_members.c): a joined daemon PUTs PREFIX/:members/HOST:PID every ttl/3
- * and lists PREFIX/:members/ at most once per ttl/3, when a firing needs the ranking. A lower
- * rank's claim (late) reads the firing's record first and stands down if it is there; only
- * a firing still unclaimed goes on to the pause marker and the conditional PUT. As that read
- * is a request, only rank 1 and the fallback rank make one (core/elect.c); the other ranks
- * leave the firing alone.
+ * Members (lease_s3_members.c): a joined daemon PUTs PREFIX/:peers/HOST:PID every ttl/3
+ * and lists PREFIX/:p (the heartbeats and the pause markers) at most once per window (ttl/3,
+ * at most 10 s), when a firing needs the ranking or a pause look. A lower rank's claim
+ * (late) reads the firing's record first and stands down if it is there; only a firing
+ * still unclaimed goes on to the pause look and the conditional PUT. As that read is a
+ * request, only the fallback rank makes one (looks_alone, core/elect.c); the other ranks
+ * leave the firing alone. So a firing costs the claim, the fallback's read and the final
+ * record.
  *
  * Non-logging: outcomes reach the daemon through LeaseInfo.detail and lost(why). */
 #include <errno.h>
@@ -306,6 +309,7 @@ static void lease_s3_close(LeaseStore *store, void (*done)(void *userdata), void
 
 static const LeaseOps lease_s3_ops = {
         .name = "s3",
+        .looks_alone = true,
         .claim = lease_s3_claim_start,
         .members = lease_s3_members,
         .join = lease_s3_join,

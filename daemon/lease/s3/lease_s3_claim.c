@@ -8,6 +8,8 @@
  *                     │         │       └ takeover: READ first
  *                     │         └─the job's pause marker is there: HELD (paused)
  *                     └ a manual run: no PAUSE (it ignores a pause)
+ *   PAUSE: the fleet's listing when it is recent (no request), or LISTING (waiting for the
+ *   one under way), or a GET of the marker (none recent, or the listing shows one)
  *   transient failures → BACKOFF → the same step again, until election_timeout → UNAVAILABLE
  *
  * No step starts after the deadline (election_timeout), with one exception: a 412 is an
@@ -353,20 +355,48 @@ static void claim_elect(LeaseClaim *c) {
                 claim_write(c);
 }
 
-/* A firing of the schedule first looks for the job's pause marker (lease_s3_fleet.c). A
- * takeover too: a pause stops every start of the job's command, a second start of a firing
- * whose holder died included; that firing stays recorded as abandoned. A marker written
- * after our look does not stop this claim: the race that remains (see lease_s3_fleet.c). */
-static void claim_check_pause(LeaseClaim *c) {
+/* A firing of the schedule first looks whether its job is paused: in the fleet's listing
+ * when one is recent enough (lease_s3_members.c), else by a GET of its marker
+ * (lease_s3_fleet.c). A takeover too: a pause stops every start of the job's command, a
+ * second start of a firing whose holder died included; that firing stays recorded as
+ * abandoned. A marker written after our look does not stop this claim: the race that
+ * remains (see lease_s3_fleet.c). may_wait: wait for a listing under way (or started now)
+ * rather than read the marker. */
+static void claim_pause(LeaseClaim *c, bool may_wait) {
         int r;
 
         c->state = CLAIM_PAUSE;
+        switch (lease_s3_paused(c->store, c->job, may_wait)) {
+        case S3_PAUSED_NO:
+                claim_elect(c);
+                return;
+        case S3_PAUSED_WAIT:
+                c->state = CLAIM_LISTING;       /* lease_s3_claim_listed() follows */
+                return;
+        default:
+                break;                          /* shown paused (it may be gone), or unknown */
+        }
         r = lease_s3_marker_get(c->store, c->job, election_timeout_ms(c), lease_s3_on_marker, c,
                                 &c->op);
         if (r < 0) {
                 c->op = NULL;
                 lease_s3_claim_retry(c, CLAIM_PAUSE, strerror(-r));
         }
+}
+
+static void claim_check_pause(LeaseClaim *c) {
+        claim_pause(c, true);
+}
+
+void lease_s3_claim_listed(LeaseClaim *c) {
+        const S3Store *s = c->store;
+
+        if (lease_s3_now_ms(s) >= c->deadline_ms)
+                lease_s3_claim_retry(c, CLAIM_PAUSE, s->listing_error[0] ? s->listing_error :
+                                     "no decision: no time was left after listing the pause "
+                                     "markers");
+        else
+                claim_pause(c, false);          /* a failed listing: read the marker */
 }
 
 static void lease_s3_on_marker(const S3Response *r, void *userdata) {

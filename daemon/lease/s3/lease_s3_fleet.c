@@ -8,12 +8,14 @@
  *
  * Pause markers: PREFIX/:paused/JOB, holding {"by": …, "at": …}. No job name has a ':', so no
  * firing's key is a marker's, and one listing of PREFIX/:paused/ finds them all. A claim of a
- * firing GETs the marker before its conditional PUT (lease_s3_claim.c) and stands down when it
- * is there (HELD, paused); a manual run does not look. S3 writes no two keys in one
- * transaction, so a claim that found no marker just before the marker's PUT still runs its
- * firing: the pause holds for every election that starts after the PUT was answered, while
- * one already past its look then may still win (its retries too): the race is bounded to the
- * firings being elected at that moment, each election over within election_timeout.
+ * firing looks for the marker before its conditional PUT (lease_s3_claim.c: in the fleet's
+ * listing, lease_s3_members.c, or by a GET) and stands down when it is there (HELD, paused);
+ * a manual run does not look. A pause is answered once every replica's look sees it: the
+ * listing's window after the PUT. S3 writes no two keys in one transaction, so a claim that
+ * looked just before that still runs its firing: the pause holds for every election that
+ * starts after it was answered, while one already past its look then may still win (its
+ * retries too): the race is bounded to the firings being elected at that moment, each
+ * election over within election_timeout.
  *
  * The history: keys sort by scheduled time, but a listing only runs forward (start-after), so
  * the newest firings are found in windows of time back from now: [now - 1m, ∞), then the 3m
@@ -84,7 +86,9 @@ struct S3Query {                        /* owned by the store until answered */
         unsigned pages;
         char **jobs;                    /* list_paused's answer */
         size_t n_jobs;
-        char *job;                      /* the history's: */
+        uv_timer_t *settle;             /* set_paused: the wait until every replica knows */
+        bool pause;                     /* set_paused: pause (else resume) */
+        char *job;                      /* the history's, set_paused's: */
         int64_t since, now, lo, hi, floor;
         unsigned limit, window;
         bool manual;                    /* listing manual runs */
@@ -121,7 +125,20 @@ static const char *query_new_failed(const S3Store *s) {
         return s->closing ? CLOSING : "out of memory";
 }
 
+static void on_settle_closed(uv_handle_t *h) {
+        S3Store *s = h->data;
+
+        free(h);
+        s->n_handles--;
+        lease_s3_maybe_closed(s);
+}
+
 static void query_free(S3Query *q) {
+        if (q->settle) {
+                q->settle->data = q->store;
+                q->store->n_handles++;
+                uv_close((uv_handle_t *) q->settle, on_settle_closed);
+        }
         free(q->prefix);
         free(q->after);
         free(q->token);
@@ -276,15 +293,33 @@ void lease_s3_marker_describe(const S3Response *r, char *buf, size_t size) {
         json_decref(m);
 }
 
+static void on_settled(uv_timer_t *t) {
+        query_end(t->data, NULL);
+}
+
+/* The marker was written: this replica knows at once, the others from their next listing
+ * (lease_s3_members.c), which every claim has asked for within the window from now on; a
+ * pause is answered once that window is over, so that when the API says "paused", no
+ * replica starts the job. A resume takes at once: a listing that shows the marker has it
+ * read. */
 static void lease_s3_on_marker_written(const S3Response *r, void *userdata) {
         S3Query *q = userdata;
+        S3Store *s = q->store;
 
         q->op = NULL;
         /* A marker already gone is resumed: AWS answers 204 anyway, some clones 404. */
-        if (lease_s3_is_2xx(r) || lease_s3_is_no_such_key(r))
-                query_end(q, NULL);
-        else
+        if (!lease_s3_is_2xx(r) && !lease_s3_is_no_such_key(r)) {
                 query_end(q, r->message);
+                return;
+        }
+        lease_s3_paused_note(s, q->job, q->pause);
+        if (!q->pause || !(q->settle = malloc(sizeof(uv_timer_t)))) {
+                query_end(q, NULL);
+                return;
+        }
+        (void) uv_timer_init(s->loop, q->settle);
+        q->settle->data = q;
+        (void) uv_timer_start(q->settle, on_settled, lease_s3_listing_window_ms(s), 0);
 }
 
 /* The marker's body: who paused the job, and when (by the server's clock). */
@@ -315,9 +350,11 @@ void lease_s3_set_paused(LeaseStore *store, const char *job, bool paused, const 
                 return;
         }
         q->cb.done = done;
+        q->pause = paused;
+        q->job = strdup(job);
         key = marker_key(s, job);
         body = paused ? marker_body(s, by) : NULL;
-        if (!key || (paused && !body)) {
+        if (!q->job || !key || (paused && !body)) {
                 query_end(q, "out of memory");
                 return;
         }

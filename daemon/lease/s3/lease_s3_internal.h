@@ -7,7 +7,7 @@
  *   lease_s3_hold.c     a won claim: renewal, read-back of a 412, the final record
  *   lease_s3_watch.c    watching a held firing for its holder's expiry
  *   lease_s3_history.c  listing keys; deleting our own records older than history
- *   lease_s3_members.c  heartbeats and the members' listing, for ranking firings
+ *   lease_s3_members.c  heartbeats; the fleet's listing: members (ranking), pause markers
  *   lease_s3_fleet.c    the API's queries: a job's records, pause markers, the probe
  *   lease_s3_missed.c   the missed-firing alarm: a firing's state, its alarm marker
  * The design is described at the top of lease_s3.c. */
@@ -41,6 +41,7 @@ typedef enum ProbeState {
 
 typedef enum ClaimState {
         CLAIM_PROBE,                    /* waiting for the store's probe */
+        CLAIM_LISTING,                  /* waiting for the fleet's listing (pause markers) */
         CLAIM_PAUSE,                    /* GET of the job's pause marker in flight */
         CLAIM_READ,                     /* GET of the record in flight */
         CLAIM_WRITE,                    /* conditional PUT in flight */
@@ -53,6 +54,14 @@ typedef enum ClaimState {
 typedef struct HistoryJob HistoryJob;
 typedef struct S3Query S3Query;
 typedef struct S3Missed S3Missed;
+typedef struct S3Listing S3Listing;
+
+typedef enum S3Paused {                 /* a job, as the fleet's listing shows it */
+        S3_PAUSED_UNKNOWN,              /* no listing recent enough: read the marker */
+        S3_PAUSED_NO,
+        S3_PAUSED_LISTED,               /* a marker was there: read it (it may be gone) */
+        S3_PAUSED_WAIT,                 /* a listing is under way: CLAIM_LISTING until it ends */
+} S3Paused;
 
 typedef struct S3Store {                /* owned by the daemon until close() completes */
         LeaseStore store;
@@ -87,11 +96,17 @@ typedef struct S3Store {                /* owned by the daemon until close() com
         S3Missed *missed;               /* check_missed() calls, until answered */
         bool joined;                    /* the members (lease_s3_members.c): heartbeats */
         uv_timer_t member_timer;        /* the next heartbeat; initialised by join() */
-        S3Op *heartbeat_op, *members_op;
-        char *member_id, *member_key, *members_prefix;
+        S3Op *heartbeat_op, *listing_op;
+        char *member_id, *member_key;
+        char *members_prefix, *paused_prefix, *listing_prefix;
+        S3Listing *listing;             /* under way */
         char **members;                 /* the live members at the last listing */
         size_t n_members;
-        uint64_t members_listed_ms;     /* 0: never listed */
+        char **paused;                  /* the jobs paused at the last listing */
+        size_t n_paused;
+        bool paused_known;              /* the last listing read every pause marker */
+        uint64_t listed_ms;             /* when the last listing was asked for; 0: never */
+        char listing_error[LEASE_S3_DETAIL_MAX];        /* why the last one failed, or "" */
         unsigned n_handles;             /* timers being closed */
         bool closing, s3_closing;
         void (*close_done)(void *userdata);
@@ -171,6 +186,8 @@ LeaseResult lease_s3_claim_start(LeaseStore *store, const LeaseRequest *req,
 void lease_s3_claim_cancel(LeaseClaim *c);
 /* The probe ended: go on (or fail) from CLAIM_PROBE. */
 void lease_s3_claim_probed(LeaseClaim *c);
+/* The fleet's listing ended: go on from CLAIM_LISTING. */
+void lease_s3_claim_listed(LeaseClaim *c);
 /* The claim's timer: backoff, renewal, final write. */
 void lease_s3_on_claim_timer(uv_timer_t *t);
 /* Try again after a pause, until the deadline; then UNAVAILABLE with the last reason (or,
@@ -204,6 +221,13 @@ void lease_s3_watch_stop(LeaseWatch *w);
 /* lease_s3_members.c */
 void lease_s3_join(LeaseStore *store, const LeaseFleetCallbacks *cb);
 size_t lease_s3_members(LeaseStore *store, const char *const **ret_ids, const char **ret_self);
+/* How long a listing is recent enough for a pause look: ttl/3, at most 10 s. */
+uint64_t lease_s3_listing_window_ms(const S3Store *s);
+/* Is job paused, as a listing recent enough shows? With may_wait, one is started when the
+ * last is older (then S3_PAUSED_WAIT). */
+S3Paused lease_s3_paused(S3Store *s, const char *job, bool may_wait);
+/* This daemon paused (or resumed) job: its listing says so at once. */
+void lease_s3_paused_note(S3Store *s, const char *job, bool paused);
 /* Closing: no more heartbeats; the member's object is deleted. */
 void lease_s3_members_stop(S3Store *s);
 void lease_s3_members_free(S3Store *s);

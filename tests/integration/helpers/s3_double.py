@@ -29,10 +29,12 @@ ListObjectsV2, "Conditional writes", "Error responses"):
 Test-only control routes (a bucket name cannot start with '_'):
   GET  /_double/stats                 {"requests": {"PUT": n, ...}, "total": n,
                                       "statuses": {"409": n, ...}, "fetches": n,
-                                      "dropped": n, "members": n, "lists": n}; members:
-                                      the requests on keys (or listings of a prefix) with
-                                      ":members/" in them (the fleet's heartbeats); lists:
-                                      the other ListObjectsV2 (history clean-ups)
+                                      "dropped": n, "members": n, "lists": n,
+                                      "kinds": {"GET :paused": n, "PUT record": n, ...}};
+                                      members: the requests on ":peers/" keys (the fleet's
+                                      heartbeats) and the listings of PREFIX/:p (its members
+                                      and pause markers); lists: the other ListObjectsV2
+                                      (history clean-ups); kinds: see kind_of()
   POST /_double/reset-stats
   POST /_double/fault                 JSON {"status": 500, "body": "...", "count": 1,
                                       "method": "PUT", "content_type": "application/xml",
@@ -88,6 +90,16 @@ def iso_date(t):
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(int(t)))
 
 
+def kind_of(method, key, query):
+    """What a request is about, for the stats' "kinds": "GET :paused" (a key whose path has a
+    segment starting with ':', named by it), "PUT record" (any other key), "LIST :members"
+    (a listing, named by its prefix's ':' segment, or "records")."""
+    if not key and query.get("list-type") == "2":
+        method, key = "LIST", query.get("prefix", "")
+    marks = [seg for seg in (key or "").split("/") if seg.startswith(":")]
+    return f"{method} {marks[0] if marks else 'record' if method != 'LIST' else 'records'}"
+
+
 class State:
     def __init__(self, args):
         self.args = args
@@ -99,8 +111,9 @@ class State:
             self.keys[kid] = token or None
         self.inflight = set()                           # (bucket, key) of conditional writes
         self.stats = {}
-        self.members = 0                                # requests on ":members/" keys
+        self.members = 0                                # the fleet's heartbeats and listings
         self.lists = 0                                  # other ListObjectsV2 requests
+        self.kinds = {}                                 # "METHOD KIND" -> n (kind_of())
         self.statuses = {}                              # answers by status, control included
         self.faults = []
         self.fetches = 0                                # --metadata: credentials handed out
@@ -176,10 +189,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         bucket, key = self.address(urllib.parse.unquote(url.path))
         with st.lock:
             st.stats[self.command] = st.stats.get(self.command, 0) + 1
-            if ":members/" in (key or query.get("prefix", "")):
+            if ":peers/" in (key or "") or (not key and query.get("prefix", "").endswith("/:p")):
                 st.members += 1
             elif not key and query.get("list-type") == "2":
                 st.lists += 1
+            kind = kind_of(self.command, key, query)
+            st.kinds[kind] = st.kinds.get(kind, 0) + 1
             fault = None
             for f in st.faults:
                 if (f.get("method") not in (None, self.command) or f["count"] <= 0 or
@@ -408,12 +423,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 reply = {"requests": dict(st.stats), "total": sum(st.stats.values()),
                          "statuses": dict(st.statuses), "fetches": st.fetches,
                          "dropped": st.dropped, "members": st.members,
-                         "lists": st.lists}
+                         "lists": st.lists, "kinds": dict(st.kinds)}
         elif what == "reset-stats":
             with st.lock:
                 st.stats = {}
                 st.members = 0
                 st.lists = 0
+                st.kinds = {}
                 st.statuses = {}
                 st.dropped = 0
         elif what == "fault":

@@ -108,10 +108,6 @@ static bool elect_checks_missed(Election *e, const LeaseRecord *holder) {
 
         if (!holder || !holder->host || !s || !s->ops->members)
                 return true;
-        if (s->ops->looks_alone && e->n_members > 0)
-                /* Rank 0 holds it, as a rule, and of the others only the fallback looked. */
-                return e->rank == rendezvous_fallback(e->n_members, e->env->lease_candidates ?
-                                                                    e->env->lease_candidates : 1);
         n = s->ops->members(s, &ids, &self);
         if (n == 0 || !self)
                 return true;
@@ -124,6 +120,10 @@ static bool elect_checks_missed(Election *e, const LeaseRecord *holder) {
                         others[k++] = ids[i];
         if (k == n)             /* the holder is not among the members we know: unranked */
                 return true;
+        if (s->ops->looks_alone && e->n_members > 0)
+                /* Rank 0 holds it, as a rule, and of the others only the fallback looked. */
+                return e->rank == rendezvous_fallback(e->n_members, e->env->lease_candidates ?
+                                                                    e->env->lease_candidates : 1);
         return rendezvous_rank(self, others, k, e->job, e->firing.f.t) == 0;
 }
 

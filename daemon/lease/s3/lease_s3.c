@@ -195,17 +195,7 @@ static void probe_end(S3Store *s, ProbeState state, const char *why) {
                                                     }, &s->probe_op) < 0)
                 s->probe_op = NULL;
 
-        /* Tell the waiting claims, one at a time from the list head: a callback may cancel
-         * claims or close the store. Each leaves CLAIM_PROBE. */
-        for (;;) {
-                LeaseClaim *c = s->claims;
-
-                while (c && c->state != CLAIM_PROBE)
-                        c = c->next;
-                if (!c)
-                        return;
-                lease_s3_claim_probed(c);
-        }
+        lease_s3_claims_go_on(s, CLAIM_PROBE, lease_s3_claim_probed);
 }
 
 static void lease_s3_on_probe(const S3Response *r, void *userdata) {

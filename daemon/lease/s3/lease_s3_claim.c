@@ -450,6 +450,20 @@ static void claim_step(LeaseClaim *c) {
         }
 }
 
+void lease_s3_claims_go_on(S3Store *s, ClaimState waiting, void (*go_on)(LeaseClaim *c)) {
+        /* One at a time from the list's head: a callback may cancel claims or close the
+         * store. Each leaves `waiting`. */
+        for (;;) {
+                LeaseClaim *c = s->claims;
+
+                while (c && c->state != waiting)
+                        c = c->next;
+                if (!c)
+                        return;
+                go_on(c);
+        }
+}
+
 void lease_s3_claim_probed(LeaseClaim *c) {
         S3Store *s = c->store;
 

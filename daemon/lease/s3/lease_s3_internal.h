@@ -184,6 +184,9 @@ LeaseResult lease_s3_claim_start(LeaseStore *store, const LeaseRequest *req,
                                  const LeaseCallbacks *cb, LeaseClaim **ret_claim,
                                  LeaseInfo *ret_info);
 void lease_s3_claim_cancel(LeaseClaim *c);
+/* Call go_on() for each claim in state `waiting` (CLAIM_PROBE, CLAIM_LISTING), which must
+ * move it out of that state: what they waited for has ended. */
+void lease_s3_claims_go_on(S3Store *s, ClaimState waiting, void (*go_on)(LeaseClaim *c));
 /* The probe ended: go on (or fail) from CLAIM_PROBE. */
 void lease_s3_claim_probed(LeaseClaim *c);
 /* The fleet's listing ended: go on from CLAIM_LISTING. */

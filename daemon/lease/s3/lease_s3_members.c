@@ -153,20 +153,6 @@ static int listing_page(S3Store *s) {
         return r;
 }
 
-/* Tell the claims that wait for the listing (CLAIM_LISTING), one at a time from the list's
- * head: a callback may cancel claims or close the store. Each leaves CLAIM_LISTING. */
-static void listing_tell(S3Store *s) {
-        for (;;) {
-                LeaseClaim *c = s->claims;
-
-                while (c && c->state != CLAIM_LISTING)
-                        c = c->next;
-                if (!c)
-                        return;
-                lease_s3_claim_listed(c);
-        }
-}
-
 static void on_listed(const S3Response *r, void *userdata) {
         S3Store *s = userdata;
         S3Listing *l = s->listing;
@@ -201,23 +187,25 @@ static void on_listed(const S3Response *r, void *userdata) {
 done:
         listing_free(l);
         s->listing = NULL;
-        listing_tell(s);
+        lease_s3_claims_go_on(s, CLAIM_LISTING, lease_s3_claim_listed);
+}
+
+/* The last listing was asked for less than the window ago. */
+static bool listing_recent(const S3Store *s) {
+        return s->listed_ms && lease_s3_now_ms(s) - s->listed_ms < lease_s3_listing_window_ms(s);
 }
 
 /* Start a listing when the last one is older than the window and none is under way. true:
  * one is under way. */
 static bool listing_start(S3Store *s) {
-        uint64_t now = lease_s3_now_ms(s);
-
         if (s->listing)
                 return true;
-        if (!s->joined || s->closing ||
-            (s->listed_ms && now - s->listed_ms < lease_s3_listing_window_ms(s)))
+        if (!s->joined || s->closing || listing_recent(s))
                 return false;
         s->listing = calloc(1, sizeof(S3Listing));
         if (!s->listing)
                 return false;
-        s->listing->sent_ms = now;
+        s->listing->sent_ms = lease_s3_now_ms(s);
         if (listing_page(s) < 0) {
                 listing_free(s->listing);
                 s->listing = NULL;
@@ -238,9 +226,7 @@ size_t lease_s3_members(LeaseStore *store, const char *const **ret_ids, const ch
 }
 
 S3Paused lease_s3_paused(S3Store *s, const char *job, bool may_wait) {
-        uint64_t now = lease_s3_now_ms(s);
-
-        if (s->paused_known && s->listed_ms && now - s->listed_ms < lease_s3_listing_window_ms(s))
+        if (s->paused_known && listing_recent(s))
                 return strv_contains(s->paused, job) ? S3_PAUSED_LISTED : S3_PAUSED_NO;
         return may_wait && listing_start(s) ? S3_PAUSED_WAIT : S3_PAUSED_UNKNOWN;
 }

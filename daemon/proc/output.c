@@ -5,43 +5,66 @@
 
 #include "output.h"
 
+/* One read buffer for all the streams: libuv hands what it read to output_on_read() before it
+ * asks for the next buffer, so a stream needs a buffer of its own only while it holds an
+ * incomplete line. A job that writes nothing, or whole lines, costs no allocation; the shared
+ * buffer is freed when the last stream closes. */
+static char *shared_buf;
+static size_t n_streams;
+
 static void output_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *ret) {
         Output *o = h->data;
+        char *buf = o->buf;
 
         (void) suggested;
-        if (!o->buf) {
-                o->buf = malloc(OUTPUT_LINE_MAX);
-                if (!o->buf) {
+        if (!buf) {
+                if (!shared_buf)
+                        shared_buf = malloc(OUTPUT_LINE_MAX);
+                buf = shared_buf;       /* o->len is 0 without a buffer of its own */
+                if (!buf) {
                         *ret = uv_buf_init(NULL, 0);    /* libuv reports UV_ENOBUFS */
                         return;
                 }
         }
         /* Read straight into the line buffer, after the incomplete line: no copy. */
-        *ret = uv_buf_init(o->buf + o->len, (unsigned) (OUTPUT_LINE_MAX - o->len));
+        *ret = uv_buf_init(buf + o->len, (unsigned) (OUTPUT_LINE_MAX - o->len));
 }
 
-/* Log every complete line in buf[0..len) and keep the incomplete rest at the front. */
-static void output_emit_lines(Output *o, size_t scanned_from) {
+/* Log every complete line in buf[0..o->len) and leave the incomplete rest at the front. */
+static void output_emit_lines(Output *o, char *buf, size_t scanned_from) {
         size_t start = 0;
         char *nl;
 
-        while ((nl = memchr(o->buf + scanned_from, '\n', o->len - scanned_from))) {
-                size_t end = (size_t) (nl - o->buf);
+        while ((nl = memchr(buf + scanned_from, '\n', o->len - scanned_from))) {
+                size_t end = (size_t) (nl - buf);
 
-                log_output(o->job, o->run, o->stream, o->buf + start, end - start, o->continued);
+                log_output(o->job, o->run, o->stream, buf + start, end - start, o->continued);
                 o->continued = false;
                 start = scanned_from = end + 1;
         }
         if (start > 0) {
-                memmove(o->buf, o->buf + start, o->len - start);
+                memmove(buf, buf + start, o->len - start);
                 o->len -= start;
         }
         if (o->len == OUTPUT_LINE_MAX) {
                 /* A line longer than the buffer: log this piece, mark the rest as continued. */
-                log_output(o->job, o->run, o->stream, o->buf, o->len, o->continued);
+                log_output(o->job, o->run, o->stream, buf, o->len, o->continued);
                 o->continued = true;
                 o->len = 0;
         }
+}
+
+/* An incomplete line read into the shared buffer moves to a buffer of the stream's own. */
+static void output_keep_rest(Output *o) {
+        o->buf = malloc(OUTPUT_LINE_MAX);
+        if (o->buf) {
+                memcpy(o->buf, shared_buf, o->len);
+                return;
+        }
+        /* No memory: log the piece now; the rest of the line follows as "continued". */
+        log_output(o->job, o->run, o->stream, shared_buf, o->len, o->continued);
+        o->continued = true;
+        o->len = 0;
 }
 
 static void output_flush_partial(Output *o) {
@@ -56,6 +79,10 @@ static void output_on_close(uv_handle_t *h) {
 
         free(o->buf);
         o->buf = NULL;
+        if (--n_streams == 0) {
+                free(shared_buf);
+                shared_buf = NULL;
+        }
         if (o->on_closed)
                 o->on_closed(o);
 }
@@ -65,13 +92,16 @@ static void output_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
 
         (void) b;
         if (n > 0) {
+                char *buf = o->buf ?: shared_buf;
                 size_t from = o->len;
 
                 o->len += (size_t) n;
                 o->bytes += (uint64_t) n;
                 if (o->capture)
-                        (void) capture_append(o->capture, o->buf + from, (size_t) n);
-                output_emit_lines(o, from);
+                        (void) capture_append(o->capture, buf + from, (size_t) n);
+                output_emit_lines(o, buf, from);
+                if (!o->buf && o->len > 0)
+                        output_keep_rest(o);
                 return;
         }
         if (n == 0)
@@ -90,6 +120,7 @@ int output_init(uv_loop_t *loop, Output *o, const char *job, const char *run, Lo
                 return r;
         o->pipe.data = o;
         o->open = true;
+        n_streams++;
         return 0;
 }
 

@@ -2,9 +2,10 @@
 #pragma once
 
 /* Relays one pipe of a child (stdout or stderr) to the log, line by line. Memory is bounded:
- * one OUTPUT_LINE_MAX buffer per stream, allocated on first data; a longer line is cut into
- * pieces marked "continued"; a partial last line is flushed at end of file. The bytes may
- * also go to a Capture (the run's tail), in the order they are read. */
+ * one OUTPUT_LINE_MAX read buffer shared by all the streams, and one of a stream's own only
+ * while it holds an incomplete line; a longer line is cut into pieces marked "continued"; a
+ * partial last line is flushed at end of file. The bytes may also go to a Capture (the
+ * run's tail), in the order they are read. */
 
 #include <stdbool.h>
 #include <uv.h>
@@ -22,7 +23,7 @@ struct Output {
         const char *job;        /* borrowed: outlives the Output (the run owns both) */
         const char *run;
         LogStream stream;
-        char *buf;              /* OUTPUT_LINE_MAX bytes, NULL until the first read */
+        char *buf;              /* OUTPUT_LINE_MAX bytes, NULL until a read ends mid-line */
         size_t len;             /* bytes of an incomplete line in buf */
         bool continued;         /* the line in buf continues a piece already logged */
         bool open;              /* pipe handle initialised and not yet closed */

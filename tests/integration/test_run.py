@@ -377,6 +377,28 @@ def test_output_lines_partial_and_long(daemon):
     assert out[3]["line"] == "tail"           # partial last line, flushed at exit
 
 
+def test_incomplete_lines_of_several_streams_stay_apart(daemon):
+    # Streams read into one shared buffer keep their incomplete lines apart. The sleeps inside
+    # the jobs split their output into separate reads; the assertions hold whatever the reads.
+    d = daemon("""
+        jobs:
+          - name: left
+            schedule: "*/2 * * * * *"
+            command: ["/bin/sh", "-c", "printf a1-; sleep 0.2; printf a2- >&2; sleep 0.2; echo a3; echo a4 >&2"]
+          - name: right
+            schedule: "*/2 * * * * *"
+            command: ["/bin/sh", "-c", "sleep 0.1; echo b1; printf b2- >&2; sleep 0.2; echo b3 >&2"]
+    """)
+    for job, want in (("left", {"stdout": ["a1-a3"], "stderr": ["a2-a4"]}),
+                      ("right", {"stdout": ["b1"], "stderr": ["b2-b3"]})):
+        run_id = d.event("run_started", job=job)["run"]
+        d.event("run_finished", job=job, run=run_id)
+        got = {}
+        for r in d.find("output", job=job, run=run_id):
+            got.setdefault(r["stream"], []).append(r["line"])
+        assert got == want, (job, got)
+
+
 def test_text_log_format(daemon):
     d = daemon("""
         jobs:

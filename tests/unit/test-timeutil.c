@@ -57,6 +57,11 @@ TEST(rfc3339) {
         char u[RFC3339_UTC_MAX], l[RFC3339_LOCAL_MAX];
 
         ASSERT_STREQ(format_rfc3339_utc(1795410000, u), "2026-11-23T05:00:00Z");
+        ASSERT_STREQ(format_rfc3339_utc(0, u), "1970-01-01T00:00:00Z");
+        ASSERT_STREQ(format_rfc3339_utc(-1, u), "1969-12-31T23:59:59Z");
+        ASSERT_STREQ(format_rfc3339_utc(-62135596800, u), "0001-01-01T00:00:00Z");
+        ASSERT_STREQ(format_rfc3339_utc(253402300799, u), "9999-12-31T23:59:59Z");
+        ASSERT_STREQ(format_rfc3339_utc(253402300800, u), "10000-01-01T00:00:00Z");
         ASSERT_STREQ(format_rfc3339_offset(1795410000, -5 * 3600, l), "2026-11-23T00:00:00-05:00");
         ASSERT_STREQ(format_rfc3339_offset(1795410000, 5 * 3600 + 45 * 60, l),
                      "2026-11-23T10:45:00+05:45");

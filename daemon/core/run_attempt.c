@@ -237,30 +237,39 @@ static void run_on_timeout(uv_timer_t *t) {
 
 /* --- attempt start ---------------------------------------------------------------- */
 
-static int run_env(Run *r, char ***ret) {
-        char utc[RFC3339_UTC_MAX];
-        _cleanup_free_ char *job = NULL, *id = NULL, *sched = NULL, *attempt = NULL, *key = NULL,
-                *token = NULL, *lease = NULL, *manual = NULL;
+/* The attempt's SOLOCRON_* variables: a NULL-terminated list in vars and the strings in the
+ * returned block, which the caller frees after the spawn (NULL when out of memory). */
+static char *run_env_vars(Run *r, char *vars[9]) {
+        char utc[RFC3339_UTC_MAX], attempt[12], token[24];
+        const char *kv[8][2];
+        size_t n = 0, size = 0;
+        char *block, *at;
 
-        if (asprintf(&job, "SOLOCRON_JOB=%s", r->job) < 0 ||
-            asprintf(&id, "SOLOCRON_RUN_ID=%s", r->id) < 0 ||
-            asprintf(&sched, "SOLOCRON_SCHEDULED_TIME=%s", format_rfc3339_utc(r->firing.f.t, utc)) < 0 ||
-            asprintf(&attempt, "SOLOCRON_ATTEMPT=%u", r->attempt) < 0 ||
-            asprintf(&lease, "SOLOCRON_LEASE=%s", run_lease_to_string(r->election.state)) < 0 ||
-            (r->manual && asprintf(&manual, "SOLOCRON_MANUAL_KEY=%s", r->manual) < 0))
-                return -ENOMEM;
+        kv[n][0] = "SOLOCRON_JOB=", kv[n++][1] = r->job;
+        kv[n][0] = "SOLOCRON_RUN_ID=", kv[n++][1] = r->id;
+        kv[n][0] = "SOLOCRON_SCHEDULED_TIME=", kv[n++][1] = format_rfc3339_utc(r->firing.f.t, utc);
+        (void) snprintf(attempt, sizeof(attempt), "%u", r->attempt);
+        kv[n][0] = "SOLOCRON_ATTEMPT=", kv[n++][1] = attempt;
+        kv[n][0] = "SOLOCRON_LEASE=", kv[n++][1] = run_lease_to_string(r->election.state);
         /* With a won lease, what a job needs to make its writes idempotent and to reject a
          * stale holder. */
-        if (r->election.claim &&
-            (asprintf(&key, "SOLOCRON_LEASE_KEY=%s", r->election.lease_key) < 0 ||
-             asprintf(&token, "SOLOCRON_FENCING_TOKEN=%llu",
-                      (unsigned long long) r->election.fencing_token) < 0))
-                return -ENOMEM;
-        return spawn_build_env(r->cfg, r->has_creds ? &r->creds : NULL,
-                               r->env->withheld_env,
-                               strv_compact((char *[]) { job, id, sched, attempt, lease, key,
-                                                         token, manual, NULL }, 8),
-                               ret);
+        if (r->election.claim) {
+                (void) snprintf(token, sizeof(token), "%llu",
+                                (unsigned long long) r->election.fencing_token);
+                kv[n][0] = "SOLOCRON_LEASE_KEY=", kv[n++][1] = r->election.lease_key;
+                kv[n][0] = "SOLOCRON_FENCING_TOKEN=", kv[n++][1] = token;
+        }
+        if (r->manual)
+                kv[n][0] = "SOLOCRON_MANUAL_KEY=", kv[n++][1] = r->manual;
+        for (size_t i = 0; i < n; i++)
+                size += strlen(kv[i][0]) + strlen(kv[i][1]) + 1;
+        at = block = malloc(size);
+        if (!block)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                vars[i] = env_put(&at, kv[i][0], kv[i][1]);
+        vars[n] = NULL;
+        return block;
 }
 
 /* The attempt could not start: it fails with the reason. A permanent reason (a missing
@@ -278,12 +287,14 @@ static void run_start_failed(Run *r, int k, const char *error, bool permanent) {
 
 static void run_spawn(Run *r) {
         uv_loop_t *loop = r->env->loop;
-        _cleanup_free_ char *error = NULL;
-        char **envp = NULL;
+        _cleanup_free_ char *error = NULL, *vars_block = NULL;
+        char **envp = NULL, *vars[9];
         int k, out_fd = -1, err_fd = -1;
 
         r->phase = RUN_RUNNING;
-        k = run_env(r, &envp);
+        vars_block = run_env_vars(r, vars);
+        k = vars_block ? spawn_build_env(r->cfg, r->has_creds ? &r->creds : NULL,
+                                         r->env->withheld_env, vars, &envp) : -ENOMEM;
         if (k < 0) {
                 run_start_failed(r, k, NULL, false);
                 return;

@@ -56,10 +56,14 @@ int spawn_setup(void) {
 /* The service manager's variables are ours, not the jobs': a job must not ping our watchdog
  * or tell systemd we are ready. (JOURNAL_STREAM stays: its inode check keeps it honest.) */
 static bool env_is_private(const char *kv) {
-        static const char *const private[] = { "NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=" };
+#define PRIVATE(s) { s, sizeof(s) - 1 }
+        static const struct { const char *s; size_t len; } private[] = {
+                PRIVATE("NOTIFY_SOCKET="), PRIVATE("WATCHDOG_USEC="), PRIVATE("WATCHDOG_PID="),
+        };
+#undef PRIVATE
 
         for (size_t i = 0; i < sizeof(private) / sizeof(private[0]); i++)
-                if (strncmp(kv, private[i], strlen(private[i])) == 0)
+                if (strncmp(kv, private[i].s, private[i].len) == 0)
                         return true;
         return false;
 }
@@ -73,17 +77,18 @@ static uint32_t env_key_hash(const char *kv, size_t len) {
         return h;
 }
 
-/* Keeps the last entry of each key in l[0..n) (later entries replace earlier ones), in
- * order, and returns how many: one pass from the end with a hash set of the keys seen, so a
- * large environment costs no quadratic string compares on every spawn. */
+/* Drop every entry of l[0..n) whose key comes again later; keep the order of the rest. */
 static int env_dedup(const char **l, size_t n, size_t *ret_n) {
         size_t slots = 16, k = 0;
-        _cleanup_free_ const char **seen = NULL;
+        const char *on_stack[256];
+        _cleanup_free_ const char **heap = NULL;
+        const char **seen = on_stack;
 
         while (slots < 2 * n)
                 slots *= 2;
-        seen = calloc(slots, sizeof(char *));
-        if (!seen)
+        if (slots <= sizeof(on_stack) / sizeof(on_stack[0]))
+                memset(on_stack, 0, slots * sizeof(char *));
+        else if (!(seen = heap = calloc(slots, sizeof(char *))))
                 return -ENOMEM;
         for (size_t i = n; i-- > 0;) {
                 size_t len = strcspn(l[i], "="), s;
@@ -113,11 +118,23 @@ static bool env_key_in(const char *kv, char *const *l) {
         return false;
 }
 
+char *env_put(char **at, const char *key, const char *value) {
+        char *var = *at;
+        size_t k = strlen(key), v = strlen(value) + 1;
+
+        memcpy(var, key, k);
+        memcpy(var + k, value, v);
+        *at = var + k + v;
+        return var;
+}
+
 int spawn_build_env(const JobConfig *cfg, const SpawnCreds *creds, char *const *withheld,
                     char *const *extra, char ***ret) {
         size_t cap = strv_length(environ) + strv_length(cfg->env) + strv_length(extra) + 3, n = 0;
-        _cleanup_free_ char *home = NULL, *user = NULL, *logname = NULL;
-        _cleanup_free_ const char **all = calloc(cap + 1, sizeof(char *));
+        /* A user's HOME, USER and LOGNAME go after the list, in the same allocation. */
+        size_t names = creds && creds->name ?       /* three NULs: the literal's and two */
+                sizeof("HOME=USER=LOGNAME=") + 2 + strlen(creds->home) + 2 * strlen(creds->name) : 0;
+        const char **all = malloc((cap + 1) * sizeof(char *) + names);
         int r;
 
         if (!all)
@@ -130,25 +147,25 @@ int spawn_build_env(const JobConfig *cfg, const SpawnCreds *creds, char *const *
                         continue;
                 all[n++] = *e;
         }
-        if (creds && creds->name) {
-                if (asprintf(&home, "HOME=%s", creds->home) < 0 ||
-                    asprintf(&user, "USER=%s", creds->name) < 0 ||
-                    asprintf(&logname, "LOGNAME=%s", creds->name) < 0)
-                        return -ENOMEM;
-                all[n++] = home;
-                all[n++] = user;
-                all[n++] = logname;
+        if (names) {
+                char *at = (char *) (all + cap + 1);
+
+                all[n++] = env_put(&at, "HOME=", creds->home);
+                all[n++] = env_put(&at, "USER=", creds->name);
+                all[n++] = env_put(&at, "LOGNAME=", creds->name);
         }
         for (char **e = cfg->env; e && *e; e++)
                 all[n++] = *e;
         for (char *const *e = extra; e && *e; e++)
                 all[n++] = *e;
         r = env_dedup(all, n, &n);
-        if (r < 0)
+        if (r < 0) {
+                free(all);
                 return r;
+        }
         all[n] = NULL;
-        *ret = strv_pack((char *const *) all);
-        return *ret ? 0 : -ENOMEM;
+        *ret = (char **) all;
+        return 0;
 }
 
 int spawn_main_env(char ***ret) {

@@ -43,9 +43,14 @@ bool spawn_lookup_transient(int r);
  * key. The daemon's own never includes the service manager's variables (NOTIFY_SOCKET, …)
  * nor those named in `withheld` (what the lease: section consumes), except the ones the job
  * lists in env_keep:. For a job with user: (creds), HOME, USER and LOGNAME are the target
- * user's unless env: sets them. One allocation (strv_pack()): the caller frees it. */
+ * user's unless env: sets them. One allocation, which the caller frees; the strings are
+ * borrowed from the daemon's environment, cfg and extra, which must outlive it (it is made
+ * for one spawn: copying a whole environment per firing was a part of the firing's cost). */
 int spawn_build_env(const JobConfig *cfg, const SpawnCreds *creds, char *const *withheld,
                     char *const *extra, char ***ret);
+/* Write "KEY" "VALUE" and its NUL at *at (the room is the caller's), move *at past it, and
+ * return the variable. */
+char *env_put(char **at, const char *key, const char *value);
 /* The daemon's environment without the service manager's variables, for the main process:
  * one allocation, the caller frees it. */
 int spawn_main_env(char ***ret);

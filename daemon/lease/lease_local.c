@@ -292,9 +292,50 @@ static const char *place_name(const LeaseClaim *c) {
         return c->path ?: c->key;
 }
 
+/* FNV-1a of a record's bytes without the padding (never 0). */
+static uint64_t record_hash(const char *buf, size_t size) {
+        uint64_t h = UINT64_C(14695981039346656037);
+
+        while (size > 0 && (buf[size - 1] == ' ' || buf[size - 1] == '\n'))
+                size--;
+        for (size_t k = 0; k < size; k++)
+                h = (h ^ (unsigned char) buf[k]) * UINT64_C(1099511628211);
+        return h ?: 1;
+}
+
+/* The slot's memo when p holds what this daemon last wrote there, or NULL. */
+static const SlotMemo *memo_find(const LocalStore *ls, const Place *p) {
+        size_t slot = (size_t) (p->offset / SLOT_SIZE);
+
+        if (!p->slot || slot >= ls->n_memo || ls->memo[slot].hash == 0 ||
+            ls->memo[slot].hash != record_hash(p->buf, p->size))
+                return NULL;
+        return &ls->memo[slot];
+}
+
+/* Remember the final record c wrote in its slot at p (nothing, when out of memory). */
+static void memo_keep(LocalStore *ls, const Place *p, const LeaseClaim *c, const char *text,
+                      size_t size) {
+        size_t slot = (size_t) (p->offset / SLOT_SIZE);
+
+        if (slot >= ls->n_memo) {
+                size_t n = slot < 32 ? 64 : 2 * slot;
+                SlotMemo *m = realloc(ls->memo, n * sizeof(SlotMemo));
+
+                if (!m)
+                        return;
+                memset(m + ls->n_memo, 0, (n - ls->n_memo) * sizeof(SlotMemo));
+                ls->memo = m;
+                ls->n_memo = n;
+        }
+        ls->memo[slot] = (SlotMemo) { .hash = record_hash(text, size), .scheduled = c->scheduled,
+                                      .token = c->token };
+}
+
 /* One try at the claim, under the lock. PENDING: the lock is taken (try again later). */
 static LeaseResult claim_try(LeaseClaim *c, LeaseInfo *ret_info) {
         LocalStore *ls = c->store;
+        const SlotMemo *memo;
         uint64_t token = 1;
         json_t *rec;
         Place p;
@@ -310,7 +351,13 @@ static LeaseResult claim_try(LeaseClaim *c, LeaseInfo *ret_info) {
         if (r < 0)
                 return LEASE_UNAVAILABLE;
 
-        rec = record_parse(&p);
+        memo = memo_find(ls, &p);
+        if (memo && memo->scheduled < c->scheduled) {
+                /* Our own final record of an earlier firing, as we left it: nothing to parse. */
+                token = memo->token + 1;
+                rec = NULL;
+        } else
+                rec = record_parse(&p);
         if (rec) {
                 LeaseRecord *held = &ls->held_record;
 
@@ -356,8 +403,9 @@ static int record_end(LeaseClaim *c) {
 
         if (r < 0)
                 return r;
-        if (p.size == c->written_size && memcmp(p.buf, c->written, c->written_size) == 0)
-                (void) record_write(&p, c, true, &text, &size);
+        if (p.size == c->written_size && memcmp(p.buf, c->written, c->written_size) == 0 &&
+            record_write(&p, c, true, &text, &size) == 0 && p.slot)
+                memo_keep(c->store, &p, c, text, size);
         place_unlock(c, &p, false);
         /* Its line in the history: without the padding (a record is overwritten in place,
          * padded to its slot or to the old record's size). */

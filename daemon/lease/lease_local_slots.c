@@ -112,6 +112,8 @@ void lease_local_slots_close(LocalStore *ls) {
         ls->slots_fd = -1;
         ls->index = mfree(ls->index);
         ls->n_index = ls->index_cap = 0;
+        ls->memo = mfree(ls->memo);
+        ls->n_memo = 0;
         ls->scanned = 0;
 }
 

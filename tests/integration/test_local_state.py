@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import BIN, Daemon, clean_env, hold_slot
+from conftest import BIN, SLOT_SIZE, Daemon, clean_env, hold_slot, local_slot
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
@@ -292,6 +292,33 @@ def test_an_older_solocrons_lease_files_are_taken_over(daemon, tmp_path):
     assert not (leases / "job-old.history").exists()
     lines = [json.loads(l) for l in (leases / "history").read_text().splitlines()]
     assert lines[0]["token"] == 41 and [l["token"] for l in lines[1:3]] == [42, 43]
+
+
+def test_a_record_another_process_wrote_in_a_slot_is_read_again(daemon, tmp_path):
+    # The daemon remembers the record it last wrote in a slot, so as not to parse it back at
+    # the job's next firing; a record another process wrote there since is read, not assumed.
+    import fcntl
+    d = daemon("""
+        jobs:
+          - name: fenced
+            schedule: "* * * * * *"
+            command: 'echo "$SOLOCRON_FENCING_TOKEN"'
+    """)
+    d.event("run_finished", job="fenced", count=2)
+    path = tmp_path / "state" / "leases" / "jobs.lease"
+    off, _ = local_slot(tmp_path / "state", "fenced")
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX, SLOT_SIZE, off)     # as another daemon would
+        rec = json.loads(os.pread(fd, SLOT_SIZE, off))
+        assert rec["token"] < 500
+        rec["token"] = 500
+        text = json.dumps(rec, separators=(",", ":")).encode()
+        os.pwrite(fd, text + b" " * (SLOT_SIZE - 1 - len(text)) + b"\n", off)
+    finally:
+        os.close(fd)                                        # unlocks
+    d.event("output", job="fenced", line="501")
+    d.event("output", job="fenced", line="502")
 
 
 def test_the_history_file_is_trimmed_to_its_newest_records(daemon, tmp_path):

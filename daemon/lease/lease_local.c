@@ -120,41 +120,100 @@ static json_t *record_parse(Place *p) {
         return n > 0 ? json_loadb(p->buf, n, 0, NULL) : NULL;
 }
 
+/* A record being formatted: text appended at at, never past end (full: it did not fit). */
+typedef struct Text {
+        char *at, *end;
+        bool full;
+} Text;
+
+static void put(Text *t, const char *s) {
+        size_t n = strlen(s);
+
+        if (t->full || (size_t) (t->end - t->at) < n) {
+                t->full = true;
+                return;
+        }
+        memcpy(t->at, s, n);
+        t->at += n;
+}
+
+static void put_int(Text *t, long long v) {
+        char digits[24], *d = digits + sizeof(digits);
+        unsigned long long u = v < 0 ? 0ULL - (unsigned long long) v : (unsigned long long) v;
+
+        *--d = 0;
+        do
+                *--d = (char) ('0' + u % 10);
+        while (u /= 10);
+        if (v < 0)
+                *--d = '-';
+        put(t, d);
+}
+
+static void put_uint(Text *t, unsigned long long u) {
+        char digits[24], *d = digits + sizeof(digits);
+
+        *--d = 0;
+        do
+                *--d = (char) ('0' + u % 10);
+        while (u /= 10);
+        put(t, d);
+}
+
 /* Overwrite the record in place, padded with spaces (JSON allows them) to the old size: no
  * truncation, because on ext4 a file truncated to zero and rewritten is flushed to disk at
  * close (auto_da_alloc), which made each firing wait for the block device (bench/). The
  * record is formatted directly: job names are letters, digits, '_', '.' and '-', run ids
  * hex, and the host name was escaped once (jansson building and dumping an object cost a
- * tenth of a firing). With ret_text, the bytes written are returned (*ret_size long). */
+ * tenth of a firing, and snprintf() most of the rest). With ret_text, the bytes written are
+ * returned (*ret_size long). */
 static int record_write(const Place *p, const LeaseClaim *c, bool final,
                         char **ret_text, size_t *ret_size) {
         size_t old_size = p->slot ? SLOT_SIZE - 1 : p->size;
-        char sched[RFC3339_UTC_MAX], started[RFC3339_UTC_MAX], ended[RFC3339_UTC_MAX];
-        char manual[96] = "", status[40] = "", tail[160] = "", text[LEASE_RECORD_MAX];
+        char when[RFC3339_UTC_MAX], text[LEASE_RECORD_MAX];
+        Text t = { .at = text, .end = text + sizeof(text) - 1 };
         size_t len;
         ssize_t n;
-        int k;
 
-        if (c->manual)          /* [A-Za-z0-9_.-]: nothing to escape */
-                (void) snprintf(manual, sizeof(manual), ",\"manual\":\"%s\"", c->manual);
-        if (final && c->end_status >= 0)
-                (void) snprintf(status, sizeof(status), ",\"exit_status\":%lld",
-                                (long long) c->end_status);
-        if (final)
-                (void) snprintf(tail, sizeof(tail), ",\"finished\":\"%s\",\"duration_ms\":%lld%s",
-                                format_rfc3339_utc(c->end_time, ended),
-                                (long long) c->end_duration_msec, status);
-        k = snprintf(text, sizeof(text),
-                     "{\"job\":\"%s\",\"scheduled\":\"%s\"%s,\"holder\":%s,\"pid\":%lld,"
-                     "\"run\":\"%s\",\"attempt\":%u,\"status\":\"%s\",\"token\":%llu,"
-                     "\"started\":\"%s\"%s}",
-                     c->job, format_rfc3339_utc(c->scheduled, sched), manual,
-                     c->store->holder_json, (long long) c->store->pid, c->run_id, c->attempt,
-                     final ? c->end_result : "running", (unsigned long long) c->token,
-                     format_rfc3339_utc(c->started, started), tail);
-        if (k < 0 || (size_t) k >= sizeof(text) || (p->slot && (size_t) k > old_size))
+        put(&t, "{\"job\":\"");
+        put(&t, c->job);
+        put(&t, "\",\"scheduled\":\"");
+        put(&t, format_rfc3339_utc(c->scheduled, when));
+        put(&t, "\"");
+        if (c->manual) {        /* [A-Za-z0-9_.-]: nothing to escape */
+                put(&t, ",\"manual\":\"");
+                put(&t, c->manual);
+                put(&t, "\"");
+        }
+        put(&t, ",\"holder\":");
+        put(&t, c->store->holder_json);
+        put(&t, ",\"pid\":");
+        put_int(&t, c->store->pid);
+        put(&t, ",\"run\":\"");
+        put(&t, c->run_id);
+        put(&t, "\",\"attempt\":");
+        put_uint(&t, c->attempt);
+        put(&t, ",\"status\":\"");
+        put(&t, final ? c->end_result : "running");
+        put(&t, "\",\"token\":");
+        put_uint(&t, c->token);
+        put(&t, ",\"started\":\"");
+        put(&t, format_rfc3339_utc(c->started, when));
+        put(&t, "\"");
+        if (final) {
+                put(&t, ",\"finished\":\"");
+                put(&t, format_rfc3339_utc(c->end_time, when));
+                put(&t, "\",\"duration_ms\":");
+                put_int(&t, c->end_duration_msec);
+                if (c->end_status >= 0) {
+                        put(&t, ",\"exit_status\":");
+                        put_int(&t, c->end_status);
+                }
+        }
+        put(&t, "}");
+        if (t.full || (p->slot && (size_t) (t.at - text) > old_size))
                 return -ENAMETOOLONG;
-        len = (size_t) k;
+        len = (size_t) (t.at - text);
         if (len < old_size) {
                 /* Only a record longer than ours can be there: old_size <= LEASE_RECORD_MAX. */
                 memset(text + len, ' ', old_size - len);

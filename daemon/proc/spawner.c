@@ -417,7 +417,10 @@ static _Noreturn void spawn_child(ChildSetup *cs) {
                 } else if (fd >= 0 && dup2(fd, i) < 0)
                         goto fail;
         }
-        if (close_range(3, ~0U, 0) < 0)
+        /* Marked close-on-exec rather than closed: exec closes them after it has let the
+         * daemon go on, and in a burst the daemon holds the pipes of hundreds of running
+         * jobs. (Before Linux 5.11 the flag is unknown: close them here.) */
+        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0 && close_range(3, ~0U, 0) < 0)
                 goto fail;
         if (cs->cwd && chdir(cs->cwd) < 0)
                 goto fail;

@@ -77,7 +77,10 @@ static uint32_t env_key_hash(const char *kv, size_t len) {
         return h;
 }
 
-/* Drop every entry of l[0..n) whose key comes again later; keep the order of the rest. */
+/* Keeps the last entry of each key in l[0..n) (later entries replace earlier ones), in
+ * order, and returns how many: one pass from the end with a hash set of the keys seen (on the
+ * stack for up to 128 entries), so a large environment costs no quadratic string compares
+ * on every spawn. */
 static int env_dedup(const char **l, size_t n, size_t *ret_n) {
         size_t slots = 16, k = 0;
         const char *on_stack[256];

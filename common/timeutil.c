@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "numfmt.h"
 #include "timeutil.h"
 
 /* Howard Hinnant's days_from_civil / civil_from_days: exact for the proleptic Gregorian
@@ -70,14 +71,6 @@ void civil_from_seconds(int64_t s, Civil *ret) {
         };
 }
 
-/* The n decimal digits of v at p (v < 10^n). */
-static void put_digits(char *p, unsigned v, int n) {
-        while (n-- > 0) {
-                p[n] = (char) ('0' + v % 10);
-                v /= 10;
-        }
-}
-
 char *format_rfc3339_utc(int64_t t, char buf[static RFC3339_UTC_MAX]) {
         Civil c;
 
@@ -90,12 +83,12 @@ char *format_rfc3339_utc(int64_t t, char buf[static RFC3339_UTC_MAX]) {
         /* Digit by digit: the log, the records and the jobs' environment format a few of
          * these per firing, and snprintf() was most of their cost. */
         memcpy(buf, "0000-00-00T00:00:00Z", sizeof("0000-00-00T00:00:00Z"));
-        put_digits(buf, (unsigned) c.year, 4);
-        put_digits(buf + 5, (unsigned) c.month, 2);
-        put_digits(buf + 8, (unsigned) c.day, 2);
-        put_digits(buf + 11, (unsigned) c.hour, 2);
-        put_digits(buf + 14, (unsigned) c.minute, 2);
-        put_digits(buf + 17, (unsigned) c.second, 2);
+        fmt_digits(buf, (unsigned) c.year, 4);
+        fmt_digits(buf + 5, (unsigned) c.month, 2);
+        fmt_digits(buf + 8, (unsigned) c.day, 2);
+        fmt_digits(buf + 11, (unsigned) c.hour, 2);
+        fmt_digits(buf + 14, (unsigned) c.minute, 2);
+        fmt_digits(buf + 17, (unsigned) c.second, 2);
         return buf;
 }
 

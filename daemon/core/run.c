@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "numfmt.h"
 #include "output_object.h"
 #include "run_internal.h"
 #include "upload.h"
@@ -28,8 +29,21 @@ void run_timer_at_least(uv_timer_t *t, uv_timer_cb cb, usec_t u) {
 }
 
 void run_format_duration(int64_t usec, char buf[static 32]) {
-        (void) snprintf(buf, 32, "%lld.%03llds", (long long) (usec / 1000000),
-                        (long long) (usec % 1000000 / 1000));
+        size_t n;
+
+        if (usec < 0)           /* the wall clock stepped back during the run */
+                usec = 0;
+        n = fmt_int(buf, usec / 1000000);
+        buf[n] = '.';
+        fmt_digits(buf + n + 1, (unsigned) (usec % 1000000 / 1000), 3);
+        memcpy(buf + n + 4, "s", 2);
+}
+
+void run_format_status(const Run *r, char buf[static 24]) {
+        if (r->term_signal)
+                (void) snprintf(buf, 24, "SIG%s", sigabbrev_np(r->term_signal) ?: "?");
+        else
+                (void) fmt_int(buf, r->exit_status);
 }
 
 /* 64 random bits from a generator seeded once: a getrandom() per run was a system call per
@@ -117,16 +131,14 @@ static void run_close(Run *r) {
 
 static void run_log_summary(Run *r, const char *result) {
         int64_t dur = r->env->now_usec() - r->run_start_usec;
-        char sched[RFC3339_UTC_MAX], status[24], duration[32], attempts[12], usec[24];
+        char sched[RFC3339_UTC_MAX], status[24], duration[32], attempts[FMT_INT_MAX],
+             usec[FMT_INT_MAX];
 
         format_rfc3339_utc(r->firing.f.t, sched);
-        if (r->term_signal)
-                (void) snprintf(status, sizeof(status), "SIG%s", sigabbrev_np(r->term_signal) ?: "?");
-        else
-                (void) snprintf(status, sizeof(status), "%lld", (long long) r->exit_status);
+        run_format_status(r, status);
         run_format_duration(dur, duration);
-        (void) snprintf(usec, sizeof(usec), "%lld", (long long) dur);
-        (void) snprintf(attempts, sizeof(attempts), "%u", r->attempt);
+        (void) fmt_int(usec, dur);
+        (void) fmt_uint(attempts, r->attempt);
         log_event(strcmp(result, "succeeded") == 0 ? LOG_INFO : LOG_ERR, "run_finished", r->job,
                   r->id,
                   (LogKV[]) { { "result", result }, { "status", status }, { "duration", duration },

@@ -16,6 +16,7 @@
 #include "guard.h"
 #include "log.h"
 #include "macro.h"
+#include "numfmt.h"
 #include "run_internal.h"
 #include "strv.h"
 
@@ -63,10 +64,7 @@ static void run_attempt_done(Run *r) {
                 result = r->exit_status == 0 ? "succeeded" : "failed";
 
         run_format_duration(r->env->now_usec() - r->attempt_start_usec, dur);
-        if (r->term_signal)
-                (void) snprintf(status, sizeof(status), "SIG%s", sigabbrev_np(r->term_signal) ?: "?");
-        else
-                (void) snprintf(status, sizeof(status), "%lld", (long long) r->exit_status);
+        run_format_status(r, status);
 
         if (should_retry(r, result)) {
                 usec_t backoff = r->cfg->policy->retry_backoff;
@@ -240,7 +238,7 @@ static void run_on_timeout(uv_timer_t *t) {
 /* The attempt's SOLOCRON_* variables: a NULL-terminated list in vars and the strings in the
  * returned block, which the caller frees after the spawn (NULL when out of memory). */
 static char *run_env_vars(Run *r, char *vars[9]) {
-        char utc[RFC3339_UTC_MAX], attempt[12], token[24];
+        char utc[RFC3339_UTC_MAX], attempt[FMT_INT_MAX], token[FMT_INT_MAX];
         const char *kv[8][2];
         size_t n = 0, size = 0;
         char *block, *at;
@@ -248,14 +246,13 @@ static char *run_env_vars(Run *r, char *vars[9]) {
         kv[n][0] = "SOLOCRON_JOB=", kv[n++][1] = r->job;
         kv[n][0] = "SOLOCRON_RUN_ID=", kv[n++][1] = r->id;
         kv[n][0] = "SOLOCRON_SCHEDULED_TIME=", kv[n++][1] = format_rfc3339_utc(r->firing.f.t, utc);
-        (void) snprintf(attempt, sizeof(attempt), "%u", r->attempt);
+        (void) fmt_uint(attempt, r->attempt);
         kv[n][0] = "SOLOCRON_ATTEMPT=", kv[n++][1] = attempt;
         kv[n][0] = "SOLOCRON_LEASE=", kv[n++][1] = run_lease_to_string(r->election.state);
         /* With a won lease, what a job needs to make its writes idempotent and to reject a
          * stale holder. */
         if (r->election.claim) {
-                (void) snprintf(token, sizeof(token), "%llu",
-                                (unsigned long long) r->election.fencing_token);
+                (void) fmt_uint(token, r->election.fencing_token);
                 kv[n][0] = "SOLOCRON_LEASE_KEY=", kv[n++][1] = r->election.lease_key;
                 kv[n][0] = "SOLOCRON_FENCING_TOKEN=", kv[n++][1] = token;
         }

@@ -126,10 +126,17 @@ int state_set_last(State *s, const char *job, int64_t scheduled) {
         char buf[RFC3339_UTC_MAX];
         int64_t old;
 
+        json_t *last;
+
         if (state_get_last(s, job, &old) && old >= scheduled)
                 return 0;       /* never move backwards (a late retry of an older firing) */
-        if (json_object_set_new(s->jobs, job,
-                                json_pack("{s:s}", "last_completed", format_rfc3339_utc(scheduled, buf))) < 0)
+        format_rfc3339_utc(scheduled, buf);
+        /* In place when the job has its entry: no objects built and freed per firing. */
+        last = json_object_get(json_object_get(s->jobs, job), "last_completed");
+        if (json_is_string(last)) {
+                if (json_string_set(last, buf) < 0)
+                        return -ENOMEM;
+        } else if (json_object_set_new(s->jobs, job, json_pack("{s:s}", "last_completed", buf)) < 0)
                 return -ENOMEM;
         s->dirty = true;
         return 0;

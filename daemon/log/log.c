@@ -11,6 +11,7 @@
 
 #include "build-config.h"
 #include "log.h"
+#include "numfmt.h"
 #include "parse.h"
 #include "timeutil.h"
 #include "utf8.h"
@@ -109,19 +110,18 @@ void log_buffer_timestamp(LogBuffer *b, int64_t usec) {
         /* A chatty job logs thousands of lines per millisecond: format each millisecond once
          * (this was half of the relay's CPU time). */
         static int64_t cached_msec = -1;
-        static char cached[32];
+        static char cached[RFC3339_UTC_MAX + 4];
         static size_t cached_len;
         int64_t msec = usec / 1000;
 
         if (msec != cached_msec) {
-                Civil c;
-                int n;
+                /* "…SSZ" → "…SS.mmmZ"; digit by digit (a firing logs a few lines) */
+                size_t n = strlen(format_rfc3339_utc(msec / 1000, cached)) - 1;
 
-                civil_from_seconds(msec / 1000, &c);
-                n = snprintf(cached, sizeof(cached), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                             (int) c.year, c.month, c.day, c.hour, c.minute, c.second,
-                             (int) (msec % 1000));
-                cached_len = n > 0 && (size_t) n < sizeof(cached) ? (size_t) n : 0;
+                cached[n] = '.';
+                fmt_digits(cached + n + 1, (unsigned) ((msec % 1000 + 1000) % 1000), 3);
+                memcpy(cached + n + 4, "Z", 2);
+                cached_len = n + 5;
                 cached_msec = msec;
         }
         log_buffer_append(b, cached, cached_len);

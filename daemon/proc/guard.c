@@ -10,6 +10,7 @@
 #include "guard.h"
 #include "log.h"
 #include "macro.h"
+#include "numfmt.h"
 #include "parse.h"
 #include "reterr.h"
 #include "reaper.h"
@@ -85,7 +86,7 @@ static void guard_send(const char *line) {
 }
 
 void guard_group(pid_t pgid, bool add) {
-        char line[24];
+        char line[FMT_INT_MAX + 2];
 
         if (guard_wanted && !guard_tried && add && pgid > 0) {
                 /* The first group: nothing needed guarding before (and a start-up without
@@ -100,7 +101,8 @@ void guard_group(pid_t pgid, bool add) {
         }
         if (guard_fd < 0 || pgid <= 0)
                 return;
-        (void) snprintf(line, sizeof(line), "%c%d\n", add ? '+' : '-', (int) pgid);
+        line[0] = add ? '+' : '-';
+        memcpy(line + 1 + fmt_int(line + 1, pgid), "\n", 2);
         guard_send(line);
 }
 

@@ -12,6 +12,17 @@
 static char *shared_buf;
 static size_t n_streams;
 
+/* Streams at end of file are closed after the loop's poll phase, by a check handle: libuv's
+ * close of a descriptor from a poll callback scans every event of that poll's batch for it,
+ * and a burst's batch holds hundreds (a tenth of a firing's user time). The handle exists
+ * while streams do. */
+static uv_check_t *closer;
+static Output *to_close;        /* linked through next_close */
+
+static void closer_on_closed(uv_handle_t *h) {
+        free(h);
+}
+
 static void output_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *ret) {
         Output *o = h->data;
         char *buf = o->buf;
@@ -82,9 +93,41 @@ static void output_on_close(uv_handle_t *h) {
         if (--n_streams == 0) {
                 free(shared_buf);
                 shared_buf = NULL;
+                if (closer)
+                        uv_close((uv_handle_t *) closer, closer_on_closed);
+                closer = NULL;
         }
         if (o->on_closed)
                 o->on_closed(o);
+}
+
+static void closer_on_check(uv_check_t *c) {
+        while (to_close) {
+                Output *o = to_close;
+
+                to_close = o->next_close;
+                uv_close((uv_handle_t *) &o->pipe, output_on_close);
+        }
+        (void) uv_check_stop(c);
+}
+
+static void output_close_later(Output *o) {
+        if (!closer) {
+                closer = malloc(sizeof(*closer));
+                if (!closer || uv_check_init(o->pipe.loop, closer) < 0) {
+                        free(closer);
+                        closer = NULL;
+                        output_close(o);
+                        return;
+                }
+        }
+        o->open = false;
+        if (o->buf)
+                output_flush_partial(o);
+        (void) uv_read_stop((uv_stream_t *) &o->pipe);
+        o->next_close = to_close;
+        to_close = o;
+        (void) uv_check_start(closer, closer_on_check);
 }
 
 static void output_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
@@ -107,7 +150,7 @@ static void output_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
         if (n == 0)
                 return;                 /* EAGAIN */
         /* UV_EOF, or an error (UV_ENOBUFS when out of memory): either way this stream ends. */
-        output_close(o);
+        output_close_later(o);
 }
 
 int output_init(uv_loop_t *loop, Output *o, const char *job, const char *run, LogStream stream,

@@ -31,6 +31,7 @@ struct Output {
         uint64_t bytes;         /* total relayed, for the run summary */
         Capture *capture;       /* borrowed, or NULL: every byte read is also kept there (set
                                  * after output_init()) */
+        Output *next_close;     /* at end of file, waiting for its close (output.c) */
 };
 
 /* Initialise the pipe handle, before the child is started. */

@@ -64,7 +64,7 @@ def test_environment_passes_through(daemon):
         jobs:
           - name: envjob
             schedule: "* * * * * *"
-            command: 'echo "$FROM_CONTAINER|$LOG_LEVEL|$SOLOCRON_JOB|$SOLOCRON_RUN_ID|$SOLOCRON_SCHEDULED_TIME|$SOLOCRON_ATTEMPT|$NOTIFY_SOCKET$WATCHDOG_PID"'
+            command: 'echo "$FROM_CONTAINER|$LOG_LEVEL|$SOLOCRON_JOB|$SOLOCRON_RUN_ID|$SOLOCRON_SCHEDULED_TIME|$SOLOCRON_ATTEMPT|$NOTIFY_SOCKET$WATCHDOG_PID|$(env | grep -c ^LOG_LEVEL=)"'
             env: {LOG_LEVEL: debug}
     """, env=clean_env(FROM_CONTAINER="secret-from-docker-run", LOG_LEVEL="info",
                        NOTIFY_SOCKET="/nonexistent/notify", WATCHDOG_PID="1"))
@@ -77,6 +77,7 @@ def test_environment_passes_through(daemon):
     assert fields[4].endswith("Z") and utc_seconds(fields[4]) > 0
     assert fields[5] == "1"
     assert fields[6] == ""                         # the service manager's variables are ours
+    assert fields[7] == "1"                        # replaced, not added twice
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
@@ -321,11 +322,15 @@ def iso(t):
 
 def test_catch_up_after_restart(daemon, tmp_path):
     now = int(time.time())
+    # An hourly job whose newest firing was 5-6 minutes ago: well past the lateness that
+    # still counts as on time, whatever minute of the hour the test runs in.
+    newest = (now // 60 - 5) * 60
+    minute = newest // 60 % 60
     write_state(tmp_path, "hourly", iso(now - 3 * 3600))
-    d = daemon("""
+    d = daemon(f"""
         jobs:
           - name: hourly
-            schedule: "0 0 * * * *"
+            schedule: "0 {minute} * * * *"
             command: 'echo caught up for $SOLOCRON_SCHEDULED_TIME'
             catch_up: 6h
     """)
@@ -334,7 +339,6 @@ def test_catch_up_after_restart(daemon, tmp_path):
     d.event("firing_catch_up", job="hourly")
     started = d.event("run_started", job="hourly")
     assert "(catch-up)" in started["msg"]
-    newest = (now // 3600) * 3600
     assert d.output("hourly") == f"caught up for {iso(newest)}"
     d.event("run_finished", job="hourly")
     d.stop()

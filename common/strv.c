@@ -86,13 +86,3 @@ int strv_push(char ***l, size_t *n, char *s) {
         *l = p;
         return 0;
 }
-
-char **strv_compact(char **l, size_t n) {
-        size_t k = 0;
-
-        for (size_t i = 0; i < n; i++)
-                if (l[i])
-                        l[k++] = l[i];
-        l[k] = NULL;
-        return l;
-}

@@ -25,6 +25,3 @@ bool strv_contains(char *const *l, const char *s);
 /* Append s (owned by the vector from now on) to *l, which holds *n strings. -ENOMEM (s is
  * freed) when out of memory, or when s is NULL (a failed strdup). */
 int strv_push(char ***l, size_t *n, char *s);
-/* The non-NULL strings among l's first n entries moved to its front, NULL-terminated after
- * them (l has room for n entries plus the terminator); returns l. */
-char **strv_compact(char **l, size_t n);

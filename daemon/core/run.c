@@ -31,7 +31,7 @@ void run_timer_at_least(uv_timer_t *t, uv_timer_cb cb, usec_t u) {
 void run_format_duration(int64_t usec, char buf[static 32]) {
         size_t n;
 
-        if (usec < 0)           /* the wall clock stepped back during the run */
+        if (usec < 0)           /* only a cast "infinite" (usec_t) -1: "0.000s", as before */
                 usec = 0;
         n = fmt_int(buf, usec / 1000000);
         buf[n] = '.';

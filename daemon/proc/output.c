@@ -17,7 +17,8 @@ static size_t n_streams;
  * and a burst's batch holds hundreds (a tenth of a firing's user time). The handle exists
  * while streams do. */
 static uv_check_t *closer;
-static Output *to_close;        /* linked through next_close */
+static Output *to_close, **to_close_end = &to_close;   /* in end-of-file order, linked
+                                                         * through next_close */
 
 static void closer_on_closed(uv_handle_t *h) {
         free(h);
@@ -108,6 +109,7 @@ static void closer_on_check(uv_check_t *c) {
                 to_close = o->next_close;
                 uv_close((uv_handle_t *) &o->pipe, output_on_close);
         }
+        to_close_end = &to_close;
         (void) uv_check_stop(c);
 }
 
@@ -125,8 +127,9 @@ static void output_close_later(Output *o) {
         if (o->buf)
                 output_flush_partial(o);
         (void) uv_read_stop((uv_stream_t *) &o->pipe);
-        o->next_close = to_close;
-        to_close = o;
+        o->next_close = NULL;
+        *to_close_end = o;
+        to_close_end = &o->next_close;
         (void) uv_check_start(closer, closer_on_check);
 }
 

@@ -62,8 +62,10 @@ static EnvVar env_var(const char *kv) {
         return (EnvVar) { kv, len, env_key_hash(kv, len) };
 }
 
+/* The same name: "FOO" (no '=') is not "FOO=…"'s, as before. */
 static bool env_same_key(const EnvVar *a, const EnvVar *b) {
-        return a->hash == b->hash && a->len == b->len && memcmp(a->kv, b->kv, a->len) == 0;
+        return a->hash == b->hash && a->len == b->len && a->kv[a->len] == b->kv[b->len] &&
+               memcmp(a->kv, b->kv, a->len) == 0;
 }
 
 /* A hash set of names, open addressing over `slots` (a power of two) entries. */

@@ -124,9 +124,8 @@ bool state_get_last(const State *s, const char *job, int64_t *ret) {
 
 int state_set_last(State *s, const char *job, int64_t scheduled) {
         char buf[RFC3339_UTC_MAX];
-        int64_t old;
-
         json_t *last;
+        int64_t old;
 
         if (state_get_last(s, job, &old) && old >= scheduled)
                 return 0;       /* never move backwards (a late retry of an older firing) */

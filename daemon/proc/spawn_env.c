@@ -22,8 +22,6 @@ static bool env_is_private(const char *kv) {
         };
 #undef PRIVATE
 
-        if (kv[0] != 'N' && kv[0] != 'W')       /* most: one compare, not three */
-                return false;
         for (size_t i = 0; i < sizeof(private) / sizeof(private[0]); i++)
                 if (strncmp(kv, private[i].s, private[i].len) == 0)
                         return true;
@@ -68,49 +66,59 @@ static bool env_same_key(const EnvVar *a, const EnvVar *b) {
                memcmp(a->kv, b->kv, a->len) == 0;
 }
 
-/* A hash set of names, open addressing over `slots` (a power of two) entries. */
+/* A set of names, open addressing over a power of two of slots (kv NULL: empty), at most
+ * half full. The entries are copies: a list compacted after it filled the set leaves it
+ * valid. */
 typedef struct EnvSet {
-        const EnvVar **slot;
+        EnvVar *slot;
         size_t mask;
 } EnvSet;
 
+/* An empty set for up to n names: in stack (stack_slots of them, a power of two) when it
+ * fits, else in *ret_heap, which the caller frees. */
+static int env_set_init(EnvSet *s, EnvVar *stack, size_t stack_slots, size_t n,
+                        EnvVar **ret_heap) {
+        size_t slots = 16;
+
+        while (slots < 2 * n)
+                slots *= 2;
+        s->mask = slots - 1;
+        if (slots <= stack_slots) {
+                memset(stack, 0, slots * sizeof(EnvVar));
+                s->slot = stack;
+                return 0;
+        }
+        s->slot = *ret_heap = calloc(slots, sizeof(EnvVar));
+        return s->slot ? 0 : -ENOMEM;
+}
+
 /* v's slot in s: the one holding its name, or the empty one where it would go. */
-static const EnvVar **env_set_find(const EnvSet *s, const EnvVar *v) {
+static EnvVar *env_set_find(const EnvSet *s, const EnvVar *v) {
         size_t i = v->hash & s->mask;
 
-        while (s->slot[i] && !env_same_key(s->slot[i], v))
+        while (s->slot[i].kv && !env_same_key(&s->slot[i], v))
                 i = (i + 1) & s->mask;
         return &s->slot[i];
 }
 
 /* Keeps the last entry of each name in l[0..n) (later entries replace earlier ones), in
- * order, and returns how many. One pass from the end with a hash set of the names seen:
- * no quadratic string compares. */
-static int env_dedup(EnvVar *l, size_t n, size_t *ret_n) {
-        const EnvVar *on_stack[256];
-        _cleanup_free_ const EnvVar **heap = NULL;
-        EnvSet seen = { on_stack, 15 };
+ * order, and returns how many; seen (empty, room for n) ends up holding those names. One
+ * pass from the end: no quadratic string compares. */
+static size_t env_dedup(EnvVar *l, size_t n, EnvSet *seen) {
         size_t k = 0;
 
-        while (seen.mask + 1 < 2 * n)
-                seen.mask = 2 * seen.mask + 1;
-        if (seen.mask < sizeof(on_stack) / sizeof(on_stack[0]))
-                memset(on_stack, 0, (seen.mask + 1) * sizeof(on_stack[0]));
-        else if (!(seen.slot = heap = calloc(seen.mask + 1, sizeof(on_stack[0]))))
-                return -ENOMEM;
         for (size_t i = n; i-- > 0;) {
-                const EnvVar **s = env_set_find(&seen, &l[i]);
+                EnvVar *s = env_set_find(seen, &l[i]);
 
-                if (*s)
+                if (s->kv)
                         l[i].kv = NULL;         /* replaced by a later entry */
                 else
-                        *s = &l[i];
+                        *s = l[i];
         }
         for (size_t i = 0; i < n; i++)
                 if (l[i].kv)
                         l[k++] = l[i];
-        *ret_n = k;
-        return 0;
+        return k;
 }
 
 /* The daemon's environment, without the service manager's variables, deduplicated, with
@@ -125,37 +133,29 @@ static struct {
 
 static int env_base(void) {
         size_t n_raw = strv_length(environ), n = 0;
-        char **raw;
-        EnvVar *vars;
-        int r;
+        _cleanup_free_ char **raw = NULL;
+        _cleanup_free_ EnvVar *vars = NULL, *heap = NULL;
+        EnvVar on_stack[256];
+        EnvSet seen;
 
         if (base.raw && n_raw == base.n_raw &&
             (n_raw == 0 || memcmp(base.raw, environ, n_raw * sizeof(char *)) == 0))
                 return 0;
         raw = malloc((n_raw + 1) * sizeof(char *));
         vars = malloc((n_raw + 1) * sizeof(EnvVar));
-        if (!raw || !vars) {
-                free(raw);
-                free(vars);
+        if (!raw || !vars || env_set_init(&seen, on_stack, 256, n_raw, &heap) < 0)
                 return -ENOMEM;
-        }
         if (n_raw > 0)
                 memcpy(raw, environ, n_raw * sizeof(char *));
         for (size_t i = 0; i < n_raw; i++)
                 if (!env_is_private(raw[i]))
                         vars[n++] = env_var(raw[i]);
-        r = env_dedup(vars, n, &n);
-        if (r < 0) {
-                free(raw);
-                free(vars);
-                return r;
-        }
         free(base.raw);
         free(base.vars);
-        base.raw = raw;
+        base.n = env_dedup(vars, n, &seen);
         base.n_raw = n_raw;
-        base.vars = vars;
-        base.n = n;
+        base.raw = TAKE_PTR(raw);
+        base.vars = TAKE_PTR(vars);
         return 0;
 }
 
@@ -176,10 +176,9 @@ int spawn_build_env(const JobConfig *cfg, const SpawnCreds *creds, char *const *
         size_t k = strv_length(cfg->env) + strv_length(extra) + 3, n_later = 0, n = 0, cap;
         size_t names = creds && creds->name ?       /* three NULs: the literal's and two */
                 sizeof("HOME=USER=LOGNAME=") + 2 + strlen(creds->home) + 2 * strlen(creds->name) : 0;
-        const EnvVar *on_stack[64];
-        _cleanup_free_ const EnvVar **heap = NULL;
-        _cleanup_free_ EnvVar *later = NULL;
-        EnvSet set = { on_stack, 63 };
+        _cleanup_free_ EnvVar *later = NULL, *heap = NULL;
+        EnvVar on_stack[64];
+        EnvSet set;
         const char **all;
         char *at;
         int r;
@@ -190,7 +189,7 @@ int spawn_build_env(const JobConfig *cfg, const SpawnCreds *creds, char *const *
         cap = base.n + k;
         later = malloc(k * sizeof(EnvVar));
         all = malloc((cap + 1) * sizeof(char *) + names);
-        if (!later || !all) {
+        if (!later || !all || env_set_init(&set, on_stack, 64, k, &heap) < 0) {
                 free(all);
                 return -ENOMEM;
         }
@@ -204,25 +203,13 @@ int spawn_build_env(const JobConfig *cfg, const SpawnCreds *creds, char *const *
                 later[n_later++] = env_var(*e);
         for (char *const *e = extra; e && *e; e++)
                 later[n_later++] = env_var(*e);
-        r = env_dedup(later, n_later, &n_later);
-        if (r >= 0 && 2 * n_later > set.mask + 1) {
-                while (set.mask + 1 < 2 * n_later)
-                        set.mask = 2 * set.mask + 1;
-                set.slot = heap = calloc(set.mask + 1, sizeof(on_stack[0]));
-                r = set.slot ? 0 : -ENOMEM;
-        } else
-                memset(on_stack, 0, sizeof(on_stack));
-        if (r < 0) {
-                free(all);
-                return r;
-        }
-        for (size_t i = 0; i < n_later; i++)
-                *env_set_find(&set, &later[i]) = &later[i];
-        /* The daemon's variables that no later entry replaces, then the later ones. */
+        n_later = env_dedup(later, n_later, &set);
+        /* The daemon's variables that no later entry replaces (set holds the later names),
+         * then the later ones. */
         for (size_t i = 0; i < base.n; i++) {
                 const EnvVar *v = &base.vars[i];
 
-                if (*env_set_find(&set, v))
+                if (env_set_find(&set, v)->kv)
                         continue;
                 /* The daemon's secrets; a user: job has no env_keep (config/validate.c). */
                 if (withheld && env_key_in(v->kv, withheld) && !env_key_in(v->kv, cfg->policy->env_keep))

@@ -122,6 +122,32 @@ int rendezvous_lookers(const char *self, const char *const *members, size_t n,
         return k;
 }
 
+int rendezvous_checker(const char *self, const char *const *members, size_t n,
+                       const char *holder, const char *job, int64_t scheduled,
+                       unsigned candidates, bool alone) {
+        size_t m, held = SIZE_MAX, mine = SIZE_MAX, want = SIZE_MAX;
+        Ranked *all = rank_all(self, members, n, job, scheduled, &m);
+        unsigned fallback;
+
+        if (!all)
+                return -ENOMEM;
+        fallback = rendezvous_fallback((unsigned) m, candidates ? candidates : 1);
+        for (size_t r = 0; r < m; r++) {
+                if (all[r].id == self)
+                        mine = r;
+                else if (strcmp(all[r].id, holder) == 0)
+                        held = r;
+                else if (want == SIZE_MAX)
+                        want = r;       /* the first other than self and the holder */
+        }
+        free(all);
+        if (held == SIZE_MAX)
+                return 1;
+        if (alone)
+                return mine == (held == fallback ? 0 : fallback);
+        return mine < want;             /* self ranks first once the holder is left out */
+}
+
 int rendezvous_successor(const char *self, const char *const *members, size_t n,
                          const char *job, int64_t scheduled, unsigned candidates,
                          const char **ret) {

@@ -53,6 +53,19 @@ int rendezvous_lookers(const char *self, const char *const *members, size_t n,
                        const char *job, int64_t scheduled, unsigned candidates,
                        const char *ret[static 3]);
 
+/* Does self ask the store whether a firing that holder holds ran (the missed-firing check,
+ * daemon/core/missed.c)? One of the members that looked at it and found it held asks. With
+ * `alone` (rendezvous_looks_alone()): the looker that is not the holder, so the fallback
+ * rank, or rank 0 when the holder is the fallback (when no member knew the others at the
+ * firing's instant, rank 0 and the fallback are ranked only at the fallback's turn and both
+ * claim at once: either may win). Otherwise the member ranked first once the holder is left
+ * out (rank 0 or 1: both look). Ranks among members and self, as rendezvous_lookers(). A
+ * holder that is not among members cannot be ranked: every member that found it held asks
+ * (the alarm's conditional create keeps the raise to one). Returns 1, 0, or -ENOMEM. */
+int rendezvous_checker(const char *self, const char *const *members, size_t n,
+                       const char *holder, const char *job, int64_t scheduled,
+                       unsigned candidates, bool alone);
+
 /* Who takes over self's turn at a firing that self cannot run (its previous run of the job is
  * still going and its overlap policy skips): the members that do not look at the firing are
  * its spares, in rank order. The i-th of the L lookers (rank 0, 1, the fallback) hands its

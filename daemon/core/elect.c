@@ -93,18 +93,18 @@ static void elect_keep_record(Election *e, const LeaseRecord *rec) {
                            .scheduled = rec->scheduled };
 }
 
-/* Is the missed-firing check of a firing held elsewhere ours? It belongs to the member ranked
- * first for the firing among the members other than its holder (rendezvous.h), so that one
- * replica asks the store, not every one that lost; where only the fallback rank looks
- * (looks_alone), to the fallback. Members or the holder not known (the local, redis and
- * postgres stores; a record without its host): every replica that lost asks, and the
- * alarm's conditional create keeps the raise to one. */
+/* Is the missed-firing check of a firing held elsewhere ours? One replica of those that
+ * looked and found it held asks the store, not every one that lost (rendezvous_checker()):
+ * where only rank 0 and the fallback look (looks_alone), the one of them that is not the
+ * holder. Members or the holder not known (the local, redis and postgres stores; a record
+ * without its host; a claim made before the members were known): every replica that lost
+ * asks, or the first once the holder is left out, and the alarm's conditional create keeps
+ * the raise to one. */
 static bool elect_checks_missed(Election *e, const LeaseRecord *holder) {
         LeaseStore *s = e->env->lease;
         const char *const *ids, *self = NULL;
-        _cleanup_free_ const char **others = NULL;
         char holder_id[256];
-        size_t n, k = 0;
+        size_t n;
 
         if (!holder || !holder->host || !s || !s->ops->members)
                 return true;
@@ -112,19 +112,9 @@ static bool elect_checks_missed(Election *e, const LeaseRecord *holder) {
         if (n == 0 || !self)
                 return true;
         (void) snprintf(holder_id, sizeof(holder_id), "%s:%" PRIi64, holder->host, holder->pid);
-        others = calloc(n, sizeof(char *));
-        if (!others)
-                return true;
-        for (size_t i = 0; i < n; i++)
-                if (strcmp(ids[i], holder_id) != 0)
-                        others[k++] = ids[i];
-        if (k == n)             /* the holder is not among the members we know: unranked */
-                return true;
-        if (s->ops->looks_alone && e->n_members > 0)
-                /* Rank 0 holds it, as a rule, and of the others only the fallback looked. */
-                return e->rank == rendezvous_fallback(e->n_members, e->env->lease_candidates ?
-                                                                    e->env->lease_candidates : 1);
-        return rendezvous_rank(self, others, k, e->job, e->firing.f.t) == 0;
+        return rendezvous_checker(self, ids, n, holder_id, e->job, e->firing.f.t,
+                                  e->env->lease_candidates ? e->env->lease_candidates : 1,
+                                  s->ops->looks_alone && e->n_members > 0) != 0;
 }
 
 static void elect_held(Election *e, const LeaseInfo *info, const char *utc) {

@@ -245,4 +245,61 @@ TEST(successors_are_the_spares_in_rank_order) {
         ASSERT_TRUE(to == NULL);
 }
 
+/* Who checks whether a held firing ran: exactly one member other than the holder, and one
+ * that looked at the firing. With looks_alone the holder may be rank 0 or the fallback
+ * (both claim at once when the members were not known at the firing): the other one. */
+TEST(one_looker_checks_a_held_firing) {
+        char ids[20][16];
+        const char *members[20];
+
+        for (unsigned i = 0; i < 20; i++) {
+                (void) snprintf(ids[i], sizeof(ids[i]), "web-%u:1", i);
+                members[i] = ids[i];
+        }
+        for (int alone = 0; alone <= 1; alone++)
+                for (unsigned c = 1; c <= 3; c += 2)
+                        for (int64_t t = T0; t < T0 + 50; t++)
+                                for (unsigned n = 2; n <= 20; n += 3)
+                                        for (unsigned h = 0; h < n; h++) {
+                                                unsigned checkers = 0;
+
+                                                for (unsigned i = 0; i < n; i++) {
+                                                        unsigned r = rendezvous_rank(members[i],
+                                                                                     members, n,
+                                                                                     "job", t);
+                                                        int k = rendezvous_checker(
+                                                                members[i], members, n,
+                                                                members[h], "job", t, c, alone);
+
+                                                        ASSERT_TRUE(k == 0 || k == 1);
+                                                        if (i == h || !k)
+                                                                continue;
+                                                        checkers++;
+                                                        ASSERT_TRUE(alone ?
+                                                                    rendezvous_looks_alone(r, n, c) :
+                                                                    rendezvous_looks(r, n, c));
+                                                }
+                                                ASSERT_EQ(checkers, 1u);
+                                        }
+        /* the holder of rank 0 is checked by the fallback, the fallback by rank 0 */
+        {
+                const char *by_rank[5];
+                unsigned f = rendezvous_fallback(5, 2);
+
+                for (unsigned i = 0; i < 5; i++)
+                        by_rank[rendezvous_rank(members[i], members, 5, "job", T0)] = members[i];
+                ASSERT_EQ(rendezvous_checker(by_rank[f], members, 5, by_rank[0], "job", T0, 2,
+                                             true), 1);
+                ASSERT_EQ(rendezvous_checker(by_rank[0], members, 5, by_rank[f], "job", T0, 2,
+                                             true), 1);
+                ASSERT_EQ(rendezvous_checker(by_rank[0], members, 5, by_rank[1], "job", T0, 2,
+                                             true), 0);
+                ASSERT_EQ(rendezvous_checker(by_rank[1], members, 5, by_rank[0], "job", T0, 2,
+                                             false), 1);
+        }
+        /* a holder not among the members: every member that found it held checks */
+        ASSERT_EQ(rendezvous_checker(members[3], members, 5, "gone:7", "job", T0, 2, true), 1);
+        ASSERT_EQ(rendezvous_checker(members[3], members, 5, "gone:7", "job", T0, 2, false), 1);
+}
+
 TESTS_MAIN

@@ -22,6 +22,7 @@
 #include "notify.h"
 #include "pidfile.h"
 #include "reaper.h"
+#include "spawn_queue.h"
 #include "spawner.h"
 #include "strv.h"
 #include "takeover.h"
@@ -422,6 +423,8 @@ static int daemon_setup_handles(Daemon *d) {
         if (r < 0)
                 log_event(LOG_WARNING, "watchdog", NULL, NULL, NULL,
                           "cannot set up the watchdog (WATCHDOG_USEC), ignoring: %s", strerror(-r));
+        /* Without it, jobs are started from the loop (spawn_queue_submit()). */
+        (void) spawn_queue_setup(d->loop);
         return reaper_setup(d->loop);
 }
 
@@ -611,6 +614,9 @@ int daemon_run(const DaemonOptions *opts) {
          * large table's load; daemon_on_job_idle() trims once the last run is over. */
         (void) mallopt(M_TOP_PAD, MALLOC_TOP_PAD);
         (void) mallopt(M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD);
+        /* The spawn threads (spawn_queue.c) allocate a few bytes per job: an arena each
+         * would keep its own free memory (and top pad) for them. One arena for all. */
+        (void) mallopt(M_ARENA_MAX, 1);
         r = daemon_start(&d);
         if (r != 0)
                 return r;

@@ -12,6 +12,7 @@
 #include "notifier.h"
 #include "notify.h"
 #include "reaper.h"
+#include "spawn_queue.h"
 #include "missed.h"
 #include "takeover.h"
 #include "upload.h"
@@ -52,6 +53,7 @@ void daemon_close_handles(Daemon *d) {
         d->api = NULL;
         notifier_close(d->env.notifier);        /* idle by now, unless start-up failed */
         d->env.notifier = NULL;
+        spawn_queue_close();
         reaper_close();
         notify_close();
         /* Output uploads in flight get a short grace (the loop runs on for them). */

@@ -17,6 +17,7 @@
 #include "notifier.h"
 #include "output.h"
 #include "reaper.h"
+#include "spawn_queue.h"
 #include "spawner.h"
 #include "table.h"
 
@@ -59,7 +60,8 @@ typedef enum RunPhase {
         RUN_ELECTING,           /* claiming the firing from the lease backend */
         RUN_WAITING,            /* won ahead, the instant not come yet; or the jitter delay
                                  * before the first attempt */
-        RUN_STARTING,           /* resolving user:/group: off the loop, or waiting to retry */
+        RUN_STARTING,           /* resolving user:/group: off the loop, or waiting to retry;
+                                 * the process being started (spawn_pending) */
         RUN_RUNNING,            /* a process is alive, or its output is draining */
         RUN_BACKOFF,            /* waiting to retry */
         RUN_CLOSING,            /* over; handles closing */
@@ -95,6 +97,10 @@ struct Run {
         int lookup_result;
         char *lookup_error;
         SpawnCreds creds;       /* this attempt's user:/group:, when has_creds */
+        SpawnRequest spawn;     /* the attempt's start, off the loop (spawn_queue.h) */
+        char *spawn_vars;       /* its SOLOCRON_* strings, which spawn.envp points into */
+        bool spawn_pending;     /* a spawn thread has it: the run waits for its answer */
+        int spawn_stop_sig;     /* stopped meanwhile with this signal (run_attempt_terminate) */
         ReaperChild child;      /* the attempt's process, while proc_alive */
         pid_t pid;              /* also the id of its process group */
         bool proc_alive;        /* the leader has not exited yet */

@@ -194,6 +194,11 @@ void run_attempt_terminate(Run *r, int sig, usec_t escalate_after) {
                 r->terminated = true;
                 if (r->lookup_pending)
                         return;         /* run_lookup_done() ends it */
+                if (r->spawn_pending) { /* run_spawned() stops it */
+                        if (r->spawn_stop_sig != SIGKILL)
+                                r->spawn_stop_sig = sig;
+                        return;
+                }
                 (void) uv_timer_stop(&r->timer);
                 run_finish(r, "terminated");
                 return;
@@ -282,27 +287,12 @@ static void run_start_failed(Run *r, int k, const char *error, bool permanent) {
         run_attempt_done(r);
 }
 
-static void run_spawn(Run *r) {
+/* The attempt's process has started (pid, its pipes' read ends): watch it. */
+static void run_started(Run *r, pid_t pid, int out_fd, int err_fd) {
         uv_loop_t *loop = r->env->loop;
-        _cleanup_free_ char *error = NULL, *vars_block = NULL;
-        char **envp = NULL, *vars[9];
-        int k, out_fd = -1, err_fd = -1;
 
         r->phase = RUN_RUNNING;
-        vars_block = run_env_vars(r, vars);
-        k = vars_block ? spawn_build_env(r->cfg, r->has_creds ? &r->creds : NULL,
-                                         r->env->withheld_env, vars, &envp) : -ENOMEM;
-        if (k < 0) {
-                run_start_failed(r, k, NULL, false);
-                return;
-        }
-        k = spawn_job(r->cfg, r->has_creds ? &r->creds : NULL, envp, &r->pid, &out_fd, &err_fd,
-                      &error);
-        free(envp);
-        if (k < 0) {
-                run_start_failed(r, k, error, true);
-                return;
-        }
+        r->pid = pid;
         /* Three things end an attempt, in any order: the process and its two pipes. */
         r->pending_closes = 3;
         (void) output_init(loop, &r->out, r->job, r->id, LOG_STREAM_STDOUT, run_on_output_closed);
@@ -322,6 +312,55 @@ static void run_spawn(Run *r) {
         }
         if (r->cfg->policy->timeout != USEC_INFINITY)
                 run_timer_at_least(&r->timer, run_on_timeout, r->cfg->policy->timeout);
+}
+
+/* spawn_job()'s answer, from a spawn thread or from run_spawn() itself. */
+static void run_spawned(SpawnRequest *q) {
+        Run *r = container_of(q, Run, spawn);
+        _cleanup_free_ char *error = TAKE_PTR(q->error);
+
+        r->spawn_pending = false;
+        free(q->envp);
+        q->envp = NULL;
+        r->spawn_vars = mfree(r->spawn_vars);
+        if (q->result < 0) {
+                run_start_failed(r, q->result, error, true);
+                return;
+        }
+        run_started(r, q->pid, q->out_fd, q->err_fd);
+        /* Stopped while it was being started: it is stopped now, as a run already running
+         * would have been (and SIGKILL after its kill_after, whoever asked). */
+        if (r->spawn_stop_sig)
+                run_attempt_terminate(r, r->spawn_stop_sig, r->spawn_stop_sig == SIGKILL ? 0 :
+                                      r->cfg->policy->kill_after);
+}
+
+/* Start the attempt's process: on a spawn thread (spawn_queue.h), so that the loop goes on
+ * with the next firings while the child execs; here when no thread can be had. */
+static void run_spawn(Run *r) {
+        SpawnRequest *q = &r->spawn;
+        char **envp = NULL, *vars[9];
+        int k;
+
+        r->spawn_vars = run_env_vars(r, vars);
+        k = r->spawn_vars ? spawn_build_env(r->cfg, r->has_creds ? &r->creds : NULL,
+                                            r->env->withheld_env, vars, &envp) : -ENOMEM;
+        if (k < 0) {
+                r->spawn_vars = mfree(r->spawn_vars);
+                run_start_failed(r, k, NULL, false);
+                return;
+        }
+        *q = (SpawnRequest) { .cfg = r->cfg, .creds = r->has_creds ? &r->creds : NULL,
+                              .envp = envp, .done = run_spawned };
+        r->phase = RUN_STARTING;
+        r->pid = 0;
+        r->spawn_stop_sig = 0;
+        r->spawn_pending = true;
+        if (spawn_queue_submit(q) == 0)
+                return;                 /* run_spawned() follows */
+        q->result = spawn_job(q->cfg, q->creds, q->envp, &q->pid, &q->out_fd, &q->err_fd,
+                              &q->error);
+        run_spawned(q);
 }
 
 /* --- user:/group: lookups, off the loop ------------------------------------------- */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +32,15 @@ void reaper_watch(ReaperChild *c) {
         watched_newest = c;
 }
 
+/* Exits kept while starts are on their way (reaper_hold()), newest first. */
+typedef struct KeptExit {
+        struct KeptExit *next;
+        pid_t pid;
+        int code, status;
+} KeptExit;
+static KeptExit *kept;
+static unsigned holds;
+
 static ReaperChild *reaper_take(pid_t pid) {
         for (ReaperChild *c = watched; c; c = c->next)
                 if (c->pid == pid) {
@@ -42,6 +52,44 @@ static ReaperChild *reaper_take(pid_t pid) {
                         return c;
                 }
         return NULL;
+}
+
+static void reaper_deliver(ReaperChild *c, int code, int status) {
+        /* The callback may free c's owner, or start a new child: c is off the list. */
+        if (code == CLD_EXITED)
+                c->on_exit(c, status, 0);
+        else
+                c->on_exit(c, 0, status);
+}
+
+static void log_orphan(pid_t pid, int status) {
+        log_event(LOG_DEBUG, "orphan_reaped", NULL, NULL, NULL, "reaped orphan pid %d (status %d)",
+                  (int) pid, status);
+}
+
+void reaper_hold(void) {
+        holds++;
+}
+
+void reaper_release(void) {
+        KeptExit **p = &kept, *e;
+
+        holds--;
+        while ((e = *p)) {
+                ReaperChild *c = reaper_take(e->pid);
+
+                if (!c && holds > 0) {
+                        p = &e->next;           /* its start may still be on its way */
+                        continue;
+                }
+                *p = e->next;
+                if (c)
+                        reaper_deliver(c, e->code, e->status);
+                else
+                        log_orphan(e->pid, e->status);
+                free(e);
+                p = &kept;                      /* a callback may have changed the list */
+        }
 }
 
 void reaper_sweep(void) {
@@ -57,16 +105,20 @@ void reaper_sweep(void) {
                 if (si.si_pid == 0)
                         return;                 /* nobody else has exited */
                 c = reaper_take(si.si_pid);
-                if (!c) {
-                        log_event(LOG_DEBUG, "orphan_reaped", NULL, NULL, NULL,
-                                  "reaped orphan pid %d (status %d)", (int) si.si_pid, si.si_status);
+                if (c) {
+                        reaper_deliver(c, si.si_code, si.si_status);
                         continue;
                 }
-                /* The callback may free c's owner, or start a new child: c is off the list. */
-                if (si.si_code == CLD_EXITED)
-                        c->on_exit(c, si.si_status, 0);
-                else
-                        c->on_exit(c, 0, si.si_status);
+                if (holds > 0) {        /* perhaps a job whose start is on its way */
+                        KeptExit *e = malloc(sizeof(KeptExit));
+
+                        if (e) {
+                                *e = (KeptExit) { kept, si.si_pid, si.si_code, si.si_status };
+                                kept = e;
+                                continue;
+                        }
+                }
+                log_orphan(si.si_pid, si.si_status);
         }
 }
 
@@ -101,6 +153,13 @@ void reaper_close(void) {
                 return;
         /* A last sweep: the loop is done, and orphans must not outlive us as zombies. */
         reaper_sweep();
+        while (kept) {                  /* none, as no start is on its way by now */
+                KeptExit *e = kept;
+
+                kept = e->next;
+                log_orphan(e->pid, e->status);
+                free(e);
+        }
         reaper_armed = false;
         uv_close((uv_handle_t *) &reaper_sigchld, NULL);
         watched = watched_newest = NULL;

@@ -29,6 +29,12 @@ int reaper_become_subreaper(void);
 /* Watch c->pid (set by the caller) until it exits: c->on_exit runs once, from the loop. A
  * watched child keeps the loop alive. Cannot fail: c is linked in, nothing is allocated. */
 void reaper_watch(ReaperChild *c);
+/* A child is being started off the loop (spawn_queue.c): until the matching release, the
+ * exits of children not watched are kept, not logged as orphans, for the watcher the child
+ * will have. reaper_release() hands each kept exit whose child is watched by then to its
+ * on_exit (from the loop), and once no start is on its way, logs the rest as orphans. */
+void reaper_hold(void);
+void reaper_release(void);
 /* Reap whatever has died now (also called from the SIGCHLD watcher). */
 void reaper_sweep(void);
 void reaper_close(void);

@@ -250,9 +250,11 @@ typedef struct ChildSetup {
 } ChildSetup;
 
 /* The child: it shares our memory and our thread's data (errno, pthread_self(): raise()
- * would signal our thread, not the child), so only plain system calls. Its own session; every signal at its default action and none blocked (the
- * daemon's handlers are not the job's, and an ignored SIGPIPE would break its pipelines);
- * killed with the daemon (PR_SET_PDEATHSIG: a SIGKILLed daemon must not leave a job running
+ * would signal our thread, not the child), so only plain system calls. Its own session;
+ * every signal at its default action and none blocked (the daemon's handlers are not the
+ * job's, and an ignored SIGPIPE would break its pipelines); killed with the daemon
+ * (PR_SET_PDEATHSIG, which follows the thread that spawned it: the loop's, or a spawn
+ * thread, which lives as long as the daemon; a SIGKILLed daemon must not leave a job running
  * that a takeover replica then runs again); exactly descriptors 0, 1 and 2 (libcurl's
  * sockets have no close-on-exec); the descriptor limit we were started with. */
 static _Noreturn void spawn_child(ChildSetup *cs) {

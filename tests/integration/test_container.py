@@ -16,13 +16,13 @@ import os
 import pathlib
 import shutil
 import signal
-import socket
 import time
 import urllib.request
 
 import pytest
 
 from conftest import Daemon, clean_env, run
+from fleet import free_port
 from test_pid1 import UNSHARE, assert_no_zombies, solocron_pid
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "packaging" / "container" / "example"
@@ -40,12 +40,6 @@ def entrypoint():
         if line.startswith("ENTRYPOINT "):
             return json.loads(line[len("ENTRYPOINT "):])
     raise AssertionError("no ENTRYPOINT in the example's Containerfile")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_example_table_checks():

@@ -126,6 +126,52 @@ def test_shutdown_kills_what_the_leader_left(daemon, tmp_path):
     assert not wait_group_empty(pgid), "a job's process outlived the daemon"
 
 
+# --- jobs started off the loop (daemon/proc/spawn_queue.c) ------------------------------
+# The test hook SOLOCRON_TEST_SPAWN_ANSWER_DELAY_MS holds the spawn thread's answer back, so
+# that what can happen between a child's exec and the loop hearing of it does happen.
+
+
+def test_jobs_that_exit_before_their_start_is_heard_of(daemon, tmp_path):
+    # 40 jobs due at once exit at once, each with its own status, while their starts are
+    # still on their way: the reaper has reaped them, and keeps each exit for its run.
+    jobs = "".join(f"""
+          - name: quick{i}
+            schedule: "*/2 * * * * *"
+            command: "exit {i + 1}"
+""" for i in range(40))
+    d = daemon("jobs:" + jobs, "--log-level", "debug",
+               env=clean_env(SOLOCRON_TEST_SPAWN_ANSWER_DELAY_MS="300"))
+    for i in range(40):
+        fin = d.event("run_finished", job=f"quick{i}", timeout=30)
+        assert fin["result"] == "failed" and fin["status"] == str(i + 1), fin
+    assert not d.find("orphan_reaped"), "a job's exit was taken for an orphan's"
+
+
+def test_shutdown_while_a_job_is_being_started(daemon, tmp_path):
+    # SIGTERM reaches the daemon between the child's exec and the loop hearing of it: the
+    # run is stopped as soon as it is heard of, and the daemon exits without waiting for
+    # the job's own end (it would sleep for 300 s).
+    d = daemon(f"""
+        jobs:
+          - name: slow-start
+            schedule: "*/2 * * * * *"
+            workdir: {tmp_path}
+            command: "echo > started; exec sleep 300"
+    """, "--log-level", "debug", env=clean_env(SOLOCRON_TEST_SPAWN_ANSWER_DELAY_MS="1500"))
+    d.event("firing_won", job="slow-start", timeout=20)
+    deadline = time.monotonic() + 5
+    while not (tmp_path / "started").exists():     # it has exec'd; its start is not heard of
+        assert time.monotonic() < deadline, "the job did not start"
+        time.sleep(0.01)
+    assert not d.find("run_started", job="slow-start")
+    d.signal(signal.SIGTERM)
+    assert d.wait(timeout=15) == 0
+    pgid = started_pgid(d, "slow-start")
+    fin = d.find("run_finished", job="slow-start")[0]
+    assert fin["result"] == "terminated" and fin["status"] == "SIGTERM", fin
+    assert not wait_group_empty(pgid), "a job's process outlived the daemon"
+
+
 def sigkill_daemon_with_job(tmp_path, command, env):
     table = tmp_path / "t.yaml"
     table.write_text(f"""

@@ -101,6 +101,7 @@ struct Run {
         char *spawn_vars;       /* its SOLOCRON_* strings, which spawn.envp points into */
         bool spawn_pending;     /* a spawn thread has it: the run waits for its answer */
         int spawn_stop_sig;     /* stopped meanwhile with this signal (run_attempt_terminate) */
+        usec_t spawn_stop_escalate; /* and this escalation */
         ReaperChild child;      /* the attempt's process, while proc_alive */
         pid_t pid;              /* also the id of its process group */
         bool proc_alive;        /* the leader has not exited yet */

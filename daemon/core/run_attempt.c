@@ -191,14 +191,18 @@ static void run_on_kill_timer(uv_timer_t *t) {
 void run_attempt_terminate(Run *r, int sig, usec_t escalate_after) {
         switch (r->phase) {
         case RUN_STARTING:
+                if (r->spawn_pending) {
+                        /* run_spawned() stops its process, as this would a running one's (or
+                         * fails the run if it could not start) */
+                        if (r->spawn_stop_sig != SIGKILL) {
+                                r->spawn_stop_sig = sig;
+                                r->spawn_stop_escalate = escalate_after;
+                        }
+                        return;
+                }
                 r->terminated = true;
                 if (r->lookup_pending)
                         return;         /* run_lookup_done() ends it */
-                if (r->spawn_pending) { /* run_spawned() stops it */
-                        if (r->spawn_stop_sig != SIGKILL)
-                                r->spawn_stop_sig = sig;
-                        return;
-                }
                 (void) uv_timer_stop(&r->timer);
                 run_finish(r, "terminated");
                 return;
@@ -328,11 +332,9 @@ static void run_spawned(SpawnRequest *q) {
                 return;
         }
         run_started(r, q->pid, q->out_fd, q->err_fd);
-        /* Stopped while it was being started: it is stopped now, as a run already running
-         * would have been (and SIGKILL after its kill_after, whoever asked). */
+        /* Stopped while it was being started: stopped now, as it would have been running. */
         if (r->spawn_stop_sig)
-                run_attempt_terminate(r, r->spawn_stop_sig, r->spawn_stop_sig == SIGKILL ? 0 :
-                                      r->cfg->policy->kill_after);
+                run_attempt_terminate(r, r->spawn_stop_sig, r->spawn_stop_escalate);
 }
 
 /* Start the attempt's process: on a spawn thread (spawn_queue.h), so that the loop goes on

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -37,9 +38,11 @@ typedef struct KeptExit {
         struct KeptExit *next;
         pid_t pid;
         int code, status;
+        uint64_t seen;          /* tickets up to this one had begun when it was reaped */
 } KeptExit;
 static KeptExit *kept;
 static unsigned holds;
+static uint64_t last_ticket;
 
 static ReaperChild *reaper_take(pid_t pid) {
         for (ReaperChild *c = watched; c; c = c->next)
@@ -67,28 +70,35 @@ static void log_orphan(pid_t pid, int status) {
                   (int) pid, status);
 }
 
-void reaper_hold(void) {
+uint64_t reaper_hold(void) {
         holds++;
+        return ++last_ticket;
 }
 
-void reaper_release(void) {
+void reaper_release(uint64_t ticket, pid_t pid) {
         KeptExit **p = &kept, *e;
 
         holds--;
-        while ((e = *p)) {
-                ReaperChild *c = reaper_take(e->pid);
-
-                if (!c && holds > 0) {
-                        p = &e->next;           /* its start may still be on its way */
+        while (pid > 0 && (e = *p)) {
+                if (e->pid != pid || e->seen < ticket) {
+                        p = &e->next;
                         continue;
                 }
                 *p = e->next;
+                ReaperChild *c = reaper_take(pid);
+
                 if (c)
                         reaper_deliver(c, e->code, e->status);
                 else
                         log_orphan(e->pid, e->status);
                 free(e);
-                p = &kept;                      /* a callback may have changed the list */
+                break;                  /* a pid exits once */
+        }
+        while (holds == 0 && kept) {    /* no start on its way: nobody's */
+                e = kept;
+                kept = e->next;
+                log_orphan(e->pid, e->status);
+                free(e);
         }
 }
 
@@ -113,7 +123,8 @@ void reaper_sweep(void) {
                         KeptExit *e = malloc(sizeof(KeptExit));
 
                         if (e) {
-                                *e = (KeptExit) { kept, si.si_pid, si.si_code, si.si_status };
+                                *e = (KeptExit) { kept, si.si_pid, si.si_code, si.si_status,
+                                                  last_ticket };
                                 kept = e;
                                 continue;
                         }

@@ -31,10 +31,13 @@ int reaper_become_subreaper(void);
 void reaper_watch(ReaperChild *c);
 /* A child is being started off the loop (spawn_queue.c): until the matching release, the
  * exits of children not watched are kept, not logged as orphans, for the watcher the child
- * will have. reaper_release() hands each kept exit whose child is watched by then to its
- * on_exit (from the loop), and once no start is on its way, logs the rest as orphans. */
-void reaper_hold(void);
-void reaper_release(void);
+ * will have. reaper_hold() returns the start's ticket; reaper_release(ticket, pid), once
+ * pid (0: none started) is watched, hands it an exit kept since that start began (from the
+ * loop: a job that exited before its start was heard of), and once no start is on its way
+ * logs the rest as orphans. An exit kept before a start began is never that start's child's,
+ * even if the pid was reused. */
+uint64_t reaper_hold(void);
+void reaper_release(uint64_t ticket, pid_t pid);
 /* Reap whatever has died now (also called from the SIGCHLD watcher). */
 void reaper_sweep(void);
 void reaper_close(void);

@@ -26,7 +26,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 /* Under lock: */
 static SpawnRequest *todo, *todo_last, *answered, *answered_last;
-static unsigned n_threads, n_idle;
+static unsigned n_threads, n_idle, n_todo;
 /* Tests: the answer held back this long after the spawn, so that a job exits, or the daemon
  * is stopped, before the loop hears of its start (SOLOCRON_TEST_SPAWN_ANSWER_DELAY_MS). */
 static long answer_delay_ms;
@@ -55,6 +55,7 @@ static void *spawn_thread(void *arg) {
                 while (!todo)
                         (void) pthread_cond_wait(&wake, &lock);
                 n_idle--;
+                n_todo--;
                 q = todo;
                 if (!(todo = q->next))
                         todo_last = NULL;
@@ -103,13 +104,16 @@ static void on_answers(uv_async_t *a) {
         answered = answered_last = NULL;
         (void) pthread_mutex_unlock(&lock);
         for (; q; q = next) {
+                uint64_t ticket = q->ticket;
+                pid_t pid = q->result == 0 ? q->pid : 0;
+
                 next = q->next;         /* done may free q */
                 if (--n_pending == 0)
                         uv_unref((uv_handle_t *) &answer_async);
                 q->done(q);
                 /* Its child is watched now (or there is none): an exit kept meanwhile goes
                  * to its watcher. */
-                reaper_release();
+                reaper_release(ticket, pid);
         }
 }
 
@@ -132,13 +136,17 @@ int spawn_queue_submit(SpawnRequest *q) {
         if (!ready)
                 return -EINVAL;
         (void) pthread_mutex_lock(&lock);
-        /* A thread more while none waits for work, up to SPAWN_THREADS. */
-        if (n_idle == 0 && n_threads < SPAWN_THREADS)
+        /* A thread more while no idle one is left for it (woken threads that have not taken
+         * their request yet are still counted idle), up to SPAWN_THREADS. */
+        if (n_todo >= n_idle && n_threads < SPAWN_THREADS)
                 r = thread_start();
         if (r < 0 && n_threads > 0)
                 r = 0;                  /* the threads there are take it in turn */
         if (r == 0) {
+                /* The sweep that could reap its child runs on this thread, after this. */
+                q->ticket = reaper_hold();
                 queue_push(&todo, &todo_last, q);
+                n_todo++;
                 (void) pthread_cond_signal(&wake);
         }
         (void) pthread_mutex_unlock(&lock);
@@ -146,7 +154,6 @@ int spawn_queue_submit(SpawnRequest *q) {
                 return r;
         if (n_pending++ == 0)
                 uv_ref((uv_handle_t *) &answer_async);
-        reaper_hold();
         return 0;
 }
 

@@ -12,6 +12,7 @@
  * While a start is on its way, the reaper keeps the exits of children it does not watch yet
  * (reaper_hold()): a job that exits at once is reaped before its start is heard of. */
 
+#include <stdint.h>
 #include <sys/types.h>
 #include <uv.h>
 
@@ -31,7 +32,9 @@ struct SpawnRequest {                   /* embedded in its owner (a run) */
         pid_t pid;
         int out_fd, err_fd;
         char *error;
-        SpawnRequest *next;             /* private */
+        /* Private: */
+        uint64_t ticket;                /* reaper_hold()'s */
+        SpawnRequest *next;
 };
 
 /* Ready the queue on loop (nothing is started yet). */

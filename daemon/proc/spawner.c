@@ -26,11 +26,12 @@ extern char **environ;
 
 static char self_exe[PATH_MAX];
 
-/* Ours, for the children's parent-death check: read once (the daemon never forks). */
-static pid_t spawn_self_pid(void) {
-        static pid_t pid;
+/* Ours, for the children's parent-death check: read once, by spawn_setup() (the daemon
+ * never forks; the spawn threads read it). */
+static pid_t self_pid;
 
-        return pid ?: (pid = getpid());
+static pid_t spawn_self_pid(void) {
+        return self_pid ?: getpid();
 }
 
 /* The descriptor limit we were started with, for the children; ours is raised to the hard
@@ -44,6 +45,7 @@ int spawn_setup(void) {
         if (n < 0)
                 return -errno;
         self_exe[n] = 0;
+        self_pid = getpid();
         if (getrlimit(RLIMIT_NOFILE, &nofile_started) == 0) {
                 nofile_raised = (struct rlimit) { nofile_started.rlim_max, nofile_started.rlim_max };
                 if (nofile_raised.rlim_cur == nofile_started.rlim_cur ||

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from conftest import BIN, Daemon, clean_env
+from test_run import record_time
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
@@ -170,6 +171,32 @@ def test_shutdown_while_a_job_is_being_started(daemon, tmp_path):
     fin = d.find("run_finished", job="slow-start")[0]
     assert fin["result"] == "terminated" and fin["status"] == "SIGTERM", fin
     assert not wait_group_empty(pgid), "a job's process outlived the daemon"
+
+
+def test_shutdown_grace_holds_for_a_job_being_started(daemon, tmp_path):
+    # Stopped while being started, the run gets what the shutdown gives a running one:
+    # SIGTERM, then SIGKILL at the end of shutdown_grace (3 s), not after its kill_after.
+    d = daemon(f"""
+        shutdown_grace: 3s
+        jobs:
+          - name: stubborn
+            schedule: "*/2 * * * * *"
+            kill_after: 1s
+            workdir: {tmp_path}
+            command: "{IMMUNE} sleep 303"
+    """, "--log-level", "debug", env=clean_env(SOLOCRON_TEST_SPAWN_ANSWER_DELAY_MS="1500"))
+    d.event("firing_won", job="stubborn", timeout=20)
+    deadline = time.monotonic() + 5
+    while not list(tmp_path.glob("*.armed")):      # its start is not heard of yet
+        assert time.monotonic() < deadline, "the job did not start"
+        time.sleep(0.01)
+    assert not d.find("run_started", job="stubborn")
+    d.signal(signal.SIGTERM)
+    assert d.wait(timeout=15) == 0
+    stopping = record_time(d.find("stopping")[0])
+    killed = record_time(d.find("run_killed", job="stubborn")[0])
+    assert killed - stopping >= 2.5, (stopping, killed)
+    assert d.find("run_finished", job="stubborn")[0]["result"] == "terminated"
 
 
 def sigkill_daemon_with_job(tmp_path, command, env):

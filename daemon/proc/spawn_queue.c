@@ -13,11 +13,11 @@
 #include "spawn_queue.h"
 #include "testhook.h"
 
-/* Threads that spawn at once, each waiting for its child's exec; started only while none is
- * idle, so a daemon whose jobs seldom meet has one. Many jobs due at once on 2 cores: 1 thread
- * costs more CPU than spawning from the loop, 4 less, 16 less again (bench/profile-per-host-
- * cost.md): the loop closes the pipes of the jobs that ended meanwhile, so each vfork() copies
- * a smaller descriptor table. */
+/* Threads that spawn at once, each waiting for its child's exec; one more is started only
+ * while the queued starts outnumber the idle threads, so a daemon whose jobs seldom meet has
+ * one. Many jobs due at once on 2 cores: 1 thread costs more CPU than spawning from the loop,
+ * 4 less, 16 less again (bench/profile-per-host-cost.md): the loop closes the pipes of the
+ * jobs that ended meanwhile, so each vfork() copies a smaller descriptor table. */
 #define SPAWN_THREADS           16
 /* spawn_job() and the vfork() child (on the same stack) need little. */
 #define SPAWN_STACK_SIZE        (256 * 1024)
@@ -122,7 +122,6 @@ int spawn_queue_setup(uv_loop_t *loop) {
         int r = uv_async_init(loop, &answer_async, on_answers);
 
         answer_delay_ms = delay ? strtol(delay, NULL, 10) : 0;
-
         if (r < 0)
                 return r;
         uv_unref((uv_handle_t *) &answer_async);

@@ -348,11 +348,15 @@ def test_catch_up_after_restart(daemon, tmp_path):
 
 def test_no_catch_up_skips_and_logs(daemon, tmp_path):
     now = int(time.time())
+    # An hourly job whose newest firing was 30 minutes ago: three firings since the state's
+    # last one (on the hour, the newest would be the one due now, whenever the test starts
+    # in the first seconds of an hour).
+    minute = (now // 60 - 30) % 60
     write_state(tmp_path, "hourly", iso(now - 3 * 3600))
-    d = daemon("""
+    d = daemon(f"""
         jobs:
           - name: hourly
-            schedule: "0 0 * * * *"
+            schedule: "0 {minute} * * * *"
             command: ["true"]
     """)
     missed = d.event("firing_missed", job="hourly")

@@ -148,6 +148,19 @@ def test_jobs_that_exit_before_their_start_is_heard_of(daemon, tmp_path):
     assert not d.find("orphan_reaped"), "a job's exit was taken for an orphan's"
 
 
+def stop_before_start_is_heard_of(d, job, has_started):
+    """SIGTERM d once job's process runs (has_started() says so) but before the loop has
+    heard of its start (the answer held back); d exits with 0."""
+    d.event("firing_won", job=job, timeout=20)
+    deadline = time.monotonic() + 5
+    while not has_started():
+        assert time.monotonic() < deadline, "the job did not start"
+        time.sleep(0.01)
+    assert not d.find("run_started", job=job)
+    d.signal(signal.SIGTERM)
+    assert d.wait(timeout=15) == 0
+
+
 def test_shutdown_while_a_job_is_being_started(daemon, tmp_path):
     # SIGTERM reaches the daemon between the child's exec and the loop hearing of it: the
     # run is stopped as soon as it is heard of, and the daemon exits without waiting for
@@ -159,14 +172,7 @@ def test_shutdown_while_a_job_is_being_started(daemon, tmp_path):
             workdir: {tmp_path}
             command: "echo > started; exec sleep 300"
     """, "--log-level", "debug", env=clean_env(SOLOCRON_TEST_SPAWN_ANSWER_DELAY_MS="1500"))
-    d.event("firing_won", job="slow-start", timeout=20)
-    deadline = time.monotonic() + 5
-    while not (tmp_path / "started").exists():     # it has exec'd; its start is not heard of
-        assert time.monotonic() < deadline, "the job did not start"
-        time.sleep(0.01)
-    assert not d.find("run_started", job="slow-start")
-    d.signal(signal.SIGTERM)
-    assert d.wait(timeout=15) == 0
+    stop_before_start_is_heard_of(d, "slow-start", lambda: (tmp_path / "started").exists())
     pgid = started_pgid(d, "slow-start")
     fin = d.find("run_finished", job="slow-start")[0]
     assert fin["result"] == "terminated" and fin["status"] == "SIGTERM", fin
@@ -185,14 +191,7 @@ def test_shutdown_grace_holds_for_a_job_being_started(daemon, tmp_path):
             workdir: {tmp_path}
             command: "{IMMUNE} sleep 303"
     """, "--log-level", "debug", env=clean_env(SOLOCRON_TEST_SPAWN_ANSWER_DELAY_MS="1500"))
-    d.event("firing_won", job="stubborn", timeout=20)
-    deadline = time.monotonic() + 5
-    while not list(tmp_path.glob("*.armed")):      # its start is not heard of yet
-        assert time.monotonic() < deadline, "the job did not start"
-        time.sleep(0.01)
-    assert not d.find("run_started", job="stubborn")
-    d.signal(signal.SIGTERM)
-    assert d.wait(timeout=15) == 0
+    stop_before_start_is_heard_of(d, "stubborn", lambda: list(tmp_path.glob("*.armed")))
     stopping = record_time(d.find("stopping")[0])
     killed = record_time(d.find("run_killed", job="stubborn")[0])
     assert killed - stopping >= 2.5, (stopping, killed)

@@ -256,6 +256,8 @@ typedef struct Config {
         MainConfig main;
         ApiConfig api;
         char **files;           /* every file read, main file first */
+        size_t n_files_cached;  /* of these, how many were read without libyaml (the events
+                                 * of their very text kept in ConfigLoadOptions.cache_dir) */
 } Config;
 
 typedef enum ConfigSeverity {
@@ -284,6 +286,10 @@ typedef struct ConfigLoadOptions {
         void *getenv_userdata;
         const char *tzdir;      /* NULL: $TZDIR or /usr/share/zoneinfo */
         const char *default_tz; /* zone when the table names none (from TZ/CRON_TZ); NULL: UTC */
+        const char *cache_dir;  /* where libyaml's events of each file are kept, so that a
+                                 * file read again unchanged is not parsed again (made when
+                                 * missing if its parent is there, mode 0700;
+                                 * config/yamlcache.c); NULL: none */
 } ConfigLoadOptions;
 
 /* Load and validate `path` (following include:). On success returns 0 and *ret; diagnostics

@@ -187,6 +187,39 @@ typedef struct ConfigYaml {
 extern ConfigYaml config_yaml;
 /* 0, or -EOPNOTSUPP with *ret_error (malloc()ed) saying why libyaml cannot be loaded. */
 int config_yaml_load(char **ret_error);
+/* The path libyaml was loaded from (malloc()ed), while it is loaded. */
+int config_yaml_path(char **ret);
+
+/* yamlcache.c: libyaml's events of a file, kept in ConfigLoadOptions.cache_dir. */
+typedef struct YamlRecording {  /* the events of one parse, as the cache file holds them */
+        uint8_t *data;
+        size_t size, cap;
+        size_t n_events;
+        bool failed;            /* out of memory: nothing is kept */
+} YamlRecording;
+void yaml_recording_add(YamlRecording *r, const yaml_event_t *e);
+void yaml_recording_done(YamlRecording *r);
+/* Makes dir (mode 0700) unless it is there: 0, or a negative errno (then nothing is kept:
+ * the caller need not record). */
+int yaml_cache_dir_make(const char *dir);
+/* Keeps f's events in dir. 0, or a negative errno: the caller goes on without (the next
+ * load parses the text again). */
+int yaml_cache_store(const char *dir, const ConfigFile *f, const YamlRecording *r);
+
+/* Removes what dir holds for any file but these (a table moved, an include gone) and
+ * what an interrupted write left; errors are ignored. */
+void yaml_cache_prune(const char *dir, char *const *files);
+
+typedef struct YamlCached {     /* the events of f, read back */
+        uint8_t *blob;
+        const uint8_t *events, *end;
+} YamlCached;
+/* 0 when dir holds f's events for its very text (every event checked), else a negative
+ * errno (none kept, stale, not ours, malformed): then parse the text. */
+int yaml_cache_fetch(const char *dir, const ConfigFile *f, YamlCached *ret);
+/* The next event; its strings point into the blob (do not yaml_event_delete() it). */
+bool yaml_cached_next(YamlCached *c, yaml_event_t *e);
+void yaml_cached_done(YamlCached *c);
 
 /* expand.c */
 /* Expands ${VAR}, ${VAR:-default} and $$ in every scalar value of f's tree (not in keys). */

@@ -420,66 +420,108 @@ static void builder_syntax_error(Builder *b, const yaml_parser_t *p) {
                                 p->problem ? p->problem : "unknown problem");
 }
 
-void config_file_parse(ConfigCtx *ctx, ConfigFile *f) {
-        Builder b = { .ctx = ctx, .f = f, .scope = { .ctx = ctx, .file = f, .prefix = "" } };
+/* One event into the tree; *done once the document is over. */
+static void builder_event(Builder *b, const yaml_event_t *e, bool *done) {
+        switch (e->type) {
+        case YAML_DOCUMENT_START_EVENT:
+                if (++b->n_documents > 1) {
+                        config_error_at(&b->scope, (unsigned) e->start_mark.line + 1,
+                                        (unsigned) e->start_mark.column + 1,
+                                        "only one YAML document is allowed per file");
+                        *done = true;   /* keep the first, and check it */
+                }
+                break;
+        case YAML_SCALAR_EVENT:
+                builder_scalar(b, e);
+                break;
+        case YAML_SEQUENCE_START_EVENT:
+                builder_start(b, e, NODE_SEQUENCE);
+                break;
+        case YAML_MAPPING_START_EVENT:
+                builder_start(b, e, NODE_MAPPING);
+                break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+                builder_end(b, e);
+                break;
+        case YAML_ALIAS_EVENT:
+                builder_alias(b, e);
+                break;
+        case YAML_STREAM_END_EVENT:
+                *done = true;
+                break;
+        default:
+                break;
+        }
+}
+
+/* The events kept from an earlier load of the same text (yamlcache.c): false when there are
+ * none, and the text is parsed. */
+static bool parse_cached(Builder *b) {
+        YamlCached c = {};
+        yaml_event_t e;
+        bool done = false;
+
+        if (!b->ctx->opts.cache_dir || yaml_cache_fetch(b->ctx->opts.cache_dir, b->f, &c) < 0)
+                return false;
+        while (!done && !b->failed && yaml_cached_next(&c, &e))
+                builder_event(b, &e, &done);
+        yaml_cached_done(&c);
+        if (!done && !b->failed)        /* cannot be: the events were checked, and kept only */
+                b->failed = true;       /* from a parse that reached its end */
+        return true;
+}
+
+static void parse_text(Builder *b) {
         _cleanup_free_ char *why = NULL;
+        const char *cache_dir = b->ctx->opts.cache_dir;
+        YamlRecording rec = { .failed = !cache_dir || yaml_cache_dir_make(cache_dir) < 0 };
+
+        /* The events take some 1.5 times the text: room for them at once, not by doubling. */
+        if (!rec.failed && !(rec.data = malloc(rec.cap = b->f->size * 2 + 4096)))
+                rec.failed = true;
         yaml_parser_t p;
         bool done = false;
 
         if (config_yaml_load(&why) < 0) {
                 if (!why)
-                        ctx->oom = true;
+                        builder_oom(b);
                 else
-                        config_error_at(&b.scope, 0, 0, "%s", why);
+                        config_error_at(&b->scope, 0, 0, "%s", why);
+                b->failed = true;
                 return;
         }
         if (!config_yaml.parser_initialize(&p)) {
-                ctx->oom = true;
+                builder_oom(b);
                 return;
         }
-        config_yaml.parser_set_input_string(&p, (const unsigned char *) f->source, f->size);
-        while (!done && !b.failed) {
+        config_yaml.parser_set_input_string(&p, (const unsigned char *) b->f->source, b->f->size);
+        while (!done && !b->failed) {
                 yaml_event_t e;
 
                 if (!config_yaml.parser_parse(&p, &e)) {
-                        builder_syntax_error(&b, &p);
+                        builder_syntax_error(b, &p);
+                        rec.failed = true;
                         break;
                 }
-                switch (e.type) {
-                case YAML_DOCUMENT_START_EVENT:
-                        if (++b.n_documents > 1) {
-                                config_error_at(&b.scope, (unsigned) e.start_mark.line + 1,
-                                                (unsigned) e.start_mark.column + 1,
-                                                "only one YAML document is allowed per file");
-                                done = true;    /* keep the first, and check it */
-                        }
-                        break;
-                case YAML_SCALAR_EVENT:
-                        builder_scalar(&b, &e);
-                        break;
-                case YAML_SEQUENCE_START_EVENT:
-                        builder_start(&b, &e, NODE_SEQUENCE);
-                        break;
-                case YAML_MAPPING_START_EVENT:
-                        builder_start(&b, &e, NODE_MAPPING);
-                        break;
-                case YAML_SEQUENCE_END_EVENT:
-                case YAML_MAPPING_END_EVENT:
-                        builder_end(&b, &e);
-                        break;
-                case YAML_ALIAS_EVENT:
-                        builder_alias(&b, &e);
-                        break;
-                case YAML_STREAM_END_EVENT:
-                        done = true;
-                        break;
-                default:
-                        break;
-                }
+                builder_event(b, &e, &done);
+                if (!rec.failed)
+                        yaml_recording_add(&rec, &e);
                 config_yaml.event_delete(&e);
         }
         config_yaml.parser_delete(&p);
+        if (done && !b->failed && !rec.failed)
+                (void) yaml_cache_store(cache_dir, b->f, &rec);
+        yaml_recording_done(&rec);
+}
 
+void config_file_parse(ConfigCtx *ctx, ConfigFile *f) {
+        Builder b = { .ctx = ctx, .f = f, .scope = { .ctx = ctx, .file = f, .prefix = "" } };
+
+        if (parse_cached(&b))
+                ctx->config->n_files_cached++;
+        else
+                parse_text(&b);
         if (!b.failed) {
                 f->root = TAKE_PTR(b.root);
                 f->parsed = true;

@@ -5,7 +5,10 @@
  * under a millisecond. Only the loop thread loads tables. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "elfnote.h"
 #include "internal.h"
@@ -44,6 +47,16 @@ int config_yaml_load(char **ret_error) {
                                   YAML_SONAME, why ? why : "a symbol is missing") < 0)
                 *ret_error = NULL;
         return -EOPNOTSUPP;
+}
+
+int config_yaml_path(char **ret) {
+        struct link_map *lm = NULL;
+
+        if (!yaml_dl || dlinfo(yaml_dl, RTLD_DI_LINKMAP, &lm) < 0 || !lm || !lm->l_name ||
+            lm->l_name[0] != '/')
+                return -ENOENT;
+        *ret = strdup(lm->l_name);
+        return *ret ? 0 : -ENOMEM;
 }
 
 void config_yaml_release(void) {

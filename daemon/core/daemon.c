@@ -552,7 +552,7 @@ static int daemon_start(Daemon *d) {
                           "cannot find our own binary: %s", strerror(-r));
                 return 1;
         }
-        t = table_load(d->opts.config_path);
+        t = table_load(d->opts.config_path, d->opts.state_dir);
         if (!t)
                 return 2;
         r = daemon_setup_files(d, t);

@@ -140,7 +140,7 @@ bool daemon_reload(Daemon *d) {
         log_event(LOG_INFO, "reloading", NULL, NULL, NULL, "SIGHUP: reloading '%s'",
                   d->opts.config_path);
         notify_reloading();
-        t = table_load(d->opts.config_path);
+        t = table_load(d->opts.config_path, d->opts.state_dir);
         if (!t) {
                 log_event(LOG_ERR, "reload_failed", NULL, NULL, NULL,
                           "the new table is invalid; keeping the current one (%zu jobs)", d->n_jobs);

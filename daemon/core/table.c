@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* Tables: shared, reference-counted Configs, and loading one with its diagnostics logged. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "macro.h"
+#include "strv.h"
 #include "table.h"
 
 /* --- tables ------------------------------------------------------------------------ */
@@ -34,7 +36,8 @@ Table *table_unref(Table *t) {
 }
 
 /* Load the table, logging every diagnostic. Returns NULL when it is invalid. */
-Table *table_load(const char *path) {
+Table *table_load(const char *path, const char *state_dir) {
+        _cleanup_free_ char *cache_dir = NULL;
         ConfigLoadOptions opts = {};
         ConfigDiags diags = {};
         const char *tz = getenv("CRON_TZ");
@@ -46,6 +49,8 @@ Table *table_load(const char *path) {
                 tz = getenv("TZ");
         if (tz && *tz)
                 opts.default_tz = tz[0] == ':' ? tz + 1 : tz;
+        if (state_dir && asprintf(&cache_dir, "%s/" TABLE_CACHE_DIR, state_dir) > 0)
+                opts.cache_dir = cache_dir;
         r = config_load(path, &opts, &c, &diags);
         config_yaml_release();  /* until the next reload: the idle daemon does without it */
         for (size_t i = 0; i < diags.n; i++) {
@@ -60,6 +65,8 @@ Table *table_load(const char *path) {
         config_diags_done(&diags);
         if (r < 0)
                 return NULL;
+        log_debug("table_loaded", NULL, NULL, "%s: %zu jobs; %zu of %zu files read from the cache",
+                  path, c->n_jobs, c->n_files_cached, strv_length(c->files));
         t = table_new(c);
         if (!t)
                 config_free(c);

@@ -472,6 +472,42 @@ def test_libyaml_is_mapped_only_while_a_table_is_read(daemon):
     assert not mapped()
 
 
+def test_unchanged_table_is_read_from_the_cache(daemon, tmp_path):
+    # config/yamlcache.c: libyaml's events of each file are kept in STATE_DIR/cache, so that a
+    # restart or a reload reads an unchanged file without parsing it again.
+    table = """
+        jobs:
+          - name: one
+            schedule: "* * * * * *"
+            command: ["echo", "one"]
+    """
+    loaded = []
+    for _ in range(3):
+        d = daemon(table, "--log-level", "debug")
+        loaded.append(d.event("table_loaded")["msg"])
+        d.event("run_finished", job="one")
+        assert d.stop() == 0
+    # The first start makes the state directory after reading the table: nothing kept yet.
+    assert [m.endswith(f"{n} of 1 files read from the cache") for m, n in
+            zip(loaded, (0, 0, 1))] == [True] * 3, loaded
+    cache = tmp_path / "state" / "cache"
+    files = list(cache.iterdir())
+    assert len(files) == 1 and files[0].stat().st_mode & 0o777 == 0o600
+    assert cache.stat().st_mode & 0o777 == 0o700
+
+    # A damaged cache file is parsed around, and an edited table is seen at once.
+    files[0].write_bytes(files[0].read_bytes()[:-40] + b"\x01" * 40)
+    d = daemon(table, "--log-level", "debug")
+    assert d.event("table_loaded")["msg"].endswith("0 of 1 files read from the cache")
+    d.event("run_finished", job="one")
+    with open(d.table_path, "w") as f:
+        f.write('jobs:\n  - name: two\n    schedule: "* * * * * *"\n    command: ["echo", "two"]\n')
+    d.signal(signal.SIGHUP)
+    d.event("reloaded")
+    assert d.event("table_loaded", count=2)[-1]["msg"].endswith("0 of 1 files read from the cache")
+    d.event("run_finished", job="two")
+
+
 def test_sigterm_grace_then_sigkill(daemon):
     d = daemon("""
         shutdown_grace: 1s

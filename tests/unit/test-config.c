@@ -120,6 +120,98 @@ static int name_compare(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+/* What a load gave, as text: every diagnostic, then the jobs and settings a cached load
+ * must give alike (config/yamlcache.c keeps only libyaml's events, so all of it). */
+static char *load_digest(int r, const Config *c, const ConfigDiags *d, const char *prefix) {
+        _cleanup_free_ char *diags = diags_text(d, prefix);
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+
+        ASSERT_TRUE(f);
+        fprintf(f, "r=%d\n%s", r, diags);
+        for (size_t i = 0; c && i < c->n_jobs; i++) {
+                const JobConfig *j = &c->jobs[i];
+                const char *buf[4];
+                const JobPolicy *p = j->policy;
+
+                fprintf(f, "%s %s:%u:%u [%s] %s %d%d%d tz=%s excl=%u desc=%s\n", j->name,
+                        j->file, j->line, j->column, j->schedule_text, j->shell ? "sh" : "argv",
+                        j->enabled, j->suspend, j->shell, tz_name(j->tz), j->n_excludes,
+                        j->description ? j->description : "-");
+                for (const char *const *a = config_job_argv(j, buf); *a; a++)
+                        fprintf(f, "  arg %s\n", *a);
+                for (char **e = j->env; e && *e; e++)
+                        fprintf(f, "  env %s\n", *e);
+                fprintf(f, "  policy %llu %llu %u %d %d %s %s %u\n",
+                        (unsigned long long) p->timeout, (unsigned long long) p->jitter,
+                        p->retry_attempts, (int) p->overlap, p->nice, p->user ? p->user : "-",
+                        p->workdir ? p->workdir : "-", p->n_limits);
+        }
+        if (c)
+                fprintf(f, "lease %d %s main %s api %s\n", (int) c->lease.backend,
+                        c->lease.prefix ? c->lease.prefix : "-",
+                        c->main.argv ? c->main.argv[0] : "-", c->api.listen ? c->api.listen : "-");
+        ASSERT_EQ(fclose(f), 0);
+        return text;
+}
+
+static size_t n_strings(char **l) {
+        size_t n = 0;
+
+        while (l && l[n])
+                n++;
+        return n;
+}
+
+/* Loads path three times: without a cache, into an empty cache, and from it: each must give
+ * the same digest, and the last must have read every file that parsed from the cache. */
+static void check_cached_alike(const char *path, const char *prefix, const ConfigLoadOptions *o) {
+        char cache[] = "/tmp/test-config-cache-XXXXXX";
+        _cleanup_free_ char *want = NULL, *cache_dir = NULL;
+        ConfigLoadOptions opts = *o;
+
+        ASSERT_TRUE(mkdtemp(cache));
+        ASSERT_TRUE(asprintf(&cache_dir, "%s/cache", cache) > 0);
+        opts.cache_dir = cache_dir;
+        for (int pass = 0; pass < 3; pass++) {
+                _cleanup_free_ char *got = NULL;
+                ConfigDiags d = {};
+                Config *c = NULL;
+                int r = config_load(path, pass == 0 ? o : &opts, &c, &d);
+
+                got = load_digest(r, c, &d, prefix);
+                if (!want)
+                        want = TAKE_PTR(got);
+                else if (strcmp(want, got) != 0)
+                        TEST_FAIL("%s: load %d with a cache differs.\n--- without\n%s--- with\n%s",
+                                  path, pass, want, got);
+                if (c && pass < 2)
+                        ASSERT_EQ(c->n_files_cached, 0);
+                if (c && pass == 2 && c->n_files_cached != n_strings(c->files))
+                        TEST_FAIL("%s: %zu of %zu files from the cache", path, c->n_files_cached,
+                                  n_strings(c->files));
+                config_free(c);
+                config_diags_done(&d);
+        }
+        {
+                DIR *dp = opendir(cache_dir);
+                struct dirent *de;
+
+                while (dp && (de = readdir(dp))) {
+                        _cleanup_free_ char *p = NULL;
+
+                        ASSERT_TRUE(asprintf(&p, "%s/%s", cache_dir, de->d_name) > 0);
+                        if (de->d_name[0] != '.')
+                                ASSERT_EQ(unlink(p), 0);
+                }
+                if (dp)
+                        closedir(dp);
+        }
+        (void) rmdir(cache_dir);
+        ASSERT_EQ(rmdir(cache), 0);
+}
+
 static void run_case(const char *dir, const char *name, size_t *n_ok, size_t *n_bad) {
         ConfigLoadOptions opts = test_opts();
         _cleanup_free_ char *path = NULL, *prefix = NULL, *actual = NULL, *expected = NULL;
@@ -157,6 +249,7 @@ static void run_case(const char *dir, const char *name, size_t *n_ok, size_t *n_
         }
         config_free(c);
         config_diags_done(&d);
+        check_cached_alike(path, prefix, &opts);
 }
 
 TEST(data_driven) {
@@ -1501,6 +1594,138 @@ TEST(hostile_input) {
                       "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n");
         ASSERT_EQ(l.r, -EINVAL);
         ASSERT_TRUE(strstr(l.text, "too many YAML nodes after expanding aliases"));
+        loaded_done(&l);
+        tmp_cleanup();
+}
+
+/* The one cache file in dir (config/yamlcache.c names it by a hash of the table's path). */
+static char *cache_file(const char *dir) {
+        DIR *dp = opendir(dir);
+        struct dirent *de;
+        char *found = NULL;
+
+        ASSERT_TRUE(dp);
+        while ((de = readdir(dp)))
+                if (de->d_name[0] != '.') {
+                        ASSERT_TRUE(!found);
+                        ASSERT_TRUE(asprintf(&found, "%s/%s", dir, de->d_name) > 0);
+                }
+        closedir(dp);
+        ASSERT_TRUE(found);
+        return found;
+}
+
+static void file_patch(const char *path, long offset, int whence, const char *bytes) {
+        FILE *f = fopen(path, "r+e");
+
+        ASSERT_TRUE(f);
+        ASSERT_EQ(fseek(f, offset, whence), 0);
+        fputs(bytes, f);
+        ASSERT_EQ(fclose(f), 0);
+}
+
+/* A table read again unchanged comes from the cache; anything else about the cache file is a
+ * miss, and the table is parsed (the data-driven test checks the two give the same). */
+TEST(table_cache) {
+        static const char job[] = "jobs:\n  - {name: a, schedule: \"0 1 * * *\", command: x}\n";
+        _cleanup_free_ char *main_path = NULL, *cache_dir = NULL, *file = NULL, *gone = NULL;
+        ConfigLoadOptions opts = test_opts();
+        struct stat st;
+        Loaded l;
+
+        tmp_setup();
+        ASSERT_TRUE(asprintf(&cache_dir, "%s/cache", tmp_dir) > 0);
+        opts.cache_dir = cache_dir;
+        free(tmp_write("inc.yaml", "jobs:\n  - {name: b, schedule: \"0 2 * * *\", command: y}\n"));
+        main_path = tmp_write("main.yaml", "include: inc.yaml\njobs:\n"
+                                           "  - {name: a, schedule: \"0 1 * * *\", command: x}\n");
+        l = load_path_with(main_path, &opts);
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->n_files_cached, 0);
+        loaded_done(&l);
+        ASSERT_EQ(stat(cache_dir, &st), 0);
+        ASSERT_EQ(st.st_mode & 07777, 0700);
+        l = load_path_with(main_path, &opts);
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->n_files_cached, 2);     /* an include is kept on its own */
+        ASSERT_EQ(l.c->n_jobs, 2);
+        loaded_done(&l);
+        /* The include dropped: what the cache held for it goes with the next load, and a
+         * write left half done too. */
+        free(tmp_write("cache/0123456789abcdef.events.77.tmp", "x"));
+        main_path = (free(main_path), tmp_write("main.yaml", job));
+        loaded_done((l = load_path_with(main_path, &opts), &l));
+        free(cache_file(cache_dir));            /* one file */
+        tmp_cleanup();
+
+        tmp_setup();
+        free(cache_dir);
+        ASSERT_TRUE(asprintf(&cache_dir, "%s/cache", tmp_dir) > 0);
+        opts.cache_dir = cache_dir;
+        main_path = (free(main_path), tmp_write("main.yaml", job));
+        loaded_done((l = load_path_with(main_path, &opts), &l));
+        file = cache_file(cache_dir);
+        ASSERT_EQ(stat(file, &st), 0);
+        ASSERT_EQ(st.st_mode & 07777, 0600);
+
+        /* The same size, another text: parsed, and the new text is the one seen. */
+        main_path = (free(main_path), tmp_write("main.yaml",
+                     "jobs:\n  - {name: b, schedule: \"0 1 * * *\", command: x}\n"));
+        l = load_path_with(main_path, &opts);
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->n_files_cached, 0);
+        ASSERT_STREQ(l.c->jobs[0].name, "b");
+        loaded_done(&l);
+        main_path = (free(main_path), tmp_write("main.yaml", job));
+        loaded_done((l = load_path_with(main_path, &opts), &l));
+
+        /* A damaged event (a byte of the last one's marks), a short file, a file others may
+         * write: each a miss, then written anew. */
+        file_patch(file, -1, SEEK_END, "\x7f");
+        l = load_path_with(main_path, &opts);
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->n_files_cached, 0);
+        loaded_done(&l);
+        ASSERT_EQ(truncate(file, 100), 0);
+        l = load_path_with(main_path, &opts);
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->n_files_cached, 0);
+        loaded_done(&l);
+        ASSERT_EQ(chmod(file, 0666), 0);
+        l = load_path_with(main_path, &opts);
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->n_files_cached, 0);
+        ASSERT_STREQ(l.c->jobs[0].name, "a");
+        loaded_done(&l);
+        l = load_path_with(main_path, &opts);
+        ASSERT_EQ(l.c->n_files_cached, 1);     /* written anew each time */
+        loaded_done(&l);
+
+        /* The text of a table the cache holds in another form: a syntax error is never
+         * kept, and the next good text is parsed. */
+        main_path = (free(main_path), tmp_write("main.yaml", "jobs: [\n"));
+        l = load_path_with(main_path, &opts);
+        ASSERT_EQ(l.r, -EINVAL);
+        loaded_done(&l);
+        ASSERT_EQ(stat(file, &st), 0);          /* the good text's events are still there */
+        main_path = (free(main_path), tmp_write("main.yaml", job));
+        l = load_path_with(main_path, &opts);
+        ASSERT_EQ(l.c->n_files_cached, 1);
+        loaded_done(&l);
+
+        /* No cache without its parent directory, or when the cache is not a directory:
+         * loads as without one. */
+        ASSERT_TRUE(asprintf(&gone, "%s/no/cache", tmp_dir) > 0);
+        opts.cache_dir = gone;
+        l = load_path_with(main_path, &opts);
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->n_files_cached, 0);
+        loaded_done(&l);
+        ASSERT_TRUE(stat(gone, &st) < 0 && errno == ENOENT);
+        opts.cache_dir = main_path;
+        l = load_path_with(main_path, &opts);
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->n_files_cached, 0);
         loaded_done(&l);
         tmp_cleanup();
 }

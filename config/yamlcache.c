@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: MIT */
+/* libyaml's events for a file, kept from an earlier load (ConfigLoadOptions.cache_dir), so
+ * that a table read again unchanged is not parsed again: a restart, or a reload whose
+ * includes did not change. Nothing but libyaml's work is kept: the tree, the expansion of
+ * ${VAR}, the zones and every check run on each load as before, so a cached file gives the
+ * same table and the same diagnostics as the text would.
+ *
+ * One file per table file in the cache directory, named by a hash of its path:
+ *   header | the file's path | libyaml's path | the file's text | the events
+ * It is used only when the path and the whole text are the same (compared byte for byte),
+ * the libyaml that made it is still the one installed (its path's inode, size and mtime),
+ * and it is a regular file of ours that no one else may write. Anything else, a short or
+ * malformed file included, is a miss: the text is parsed and the file written again.
+ * Writing is best effort (a read-only or full disk costs nothing but the next parse). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "internal.h"
+
+#define CACHE_MAGIC "solocron"
+#define CACHE_FORMAT 1u            /* bump when the layout or the events' encoding changes */
+
+typedef struct CacheHeader {
+        char magic[8];
+        uint32_t format;
+        uint32_t path_size;
+        uint32_t lib_path_size;
+        uint32_t n_events;
+        uint64_t source_size;
+        uint64_t events_size;
+        uint64_t events_hash;           /* of the events: a damaged file is a miss */
+        uint64_t lib_dev, lib_ino, lib_size;
+        int64_t lib_mtime_sec, lib_mtime_nsec;
+} CacheHeader;
+
+/* --- recording ----------------------------------------------------------------------- */
+
+/* Each event: one byte of type (low 4 bits) and scalar style (high 4), then varints (7 bits
+ * a byte, low first) of the start mark's line and column, the end mark's line after the
+ * start's and its column; then its strings: a scalar's value, tag and anchor, a collection's
+ * tag and anchor, an alias's anchor, each as a varint of its length + 1 (0: none), the
+ * bytes and a NUL. Some 9 bytes a scalar besides its text. */
+static uint8_t *reserve(YamlRecording *r, size_t n) {
+        if (r->failed)
+                return NULL;
+        if (r->size + n > r->cap) {
+                size_t cap = r->cap ? r->cap : 16384;
+                uint8_t *d;
+
+                while (cap < r->size + n)
+                        cap *= 2;
+                d = realloc(r->data, cap);
+                if (!d) {
+                        r->failed = true;       /* no cache this time; the load goes on */
+                        return NULL;
+                }
+                r->data = d;
+                r->cap = cap;
+        }
+        return r->data + r->size;
+}
+
+static void put_varint(YamlRecording *r, uint64_t v) {
+        uint8_t *d = reserve(r, 10);
+
+        if (!d)
+                return;
+        for (; v >= 0x80; v >>= 7)
+                *d++ = (uint8_t) (v | 0x80);
+        *d++ = (uint8_t) v;
+        r->size = (size_t) (d - r->data);
+}
+
+static void put_string(YamlRecording *r, const yaml_char_t *s, size_t n) {
+        uint8_t *d;
+
+        put_varint(r, s ? n + 1 : 0);
+        if (!s || !(d = reserve(r, n + 1)))
+                return;
+        memcpy(d, s, n);
+        d[n] = 0;               /* NUL-terminated, as libyaml's are */
+        r->size += n + 1;
+}
+
+static void put_cstring(YamlRecording *r, const yaml_char_t *s) {
+        put_string(r, s, s ? strlen((const char *) s) : 0);
+}
+
+void yaml_recording_add(YamlRecording *r, const yaml_event_t *e) {
+        uint8_t *d = reserve(r, 1);
+
+        if (!d)
+                return;
+        if (e->end_mark.line < e->start_mark.line) {
+                r->failed = true;       /* never seen from libyaml; not kept rather than wrong */
+                return;
+        }
+        *d = (uint8_t) ((unsigned) e->type |
+                        (e->type == YAML_SCALAR_EVENT ? (unsigned) e->data.scalar.style << 4 : 0));
+        r->size++;
+        put_varint(r, e->start_mark.line);
+        put_varint(r, e->start_mark.column);
+        put_varint(r, e->end_mark.line - e->start_mark.line);
+        put_varint(r, e->end_mark.column);
+        switch (e->type) {
+        case YAML_SCALAR_EVENT:
+                put_string(r, e->data.scalar.value, e->data.scalar.length);
+                put_cstring(r, e->data.scalar.tag);
+                put_cstring(r, e->data.scalar.anchor);
+                break;
+        case YAML_SEQUENCE_START_EVENT:
+                put_cstring(r, e->data.sequence_start.tag);
+                put_cstring(r, e->data.sequence_start.anchor);
+                break;
+        case YAML_MAPPING_START_EVENT:
+                put_cstring(r, e->data.mapping_start.tag);
+                put_cstring(r, e->data.mapping_start.anchor);
+                break;
+        case YAML_ALIAS_EVENT:
+                put_cstring(r, e->data.alias.anchor);
+                break;
+        default:
+                break;
+        }
+        r->n_events++;
+}
+
+void yaml_recording_done(YamlRecording *r) {
+        free(r->data);
+        *r = (YamlRecording) {};
+}
+
+/* --- the cache file ------------------------------------------------------------------ */
+
+/* A quick 64-bit hash, 8 bytes a step: it tells a damaged file from a good one, nothing more
+ * (the files are ours: no one to guard against but the disk). */
+static uint64_t hash_bytes(const uint8_t *p, size_t n) {
+        uint64_t h = n ^ UINT64_C(0x9e3779b97f4a7c15), w;
+
+        for (; n >= 8; p += 8, n -= 8) {
+                memcpy(&w, p, 8);
+                h = ((h ^ w) << 29 | (h ^ w) >> 35) * UINT64_C(0xff51afd7ed558ccd);
+        }
+        w = 0;
+        memcpy(&w, p, n);
+        h = (h ^ w) * UINT64_C(0xc4ceb9fe1a85ec53);
+        return h ^ h >> 33;
+}
+
+static char *cache_path(const char *dir, const char *path) {
+        uint64_t h = UINT64_C(14695981039346656037);    /* FNV-1a */
+        char *p;
+
+        for (const unsigned char *s = (const unsigned char *) path; *s; s++)
+                h = (h ^ *s) * UINT64_C(1099511628211);
+        if (asprintf(&p, "%s/%016llx.events", dir, (unsigned long long) h) < 0)
+                return NULL;
+        return p;
+}
+
+void yaml_cache_prune(const char *dir, char *const *files) {
+        DIR *dp = opendir(dir);
+        struct dirent *de;
+
+        while (dp && (de = readdir(dp))) {
+                bool keep = de->d_name[0] == '.';
+
+                for (size_t i = 0; !keep && files && files[i]; i++) {
+                        _cleanup_free_ char *p = cache_path(dir, files[i]);
+
+                        keep = !p || strcmp(p + strlen(dir) + 1, de->d_name) == 0;
+                }
+                if (!keep)
+                        (void) unlinkat(dirfd(dp), de->d_name, 0);
+        }
+        if (dp)
+                closedir(dp);
+}
+
+static bool lib_matches(const CacheHeader *h, const char *lib_path) {
+        struct stat st;
+
+        return stat(lib_path, &st) == 0 && (uint64_t) st.st_dev == h->lib_dev &&
+               (uint64_t) st.st_ino == h->lib_ino && (uint64_t) st.st_size == h->lib_size &&
+               st.st_mtim.tv_sec == h->lib_mtime_sec && st.st_mtim.tv_nsec == h->lib_mtime_nsec;
+}
+
+int yaml_cache_dir_make(const char *dir) {
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return -errno;  /* ENOENT: the state directory is not made yet (first start) */
+        return 0;
+}
+
+int yaml_cache_store(const char *dir, const ConfigFile *f, const YamlRecording *r) {
+        _cleanup_free_ char *path = NULL, *tmp = NULL, *lib = NULL;
+        CacheHeader h = { .format = CACHE_FORMAT };
+        struct stat st;
+        struct { const void *p; size_t n; } parts[5];
+        int fd, r_ = 0;
+
+        if (r->failed || !r->data)
+                return -ENOMEM;
+        if (config_yaml_path(&lib) < 0 || stat(lib, &st) < 0)
+                return -ENOENT;
+        memcpy(h.magic, CACHE_MAGIC, sizeof(h.magic));
+        h.path_size = (uint32_t) strlen(f->path);
+        h.lib_path_size = (uint32_t) strlen(lib);
+        h.n_events = (uint32_t) r->n_events;
+        h.source_size = f->size;
+        h.events_size = r->size;
+        h.events_hash = hash_bytes(r->data, r->size);
+        h.lib_dev = st.st_dev;
+        h.lib_ino = st.st_ino;
+        h.lib_size = (uint64_t) st.st_size;
+        h.lib_mtime_sec = st.st_mtim.tv_sec;
+        h.lib_mtime_nsec = st.st_mtim.tv_nsec;
+        parts[0].p = &h, parts[0].n = sizeof(h);
+        parts[1].p = f->path, parts[1].n = h.path_size;
+        parts[2].p = lib, parts[2].n = h.lib_path_size;
+        parts[3].p = f->source, parts[3].n = f->size;
+        parts[4].p = r->data, parts[4].n = r->size;
+
+        path = cache_path(dir, f->path);
+        if (!path || asprintf(&tmp, "%s.%ld.tmp", path, (long) getpid()) < 0)
+                return -ENOMEM;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        for (size_t i = 0; r_ == 0 && i < ELEMENTSOF(parts); i++)
+                for (size_t done = 0; r_ == 0 && done < parts[i].n;) {
+                        ssize_t n = write(fd, (const char *) parts[i].p + done, parts[i].n - done);
+
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n <= 0)
+                                r_ = n < 0 ? -errno : -EIO;     /* ENOSPC, EDQUOT, … */
+                        else
+                                done += (size_t) n;
+                }
+        if (close(fd) < 0 && r_ == 0)
+                r_ = -errno;
+        if (r_ == 0 && rename(tmp, path) < 0)
+                r_ = -errno;
+        if (r_ < 0)
+                (void) unlink(tmp);
+        return r_;
+}
+
+static int read_all(int fd, uint8_t *buf, size_t size) {
+        for (size_t done = 0; done < size;) {
+                ssize_t n = read(fd, buf + done, size - done);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return -EIO;
+                done += (size_t) n;
+        }
+        return 0;
+}
+
+static bool get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+        *v = 0;
+        for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
+                uint8_t c = *(*p)++;
+
+                *v |= (uint64_t) (c & 0x7f) << shift;
+                if (!(c & 0x80))
+                        return true;
+        }
+        return false;
+}
+
+static bool get_string(const uint8_t **p, const uint8_t *end, yaml_char_t **s, size_t *n) {
+        uint64_t l;
+
+        if (!get_varint(p, end, &l))
+                return false;
+        *s = NULL;
+        *n = 0;
+        if (l-- == 0)
+                return true;
+        if ((uint64_t) (end - *p) <= l || (*p)[l] != 0)
+                return false;
+        *s = (yaml_char_t *) *p;        /* points into the blob, NUL-terminated */
+        *n = (size_t) l;
+        *p += l + 1;
+        return true;
+}
+
+static bool get_mark(const uint8_t **p, const uint8_t *end, size_t line_base, yaml_mark_t *m) {
+        uint64_t line, column;
+
+        if (!get_varint(p, end, &line) || !get_varint(p, end, &column) ||
+            line > UINT32_MAX || column > UINT32_MAX)
+                return false;
+        *m = (yaml_mark_t) { .line = line_base + line, .column = column };
+        return true;
+}
+
+/* Decodes the event at *p into *e (its strings point into the blob); false when the bytes
+ * are not a well-formed event. */
+static bool get_event(const uint8_t **p, const uint8_t *end, yaml_event_t *e) {
+        yaml_char_t *tag, *anchor;
+        size_t n, unused;
+        unsigned style;
+
+        *e = (yaml_event_t) {};
+        if (*p >= end)
+                return false;
+        e->type = (yaml_event_type_t) (**p & 0x0f);
+        style = **p >> 4;
+        (*p)++;
+        if (e->type > YAML_MAPPING_END_EVENT || style > YAML_FOLDED_SCALAR_STYLE ||
+            !get_mark(p, end, 0, &e->start_mark) ||
+            !get_mark(p, end, e->start_mark.line, &e->end_mark))
+                return false;
+        switch (e->type) {
+        case YAML_SCALAR_EVENT:
+                if (!get_string(p, end, &e->data.scalar.value, &n) || !e->data.scalar.value)
+                        return false;
+                e->data.scalar.length = n;
+                e->data.scalar.style = (yaml_scalar_style_t) style;
+                return get_string(p, end, &e->data.scalar.tag, &unused) &&
+                       get_string(p, end, &e->data.scalar.anchor, &unused);
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+                if (!get_string(p, end, &tag, &unused) || !get_string(p, end, &anchor, &unused))
+                        return false;
+                if (e->type == YAML_MAPPING_START_EVENT) {
+                        e->data.mapping_start.tag = tag;
+                        e->data.mapping_start.anchor = anchor;
+                } else {
+                        e->data.sequence_start.tag = tag;
+                        e->data.sequence_start.anchor = anchor;
+                }
+                return true;
+        case YAML_ALIAS_EVENT:
+                return get_string(p, end, &e->data.alias.anchor, &unused) && e->data.alias.anchor;
+        default:
+                return true;
+        }
+}
+
+int yaml_cache_fetch(const char *dir, const ConfigFile *f, YamlCached *ret) {
+        _cleanup_free_ char *path = cache_path(dir, f->path), *lib = NULL;
+        _cleanup_free_ uint8_t *blob = NULL;
+        const uint8_t *p, *end;
+        CacheHeader h;
+        struct stat st;
+        uint64_t size;
+        yaml_event_t e;
+        int fd, r;
+
+        if (!path)
+                return -ENOMEM;
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        /* Only a file of ours that no one else could have written stands for the text. */
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+            (st.st_mode & 022) || (uint64_t) st.st_size < sizeof(h)) {
+                close(fd);
+                return -EPERM;
+        }
+        size = (uint64_t) st.st_size;
+        blob = malloc(size);
+        r = blob ? read_all(fd, blob, size) : -ENOMEM;
+        close(fd);
+        if (r < 0)
+                return r;
+        memcpy(&h, blob, sizeof(h));
+        if (memcmp(h.magic, CACHE_MAGIC, sizeof(h.magic)) != 0 || h.format != CACHE_FORMAT ||
+            h.source_size != f->size || h.path_size != strlen(f->path) ||
+            size != sizeof(h) + (uint64_t) h.path_size + h.lib_path_size + h.source_size +
+                    h.events_size)
+                return -ESTALE;
+        p = blob + sizeof(h);
+        if (memcmp(p, f->path, h.path_size) != 0)
+                return -ESTALE;
+        p += h.path_size;
+        lib = strndup((const char *) p, h.lib_path_size);
+        if (!lib)
+                return -ENOMEM;
+        if (!lib_matches(&h, lib))
+                return -ESTALE;
+        p += h.lib_path_size;
+        if (memcmp(p, f->source, f->size) != 0)
+                return -ESTALE;
+        p += f->size;
+
+        /* Every event is checked before the first is used. */
+        end = p + h.events_size;
+        if (hash_bytes(p, h.events_size) != h.events_hash)
+                return -EBADMSG;
+        ret->events = p;
+        for (uint32_t i = 0; i < h.n_events; i++)
+                if (!get_event(&p, end, &e))
+                        return -EBADMSG;
+        if (p != end || h.n_events == 0)
+                return -EBADMSG;
+        ret->end = end;
+        ret->blob = TAKE_PTR(blob);
+        return 0;
+}
+
+bool yaml_cached_next(YamlCached *c, yaml_event_t *e) {
+        if (c->events >= c->end)
+                return false;
+        return get_event(&c->events, c->end, e);
+}
+
+void yaml_cached_done(YamlCached *c) {
+        free(c->blob);
+        *c = (YamlCached) {};
+}

@@ -206,18 +206,19 @@ int yaml_cache_dir_make(const char *dir);
  * load parses the text again). */
 int yaml_cache_store(const char *dir, const ConfigFile *f, const YamlRecording *r);
 
-/* Removes what dir holds for any file but these (a table moved, an include gone) and
- * what an interrupted write left; errors are ignored. */
+/* Removes what dir holds for any file but these (a table moved, an include gone) and what
+ * an interrupted write left, once 30 days old; errors are ignored. */
 void yaml_cache_prune(const char *dir, char *const *files);
 
 typedef struct YamlCached {     /* the events of f, read back */
         uint8_t *blob;
         const uint8_t *events, *end;
 } YamlCached;
-/* 0 when dir holds f's events for its very text (every event checked), else a negative
- * errno (none kept, stale, not ours, malformed): then parse the text. */
+/* 0 when dir holds f's events for its very text (and they hash as written), else a
+ * negative errno (none kept, stale, not ours, damaged): then parse the text. */
 int yaml_cache_fetch(const char *dir, const ConfigFile *f, YamlCached *ret);
-/* The next event; its strings point into the blob (do not yaml_event_delete() it). */
+/* The next event; its strings point into the blob (do not yaml_event_delete() it). False
+ * at the end, or at an event that does not decode (not seen unless the hash failed). */
 bool yaml_cached_next(YamlCached *c, yaml_event_t *e);
 void yaml_cached_done(YamlCached *c);
 

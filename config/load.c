@@ -467,19 +467,20 @@ static bool parse_cached(Builder *b) {
         while (!done && !b->failed && yaml_cached_next(&c, &e))
                 builder_event(b, &e, &done);
         yaml_cached_done(&c);
-        if (!done && !b->failed)        /* cannot be: the events were checked, and kept only */
-                b->failed = true;       /* from a parse that reached its end */
+        if (!done && !b->failed) {
+                /* Events kept only from a parse that reached its end, and hashed: only a
+                 * damaged file that hashes as the good one gets here. Said, not hidden. */
+                config_error_at(&b->scope, 0, 0, "the cache of this file in %s is damaged "
+                                "(delete it)", b->ctx->opts.cache_dir);
+                b->failed = true;
+        }
         return true;
 }
 
 static void parse_text(Builder *b) {
         _cleanup_free_ char *why = NULL;
         const char *cache_dir = b->ctx->opts.cache_dir;
-        YamlRecording rec = { .failed = !cache_dir || yaml_cache_dir_make(cache_dir) < 0 };
-
-        /* The events take some 1.5 times the text: room for them at once, not by doubling. */
-        if (!rec.failed && !(rec.data = malloc(rec.cap = b->f->size * 2 + 4096)))
-                rec.failed = true;
+        YamlRecording rec = { .failed = true };
         yaml_parser_t p;
         bool done = false;
 
@@ -496,6 +497,13 @@ static void parse_text(Builder *b) {
                 return;
         }
         config_yaml.parser_set_input_string(&p, (const unsigned char *) b->f->source, b->f->size);
+        /* Recorded for the cache when there is one. The events take some 1.5 times the text:
+         * room for them at once, not by doubling. */
+        if (cache_dir && yaml_cache_dir_make(cache_dir) == 0) {
+                rec.cap = b->f->size * 2 + 4096;
+                rec.data = malloc(rec.cap);
+                rec.failed = !rec.data;
+        }
         while (!done && !b->failed) {
                 yaml_event_t e;
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -1615,6 +1616,24 @@ static char *cache_file(const char *dir) {
         return found;
 }
 
+/* Checks that dir holds n files, and makes them all 31 days old. */
+static void cache_dir_count_and_age(const char *dir, size_t n) {
+        const struct timespec old[2] = { { .tv_sec = time(NULL) - 31 * 86400 },
+                                         { .tv_sec = time(NULL) - 31 * 86400 } };
+        DIR *dp = opendir(dir);
+        struct dirent *de;
+        size_t found = 0;
+
+        ASSERT_TRUE(dp);
+        while ((de = readdir(dp)))
+                if (de->d_name[0] != '.') {
+                        found++;
+                        ASSERT_EQ(utimensat(dirfd(dp), de->d_name, old, 0), 0);
+                }
+        closedir(dp);
+        ASSERT_EQ(found, n);
+}
+
 static void file_patch(const char *path, long offset, int whence, const char *bytes) {
         FILE *f = fopen(path, "r+e");
 
@@ -1650,12 +1669,15 @@ TEST(table_cache) {
         ASSERT_EQ(l.c->n_files_cached, 2);     /* an include is kept on its own */
         ASSERT_EQ(l.c->n_jobs, 2);
         loaded_done(&l);
-        /* The include dropped: what the cache held for it goes with the next load, and a
-         * write left half done too. */
+        /* The include dropped: what the cache held for it goes with the next load once a
+         * month old, and a write left half done too (a recent one may be another daemon's,
+         * sharing the state directory). */
         free(tmp_write("cache/0123456789abcdef.events.77.tmp", "x"));
         main_path = (free(main_path), tmp_write("main.yaml", job));
         loaded_done((l = load_path_with(main_path, &opts), &l));
-        free(cache_file(cache_dir));            /* one file */
+        cache_dir_count_and_age(cache_dir, 3);
+        loaded_done((l = load_path_with(main_path, &opts), &l));
+        cache_dir_count_and_age(cache_dir, 1);
         tmp_cleanup();
 
         tmp_setup();

@@ -423,7 +423,7 @@ int config_load(const char *path, const ConfigLoadOptions *opts, Config **ret,
         else if (r >= 0 && ctx.n_errors + ctx.n_dropped > 0)
                 r = -EINVAL;
         if (r >= 0 && ctx.opts.cache_dir)
-                yaml_cache_prune(ctx.opts.cache_dir, ctx.config->files);
+                yamlcache_prune(ctx.opts.cache_dir, ctx.config->files);
         if (r >= 0)
                 *ret = TAKE_PTR(ctx.config);
         ctx_done(&ctx);

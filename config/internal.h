@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <yaml.h>
@@ -187,40 +188,40 @@ typedef struct ConfigYaml {
 extern ConfigYaml config_yaml;
 /* 0, or -EOPNOTSUPP with *ret_error (malloc()ed) saying why libyaml cannot be loaded. */
 int config_yaml_load(char **ret_error);
-/* The path libyaml was loaded from (malloc()ed), while it is loaded. */
-int config_yaml_path(char **ret);
+/* The file libyaml was loaded from, and its stat(2) as it was then; -ENOENT when not loaded
+ * (or its path is unknown). Valid until config_yaml_release(). */
+int config_yaml_identity(const char **ret_path, const struct stat **ret_st);
 
 /* yamlcache.c: libyaml's events of a file, kept in ConfigLoadOptions.cache_dir. */
-typedef struct YamlRecording {  /* the events of one parse, as the cache file holds them */
+typedef struct CacheRecording { /* the events of one parse, as the cache file holds them */
         uint8_t *data;
         size_t size, cap;
         size_t n_events;
         bool failed;            /* out of memory: nothing is kept */
-} YamlRecording;
-void yaml_recording_add(YamlRecording *r, const yaml_event_t *e);
-void yaml_recording_done(YamlRecording *r);
-/* Makes dir (mode 0700) unless it is there: 0, or a negative errno (then nothing is kept:
- * the caller need not record). */
-int yaml_cache_dir_make(const char *dir);
+} CacheRecording;
+void yamlcache_record(CacheRecording *r, const yaml_event_t *e);
+void yamlcache_recording_done(CacheRecording *r);
+/* Makes dir (mode 0700) unless it is there: 0 when it is ours and no one else may write in
+ * it, else a negative errno (then nothing is kept: the caller need not record). */
+int yamlcache_dir_make(const char *dir);
 /* Keeps f's events in dir. 0, or a negative errno: the caller goes on without (the next
  * load parses the text again). */
-int yaml_cache_store(const char *dir, const ConfigFile *f, const YamlRecording *r);
-
+int yamlcache_store(const char *dir, const ConfigFile *f, const CacheRecording *rec);
 /* Removes what dir holds for any file but these (a table moved, an include gone) and what
- * an interrupted write left, once 30 days old; errors are ignored. */
-void yaml_cache_prune(const char *dir, char *const *files);
+ * an interrupted write left, once no load has used it for 30 days; errors are ignored. */
+void yamlcache_prune(const char *dir, char *const *files);
 
-typedef struct YamlCached {     /* the events of f, read back */
+typedef struct CachedEvents {   /* the events of f, read back */
         uint8_t *blob;
         const uint8_t *events, *end;
-} YamlCached;
-/* 0 when dir holds f's events for its very text (and they hash as written), else a
- * negative errno (none kept, stale, not ours, damaged): then parse the text. */
-int yaml_cache_fetch(const char *dir, const ConfigFile *f, YamlCached *ret);
+} CachedEvents;
+/* 0 when dir holds f's events for its very text (hashing as written, a whole and balanced
+ * stream), else a negative errno (none kept, stale, not ours, damaged): then parse the text. */
+int yamlcache_fetch(const char *dir, const ConfigFile *f, CachedEvents *ret);
 /* The next event; its strings point into the blob (do not yaml_event_delete() it). False
- * at the end, or at an event that does not decode (not seen unless the hash failed). */
-bool yaml_cached_next(YamlCached *c, yaml_event_t *e);
-void yaml_cached_done(YamlCached *c);
+ * at the end. */
+bool yamlcache_next(CachedEvents *c, yaml_event_t *e);
+void yamlcache_done(CachedEvents *c);
 
 /* expand.c */
 /* Expands ${VAR}, ${VAR:-default} and $$ in every scalar value of f's tree (not in keys). */

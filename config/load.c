@@ -327,7 +327,13 @@ static void builder_start(Builder *b, const yaml_event_t *e, NodeKind kind) {
 }
 
 static void builder_end(Builder *b, const yaml_event_t *e) {
-        Node *n = b->stack[--b->depth];
+        Node *n;
+
+        if (b->depth == 0) {            /* libyaml and the cache never end what was not begun */
+                b->failed = true;
+                return;
+        }
+        n = b->stack[--b->depth];
 
         n->end_line0 = (unsigned) e->end_mark.line;
         n->end_col0 = (unsigned) e->end_mark.column;
@@ -458,20 +464,20 @@ static void builder_event(Builder *b, const yaml_event_t *e, bool *done) {
 /* The events kept from an earlier load of the same text (yamlcache.c): false when there are
  * none, and the text is parsed. */
 static bool parse_cached(Builder *b) {
-        YamlCached c = {};
+        CachedEvents c = {};
         yaml_event_t e;
         bool done = false;
 
-        if (!b->ctx->opts.cache_dir || yaml_cache_fetch(b->ctx->opts.cache_dir, b->f, &c) < 0)
+        if (!b->ctx->opts.cache_dir || yamlcache_fetch(b->ctx->opts.cache_dir, b->f, &c) < 0)
                 return false;
-        while (!done && !b->failed && yaml_cached_next(&c, &e))
+        while (!done && !b->failed && yamlcache_next(&c, &e))
                 builder_event(b, &e, &done);
-        yaml_cached_done(&c);
-        if (!done && !b->failed) {
-                /* Events kept only from a parse that reached its end, and hashed: only a
-                 * damaged file that hashes as the good one gets here. Said, not hidden. */
-                config_error_at(&b->scope, 0, 0, "the cache of this file in %s is damaged "
-                                "(delete it)", b->ctx->opts.cache_dir);
+        yamlcache_done(&c);
+        if (done)
+                b->ctx->config->n_files_cached++;
+        else if (!b->failed) {  /* checked whole by yamlcache_fetch(): not seen; not hidden */
+                config_error_at(&b->scope, 0, 0, "its cache in %s is damaged (delete it)",
+                                b->ctx->opts.cache_dir);
                 b->failed = true;
         }
         return true;
@@ -480,7 +486,7 @@ static bool parse_cached(Builder *b) {
 static void parse_text(Builder *b) {
         _cleanup_free_ char *why = NULL;
         const char *cache_dir = b->ctx->opts.cache_dir;
-        YamlRecording rec = { .failed = true };
+        CacheRecording rec = { .failed = true };
         yaml_parser_t p;
         bool done = false;
 
@@ -499,7 +505,7 @@ static void parse_text(Builder *b) {
         config_yaml.parser_set_input_string(&p, (const unsigned char *) b->f->source, b->f->size);
         /* Recorded for the cache when there is one. The events take some 1.5 times the text:
          * room for them at once, not by doubling. */
-        if (cache_dir && yaml_cache_dir_make(cache_dir) == 0) {
+        if (cache_dir && yamlcache_dir_make(cache_dir) == 0) {
                 rec.cap = b->f->size * 2 + 4096;
                 rec.data = malloc(rec.cap);
                 rec.failed = !rec.data;
@@ -514,21 +520,19 @@ static void parse_text(Builder *b) {
                 }
                 builder_event(b, &e, &done);
                 if (!rec.failed)
-                        yaml_recording_add(&rec, &e);
+                        yamlcache_record(&rec, &e);
                 config_yaml.event_delete(&e);
         }
         config_yaml.parser_delete(&p);
         if (done && !b->failed && !rec.failed)
-                (void) yaml_cache_store(cache_dir, b->f, &rec);
-        yaml_recording_done(&rec);
+                (void) yamlcache_store(cache_dir, b->f, &rec);
+        yamlcache_recording_done(&rec);
 }
 
 void config_file_parse(ConfigCtx *ctx, ConfigFile *f) {
         Builder b = { .ctx = ctx, .f = f, .scope = { .ctx = ctx, .file = f, .prefix = "" } };
 
-        if (parse_cached(&b))
-                ctx->config->n_files_cached++;
-        else
+        if (!parse_cached(&b))
                 parse_text(&b);
         if (!b.failed) {
                 f->root = TAKE_PTR(b.root);

@@ -8,14 +8,16 @@
  * One file per table file in the cache directory, named by a hash of its path:
  *   header | the file's path | libyaml's path | the file's text | the events
  * It is used only when the path and the whole text are the same (compared byte for byte),
- * the libyaml that made it is still the one installed (its path's inode, size and mtime),
- * it is a regular file of ours that no one else may write, and its events hash as when they
- * were written. Anything else, a short or damaged file included, is a miss: the text is
- * parsed and the file written again.
+ * the libyaml file that made it is still in place unchanged (its inode, size and mtime, as
+ * when it was loaded), the directory and the file are ours and no one else may write them,
+ * and the events hash as when they were written and make a whole, balanced stream. Anything
+ * else, a short or damaged file included, is a miss: the text is parsed and the file written
+ * again. A hit touches the file's mtime: entries no load uses for 30 days are removed.
  * Writing is best effort (a read-only or full disk costs nothing but the next parse). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +53,7 @@ typedef struct CacheHeader {
  * start's and its column; then its strings: a scalar's value, tag and anchor, a collection's
  * tag and anchor, an alias's anchor, each as a varint of its length + 1 (0: none), the
  * bytes and a NUL. Some 9 bytes a scalar besides its text. */
-static uint8_t *reserve(YamlRecording *r, size_t n) {
+static uint8_t *reserve(CacheRecording *r, size_t n) {
         if (r->failed)
                 return NULL;
         if (r->size + n > r->cap) {
@@ -71,7 +73,7 @@ static uint8_t *reserve(YamlRecording *r, size_t n) {
         return r->data + r->size;
 }
 
-static void put_varint(YamlRecording *r, uint64_t v) {
+static void put_varint(CacheRecording *r, uint64_t v) {
         uint8_t *d = reserve(r, 10);
 
         if (!d)
@@ -82,7 +84,7 @@ static void put_varint(YamlRecording *r, uint64_t v) {
         r->size = (size_t) (d - r->data);
 }
 
-static void put_string(YamlRecording *r, const yaml_char_t *s, size_t n) {
+static void put_string(CacheRecording *r, const yaml_char_t *s, size_t n) {
         uint8_t *d;
 
         put_varint(r, s ? n + 1 : 0);
@@ -93,11 +95,11 @@ static void put_string(YamlRecording *r, const yaml_char_t *s, size_t n) {
         r->size += n + 1;
 }
 
-static void put_cstring(YamlRecording *r, const yaml_char_t *s) {
+static void put_cstring(CacheRecording *r, const yaml_char_t *s) {
         put_string(r, s, s ? strlen((const char *) s) : 0);
 }
 
-void yaml_recording_add(YamlRecording *r, const yaml_event_t *e) {
+void yamlcache_record(CacheRecording *r, const yaml_event_t *e) {
         uint8_t *d = reserve(r, 1);
 
         if (!d)
@@ -136,9 +138,9 @@ void yaml_recording_add(YamlRecording *r, const yaml_event_t *e) {
         r->n_events++;
 }
 
-void yaml_recording_done(YamlRecording *r) {
+void yamlcache_recording_done(CacheRecording *r) {
         free(r->data);
-        *r = (YamlRecording) {};
+        *r = (CacheRecording) {};
 }
 
 /* --- the cache file ------------------------------------------------------------------ */
@@ -158,38 +160,57 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n) {
         return h ^ h >> 33;
 }
 
-static char *cache_path(const char *dir, const char *path) {
+#define CACHE_NAME_MAX 32          /* "0123456789abcdef.events" and its NUL */
+
+static void cache_name(const char *path, char name[static CACHE_NAME_MAX]) {
         uint64_t h = UINT64_C(14695981039346656037);    /* FNV-1a */
-        char *p;
 
         for (const unsigned char *s = (const unsigned char *) path; *s; s++)
                 h = (h ^ *s) * UINT64_C(1099511628211);
-        if (asprintf(&p, "%s/%016llx.events", dir, (unsigned long long) h) < 0)
-                return NULL;
-        return p;
+        (void) snprintf(name, CACHE_NAME_MAX, "%016llx.events", (unsigned long long) h);
 }
 
-void yaml_cache_prune(const char *dir, char *const *files) {
-        DIR *dp = opendir(dir);
-        struct dirent *de;
+static char *cache_path(const char *dir, const char *path) {
+        char name[CACHE_NAME_MAX], *p;
+
+        cache_name(path, name);
+        return asprintf(&p, "%s/%s", dir, name) < 0 ? NULL : p;
+}
+
+/* Ours, a directory, and no one else may write in it: else it is not used at all. */
+static bool dir_trusted(const char *dir) {
         struct stat st;
 
-        while (dp && (de = readdir(dp))) {
-                bool keep = de->d_name[0] == '.';
+        return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+               !(st.st_mode & 022);
+}
 
-                for (size_t i = 0; !keep && files && files[i]; i++) {
-                        _cleanup_free_ char *p = cache_path(dir, files[i]);
+void yamlcache_prune(const char *dir, char *const *files) {
+        _cleanup_free_ char (*keep)[CACHE_NAME_MAX] = NULL;
+        size_t n = 0;
+        struct dirent *de;
+        struct stat st;
+        DIR *dp;
 
-                        keep = !p || strcmp(p + strlen(dir) + 1, de->d_name) == 0;
-                }
+        while (files && files[n])
+                n++;
+        keep = calloc(n ? n : 1, sizeof(*keep));
+        if (!keep || !dir_trusted(dir) || !(dp = opendir(dir)))
+                return;
+        for (size_t i = 0; i < n; i++)
+                cache_name(files[i], keep[i]);
+        while ((de = readdir(dp))) {
+                bool kept = de->d_name[0] == '.';
+
+                for (size_t i = 0; !kept && i < n; i++)
+                        kept = strcmp(keep[i], de->d_name) == 0;
                 /* Daemons that share a state directory share this one: another's entries
-                 * are rewritten only when its table changes, so only old ones go. */
-                if (!keep && fstatat(dirfd(dp), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                 * are touched by its every load, so only those unused for long go. */
+                if (!kept && fstatat(dirfd(dp), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
                     time(NULL) - st.st_mtime > CACHE_KEEP_SEC)
                         (void) unlinkat(dirfd(dp), de->d_name, 0);
         }
-        if (dp)
-                closedir(dp);
+        closedir(dp);
 }
 
 static bool lib_matches(const CacheHeader *h, const char *lib_path) {
@@ -200,65 +221,73 @@ static bool lib_matches(const CacheHeader *h, const char *lib_path) {
                st.st_mtim.tv_sec == h->lib_mtime_sec && st.st_mtim.tv_nsec == h->lib_mtime_nsec;
 }
 
-int yaml_cache_dir_make(const char *dir) {
+int yamlcache_dir_make(const char *dir) {
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return -errno;  /* ENOENT: the state directory is not made yet (first start) */
-        return 0;
+        return dir_trusted(dir) ? 0 : -EPERM;
 }
 
-int yaml_cache_store(const char *dir, const ConfigFile *f, const YamlRecording *r) {
-        _cleanup_free_ char *path = NULL, *tmp = NULL, *lib = NULL;
+int yamlcache_store(const char *dir, const ConfigFile *f, const CacheRecording *rec) {
+        _cleanup_free_ char *path = NULL, *tmp = NULL;
         CacheHeader h = { .format = CACHE_FORMAT };
-        struct stat st;
-        struct { const void *p; size_t n; } parts[5];
-        int fd, r_ = 0;
+        const struct stat *lib_st;
+        const char *lib;
+        int fd, r = 0;
 
-        if (r->failed || !r->data)
+        if (rec->failed || !rec->data)
                 return -ENOMEM;
-        if (config_yaml_path(&lib) < 0 || stat(lib, &st) < 0)
+        if (config_yaml_identity(&lib, &lib_st) < 0)
                 return -ENOENT;
         memcpy(h.magic, CACHE_MAGIC, sizeof(h.magic));
         h.path_size = (uint32_t) strlen(f->path);
         h.lib_path_size = (uint32_t) strlen(lib);
-        h.n_events = (uint32_t) r->n_events;
+        h.n_events = (uint32_t) rec->n_events;
         h.source_size = f->size;
-        h.events_size = r->size;
-        h.events_hash = hash_bytes(r->data, r->size);
-        h.lib_dev = st.st_dev;
-        h.lib_ino = st.st_ino;
-        h.lib_size = (uint64_t) st.st_size;
-        h.lib_mtime_sec = st.st_mtim.tv_sec;
-        h.lib_mtime_nsec = st.st_mtim.tv_nsec;
-        parts[0].p = &h, parts[0].n = sizeof(h);
-        parts[1].p = f->path, parts[1].n = h.path_size;
-        parts[2].p = lib, parts[2].n = h.lib_path_size;
-        parts[3].p = f->source, parts[3].n = f->size;
-        parts[4].p = r->data, parts[4].n = r->size;
+        h.events_size = rec->size;
+        h.events_hash = hash_bytes(rec->data, rec->size);
+        h.lib_dev = lib_st->st_dev;
+        h.lib_ino = lib_st->st_ino;
+        h.lib_size = (uint64_t) lib_st->st_size;
+        h.lib_mtime_sec = lib_st->st_mtim.tv_sec;
+        h.lib_mtime_nsec = lib_st->st_mtim.tv_nsec;
+
+        const struct { const void *p; size_t n; } parts[] = {
+                { &h, sizeof(h) },
+                { f->path, h.path_size },
+                { lib, h.lib_path_size },
+                { f->source, f->size },
+                { rec->data, rec->size },
+        };
 
         path = cache_path(dir, f->path);
-        if (!path || asprintf(&tmp, "%s.%ld.tmp", path, (long) getpid()) < 0)
+        if (!path || asprintf(&tmp, "%s.XXXXXX", path) < 0)
                 return -ENOMEM;
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        fd = mkostemp(tmp, O_CLOEXEC);          /* 0600, a name no one could have made */
         if (fd < 0)
                 return -errno;
-        for (size_t i = 0; r_ == 0 && i < ELEMENTSOF(parts); i++)
-                for (size_t done = 0; r_ == 0 && done < parts[i].n;) {
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(parts); i++)
+                for (size_t done = 0; r == 0 && done < parts[i].n;) {
                         ssize_t n = write(fd, (const char *) parts[i].p + done, parts[i].n - done);
 
                         if (n < 0 && errno == EINTR)
                                 continue;
                         if (n <= 0)
-                                r_ = n < 0 ? -errno : -EIO;     /* ENOSPC, EDQUOT, … */
+                                r = n < 0 ? -errno : -EIO;      /* ENOSPC, EDQUOT, … */
                         else
                                 done += (size_t) n;
                 }
-        if (close(fd) < 0 && r_ == 0)
-                r_ = -errno;
-        if (r_ == 0 && rename(tmp, path) < 0)
-                r_ = -errno;
-        if (r_ < 0)
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
                 (void) unlink(tmp);
-        return r_;
+        return r;
+}
+
+static void closep(int *fd) {
+        if (*fd >= 0)
+                (void) close(*fd);
 }
 
 static int read_all(int fd, uint8_t *buf, size_t size) {
@@ -357,15 +386,46 @@ static bool get_event(const uint8_t **p, const uint8_t *end, yaml_event_t *e) {
         }
 }
 
-int yaml_cache_fetch(const char *dir, const ConfigFile *f, YamlCached *ret) {
-        _cleanup_free_ char *path = cache_path(dir, f->path), *lib = NULL;
+/* The events as recorded from a parse that reached its end: n of them, each decoding within
+ * the bytes, every collection closed by its own kind of end, no deeper than the builder
+ * takes, and the last a stream's end or the second document's start (where the builder
+ * stops). */
+static bool events_whole(const uint8_t *p, const uint8_t *end, uint32_t n) {
+        yaml_event_type_t open[CONFIG_MAX_DEPTH];
+        size_t depth = 0, n_documents = 0;
+        yaml_event_t e = {};
+
+        for (uint32_t i = 0; i < n; i++) {
+                if (!get_event(&p, end, &e))
+                        return false;
+                if (e.type == YAML_DOCUMENT_START_EVENT)
+                        n_documents++;
+                if (e.type == YAML_SEQUENCE_START_EVENT || e.type == YAML_MAPPING_START_EVENT) {
+                        if (depth == CONFIG_MAX_DEPTH)
+                                return false;
+                        open[depth++] = e.type;
+                } else if (e.type == YAML_SEQUENCE_END_EVENT || e.type == YAML_MAPPING_END_EVENT) {
+                        if (depth == 0 || open[--depth] + 1 != e.type)
+                                return false;   /* each END follows its START in the enum */
+                }
+        }
+        return n > 0 && p == end && depth == 0 &&
+               (e.type == YAML_STREAM_END_EVENT ||
+                (e.type == YAML_DOCUMENT_START_EVENT && n_documents == 2));
+}
+
+int yamlcache_fetch(const char *dir, const ConfigFile *f, CachedEvents *ret) {
+        _cleanup_free_ char *path = NULL, *lib = NULL;
         _cleanup_free_ uint8_t *blob = NULL;
+        _cleanup_(closep) int fd = -1;
         const uint8_t *p;
         CacheHeader h;
         struct stat st;
-        uint64_t size;
-        int fd, r;
+        size_t size;
 
+        if (!dir_trusted(dir))
+                return -EPERM;
+        path = cache_path(dir, f->path);
         if (!path)
                 return -ENOMEM;
         fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -373,23 +433,25 @@ int yaml_cache_fetch(const char *dir, const ConfigFile *f, YamlCached *ret) {
                 return -errno;
         /* Only a file of ours that no one else could have written stands for the text. */
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-            (st.st_mode & 022) || (uint64_t) st.st_size < sizeof(h)) {
-                close(fd);
+            (st.st_mode & 022) || (uint64_t) st.st_size < sizeof(h))
                 return -EPERM;
-        }
-        size = (uint64_t) st.st_size;
-        blob = malloc(size);
-        r = blob ? read_all(fd, blob, size) : -ENOMEM;
-        close(fd);
-        if (r < 0)
-                return r;
-        memcpy(&h, blob, sizeof(h));
+        if (read_all(fd, (uint8_t *) &h, sizeof(h)) < 0)
+                return -EIO;
+        /* Sizes checked one by one before anything is allocated or added up. */
         if (memcmp(h.magic, CACHE_MAGIC, sizeof(h.magic)) != 0 || h.format != CACHE_FORMAT ||
             h.source_size != f->size || h.path_size != strlen(f->path) ||
-            size != sizeof(h) + (uint64_t) h.path_size + h.lib_path_size + h.source_size +
-                    h.events_size)
+            h.lib_path_size == 0 || h.lib_path_size > PATH_MAX ||
+            h.events_size > (uint64_t) st.st_size ||
+            (uint64_t) st.st_size - sizeof(h) != (uint64_t) h.path_size + h.lib_path_size +
+                                                 h.source_size + h.events_size)
                 return -ESTALE;
-        p = blob + sizeof(h);
+        size = (size_t) st.st_size - sizeof(h);
+        blob = malloc(size);
+        if (!blob)
+                return -ENOMEM;
+        if (read_all(fd, blob, size) < 0)
+                return -EIO;
+        p = blob;
         if (memcmp(p, f->path, h.path_size) != 0)
                 return -ESTALE;
         p += h.path_size;
@@ -402,24 +464,23 @@ int yaml_cache_fetch(const char *dir, const ConfigFile *f, YamlCached *ret) {
         if (memcmp(p, f->source, f->size) != 0)
                 return -ESTALE;
         p += f->size;
-
-        /* The events as written: a damaged byte anywhere is a miss. Each is still decoded
-         * within bounds (yaml_cached_next()). */
-        if (hash_bytes(p, h.events_size) != h.events_hash || h.n_events == 0)
-                return -EBADMSG;
+        if (hash_bytes(p, h.events_size) != h.events_hash ||
+            !events_whole(p, p + h.events_size, h.n_events))
+                return -EBADMSG;        /* written anew after the parse */
+        (void) futimens(fd, NULL);      /* in use: yamlcache_prune() keeps it */
         ret->events = p;
         ret->end = p + h.events_size;
         ret->blob = TAKE_PTR(blob);
         return 0;
 }
 
-bool yaml_cached_next(YamlCached *c, yaml_event_t *e) {
+bool yamlcache_next(CachedEvents *c, yaml_event_t *e) {
         if (c->events >= c->end)
                 return false;
         return get_event(&c->events, c->end, e);
 }
 
-void yaml_cached_done(YamlCached *c) {
+void yamlcache_done(CachedEvents *c) {
         free(c->blob);
-        *c = (YamlCached) {};
+        *c = (CachedEvents) {};
 }

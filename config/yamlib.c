@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "elfnote.h"
 #include "internal.h"
@@ -18,6 +19,8 @@ DLIB_ELF_NOTE(yaml, "reading the job table", "required", YAML_SONAME);
 
 ConfigYaml config_yaml;
 static void *yaml_dl;
+static char *yaml_path;         /* the file loaded, and its stat then (config/yamlcache.c) */
+static struct stat yaml_st;
 
 int config_yaml_load(char **ret_error) {
         static const struct { const char *name; size_t offset; } syms[] = {
@@ -40,8 +43,18 @@ int config_yaml_load(char **ret_error) {
                 }
                 *(void **) ((char *) &config_yaml + syms[i].offset) = f;
         }
-        if (yaml_dl)
+        if (yaml_dl) {
+                struct link_map *lm = NULL;
+
+                /* Taken now, so that a cache names the libyaml that made its events. */
+                if (dlinfo(yaml_dl, RTLD_DI_LINKMAP, &lm) == 0 && lm && lm->l_name &&
+                    lm->l_name[0] == '/' && (yaml_path = strdup(lm->l_name)) &&
+                    stat(yaml_path, &yaml_st) < 0) {
+                        free(yaml_path);
+                        yaml_path = NULL;
+                }
                 return 0;
+        }
         why = dlerror();
         if (ret_error && asprintf(ret_error, "cannot load %s (Debian: apt-get install libyaml-0-2): %s",
                                   YAML_SONAME, why ? why : "a symbol is missing") < 0)
@@ -49,19 +62,19 @@ int config_yaml_load(char **ret_error) {
         return -EOPNOTSUPP;
 }
 
-int config_yaml_path(char **ret) {
-        struct link_map *lm = NULL;
-
-        if (!yaml_dl || dlinfo(yaml_dl, RTLD_DI_LINKMAP, &lm) < 0 || !lm || !lm->l_name ||
-            lm->l_name[0] != '/')
+int config_yaml_identity(const char **ret_path, const struct stat **ret_st) {
+        if (!yaml_path)
                 return -ENOENT;
-        *ret = strdup(lm->l_name);
-        return *ret ? 0 : -ENOMEM;
+        *ret_path = yaml_path;
+        *ret_st = &yaml_st;
+        return 0;
 }
 
 void config_yaml_release(void) {
         if (yaml_dl)
                 (void) dlclose(yaml_dl);
         yaml_dl = NULL;
+        free(yaml_path);
+        yaml_path = NULL;
         config_yaml = (ConfigYaml) {};
 }

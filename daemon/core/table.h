@@ -14,8 +14,8 @@ typedef struct Table {
 Table *table_new(Config *c);
 Table *table_ref(Table *t);
 Table *table_unref(Table *t);
+#define TABLE_CACHE_DIR "cache"
 /* Load the table at path, logging every diagnostic; NULL when it is invalid. libyaml's
  * events of each file are kept in STATE_DIR/cache (TABLE_CACHE_DIR), so that a restart or
  * a reload reads an unchanged file without parsing it again; state_dir NULL: not kept. */
-#define TABLE_CACHE_DIR "cache"
 Table *table_load(const char *path, const char *state_dir);

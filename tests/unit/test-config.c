@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "internal.h"      /* the table cache's writer, for broken events */
 #include "macro.h"
 #include "tests.h"
 #include "tz.h"
@@ -1616,6 +1617,28 @@ static char *cache_file(const char *dir) {
         return found;
 }
 
+/* path (job 'a') loads cleanly without the cache, and the next load from it: the cache
+ * file was missed, then written anew. */
+static void assert_miss_then_hit(const char *path, const ConfigLoadOptions *opts) {
+        Loaded l = load_path_with(path, opts);
+
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->n_files_cached, 0);
+        ASSERT_STREQ(l.c->jobs[0].name, "a");
+        loaded_done(&l);
+        l = load_path_with(path, opts);
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->n_files_cached, 1);
+        loaded_done(&l);
+}
+
+/* Loads path for what the load leaves behind (in the cache). */
+static void load_and_drop(const char *path, const ConfigLoadOptions *opts) {
+        Loaded l = load_path_with(path, opts);
+
+        loaded_done(&l);
+}
+
 /* Checks that dir holds n files, and makes them all 31 days old. */
 static void cache_dir_count_and_age(const char *dir, size_t n) {
         const struct timespec old[2] = { { .tv_sec = time(NULL) - 31 * 86400 },
@@ -1674,9 +1697,9 @@ TEST(table_cache) {
          * sharing the state directory). */
         free(tmp_write("cache/0123456789abcdef.events.77.tmp", "x"));
         main_path = (free(main_path), tmp_write("main.yaml", job));
-        loaded_done((l = load_path_with(main_path, &opts), &l));
+        load_and_drop(main_path, &opts);
         cache_dir_count_and_age(cache_dir, 3);
-        loaded_done((l = load_path_with(main_path, &opts), &l));
+        load_and_drop(main_path, &opts);
         cache_dir_count_and_age(cache_dir, 1);
         tmp_cleanup();
 
@@ -1685,7 +1708,7 @@ TEST(table_cache) {
         ASSERT_TRUE(asprintf(&cache_dir, "%s/cache", tmp_dir) > 0);
         opts.cache_dir = cache_dir;
         main_path = (free(main_path), tmp_write("main.yaml", job));
-        loaded_done((l = load_path_with(main_path, &opts), &l));
+        load_and_drop(main_path, &opts);
         file = cache_file(cache_dir);
         ASSERT_EQ(stat(file, &st), 0);
         ASSERT_EQ(st.st_mode & 07777, 0600);
@@ -1699,29 +1722,16 @@ TEST(table_cache) {
         ASSERT_STREQ(l.c->jobs[0].name, "b");
         loaded_done(&l);
         main_path = (free(main_path), tmp_write("main.yaml", job));
-        loaded_done((l = load_path_with(main_path, &opts), &l));
+        load_and_drop(main_path, &opts);
 
         /* A damaged event (a byte of the last one's marks), a short file, a file others may
          * write: each a miss, then written anew. */
         file_patch(file, -1, SEEK_END, "\x7f");
-        l = load_path_with(main_path, &opts);
-        ASSERT_LOADS(l);
-        ASSERT_EQ(l.c->n_files_cached, 0);
-        loaded_done(&l);
+        assert_miss_then_hit(main_path, &opts);
         ASSERT_EQ(truncate(file, 100), 0);
-        l = load_path_with(main_path, &opts);
-        ASSERT_LOADS(l);
-        ASSERT_EQ(l.c->n_files_cached, 0);
-        loaded_done(&l);
+        assert_miss_then_hit(main_path, &opts);
         ASSERT_EQ(chmod(file, 0666), 0);
-        l = load_path_with(main_path, &opts);
-        ASSERT_LOADS(l);
-        ASSERT_EQ(l.c->n_files_cached, 0);
-        ASSERT_STREQ(l.c->jobs[0].name, "a");
-        loaded_done(&l);
-        l = load_path_with(main_path, &opts);
-        ASSERT_EQ(l.c->n_files_cached, 1);     /* written anew each time */
-        loaded_done(&l);
+        assert_miss_then_hit(main_path, &opts);
 
         /* The text of a table the cache holds in another form: a syntax error is never
          * kept, and the next good text is parsed. */
@@ -1734,6 +1744,18 @@ TEST(table_cache) {
         l = load_path_with(main_path, &opts);
         ASSERT_EQ(l.c->n_files_cached, 1);
         loaded_done(&l);
+
+        /* A cache directory that others may write in is not used, neither read nor
+         * written. */
+        ASSERT_EQ(chmod(cache_dir, 0777), 0);
+        l = load_path_with(main_path, &opts);
+        ASSERT_LOADS(l);
+        ASSERT_EQ(l.c->n_files_cached, 0);
+        loaded_done(&l);
+        ASSERT_EQ(unlink(file), 0);
+        load_and_drop(main_path, &opts);
+        ASSERT_TRUE(stat(file, &st) < 0 && errno == ENOENT);
+        ASSERT_EQ(chmod(cache_dir, 0700), 0);
 
         /* No cache without its parent directory, or when the cache is not a directory:
          * loads as without one. */
@@ -1749,6 +1771,39 @@ TEST(table_cache) {
         ASSERT_LOADS(l);
         ASSERT_EQ(l.c->n_files_cached, 0);
         loaded_done(&l);
+        tmp_cleanup();
+}
+
+/* A cache file that hashes as written but whose events do not make a whole stream (what a
+ * change of the encoding without a new format number would leave): a miss, then replaced.
+ * Made through the cache's own writer, so only the events are wrong. */
+TEST(table_cache_broken_events) {
+        static const char job[] = "jobs:\n  - {name: a, schedule: \"0 1 * * *\", command: x}\n";
+        static const yaml_event_type_t streams[][3] = {
+                { YAML_MAPPING_END_EVENT, YAML_STREAM_END_EVENT },      /* an end at depth 0 */
+                { YAML_SEQUENCE_START_EVENT, YAML_MAPPING_END_EVENT, YAML_STREAM_END_EVENT },
+                { YAML_STREAM_START_EVENT, YAML_DOCUMENT_START_EVENT }, /* cut short */
+        };
+        _cleanup_free_ char *main_path = NULL, *cache_dir = NULL, *why = NULL;
+        ConfigLoadOptions opts = test_opts();
+
+        tmp_setup();
+        ASSERT_TRUE(asprintf(&cache_dir, "%s/cache", tmp_dir) > 0);
+        ASSERT_EQ(mkdir(cache_dir, 0700), 0);
+        opts.cache_dir = cache_dir;
+        main_path = tmp_write("main.yaml", job);
+        for (size_t i = 0; i < ELEMENTSOF(streams); i++) {
+                ConfigFile f = { .path = main_path, .source = (char *) job, .size = strlen(job) };
+                CacheRecording rec = {};
+
+                ASSERT_EQ(config_yaml_load(&why), 0);
+                for (size_t j = 0; j < 3 && streams[i][j]; j++)
+                        yamlcache_record(&rec, &(yaml_event_t) { .type = streams[i][j] });
+                ASSERT_EQ(yamlcache_store(cache_dir, &f, &rec), 0);
+                yamlcache_recording_done(&rec);
+                config_yaml_release();
+                assert_miss_then_hit(main_path, &opts);
+        }
         tmp_cleanup();
 }
 

@@ -391,11 +391,15 @@ static bool get_event(const uint8_t **p, const uint8_t *end, yaml_event_t *e) {
  * takes, and the last a stream's end or the second document's start (where the builder
  * stops). */
 static bool events_whole(const uint8_t *p, const uint8_t *end, uint32_t n) {
+        _Static_assert(YAML_SEQUENCE_END_EVENT == YAML_SEQUENCE_START_EVENT + 1 &&
+                       YAML_MAPPING_END_EVENT == YAML_MAPPING_START_EVENT + 1,
+                       "each END follows its START in libyaml's enum");
         yaml_event_type_t open[CONFIG_MAX_DEPTH];
         size_t depth = 0, n_documents = 0;
-        yaml_event_t e = {};
 
         for (uint32_t i = 0; i < n; i++) {
+                yaml_event_t e;
+
                 if (!get_event(&p, end, &e))
                         return false;
                 if (e.type == YAML_DOCUMENT_START_EVENT)
@@ -406,12 +410,12 @@ static bool events_whole(const uint8_t *p, const uint8_t *end, uint32_t n) {
                         open[depth++] = e.type;
                 } else if (e.type == YAML_SEQUENCE_END_EVENT || e.type == YAML_MAPPING_END_EVENT) {
                         if (depth == 0 || open[--depth] + 1 != e.type)
-                                return false;   /* each END follows its START in the enum */
-                }
+                                return false;
+                } else if (e.type == YAML_STREAM_END_EVENT ||
+                           (e.type == YAML_DOCUMENT_START_EVENT && n_documents == 2))
+                        return i + 1 == n && depth == 0 && p == end;    /* the last one */
         }
-        return n > 0 && p == end && depth == 0 &&
-               (e.type == YAML_STREAM_END_EVENT ||
-                (e.type == YAML_DOCUMENT_START_EVENT && n_documents == 2));
+        return false;
 }
 
 int yamlcache_fetch(const char *dir, const ConfigFile *f, CachedEvents *ret) {
@@ -442,6 +446,7 @@ int yamlcache_fetch(const char *dir, const ConfigFile *f, CachedEvents *ret) {
             h.source_size != f->size || h.path_size != strlen(f->path) ||
             h.lib_path_size == 0 || h.lib_path_size > PATH_MAX ||
             h.events_size > (uint64_t) st.st_size ||
+            (uint64_t) st.st_size - sizeof(h) > SIZE_MAX ||
             (uint64_t) st.st_size - sizeof(h) != (uint64_t) h.path_size + h.lib_path_size +
                                                  h.source_size + h.events_size)
                 return -ESTALE;

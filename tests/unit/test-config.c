@@ -1699,8 +1699,15 @@ TEST(table_cache) {
         main_path = (free(main_path), tmp_write("main.yaml", job));
         load_and_drop(main_path, &opts);
         cache_dir_count_and_age(cache_dir, 3);
-        load_and_drop(main_path, &opts);
+        load_and_drop(main_path, &opts);        /* a hit: main's entry is touched */
         cache_dir_count_and_age(cache_dir, 1);
+        free(file);
+        file = cache_file(cache_dir);
+        ASSERT_EQ(stat(file, &st), 0);
+        ASSERT_TRUE(time(NULL) - st.st_mtime > 30 * 86400);
+        load_and_drop(main_path, &opts);
+        ASSERT_EQ(stat(file, &st), 0);
+        ASSERT_TRUE(time(NULL) - st.st_mtime < 3600);
         tmp_cleanup();
 
         tmp_setup();
@@ -1709,6 +1716,7 @@ TEST(table_cache) {
         opts.cache_dir = cache_dir;
         main_path = (free(main_path), tmp_write("main.yaml", job));
         load_and_drop(main_path, &opts);
+        free(file);
         file = cache_file(cache_dir);
         ASSERT_EQ(stat(file, &st), 0);
         ASSERT_EQ(st.st_mode & 07777, 0600);
@@ -1779,10 +1787,13 @@ TEST(table_cache) {
  * Made through the cache's own writer, so only the events are wrong. */
 TEST(table_cache_broken_events) {
         static const char job[] = "jobs:\n  - {name: a, schedule: \"0 1 * * *\", command: x}\n";
-        static const yaml_event_type_t streams[][3] = {
+        static const yaml_event_type_t streams[][36] = {
                 { YAML_MAPPING_END_EVENT, YAML_STREAM_END_EVENT },      /* an end at depth 0 */
                 { YAML_SEQUENCE_START_EVENT, YAML_MAPPING_END_EVENT, YAML_STREAM_END_EVENT },
                 { YAML_STREAM_START_EVENT, YAML_DOCUMENT_START_EVENT }, /* cut short */
+                { YAML_SEQUENCE_START_EVENT, YAML_STREAM_END_EVENT,     /* ended inside */
+                  YAML_SEQUENCE_END_EVENT, YAML_STREAM_END_EVENT },
+                { [0 ... 32] = YAML_SEQUENCE_START_EVENT },             /* 33 deep */
         };
         _cleanup_free_ char *main_path = NULL, *cache_dir = NULL, *why = NULL;
         ConfigLoadOptions opts = test_opts();
@@ -1797,7 +1808,7 @@ TEST(table_cache_broken_events) {
                 CacheRecording rec = {};
 
                 ASSERT_EQ(config_yaml_load(&why), 0);
-                for (size_t j = 0; j < 3 && streams[i][j]; j++)
+                for (size_t j = 0; j < ELEMENTSOF(streams[i]) && streams[i][j]; j++)
                         yamlcache_record(&rec, &(yaml_event_t) { .type = streams[i][j] });
                 ASSERT_EQ(yamlcache_store(cache_dir, &f, &rec), 0);
                 yamlcache_recording_done(&rec);

@@ -288,8 +288,9 @@ typedef struct ConfigLoadOptions {
         const char *default_tz; /* zone when the table names none (from TZ/CRON_TZ); NULL: UTC */
         const char *cache_dir;  /* where libyaml's events of each file are kept, so that a
                                  * file read again unchanged is not parsed again (made when
-                                 * missing if its parent is there, mode 0700;
-                                 * config/yamlcache.c); NULL: none */
+                                 * missing if its parent is there, mode 0700; used only when
+                                 * ours and not writable by others; config/yamlcache.c);
+                                 * NULL: none */
 } ConfigLoadOptions;
 
 /* Load and validate `path` (following include:). On success returns 0 and *ret; diagnostics

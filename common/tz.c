@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "macro.h"
 #include "tz_internal.h"
 
@@ -43,17 +44,13 @@ static const Tz utc_zone = {
         .run_utoff = utc_run_utoff, .n_runs = 1, .cycle = INT64_MAX,
 };
 
-static void tz_closep(int *fd) {
-        if (*fd >= 0)
-                (void) close(*fd);
-}
-
 /* Reads a whole regular file of at most TZ_FILE_MAX bytes. -ENOENT: no such file. */
 static int tz_read_file(const char *path, uint8_t **ret, size_t *ret_size) {
-        _cleanup_(tz_closep) int fd = -EBADF;
+        _cleanup_(closep) int fd = -EBADF;
         _cleanup_free_ uint8_t *buf = NULL;
         struct stat st;
-        size_t n = 0, max;
+        size_t n, max;
+        ssize_t k;
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
@@ -68,17 +65,10 @@ static int tz_read_file(const char *path, uint8_t **ret, size_t *ret_size) {
         buf = malloc(max + 1);
         if (!buf)
                 return -ENOMEM;
-        while (n <= max) {              /* one byte more than expected: detects growth */
-                ssize_t k = read(fd, buf + n, max + 1 - n);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-        }
+        k = read_full(fd, buf, max + 1);        /* one byte more than expected: detects growth */
+        if (k < 0)
+                return (int) k;
+        n = (size_t) k;
         if (n > max)
                 return -EBADMSG;
         *ret = TAKE_PTR(buf);

@@ -400,6 +400,10 @@ int config_load(const char *path, const ConfigLoadOptions *opts, Config **ret,
 
         if (opts)
                 ctx.opts = *opts;
+        /* The cache is used by this load only if its directory is (or now is) ours, and no
+         * one else's to write in: checked once here for every file. */
+        if (ctx.opts.cache_dir && yamlcache_dir_make(ctx.opts.cache_dir) < 0)
+                ctx.opts.cache_dir = NULL;
         ctx.config = calloc(1, sizeof(Config));
         if (!ctx.config)
                 return -ENOMEM;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "internal.h"
 
 /* ${VAR} expansion in scalar values (never in keys), done once per file right after parsing,
@@ -29,16 +30,11 @@ static int out_append(Out *o, const char *s, size_t n) {
                 return 0;
         }
         if (o->n + n + 1 > o->cap) {
-                size_t cap = o->cap ? o->cap : 64;
-                char *p;
+                char *p = grow_buffer(o->p, &o->cap, o->n + n + 1, 64);
 
-                while (cap < o->n + n + 1)
-                        cap *= 2;
-                p = realloc(o->p, cap);
                 if (!p)
                         return -ENOMEM;
                 o->p = p;
-                o->cap = cap;
         }
         memcpy(o->p + o->n, s, n);
         o->n += n;

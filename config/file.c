@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "internal.h"
 
 /* One config file: its bytes (read whole, size-capped), positions in them, and its tree. */
@@ -86,6 +87,7 @@ static int file_read(const char *path, char **ret, size_t *ret_size, struct stat
         _cleanup_free_ char *buf = NULL;
         struct stat st;
         size_t size = 0;
+        ssize_t k;
         int fd, r = 0;
 
         /* O_NONBLOCK: a FIFO must not hang the load; it is refused below anyway. */
@@ -114,19 +116,12 @@ static int file_read(const char *path, char **ret, size_t *ret_size, struct stat
                 goto finish;
         }
         /* Read at most st_size bytes: a file growing meanwhile is cut, never overflows. */
-        while (size < (size_t) st.st_size) {
-                ssize_t k = read(fd, buf + size, (size_t) st.st_size - size);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        goto finish;
-                }
-                if (k == 0)
-                        break;
-                size += (size_t) k;
+        k = read_full(fd, buf, (size_t) st.st_size);
+        if (k < 0) {
+                r = (int) k;
+                goto finish;
         }
+        size = (size_t) k;
         buf[size] = 0;
         *ret = TAKE_PTR(buf);
         *ret_size = size;

@@ -202,7 +202,8 @@ typedef struct CacheRecording { /* the events of one parse, as the cache file ho
 void yamlcache_record(CacheRecording *r, const yaml_event_t *e);
 void yamlcache_recording_done(CacheRecording *r);
 /* Makes dir (mode 0700) unless it is there: 0 when it is ours and no one else may write in
- * it, else a negative errno (then nothing is kept: the caller need not record). */
+ * it, else a negative errno: then the load uses no cache. The functions below take a dir
+ * this returned 0 for. */
 int yamlcache_dir_make(const char *dir);
 /* Keeps f's events in dir. 0, or a negative errno: the caller goes on without (the next
  * load parses the text again). */

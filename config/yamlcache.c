@@ -27,6 +27,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "fdio.h"
+#include "grow.h"
 #include "internal.h"
 
 #define CACHE_MAGIC "solocron"
@@ -57,18 +59,13 @@ static uint8_t *reserve(CacheRecording *r, size_t n) {
         if (r->failed)
                 return NULL;
         if (r->size + n > r->cap) {
-                size_t cap = r->cap ? r->cap : 16384;
-                uint8_t *d;
+                uint8_t *d = grow_buffer(r->data, &r->cap, r->size + n, 16384);
 
-                while (cap < r->size + n)
-                        cap *= 2;
-                d = realloc(r->data, cap);
                 if (!d) {
                         r->failed = true;       /* no cache this time; the load goes on */
                         return NULL;
                 }
                 r->data = d;
-                r->cap = cap;
         }
         return r->data + r->size;
 }
@@ -177,14 +174,6 @@ static char *cache_path(const char *dir, const char *path) {
         return asprintf(&p, "%s/%s", dir, name) < 0 ? NULL : p;
 }
 
-/* Ours, a directory, and no one else may write in it: else it is not used at all. */
-static bool dir_trusted(const char *dir) {
-        struct stat st;
-
-        return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
-               !(st.st_mode & 022);
-}
-
 void yamlcache_prune(const char *dir, char *const *files) {
         _cleanup_free_ char (*keep)[CACHE_NAME_MAX] = NULL;
         size_t n = 0;
@@ -195,7 +184,7 @@ void yamlcache_prune(const char *dir, char *const *files) {
         while (files && files[n])
                 n++;
         keep = calloc(n ? n : 1, sizeof(*keep));
-        if (!keep || !dir_trusted(dir) || !(dp = opendir(dir)))
+        if (!keep || !(dp = opendir(dir)))
                 return;
         for (size_t i = 0; i < n; i++)
                 cache_name(files[i], keep[i]);
@@ -222,9 +211,14 @@ static bool lib_matches(const CacheHeader *h, const char *lib_path) {
 }
 
 int yamlcache_dir_make(const char *dir) {
+        struct stat st;
+
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return -errno;  /* ENOENT: the state directory is not made yet (first start) */
-        return dir_trusted(dir) ? 0 : -EPERM;
+        if (lstat(dir, &st) < 0)
+                return -errno;
+        /* Ours, a directory, and no one else may write in it: else it is not used at all. */
+        return S_ISDIR(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 022) ? 0 : -EPERM;
 }
 
 int yamlcache_store(const char *dir, const ConfigFile *f, const CacheRecording *rec) {
@@ -266,16 +260,7 @@ int yamlcache_store(const char *dir, const ConfigFile *f, const CacheRecording *
         if (fd < 0)
                 return -errno;
         for (size_t i = 0; r == 0 && i < ELEMENTSOF(parts); i++)
-                for (size_t done = 0; r == 0 && done < parts[i].n;) {
-                        ssize_t n = write(fd, (const char *) parts[i].p + done, parts[i].n - done);
-
-                        if (n < 0 && errno == EINTR)
-                                continue;
-                        if (n <= 0)
-                                r = n < 0 ? -errno : -EIO;      /* ENOSPC, EDQUOT, … */
-                        else
-                                done += (size_t) n;
-                }
+                r = write_all(fd, parts[i].p, parts[i].n);      /* ENOSPC, EDQUOT, … */
         if (close(fd) < 0 && r == 0)
                 r = -errno;
         if (r == 0 && rename(tmp, path) < 0)
@@ -283,24 +268,6 @@ int yamlcache_store(const char *dir, const ConfigFile *f, const CacheRecording *
         if (r < 0)
                 (void) unlink(tmp);
         return r;
-}
-
-static void closep(int *fd) {
-        if (*fd >= 0)
-                (void) close(*fd);
-}
-
-static int read_all(int fd, uint8_t *buf, size_t size) {
-        for (size_t done = 0; done < size;) {
-                ssize_t n = read(fd, buf + done, size - done);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return -EIO;
-                done += (size_t) n;
-        }
-        return 0;
 }
 
 static bool get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
@@ -427,8 +394,6 @@ int yamlcache_fetch(const char *dir, const ConfigFile *f, CachedEvents *ret) {
         struct stat st;
         size_t size;
 
-        if (!dir_trusted(dir))
-                return -EPERM;
         path = cache_path(dir, f->path);
         if (!path)
                 return -ENOMEM;
@@ -439,7 +404,7 @@ int yamlcache_fetch(const char *dir, const ConfigFile *f, CachedEvents *ret) {
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
             (st.st_mode & 022) || (uint64_t) st.st_size < sizeof(h))
                 return -EPERM;
-        if (read_all(fd, (uint8_t *) &h, sizeof(h)) < 0)
+        if (read_full(fd, &h, sizeof(h)) != (ssize_t) sizeof(h))
                 return -EIO;
         /* Sizes checked one by one before anything is allocated or added up. */
         if (memcmp(h.magic, CACHE_MAGIC, sizeof(h.magic)) != 0 || h.format != CACHE_FORMAT ||
@@ -454,7 +419,7 @@ int yamlcache_fetch(const char *dir, const ConfigFile *f, CachedEvents *ret) {
         blob = malloc(size);
         if (!blob)
                 return -ENOMEM;
-        if (read_all(fd, blob, size) < 0)
+        if (read_full(fd, blob, size) != (ssize_t) size)
                 return -EIO;
         p = blob;
         if (memcmp(p, f->path, h.path_size) != 0)

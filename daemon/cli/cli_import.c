@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "crontab.h"
+#include "fdio.h"
 #include "macro.h"
 #include "strv.h"
 #include "tz.h"
@@ -36,14 +37,12 @@ static int read_all(int fd, char **ret, size_t *ret_n) {
                                 return -ENOMEM;
                         buf = p;
                 }
-                k = read(fd, buf + n, cap - n);
-                if (k < 0 && errno == EINTR)
-                        continue;
+                k = read_full(fd, buf + n, cap - n);
                 if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
+                        return (int) k;
                 n += (size_t) k;
+                if (n < cap)
+                        break;          /* end of file */
         }
         if (!buf && !(buf = malloc(1)))
                 return -ENOMEM;

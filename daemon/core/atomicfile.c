@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "fdio.h"
 #include "macro.h"
 
 /* How many names to try when one exists already (planted, or left by a crash). */
@@ -35,20 +36,6 @@ static int tmp_open(const char *path, mode_t mode, char **ret_tmp) {
                         return -errno;
         }
         return -EEXIST;
-}
-
-static int write_all(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
 }
 
 static void fsync_dir_of(const char *path) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "build-config.h"
+#include "grow.h"
 #include "log.h"
 #include "numfmt.h"
 #include "parse.h"
@@ -26,16 +27,11 @@ static LogBuffer log_buf;
 
 void log_buffer_append(LogBuffer *b, const char *s, size_t n) {
         if (b->len + n + 1 > b->allocated) {
-                size_t a = b->allocated ? b->allocated : 4096;
-                char *p;
+                char *p = grow_buffer(b->data, &b->allocated, b->len + n + 1, 4096);
 
-                while (a < b->len + n + 1)
-                        a *= 2;
-                p = realloc(b->data, a);
                 if (!p)
                         return;         /* out of memory: drop the text, never crash */
                 b->data = p;
-                b->allocated = a;
         }
         memcpy(b->data + b->len, s, n);
         b->len += n;

@@ -21,6 +21,7 @@
 #include "sdlib.h"
 
 #include "macro.h"
+#include "grow.h"
 
 /* Stable MESSAGE_IDs (generated once with `systemd-id128 new`; never change one, only add):
  * `journalctl MESSAGE_ID=…` finds every entry of that kind, whatever the wording. Every
@@ -75,18 +76,13 @@ static void entry_append(JournalEntry *e, const void *p, size_t n) {
         if (e->failed || n == 0)
                 return;
         if (e->len + n > e->allocated) {
-                size_t a = e->allocated ? e->allocated : 4096;
-                char *d;
+                char *d = grow_buffer(e->data, &e->allocated, e->len + n, 4096);
 
-                while (a < e->len + n)
-                        a *= 2;
-                d = realloc(e->data, a);
                 if (!d) {
                         e->failed = true;
                         return;
                 }
                 e->data = d;
-                e->allocated = a;
         }
         memcpy(e->data + e->len, p, n);
         e->len += n;

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "guard.h"
 #include "log.h"
 #include "macro.h"
@@ -265,7 +266,6 @@ static void hook_lookup_done(uv_work_t *w, int status) {
 /* The tail in a new private file; its path goes to SOLOCRON_OUTPUT_FILE. */
 static int hook_output_file(Hook *h, const NotifyFacts *f) {
         const char *dir = getenv("TMPDIR");
-        size_t done = 0;
         int fd;
 
         if (asprintf(&h->output_path, "%s/solocron-output-XXXXXX",
@@ -279,16 +279,7 @@ static int hook_output_file(Hook *h, const NotifyFacts *f) {
                 return -errno;
         }
         h->output_fd = fd;
-        while (done < f->output_len) {
-                ssize_t k = write(fd, f->output + done, f->output_len - done);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                done += (size_t) k;
-        }
-        return 0;
+        return write_all(fd, f->output, f->output_len);
 }
 
 static char *envf(const char *fmt, ...) _printf_(1, 2);

@@ -137,7 +137,8 @@ static void jobs_on_paused(char *const *jobs, size_t n, const char *error, void 
                 store_health_note(&d->env.store_health, d->env.now_usec(), error);
                 if (!error)
                         for (size_t i = 0; i < d->n_jobs; i++)
-                                d->jobs[i]->paused = strv_contains(jobs, d->jobs[i]->cfg->name);
+                                job_set_paused(d->jobs[i],
+                                               strv_contains(jobs, d->jobs[i]->cfg->name));
                 jobs_reply(d, jw->w.x, jw->name, error);
         }
         free(jw->name);

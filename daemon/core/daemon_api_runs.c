@@ -346,7 +346,7 @@ static void pause_on_done(const char *error, void *userdata) {
                         reply_error(pw->w.x, 503, error);
                 else {
                         if (j)
-                                j->paused = pw->pause;
+                                job_set_paused(j, pw->pause);
                         log_event(LOG_NOTICE, pw->pause ? "job_paused" : "job_resumed", pw->job,
                                   NULL, NULL, "%s %s", pw->pause ? "paused" : "resumed",
                                   d->env.lease->ops->local ? "on this host" : "fleet-wide");

@@ -52,6 +52,12 @@ void job_set_config(Job *j, Table *t, const JobConfig *cfg) {
         table_unref(old);
 }
 
+void job_set_paused(Job *j, bool paused) {
+        j->paused = paused;
+        for (Run *r = j->runs; r; r = r->next)
+                r->pause_outdated = true;
+}
+
 static void job_skip(Job *j, const JobFiring *f, const char *why) {
         char utc[RFC3339_UTC_MAX];
 
@@ -326,12 +332,14 @@ static void job_on_run_ended(Run *r, void *userdata) {
 
         if (st)
                 st->elections[r->election.outcome]++;
-        /* What the election says of a pause (a manual run's ignores it). */
-        if (!r->manual && r->election.outcome == ELECT_PAUSED)
-                j->paused = true;
-        else if (!r->manual && (r->election.outcome == ELECT_WON ||
-                                r->election.outcome == ELECT_HELD))
-                j->paused = false;
+        /* What the election says of a pause (a manual run's ignores it), unless the job has
+         * been paused or resumed since its claim went out. */
+        if (!r->manual && !r->pause_outdated) {
+                if (r->election.outcome == ELECT_PAUSED)
+                        j->paused = true;
+                else if (r->election.outcome == ELECT_WON || r->election.outcome == ELECT_HELD)
+                        j->paused = false;
+        }
         LIST_UNLINK(j->runs, r);
         j->n_runs--;
         if (j->n_runs == 0 && j->queued && !j->retired && !j->owner->env->stopping) {

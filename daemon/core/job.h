@@ -55,6 +55,9 @@ Job *job_free(Job *j);
 /* A reload: the job's definition is now cfg, in table t (referenced); running runs keep
  * their own. */
 void job_set_config(Job *j, Table *t, const JobConfig *cfg);
+/* The job is paused, or not, as the store says now (a pause asked here, the store's list):
+ * this outranks what the elections of its runs in progress found, which is older. */
+void job_set_paused(Job *j, bool paused);
 /* A firing is due now: apply the overlap policy and start (or queue, or skip) a run;
  * takeover: run it again, its holder died. */
 void job_fire(Job *j, const JobFiring *f, bool catch_up, bool takeover);

@@ -75,6 +75,8 @@ struct Run {
         RunPhase phase;
         unsigned attempt;       /* 1-based */
         Run *prev, *next;       /* the owner's list */
+        bool pause_outdated;    /* the owner's: its job's pause was learned after this run's
+                                 * claim went out, so the election's word on it is older */
 
         /* The run's own: */
         CoreEnv *env;           /* borrowed */

@@ -5,12 +5,13 @@ import html.parser
 import json
 import shutil
 import subprocess
+import time
 from datetime import datetime, timedelta
 
 import pytest
 
 from conftest import clean_env
-from test_api import api, raw, request  # noqa: F401 (api is a fixture)
+from test_api import api, metric, raw, request  # noqa: F401 (api is a fixture)
 
 CHROMIUM = shutil.which("chromium")
 # Two jobs beside test_api's tick and failing: a zone with < and > in its name (a POSIX TZ
@@ -166,6 +167,26 @@ def test_a_paused_job_shows_paused(api, tmp_path):
     assert rows(body.decode())["tick"]["State"].text == "paused"
     tick = rows(dump_dom(f"http://127.0.0.1:{d.port}/", tmp_path))["tick"]
     assert tick["State"].text == "paused" and tick["Actions"].buttons == ["run", "resume"]
+
+
+def test_a_job_paused_while_it_runs_stays_paused(api, tmp_path):
+    """Its run's election, older than the pause, must not undo it when the run ends. The job
+    fires once a minute, so no later election says paused again before the page is read."""
+    flag = tmp_path / "go"
+    second = (int(time.time()) + 3) % 60
+    d = api(token=TOKEN, extra=f"""  - name: slow
+    schedule: "{second} * * * * *"
+    command: 'while [ ! -e {flag} ]; do sleep 0.05; done'
+""")
+    d.event("run_started", job="slow", timeout=70)
+    status, _, _ = request(d.port, "POST", "/v1/jobs/slow/pause",
+                           headers={"Authorization": f"Bearer {TOKEN}"})
+    assert status == 200
+    flag.touch()
+    d.event("run_finished", job="slow")
+    _, _, body = request(d.port, "GET", "/")
+    assert rows(body.decode())["slow"]["State"].text == "paused"
+    assert metric(request(d.port, "GET", "/metrics")[2], "solocron_job_paused", job="slow") == 1
 
 
 def test_paused_suspended_running_and_history(api, tmp_path):

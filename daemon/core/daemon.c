@@ -348,6 +348,16 @@ static void daemon_on_holder_died(const char *job, const JobFiring *f, void *use
 
         if (!j || d->env.stopping)
                 return;
+        /* The watch began under the job's settings then: a reload since may have disabled
+         * the job, or its takeover, or its lease. */
+        if (!j->cfg->enabled || !j->cfg->policy->takeover || j->cfg->policy->no_lease) {
+                log_event(LOG_INFO, "firing_takeover_off", j->cfg->name, NULL, NULL,
+                          "the holder of firing %s died while running it; not taken over: "
+                          "the job is %s now", format_rfc3339_utc(f->f.t, utc),
+                          !j->cfg->enabled ? "disabled" :
+                          j->cfg->policy->no_lease ? "without a lease" : "without takeover");
+                return;
+        }
         log_event(LOG_WARNING, "firing_takeover", j->cfg->name, NULL, NULL,
                   "the holder of firing %s died while running it; trying to take it over",
                   format_rfc3339_utc(f->f.t, utc));

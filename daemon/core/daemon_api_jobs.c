@@ -102,6 +102,7 @@ static json_t *job_json(const Job *j) {
 typedef struct JobsWait {
         ApiWait w;
         char *name;             /* one job, or NULL: all */
+        unsigned pause_epoch;   /* the daemon's when the list was asked for */
 } JobsWait;
 
 static void jobs_reply(Daemon *d, ApiExchange *x, const char *name, const char *store_error) {
@@ -135,7 +136,8 @@ static void jobs_on_paused(char *const *jobs, size_t n, const char *error, void 
         (void) n;
         if (jw->w.x) {
                 store_health_note(&d->env.store_health, d->env.now_usec(), error);
-                if (!error)
+                /* A pause learned meanwhile is newer than the list: the jobs keep it. */
+                if (!error && jw->pause_epoch == d->env.pause_epoch)
                         for (size_t i = 0; i < d->n_jobs; i++)
                                 job_set_paused(d->jobs[i],
                                                strv_contains(jobs, d->jobs[i]->cfg->name));
@@ -165,5 +167,6 @@ void endpoint_jobs(Daemon *d, ApiExchange *x, const char *name) {
                 free(jw);
                 return;
         }
+        jw->pause_epoch = d->env.pause_epoch;
         s->ops->list_paused(s, jobs_on_paused, jw);
 }

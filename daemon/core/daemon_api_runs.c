@@ -347,6 +347,7 @@ static void pause_on_done(const char *error, void *userdata) {
                 else {
                         if (j)
                                 job_set_paused(j, pw->pause);
+                        d->env.pause_epoch++;
                         log_event(LOG_NOTICE, pw->pause ? "job_paused" : "job_resumed", pw->job,
                                   NULL, NULL, "%s %s", pw->pause ? "paused" : "resumed",
                                   d->env.lease->ops->local ? "on this host" : "fleet-wide");

@@ -59,6 +59,9 @@ typedef struct CoreEnv {
         int64_t (*now_usec)(void);      /* monotonic, for durations (tests inject theirs) */
         LeaseClaimStats claim_stats;    /* elections note how long their claims took */
         StoreHealth store_health;       /* elections note whether the store answered */
+        unsigned pause_epoch;           /* raised when a job's pause is learned (a pause
+                                         * asked here, an election that changed it): a
+                                         * list of the store's asked for before is older */
         bool stopping;                  /* shutting down: no new runs, no retries */
         bool lease_degraded;            /* the local lease cannot record claims (said once) */
         unsigned lease_candidates;      /* lease.candidates: ranks that claim in turn */

@@ -335,10 +335,14 @@ static void job_on_run_ended(Run *r, void *userdata) {
         /* What the election says of a pause (a manual run's ignores it), unless the job has
          * been paused or resumed since its claim went out. */
         if (!r->manual && !r->pause_outdated) {
+                bool was = j->paused;
+
                 if (r->election.outcome == ELECT_PAUSED)
                         j->paused = true;
                 else if (r->election.outcome == ELECT_WON || r->election.outcome == ELECT_HELD)
                         j->paused = false;
+                if (j->paused != was)
+                        j->owner->env->pause_epoch++;
         }
         LIST_UNLINK(j->runs, r);
         j->n_runs--;

@@ -75,6 +75,38 @@ jobs:
     assert sum(1 for d in survivors if d.find("run_started", job="long")) == 1
 
 
+def test_a_watched_firing_follows_a_reload_postgres(pg, replicas, tmp_path):
+    """The replica that stood down watches the firing; a reload then disables the job, so
+    when the holder dies, the firing is not taken over."""
+    table = tmp_path / "table.yaml"
+    t = int(time.time()) + 4
+    text = pg_lease(pg, ttl="3s", prefix="takeover_off") + f"""
+jobs:
+  - name: long
+    schedule: "{at(t)}"
+    command: 'echo up; exec sleep 60'
+    takeover: true
+"""
+    ds = replicas(text, 2)
+    holder = None
+    deadline = time.monotonic() + 15
+    while holder is None and time.monotonic() < deadline:
+        holder = next((d for d in ds if d.find("output", job="long")), None)
+        time.sleep(0.05)
+    assert holder, "nobody started the job: " + "\n".join(ds[0].raw[-20:])
+    other = next(d for d in ds if d is not holder)
+    other.event("firing_held", job="long")
+    table.write_text(text.replace("    takeover: true\n", "    takeover: true\n    enabled: false\n"))
+    other.proc.send_signal(signal.SIGHUP)
+    other.event("reloaded")
+    pid = int(holder.find("run_started", job="long")[0]["msg"].split("pid=")[1].split()[0])
+    holder.proc.send_signal(signal.SIGKILL)
+    os.killpg(pid, signal.SIGKILL)
+    off = other.event("firing_takeover_off", job="long", timeout=3 + 2 + 5)
+    assert "the job is disabled now" in off["msg"], off
+    assert not other.find("run_started", job="long") and not other.find("firing_takeover")
+
+
 @pytest.mark.parametrize("policy", ["kill", "continue"])
 def test_postgres_stopped_and_restarted_mid_run(replicas, tmp_path, policy):
     server = PgServer()

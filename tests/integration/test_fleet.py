@@ -198,15 +198,16 @@ def test_holder_killed_mid_run_is_taken_over(etcd, replicas, tmp_path):
 jobs:
   - name: long
     schedule: "{sec} {minute} {hour} * * *"
-    command: 'echo "$SOLOCRON_SCHEDULED_TIME $REPLICA $SOLOCRON_ATTEMPT $SOLOCRON_FENCING_TOKEN" >> {ran}; exec sleep 60'
+    command: 'echo "$SOLOCRON_SCHEDULED_TIME $REPLICA $SOLOCRON_ATTEMPT $SOLOCRON_FENCING_TOKEN" >> {ran}; echo up; exec sleep 60'
     takeover: true
 """, 3)
-    # The winner starts it; kill the winner and its job, as when its machine dies.
+    # The winner starts it; kill the winner and its job, as when its machine dies (once the
+    # job has said it is up: its line is in the file).
     holder = None
     deadline = time.monotonic() + 15
     while holder is None and time.monotonic() < deadline:
         for d in ds:
-            if d.find("run_started", job="long"):
+            if d.find("output", job="long"):
                 holder = d
         time.sleep(0.05)
     assert holder, "nobody started the job"
@@ -223,6 +224,7 @@ jobs:
         time.sleep(0.05)
     assert taken, "no survivor took the firing over"
     assert time.monotonic() - killed_at <= 3 + 2 + 1.0   # within TTL + 2 s (+ polling slack)
+    taken.event("output", job="long")
     lines = ran.read_text().splitlines()
     assert len(lines) == 2
     first, second = (l.split() for l in lines)

@@ -298,8 +298,14 @@ jobs:
     stood_in = [r for d in ds[3:] for r in d.find("firing_stand_in", job="busy")
                 if r["msg"].startswith(f"firing {utc(end)}: ")]
     assert stood_in, "nobody stood in for the firing whose lookers were all busy"
-    handed = [r for d in ds[:3] for r in d.find("firing_handed_on", job="busy")
-              if r["msg"].startswith(f"firing {utc(end)}: ")]
+    def handed_on():
+        return [r for d in ds[:3] for r in d.find("firing_handed_on", job="busy")
+                if r["msg"].startswith(f"firing {utc(end)}: ")]
+    # Rank 1's line is another daemon's, in no order with the stand-in's run: wait for it.
+    deadline = time.monotonic() + 5
+    while len(handed_on()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    handed = handed_on()
     assert len(handed) == 2, handed         # ranks 0 and 1; the fallback's lane has no spare
     # every turn handed on was taken, and its note deleted by the claim that took it
     left = [k for k in turn_notes(etcd) if k.rsplit("/", 1)[1] < utc(end - 1)]

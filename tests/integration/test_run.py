@@ -677,7 +677,7 @@ def test_local_lease_record_is_the_proof_of_run(daemon, tmp_path):
             schedule: "{second} * * * * *"
             command: 'exit 3'
     """)
-    fin = d.event("run_finished", job="proof", timeout=10)
+    fin = d.event("run_finished", job="proof", timeout=70)     # a late start: the next minute
     d.stop()
     _, rec = local_slot(tmp_path / "state", "proof")
     assert rec["job"] == "proof" and rec["run"] == fin["run"]

@@ -55,6 +55,7 @@
 #include <string.h>
 
 #include "cronexpr.h"
+#include "hash.h"
 #include "macro.h"
 #include "parse.h"
 
@@ -149,18 +150,10 @@ static bool upper_eq(const char *a, const char *b, size_t n) {
 }
 
 static uint64_t cron_hash(const char *key, Field f) {
-        uint64_t h = UINT64_C(0xcbf29ce484222325);
+        unsigned char field = (unsigned char) f;
 
-        for (const unsigned char *k = (const unsigned char *) key; *k; k++)
-                h = (h ^ *k) * UINT64_C(0x100000001b3);
-        h = (h ^ (uint64_t) f) * UINT64_C(0x100000001b3);
         /* FNV's low bits mix poorly, and we take small moduli: finish with fmix64. */
-        h ^= h >> 33;
-        h *= UINT64_C(0xff51afd7ed558ccd);
-        h ^= h >> 33;
-        h *= UINT64_C(0xc4ceb9fe1a85ec53);
-        h ^= h >> 33;
-        return h;
+        return fmix64(fnv1a64(fnv1a64(FNV1A64_OFFSET, key, strlen(key)), &field, 1));
 }
 
 /* Decimal digits; saturates so that absurd input still ends up "out of range". */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "crontab_internal.h"
+#include "hash.h"
 #include "macro.h"
 
 #define CRONTAB_NAME_MAX 48
@@ -21,9 +22,9 @@ static char lower(char c) {
 }
 
 static uint64_t fnv1a(const char *s, uint64_t h) {
-        for (; *s; s++)
-                h = (h ^ (unsigned char) *s) * 0x100000001b3ULL;
-        return (h ^ 0xff) * 0x100000001b3ULL;      /* a separator between strings */
+        static const unsigned char separator = 0xff;    /* between strings */
+
+        return fnv1a64(fnv1a64(h, s, strlen(s)), &separator, 1);
 }
 
 static bool stop_word(const char *w) {
@@ -103,7 +104,7 @@ char *crontab_name_from_command(const char *cmd) {
 
 static unsigned entry_hash(const Item *it) {
         return (unsigned) (fnv1a(it->command, fnv1a(it->schedule, fnv1a(it->user ? it->user : "",
-                                                                        0xcbf29ce484222325ULL))) &
+                                                                        FNV1A64_OFFSET))) &
                            0xffff);
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "internal.h"
 #include "tz.h"
 
@@ -178,11 +179,7 @@ static void check_jobs(Validator *v, const ConfigFile *f, const Node *jobs) {
 }
 
 static size_t name_hash(const char *s) {
-        uint64_t h = UINT64_C(0xcbf29ce484222325);      /* FNV-1a */
-
-        for (; *s; s++)
-                h = (h ^ (unsigned char) *s) * UINT64_C(0x100000001b3);
-        return (size_t) h;
+        return (size_t) fnv1a64(FNV1A64_OFFSET, s, strlen(s));
 }
 
 /* Each name after its first use is reported: names in table order into a hash set of the

@@ -29,6 +29,7 @@
 
 #include "fdio.h"
 #include "grow.h"
+#include "hash.h"
 #include "internal.h"
 
 #define CACHE_MAGIC "solocron"
@@ -160,10 +161,8 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n) {
 #define CACHE_NAME_MAX 32          /* "0123456789abcdef.events" and its NUL */
 
 static void cache_name(const char *path, char name[static CACHE_NAME_MAX]) {
-        uint64_t h = UINT64_C(14695981039346656037);    /* FNV-1a */
+        uint64_t h = fnv1a64(FNV1A64_OFFSET, path, strlen(path));
 
-        for (const unsigned char *s = (const unsigned char *) path; *s; s++)
-                h = (h ^ *s) * UINT64_C(1099511628211);
         (void) snprintf(name, CACHE_NAME_MAX, "%016llx.events", (unsigned long long) h);
 }
 

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "lease_local_internal.h"
 #include "lease_record.h"
 #include "list.h"
@@ -358,11 +359,8 @@ static const char *place_name(const LeaseClaim *c) {
 
 /* FNV-1a of a record's bytes without the padding (never 0). */
 static uint64_t record_hash(const char *buf, size_t size) {
-        uint64_t h = UINT64_C(14695981039346656037);
+        uint64_t h = fnv1a64(FNV1A64_OFFSET, buf, unpadded(buf, size));
 
-        size = unpadded(buf, size);
-        for (size_t k = 0; k < size; k++)
-                h = (h ^ (unsigned char) buf[k]) * UINT64_C(1099511628211);
         return h ?: 1;
 }
 

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "lease_local_internal.h"
 #include "macro.h"
 
@@ -31,17 +32,9 @@ struct SlotEntry {
         uint32_t slot_plus1;    /* 0: empty */
 };
 
-static uint64_t name_hash(const char *s, size_t len) {  /* FNV-1a */
-        uint64_t h = UINT64_C(14695981039346656037);
-
-        for (size_t k = 0; k < len; k++)
-                h = (h ^ (unsigned char) s[k]) * UINT64_C(1099511628211);
-        return h;
-}
-
 /* The slot the index has for job, or -1. */
 static int64_t index_find(const LocalStore *ls, const char *job) {
-        uint64_t h = name_hash(job, strlen(job));
+        uint64_t h = fnv1a64(FNV1A64_OFFSET, job, strlen(job));
 
         if (ls->n_index == 0)
                 return -1;
@@ -54,7 +47,8 @@ static int64_t index_find(const LocalStore *ls, const char *job) {
 }
 
 static int index_add(LocalStore *ls, const char *job, size_t len, uint32_t slot) {
-        uint64_t h = name_hash(job, len);
+        uint64_t h = fnv1a64(FNV1A64_OFFSET, job, len);
+
         if (2 * (ls->n_index + 1) > ls->index_cap) {
                 size_t cap = ls->index_cap ? 2 * ls->index_cap : 64;
                 SlotEntry *n = calloc(cap, sizeof(SlotEntry));

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "lease_etcd_internal.h"
 
 #define CLAIMED_KEEP_MS         60000U          /* kept this long after last seen */
@@ -19,12 +20,8 @@
 #define CLAIMED_STRINGS_MAX     1024U           /* interned host names */
 
 static uint64_t key_hash(const char *key, size_t n) {
-        uint64_t h = UINT64_C(0xcbf29ce484222325);
+        uint64_t h = fnv1a64(FNV1A64_OFFSET, key, n);
 
-        for (size_t i = 0; i < n; i++) {
-                h ^= (unsigned char) key[i];
-                h *= UINT64_C(0x100000001b3);
-        }
         return h ? h : 1;               /* 0: a free slot */
 }
 

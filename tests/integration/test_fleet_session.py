@@ -181,20 +181,25 @@ def test_one_session_per_daemon_and_two_requests_per_firing(etcd, replicas, tmp_
 
 @needs_etcd
 def test_spread_over_a_small_fleet(etcd, replicas, tmp_path):
-    """Five daemons, 60 firings: the hash spreads them; each daemon runs some (12 ± 9)."""
+    """Five daemons, 60 firings: the hash spreads them; each daemon runs the firings it ranks
+    first for (its share is the hash's: 12 on average, between 3 and 23 in 999 of 1000 fleets;
+    a loaded machine may hand a few turns on to rank 1)."""
     ran = tmp_path / "ran"
     ds = replicas(lease(etcd) + tick_table(ran), 5, "--log-level", "debug")
-    wait_members(etcd, 5)
+    ids = wait_members(etcd, 5)
+    name = {member_of(d, ids): f"r{i}" for i, d in enumerate(ds)}
     start = int(time.time()) + 2
     end = start + 59
     wait_decided(ds, end)
     runs = read_runs(ran)
-    window = [utc(t) for t in range(start, end + 1)]
-    assert all(len(runs.get(f, [])) == 1 for f in window), runs
-    per = {f"r{i}": 0 for i in range(5)}
-    for f in window:
-        per[runs[f][0]] += 1
-    assert all(3 <= c <= 21 for c in per.values()), per
+    window = range(start, end + 1)
+    assert all(len(runs.get(utc(t), [])) == 1 for t in window), runs
+    per = {r: 0 for r in name.values()}
+    share = dict(per)
+    for t in window:
+        per[runs[utc(t)][0]] += 1
+        share[name[first(list(ids), "tick", t)]] += 1
+    assert all(share[r] > 0 and abs(per[r] - share[r]) <= 3 for r in per), (per, share)
 
 
 @needs_etcd

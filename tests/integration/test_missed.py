@@ -129,8 +129,9 @@ def assert_one_alarm(survivors, job, t, fleet=(), ranked=False):
     assert utc(t) in alarms[0]["msg"] and "ran nowhere in the fleet" in alarms[0]["msg"]
     for d in survivors:
         assert missed_metric(d, job) == (1 if d is raiser else 0)
-    # the firing-missed-while-down counter is another thing
-    assert all(not d.find("firing_missed") for d in survivors)
+    # the firing-missed-while-down counter is another thing (the job under test only: a
+    # daemon stalled for seconds on a loaded machine rightly skips its tick helper's firings)
+    assert all(not d.find("firing_missed", job=job) for d in survivors)
     if ranked:
         for d in survivors:     # their logs complete: a check would have been logged by now
             d.stop()

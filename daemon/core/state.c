@@ -21,7 +21,7 @@
 struct State {
         char *dir;
         char *path;
-        json_t *jobs;           /* object: name → {"last_completed": "RFC 3339"} */
+        json_t *jobs;           /* object: name → {"last_completed": "RFC 3339"}; NULL: none yet */
         bool dirty;
 };
 
@@ -103,19 +103,20 @@ int state_open(const char *dir, State **ret, char **reterr_message) {
                                              s->path, aside);
                 }
         }
-        if (!s->jobs)
-                s->jobs = json_object();
-        if (!s->jobs)
-                return -ENOMEM;
+        /* Without a file, s->jobs waits for the first job that completes: JSON (and the
+         * library, daemon/dlopen/jsonlib.c) only when there is some. */
         *ret = TAKE_PTR(s);
         return 0;
 }
 
 bool state_get_last(const State *s, const char *job, int64_t *ret) {
-        const char *v = json_string_value(json_object_get(json_object_get(s->jobs, job), "last_completed"));
+        const char *v;
         bool absolute;
         int64_t t;
 
+        if (!s->jobs)
+                return false;
+        v = json_string_value(json_object_get(json_object_get(s->jobs, job), "last_completed"));
         if (!v || parse_timestamp(v, &t, &absolute) < 0 || !absolute)
                 return false;
         *ret = t;
@@ -129,6 +130,8 @@ int state_set_last(State *s, const char *job, int64_t scheduled) {
 
         if (state_get_last(s, job, &old) && old >= scheduled)
                 return 0;       /* never move backwards (a late retry of an older firing) */
+        if (!s->jobs && !(s->jobs = json_object()))
+                return -ENOMEM;
         format_rfc3339_utc(scheduled, buf);
         /* In place when the job has its entry: no objects built and freed per firing. */
         last = json_object_get(json_object_get(s->jobs, job), "last_completed");

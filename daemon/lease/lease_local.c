@@ -166,6 +166,23 @@ static void put_uint(Text *t, unsigned long long u) {
         put(t, digits);
 }
 
+/* The host name as a JSON string, escaped on the first record written (not at start-up: a
+ * daemon that has run nothing does not load jansson, daemon/dlopen/jsonlib.c); NULL when
+ * out of memory. */
+static const char *holder_json(LocalStore *ls) {
+        char hostname[256] = "";
+        json_t *holder;
+
+        if (ls->holder_json)
+                return ls->holder_json;
+        if (gethostname(hostname, sizeof(hostname) - 1) < 0)
+                (void) snprintf(hostname, sizeof(hostname), "localhost");
+        holder = json_string(hostname);
+        ls->holder_json = holder ? json_dumps(holder, JSON_ENCODE_ANY) : NULL;
+        json_decref(holder);
+        return ls->holder_json;
+}
+
 /* Overwrite the record in place, padded with spaces (JSON allows them) to the old size: no
  * truncation, because on ext4 a file truncated to zero and rewritten is flushed to disk at
  * close (auto_da_alloc), which made each firing wait for the block device (bench/). The
@@ -178,9 +195,12 @@ static int record_write(const Place *p, const LeaseClaim *c, bool final,
         size_t old_size = p->slot ? SLOT_SIZE - 1 : p->size;
         char when[RFC3339_UTC_MAX], text[LEASE_RECORD_MAX];
         Text t = { .at = text, .end = text + sizeof(text) - 1 };
+        const char *holder = holder_json(c->store);
         size_t len;
         ssize_t n;
 
+        if (!holder)
+                return -ENOMEM;
         put(&t, "{\"job\":\"");
         put(&t, c->job);
         put(&t, "\",\"scheduled\":\"");
@@ -192,7 +212,7 @@ static int record_write(const Place *p, const LeaseClaim *c, bool final,
                 put(&t, "\"");
         }
         put(&t, ",\"holder\":");
-        put(&t, c->store->holder_json);
+        put(&t, holder);
         put(&t, ",\"pid\":");
         put_int(&t, c->store->pid);
         put(&t, ",\"run\":\"");
@@ -633,9 +653,6 @@ static const LeaseOps lease_local_ops = {
 int lease_local_new(uv_loop_t *loop, const char *dir, usec_t timeout, usec_t history,
                     LeaseStore **ret, char **reterr_message) {
         LocalStore *ls = calloc(1, sizeof(LocalStore));
-        char hostname[256] = "";
-        json_t *holder;
-
         int fd;
 
         if (!ls)
@@ -670,16 +687,7 @@ int lease_local_new(uv_loop_t *loop, const char *dir, usec_t timeout, usec_t his
                 return fd;
         }
         (void) close(fd);
-        if (gethostname(hostname, sizeof(hostname) - 1) < 0)
-                (void) snprintf(hostname, sizeof(hostname), "localhost");
-        holder = json_string(hostname);
         ls->pid = getpid();
-        ls->holder_json = holder ? json_dumps(holder, JSON_ENCODE_ANY) : NULL;
-        json_decref(holder);
-        if (!ls->holder_json) {
-                local_free(ls);
-                return -ENOMEM;
-        }
         *ret = &ls->store;
         return 0;
 }

@@ -41,7 +41,8 @@ typedef struct LocalStore {
         LeaseStore store;
         uv_loop_t *loop;
         char *dir;
-        char *holder_json;      /* the host name as a JSON string, quotes and escapes included */
+        char *holder_json;      /* the host name as a JSON string, quotes and escapes included;
+                                 * NULL until the first record (holder_json()) */
         pid_t pid;              /* ours, in every record (read once: the daemon never forks) */
         uint64_t timeout_msec;  /* election_timeout: how long a taken lock is waited for */
         usec_t history;         /* how long final records are kept */

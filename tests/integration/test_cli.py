@@ -273,11 +273,14 @@ def test_optional_libraries_are_listed_in_the_elf_note():
     sonames = {s for n in notes for s in n["soname"]}
     assert sonames == {"libcurl.so.4", "libcrypto.so.3", "libsystemd.so.0", "libyaml-0.so.2",
                        "libhiredis.so.0.14", "libpq.so.5", "libz.so.1",
-                       "libhttp_parser.so.2.9"}, notes
-    # libyaml is loaded only while a table is read, but every start needs it.
-    assert [n["priority"] for n in notes if n["soname"] == ["libyaml-0.so.2"]] == ["required"]
+                       "libhttp_parser.so.2.9", "libjansson.so.4"}, notes
+    # libyaml is loaded only while a table is read, but every start needs it; jansson only
+    # when JSON is first needed, but every daemon that runs a job does.
+    for soname in ("libyaml-0.so.2", "libjansson.so.4"):
+        assert [n["priority"] for n in notes if n["soname"] == [soname]] == ["required"]
     needed = subprocess.run(["readelf", "-d", BIN], capture_output=True, text=True).stdout
-    for lib in ("libcurl", "libcrypto", "libhiredis", "libpq", "libz", "libhttp_parser"):
+    for lib in ("libcurl", "libcrypto", "libhiredis", "libpq", "libz", "libhttp_parser",
+                "libjansson"):
         assert lib not in needed                                    # dlopen()ed, not linked
 
 

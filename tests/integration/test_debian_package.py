@@ -87,6 +87,7 @@ def test_package_metadata(package):
     # linked libraries come from shlibs; the ones loaded at run time are recommended/suggested
     assert "libuv1" in fields and "libyaml-0-2" in fields and "libjansson4" in fields
     assert "libhttp-parser2.9" in fields          # dlopen()ed by the API, but a dependency
+    assert "libjansson4" in fields                # dlopen()ed on first use, a dependency too
     assert "Recommends: libcurl4, libssl3" in fields
     assert "Suggests: libsystemd0" in fields
     files = sh("dpkg-deb", "-c", str(package)).stdout

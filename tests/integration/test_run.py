@@ -472,6 +472,33 @@ def test_libyaml_is_mapped_only_while_a_table_is_read(daemon):
     assert not mapped()
 
 
+def test_jansson_is_mapped_when_json_is_first_needed(daemon, tmp_path):
+    # daemon/dlopen/jsonlib.c: a daemon that has run nothing on the local lease (no state
+    # file, no API) has no JSON to read or write; its first run writes a lease record.
+    def mapped():
+        with open(f"/proc/{d.pid()}/maps") as f:
+            return "libjansson" in f.read()
+
+    t = time.gmtime(time.time() + 3)       # far enough from the start to look first
+    d = daemon(f"""
+        jobs:
+          - name: soon
+            schedule: "{t.tm_sec} * * * * *"
+            command: ["echo", "ran"]
+    """)
+    d.event("ready")
+    assert not mapped()
+    d.event("run_finished", job="soon")
+    assert mapped()
+    # what the library wrote is whole: the lease record names this host, and the state
+    # file (written at the stop) the firing
+    assert d.stop() == 0
+    _, record = local_slot(d.state_dir, "soon")
+    assert record["holder"] == os.uname().nodename and record["status"] == "succeeded", record
+    with open(os.path.join(d.state_dir, "state.json")) as f:
+        assert "soon" in json.load(f)["jobs"]
+
+
 def test_unchanged_table_is_read_from_the_cache(daemon, tmp_path):
     # config/yamlcache.c: libyaml's events of each file are kept in STATE_DIR/cache, so that a
     # restart or a reload reads an unchanged file without parsing it again.

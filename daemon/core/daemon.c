@@ -456,7 +456,8 @@ static int daemon_setup_files(Daemon *d, Table *t) {
         r = state_open(d->opts.state_dir, &d->state, &err);
         if (err)
                 log_event(r < 0 ? LOG_ERR : LOG_WARNING, "state", NULL, NULL, NULL, "%s%s", err,
-                          r < 0 ? " (set --state-dir to a writable directory)" : "");
+                          r < 0 && r != -ELIBACC ? " (set --state-dir to a writable directory)" :
+                          "");
         if (r < 0)
                 return 1;
         err = mfree(err);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "jsonlib.h"
 #include "macro.h"
 #include "reterr.h"
 #include "parse.h"
@@ -91,6 +92,11 @@ int state_open(const char *dir, State **ret, char **reterr_message) {
                                      dir, strerror(-r));
         }
         if (access(s->path, F_OK) == 0) {
+                r = jsonlib_load();     /* not a reason to move the file aside */
+                if (r < 0)
+                        return reterr_printf(reterr_message, r, "cannot read state file '%s': "
+                                             "libjansson.so.4 cannot be loaded (Debian: "
+                                             "apt-get install libjansson4)", s->path);
                 s->jobs = state_parse(s->path);
                 if (!s->jobs) {
                         _cleanup_free_ char *aside = NULL;

@@ -14,6 +14,7 @@
  * a failed allocation (NULL, -1, 0), the parse functions say why in their error, and the
  * first call says it on standard error. */
 #include <dlfcn.h>
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -21,6 +22,8 @@
 #include <stdio.h>
 
 #include "elfnote.h"
+#include "jsonlib.h"
+#include "testhook.h"
 
 #define JANSSON_SONAME "libjansson.so.4"
 DLIB_ELF_NOTE(jansson, "state file, lease records, API, fleet backends, notifications",
@@ -82,13 +85,15 @@ static void load(void) {
                 { "json_vpack_ex", (void **) &lib.json_vpack_ex },
                 { "json_vunpack_ex", (void **) &lib.json_vunpack_ex },
         };
+        /* Test builds: another name, to play a machine without the library. */
+        const char *soname = test_hook_getenv("SOLOCRON_TEST_JANSSON_SONAME") ?: JANSSON_SONAME;
         /* Never unloaded: the values it made outlive any caller. */
-        void *dl = dlopen(JANSSON_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+        void *dl = dlopen(soname, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
         const char *why;
 
         for (size_t i = 0; dl && i < sizeof(syms) / sizeof(syms[0]); i++)
                 if (!(*syms[i].ptr = dlsym(dl, syms[i].name))) {
-                        (void) fprintf(stderr, "solocron: %s lacks %s\n", JANSSON_SONAME,
+                        (void) fprintf(stderr, "solocron: %s lacks %s\n", soname,
                                        syms[i].name);
                         return;
                 }
@@ -98,12 +103,16 @@ static void load(void) {
         }
         why = dlerror();
         (void) fprintf(stderr, "solocron: cannot load %s (Debian: apt-get install libjansson4): "
-                       "%s\n", JANSSON_SONAME, why ? why : "unknown error");
+                       "%s\n", soname, why ? why : "unknown error");
 }
 
 static bool ready(void) {
         (void) pthread_once(&load_once, load);
         return loaded;
+}
+
+int jsonlib_load(void) {
+        return ready() ? 0 : -ELIBACC;
 }
 
 /* The parse functions' answer without the library. */

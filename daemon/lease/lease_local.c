@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "jsonlib.h"
 #include "lease_local_internal.h"
 #include "lease_record.h"
 #include "list.h"
@@ -425,6 +426,13 @@ static LeaseResult claim_try(LeaseClaim *c, LeaseInfo *ret_info) {
         if (!c->manual && lease_local_paused(ls, c->job)) {
                 ret_info->held = LEASE_HELD_PAUSED;
                 return LEASE_HELD;
+        }
+        /* Before the lock: the first record's host name loads jansson. */
+        if (!holder_json(ls)) {
+                r = jsonlib_load() < 0 ? -ELIBACC : -ENOMEM;
+                (void) snprintf(ls->detail, sizeof(ls->detail), "cannot record the claim in '%s': %s",
+                                place_name(c), strerror(-r));
+                return LEASE_UNAVAILABLE;
         }
         r = place_lock(c, true, &p);
         if (r == -EWOULDBLOCK)

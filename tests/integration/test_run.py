@@ -479,15 +479,17 @@ def test_jansson_is_mapped_when_json_is_first_needed(daemon, tmp_path):
         with open(f"/proc/{d.pid()}/maps") as f:
             return "libjansson" in f.read()
 
-    t = time.gmtime(time.time() + 3)       # far enough from the start to look first
-    d = daemon(f"""
+    d = daemon("""
         jobs:
           - name: soon
-            schedule: "{t.tm_sec} * * * * *"
+            schedule: "0 0 0 1 1 * 2099"
             command: ["echo", "ran"]
     """)
     d.event("ready")
     assert not mapped()
+    with open(d.table_path, "w") as f:     # now every second (a start could be due at once)
+        f.write('jobs:\n  - name: soon\n    schedule: "* * * * * *"\n    command: ["echo", "ran"]\n')
+    d.signal(signal.SIGHUP)
     d.event("run_finished", job="soon")
     assert mapped()
     # what the library wrote is whole: the lease record names this host, and the state
@@ -497,6 +499,36 @@ def test_jansson_is_mapped_when_json_is_first_needed(daemon, tmp_path):
     assert record["holder"] == os.uname().nodename and record["status"] == "succeeded", record
     with open(os.path.join(d.state_dir, "state.json")) as f:
         assert "soon" in json.load(f)["jobs"]
+
+
+@pytest.mark.skipif(not os.environ.get("SOLOCRON_TEST_HOOKS"), reason="needs a test build")
+def test_without_jansson_runs_fail_clearly_and_the_state_file_is_kept(daemon, tmp_path):
+    # A machine without libjansson (played by a test build loading another name): the
+    # local lease cannot write its records, and says why (its jobs run without them, as
+    # when the lease directory is unwritable); a start that must read the state file stops
+    # (exit 1) and leaves the file as it was, instead of moving it aside as corrupt.
+    env = clean_env(SOLOCRON_TEST_JANSSON_SONAME="libjansson-not-installed.so.4")
+    d = daemon("""
+        jobs:
+          - name: tick
+            schedule: "* * * * * *"
+            command: ["echo", "ran"]
+    """, env=env)
+    bad = d.event("lease_unavailable", job="tick")
+    assert "Can not access a needed shared library" in bad["msg"], bad
+    d.event("run_finished", job="tick")
+    assert any("cannot load libjansson-not-installed.so.4" in r["line"]
+               for r in d.find("unparsable")), d.raw
+    assert d.stop() == 0
+    state = tmp_path / "state" / "state.json"
+    state.write_text('{"version": 1, "jobs": {"tick": {"last_completed": "2026-01-01T00:00:00Z"}}}')
+    r = subprocess.run([BIN, "run", "-c", d.table_path, "--state-dir", str(tmp_path / "state"),
+                        "--pid-file", str(tmp_path / "again.pid")],
+                       env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1, r.stderr
+    assert "libjansson.so.4 cannot be loaded (Debian: apt-get install libjansson4)" in r.stderr
+    assert "state.json" in r.stderr and "writable" not in r.stderr
+    assert state.exists() and not (tmp_path / "state" / "state.json.corrupt").exists()
 
 
 def test_unchanged_table_is_read_from_the_cache(daemon, tmp_path):

@@ -430,8 +430,8 @@ static LeaseResult claim_try(LeaseClaim *c, LeaseInfo *ret_info) {
         /* Before the lock: the first record's host name loads jansson. */
         if (!holder_json(ls)) {
                 r = jsonlib_load() < 0 ? -ELIBACC : -ENOMEM;
-                (void) snprintf(ls->detail, sizeof(ls->detail), "cannot record the claim in '%s': %s",
-                                place_name(c), strerror(-r));
+                (void) snprintf(ls->detail, sizeof(ls->detail),
+                                "cannot record the claim in '%s': %s", place_name(c), strerror(-r));
                 return LEASE_UNAVAILABLE;
         }
         r = place_lock(c, true, &p);

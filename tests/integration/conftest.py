@@ -34,6 +34,12 @@ def ctx_switches(pid):
 SLOT_SIZE = 1024       # daemon/lease/lease_local_internal.h
 
 
+def maps_library(d, name):
+    """Whether daemon d has a library whose file name contains `name` mapped now."""
+    with open(f"/proc/{d.pid()}/maps") as f:
+        return name in f.read()
+
+
 def local_slot(state_dir, job):
     """The offset of job's record in the local lease's STATE_DIR/leases/jobs.lease, and the
     record (each job's is one line of SLOT_SIZE bytes starting with {"job":"NAME")."""

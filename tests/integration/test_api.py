@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import clean_env
+from conftest import clean_env, maps_library
 from fleet import free_port
 
 PROMTOOL = shutil.which("promtool")
@@ -94,23 +94,18 @@ def api(daemon, tmp_path):
     return start
 
 
-def maps_http_parser(d):
-    with open(f"/proc/{d.pid()}/maps") as f:
-        return "libhttp_parser" in f.read()
-
-
 def test_api_is_off_without_its_section(daemon, tmp_path):
     d = daemon("jobs: []\n")
     d.event("ready")
     assert not d.find("api_listening")
     assert not list(tmp_path.glob("*.sock"))
     # api/httplib.c: libhttp-parser is loaded when the API starts, not before.
-    assert not maps_http_parser(d)
+    assert not maps_library(d, "libhttp_parser")
 
 
 def test_health_ready_and_jobs(api):
     d = api()
-    assert maps_http_parser(d)
+    assert maps_library(d, "libhttp_parser")
     status, headers, body = request(d.port, "GET", "/healthz")
     assert (status, json.loads(body)) == (200, {"status": "ok"})
     status, _, body = request(d.port, "GET", "/readyz")

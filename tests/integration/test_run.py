@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ctx_switches, BIN, Daemon, clean_env, run, local_slot
+from conftest import ctx_switches, BIN, Daemon, clean_env, run, local_slot, maps_library
 
 
 def utc_seconds(rfc3339):
@@ -452,10 +452,6 @@ def test_reload_good_and_broken_table(daemon):
 
 def test_libyaml_is_mapped_only_while_a_table_is_read(daemon):
     # config/yamlib.c: the idle daemon does not carry libyaml; a reload loads it again.
-    def mapped():
-        with open(f"/proc/{d.pid()}/maps") as f:
-            return "libyaml" in f.read()
-
     d = daemon("""
         jobs:
           - name: one
@@ -463,22 +459,18 @@ def test_libyaml_is_mapped_only_while_a_table_is_read(daemon):
             command: ["echo", "one"]
     """)
     d.event("run_finished", job="one")
-    assert not mapped()
+    assert not maps_library(d, "libyaml")
     with open(d.table_path, "w") as f:
         f.write('jobs:\n  - name: two\n    schedule: "* * * * * *"\n    command: ["echo", "two"]\n')
     d.signal(signal.SIGHUP)
     d.event("reloaded")
     d.event("run_finished", job="two")
-    assert not mapped()
+    assert not maps_library(d, "libyaml")
 
 
 def test_jansson_is_mapped_when_json_is_first_needed(daemon, tmp_path):
     # daemon/dlopen/jsonlib.c: a daemon that has run nothing on the local lease (no state
     # file, no API) has no JSON to read or write; its first run writes a lease record.
-    def mapped():
-        with open(f"/proc/{d.pid()}/maps") as f:
-            return "libjansson" in f.read()
-
     d = daemon("""
         jobs:
           - name: soon
@@ -486,12 +478,12 @@ def test_jansson_is_mapped_when_json_is_first_needed(daemon, tmp_path):
             command: ["echo", "ran"]
     """)
     d.event("ready")
-    assert not mapped()
+    assert not maps_library(d, "libjansson")
     with open(d.table_path, "w") as f:     # now every second (a start could be due at once)
         f.write('jobs:\n  - name: soon\n    schedule: "* * * * * *"\n    command: ["echo", "ran"]\n')
     d.signal(signal.SIGHUP)
     d.event("run_finished", job="soon")
-    assert mapped()
+    assert maps_library(d, "libjansson")
     # what the library wrote is whole: the lease record names this host, and the state
     # file (written at the stop) the firing
     assert d.stop() == 0

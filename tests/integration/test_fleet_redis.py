@@ -184,6 +184,8 @@ jobs:
 """, 1)
     fin = d.event("run_finished", job="j")
     won = d.find("firing_won", job="j")[0]
+    # The final write follows run_finished; a daemon that stops lets it complete first.
+    d.stop()
     rec = redis.command("GET", f"solocron/j/{fin['scheduled']}/record")
     assert rec and b'"status":"succeeded"' in rec, rec
     token = won["msg"].split("fencing token ")[1].rstrip(")")

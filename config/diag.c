@@ -105,6 +105,20 @@ static void diag_add_va(ConfigCtx *ctx, ConfigSeverity severity, const char *pat
                 ctx->n_errors++;
 }
 
+DiagMark config_diags_mark(const ConfigCtx *ctx) {
+        return (DiagMark) { ctx->n_diags, ctx->n_errors, ctx->n_dropped };
+}
+
+void config_diags_undo(ConfigCtx *ctx, DiagMark m) {
+        for (size_t i = m.n_diags; i < ctx->n_diags; i++) {
+                free(ctx->diags[i].d.file);
+                free(ctx->diags[i].d.message);
+        }
+        ctx->n_diags = m.n_diags;
+        ctx->n_errors = m.n_errors;
+        ctx->n_dropped = m.n_dropped;
+}
+
 void config_diag_add(ConfigCtx *ctx, ConfigSeverity severity, const ConfigFile *f,
                      unsigned line, unsigned column, const char *fmt, ...) {
         va_list ap;

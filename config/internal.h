@@ -33,31 +33,35 @@ typedef enum NodeKind {
 } NodeKind;
 
 typedef struct Node Node;
+/* 48 bytes: a 1000-job table is some 7000 nodes, the largest part of the memory a load
+ * touches for the first time (bench/profile-per-host-cost.md). */
 struct Node {
-        NodeKind kind;
-        unsigned line, column;  /* 1-based start mark (of the anchor or tag, if any) */
-        char quote;             /* scalar style: 0 plain, '\'' or '"' quoted, '|' or '>' block */
-        bool has_props;         /* written with an anchor or a tag: source text != value */
-        bool is_null;           /* plain "", "~", "null", "Null", "NULL", or a !!null tag */
-        bool complete;          /* end event seen; an alias to an incomplete node is a loop */
-        bool invalid;           /* a diagnostic was already given for this value: skip quietly */
-        bool walked;            /* expand.c: visited once (aliases share nodes) */
-        bool changed;           /* expand.c: ${} changed the text, columns inside no longer map */
-        unsigned height;        /* nested collections below, aliases expanded (scalar: 0) */
         char *value;            /* scalar text, NUL-terminated (NULs inside are refused) */
-        size_t length;
-        uint32_t weight;        /* nodes in this subtree with aliases expanded, itself included:
-                                 * at most CONFIG_MAX_NODES (a Node is 80 bytes, 7000 per 1000 jobs) */
-        unsigned start_line0, start_col0; /* 0-based marks of the source text */
-        unsigned end_line0, end_col0;
         Node **items;           /* sequence: items; mapping: key, value, key, value, ... */
-        size_t n_items;
+        uint32_t length;        /* of value: at most CONFIG_MAX_STRING */
+        uint32_t n_items;       /* at most CONFIG_MAX_NODES */
+        uint32_t weight;        /* nodes in this subtree with aliases expanded, itself included:
+                                 * at most CONFIG_MAX_NODES */
+        unsigned line, column;  /* 1-based start mark (of the anchor or tag, if any) */
+        unsigned end_line0, end_col0; /* 0-based end mark of the source text */
+        uint8_t kind;           /* NodeKind */
+        uint8_t height;         /* nested collections below, aliases expanded (scalar: 0): at
+                                 * most CONFIG_MAX_DEPTH */
+        char quote;             /* scalar style: 0 plain, '\'' or '"' quoted, '|' or '>' block */
+        bool has_props : 1;     /* written with an anchor or a tag: source text != value */
+        bool is_null : 1;       /* plain "", "~", "null", "Null", "NULL", or a !!null tag */
+        bool complete : 1;      /* end event seen; an alias to an incomplete node is a loop */
+        bool invalid : 1;       /* a diagnostic was already given for this value: skip quietly */
+        bool walked : 1;        /* expand.c: visited once (aliases share nodes) */
+        bool changed : 1;       /* expand.c: ${} changed the text, columns inside no longer map */
 };
 
 /* A bump allocator for the node trees (pool.c). */
 typedef struct PoolBlock PoolBlock;
+typedef struct PoolKept PoolKept;
 typedef struct Pool {
         PoolBlock *blocks;      /* the current block first */
+        PoolKept *kept;         /* pool_keep() */
         char *next;
         size_t left;
 } Pool;
@@ -140,6 +144,12 @@ void config_error_at(const Scope *s, unsigned line, unsigned column, const char 
 /* Sorts the collected diagnostics by file and place, drops duplicates, caps the number of
  * errors and appends them to *out. */
 int config_diags_flush(ConfigCtx *ctx, ConfigDiags *out);
+/* How many diagnostics were given, to drop those given after it with config_diags_undo(). */
+typedef struct DiagMark {
+        size_t n_diags, n_errors, n_dropped;
+} DiagMark;
+DiagMark config_diags_mark(const ConfigCtx *ctx);
+void config_diags_undo(ConfigCtx *ctx, DiagMark m);
 /* The closest of `candidates` to `word` by edit distance, or NULL when none is close. */
 const char *config_suggest(const char *word, const char *const *candidates, size_t n);
 /* " (did you mean 'x'?)" or "" into buf. */
@@ -149,6 +159,8 @@ const char *config_suggest_hint(const char *word, const char *const *candidates,
 /* pool.c: memory that lives until pool_done(); NULL when out of memory. */
 void *pool_alloc(Pool *p, size_t size);
 char *pool_strndup(Pool *p, const char *s, size_t n);
+/* mem (from malloc()) is freed by pool_done(); -ENOMEM, and mem is still the caller's. */
+int pool_keep(Pool *p, void *mem);
 void pool_done(Pool *p);
 
 /* node.c */
@@ -215,12 +227,19 @@ void yamlcache_prune(const char *dir, char *const *files);
 typedef struct CachedEvents {   /* the events of f, read back */
         uint8_t *blob;
         const uint8_t *events, *end;
+        uint32_t left;          /* events not read yet */
+        uint32_t depth, n_documents;
+        uint8_t open[CONFIG_MAX_DEPTH]; /* the kinds of the collections open */
+        bool whole;             /* the last event read ended a whole stream: see yamlcache_next() */
+        bool broken;            /* an event did not decode or fit: not a whole stream */
 } CachedEvents;
-/* 0 when dir holds f's events for its very text (hashing as written, a whole and balanced
- * stream), else a negative errno (none kept, stale, not ours, damaged): then parse the text. */
+/* 0 when dir holds f's events for its very text (hashing as written), else a negative errno
+ * (none kept, stale, not ours, damaged): then parse the text. */
 int yamlcache_fetch(const char *dir, const ConfigFile *f, CachedEvents *ret);
 /* The next event; its strings point into the blob (do not yaml_event_delete() it). False
- * at the end. */
+ * after the last one, or at the first one that does not decode or keep the events read a
+ * part of a whole, balanced stream (checked as they are read, not in a pass of its own):
+ * c->whole tells which, and without it the events are a miss after all. */
 bool yamlcache_next(CachedEvents *c, yaml_event_t *e);
 void yamlcache_done(CachedEvents *c);
 

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -37,6 +38,7 @@ typedef struct Builder {
         Anchor *anchors;
         size_t n_anchors;
         bool failed;            /* fatal: the tree is dropped */
+        bool strings_kept;      /* the events' strings live as long as the pool: not copied */
 } Builder;
 
 static void builder_done(Builder *b) {
@@ -44,6 +46,12 @@ static void builder_done(Builder *b) {
                 free(b->anchors[i].name);
         free(b->anchors);
         b->root = NULL;         /* the nodes are in the context's pool */
+}
+
+/* As new, for the same file; the nodes stay in the pool until the load ends. */
+static void builder_reset(Builder *b) {
+        builder_done(b);
+        *b = (Builder) { .ctx = b->ctx, .f = b->f, .scope = b->scope };
 }
 
 static void builder_oom(Builder *b) {
@@ -90,6 +98,9 @@ static bool tag_ok(Builder *b, Node *n, const char *tag) {
         return false;
 }
 
+_Static_assert(sizeof(void *) != 8 || sizeof(Node) <= 48, "a Node grew past 48 bytes");
+_Static_assert(alignof(Node) <= 8 && alignof(Node *) <= 8, "the pool aligns to 8");
+
 static Node *node_new(Builder *b, NodeKind kind, const yaml_mark_t *start, const yaml_mark_t *end,
                       bool has_props) {
         Node *n;
@@ -112,8 +123,6 @@ static Node *node_new(Builder *b, NodeKind kind, const yaml_mark_t *start, const
                 .height = kind != NODE_SCALAR,
                 .line = (unsigned) start->line + 1,
                 .column = (unsigned) start->column + 1,
-                .start_line0 = (unsigned) start->line,
-                .start_col0 = (unsigned) start->column,
                 .end_line0 = (unsigned) end->line,
                 .end_col0 = (unsigned) end->column,
                 .has_props = has_props,
@@ -271,8 +280,9 @@ static void builder_scalar(Builder *b, const yaml_event_t *e) {
         case YAML_FOLDED_SCALAR_STYLE: n->quote = '>'; break;
         default: n->quote = 0; break;
         }
-        n->length = e->data.scalar.length;
-        n->value = pool_strndup(&b->ctx->pool, (const char *) e->data.scalar.value, n->length);
+        n->length = (uint32_t) e->data.scalar.length;     /* the file is at most 16 MiB */
+        n->value = b->strings_kept ? (char *) e->data.scalar.value :
+                   pool_strndup(&b->ctx->pool, (const char *) e->data.scalar.value, n->length);
         if (!n->value) {
                 builder_oom(b);
                 return;
@@ -464,22 +474,37 @@ static void builder_event(Builder *b, const yaml_event_t *e, bool *done) {
 /* The events kept from an earlier load of the same text (yamlcache.c): false when there are
  * none, and the text is parsed. */
 static bool parse_cached(Builder *b) {
+        DiagMark mark = config_diags_mark(b->ctx);
+        size_t n_nodes = b->ctx->n_nodes;
         CachedEvents c = {};
         yaml_event_t e;
-        bool done = false;
+        bool done = false, whole;
 
         if (!b->ctx->opts.cache_dir || yamlcache_fetch(b->ctx->opts.cache_dir, b->f, &c) < 0)
                 return false;
-        while (!done && !b->failed && yamlcache_next(&c, &e))
-                builder_event(b, &e, &done);
+        /* The scalars' values in the cached events end with a NUL: the nodes point into
+         * them, and they are freed with the pool, not copied. */
+        if (pool_keep(&b->ctx->pool, c.blob) == 0) {
+                c.blob = NULL;
+                b->strings_kept = true;
+        }
+        /* Read to the end even when the builder stops early: only a whole stream counts. */
+        while (yamlcache_next(&c, &e))
+                if (!done && !b->failed)
+                        builder_event(b, &e, &done);
+        whole = c.whole;
         yamlcache_done(&c);
+        if (!whole) {
+                /* Events that hash as written but are not a whole stream (a change of the
+                 * encoding without a new format number): a miss after all. What the builder
+                 * made of them goes, its diagnostics too; the text is parsed. */
+                config_diags_undo(b->ctx, mark);
+                b->ctx->n_nodes = n_nodes;
+                builder_reset(b);
+                return false;
+        }
         if (done)
                 b->ctx->config->n_files_cached++;
-        else if (!b->failed) {  /* checked whole by yamlcache_fetch(): not seen; not hidden */
-                config_error_at(&b->scope, 0, 0, "its cache in %s is damaged (delete it)",
-                                b->ctx->opts.cache_dir);
-                b->failed = true;
-        }
         return true;
 }
 

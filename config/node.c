@@ -44,9 +44,9 @@ unsigned config_node_column_at(const ConfigFile *cf, const Node *n, size_t offse
         unsigned col;
 
         if (n->kind != NODE_SCALAR || n->has_props || n->changed || offset > n->length ||
-            n->start_line0 != n->end_line0 || n->quote == '|' || n->quote == '>')
+            n->line - 1 != n->end_line0 || n->quote == '|' || n->quote == '>')
                 return n->column;
-        a = config_file_offset(f, n->start_line0, n->start_col0);
+        a = config_file_offset(f, n->line - 1, n->column - 1);
         b = config_file_offset(f, n->end_line0, n->end_col0);
         if (a == SIZE_MAX || b == SIZE_MAX || b < a)
                 return n->column;

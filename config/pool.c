@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <stdalign.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,24 +12,23 @@
  * arrays, which malloc() and free() one by one cost a fifth of the load. */
 
 #define POOL_BLOCK_SIZE (64 * 1024)
+#define POOL_ALIGN 8    /* the tree's nodes and item arrays need no more */
 
 struct PoolBlock {
         PoolBlock *next;
         alignas(max_align_t) char data[];
 };
 
-void *pool_alloc(Pool *p, size_t size) {
-        size_t a = alignof(max_align_t);
+/* size bytes aligned to align (a power of two), from the current block when they fit. */
+static void *pool_take(Pool *p, size_t size, size_t align) {
+        size_t pad = (size_t) -(uintptr_t) p->next & (align - 1);
         PoolBlock *b;
 
-        size = (size + a - 1) & ~(a - 1);
-        if (size == 0)
-                size = a;
-        if (size <= p->left) {
-                void *r = p->next;
+        if (p->next && pad <= p->left && size <= p->left - pad) {
+                char *r = p->next + pad;
 
-                p->next += size;
-                p->left -= size;
+                p->next = r + size;
+                p->left -= pad + size;
                 return r;
         }
         /* A large allocation gets a block of its own; the current block stays in use. */
@@ -52,8 +53,13 @@ void *pool_alloc(Pool *p, size_t size) {
         return b->data;
 }
 
+void *pool_alloc(Pool *p, size_t size) {
+        return pool_take(p, size ? size : 1, POOL_ALIGN);
+}
+
+/* Text needs no alignment: a value of a few bytes takes a few bytes, not 16. */
 char *pool_strndup(Pool *p, const char *s, size_t n) {
-        char *c = pool_alloc(p, n + 1);
+        char *c = pool_take(p, n + 1, 1);
 
         if (!c)
                 return NULL;
@@ -62,7 +68,24 @@ char *pool_strndup(Pool *p, const char *s, size_t n) {
         return c;
 }
 
+struct PoolKept {
+        PoolKept *next;
+        void *mem;
+};
+
+int pool_keep(Pool *p, void *mem) {
+        PoolKept *k = pool_alloc(p, sizeof(PoolKept));
+
+        if (!k)
+                return -ENOMEM;
+        *k = (PoolKept) { .next = p->kept, .mem = mem };
+        p->kept = k;
+        return 0;
+}
+
 void pool_done(Pool *p) {
+        for (PoolKept *k = p->kept; k; k = k->next)
+                free(k->mem);
         while (p->blocks) {
                 PoolBlock *b = p->blocks;
 

@@ -10,10 +10,12 @@
  * It is used only when the path and the whole text are the same (compared byte for byte),
  * the libyaml file that made it is still in place unchanged (its inode, size and mtime, as
  * when it was loaded), the directory and the file are ours and no one else may write them,
- * and the events hash as when they were written and make a whole, balanced stream. Anything
- * else, a short or damaged file included, is a miss: the text is parsed and the file written
- * again. A hit touches the file's mtime: entries no load uses for 30 days are removed.
- * Writing is best effort (a read-only or full disk costs nothing but the next parse). */
+ * and the events hash as when they were written and make a whole, balanced stream (checked
+ * as they are replayed, in the same pass: what was built from a stream found broken partway
+ * is dropped, its diagnostics too). Anything else, a short or damaged file included, is a
+ * miss: the text is parsed and the file written again. A hit touches the file's mtime:
+ * entries no load uses for 30 days are removed. Writing is best effort (a read-only or full
+ * disk costs nothing but the next parse). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -352,36 +354,56 @@ static bool get_event(const uint8_t **p, const uint8_t *end, yaml_event_t *e) {
         }
 }
 
-/* The events as recorded from a parse that reached its end: n of them, each decoding within
- * the bytes, every collection closed by its own kind of end, no deeper than the builder
- * takes, and the last a stream's end or the second document's start (where the builder
- * stops). */
-static bool events_whole(const uint8_t *p, const uint8_t *end, uint32_t n) {
+/* Whether e, read after the events before it, keeps them a part of a whole stream as
+ * recorded from a parse that reached its end: every collection closed by its own kind of
+ * end, no deeper than the builder takes, and the last a stream's end or the second
+ * document's start (where the builder stops), the n-th and at the end of the bytes. Marks c
+ * whole at that last one. */
+static bool event_fits(CachedEvents *c, const yaml_event_t *e) {
         _Static_assert(YAML_SEQUENCE_END_EVENT == YAML_SEQUENCE_START_EVENT + 1 &&
                        YAML_MAPPING_END_EVENT == YAML_MAPPING_START_EVENT + 1,
                        "each END follows its START in libyaml's enum");
-        yaml_event_type_t open[CONFIG_MAX_DEPTH];
-        size_t depth = 0, n_documents = 0;
 
-        for (uint32_t i = 0; i < n; i++) {
-                yaml_event_t e;
-
-                if (!get_event(&p, end, &e))
+        switch (e->type) {
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+                if (c->depth == CONFIG_MAX_DEPTH)
                         return false;
-                if (e.type == YAML_DOCUMENT_START_EVENT)
-                        n_documents++;
-                if (e.type == YAML_SEQUENCE_START_EVENT || e.type == YAML_MAPPING_START_EVENT) {
-                        if (depth == CONFIG_MAX_DEPTH)
-                                return false;
-                        open[depth++] = e.type;
-                } else if (e.type == YAML_SEQUENCE_END_EVENT || e.type == YAML_MAPPING_END_EVENT) {
-                        if (depth == 0 || open[--depth] + 1 != e.type)
-                                return false;
-                } else if (e.type == YAML_STREAM_END_EVENT ||
-                           (e.type == YAML_DOCUMENT_START_EVENT && n_documents == 2))
-                        return i + 1 == n && depth == 0 && p == end;    /* the last one */
+                c->open[c->depth++] = (uint8_t) e->type;
+                return true;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+                return c->depth > 0 && c->open[--c->depth] + 1u == (unsigned) e->type;
+        case YAML_DOCUMENT_START_EVENT:
+                if (++c->n_documents < 2)
+                        return true;
+                break;                  /* the builder stops at a second document */
+        case YAML_STREAM_END_EVENT:
+                break;
+        default:
+                return true;
         }
-        return false;
+        c->whole = c->left == 1 && c->depth == 0 && c->events == c->end;
+        return c->whole;
+}
+
+/* The next n bytes of fd are s: read and compared a piece at a time, so that the text of a
+ * large table is not copied whole into memory touched for nothing else. */
+static int read_equal(int fd, const void *s, size_t n) {
+        const uint8_t *q = s;
+        uint8_t buf[8192];
+
+        while (n > 0) {
+                size_t k = n < sizeof(buf) ? n : sizeof(buf);
+
+                if (read_full(fd, buf, k) != (ssize_t) k)
+                        return -EIO;
+                if (memcmp(buf, q, k) != 0)
+                        return -ESTALE;
+                q += k;
+                n -= k;
+        }
+        return 0;
 }
 
 int yamlcache_fetch(const char *dir, const ConfigFile *f, CachedEvents *ret) {
@@ -392,6 +414,7 @@ int yamlcache_fetch(const char *dir, const ConfigFile *f, CachedEvents *ret) {
         CacheHeader h;
         struct stat st;
         size_t size;
+        int r;
 
         path = cache_path(dir, f->path);
         if (!path)
@@ -414,39 +437,46 @@ int yamlcache_fetch(const char *dir, const ConfigFile *f, CachedEvents *ret) {
             (uint64_t) st.st_size - sizeof(h) != (uint64_t) h.path_size + h.lib_path_size +
                                                  h.source_size + h.events_size)
                 return -ESTALE;
-        size = (size_t) st.st_size - sizeof(h);
-        blob = malloc(size);
+        if ((r = read_equal(fd, f->path, h.path_size)) < 0)
+                return r;
+        lib = malloc(h.lib_path_size + 1);
+        if (!lib)
+                return -ENOMEM;
+        if (read_full(fd, lib, h.lib_path_size) != (ssize_t) h.lib_path_size)
+                return -EIO;
+        lib[h.lib_path_size] = 0;
+        if (strlen(lib) != h.lib_path_size || !lib_matches(&h, lib))
+                return -ESTALE;
+        if ((r = read_equal(fd, f->source, f->size)) < 0)
+                return r;
+        size = (size_t) h.events_size;
+        blob = malloc(size ? size : 1);
         if (!blob)
                 return -ENOMEM;
         if (read_full(fd, blob, size) != (ssize_t) size)
                 return -EIO;
         p = blob;
-        if (memcmp(p, f->path, h.path_size) != 0)
-                return -ESTALE;
-        p += h.path_size;
-        lib = strndup((const char *) p, h.lib_path_size);
-        if (!lib)
-                return -ENOMEM;
-        if (!lib_matches(&h, lib))
-                return -ESTALE;
-        p += h.lib_path_size;
-        if (memcmp(p, f->source, f->size) != 0)
-                return -ESTALE;
-        p += f->size;
-        if (hash_bytes(p, h.events_size) != h.events_hash ||
-            !events_whole(p, p + h.events_size, h.n_events))
+        if (hash_bytes(p, h.events_size) != h.events_hash)
                 return -EBADMSG;        /* written anew after the parse */
         (void) futimens(fd, NULL);      /* in use: yamlcache_prune() keeps it */
-        ret->events = p;
-        ret->end = p + h.events_size;
-        ret->blob = TAKE_PTR(blob);
+        *ret = (CachedEvents) {
+                .events = p,
+                .end = p + h.events_size,
+                .left = h.n_events,
+                .blob = TAKE_PTR(blob),
+        };
         return 0;
 }
 
 bool yamlcache_next(CachedEvents *c, yaml_event_t *e) {
-        if (c->events >= c->end)
+        if (c->whole || c->broken)
                 return false;
-        return get_event(&c->events, c->end, e);
+        if (c->left == 0 || !get_event(&c->events, c->end, e) || !event_fits(c, e)) {
+                c->broken = true;
+                return false;
+        }
+        c->left--;
+        return true;
 }
 
 void yamlcache_done(CachedEvents *c) {

@@ -1732,6 +1732,35 @@ TEST(table_cache) {
         main_path = (free(main_path), tmp_write("main.yaml", job));
         load_and_drop(main_path, &opts);
 
+        /* A text longer than the piece compared at a time, changed near its end only, the
+         * same size: a miss too. */
+        {
+                _cleanup_free_ char *big = malloc(32768);
+                size_t n = 0;
+
+                ASSERT_TRUE(big);
+                n += (size_t) snprintf(big, 32768, "jobs:\n");
+                for (int i = 0; i < 300; i++)
+                        n += (size_t) snprintf(big + n, 32768 - n, "  - {name: j%03d, schedule: "
+                                               "\"0 1 * * *\", command: x}\n", i);
+                ASSERT_TRUE(n > 3 * 8192 / 2 && n < 32768);
+                main_path = (free(main_path), tmp_write("main.yaml", big));
+                load_and_drop(main_path, &opts);
+                l = load_path_with(main_path, &opts);
+                ASSERT_EQ(l.c->n_files_cached, 1);
+                loaded_done(&l);
+                memcpy(strstr(big, "j299"), "k299", 4);
+                main_path = (free(main_path), tmp_write("main.yaml", big));
+                l = load_path_with(main_path, &opts);
+                ASSERT_LOADS(l);
+                ASSERT_EQ(l.c->n_files_cached, 0);
+                ASSERT_EQ(l.c->n_jobs, 300);
+                ASSERT_STREQ(l.c->jobs[299].name, "k299");
+                loaded_done(&l);
+                main_path = (free(main_path), tmp_write("main.yaml", job));
+                load_and_drop(main_path, &opts);
+        }
+
         /* A damaged event (a byte of the last one's marks), a short file, a file others may
          * write: each a miss, then written anew. */
         file_patch(file, -1, SEEK_END, "\x7f");
@@ -1810,6 +1839,27 @@ TEST(table_cache_broken_events) {
                 ASSERT_EQ(config_yaml_load(&why), 0);
                 for (size_t j = 0; j < ELEMENTSOF(streams[i]) && streams[i][j]; j++)
                         yamlcache_record(&rec, &(yaml_event_t) { .type = streams[i][j] });
+                ASSERT_EQ(yamlcache_store(cache_dir, &f, &rec), 0);
+                yamlcache_recording_done(&rec);
+                config_yaml_release();
+                assert_miss_then_hit(main_path, &opts);
+        }
+
+        /* Events whose first part gives an error (an unknown tag) and that then stop short:
+         * what was made of them goes, that error too, and the text loads cleanly. */
+        {
+                ConfigFile f = { .path = main_path, .source = (char *) job, .size = strlen(job) };
+                yaml_event_t tagged = { .type = YAML_SCALAR_EVENT };
+                CacheRecording rec = {};
+
+                tagged.data.scalar.value = (yaml_char_t *) "a";
+                tagged.data.scalar.length = 1;
+                tagged.data.scalar.tag = (yaml_char_t *) "!odd";
+                ASSERT_EQ(config_yaml_load(&why), 0);
+                yamlcache_record(&rec, &(yaml_event_t) { .type = YAML_STREAM_START_EVENT });
+                yamlcache_record(&rec, &(yaml_event_t) { .type = YAML_DOCUMENT_START_EVENT });
+                yamlcache_record(&rec, &tagged);
+                yamlcache_record(&rec, &(yaml_event_t) { .type = YAML_DOCUMENT_END_EVENT });
                 ASSERT_EQ(yamlcache_store(cache_dir, &f, &rec), 0);
                 yamlcache_recording_done(&rec);
                 config_yaml_release();

@@ -38,7 +38,7 @@ typedef struct Node Node;
 struct Node {
         char *value;            /* scalar text, NUL-terminated (NULs inside are refused) */
         Node **items;           /* sequence: items; mapping: key, value, key, value, ... */
-        uint32_t length;        /* of value: at most CONFIG_MAX_STRING */
+        uint32_t length;        /* of value (of a file of at most 16 MiB) */
         uint32_t n_items;       /* at most CONFIG_MAX_NODES */
         uint32_t weight;        /* nodes in this subtree with aliases expanded, itself included:
                                  * at most CONFIG_MAX_NODES */

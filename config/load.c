@@ -472,7 +472,7 @@ static void builder_event(Builder *b, const yaml_event_t *e, bool *done) {
 }
 
 /* The events kept from an earlier load of the same text (yamlcache.c): false when there are
- * none, and the text is parsed. */
+ * none, or they prove not to be a whole stream, and the text is parsed. */
 static bool parse_cached(Builder *b) {
         DiagMark mark = config_diags_mark(b->ctx);
         size_t n_nodes = b->ctx->n_nodes;

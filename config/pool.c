@@ -8,7 +8,7 @@
 #include "internal.h"
 
 /* The load's node tree lives in a pool: allocation is a pointer bump, and the whole tree goes
- * at once with the load context. A 1000-job table is some 8000 nodes, their values and item
+ * at once with the load context. A 1000-job table is some 7000 nodes, their values and item
  * arrays, which malloc() and free() one by one cost a fifth of the load. */
 
 #define POOL_BLOCK_SIZE (64 * 1024)

@@ -227,11 +227,10 @@ void yamlcache_prune(const char *dir, char *const *files);
 typedef struct CachedEvents {   /* the events of f, read back */
         uint8_t *blob;
         const uint8_t *events, *end;
-        uint32_t left;          /* events not read yet */
+        uint32_t left;          /* events not read yet; 0 from the first that does not fit */
         uint32_t depth, n_documents;
         uint8_t open[CONFIG_MAX_DEPTH]; /* the kinds of the collections open */
         bool whole;             /* the last event read ended a whole stream: see yamlcache_next() */
-        bool broken;            /* an event did not decode or fit: not a whole stream */
 } CachedEvents;
 /* 0 when dir holds f's events for its very text (hashing as written), else a negative errno
  * (none kept, stale, not ours, damaged): then parse the text. */

@@ -469,10 +469,10 @@ int yamlcache_fetch(const char *dir, const ConfigFile *f, CachedEvents *ret) {
 }
 
 bool yamlcache_next(CachedEvents *c, yaml_event_t *e) {
-        if (c->whole || c->broken)
+        if (c->whole || c->left == 0)
                 return false;
-        if (c->left == 0 || !get_event(&c->events, c->end, e) || !event_fits(c, e)) {
-                c->broken = true;
+        if (!get_event(&c->events, c->end, e) || !event_fits(c, e)) {
+                c->left = 0;            /* not a whole stream: nothing more is read */
                 return false;
         }
         c->left--;

@@ -13,10 +13,13 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <yaml.h>
+
+#include "fdio.h"
 
 static double now_ms(void) {
         struct timespec ts;
@@ -45,18 +48,16 @@ int main(int argc, char **argv) {
                 return 1;
         }
         text = malloc((size_t) st.st_size + 1);        /* + 1: an empty file too */
-        while (text && got < st.st_size) {
-                ssize_t r = read(fd, text + got, (size_t) (st.st_size - got));
-
-                if (r < 0) {
-                        perror(argv[1]);
+        if (text) {
+                got = read_full(fd, text, (size_t) st.st_size);
+                if (got < 0) {
+                        fprintf(stderr, "%s: %s\n", argv[1], strerror((int) -got));
                         return 1;
                 }
-                if (r == 0) {
+                if (got < st.st_size) {
                         fprintf(stderr, "%s: shorter than its size\n", argv[1]);
                         return 1;
                 }
-                got += r;
         }
         close(fd);
         if (!text || !yaml_parser_initialize(&parser)) {
